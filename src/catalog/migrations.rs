@@ -1,0 +1,87 @@
+//! Schema migrations: an ordered list, applied once each, recorded in `schema_version`.
+//! Append new steps; never edit a step that has shipped.
+
+use rusqlite::Connection;
+
+use super::CatalogError;
+
+const STEPS: &[&str] = &[
+    // 1: the capture pipeline's tables.
+    "CREATE TABLE candidates (
+        id TEXT PRIMARY KEY,
+        external_ref TEXT NOT NULL,
+        home_country TEXT NOT NULL,
+        created_at TEXT NOT NULL
+     );
+     CREATE TABLE candidate_keys (
+        candidate_id TEXT NOT NULL REFERENCES candidates(id),
+        region TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        wrapped BLOB NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (candidate_id, region, version)
+     );
+     CREATE TABLE consent_events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        candidate_id TEXT NOT NULL REFERENCES candidates(id),
+        action TEXT NOT NULL CHECK (action IN ('grant', 'withdraw')),
+        scope TEXT NOT NULL,
+        recipient TEXT,
+        country TEXT,
+        at TEXT NOT NULL
+     );
+     CREATE TABLE interviews (
+        id TEXT PRIMARY KEY,
+        candidate_id TEXT NOT NULL REFERENCES candidates(id),
+        recruiter TEXT NOT NULL,
+        job_ref TEXT,
+        region TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        profile TEXT NOT NULL,
+        state TEXT NOT NULL,
+        key_version INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        ended_at TEXT,
+        bytes_in INTEGER NOT NULL DEFAULT 0,
+        end_reason TEXT
+     );
+     CREATE TABLE ingest_tokens (
+        hash BLOB PRIMARY KEY,
+        interview_id TEXT NOT NULL REFERENCES interviews(id),
+        expires_at INTEGER NOT NULL,
+        used_at INTEGER
+     );
+     CREATE TABLE segments (
+        interview_id TEXT NOT NULL REFERENCES interviews(id),
+        idx INTEGER NOT NULL,
+        object_key TEXT NOT NULL,
+        media_kind TEXT NOT NULL,
+        plain_len INTEGER NOT NULL,
+        sealed_len INTEGER NOT NULL,
+        start_ns INTEGER NOT NULL,
+        end_ns INTEGER NOT NULL,
+        keyframe INTEGER NOT NULL,
+        is_final INTEGER NOT NULL,
+        commitment TEXT NOT NULL,
+        tags TEXT NOT NULL,
+        stored_at TEXT NOT NULL,
+        PRIMARY KEY (interview_id, idx)
+     );",
+];
+
+pub fn run(conn: &Connection) -> Result<(), CatalogError> {
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
+    let current: i64 = conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_version", [], |r| r.get(0))?;
+    let known = STEPS.len() as i64;
+    if current > known {
+        return Err(CatalogError::TooNew { found: current, known });
+    }
+    for (i, step) in STEPS.iter().enumerate().skip(current as usize) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(step)?;
+        tx.execute("INSERT INTO schema_version (version) VALUES (?1)", [i as i64 + 1])?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,289 @@
+//! The catalog: kiroku's SQLite database of candidates, their wrapped keys, consent events,
+//! interviews, ingest tokens and segments. It never holds media bytes or an unwrapped key.
+//!
+//! One connection behind a mutex: every statement is short, and writes use `synchronous=FULL`
+//! so that a segment row is durable before the segment is acknowledged.
+
+mod migrations;
+mod rows;
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+pub use rows::{CandidateRow, ConsentEventRow, InterviewRow, InterviewState, SegmentRow};
+
+use crate::ids::{CandidateId, CountryCode, InterviewId, RegionId};
+
+/// Why a catalog operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("catalog database: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("catalog holds a value it cannot read back: {0}")]
+    Corrupt(String),
+    #[error("catalog schema version {found} is newer than this kiroku knows ({known})")]
+    TooNew { found: i64, known: i64 },
+}
+
+/// Why an ingest token was not accepted.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TokenError {
+    #[error("unknown ingest token")]
+    Unknown,
+    #[error("ingest token expired")]
+    Expired,
+    #[error("ingest token already used")]
+    Used,
+    #[error("ingest token belongs to another interview")]
+    OtherInterview,
+}
+
+pub struct Catalog {
+    conn: Mutex<Connection>,
+}
+
+impl Catalog {
+    /// Opens (creating if needed) the database and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Catalog, CatalogError> {
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        migrations::run(&conn)?;
+        Ok(Catalog { conn: Mutex::new(conn) })
+    }
+
+    fn db(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn add_candidate(&self, external_ref: &str, home: &CountryCode) -> Result<CandidateId, CatalogError> {
+        let id = CandidateId::new_random();
+        self.db().execute(
+            "INSERT INTO candidates (id, external_ref, home_country, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![id.to_string(), external_ref, home.as_str(), crate::util::now_rfc3339()],
+        )?;
+        Ok(id)
+    }
+
+    pub fn candidate(&self, id: &CandidateId) -> Result<Option<CandidateRow>, CatalogError> {
+        self.db()
+            .query_row(
+                "SELECT id, home_country, created_at FROM candidates WHERE id = ?1",
+                params![id.to_string()],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)),
+            )
+            .optional()?
+            .map(|(id, home, created_at)| {
+                Ok(CandidateRow {
+                    id: CandidateId::parse(&id).map_err(|e| CatalogError::Corrupt(e.to_string()))?,
+                    home_country: CountryCode::parse(&home).map_err(|e| CatalogError::Corrupt(e.to_string()))?,
+                    created_at,
+                })
+            })
+            .transpose()
+    }
+
+    /// The newest wrapped key of a candidate in a region: (version, wrapped bytes).
+    pub fn candidate_key(&self, c: &CandidateId, region: &RegionId) -> Result<Option<(u32, Vec<u8>)>, CatalogError> {
+        Ok(self
+            .db()
+            .query_row(
+                "SELECT version, wrapped FROM candidate_keys WHERE candidate_id = ?1 AND region = ?2
+                 ORDER BY version DESC LIMIT 1",
+                params![c.to_string(), region.as_str()],
+                |r| Ok((r.get::<_, u32>(0)?, r.get::<_, Vec<u8>>(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// A specific version of a candidate's wrapped key in a region.
+    pub fn candidate_key_version(&self, c: &CandidateId, region: &RegionId, v: u32) -> Result<Option<Vec<u8>>, CatalogError> {
+        Ok(self
+            .db()
+            .query_row(
+                "SELECT wrapped FROM candidate_keys WHERE candidate_id = ?1 AND region = ?2 AND version = ?3",
+                params![c.to_string(), region.as_str(), v],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Stores a wrapped key; returns false if another writer stored that version first.
+    pub fn insert_candidate_key(&self, c: &CandidateId, region: &RegionId, v: u32, wrapped: &[u8]) -> Result<bool, CatalogError> {
+        let n = self.db().execute(
+            "INSERT OR IGNORE INTO candidate_keys (candidate_id, region, version, wrapped, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![c.to_string(), region.as_str(), v, wrapped, crate::util::now_rfc3339()],
+        )?;
+        Ok(n == 1)
+    }
+
+    pub fn append_consent_event(&self, e: &ConsentEventRow) -> Result<(), CatalogError> {
+        self.db().execute(
+            "INSERT INTO consent_events (id, candidate_id, action, scope, recipient, country, at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![e.id, e.candidate.to_string(), e.action, e.scope, e.recipient, e.country, e.at],
+        )?;
+        Ok(())
+    }
+
+    /// All consent events of a candidate, oldest first.
+    pub fn consent_events(&self, c: &CandidateId) -> Result<Vec<ConsentEventRow>, CatalogError> {
+        let db = self.db();
+        let mut st = db.prepare(
+            "SELECT id, action, scope, recipient, country, at FROM consent_events
+             WHERE candidate_id = ?1 ORDER BY seq",
+        )?;
+        let rows = st.query_map(params![c.to_string()], |r| {
+            Ok(ConsentEventRow {
+                id: r.get(0)?,
+                candidate: *c,
+                action: r.get(1)?,
+                scope: r.get(2)?,
+                recipient: r.get(3)?,
+                country: r.get(4)?,
+                at: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn insert_interview(&self, i: &InterviewRow) -> Result<(), CatalogError> {
+        self.db().execute(
+            "INSERT INTO interviews (id, candidate_id, recruiter, job_ref, region, content_type, profile, state,
+                                     key_version, created_at, bytes_in, end_reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, NULL)",
+            params![
+                i.id.to_string(),
+                i.candidate.to_string(),
+                i.recruiter.as_str(),
+                i.job_ref,
+                i.region.as_str(),
+                i.content_type,
+                i.profile,
+                i.state.as_str(),
+                i.key_version,
+                i.created_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn interview(&self, id: &InterviewId) -> Result<Option<InterviewRow>, CatalogError> {
+        let db = self.db();
+        let row = db
+            .query_row(
+                "SELECT id, candidate_id, recruiter, job_ref, region, content_type, profile, state, key_version,
+                        created_at, ended_at, bytes_in, end_reason
+                 FROM interviews WHERE id = ?1",
+                params![id.to_string()],
+                rows::interview_from_row,
+            )
+            .optional()?;
+        row.transpose()
+    }
+
+    /// Moves an interview from `from` to `to`; false if it was not in `from` (another stream
+    /// got there first).
+    pub fn transition(&self, id: &InterviewId, from: InterviewState, to: InterviewState) -> Result<bool, CatalogError> {
+        let n = self.db().execute(
+            "UPDATE interviews SET state = ?3 WHERE id = ?1 AND state = ?2",
+            params![id.to_string(), from.as_str(), to.as_str()],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Records how the capture of an interview ended.
+    pub fn end_interview(&self, id: &InterviewId, state: InterviewState, reason: Option<&str>, bytes_in: u64) -> Result<(), CatalogError> {
+        self.db().execute(
+            "UPDATE interviews SET state = ?2, end_reason = ?3, bytes_in = ?4, ended_at = ?5 WHERE id = ?1",
+            params![id.to_string(), state.as_str(), reason, bytes_in as i64, crate::util::now_rfc3339()],
+        )?;
+        Ok(())
+    }
+
+    pub fn insert_ingest_token(&self, hash: &[u8], interview: &InterviewId, expires_at: i64) -> Result<(), CatalogError> {
+        self.db().execute(
+            "INSERT INTO ingest_tokens (hash, interview_id, expires_at, used_at) VALUES (?1, ?2, ?3, NULL)",
+            params![hash, interview.to_string(), expires_at],
+        )?;
+        Ok(())
+    }
+
+    /// Spends a single-use ingest token for `interview`, atomically.
+    pub fn spend_ingest_token(&self, hash: &[u8], interview: &InterviewId, now: i64) -> Result<Result<(), TokenError>, CatalogError> {
+        let db = self.db();
+        let row: Option<(String, i64, Option<i64>)> = db
+            .query_row("SELECT interview_id, expires_at, used_at FROM ingest_tokens WHERE hash = ?1", params![hash], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()?;
+        let Some((owner, expires_at, used_at)) = row else { return Ok(Err(TokenError::Unknown)) };
+        if owner != interview.to_string() {
+            return Ok(Err(TokenError::OtherInterview));
+        }
+        if used_at.is_some() {
+            return Ok(Err(TokenError::Used));
+        }
+        if now >= expires_at {
+            return Ok(Err(TokenError::Expired));
+        }
+        let n = db.execute("UPDATE ingest_tokens SET used_at = ?2 WHERE hash = ?1 AND used_at IS NULL", params![hash, now])?;
+        Ok(if n == 1 { Ok(()) } else { Err(TokenError::Used) })
+    }
+
+    pub fn insert_segment(&self, s: &SegmentRow) -> Result<(), CatalogError> {
+        self.db().execute(
+            "INSERT INTO segments (interview_id, idx, object_key, media_kind, plain_len, sealed_len, start_ns, end_ns,
+                                   keyframe, is_final, commitment, tags, stored_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            params![
+                s.interview.to_string(),
+                s.index,
+                s.object_key,
+                s.media_kind,
+                s.plain_len as i64,
+                s.sealed_len as i64,
+                s.start_ns as i64,
+                s.end_ns as i64,
+                s.starts_on_keyframe,
+                s.is_final,
+                hex::encode(s.commitment),
+                s.tags.to_string(),
+                s.stored_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// An interview's segments in order.
+    pub fn segments(&self, interview: &InterviewId) -> Result<Vec<SegmentRow>, CatalogError> {
+        let db = self.db();
+        let mut st = db.prepare(
+            "SELECT interview_id, idx, object_key, media_kind, plain_len, sealed_len, start_ns, end_ns, keyframe,
+                    is_final, commitment, tags, stored_at
+             FROM segments WHERE interview_id = ?1 ORDER BY idx",
+        )?;
+        let rows = st.query_map(params![interview.to_string()], rows::segment_from_row)?;
+        rows.map(|r| r.map_err(CatalogError::from).and_then(|x| x)).collect()
+    }
+
+    /// Interviews still marked as capturing (after a crash): the capture ended without a word.
+    pub fn interviews_in_state(&self, state: InterviewState) -> Result<Vec<InterviewId>, CatalogError> {
+        let db = self.db();
+        let mut st = db.prepare("SELECT id FROM interviews WHERE state = ?1")?;
+        let ids = st.query_map(params![state.as_str()], |r| r.get::<_, String>(0))?;
+        ids.map(|r| {
+            let s = r?;
+            InterviewId::parse(&s).map_err(|e| CatalogError::Corrupt(e.to_string()))
+        })
+        .collect()
+    }
+}

@@ -1,0 +1,47 @@
+//! kiroku records AI job interviews for the companies that run them.
+//!
+//! A candidate's browser streams the interview's voice and video; kiroku cuts the stream into
+//! segments with GStreamer, seals every segment with that candidate's own key, tags it with the
+//! consent scopes in force and the region it is stored in, keeps it in the region's store and
+//! indexes it in the catalog. A recording can be rebuilt from the sealed segments, and every
+//! segment proves on opening that it is the one the catalog expects.
+//!
+//! # Data flows one way
+//!
+//! ```text
+//! front-end ──► http (ingest) ──► capture ──► segment (GStreamer) ──► seal (ring) ──► store ──► catalog
+//!                                    │                                                  │
+//!                              consent gate                                             ▼
+//! operator ◄── recording export ◄── seal (open) ◄── store ◄──────────────────────── catalog
+//! ```
+//!
+//! # Modules, each owning one thing
+//!
+//! - [`config`]: the operator's config (TOML + `KIROKU_…` environment), validated by field name.
+//! - [`ids`]: identifiers that can never escape a folder or carry personal data.
+//! - [`seal`]: the only user of ring's AEAD: keys, the sealed-object format, seal and open.
+//! - [`segment`]: the only user of GStreamer: loads `pipelines/`, remuxes, cuts plain segments.
+//! - [`store`]: object stores; accepts only sealed objects.
+//! - [`catalog`]: the SQLite database: candidates, interviews, segments, wrapped keys, consents.
+//! - [`consent`]: the consent ledger and the capture gate.
+//! - [`capture`]: one interview's capture session, from bytes in to acknowledged segments.
+//! - [`recording`]: rebuilding a recording from sealed segments, verifying every one.
+//! - [`http`]: the HTTP/WebSocket edge; maps each module's error to a status once.
+//! - [`cli`]: the `kiroku` command line.
+//! - [`bench`]: `kiroku bench`, ratios measured in one run.
+//!
+//! # Non-features
+//!
+//! - No plaintext media and no unwrapped key is ever written to disk by kiroku; the only
+//!   plaintext file it writes is the one an operator asks for with `kiroku recording export`.
+//! - Traces carry pseudonymous ids only (candidate and interview UUIDs), never a candidate's
+//!   external reference.
+#![forbid(unsafe_code)]
+
+pub mod ids;
+pub mod seal;
+pub mod segment;
+pub mod util;
+pub mod catalog;
+pub mod consent;
+pub mod store;

@@ -1,0 +1,83 @@
+//! Sealing: the only module that uses ring's AEAD. It owns the key hierarchy (region master key
+//! → wrapped candidate key → per-object key) and the sealed-object format of
+//! `docs/segment-format.md`.
+//!
+//! Plain bytes become a [`SealedObject`] only through [`seal`]; a `SealedObject` cannot be built
+//! anywhere else, so the store, which accepts nothing else, can never receive plaintext.
+//! Opening needs the identity the caller expects ([`ObjectIdentity`]): an object moved to
+//! another candidate, interview, index, region or kind fails to open.
+
+mod format;
+mod keys;
+mod stream;
+
+pub use format::{CHUNK_SIZE, HEADER_LEN, TAG_LEN};
+pub use keys::{CandidateKey, KeyError, MasterKey};
+pub use stream::{Opened, open, raw_aes_gcm_baseline, seal};
+
+use crate::ids::{CandidateId, InterviewId, RegionId};
+
+/// What a sealed object is; part of the derived key so kinds cannot be swapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ObjectKind {
+    /// A media segment (or the recording's header, segment 0).
+    Segment = 1,
+    /// The interview's manifest: the ordered list of its segments.
+    Manifest = 2,
+}
+
+/// Everything an object is bound to. The opener supplies what it expects; any difference makes
+/// the object fail to open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectIdentity {
+    pub kind: ObjectKind,
+    pub region: RegionId,
+    pub candidate: CandidateId,
+    pub interview: InterviewId,
+    pub index: u32,
+    pub key_version: u32,
+}
+
+/// A sealed object: header and authenticated chunks. Built only by [`seal`].
+#[derive(Debug, Clone)]
+pub struct SealedObject {
+    bytes: Vec<u8>,
+    commitment: [u8; 32],
+    plain_len: u64,
+}
+
+impl SealedObject {
+    /// The bytes to store.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+    /// The key commitment, which the manifest lists to catch a swapped segment.
+    pub fn commitment(&self) -> &[u8; 32] {
+        &self.commitment
+    }
+    /// Length of the plaintext it carries.
+    pub fn plain_len(&self) -> u64 {
+        self.plain_len
+    }
+}
+
+/// Why an object could not be sealed or opened. Deliberately coarse on the opening side: the
+/// reason an attacker's object fails is not information to hand back.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SealError {
+    #[error("not a kiroku sealed object (bad magic or version)")]
+    NotSealed,
+    #[error("sealed object is truncated")]
+    Truncated,
+    #[error("sealed object belongs elsewhere: {0}")]
+    WrongIdentity(&'static str),
+    #[error("key commitment does not match: wrong key or altered header")]
+    CommitmentMismatch,
+    #[error("chunk {0} failed authentication")]
+    ChunkAuth(u64),
+    #[error("object too large to seal")]
+    TooLarge,
+    #[error("the system random generator failed")]
+    Random,
+}

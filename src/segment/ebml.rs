@@ -1,0 +1,484 @@
+//! Cuts the remuxed Matroska/WebM byte stream into pieces at cluster boundaries, by media time.
+//!
+//! Pure byte logic with no GStreamer in it, so it is unit tested on its own (the gst-plugins-rs
+//! habit). The muxer starts a cluster on every video keyframe and at least every
+//! `max-cluster-duration`, so cutting at the first cluster at or past the target duration keeps
+//! every piece time-bounded whatever the keyframe pattern. The first piece is the recording's
+//! header (EBML header, Segment start, Info, Tracks); every later piece is whole clusters.
+//! Concatenating all pieces gives back the muxer's output byte for byte.
+
+/// Why the byte stream is not Matroska as the muxer writes it.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EbmlError {
+    #[error("malformed EBML at byte {0}")]
+    Malformed(u64),
+    #[error("unexpected element {id:#x} of unknown size at byte {at}")]
+    UnknownSize { id: u32, at: u64 },
+}
+
+/// What a piece holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PieceKind {
+    /// The recording's header data, needed in front of any piece to play it.
+    Header,
+    /// Whole clusters of media.
+    Media,
+}
+
+/// One cut of the stream.
+#[derive(Debug, Clone)]
+pub struct Piece {
+    pub kind: PieceKind,
+    pub bytes: Vec<u8>,
+    /// Media time of the first cluster, in nanoseconds (0 for the header).
+    pub start_ns: u64,
+    /// Media time where the next piece starts, or the end of the last frame.
+    pub end_ns: u64,
+    /// The first video frame is a keyframe (always true for audio-only media), so the piece
+    /// plays alone behind the header.
+    pub starts_on_keyframe: bool,
+}
+
+/// Tracks seen in the header: which are video, and their kinds for tags.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrackSummary {
+    pub video_tracks: Vec<u64>,
+    pub audio_tracks: Vec<u64>,
+    pub codecs: Vec<String>,
+}
+
+const ID_EBML: u32 = 0x1A45_DFA3;
+const ID_SEGMENT: u32 = 0x1853_8067;
+const ID_CLUSTER: u32 = 0x1F43_B675;
+const ID_INFO: u32 = 0x1549_A966;
+const ID_TRACKS: u32 = 0x1654_AE6B;
+const ID_TIMECODE_SCALE: u32 = 0x2A_D7B1;
+const ID_TRACK_ENTRY: u32 = 0xAE;
+const ID_TRACK_NUMBER: u32 = 0xD7;
+const ID_TRACK_TYPE: u32 = 0x83;
+const ID_CODEC_ID: u32 = 0x86;
+const ID_DEFAULT_DURATION: u32 = 0x23_E383;
+const ID_CLUSTER_TIMECODE: u32 = 0xE7;
+const ID_SIMPLE_BLOCK: u32 = 0xA3;
+const ID_BLOCK_GROUP: u32 = 0xA0;
+const ID_BLOCK: u32 = 0xA1;
+const ID_BLOCK_DURATION: u32 = 0x9B;
+const ID_REFERENCE_BLOCK: u32 = 0xFB;
+
+/// Level-1 ids (children of Segment); seeing one ends a cluster of unknown size.
+const LEVEL1: [u32; 8] =
+    [0x114D_9B74, ID_INFO, ID_TRACKS, ID_CLUSTER, 0x1C53_BB6B, 0x1254_C367, 0x1941_A469, 0x1043_A770];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Top,
+    InSegment,
+    InCluster { end: Option<u64> },
+}
+
+#[derive(Debug)]
+struct OpenPiece {
+    start_offset: u64,
+    start_ns: u64,
+    first_video_key: Option<bool>,
+}
+
+/// The incremental cutter: feed it the muxer's bytes, take finished pieces.
+#[derive(Debug)]
+pub struct Cutter {
+    target_ns: u64,
+    buf: Vec<u8>,
+    base: u64,
+    pos: u64,
+    level: Level,
+    timecode_scale: u64,
+    tracks: TrackSummary,
+    default_durations: Vec<(u64, u64)>,
+    header_done: bool,
+    cluster_start: u64,
+    cluster_ns: Option<u64>,
+    piece: Option<OpenPiece>,
+    media_end_ns: u64,
+    ready: Vec<Piece>,
+}
+
+impl Cutter {
+    pub fn new(target_ns: u64) -> Cutter {
+        Cutter {
+            target_ns,
+            buf: Vec::new(),
+            base: 0,
+            pos: 0,
+            level: Level::Top,
+            timecode_scale: 1_000_000,
+            tracks: TrackSummary::default(),
+            default_durations: Vec::new(),
+            header_done: false,
+            cluster_start: 0,
+            cluster_ns: None,
+            piece: None,
+            media_end_ns: 0,
+            ready: Vec::new(),
+        }
+    }
+
+    /// The tracks the header declared (known once the header piece is out).
+    pub fn tracks(&self) -> &TrackSummary {
+        &self.tracks
+    }
+
+    /// Media time reached so far, in nanoseconds.
+    pub fn media_time_ns(&self) -> u64 {
+        self.media_end_ns
+    }
+
+    /// Appends muxer output and returns the pieces it completed.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<Piece>, EbmlError> {
+        self.buf.extend_from_slice(bytes);
+        while self.step()? {}
+        Ok(std::mem::take(&mut self.ready))
+    }
+
+    /// Ends the stream: whatever remains becomes the last piece. Returns the pieces completed.
+    pub fn finish(mut self) -> Result<Vec<Piece>, EbmlError> {
+        if !self.header_done {
+            // No cluster ever came: the header alone (if any) is all there is.
+            if !self.buf.is_empty() {
+                let bytes = std::mem::take(&mut self.buf);
+                self.ready.push(Piece { kind: PieceKind::Header, bytes, start_ns: 0, end_ns: 0, starts_on_keyframe: false });
+            }
+            return Ok(self.ready);
+        }
+        if let Some(p) = self.piece.take() {
+            let bytes = std::mem::take(&mut self.buf);
+            let key = p.first_video_key.unwrap_or(self.tracks.video_tracks.is_empty());
+            self.ready.push(Piece {
+                kind: PieceKind::Media,
+                bytes,
+                start_ns: p.start_ns,
+                end_ns: self.media_end_ns.max(p.start_ns),
+                starts_on_keyframe: key,
+            });
+        }
+        Ok(self.ready)
+    }
+
+    fn avail(&self) -> u64 {
+        self.base + self.buf.len() as u64
+    }
+
+    fn at(&self, abs: u64) -> &[u8] {
+        &self.buf[(abs - self.base) as usize..]
+    }
+
+    /// Parses one element header (and body where needed). Returns false when more bytes are
+    /// needed.
+    fn step(&mut self) -> Result<bool, EbmlError> {
+        if let Level::InCluster { end: Some(end) } = self.level
+            && self.pos >= end
+        {
+            self.level = Level::InSegment;
+        }
+        let Some((id, size, hdr)) = read_element_header(self.at(self.pos), self.pos)? else {
+            return Ok(false);
+        };
+        let body_at = self.pos + hdr as u64;
+        match self.level {
+            Level::Top => match id {
+                ID_SEGMENT => {
+                    self.level = Level::InSegment;
+                    self.pos = body_at;
+                }
+                _ => {
+                    let size = size.ok_or(EbmlError::UnknownSize { id, at: self.pos })?;
+                    if id != ID_EBML && self.pos == 0 {
+                        return Err(EbmlError::Malformed(0));
+                    }
+                    self.pos = body_at + size;
+                }
+            },
+            Level::InSegment => {
+                if id == ID_CLUSTER {
+                    self.cluster_start = self.pos;
+                    self.cluster_ns = None;
+                    self.level = Level::InCluster { end: size.map(|s| body_at + s) };
+                    self.pos = body_at;
+                } else {
+                    let size = size.ok_or(EbmlError::UnknownSize { id, at: self.pos })?;
+                    if id == ID_INFO || id == ID_TRACKS {
+                        if self.avail() < body_at + size {
+                            return Ok(false);
+                        }
+                        let body = self.at(body_at)[..size as usize].to_vec();
+                        if id == ID_INFO {
+                            self.parse_info(&body, body_at)?;
+                        } else {
+                            self.parse_tracks(&body, body_at)?;
+                        }
+                    }
+                    self.pos = body_at + size;
+                }
+            }
+            Level::InCluster { .. } => {
+                if LEVEL1.contains(&id) {
+                    self.level = Level::InSegment;
+                    return Ok(true);
+                }
+                let size = size.ok_or(EbmlError::UnknownSize { id, at: self.pos })?;
+                if self.avail() < body_at + size {
+                    return Ok(false);
+                }
+                let body = self.at(body_at)[..size as usize].to_vec();
+                match id {
+                    ID_CLUSTER_TIMECODE => self.on_cluster_time(read_uint(&body) * self.timecode_scale),
+                    ID_SIMPLE_BLOCK => {
+                        let (track, rel, flags) = block_head(&body, body_at)?;
+                        self.on_block(track, rel, flags & 0x80 != 0, None)?;
+                    }
+                    ID_BLOCK_GROUP => self.on_block_group(&body, body_at)?,
+                    _ => {}
+                }
+                self.pos = body_at + size;
+            }
+        }
+        Ok(true)
+    }
+
+    fn on_cluster_time(&mut self, ns: u64) {
+        self.cluster_ns = Some(ns);
+        if !self.header_done {
+            let header_len = (self.cluster_start - self.base) as usize;
+            let bytes: Vec<u8> = self.buf.drain(..header_len).collect();
+            self.base = self.cluster_start;
+            self.ready.push(Piece { kind: PieceKind::Header, bytes, start_ns: 0, end_ns: 0, starts_on_keyframe: false });
+            self.header_done = true;
+        }
+        match &self.piece {
+            Some(p) if ns.saturating_sub(p.start_ns) >= self.target_ns => {
+                let p = self.piece.take().expect("piece is open");
+                let len = (self.cluster_start - self.base) as usize;
+                let bytes: Vec<u8> = self.buf.drain(..len).collect();
+                self.base = self.cluster_start;
+                let key = p.first_video_key.unwrap_or(self.tracks.video_tracks.is_empty());
+                self.ready.push(Piece { kind: PieceKind::Media, bytes, start_ns: p.start_ns, end_ns: ns, starts_on_keyframe: key });
+            }
+            Some(_) => return,
+            None => {}
+        }
+        self.piece = Some(OpenPiece { start_offset: self.cluster_start, start_ns: ns, first_video_key: None });
+        debug_assert_eq!(self.piece.as_ref().map(|p| p.start_offset), Some(self.base));
+    }
+
+    fn on_block(&mut self, track: u64, rel: i16, key: bool, duration: Option<u64>) -> Result<(), EbmlError> {
+        let cluster_ns = self.cluster_ns.ok_or(EbmlError::Malformed(self.pos))?;
+        let ts = (cluster_ns as i128 + rel as i128 * self.timecode_scale as i128).max(0) as u64;
+        let dur = duration
+            .map(|d| d * self.timecode_scale)
+            .or_else(|| self.default_durations.iter().find(|(t, _)| *t == track).map(|(_, d)| *d))
+            .unwrap_or(0);
+        self.media_end_ns = self.media_end_ns.max(ts + dur);
+        let is_video = self.tracks.video_tracks.contains(&track);
+        if let Some(p) = self.piece.as_mut()
+            && is_video
+            && p.first_video_key.is_none()
+        {
+            p.first_video_key = Some(key);
+        }
+        Ok(())
+    }
+
+    fn on_block_group(&mut self, body: &[u8], at: u64) -> Result<(), EbmlError> {
+        let mut block = None;
+        let mut duration = None;
+        let mut referenced = false;
+        for (id, child, child_at) in children(body, at)? {
+            match id {
+                ID_BLOCK => block = Some(block_head(child, child_at)?),
+                ID_BLOCK_DURATION => duration = Some(read_uint(child)),
+                ID_REFERENCE_BLOCK => referenced = true,
+                _ => {}
+            }
+        }
+        let (track, rel, _) = block.ok_or(EbmlError::Malformed(at))?;
+        self.on_block(track, rel, !referenced, duration)
+    }
+
+    fn parse_info(&mut self, body: &[u8], at: u64) -> Result<(), EbmlError> {
+        for (id, child, _) in children(body, at)? {
+            if id == ID_TIMECODE_SCALE {
+                self.timecode_scale = read_uint(child).max(1);
+            }
+        }
+        Ok(())
+    }
+
+    fn parse_tracks(&mut self, body: &[u8], at: u64) -> Result<(), EbmlError> {
+        for (id, entry, entry_at) in children(body, at)? {
+            if id != ID_TRACK_ENTRY {
+                continue;
+            }
+            let (mut number, mut kind, mut codec, mut default) = (0, 0, String::new(), None);
+            for (cid, c, _) in children(entry, entry_at)? {
+                match cid {
+                    ID_TRACK_NUMBER => number = read_uint(c),
+                    ID_TRACK_TYPE => kind = read_uint(c),
+                    ID_CODEC_ID => codec = String::from_utf8_lossy(c).trim_end_matches('\0').to_string(),
+                    ID_DEFAULT_DURATION => default = Some(read_uint(c)),
+                    _ => {}
+                }
+            }
+            match kind {
+                1 => self.tracks.video_tracks.push(number),
+                2 => self.tracks.audio_tracks.push(number),
+                _ => {}
+            }
+            if let Some(d) = default {
+                self.default_durations.push((number, d));
+            }
+            self.tracks.codecs.push(codec);
+        }
+        Ok(())
+    }
+}
+
+/// Reads an element id and size at the start of `b`. `None` when `b` is too short yet.
+/// The size is `None` for "unknown size" (all ones).
+fn read_element_header(b: &[u8], at: u64) -> Result<Option<(u32, Option<u64>, usize)>, EbmlError> {
+    let Some(&first) = b.first() else { return Ok(None) };
+    let id_len = first.leading_zeros() as usize + 1;
+    if id_len > 4 {
+        return Err(EbmlError::Malformed(at));
+    }
+    if b.len() < id_len + 1 {
+        return Ok(None);
+    }
+    let id = b[..id_len].iter().fold(0u32, |acc, &x| (acc << 8) | x as u32);
+    let s0 = b[id_len];
+    let size_len = s0.leading_zeros() as usize + 1;
+    if size_len > 8 {
+        return Err(EbmlError::Malformed(at));
+    }
+    if b.len() < id_len + size_len {
+        return Ok(None);
+    }
+    let mask = if size_len == 8 { 0 } else { 0xFFu8 >> size_len };
+    let mut v = (s0 & mask) as u64;
+    for &x in &b[id_len + 1..id_len + size_len] {
+        v = (v << 8) | x as u64;
+    }
+    let unknown = v == (1u64 << (7 * size_len)) - 1;
+    Ok(Some((id, (!unknown).then_some(v), id_len + size_len)))
+}
+
+/// The children of a master element whose whole body is in `body`.
+fn children(body: &[u8], at: u64) -> Result<Vec<(u32, &[u8], u64)>, EbmlError> {
+    let mut out = Vec::new();
+    let mut p = 0usize;
+    while p < body.len() {
+        let here = at + p as u64;
+        let (id, size, hdr) = read_element_header(&body[p..], here)?.ok_or(EbmlError::Malformed(here))?;
+        let size = size.ok_or(EbmlError::UnknownSize { id, at: here })? as usize;
+        let start = p + hdr;
+        let end = start.checked_add(size).filter(|&e| e <= body.len()).ok_or(EbmlError::Malformed(here))?;
+        out.push((id, &body[start..end], at + start as u64));
+        p = end;
+    }
+    Ok(out)
+}
+
+fn read_uint(b: &[u8]) -> u64 {
+    b.iter().take(8).fold(0u64, |acc, &x| (acc << 8) | x as u64)
+}
+
+/// Track number (a vint), relative timecode and flags of a (Simple)Block.
+fn block_head(b: &[u8], at: u64) -> Result<(u64, i16, u8), EbmlError> {
+    let first = *b.first().ok_or(EbmlError::Malformed(at))?;
+    let len = first.leading_zeros() as usize + 1;
+    if len > 8 || b.len() < len + 3 {
+        return Err(EbmlError::Malformed(at));
+    }
+    let mask = if len == 8 { 0 } else { 0xFFu8 >> len };
+    let track = b[1..len].iter().fold((first & mask) as u64, |acc, &x| (acc << 8) | x as u64);
+    let rel = i16::from_be_bytes([b[len], b[len + 1]]);
+    Ok((track, rel, b[len + 2]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tiny hand-built stream: header with one video track, clusters every second, only the
+    /// first block of the whole stream a keyframe.
+    fn element(id: &[u8], body: &[u8]) -> Vec<u8> {
+        let mut v = id.to_vec();
+        v.push(0x08); // 8-byte size
+        v.extend_from_slice(&(body.len() as u64 | (1 << 56)).to_be_bytes()[1..]);
+        v.extend_from_slice(body);
+        v
+    }
+
+    fn stream(clusters: u64, key_every: u64) -> Vec<u8> {
+        let mut s = element(&[0x1A, 0x45, 0xDF, 0xA3], &[0x42, 0x82, 0x84, b'w', b'e', b'b', b'm']);
+        s.extend_from_slice(&[0x18, 0x53, 0x80, 0x67, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]);
+        let entry = [element(&[0xD7], &[1]), element(&[0x83], &[1]), element(&[0x86], b"V_VP8")].concat();
+        s.extend(element(&[0x16, 0x54, 0xAE, 0x6B], &element(&[0xAE], &entry)));
+        for c in 0..clusters {
+            s.extend_from_slice(&[0x1F, 0x43, 0xB6, 0x75, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]);
+            s.extend(element(&[0xE7], &(c * 1000).to_be_bytes()));
+            for f in 0..10u16 {
+                let key = key_every > 0 && (c * 10 + f as u64) % key_every == 0;
+                let mut block = vec![0x81];
+                block.extend_from_slice(&(f * 100).to_be_bytes());
+                block.push(if key { 0x80 } else { 0 });
+                block.extend_from_slice(&[0xAB; 50]);
+                s.extend(element(&[0xA3], &block));
+            }
+        }
+        s
+    }
+
+    fn cut_all(bytes: &[u8], step: usize, target_s: u64) -> Vec<Piece> {
+        let mut c = Cutter::new(target_s * 1_000_000_000);
+        let mut out = Vec::new();
+        for chunk in bytes.chunks(step) {
+            out.extend(c.push(chunk).unwrap());
+        }
+        out.extend(c.finish().unwrap());
+        out
+    }
+
+    #[test]
+    fn pieces_rejoin_to_the_input_byte_for_byte() {
+        let s = stream(10, 30);
+        for step in [1, 7, 4096, s.len()] {
+            let pieces = cut_all(&s, step, 4);
+            assert_eq!(pieces.iter().flat_map(|p| p.bytes.clone()).collect::<Vec<_>>(), s, "step {step}");
+        }
+    }
+
+    #[test]
+    fn pieces_are_time_bounded_when_only_the_first_frame_is_a_keyframe() {
+        let pieces = cut_all(&stream(10, 1_000), 333, 4);
+        assert_eq!(pieces[0].kind, PieceKind::Header);
+        let media: Vec<_> = pieces[1..].iter().map(|p| (p.start_ns / 1_000_000, p.end_ns / 1_000_000)).collect();
+        assert_eq!(media, vec![(0, 4000), (4000, 8000), (8000, 9900)]);
+        let keys: Vec<bool> = pieces[1..].iter().map(|p| p.starts_on_keyframe).collect();
+        assert_eq!(keys, vec![true, false, false]);
+    }
+
+    #[test]
+    fn a_stream_with_no_cluster_yields_only_its_header() {
+        let s = stream(0, 1);
+        let pieces = cut_all(&s, 5, 4);
+        assert_eq!(pieces.len(), 1);
+        assert_eq!(pieces[0].kind, PieceKind::Header);
+    }
+
+    #[test]
+    fn bytes_that_are_not_ebml_are_refused() {
+        let mut c = Cutter::new(4_000_000_000);
+        assert_eq!(c.push(b"GET / HTTP/1.1\r\n\r\n").unwrap_err(), EbmlError::Malformed(0));
+        let mut c = Cutter::new(4_000_000_000);
+        assert_eq!(c.push(&[0u8; 64]).unwrap_err(), EbmlError::Malformed(0));
+    }
+}

@@ -1,0 +1,72 @@
+//! Segmenting: the only module that uses GStreamer. It loads the pipeline descriptions of
+//! `pipelines/`, runs one pipeline per interview that remuxes the front-end's bytes without
+//! decoding them, and cuts the muxed stream into time-bounded [`PlainSegment`]s.
+//!
+//! Plain segments live only in memory; the capture session hands each one to `seal` at once.
+
+mod ebml;
+mod pipeline;
+mod profile;
+
+pub use ebml::{Cutter, EbmlError, Piece, PieceKind, TrackSummary};
+pub use pipeline::{Segmenter, SegmenterEvent, SegmenterInput, remux_only};
+pub use profile::{Profile, Profiles, sniff_content_type};
+
+/// What kind of media a segment holds; a tag stored with every segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MediaKind {
+    /// The recording's header data (segment 0).
+    Header,
+    VideoAudio,
+    Video,
+    Audio,
+}
+
+impl MediaKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            MediaKind::Header => "header",
+            MediaKind::VideoAudio => "video-audio",
+            MediaKind::Video => "video",
+            MediaKind::Audio => "audio",
+        }
+    }
+    pub fn parse(s: &str) -> Option<MediaKind> {
+        [MediaKind::Header, MediaKind::VideoAudio, MediaKind::Video, MediaKind::Audio].into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// A cut of the recording, still in plaintext. Only `seal` turns it into something storable.
+#[derive(Debug)]
+pub struct PlainSegment {
+    pub index: u32,
+    pub kind: MediaKind,
+    pub bytes: Vec<u8>,
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub starts_on_keyframe: bool,
+    /// The last segment of the recording (the stream ended cleanly or was cut off).
+    pub is_last: bool,
+}
+
+/// Why media could not be segmented.
+#[derive(Debug, thiserror::Error)]
+pub enum SegmentError {
+    #[error("GStreamer could not start: {0}")]
+    Init(String),
+    #[error("pipeline description {file}: {why}")]
+    Profile { file: String, why: String },
+    #[error("content type `{0}` is not accepted by any ingest profile")]
+    UnsupportedContentType(String),
+    #[error("codec `{codec}` is not allowed by the `{profile}` profile (allowed: {allowed})")]
+    CodecNotAllowed { codec: String, profile: String, allowed: String },
+    #[error("media could not be read: {0}")]
+    Unreadable(String),
+    #[error("the media pipeline stopped: {0}")]
+    Pipeline(String),
+}
+
+fn init_gstreamer() -> Result<(), SegmentError> {
+    gstreamer::init().map_err(|e| SegmentError::Init(e.to_string()))
+}

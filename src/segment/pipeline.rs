@@ -1,0 +1,303 @@
+//! Runs one ingest profile's pipeline for one interview: bytes in through `appsrc`, muxed bytes
+//! out of `appsink` into the [`Cutter`], plain segments out of [`Segmenter::next`].
+//!
+//! The input side ([`SegmenterInput`]) is pushed from the front-end's connection; the output side
+//! is pulled by the capture session's own thread. `appsrc` blocks when its queue is full, which
+//! back-pressures the front-end instead of buffering without bound.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+
+use super::ebml::{Cutter, PieceKind, TrackSummary};
+use super::{MediaKind, PlainSegment, Profile, SegmentError};
+
+/// How long one wait for muxer output lasts before the bus is checked again.
+const POLL: Duration = Duration::from_millis(50);
+
+/// What the segmenter produced next.
+#[derive(Debug)]
+pub enum SegmenterEvent {
+    Segment(PlainSegment),
+    /// The stream ended and every segment has been handed out.
+    End,
+}
+
+/// The pushing side of a running pipeline. Cheap to clone.
+#[derive(Clone)]
+pub struct SegmenterInput {
+    src: gst_app::AppSrc,
+}
+
+impl SegmenterInput {
+    /// Hands the next bytes of the stream to the pipeline; blocks while its queue is full.
+    /// Fails once the pipeline has stopped (an error, a refusal, or the end).
+    pub fn push(&self, bytes: Vec<u8>) -> Result<(), SegmentError> {
+        self.src
+            .push_buffer(gst::Buffer::from_mut_slice(bytes))
+            .map(|_| ())
+            .map_err(|e| SegmentError::Pipeline(format!("input refused: {e:?}")))
+    }
+
+    /// Marks the end of the stream; the segmenter then flushes its last segment.
+    pub fn end(&self) {
+        let _ = self.src.end_of_stream();
+    }
+}
+
+/// A running pipeline and the cutter behind it. Dropping it stops the pipeline.
+pub struct Segmenter {
+    pipeline: gst::Pipeline,
+    sink: gst_app::AppSink,
+    bus: gst::Bus,
+    cutter: Option<Cutter>,
+    refusal: Arc<Mutex<Option<SegmentError>>>,
+    pending: VecDeque<PlainSegment>,
+    next_index: u32,
+    media: MediaKind,
+    done: bool,
+}
+
+impl Segmenter {
+    /// Builds and starts the profile's pipeline, cutting segments of about `target`.
+    pub fn start(profile: &Profile, target: Duration) -> Result<(Segmenter, SegmenterInput), SegmentError> {
+        super::init_gstreamer()?;
+        let (pipeline, src, demux, mux, sink) =
+            build(profile).map_err(|why| SegmentError::Profile { file: profile.name.clone(), why })?;
+        let refusal = Arc::new(Mutex::new(None));
+        link_streams_on_demand(&pipeline, &demux, &mux, profile, refusal.clone());
+        let bus = pipeline.bus().ok_or_else(|| SegmentError::Pipeline("pipeline has no bus".into()))?;
+        pipeline.set_state(gst::State::Playing).map_err(|e| SegmentError::Pipeline(e.to_string()))?;
+        let seg = Segmenter {
+            pipeline,
+            sink,
+            bus,
+            cutter: Some(Cutter::new(target.as_nanos() as u64)),
+            refusal,
+            pending: VecDeque::new(),
+            next_index: 0,
+            media: MediaKind::VideoAudio,
+            done: false,
+        };
+        Ok((seg, SegmenterInput { src }))
+    }
+
+    /// Waits for the next segment or the end. An error stops the pipeline for good.
+    pub fn next(&mut self) -> Result<SegmenterEvent, SegmentError> {
+        loop {
+            if let Some(seg) = self.pending.pop_front() {
+                return Ok(SegmenterEvent::Segment(seg));
+            }
+            if self.done {
+                return Ok(SegmenterEvent::End);
+            }
+            self.check_failures()?;
+            match self.sink.try_pull_sample(gst::ClockTime::from_nseconds(POLL.as_nanos() as u64)) {
+                Some(sample) => {
+                    let buffer = sample.buffer().ok_or_else(|| SegmentError::Pipeline("sample without buffer".into()))?;
+                    let map = buffer.map_readable().map_err(|_| SegmentError::Pipeline("unreadable buffer".into()))?;
+                    let cutter = self.cutter.as_mut().expect("cutter lives until the end");
+                    let pieces = cutter.push(map.as_slice()).map_err(|e| self.halt_with(SegmentError::Pipeline(e.to_string())))?;
+                    self.queue(pieces, false);
+                }
+                None if self.sink.is_eos() => {
+                    // A refusal or error may race with the end; neither may pass as a clean end.
+                    self.check_failures()?;
+                    let cutter = self.cutter.take().expect("cutter lives until the end");
+                    let pieces = cutter.finish().map_err(|e| self.halt_with(SegmentError::Pipeline(e.to_string())))?;
+                    self.queue(pieces, true);
+                    self.done = true;
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// Media time the muxer has reached, in nanoseconds.
+    pub fn media_time_ns(&self) -> u64 {
+        self.cutter.as_ref().map(|c| c.media_time_ns()).unwrap_or(0)
+    }
+
+    /// The tracks of the recording, once its header has been seen.
+    pub fn tracks(&self) -> Option<TrackSummary> {
+        self.cutter.as_ref().map(|c| c.tracks().clone())
+    }
+
+    /// Stops the pipeline now; pending input pushes fail from here on.
+    pub fn stop(&self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+
+    /// Pulls and drops the muxer's output until the end: the GStreamer-only baseline of
+    /// `kiroku bench`. Returns the number of bytes the muxer produced.
+    pub fn drain_without_cutting(mut self) -> Result<u64, SegmentError> {
+        let mut total = 0u64;
+        loop {
+            self.check_failures()?;
+            match self.sink.try_pull_sample(gst::ClockTime::from_nseconds(POLL.as_nanos() as u64)) {
+                Some(sample) => total += sample.buffer().map(|b| b.size() as u64).unwrap_or(0),
+                None if self.sink.is_eos() => return Ok(total),
+                None => {}
+            }
+        }
+    }
+
+    fn check_failures(&mut self) -> Result<(), SegmentError> {
+        let refused = self.refusal.lock().expect("refusal lock").take();
+        if let Some(refused) = refused {
+            return Err(self.halt_with(refused));
+        }
+        while let Some(msg) = self.bus.pop() {
+            if let gst::MessageView::Error(e) = msg.view() {
+                // A refusal makes the demuxer fail with not-linked; report the refusal, not that.
+                let refused = self.refusal.lock().expect("refusal lock").take();
+                let err = refused.unwrap_or_else(|| SegmentError::Unreadable(e.error().to_string()));
+                return Err(self.halt_with(err));
+            }
+        }
+        Ok(())
+    }
+
+    fn halt_with(&mut self, err: SegmentError) -> SegmentError {
+        self.stop();
+        self.done = true;
+        self.pending.clear();
+        err
+    }
+
+    fn queue(&mut self, pieces: Vec<super::Piece>, ending: bool) {
+        let count = pieces.len();
+        for (i, piece) in pieces.into_iter().enumerate() {
+            let kind = match piece.kind {
+                PieceKind::Header => {
+                    self.media = self.cutter.as_ref().map(media_kind_of).unwrap_or(self.media);
+                    MediaKind::Header
+                }
+                PieceKind::Media => self.media,
+            };
+            self.pending.push_back(PlainSegment {
+                index: self.next_index,
+                kind,
+                bytes: piece.bytes,
+                start_ns: piece.start_ns,
+                end_ns: piece.end_ns,
+                starts_on_keyframe: piece.starts_on_keyframe,
+                is_last: ending && i + 1 == count,
+            });
+            self.next_index += 1;
+        }
+    }
+}
+
+impl Drop for Segmenter {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+/// Runs `bytes` through the profile's pipeline and throws the output away: the GStreamer-only
+/// remux that `kiroku bench` compares the whole ingest path against.
+pub fn remux_only(profile: &Profile, bytes: &[u8]) -> Result<u64, SegmentError> {
+    let (seg, input) = Segmenter::start(profile, Duration::from_secs(4))?;
+    let feeder = {
+        let input = input.clone();
+        let bytes = bytes.to_vec();
+        std::thread::spawn(move || {
+            for chunk in bytes.chunks(64 * 1024) {
+                if input.push(chunk.to_vec()).is_err() {
+                    break;
+                }
+            }
+            input.end();
+        })
+    };
+    let out = seg.drain_without_cutting();
+    let _ = feeder.join();
+    out
+}
+
+fn media_kind_of(c: &Cutter) -> MediaKind {
+    let t = c.tracks();
+    match (t.video_tracks.is_empty(), t.audio_tracks.is_empty()) {
+        (false, false) => MediaKind::VideoAudio,
+        (false, true) => MediaKind::Video,
+        _ => MediaKind::Audio,
+    }
+}
+
+type Built = (gst::Pipeline, gst_app::AppSrc, gst::Element, gst::Element, gst_app::AppSink);
+
+fn build(profile: &Profile) -> Result<Built, String> {
+    let element = gst::parse::launch(&profile.pipeline).map_err(|e| e.to_string())?;
+    let pipeline = element.downcast::<gst::Pipeline>().map_err(|_| "the description is not a pipeline".to_string())?;
+    let by_name = |n: &str| pipeline.by_name(n).ok_or_else(|| format!("no element named `{n}`"));
+    let src = by_name("src")?.downcast::<gst_app::AppSrc>().map_err(|_| "`src` must be an appsrc".to_string())?;
+    let sink = by_name("sink")?.downcast::<gst_app::AppSink>().map_err(|_| "`sink` must be an appsink".to_string())?;
+    let (demux, mux) = (by_name("demux")?, by_name("mux")?);
+    Ok((pipeline, src, demux, mux, sink))
+}
+
+/// Checks a profile at load time: the pipeline and the stream branch parse, and the named
+/// elements exist with the right types.
+pub(super) fn check_description(profile: &Profile) -> Result<(), String> {
+    let (pipeline, ..) = build(profile)?;
+    let _ = pipeline.set_state(gst::State::Null);
+    gst::parse::bin_from_description(&profile.stream, true).map_err(|e| format!("stream: {e}"))?;
+    if profile.allowed_codecs.is_empty() || profile.content_types.is_empty() {
+        return Err("allowed_codecs and content_types must not be empty".into());
+    }
+    Ok(())
+}
+
+/// Links each elementary stream the demuxer exposes to the muxer through the profile's stream
+/// branch, or records a refusal when its codec is not allowed (the pad stays unlinked, which
+/// stops the demuxer before anything is muxed).
+fn link_streams_on_demand(
+    pipeline: &gst::Pipeline,
+    demux: &gst::Element,
+    mux: &gst::Element,
+    profile: &Profile,
+    refusal: Arc<Mutex<Option<SegmentError>>>,
+) {
+    let pipeline = pipeline.downgrade();
+    let mux = mux.downgrade();
+    let allowed = profile.allowed_codecs.clone();
+    let branch = profile.stream.clone();
+    let profile_name = profile.name.clone();
+    demux.connect_pad_added(move |_, pad| {
+        let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+        let codec = caps.structure(0).map(|s| s.name().to_string()).unwrap_or_else(|| "unknown".into());
+        let refuse = |err: SegmentError| {
+            let mut slot = refusal.lock().expect("refusal lock");
+            slot.get_or_insert(err);
+        };
+        if !allowed.contains(&codec) {
+            refuse(SegmentError::CodecNotAllowed {
+                codec,
+                profile: profile_name.clone(),
+                allowed: allowed.join(", "),
+            });
+            return;
+        }
+        let (Some(pipeline), Some(mux)) = (pipeline.upgrade(), mux.upgrade()) else { return };
+        let template = if codec.starts_with("video/") { "video_%u" } else { "audio_%u" };
+        let linked = (|| -> Result<(), String> {
+            let bin = gst::parse::bin_from_description(&branch, true).map_err(|e| e.to_string())?;
+            pipeline.add(&bin).map_err(|e| e.to_string())?;
+            bin.sync_state_with_parent().map_err(|e| e.to_string())?;
+            let sink = bin.static_pad("sink").ok_or("stream branch has no sink pad")?;
+            pad.link(&sink).map_err(|e| format!("{e:?}"))?;
+            let mux_pad = mux.request_pad_simple(template).ok_or("muxer refused a stream pad")?;
+            let src = bin.static_pad("src").ok_or("stream branch has no src pad")?;
+            src.link(&mux_pad).map_err(|e| format!("{e:?}"))?;
+            Ok(())
+        })();
+        if let Err(why) = linked {
+            refuse(SegmentError::Pipeline(format!("could not link a {codec} stream: {why}")));
+        }
+    });
+}

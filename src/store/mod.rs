@@ -1,0 +1,77 @@
+//! Object stores: where sealed objects live, one store per region. The store sees sealed bytes
+//! and their tags only; it accepts nothing but a [`SealedObject`], so plaintext cannot reach it.
+//!
+//! Object keys carry pseudonymous ids only:
+//! `candidates/<candidate>/interviews/<interview>/<name>`. Tags are written beside each object
+//! as `<key>.tags.json`, so an operator holding only the store can read them.
+
+mod local;
+
+pub use local::LocalStore;
+
+use crate::ids::{CandidateId, InterviewId};
+use crate::seal::SealedObject;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("object {key} not found")]
+    NotFound { key: String },
+    #[error("store I/O on {key}: {source}")]
+    Io { key: String, source: std::io::Error },
+    #[error("invalid object key {0}")]
+    BadKey(String),
+}
+
+/// Where an object lives inside its region's store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectKey(String);
+
+impl ObjectKey {
+    pub fn segment(c: &CandidateId, i: &InterviewId, index: u32) -> ObjectKey {
+        ObjectKey(format!("candidates/{c}/interviews/{i}/segments/{index:08}.krk"))
+    }
+    pub fn manifest(c: &CandidateId, i: &InterviewId) -> ObjectKey {
+        ObjectKey(format!("candidates/{c}/interviews/{i}/manifest.krk"))
+    }
+    /// Re-reads a key from the catalog, refusing anything that could leave the store's folder.
+    pub fn parse(s: &str) -> Result<ObjectKey, StoreError> {
+        let ok = !s.is_empty()
+            && s.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b));
+        if ok { Ok(ObjectKey(s.to_owned())) } else { Err(StoreError::BadKey(s.chars().take(80).collect())) }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A region's store. One variant per backend; `s3` joins `local` in a later issue.
+pub enum Store {
+    Local(LocalStore),
+}
+
+impl Store {
+    /// Stores an object and its tags durably; when this returns Ok the object survives a crash.
+    pub fn put(&self, key: &ObjectKey, object: &SealedObject, tags: &serde_json::Value) -> Result<(), StoreError> {
+        match self {
+            Store::Local(s) => s.put(key, object.bytes(), tags),
+        }
+    }
+    pub fn get(&self, key: &ObjectKey) -> Result<Vec<u8>, StoreError> {
+        match self {
+            Store::Local(s) => s.get(key),
+        }
+    }
+    pub fn get_tags(&self, key: &ObjectKey) -> Result<serde_json::Value, StoreError> {
+        match self {
+            Store::Local(s) => s.get_tags(key),
+        }
+    }
+}

@@ -38,10 +38,14 @@
 //!   external reference.
 #![forbid(unsafe_code)]
 
+pub mod app;
+pub mod capture;
+pub mod catalog;
+pub mod config;
+pub mod consent;
 pub mod ids;
+pub mod recording;
 pub mod seal;
 pub mod segment;
-pub mod util;
-pub mod catalog;
-pub mod consent;
 pub mod store;
+pub mod util;

@@ -482,3 +482,79 @@ mod tests {
         assert_eq!(c.push(&[0u8; 64]).unwrap_err(), EbmlError::Malformed(0));
     }
 }
+
+/// Watches the front-end's own Matroska/WebM bytes (before the pipeline) to tell, when the
+/// stream ends, whether it ended on an element boundary. A file cut in the middle of a block
+/// demuxes "cleanly" up to the cut, so without this a truncated upload would pass for whole.
+#[derive(Debug, Default)]
+pub struct InputScan {
+    carry: Vec<u8>,
+    skip: u64,
+    at: u64,
+    gave_up: bool,
+}
+
+impl InputScan {
+    pub fn push(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() && !self.gave_up {
+            if self.skip > 0 {
+                let n = (self.skip.min(bytes.len() as u64)) as usize;
+                self.skip -= n as u64;
+                self.at += n as u64;
+                bytes = &bytes[n..];
+                continue;
+            }
+            let take = bytes.len().min(12 - self.carry.len().min(12));
+            self.carry.extend_from_slice(&bytes[..take]);
+            match read_element_header(&self.carry, self.at) {
+                Ok(Some((id, size, hdr))) => {
+                    // Only the header bytes are consumed from what was just added.
+                    let used_from_new = hdr - (self.carry.len() - take);
+                    bytes = &bytes[used_from_new..];
+                    self.at += hdr as u64;
+                    self.carry.clear();
+                    match (id, size) {
+                        (ID_SEGMENT | ID_CLUSTER, _) => {}
+                        (_, Some(size)) => self.skip = size,
+                        (_, None) => self.gave_up = true,
+                    }
+                }
+                Ok(None) => bytes = &bytes[take..],
+                Err(_) => self.gave_up = true,
+            }
+        }
+    }
+
+    /// `Some(why)` when the bytes so far end inside an element.
+    pub fn incomplete(&self) -> Option<String> {
+        if self.gave_up {
+            return None;
+        }
+        if self.skip > 0 {
+            return Some(format!("the stream ends {} bytes short of the end of the element it was in", self.skip));
+        }
+        if !self.carry.is_empty() {
+            return Some("the stream ends inside an element header".into());
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod scan_tests {
+    use super::*;
+
+    #[test]
+    fn a_whole_stream_scans_complete_and_a_cut_one_does_not() {
+        let whole = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/interview-vp8-opus.webm")).unwrap();
+        for step in [1usize, 13, 4096] {
+            let mut s = InputScan::default();
+            whole.chunks(step).for_each(|c| s.push(c));
+            assert_eq!(s.incomplete(), None, "step {step}");
+        }
+        let cut = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/truncated-mid-cluster.webm")).unwrap();
+        let mut s = InputScan::default();
+        cut.chunks(1000).for_each(|c| s.push(c));
+        assert!(s.incomplete().is_some());
+    }
+}

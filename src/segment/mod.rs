@@ -8,7 +8,7 @@ mod ebml;
 mod pipeline;
 mod profile;
 
-pub use ebml::{Cutter, EbmlError, Piece, PieceKind, TrackSummary};
+pub use ebml::{Cutter, EbmlError, InputScan, Piece, PieceKind, TrackSummary};
 pub use pipeline::{Segmenter, SegmenterEvent, SegmenterInput, remux_only};
 pub use profile::{Profile, Profiles, sniff_content_type};
 

@@ -1,0 +1,164 @@
+//! Wiring: one [`Kiroku`] holds the config, the loaded pipelines, the catalog and each
+//! region's store and master key. The command line and the HTTP edge both work through it, so
+//! `kiroku ingest FILE` runs the very same path as a streamed interview.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use ring::rand::{SecureRandom, SystemRandom};
+
+use crate::catalog::{Catalog, CatalogError};
+use crate::config::{Config, Region};
+use crate::ids::{CandidateId, RegionId};
+use crate::seal::{CandidateKey, KeyError, MasterKey};
+use crate::segment::{Profiles, SegmentError};
+use crate::store::{LocalStore, Store};
+
+/// Why kiroku could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Pipelines(#[from] SegmentError),
+    #[error("secret file {path}: {source}")]
+    Secret { path: String, source: std::io::Error },
+}
+
+/// One storage region at run time.
+pub struct RegionRuntime {
+    pub region: Region,
+    pub store: Store,
+    master: MasterKey,
+}
+
+/// A bearer secret and, when kiroku generated it, the file it lives in.
+pub struct Secret {
+    pub value: String,
+    pub file: Option<PathBuf>,
+}
+
+pub struct Kiroku {
+    pub config: Config,
+    pub profiles: Profiles,
+    pub catalog: Catalog,
+    pub regions: BTreeMap<RegionId, RegionRuntime>,
+    pub service_token: Secret,
+    pub operator_token: Secret,
+    active_captures: AtomicUsize,
+}
+
+impl Kiroku {
+    /// Opens the data dir: catalog (migrated), master keys (created on first run), regions'
+    /// stores, secrets (generated on first run when the config names none), pipelines.
+    pub fn open(config: Config) -> Result<Arc<Kiroku>, StartError> {
+        let data = config.data_dir.clone();
+        std::fs::create_dir_all(&data).map_err(|source| StartError::Secret { path: data.display().to_string(), source })?;
+        let profiles = Profiles::load(&config.pipelines_dir)?;
+        let catalog = Catalog::open(&data.join("catalog.db"))?;
+        let mut regions = BTreeMap::new();
+        for region in config.regions() {
+            let master = MasterKey::load_or_create(&data.join(&region.master_key_file))?;
+            let store = Store::Local(LocalStore::new(&data.join("regions").join(region.id.as_str()).join("objects")));
+            regions.insert(region.id.clone(), RegionRuntime { region, store, master });
+        }
+        let service_token = secret(&config.service_token, &data.join("secrets/service.token"))?;
+        let operator_token = secret(&config.operator_token, &data.join("secrets/operator.token"))?;
+        Ok(Arc::new(Kiroku {
+            config,
+            profiles,
+            catalog,
+            regions,
+            service_token,
+            operator_token,
+            active_captures: AtomicUsize::new(0),
+        }))
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.config.data_dir
+    }
+
+    pub fn region(&self, id: &RegionId) -> Option<&RegionRuntime> {
+        self.regions.get(id)
+    }
+
+    pub fn default_region(&self) -> &RegionRuntime {
+        let id = RegionId::parse(&self.config.default_region).expect("validated");
+        &self.regions[&id]
+    }
+
+    /// The candidate's newest key in a region, created (version 1) on first use.
+    pub fn candidate_key(&self, c: &CandidateId, region: &RegionRuntime) -> Result<CandidateKey, StartError> {
+        let id = &region.region.id;
+        if let Some((v, wrapped)) = self.catalog.candidate_key(c, id)? {
+            return Ok(region.master.unwrap(&wrapped, c, v, id)?);
+        }
+        let key = CandidateKey::generate(1)?;
+        let wrapped = region.master.wrap(&key, c, id)?;
+        if self.catalog.insert_candidate_key(c, id, 1, &wrapped)? {
+            Ok(key)
+        } else {
+            // Another capture created it first; use theirs.
+            self.candidate_key(c, region)
+        }
+    }
+
+    /// A specific key version, for opening what was sealed under it.
+    pub fn candidate_key_version(&self, c: &CandidateId, region: &RegionRuntime, v: u32) -> Result<Option<CandidateKey>, StartError> {
+        let id = &region.region.id;
+        match self.catalog.candidate_key_version(c, id, v)? {
+            Some(wrapped) => Ok(Some(region.master.unwrap(&wrapped, c, v, id)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Takes one of the concurrent-capture slots; `None` when all are taken.
+    pub fn take_capture_slot(self: &Arc<Self>) -> Option<CaptureSlot> {
+        let max = self.config.limits.max_concurrent_interviews;
+        let mut now = self.active_captures.load(Ordering::SeqCst);
+        loop {
+            if now >= max {
+                return None;
+            }
+            match self.active_captures.compare_exchange(now, now + 1, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => return Some(CaptureSlot { app: self.clone() }),
+                Err(seen) => now = seen,
+            }
+        }
+    }
+}
+
+/// A held concurrent-capture slot, given back on drop.
+pub struct CaptureSlot {
+    app: Arc<Kiroku>,
+}
+
+impl Drop for CaptureSlot {
+    fn drop(&mut self) {
+        self.app.active_captures.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn secret(configured: &Option<String>, file: &Path) -> Result<Secret, StartError> {
+    if let Some(v) = configured {
+        return Ok(Secret { value: v.clone(), file: None });
+    }
+    let err = |source| StartError::Secret { path: file.display().to_string(), source };
+    if let Ok(v) = std::fs::read_to_string(file) {
+        return Ok(Secret { value: v.trim().to_string(), file: Some(file.to_path_buf()) });
+    }
+    let mut raw = [0u8; 32];
+    SystemRandom::new().fill(&mut raw).map_err(|_| err(std::io::Error::other("random generator failed")))?;
+    let value = hex::encode(raw);
+    std::fs::create_dir_all(file.parent().expect("secret file has a folder")).map_err(err)?;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(file).map_err(err)?;
+    f.write_all(value.as_bytes()).and_then(|_| f.sync_all()).map_err(err)?;
+    Ok(Secret { value, file: Some(file.to_path_buf()) })
+}

@@ -1,0 +1,173 @@
+//! Capture: one interview from its creation to its last acknowledged segment.
+//!
+//! [`create_interview`] places the interview and hands out its single-use ingest token;
+//! [`Capture::start`] checks the `record` consent and starts the profile's pipeline; the
+//! capture thread then takes each plain segment, asks the consent gate again, seals it, stores
+//! it with its tags, records it in the catalog, rewrites the sealed manifest and only then
+//! acknowledges it. A failure after an acknowledgement never touches what was acknowledged.
+
+mod session;
+mod tags;
+
+use std::sync::Arc;
+
+pub use session::{Capture, CaptureEvent, CaptureOutcome, SegmentAck};
+
+use crate::app::{Kiroku, StartError};
+use crate::catalog::{CatalogError, InterviewRow, InterviewState, TokenError};
+use crate::consent::ConsentError;
+use crate::ids::{CandidateId, InterviewId, RecruiterHandle};
+use crate::seal::SealError;
+use crate::segment::SegmentError;
+use crate::store::StoreError;
+
+/// Why an interview could not be created, started or captured to its end.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error("unknown candidate")]
+    UnknownCandidate,
+    #[error("unknown interview")]
+    UnknownInterview,
+    #[error("the candidate has no standing `record` consent")]
+    NoRecordConsent,
+    #[error("the candidate withdrew the `record` consent; capture stopped at the segment boundary")]
+    ConsentWithdrawn,
+    #[error("{0}")]
+    Token(#[from] TokenError),
+    #[error("this interview already has a stream")]
+    AlreadyStreamed,
+    #[error("too many interviews are being captured right now")]
+    TooManyCaptures,
+    #[error("the stream is over the limit of {limit} bytes per interview")]
+    TooManyBytes { limit: u64 },
+    #[error("the stream is over the limit of {limit} s of media per interview")]
+    TooLong { limit: u64 },
+    #[error("the stream's bitrate is over the limit of {limit} kbit/s")]
+    BitrateTooHigh { limit: u64 },
+    #[error("the media stream is truncated: {0}")]
+    Truncated(String),
+    #[error("the client went away before finishing the stream")]
+    ClientGone,
+    #[error(transparent)]
+    Media(#[from] SegmentError),
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Consent(#[from] ConsentError),
+    #[error(transparent)]
+    Keys(#[from] StartError),
+}
+
+impl CaptureError {
+    /// A short stable code for clients and the catalog's `end_reason`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CaptureError::UnknownCandidate => "unknown_candidate",
+            CaptureError::UnknownInterview => "unknown_interview",
+            CaptureError::NoRecordConsent => "no_record_consent",
+            CaptureError::ConsentWithdrawn => "consent_withdrawn",
+            CaptureError::Token(TokenError::Expired) => "ingest_token_expired",
+            CaptureError::Token(TokenError::Used) => "ingest_token_used",
+            CaptureError::Token(_) => "ingest_token_invalid",
+            CaptureError::AlreadyStreamed => "already_streamed",
+            CaptureError::TooManyCaptures => "too_many_captures",
+            CaptureError::TooManyBytes { .. } => "too_many_bytes",
+            CaptureError::TooLong { .. } => "too_long",
+            CaptureError::BitrateTooHigh { .. } => "bitrate_too_high",
+            CaptureError::Truncated(_) => "media_truncated",
+            CaptureError::ClientGone => "client_gone",
+            CaptureError::Media(SegmentError::UnsupportedContentType(_)) => "unsupported_content_type",
+            CaptureError::Media(SegmentError::CodecNotAllowed { .. }) => "codec_not_allowed",
+            CaptureError::Media(SegmentError::Unreadable(_)) => "media_unreadable",
+            CaptureError::Media(_) => "media_pipeline_failed",
+            CaptureError::Seal(_) | CaptureError::Keys(_) => "sealing_failed",
+            CaptureError::Store(_) => "store_failed",
+            CaptureError::Catalog(_) => "catalog_failed",
+            CaptureError::Consent(_) => "consent_check_failed",
+        }
+    }
+}
+
+/// What a front-end gets back when it creates an interview.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CreatedInterview {
+    pub interview_id: InterviewId,
+    pub region: String,
+    pub ingest_token: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+    pub content_type: String,
+}
+
+/// Creates an interview for a candidate in the default region and its single-use ingest token.
+/// The content type picks the ingest profile now, so an unsupported one fails here, before any
+/// byte is sent.
+pub fn create_interview(
+    app: &Arc<Kiroku>,
+    candidate: &CandidateId,
+    recruiter: &RecruiterHandle,
+    job_ref: Option<String>,
+    content_type: &str,
+) -> Result<CreatedInterview, CaptureError> {
+    if app.catalog.candidate(candidate)?.is_none() {
+        return Err(CaptureError::UnknownCandidate);
+    }
+    let profile = app.profiles.for_content_type(content_type)?;
+    let region = app.default_region();
+    let key = app.candidate_key(candidate, region)?;
+    let id = InterviewId::new_random();
+    app.catalog.insert_interview(&InterviewRow {
+        id,
+        candidate: *candidate,
+        recruiter: recruiter.clone(),
+        job_ref,
+        region: region.region.id.clone(),
+        content_type: content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase(),
+        profile: profile.name.clone(),
+        state: InterviewState::Created,
+        key_version: key.version(),
+        created_at: crate::util::now_rfc3339(),
+        ended_at: None,
+        bytes_in: 0,
+        end_reason: None,
+    })?;
+    let token = new_token();
+    let expires_at = crate::util::now_unix() + app.config.ingest_token_ttl_seconds as i64;
+    app.catalog.insert_ingest_token(&token_hash(&token), &id, expires_at)?;
+    tracing::info!(interview = %id, candidate = %candidate, region = %region.region.id, profile = %profile.name, "interview created");
+    Ok(CreatedInterview {
+        interview_id: id,
+        region: region.region.id.to_string(),
+        ingest_token: token,
+        expires_at,
+        content_type: profile.content_types[0].clone(),
+    })
+}
+
+/// Spends an ingest token for the interview.
+pub fn spend_ingest_token(app: &Kiroku, interview: &InterviewId, token: &str) -> Result<(), CaptureError> {
+    let row = app.catalog.interview(interview)?.ok_or(CaptureError::UnknownInterview)?;
+    match app.catalog.spend_ingest_token(&token_hash(token), interview, crate::util::now_unix())? {
+        Ok(()) => Ok(()),
+        // A used token for an interview that is streaming or streamed: say what really happened.
+        Err(TokenError::Used) if row.state != InterviewState::Created => Err(CaptureError::AlreadyStreamed),
+        Err(e) => Err(CaptureError::Token(e)),
+    }
+}
+
+fn new_token() -> String {
+    use base64::Engine;
+    use ring::rand::SecureRandom;
+    let mut raw = [0u8; 32];
+    ring::rand::SystemRandom::new().fill(&mut raw).expect("system random");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+/// Tokens are stored hashed: a copy of the catalog cannot start a stream.
+fn token_hash(token: &str) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref().to_vec()
+}

@@ -1,0 +1,360 @@
+//! One running capture: the feeder side pushes the front-end's bytes, the capture thread turns
+//! plain segments into acknowledged sealed ones.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::{CaptureError, tags};
+use crate::app::{CaptureSlot, Kiroku};
+use crate::catalog::{InterviewRow, InterviewState, SegmentRow};
+use crate::consent::Ledger;
+use crate::ids::InterviewId;
+use crate::recording::{Manifest, ManifestEntry};
+use crate::seal::{self, CandidateKey, ObjectIdentity, ObjectKind};
+use crate::segment::{InputScan, PlainSegment, Segmenter, SegmenterEvent, SegmenterInput};
+use crate::store::ObjectKey;
+
+/// Told to the front-end as each segment becomes durable.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SegmentAck {
+    pub index: u32,
+    pub media_kind: &'static str,
+    pub start_ms: u64,
+    pub end_ms: u64,
+    pub starts_on_keyframe: bool,
+    pub sealed_bytes: u64,
+}
+
+#[derive(Debug, Clone)]
+pub enum CaptureEvent {
+    /// The segment is sealed, stored, fsynced and in the catalog.
+    Stored(SegmentAck),
+}
+
+/// How a capture ended.
+#[derive(Debug)]
+pub struct CaptureOutcome {
+    pub interview: InterviewId,
+    pub state: InterviewState,
+    /// Why it stopped early; `None` when it finished cleanly.
+    pub reason: Option<CaptureError>,
+    pub segments: u32,
+    pub media_ms: u64,
+    pub bytes_in: u64,
+}
+
+/// Whether a push was taken.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Pushed {
+    Accepted,
+    /// Capture has stopped (see the outcome for why); stop sending.
+    CaptureOver,
+}
+
+/// The pushing side, cheap to clone into blocking tasks.
+#[derive(Clone)]
+pub struct Feeder {
+    input: SegmenterInput,
+    shared: Arc<Shared>,
+    byte_limit: u64,
+}
+
+struct Shared {
+    bytes_in: AtomicU64,
+    over: AtomicBool,
+    reason: Mutex<Option<CaptureError>>,
+    scan: Mutex<Option<InputScan>>,
+}
+
+impl Feeder {
+    /// Hands bytes to the pipeline (blocking while it is busy). Past the byte limit the capture
+    /// is stopped and the limit is the reason.
+    pub fn push(&self, bytes: Vec<u8>) -> Pushed {
+        if self.shared.over.load(Ordering::SeqCst) {
+            return Pushed::CaptureOver;
+        }
+        let total = self.shared.bytes_in.fetch_add(bytes.len() as u64, Ordering::SeqCst) + bytes.len() as u64;
+        if total > self.byte_limit {
+            self.stop_with(CaptureError::TooManyBytes { limit: self.byte_limit });
+            return Pushed::CaptureOver;
+        }
+        if let Some(scan) = self.shared.scan.lock().expect("scan lock").as_mut() {
+            scan.push(&bytes);
+        }
+        match self.input.push(bytes) {
+            Ok(()) => Pushed::Accepted,
+            Err(_) => {
+                self.shared.over.store(true, Ordering::SeqCst);
+                Pushed::CaptureOver
+            }
+        }
+    }
+
+    /// Stops the capture for a reason found on the feeding side (a limit, a lost client).
+    /// Segments already acknowledged stay; the one in progress is flushed as the last.
+    pub fn stop_with(&self, reason: CaptureError) {
+        self.shared.reason.lock().expect("reason lock").get_or_insert(reason);
+        self.shared.over.store(true, Ordering::SeqCst);
+        self.input.end();
+    }
+}
+
+/// A running capture.
+pub struct Capture {
+    pub interview: InterviewId,
+    feeder: Feeder,
+    events: Option<mpsc::UnboundedReceiver<CaptureEvent>>,
+    thread: Option<JoinHandle<ThreadEnd>>,
+    app: Arc<Kiroku>,
+    _slot: CaptureSlot,
+}
+
+struct ThreadEnd {
+    row: InterviewRow,
+    key: CandidateKey,
+    entries: Vec<ManifestEntry>,
+    reason: Option<CaptureError>,
+    media_ns: u64,
+}
+
+impl Capture {
+    /// Starts capturing an interview whose ingest token was spent: checks the `record` consent
+    /// (refusing before one byte is taken), claims the interview's single stream and a
+    /// concurrency slot, and starts the pipeline.
+    pub fn start(app: &Arc<Kiroku>, interview: &InterviewId) -> Result<Capture, CaptureError> {
+        let row = app.catalog.interview(interview)?.ok_or(CaptureError::UnknownInterview)?;
+        if !Ledger::new(&app.catalog).allows_record(&row.candidate)? {
+            return Err(CaptureError::NoRecordConsent);
+        }
+        let profile = app.profiles.by_name(&row.profile).ok_or(CaptureError::UnknownInterview)?.clone();
+        let region = app.region(&row.region).ok_or(CaptureError::UnknownInterview)?;
+        let key = app
+            .candidate_key_version(&row.candidate, region, row.key_version)?
+            .ok_or(CaptureError::UnknownInterview)?;
+        let slot = app.take_capture_slot().ok_or(CaptureError::TooManyCaptures)?;
+        if !app.catalog.transition(interview, InterviewState::Created, InterviewState::Capturing)? {
+            return Err(CaptureError::AlreadyStreamed);
+        }
+        let target = Duration::from_secs_f64(app.config.segment.target_seconds);
+        let (segmenter, input) = match Segmenter::start(&profile, target) {
+            Ok(s) => s,
+            Err(e) => {
+                app.catalog.end_interview(interview, InterviewState::Stopped, Some("media_pipeline_failed"), 0)?;
+                return Err(e.into());
+            }
+        };
+        let shared = Arc::new(Shared {
+            bytes_in: AtomicU64::new(0),
+            over: AtomicBool::new(false),
+            reason: Mutex::new(None),
+            scan: Mutex::new(None),
+        });
+        if row.content_type.contains("webm") || row.content_type.contains("matroska") {
+            *shared.scan.lock().expect("scan lock") = Some(InputScan::default());
+        }
+        let feeder = Feeder { input, shared: shared.clone(), byte_limit: app.config.limits.max_bytes_per_interview };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let worker = Worker { app: app.clone(), row, key, segmenter, acks: tx, shared };
+        let span = tracing::info_span!("interview", interview = %interview);
+        let thread = std::thread::Builder::new()
+            .name(format!("capture-{}", &interview.to_string()[..8]))
+            .spawn(move || span.in_scope(|| worker.run()))
+            .map_err(|e| CaptureError::Media(crate::segment::SegmentError::Pipeline(e.to_string())))?;
+        tracing::info!(interview = %interview, "capture started");
+        Ok(Capture { interview: *interview, feeder, events: Some(rx), thread: Some(thread), app: app.clone(), _slot: slot })
+    }
+
+    pub fn feeder(&self) -> Feeder {
+        self.feeder.clone()
+    }
+
+    /// The acknowledgements, in order; take it once.
+    pub fn take_events(&mut self) -> mpsc::UnboundedReceiver<CaptureEvent> {
+        self.events.take().expect("events taken once")
+    }
+
+    /// Ends the stream cleanly and waits until every segment is stored (blocking).
+    pub fn finish(mut self) -> CaptureOutcome {
+        if let Some(scan) = self.feeder.shared.scan.lock().expect("scan lock").as_ref()
+            && let Some(why) = scan.incomplete()
+        {
+            self.feeder.shared.reason.lock().expect("reason lock").get_or_insert(CaptureError::Truncated(why));
+        }
+        self.feeder.input.end();
+        self.conclude()
+    }
+
+    /// Ends the stream because of `reason` (the client vanished, say) and waits (blocking).
+    pub fn abandon(mut self, reason: CaptureError) -> CaptureOutcome {
+        self.feeder.stop_with(reason);
+        self.conclude()
+    }
+
+    fn conclude(&mut self) -> CaptureOutcome {
+        let end = self.thread.take().expect("joined once").join().expect("capture thread does not panic");
+        let feeder_reason = self.feeder.shared.reason.lock().expect("reason lock").take();
+        let reason = end.reason.or(feeder_reason);
+        let state = if reason.is_some() { InterviewState::Stopped } else { InterviewState::Finished };
+        let code = reason.as_ref().map(|r| r.code()).unwrap_or("finished");
+        let bytes_in = self.feeder.shared.bytes_in.load(Ordering::SeqCst);
+        let manifest = Manifest::new(&end.row, end.entries.clone(), Some(code.to_string()));
+        let sealed = manifest.seal(&end.key, &end.row);
+        let region = self.app.region(&end.row.region).expect("interview region exists");
+        let final_write = sealed.map_err(CaptureError::from).and_then(|sealed| {
+            let key = ObjectKey::manifest(&end.row.candidate, &end.row.id);
+            region.store.put(&key, &sealed, &manifest_tags(&end.row, true)).map_err(CaptureError::from)
+        });
+        if let Err(e) = &final_write {
+            tracing::error!(error = %e, "final manifest could not be written; segments stay recoverable");
+        }
+        if let Err(e) = self.app.catalog.end_interview(&self.interview, state, Some(code), bytes_in) {
+            tracing::error!(error = %e, "could not record the end of capture");
+        }
+        tracing::info!(interview = %self.interview, state = state.as_str(), reason = code, segments = end.entries.len(), "capture ended");
+        CaptureOutcome {
+            interview: self.interview,
+            state,
+            reason,
+            segments: end.entries.len() as u32,
+            media_ms: end.media_ns / 1_000_000,
+            bytes_in,
+        }
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            // Dropped without finish (a panic or a bug upstream): still end and record it.
+            let _ = self.abandon_in_place();
+        }
+    }
+}
+
+impl Capture {
+    fn abandon_in_place(&mut self) -> CaptureOutcome {
+        self.feeder.stop_with(CaptureError::ClientGone);
+        self.conclude()
+    }
+}
+
+fn manifest_tags(row: &InterviewRow, complete: bool) -> serde_json::Value {
+    serde_json::json!({
+        "kiroku": 1,
+        "kind": "manifest",
+        "candidate": row.candidate.to_string(),
+        "interview": row.id.to_string(),
+        "region": row.region.as_str(),
+        "key_version": row.key_version,
+        "complete": complete,
+    })
+}
+
+/// The capture thread: plain segments in, acknowledged sealed segments out.
+struct Worker {
+    app: Arc<Kiroku>,
+    row: InterviewRow,
+    key: CandidateKey,
+    segmenter: Segmenter,
+    acks: mpsc::UnboundedSender<CaptureEvent>,
+    shared: Arc<Shared>,
+}
+
+impl Worker {
+    fn run(mut self) -> ThreadEnd {
+        let mut entries = Vec::new();
+        let reason = loop {
+            match self.segmenter.next() {
+                Ok(SegmenterEvent::Segment(seg)) => match self.admit(&seg).and_then(|()| self.keep(seg)) {
+                    Ok(entry) => entries.push(entry),
+                    Err(e) => break Some(e),
+                },
+                Ok(SegmenterEvent::End) => break None,
+                Err(e) => break Some(CaptureError::Media(e)),
+            }
+            // The manifest is rewritten after each segment so a crash leaves an exact list.
+            if let Err(e) = self.write_manifest(&entries) {
+                break Some(e);
+            }
+        };
+        if reason.is_some() {
+            self.segmenter.stop();
+            self.shared.over.store(true, Ordering::SeqCst);
+        }
+        ThreadEnd { media_ns: entries.last().map(|e: &ManifestEntry| e.end_ns).unwrap_or(0), row: self.row, key: self.key, entries, reason }
+    }
+
+    /// The checks at every segment boundary: consent still stands, limits hold.
+    fn admit(&self, seg: &PlainSegment) -> Result<(), CaptureError> {
+        if !Ledger::new(&self.app.catalog).allows_record(&self.row.candidate)? {
+            return Err(CaptureError::ConsentWithdrawn);
+        }
+        let limits = &self.app.config.limits;
+        if seg.end_ns > limits.max_seconds_per_interview * 1_000_000_000 {
+            return Err(CaptureError::TooLong { limit: limits.max_seconds_per_interview });
+        }
+        let bytes = self.shared.bytes_in.load(Ordering::SeqCst);
+        let allowed = limits.max_stream_kbps * 1000 / 8 * (seg.end_ns / 1_000_000_000 + 10);
+        if bytes > allowed {
+            return Err(CaptureError::BitrateTooHigh { limit: limits.max_stream_kbps });
+        }
+        Ok(())
+    }
+
+    /// Seals, stores, catalogs and acknowledges one segment.
+    fn keep(&self, seg: PlainSegment) -> Result<ManifestEntry, CaptureError> {
+        let scopes = Ledger::new(&self.app.catalog).current(&self.row.candidate)?;
+        let tags = tags::segment_tags(&self.row, &seg, &scopes);
+        let identity = ObjectIdentity {
+            kind: ObjectKind::Segment,
+            region: self.row.region.clone(),
+            candidate: self.row.candidate,
+            interview: self.row.id,
+            index: seg.index,
+            key_version: self.row.key_version,
+        };
+        let sealed = seal::seal(&self.key, &identity, seg.is_last, &seg.bytes)?;
+        drop(seg.bytes);
+        let key = ObjectKey::segment(&self.row.candidate, &self.row.id, seg.index);
+        let region = self.app.region(&self.row.region).expect("interview region exists");
+        region.store.put(&key, &sealed, &tags)?;
+        let row = SegmentRow {
+            interview: self.row.id,
+            index: seg.index,
+            object_key: key.to_string(),
+            media_kind: seg.kind.as_str().into(),
+            plain_len: sealed.plain_len(),
+            sealed_len: sealed.bytes().len() as u64,
+            start_ns: seg.start_ns,
+            end_ns: seg.end_ns,
+            starts_on_keyframe: seg.starts_on_keyframe,
+            is_final: seg.is_last,
+            commitment: *sealed.commitment(),
+            tags,
+            stored_at: crate::util::now_rfc3339(),
+        };
+        self.app.catalog.insert_segment(&row)?;
+        tracing::info!(segment = seg.index, kind = seg.kind.as_str(), start_ms = seg.start_ns / 1_000_000, end_ms = seg.end_ns / 1_000_000, bytes = row.sealed_len, "segment stored");
+        let _ = self.acks.send(CaptureEvent::Stored(SegmentAck {
+            index: seg.index,
+            media_kind: seg.kind.as_str(),
+            start_ms: seg.start_ns / 1_000_000,
+            end_ms: seg.end_ns / 1_000_000,
+            starts_on_keyframe: seg.starts_on_keyframe,
+            sealed_bytes: row.sealed_len,
+        }));
+        Ok(ManifestEntry::from_row(&row))
+    }
+
+    fn write_manifest(&self, entries: &[ManifestEntry]) -> Result<(), CaptureError> {
+        let manifest = Manifest::new(&self.row, entries.to_vec(), None);
+        let sealed = manifest.seal(&self.key, &self.row)?;
+        let region = self.app.region(&self.row.region).expect("interview region exists");
+        region.store.put(&ObjectKey::manifest(&self.row.candidate, &self.row.id), &sealed, &manifest_tags(&self.row, false))?;
+        Ok(())
+    }
+}

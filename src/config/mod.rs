@@ -1,0 +1,255 @@
+//! The operator's config: a TOML file (see `config/kiroku.example.toml`), every value of which
+//! can be overridden by an environment variable named after it (`KIROKU_LISTEN`,
+//! `KIROKU_LIMITS__MAX_BYTES_PER_INTERVIEW`, `KIROKU_REGIONS__JP__COUNTRY`: nested names joined
+//! by `__`). Unknown fields are refused, and every error names the field. No I/O but reading
+//! the file.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{CountryCode, RegionId};
+
+/// Why the config cannot be used; each names the field.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Parse(String),
+    #[error("`{field}`: {why}")]
+    Invalid { field: String, why: String },
+    #[error("config file {path}: {why}")]
+    File { path: String, why: String },
+}
+
+/// The whole config.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP API listens on.
+    pub listen: SocketAddr,
+    /// Where the catalog, the local stores, key files and generated secrets live.
+    pub data_dir: PathBuf,
+    /// Folder of GStreamer pipeline descriptions, one per ingest profile.
+    pub pipelines_dir: PathBuf,
+    /// Region used for new interviews.
+    pub default_region: String,
+    /// Front-ends' service token. Unset: generated on first run into `<data_dir>/secrets/`.
+    pub service_token: Option<String>,
+    /// Operator token. Unset: generated on first run into `<data_dir>/secrets/`.
+    pub operator_token: Option<String>,
+    /// Lifetime of a single-use ingest token, in seconds.
+    pub ingest_token_ttl_seconds: u64,
+    pub segment: SegmentConfig,
+    pub limits: Limits,
+    /// Storage regions by id.
+    pub regions: BTreeMap<String, RegionConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentConfig {
+    /// Target media duration of a segment, in seconds (cut at the first cluster past it).
+    pub target_seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Highest average stream bitrate accepted, in kbit/s of media time.
+    pub max_stream_kbps: u64,
+    /// Most bytes one interview may stream.
+    pub max_bytes_per_interview: u64,
+    /// Longest media duration of one interview, in seconds.
+    pub max_seconds_per_interview: u64,
+    /// Most interviews captured at once.
+    pub max_concurrent_interviews: usize,
+    /// Largest JSON request body, in bytes.
+    pub max_json_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionConfig {
+    /// ISO 3166-1 alpha-2 country the region's data is stored in.
+    pub country: String,
+    /// Storage backend: `local` (files under the data dir).
+    pub backend: String,
+    /// Master key source: a 32-byte key file, relative to the data dir; created with mode
+    /// 0600 on first run.
+    pub master_key_file: PathBuf,
+}
+
+impl Default for Config {
+    /// The embedded default: one local region in Japan, data under `./data`.
+    fn default() -> Config {
+        let mut regions = BTreeMap::new();
+        regions.insert(
+            "jp".to_string(),
+            RegionConfig { country: "JP".into(), backend: "local".into(), master_key_file: "keys/jp.master.key".into() },
+        );
+        Config {
+            listen: "127.0.0.1:8080".parse().expect("valid address"),
+            data_dir: PathBuf::from("data"),
+            pipelines_dir: PathBuf::from("pipelines"),
+            default_region: "jp".into(),
+            service_token: None,
+            operator_token: None,
+            ingest_token_ttl_seconds: 900,
+            segment: SegmentConfig { target_seconds: 4.0 },
+            limits: Limits {
+                max_stream_kbps: 8_000,
+                max_bytes_per_interview: 4 * 1024 * 1024 * 1024,
+                max_seconds_per_interview: 3 * 3600,
+                max_concurrent_interviews: 32,
+                max_json_body_bytes: 64 * 1024,
+            },
+            regions,
+        }
+    }
+}
+
+/// A validated region.
+#[derive(Debug, Clone)]
+pub struct Region {
+    pub id: RegionId,
+    pub country: CountryCode,
+    pub master_key_file: PathBuf,
+}
+
+impl Config {
+    /// Loads defaults, then the file (if any), then `KIROKU_…` variables, and validates.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::File { path: path.display().to_string(), why: "no such file".into() });
+            }
+            // A file that names its own regions replaces the default region instead of adding to it.
+            fig = Figment::from(Serialized::defaults(Config { regions: BTreeMap::new(), ..Config::default() }))
+                .merge(Toml::file(path));
+        }
+        let fig = fig.merge(Env::prefixed("KIROKU_").split("__"));
+        let cfg: Config = fig.extract().map_err(|e| ConfigError::Parse(explain(e)))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks what types alone cannot, naming the field of each problem.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field: &str, why: &str| Err(ConfigError::Invalid { field: field.into(), why: why.into() });
+        if self.regions.is_empty() {
+            return invalid("regions", "at least one region is needed");
+        }
+        for (id, r) in &self.regions {
+            if RegionId::parse(id).is_err() {
+                return invalid(&format!("regions.{id}"), "a region id is 1 to 32 of a-z, 0-9 and '-'");
+            }
+            if CountryCode::parse(&r.country).is_err() {
+                return invalid(&format!("regions.{id}.country"), "two uppercase letters, e.g. JP");
+            }
+            if r.backend != "local" {
+                return invalid(&format!("regions.{id}.backend"), "unknown backend (this build knows: local)");
+            }
+            if r.master_key_file.as_os_str().is_empty() {
+                return invalid(&format!("regions.{id}.master_key_file"), "must name a file");
+            }
+        }
+        if !self.regions.contains_key(&self.default_region) {
+            return invalid("default_region", "names no region in `regions`");
+        }
+        if !(self.segment.target_seconds >= 1.0 && self.segment.target_seconds <= 60.0) {
+            return invalid("segment.target_seconds", "must be between 1 and 60");
+        }
+        let l = &self.limits;
+        for (field, v) in [
+            ("limits.max_stream_kbps", l.max_stream_kbps),
+            ("limits.max_bytes_per_interview", l.max_bytes_per_interview),
+            ("limits.max_seconds_per_interview", l.max_seconds_per_interview),
+            ("limits.max_concurrent_interviews", l.max_concurrent_interviews as u64),
+            ("limits.max_json_body_bytes", l.max_json_body_bytes as u64),
+            ("ingest_token_ttl_seconds", self.ingest_token_ttl_seconds),
+        ] {
+            if v == 0 {
+                return invalid(field, "must be greater than 0");
+            }
+        }
+        for (field, t) in [("service_token", &self.service_token), ("operator_token", &self.operator_token)] {
+            if t.as_ref().is_some_and(|t| t.len() < 24) {
+                return invalid(field, "must be at least 24 characters");
+            }
+        }
+        Ok(())
+    }
+
+    /// The validated regions.
+    pub fn regions(&self) -> Vec<Region> {
+        self.regions
+            .iter()
+            .map(|(id, r)| Region {
+                id: RegionId::parse(id).expect("validated"),
+                country: CountryCode::parse(&r.country).expect("validated"),
+                master_key_file: r.master_key_file.clone(),
+            })
+            .collect()
+    }
+}
+
+/// Figment's error, reworded to lead with the field's name.
+fn explain(e: figment::Error) -> String {
+    e.into_iter()
+        .map(|e| {
+            let field = if e.path.is_empty() { "config".to_string() } else { e.path.join(".") };
+            let source = e.metadata.as_ref().map(|m| format!(" (from {})", m.name)).unwrap_or_default();
+            format!("`{field}`: {}{source}", e.kind)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(text: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("k.toml");
+        std::fs::write(&p, text).unwrap();
+        Config::load(Some(&p))
+    }
+
+    const MINIMAL: &str = "[regions.jp]\ncountry = \"JP\"\nbackend = \"local\"\nmaster_key_file = \"keys/jp.key\"\n";
+
+    #[test]
+    fn the_example_config_in_config_folder_is_valid() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/kiroku.example.toml");
+        Config::load(Some(&p)).unwrap();
+    }
+
+    #[test]
+    fn an_unknown_field_is_refused_by_name() {
+        let err = load_text(&format!("listne = \"1.2.3.4:5\"\n{MINIMAL}")).unwrap_err().to_string();
+        assert!(err.contains("listne"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_country_names_its_field() {
+        let err = load_text(&MINIMAL.replace("\"JP\"", "\"Japan\"")).unwrap_err().to_string();
+        assert!(err.contains("regions.jp.country"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_backend_names_its_region() {
+        let err = load_text(&MINIMAL.replace("\"local\"", "\"ftp\"")).unwrap_err().to_string();
+        assert!(err.contains("regions.jp.backend"), "{err}");
+    }
+
+    #[test]
+    fn a_wrong_type_names_its_field() {
+        let err = load_text(&format!("[segment]\ntarget_seconds = \"four\"\n{MINIMAL}")).unwrap_err().to_string();
+        assert!(err.contains("segment.target_seconds"), "{err}");
+    }
+}

@@ -1,0 +1,95 @@
+//! The manifest of an interview: the ordered list of its sealed segments with each one's
+//! commitment. Sealed like a segment (kind `Manifest`), rewritten after every stored segment,
+//! and sealed as final when capture ends. It catches a segment that is missing, duplicated or
+//! swapped for another valid one at the level of the whole recording.
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{InterviewRow, SegmentRow};
+use crate::ids::{CandidateId, InterviewId};
+use crate::seal::{self, CandidateKey, ObjectIdentity, ObjectKind, SealError, SealedObject};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    pub interview: InterviewId,
+    pub candidate: CandidateId,
+    pub region: String,
+    pub key_version: u32,
+    pub content_type: String,
+    /// Capture is over and no segment will be added.
+    pub complete: bool,
+    /// How capture ended (`finished`, or the reason it stopped), once complete.
+    pub end: Option<String>,
+    pub segments: Vec<ManifestEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ManifestEntry {
+    pub index: u32,
+    pub object_key: String,
+    pub media_kind: String,
+    pub plain_len: u64,
+    pub sealed_len: u64,
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub starts_on_keyframe: bool,
+    /// Hex of the segment's key commitment.
+    pub commitment: String,
+}
+
+impl ManifestEntry {
+    pub fn from_row(s: &SegmentRow) -> ManifestEntry {
+        ManifestEntry {
+            index: s.index,
+            object_key: s.object_key.clone(),
+            media_kind: s.media_kind.clone(),
+            plain_len: s.plain_len,
+            sealed_len: s.sealed_len,
+            start_ns: s.start_ns,
+            end_ns: s.end_ns,
+            starts_on_keyframe: s.starts_on_keyframe,
+            commitment: hex::encode(s.commitment),
+        }
+    }
+}
+
+impl Manifest {
+    pub fn new(i: &InterviewRow, segments: Vec<ManifestEntry>, end: Option<String>) -> Manifest {
+        Manifest {
+            interview: i.id,
+            candidate: i.candidate,
+            region: i.region.to_string(),
+            key_version: i.key_version,
+            content_type: i.content_type.clone(),
+            complete: end.is_some(),
+            end,
+            segments,
+        }
+    }
+
+    pub fn identity(i: &InterviewRow) -> ObjectIdentity {
+        ObjectIdentity {
+            kind: ObjectKind::Manifest,
+            region: i.region.clone(),
+            candidate: i.candidate,
+            interview: i.id,
+            index: 0,
+            key_version: i.key_version,
+        }
+    }
+
+    pub fn seal(&self, key: &CandidateKey, i: &InterviewRow) -> Result<SealedObject, SealError> {
+        let json = serde_json::to_vec(self).expect("manifest serialises");
+        seal::seal(key, &Manifest::identity(i), self.complete, &json)
+    }
+
+    /// Opens a sealed manifest; its final flag must agree with its `complete` field.
+    pub fn open(key: &CandidateKey, i: &InterviewRow, sealed: &[u8]) -> Result<Manifest, SealError> {
+        let opened = seal::open(key, &Manifest::identity(i), sealed)?;
+        let m: Manifest = serde_json::from_slice(&opened.plaintext).map_err(|_| SealError::NotSealed)?;
+        if m.complete != opened.is_final || m.interview != i.id || m.candidate != i.candidate {
+            return Err(SealError::WrongIdentity("manifest contents"));
+        }
+        Ok(m)
+    }
+}

@@ -28,7 +28,10 @@ pub enum StartError {
     #[error(transparent)]
     Pipelines(#[from] SegmentError),
     #[error("secret file {path}: {source}")]
-    Secret { path: String, source: std::io::Error },
+    Secret {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// One storage region at run time.
@@ -59,14 +62,29 @@ impl Kiroku {
     /// stores, secrets (generated on first run when the config names none), pipelines.
     pub fn open(config: Config) -> Result<Arc<Kiroku>, StartError> {
         let data = config.data_dir.clone();
-        std::fs::create_dir_all(&data).map_err(|source| StartError::Secret { path: data.display().to_string(), source })?;
+        std::fs::create_dir_all(&data).map_err(|source| StartError::Secret {
+            path: data.display().to_string(),
+            source,
+        })?;
         let profiles = Profiles::load(&config.pipelines_dir)?;
         let catalog = Catalog::open(&data.join("catalog.db"))?;
         let mut regions = BTreeMap::new();
         for region in config.regions() {
             let master = MasterKey::load_or_create(&data.join(&region.master_key_file))?;
-            let store = Store::Local(LocalStore::new(&data.join("regions").join(region.id.as_str()).join("objects")));
-            regions.insert(region.id.clone(), RegionRuntime { region, store, master });
+            let store = Store::Local(LocalStore::new(
+                &data
+                    .join("regions")
+                    .join(region.id.as_str())
+                    .join("objects"),
+            ));
+            regions.insert(
+                region.id.clone(),
+                RegionRuntime {
+                    region,
+                    store,
+                    master,
+                },
+            );
         }
         let service_token = secret(&config.service_token, &data.join("secrets/service.token"))?;
         let operator_token = secret(&config.operator_token, &data.join("secrets/operator.token"))?;
@@ -95,7 +113,11 @@ impl Kiroku {
     }
 
     /// The candidate's newest key in a region, created (version 1) on first use.
-    pub fn candidate_key(&self, c: &CandidateId, region: &RegionRuntime) -> Result<CandidateKey, StartError> {
+    pub fn candidate_key(
+        &self,
+        c: &CandidateId,
+        region: &RegionRuntime,
+    ) -> Result<CandidateKey, StartError> {
         let id = &region.region.id;
         if let Some((v, wrapped)) = self.catalog.candidate_key(c, id)? {
             return Ok(region.master.unwrap(&wrapped, c, v, id)?);
@@ -111,7 +133,12 @@ impl Kiroku {
     }
 
     /// A specific key version, for opening what was sealed under it.
-    pub fn candidate_key_version(&self, c: &CandidateId, region: &RegionRuntime, v: u32) -> Result<Option<CandidateKey>, StartError> {
+    pub fn candidate_key_version(
+        &self,
+        c: &CandidateId,
+        region: &RegionRuntime,
+        v: u32,
+    ) -> Result<Option<CandidateKey>, StartError> {
         let id = &region.region.id;
         match self.catalog.candidate_key_version(c, id, v)? {
             Some(wrapped) => Ok(Some(region.master.unwrap(&wrapped, c, v, id)?)),
@@ -127,7 +154,12 @@ impl Kiroku {
             if now >= max {
                 return None;
             }
-            match self.active_captures.compare_exchange(now, now + 1, Ordering::SeqCst, Ordering::SeqCst) {
+            match self.active_captures.compare_exchange(
+                now,
+                now + 1,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
                 Ok(_) => return Some(CaptureSlot { app: self.clone() }),
                 Err(seen) => now = seen,
             }
@@ -148,17 +180,38 @@ impl Drop for CaptureSlot {
 
 fn secret(configured: &Option<String>, file: &Path) -> Result<Secret, StartError> {
     if let Some(v) = configured {
-        return Ok(Secret { value: v.clone(), file: None });
+        return Ok(Secret {
+            value: v.clone(),
+            file: None,
+        });
     }
-    let err = |source| StartError::Secret { path: file.display().to_string(), source };
+    let err = |source| StartError::Secret {
+        path: file.display().to_string(),
+        source,
+    };
     if let Ok(v) = std::fs::read_to_string(file) {
-        return Ok(Secret { value: v.trim().to_string(), file: Some(file.to_path_buf()) });
+        return Ok(Secret {
+            value: v.trim().to_string(),
+            file: Some(file.to_path_buf()),
+        });
     }
     let mut raw = [0u8; 32];
-    SystemRandom::new().fill(&mut raw).map_err(|_| err(std::io::Error::other("random generator failed")))?;
+    SystemRandom::new()
+        .fill(&mut raw)
+        .map_err(|_| err(std::io::Error::other("random generator failed")))?;
     let value = hex::encode(raw);
     std::fs::create_dir_all(file.parent().expect("secret file has a folder")).map_err(err)?;
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(file).map_err(err)?;
-    f.write_all(value.as_bytes()).and_then(|_| f.sync_all()).map_err(err)?;
-    Ok(Secret { value, file: Some(file.to_path_buf()) })
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)
+        .map_err(err)?;
+    f.write_all(value.as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(err)?;
+    Ok(Secret {
+        value,
+        file: Some(file.to_path_buf()),
+    })
 }

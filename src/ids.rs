@@ -13,7 +13,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum IdError {
     #[error("{kind} `{shown}` is not valid: {rule}")]
-    Invalid { kind: &'static str, shown: String, rule: &'static str },
+    Invalid {
+        kind: &'static str,
+        shown: String,
+        rule: &'static str,
+    },
 }
 
 fn invalid(kind: &'static str, text: &str, rule: &'static str) -> IdError {
@@ -93,7 +97,11 @@ macro_rules! text_id {
             /// Checks the text against the rule above.
             pub fn parse(text: &str) -> Result<Self, IdError> {
                 let check: fn(&str) -> bool = $check;
-                if check(text) { Ok(Self(text.to_owned())) } else { Err(invalid($kind, text, $rule)) }
+                if check(text) {
+                    Ok(Self(text.to_owned()))
+                } else {
+                    Err(invalid($kind, text, $rule))
+                }
             }
             /// The text itself.
             pub fn as_str(&self) -> &str {
@@ -127,7 +135,8 @@ macro_rules! text_id {
 fn is_slug(s: &str, max: usize) -> bool {
     !s.is_empty()
         && s.len() <= max
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
 }
 
@@ -137,7 +146,12 @@ text_id!(
     |s| is_slug(s, 63),
     "1 to 63 of a-z, 0-9 and '-', not starting with '-'"
 );
-text_id!(RegionId, "region id", |s| is_slug(s, 32), "1 to 32 of a-z, 0-9 and '-', not starting with '-'");
+text_id!(
+    RegionId,
+    "region id",
+    |s| is_slug(s, 32),
+    "1 to 32 of a-z, 0-9 and '-', not starting with '-'"
+);
 text_id!(
     CountryCode,
     "country code",
@@ -151,7 +165,13 @@ mod tests {
 
     #[test]
     fn interview_id_refuses_path_characters() {
-        for bad in ["../etc/passwd", "a/b", "", "00000000-0000-0000-0000-00000000000g", "%2e%2e"] {
+        for bad in [
+            "../etc/passwd",
+            "a/b",
+            "",
+            "00000000-0000-0000-0000-00000000000g",
+            "%2e%2e",
+        ] {
             assert!(InterviewId::parse(bad).is_err(), "{bad} was accepted");
         }
     }

@@ -39,10 +39,13 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod bench;
 pub mod capture;
 pub mod catalog;
+pub mod cli;
 pub mod config;
 pub mod consent;
+pub mod http;
 pub mod ids;
 pub mod recording;
 pub mod seal;

@@ -11,7 +11,7 @@ mod tags;
 
 use std::sync::Arc;
 
-pub use session::{Capture, CaptureEvent, CaptureOutcome, SegmentAck};
+pub use session::{Capture, CaptureEvent, CaptureOutcome, Feeder, Pushed, SegmentAck};
 
 use crate::app::{Kiroku, StartError};
 use crate::catalog::{CatalogError, InterviewRow, InterviewState, TokenError};
@@ -80,7 +80,9 @@ impl CaptureError {
             CaptureError::BitrateTooHigh { .. } => "bitrate_too_high",
             CaptureError::Truncated(_) => "media_truncated",
             CaptureError::ClientGone => "client_gone",
-            CaptureError::Media(SegmentError::UnsupportedContentType(_)) => "unsupported_content_type",
+            CaptureError::Media(SegmentError::UnsupportedContentType(_)) => {
+                "unsupported_content_type"
+            }
             CaptureError::Media(SegmentError::CodecNotAllowed { .. }) => "codec_not_allowed",
             CaptureError::Media(SegmentError::Unreadable(_)) => "media_unreadable",
             CaptureError::Media(_) => "media_pipeline_failed",
@@ -126,7 +128,12 @@ pub fn create_interview(
         recruiter: recruiter.clone(),
         job_ref,
         region: region.region.id.clone(),
-        content_type: content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase(),
+        content_type: content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase(),
         profile: profile.name.clone(),
         state: InterviewState::Created,
         key_version: key.version(),
@@ -137,7 +144,8 @@ pub fn create_interview(
     })?;
     let token = new_token();
     let expires_at = crate::util::now_unix() + app.config.ingest_token_ttl_seconds as i64;
-    app.catalog.insert_ingest_token(&token_hash(&token), &id, expires_at)?;
+    app.catalog
+        .insert_ingest_token(&token_hash(&token), &id, expires_at)?;
     tracing::info!(interview = %id, candidate = %candidate, region = %region.region.id, profile = %profile.name, "interview created");
     Ok(CreatedInterview {
         interview_id: id,
@@ -149,13 +157,78 @@ pub fn create_interview(
 }
 
 /// Spends an ingest token for the interview.
-pub fn spend_ingest_token(app: &Kiroku, interview: &InterviewId, token: &str) -> Result<(), CaptureError> {
-    let row = app.catalog.interview(interview)?.ok_or(CaptureError::UnknownInterview)?;
-    match app.catalog.spend_ingest_token(&token_hash(token), interview, crate::util::now_unix())? {
+pub fn spend_ingest_token(
+    app: &Kiroku,
+    interview: &InterviewId,
+    token: &str,
+) -> Result<(), CaptureError> {
+    let row = app
+        .catalog
+        .interview(interview)?
+        .ok_or(CaptureError::UnknownInterview)?;
+    match app
+        .catalog
+        .spend_ingest_token(&token_hash(token), interview, crate::util::now_unix())?
+    {
         Ok(()) => Ok(()),
         // A used token for an interview that is streaming or streamed: say what really happened.
-        Err(TokenError::Used) if row.state != InterviewState::Created => Err(CaptureError::AlreadyStreamed),
+        Err(TokenError::Used) if row.state != InterviewState::Created => {
+            Err(CaptureError::AlreadyStreamed)
+        }
         Err(e) => Err(CaptureError::Token(e)),
+    }
+}
+
+/// After a crash or kill: interviews still marked as capturing get a final manifest listing the
+/// segments the catalog holds (each was durable before it was acknowledged) and are marked
+/// stopped, so their recordings can be rebuilt.
+pub fn recover_interrupted(app: &Arc<Kiroku>) {
+    let Ok(ids) = app.catalog.interviews_in_state(InterviewState::Capturing) else {
+        return;
+    };
+    for id in ids {
+        let result = (|| -> Result<(), CaptureError> {
+            let row = app
+                .catalog
+                .interview(&id)?
+                .ok_or(CaptureError::UnknownInterview)?;
+            let region = app
+                .region(&row.region)
+                .ok_or(CaptureError::UnknownInterview)?;
+            let key = app
+                .candidate_key_version(&row.candidate, region, row.key_version)?
+                .ok_or(CaptureError::UnknownInterview)?;
+            let entries = app
+                .catalog
+                .segments(&id)?
+                .iter()
+                .map(crate::recording::ManifestEntry::from_row)
+                .collect();
+            let manifest =
+                crate::recording::Manifest::new(&row, entries, Some("kiroku_restarted".into()));
+            let sealed = manifest.seal(&key, &row)?;
+            let tags = serde_json::json!({"kiroku": 1, "kind": "manifest", "interview": id.to_string(), "complete": true});
+            region.store.put(
+                &crate::store::ObjectKey::manifest(&row.candidate, &id),
+                &sealed,
+                &tags,
+            )?;
+            app.catalog.end_interview(
+                &id,
+                InterviewState::Stopped,
+                Some("kiroku_restarted"),
+                row.bytes_in,
+            )?;
+            Ok(())
+        })();
+        match result {
+            Ok(()) => {
+                tracing::warn!(interview = %id, "capture was interrupted by a restart; stored segments kept")
+            }
+            Err(e) => {
+                tracing::error!(interview = %id, error = %e, "could not recover an interrupted capture")
+            }
+        }
     }
 }
 
@@ -163,11 +236,15 @@ fn new_token() -> String {
     use base64::Engine;
     use ring::rand::SecureRandom;
     let mut raw = [0u8; 32];
-    ring::rand::SystemRandom::new().fill(&mut raw).expect("system random");
+    ring::rand::SystemRandom::new()
+        .fill(&mut raw)
+        .expect("system random");
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
 }
 
 /// Tokens are stored hashed: a copy of the catalog cannot start a stream.
 fn token_hash(token: &str) -> Vec<u8> {
-    ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref().to_vec()
+    ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
+        .as_ref()
+        .to_vec()
 }

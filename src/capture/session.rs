@@ -77,9 +77,15 @@ impl Feeder {
         if self.shared.over.load(Ordering::SeqCst) {
             return Pushed::CaptureOver;
         }
-        let total = self.shared.bytes_in.fetch_add(bytes.len() as u64, Ordering::SeqCst) + bytes.len() as u64;
+        let total = self
+            .shared
+            .bytes_in
+            .fetch_add(bytes.len() as u64, Ordering::SeqCst)
+            + bytes.len() as u64;
         if total > self.byte_limit {
-            self.stop_with(CaptureError::TooManyBytes { limit: self.byte_limit });
+            self.stop_with(CaptureError::TooManyBytes {
+                limit: self.byte_limit,
+            });
             return Pushed::CaptureOver;
         }
         if let Some(scan) = self.shared.scan.lock().expect("scan lock").as_mut() {
@@ -94,10 +100,24 @@ impl Feeder {
         }
     }
 
+    /// Ends the stream cleanly (the front-end said it is done).
+    pub fn end(&self) {
+        self.input.end();
+    }
+
+    /// Capture has stopped; further bytes would be thrown away.
+    pub fn is_over(&self) -> bool {
+        self.shared.over.load(Ordering::SeqCst)
+    }
+
     /// Stops the capture for a reason found on the feeding side (a limit, a lost client).
     /// Segments already acknowledged stay; the one in progress is flushed as the last.
     pub fn stop_with(&self, reason: CaptureError) {
-        self.shared.reason.lock().expect("reason lock").get_or_insert(reason);
+        self.shared
+            .reason
+            .lock()
+            .expect("reason lock")
+            .get_or_insert(reason);
         self.shared.over.store(true, Ordering::SeqCst);
         self.input.end();
     }
@@ -126,24 +146,44 @@ impl Capture {
     /// (refusing before one byte is taken), claims the interview's single stream and a
     /// concurrency slot, and starts the pipeline.
     pub fn start(app: &Arc<Kiroku>, interview: &InterviewId) -> Result<Capture, CaptureError> {
-        let row = app.catalog.interview(interview)?.ok_or(CaptureError::UnknownInterview)?;
+        let row = app
+            .catalog
+            .interview(interview)?
+            .ok_or(CaptureError::UnknownInterview)?;
         if !Ledger::new(&app.catalog).allows_record(&row.candidate)? {
             return Err(CaptureError::NoRecordConsent);
         }
-        let profile = app.profiles.by_name(&row.profile).ok_or(CaptureError::UnknownInterview)?.clone();
-        let region = app.region(&row.region).ok_or(CaptureError::UnknownInterview)?;
+        let profile = app
+            .profiles
+            .by_name(&row.profile)
+            .ok_or(CaptureError::UnknownInterview)?
+            .clone();
+        let region = app
+            .region(&row.region)
+            .ok_or(CaptureError::UnknownInterview)?;
         let key = app
             .candidate_key_version(&row.candidate, region, row.key_version)?
             .ok_or(CaptureError::UnknownInterview)?;
-        let slot = app.take_capture_slot().ok_or(CaptureError::TooManyCaptures)?;
-        if !app.catalog.transition(interview, InterviewState::Created, InterviewState::Capturing)? {
+        let slot = app
+            .take_capture_slot()
+            .ok_or(CaptureError::TooManyCaptures)?;
+        if !app.catalog.transition(
+            interview,
+            InterviewState::Created,
+            InterviewState::Capturing,
+        )? {
             return Err(CaptureError::AlreadyStreamed);
         }
         let target = Duration::from_secs_f64(app.config.segment.target_seconds);
         let (segmenter, input) = match Segmenter::start(&profile, target) {
             Ok(s) => s,
             Err(e) => {
-                app.catalog.end_interview(interview, InterviewState::Stopped, Some("media_pipeline_failed"), 0)?;
+                app.catalog.end_interview(
+                    interview,
+                    InterviewState::Stopped,
+                    Some("media_pipeline_failed"),
+                    0,
+                )?;
                 return Err(e.into());
             }
         };
@@ -156,16 +196,36 @@ impl Capture {
         if row.content_type.contains("webm") || row.content_type.contains("matroska") {
             *shared.scan.lock().expect("scan lock") = Some(InputScan::default());
         }
-        let feeder = Feeder { input, shared: shared.clone(), byte_limit: app.config.limits.max_bytes_per_interview };
+        let feeder = Feeder {
+            input,
+            shared: shared.clone(),
+            byte_limit: app.config.limits.max_bytes_per_interview,
+        };
         let (tx, rx) = mpsc::unbounded_channel();
-        let worker = Worker { app: app.clone(), row, key, segmenter, acks: tx, shared };
+        let worker = Worker {
+            app: app.clone(),
+            row,
+            key,
+            segmenter,
+            acks: tx,
+            shared,
+        };
         let span = tracing::info_span!("interview", interview = %interview);
         let thread = std::thread::Builder::new()
             .name(format!("capture-{}", &interview.to_string()[..8]))
             .spawn(move || span.in_scope(|| worker.run()))
-            .map_err(|e| CaptureError::Media(crate::segment::SegmentError::Pipeline(e.to_string())))?;
+            .map_err(|e| {
+                CaptureError::Media(crate::segment::SegmentError::Pipeline(e.to_string()))
+            })?;
         tracing::info!(interview = %interview, "capture started");
-        Ok(Capture { interview: *interview, feeder, events: Some(rx), thread: Some(thread), app: app.clone(), _slot: slot })
+        Ok(Capture {
+            interview: *interview,
+            feeder,
+            events: Some(rx),
+            thread: Some(thread),
+            app: app.clone(),
+            _slot: slot,
+        })
     }
 
     pub fn feeder(&self) -> Feeder {
@@ -182,7 +242,12 @@ impl Capture {
         if let Some(scan) = self.feeder.shared.scan.lock().expect("scan lock").as_ref()
             && let Some(why) = scan.incomplete()
         {
-            self.feeder.shared.reason.lock().expect("reason lock").get_or_insert(CaptureError::Truncated(why));
+            self.feeder
+                .shared
+                .reason
+                .lock()
+                .expect("reason lock")
+                .get_or_insert(CaptureError::Truncated(why));
         }
         self.feeder.input.end();
         self.conclude()
@@ -195,23 +260,48 @@ impl Capture {
     }
 
     fn conclude(&mut self) -> CaptureOutcome {
-        let end = self.thread.take().expect("joined once").join().expect("capture thread does not panic");
-        let feeder_reason = self.feeder.shared.reason.lock().expect("reason lock").take();
+        let end = self
+            .thread
+            .take()
+            .expect("joined once")
+            .join()
+            .expect("capture thread does not panic");
+        let feeder_reason = self
+            .feeder
+            .shared
+            .reason
+            .lock()
+            .expect("reason lock")
+            .take();
         let reason = end.reason.or(feeder_reason);
-        let state = if reason.is_some() { InterviewState::Stopped } else { InterviewState::Finished };
+        let state = if reason.is_some() {
+            InterviewState::Stopped
+        } else {
+            InterviewState::Finished
+        };
         let code = reason.as_ref().map(|r| r.code()).unwrap_or("finished");
         let bytes_in = self.feeder.shared.bytes_in.load(Ordering::SeqCst);
         let manifest = Manifest::new(&end.row, end.entries.clone(), Some(code.to_string()));
         let sealed = manifest.seal(&end.key, &end.row);
-        let region = self.app.region(&end.row.region).expect("interview region exists");
+        let region = self
+            .app
+            .region(&end.row.region)
+            .expect("interview region exists");
         let final_write = sealed.map_err(CaptureError::from).and_then(|sealed| {
             let key = ObjectKey::manifest(&end.row.candidate, &end.row.id);
-            region.store.put(&key, &sealed, &manifest_tags(&end.row, true)).map_err(CaptureError::from)
+            region
+                .store
+                .put(&key, &sealed, &manifest_tags(&end.row, true))
+                .map_err(CaptureError::from)
         });
         if let Err(e) = &final_write {
             tracing::error!(error = %e, "final manifest could not be written; segments stay recoverable");
         }
-        if let Err(e) = self.app.catalog.end_interview(&self.interview, state, Some(code), bytes_in) {
+        if let Err(e) = self
+            .app
+            .catalog
+            .end_interview(&self.interview, state, Some(code), bytes_in)
+        {
             tracing::error!(error = %e, "could not record the end of capture");
         }
         tracing::info!(interview = %self.interview, state = state.as_str(), reason = code, segments = end.entries.len(), "capture ended");
@@ -269,10 +359,12 @@ impl Worker {
         let mut entries = Vec::new();
         let reason = loop {
             match self.segmenter.next() {
-                Ok(SegmenterEvent::Segment(seg)) => match self.admit(&seg).and_then(|()| self.keep(seg)) {
-                    Ok(entry) => entries.push(entry),
-                    Err(e) => break Some(e),
-                },
+                Ok(SegmenterEvent::Segment(seg)) => {
+                    match self.admit(&seg).and_then(|()| self.keep(seg)) {
+                        Ok(entry) => entries.push(entry),
+                        Err(e) => break Some(e),
+                    }
+                }
                 Ok(SegmenterEvent::End) => break None,
                 Err(e) => break Some(CaptureError::Media(e)),
             }
@@ -285,7 +377,16 @@ impl Worker {
             self.segmenter.stop();
             self.shared.over.store(true, Ordering::SeqCst);
         }
-        ThreadEnd { media_ns: entries.last().map(|e: &ManifestEntry| e.end_ns).unwrap_or(0), row: self.row, key: self.key, entries, reason }
+        ThreadEnd {
+            media_ns: entries
+                .last()
+                .map(|e: &ManifestEntry| e.end_ns)
+                .unwrap_or(0),
+            row: self.row,
+            key: self.key,
+            entries,
+            reason,
+        }
     }
 
     /// The checks at every segment boundary: consent still stands, limits hold.
@@ -295,12 +396,16 @@ impl Worker {
         }
         let limits = &self.app.config.limits;
         if seg.end_ns > limits.max_seconds_per_interview * 1_000_000_000 {
-            return Err(CaptureError::TooLong { limit: limits.max_seconds_per_interview });
+            return Err(CaptureError::TooLong {
+                limit: limits.max_seconds_per_interview,
+            });
         }
         let bytes = self.shared.bytes_in.load(Ordering::SeqCst);
         let allowed = limits.max_stream_kbps * 1000 / 8 * (seg.end_ns / 1_000_000_000 + 10);
         if bytes > allowed {
-            return Err(CaptureError::BitrateTooHigh { limit: limits.max_stream_kbps });
+            return Err(CaptureError::BitrateTooHigh {
+                limit: limits.max_stream_kbps,
+            });
         }
         Ok(())
     }
@@ -320,7 +425,10 @@ impl Worker {
         let sealed = seal::seal(&self.key, &identity, seg.is_last, &seg.bytes)?;
         drop(seg.bytes);
         let key = ObjectKey::segment(&self.row.candidate, &self.row.id, seg.index);
-        let region = self.app.region(&self.row.region).expect("interview region exists");
+        let region = self
+            .app
+            .region(&self.row.region)
+            .expect("interview region exists");
         region.store.put(&key, &sealed, &tags)?;
         let row = SegmentRow {
             interview: self.row.id,
@@ -338,7 +446,14 @@ impl Worker {
             stored_at: crate::util::now_rfc3339(),
         };
         self.app.catalog.insert_segment(&row)?;
-        tracing::info!(segment = seg.index, kind = seg.kind.as_str(), start_ms = seg.start_ns / 1_000_000, end_ms = seg.end_ns / 1_000_000, bytes = row.sealed_len, "segment stored");
+        tracing::info!(
+            segment = seg.index,
+            kind = seg.kind.as_str(),
+            start_ms = seg.start_ns / 1_000_000,
+            end_ms = seg.end_ns / 1_000_000,
+            bytes = row.sealed_len,
+            "segment stored"
+        );
         let _ = self.acks.send(CaptureEvent::Stored(SegmentAck {
             index: seg.index,
             media_kind: seg.kind.as_str(),
@@ -353,8 +468,15 @@ impl Worker {
     fn write_manifest(&self, entries: &[ManifestEntry]) -> Result<(), CaptureError> {
         let manifest = Manifest::new(&self.row, entries.to_vec(), None);
         let sealed = manifest.seal(&self.key, &self.row)?;
-        let region = self.app.region(&self.row.region).expect("interview region exists");
-        region.store.put(&ObjectKey::manifest(&self.row.candidate, &self.row.id), &sealed, &manifest_tags(&self.row, false))?;
+        let region = self
+            .app
+            .region(&self.row.region)
+            .expect("interview region exists");
+        region.store.put(
+            &ObjectKey::manifest(&self.row.candidate, &self.row.id),
+            &sealed,
+            &manifest_tags(&self.row, false),
+        )?;
         Ok(())
     }
 }

@@ -72,15 +72,25 @@ const STEPS: &[&str] = &[
 
 pub fn run(conn: &Connection) -> Result<(), CatalogError> {
     conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
-    let current: i64 = conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_version", [], |r| r.get(0))?;
+    let current: i64 = conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+        [],
+        |r| r.get(0),
+    )?;
     let known = STEPS.len() as i64;
     if current > known {
-        return Err(CatalogError::TooNew { found: current, known });
+        return Err(CatalogError::TooNew {
+            found: current,
+            known,
+        });
     }
     for (i, step) in STEPS.iter().enumerate().skip(current as usize) {
         let tx = conn.unchecked_transaction()?;
         tx.execute_batch(step)?;
-        tx.execute("INSERT INTO schema_version (version) VALUES (?1)", [i as i64 + 1])?;
+        tx.execute(
+            "INSERT INTO schema_version (version) VALUES (?1)",
+            [i as i64 + 1],
+        )?;
         tx.commit()?;
     }
     Ok(())

@@ -56,14 +56,20 @@ impl Catalog {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrations::run(&conn)?;
-        Ok(Catalog { conn: Mutex::new(conn) })
+        Ok(Catalog {
+            conn: Mutex::new(conn),
+        })
     }
 
     fn db(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn add_candidate(&self, external_ref: &str, home: &CountryCode) -> Result<CandidateId, CatalogError> {
+    pub fn add_candidate(
+        &self,
+        external_ref: &str,
+        home: &CountryCode,
+    ) -> Result<CandidateId, CatalogError> {
         let id = CandidateId::new_random();
         self.db().execute(
             "INSERT INTO candidates (id, external_ref, home_country, created_at) VALUES (?1, ?2, ?3, ?4)",
@@ -77,13 +83,21 @@ impl Catalog {
             .query_row(
                 "SELECT id, home_country, created_at FROM candidates WHERE id = ?1",
                 params![id.to_string()],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)),
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                },
             )
             .optional()?
             .map(|(id, home, created_at)| {
                 Ok(CandidateRow {
-                    id: CandidateId::parse(&id).map_err(|e| CatalogError::Corrupt(e.to_string()))?,
-                    home_country: CountryCode::parse(&home).map_err(|e| CatalogError::Corrupt(e.to_string()))?,
+                    id: CandidateId::parse(&id)
+                        .map_err(|e| CatalogError::Corrupt(e.to_string()))?,
+                    home_country: CountryCode::parse(&home)
+                        .map_err(|e| CatalogError::Corrupt(e.to_string()))?,
                     created_at,
                 })
             })
@@ -91,7 +105,11 @@ impl Catalog {
     }
 
     /// The newest wrapped key of a candidate in a region: (version, wrapped bytes).
-    pub fn candidate_key(&self, c: &CandidateId, region: &RegionId) -> Result<Option<(u32, Vec<u8>)>, CatalogError> {
+    pub fn candidate_key(
+        &self,
+        c: &CandidateId,
+        region: &RegionId,
+    ) -> Result<Option<(u32, Vec<u8>)>, CatalogError> {
         Ok(self
             .db()
             .query_row(
@@ -104,7 +122,12 @@ impl Catalog {
     }
 
     /// A specific version of a candidate's wrapped key in a region.
-    pub fn candidate_key_version(&self, c: &CandidateId, region: &RegionId, v: u32) -> Result<Option<Vec<u8>>, CatalogError> {
+    pub fn candidate_key_version(
+        &self,
+        c: &CandidateId,
+        region: &RegionId,
+        v: u32,
+    ) -> Result<Option<Vec<u8>>, CatalogError> {
         Ok(self
             .db()
             .query_row(
@@ -116,7 +139,13 @@ impl Catalog {
     }
 
     /// Stores a wrapped key; returns false if another writer stored that version first.
-    pub fn insert_candidate_key(&self, c: &CandidateId, region: &RegionId, v: u32, wrapped: &[u8]) -> Result<bool, CatalogError> {
+    pub fn insert_candidate_key(
+        &self,
+        c: &CandidateId,
+        region: &RegionId,
+        v: u32,
+        wrapped: &[u8],
+    ) -> Result<bool, CatalogError> {
         let n = self.db().execute(
             "INSERT OR IGNORE INTO candidate_keys (candidate_id, region, version, wrapped, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -129,7 +158,15 @@ impl Catalog {
         self.db().execute(
             "INSERT INTO consent_events (id, candidate_id, action, scope, recipient, country, at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![e.id, e.candidate.to_string(), e.action, e.scope, e.recipient, e.country, e.at],
+            params![
+                e.id,
+                e.candidate.to_string(),
+                e.action,
+                e.scope,
+                e.recipient,
+                e.country,
+                e.at
+            ],
         )?;
         Ok(())
     }
@@ -192,7 +229,12 @@ impl Catalog {
 
     /// Moves an interview from `from` to `to`; false if it was not in `from` (another stream
     /// got there first).
-    pub fn transition(&self, id: &InterviewId, from: InterviewState, to: InterviewState) -> Result<bool, CatalogError> {
+    pub fn transition(
+        &self,
+        id: &InterviewId,
+        from: InterviewState,
+        to: InterviewState,
+    ) -> Result<bool, CatalogError> {
         let n = self.db().execute(
             "UPDATE interviews SET state = ?3 WHERE id = ?1 AND state = ?2",
             params![id.to_string(), from.as_str(), to.as_str()],
@@ -201,7 +243,13 @@ impl Catalog {
     }
 
     /// Records how the capture of an interview ended.
-    pub fn end_interview(&self, id: &InterviewId, state: InterviewState, reason: Option<&str>, bytes_in: u64) -> Result<(), CatalogError> {
+    pub fn end_interview(
+        &self,
+        id: &InterviewId,
+        state: InterviewState,
+        reason: Option<&str>,
+        bytes_in: u64,
+    ) -> Result<(), CatalogError> {
         self.db().execute(
             "UPDATE interviews SET state = ?2, end_reason = ?3, bytes_in = ?4, ended_at = ?5 WHERE id = ?1",
             params![id.to_string(), state.as_str(), reason, bytes_in as i64, crate::util::now_rfc3339()],
@@ -209,7 +257,12 @@ impl Catalog {
         Ok(())
     }
 
-    pub fn insert_ingest_token(&self, hash: &[u8], interview: &InterviewId, expires_at: i64) -> Result<(), CatalogError> {
+    pub fn insert_ingest_token(
+        &self,
+        hash: &[u8],
+        interview: &InterviewId,
+        expires_at: i64,
+    ) -> Result<(), CatalogError> {
         self.db().execute(
             "INSERT INTO ingest_tokens (hash, interview_id, expires_at, used_at) VALUES (?1, ?2, ?3, NULL)",
             params![hash, interview.to_string(), expires_at],
@@ -218,14 +271,23 @@ impl Catalog {
     }
 
     /// Spends a single-use ingest token for `interview`, atomically.
-    pub fn spend_ingest_token(&self, hash: &[u8], interview: &InterviewId, now: i64) -> Result<Result<(), TokenError>, CatalogError> {
+    pub fn spend_ingest_token(
+        &self,
+        hash: &[u8],
+        interview: &InterviewId,
+        now: i64,
+    ) -> Result<Result<(), TokenError>, CatalogError> {
         let db = self.db();
         let row: Option<(String, i64, Option<i64>)> = db
-            .query_row("SELECT interview_id, expires_at, used_at FROM ingest_tokens WHERE hash = ?1", params![hash], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
+            .query_row(
+                "SELECT interview_id, expires_at, used_at FROM ingest_tokens WHERE hash = ?1",
+                params![hash],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
             .optional()?;
-        let Some((owner, expires_at, used_at)) = row else { return Ok(Err(TokenError::Unknown)) };
+        let Some((owner, expires_at, used_at)) = row else {
+            return Ok(Err(TokenError::Unknown));
+        };
         if owner != interview.to_string() {
             return Ok(Err(TokenError::OtherInterview));
         }
@@ -235,8 +297,15 @@ impl Catalog {
         if now >= expires_at {
             return Ok(Err(TokenError::Expired));
         }
-        let n = db.execute("UPDATE ingest_tokens SET used_at = ?2 WHERE hash = ?1 AND used_at IS NULL", params![hash, now])?;
-        Ok(if n == 1 { Ok(()) } else { Err(TokenError::Used) })
+        let n = db.execute(
+            "UPDATE ingest_tokens SET used_at = ?2 WHERE hash = ?1 AND used_at IS NULL",
+            params![hash, now],
+        )?;
+        Ok(if n == 1 {
+            Ok(())
+        } else {
+            Err(TokenError::Used)
+        })
     }
 
     pub fn insert_segment(&self, s: &SegmentRow) -> Result<(), CatalogError> {
@@ -272,11 +341,15 @@ impl Catalog {
              FROM segments WHERE interview_id = ?1 ORDER BY idx",
         )?;
         let rows = st.query_map(params![interview.to_string()], rows::segment_from_row)?;
-        rows.map(|r| r.map_err(CatalogError::from).and_then(|x| x)).collect()
+        rows.map(|r| r.map_err(CatalogError::from).and_then(|x| x))
+            .collect()
     }
 
     /// Interviews still marked as capturing (after a crash): the capture ended without a word.
-    pub fn interviews_in_state(&self, state: InterviewState) -> Result<Vec<InterviewId>, CatalogError> {
+    pub fn interviews_in_state(
+        &self,
+        state: InterviewState,
+    ) -> Result<Vec<InterviewId>, CatalogError> {
         let db = self.db();
         let mut st = db.prepare("SELECT id FROM interviews WHERE state = ?1")?;
         let ids = st.query_map(params![state.as_str()], |r| r.get::<_, String>(0))?;

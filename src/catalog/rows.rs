@@ -50,9 +50,14 @@ impl InterviewState {
         }
     }
     fn parse(s: &str) -> Option<InterviewState> {
-        [InterviewState::Created, InterviewState::Capturing, InterviewState::Finished, InterviewState::Stopped]
-            .into_iter()
-            .find(|x| x.as_str() == s)
+        [
+            InterviewState::Created,
+            InterviewState::Capturing,
+            InterviewState::Finished,
+            InterviewState::Stopped,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
     }
     /// Capture is over, one way or another.
     pub fn is_ended(&self) -> bool {
@@ -99,14 +104,24 @@ fn corrupt(what: impl std::fmt::Display) -> CatalogError {
     CatalogError::Corrupt(what.to_string())
 }
 
-pub(super) fn interview_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<InterviewRow, CatalogError>> {
+pub(super) fn interview_from_row(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<Result<InterviewRow, CatalogError>> {
     let id: String = r.get(0)?;
     let cand: String = r.get(1)?;
     let recruiter: String = r.get(2)?;
     let region: String = r.get(4)?;
     let state: String = r.get(7)?;
-    let (job_ref, content_type, profile, key_version, created_at, ended_at, bytes_in, end_reason) =
-        (r.get(3)?, r.get(5)?, r.get(6)?, r.get(8)?, r.get(9)?, r.get(10)?, r.get::<_, i64>(11)?, r.get(12)?);
+    let (job_ref, content_type, profile, key_version, created_at, ended_at, bytes_in, end_reason) = (
+        r.get(3)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+        r.get::<_, i64>(11)?,
+        r.get(12)?,
+    );
     Ok((|| {
         Ok(InterviewRow {
             id: InterviewId::parse(&id).map_err(corrupt)?,
@@ -116,7 +131,8 @@ pub(super) fn interview_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Resu
             region: RegionId::parse(&region).map_err(corrupt)?,
             content_type,
             profile,
-            state: InterviewState::parse(&state).ok_or_else(|| corrupt(format!("interview state {state}")))?,
+            state: InterviewState::parse(&state)
+                .ok_or_else(|| corrupt(format!("interview state {state}")))?,
             key_version,
             created_at,
             ended_at,
@@ -126,11 +142,24 @@ pub(super) fn interview_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Resu
     })())
 }
 
-pub(super) fn segment_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<SegmentRow, CatalogError>> {
+pub(super) fn segment_from_row(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<Result<SegmentRow, CatalogError>> {
     let interview: String = r.get(0)?;
     let commitment: String = r.get(10)?;
     let tags: String = r.get(11)?;
-    let (index, object_key, media_kind, plain_len, sealed_len, start_ns, end_ns, keyframe, is_final, stored_at) = (
+    let (
+        index,
+        object_key,
+        media_kind,
+        plain_len,
+        sealed_len,
+        start_ns,
+        end_ns,
+        keyframe,
+        is_final,
+        stored_at,
+    ) = (
         r.get(1)?,
         r.get(2)?,
         r.get(3)?,

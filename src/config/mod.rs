@@ -89,7 +89,11 @@ impl Default for Config {
         let mut regions = BTreeMap::new();
         regions.insert(
             "jp".to_string(),
-            RegionConfig { country: "JP".into(), backend: "local".into(), master_key_file: "keys/jp.master.key".into() },
+            RegionConfig {
+                country: "JP".into(),
+                backend: "local".into(),
+                master_key_file: "keys/jp.master.key".into(),
+            },
         );
         Config {
             listen: "127.0.0.1:8080".parse().expect("valid address"),
@@ -99,7 +103,9 @@ impl Default for Config {
             service_token: None,
             operator_token: None,
             ingest_token_ttl_seconds: 900,
-            segment: SegmentConfig { target_seconds: 4.0 },
+            segment: SegmentConfig {
+                target_seconds: 4.0,
+            },
             limits: Limits {
                 max_stream_kbps: 8_000,
                 max_bytes_per_interview: 4 * 1024 * 1024 * 1024,
@@ -126,11 +132,17 @@ impl Config {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = file {
             if !path.is_file() {
-                return Err(ConfigError::File { path: path.display().to_string(), why: "no such file".into() });
+                return Err(ConfigError::File {
+                    path: path.display().to_string(),
+                    why: "no such file".into(),
+                });
             }
             // A file that names its own regions replaces the default region instead of adding to it.
-            fig = Figment::from(Serialized::defaults(Config { regions: BTreeMap::new(), ..Config::default() }))
-                .merge(Toml::file(path));
+            fig = Figment::from(Serialized::defaults(Config {
+                regions: BTreeMap::new(),
+                ..Config::default()
+            }))
+            .merge(Toml::file(path));
         }
         let fig = fig.merge(Env::prefixed("KIROKU_").split("__"));
         let cfg: Config = fig.extract().map_err(|e| ConfigError::Parse(explain(e)))?;
@@ -140,19 +152,33 @@ impl Config {
 
     /// Checks what types alone cannot, naming the field of each problem.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |field: &str, why: &str| Err(ConfigError::Invalid { field: field.into(), why: why.into() });
+        let invalid = |field: &str, why: &str| {
+            Err(ConfigError::Invalid {
+                field: field.into(),
+                why: why.into(),
+            })
+        };
         if self.regions.is_empty() {
             return invalid("regions", "at least one region is needed");
         }
         for (id, r) in &self.regions {
             if RegionId::parse(id).is_err() {
-                return invalid(&format!("regions.{id}"), "a region id is 1 to 32 of a-z, 0-9 and '-'");
+                return invalid(
+                    &format!("regions.{id}"),
+                    "a region id is 1 to 32 of a-z, 0-9 and '-'",
+                );
             }
             if CountryCode::parse(&r.country).is_err() {
-                return invalid(&format!("regions.{id}.country"), "two uppercase letters, e.g. JP");
+                return invalid(
+                    &format!("regions.{id}.country"),
+                    "two uppercase letters, e.g. JP",
+                );
             }
             if r.backend != "local" {
-                return invalid(&format!("regions.{id}.backend"), "unknown backend (this build knows: local)");
+                return invalid(
+                    &format!("regions.{id}.backend"),
+                    "unknown backend (this build knows: local)",
+                );
             }
             if r.master_key_file.as_os_str().is_empty() {
                 return invalid(&format!("regions.{id}.master_key_file"), "must name a file");
@@ -168,8 +194,14 @@ impl Config {
         for (field, v) in [
             ("limits.max_stream_kbps", l.max_stream_kbps),
             ("limits.max_bytes_per_interview", l.max_bytes_per_interview),
-            ("limits.max_seconds_per_interview", l.max_seconds_per_interview),
-            ("limits.max_concurrent_interviews", l.max_concurrent_interviews as u64),
+            (
+                "limits.max_seconds_per_interview",
+                l.max_seconds_per_interview,
+            ),
+            (
+                "limits.max_concurrent_interviews",
+                l.max_concurrent_interviews as u64,
+            ),
             ("limits.max_json_body_bytes", l.max_json_body_bytes as u64),
             ("ingest_token_ttl_seconds", self.ingest_token_ttl_seconds),
         ] {
@@ -177,7 +209,10 @@ impl Config {
                 return invalid(field, "must be greater than 0");
             }
         }
-        for (field, t) in [("service_token", &self.service_token), ("operator_token", &self.operator_token)] {
+        for (field, t) in [
+            ("service_token", &self.service_token),
+            ("operator_token", &self.operator_token),
+        ] {
             if t.as_ref().is_some_and(|t| t.len() < 24) {
                 return invalid(field, "must be at least 24 characters");
             }
@@ -202,8 +237,16 @@ impl Config {
 fn explain(e: figment::Error) -> String {
     e.into_iter()
         .map(|e| {
-            let field = if e.path.is_empty() { "config".to_string() } else { e.path.join(".") };
-            let source = e.metadata.as_ref().map(|m| format!(" (from {})", m.name)).unwrap_or_default();
+            let field = if e.path.is_empty() {
+                "config".to_string()
+            } else {
+                e.path.join(".")
+            };
+            let source = e
+                .metadata
+                .as_ref()
+                .map(|m| format!(" (from {})", m.name))
+                .unwrap_or_default();
             format!("`{field}`: {}{source}", e.kind)
         })
         .collect::<Vec<_>>()
@@ -221,7 +264,8 @@ mod tests {
         Config::load(Some(&p))
     }
 
-    const MINIMAL: &str = "[regions.jp]\ncountry = \"JP\"\nbackend = \"local\"\nmaster_key_file = \"keys/jp.key\"\n";
+    const MINIMAL: &str =
+        "[regions.jp]\ncountry = \"JP\"\nbackend = \"local\"\nmaster_key_file = \"keys/jp.key\"\n";
 
     #[test]
     fn the_example_config_in_config_folder_is_valid() {
@@ -231,25 +275,33 @@ mod tests {
 
     #[test]
     fn an_unknown_field_is_refused_by_name() {
-        let err = load_text(&format!("listne = \"1.2.3.4:5\"\n{MINIMAL}")).unwrap_err().to_string();
+        let err = load_text(&format!("listne = \"1.2.3.4:5\"\n{MINIMAL}"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("listne"), "{err}");
     }
 
     #[test]
     fn a_bad_country_names_its_field() {
-        let err = load_text(&MINIMAL.replace("\"JP\"", "\"Japan\"")).unwrap_err().to_string();
+        let err = load_text(&MINIMAL.replace("\"JP\"", "\"Japan\""))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("regions.jp.country"), "{err}");
     }
 
     #[test]
     fn an_unknown_backend_names_its_region() {
-        let err = load_text(&MINIMAL.replace("\"local\"", "\"ftp\"")).unwrap_err().to_string();
+        let err = load_text(&MINIMAL.replace("\"local\"", "\"ftp\""))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("regions.jp.backend"), "{err}");
     }
 
     #[test]
     fn a_wrong_type_names_its_field() {
-        let err = load_text(&format!("[segment]\ntarget_seconds = \"four\"\n{MINIMAL}")).unwrap_err().to_string();
+        let err = load_text(&format!("[segment]\ntarget_seconds = \"four\"\n{MINIMAL}"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("segment.target_seconds"), "{err}");
     }
 }

@@ -11,7 +11,9 @@ use crate::ids::{CandidateId, CountryCode, RecruiterHandle};
 /// Why a consent operation was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConsentError {
-    #[error("unknown scope `{0}` (known: record, analyze, share.recording, share.analysis, transfer, improve)")]
+    #[error(
+        "unknown scope `{0}` (known: record, analyze, share.recording, share.analysis, transfer, improve)"
+    )]
     UnknownScope(String),
     #[error("scope `{0}` needs --recipient (a recruiter handle)")]
     NeedsRecipient(&'static str),
@@ -42,15 +44,25 @@ pub enum Scope {
 
 impl Scope {
     /// Builds a scope from its name and the recipient or country it needs.
-    pub fn parse(name: &str, recipient: Option<&str>, country: Option<&str>) -> Result<Scope, ConsentError> {
+    pub fn parse(
+        name: &str,
+        recipient: Option<&str>,
+        country: Option<&str>,
+    ) -> Result<Scope, ConsentError> {
         let none = |s: &'static str, scope: Scope| {
-            if recipient.is_some() || country.is_some() { Err(ConsentError::Unexpected(s)) } else { Ok(scope) }
+            if recipient.is_some() || country.is_some() {
+                Err(ConsentError::Unexpected(s))
+            } else {
+                Ok(scope)
+            }
         };
         let recipient_of = |s: &'static str| -> Result<RecruiterHandle, ConsentError> {
             if country.is_some() {
                 return Err(ConsentError::Unexpected(s));
             }
-            Ok(RecruiterHandle::parse(recipient.ok_or(ConsentError::NeedsRecipient(s))?)?)
+            Ok(RecruiterHandle::parse(
+                recipient.ok_or(ConsentError::NeedsRecipient(s))?,
+            )?)
         };
         match name {
             "record" => none("record", Scope::Record),
@@ -62,7 +74,9 @@ impl Scope {
                 if recipient.is_some() {
                     return Err(ConsentError::Unexpected("transfer"));
                 }
-                Ok(Scope::Transfer(CountryCode::parse(country.ok_or(ConsentError::NeedsCountry)?)?))
+                Ok(Scope::Transfer(CountryCode::parse(
+                    country.ok_or(ConsentError::NeedsCountry)?,
+                )?))
             }
             other => Err(ConsentError::UnknownScope(other.chars().take(40).collect())),
         }
@@ -128,7 +142,12 @@ impl<'a> Ledger<'a> {
         self.append(candidate, scope, "withdraw")
     }
 
-    fn append(&self, candidate: &CandidateId, scope: &Scope, action: &str) -> Result<String, ConsentError> {
+    fn append(
+        &self,
+        candidate: &CandidateId,
+        scope: &Scope,
+        action: &str,
+    ) -> Result<String, ConsentError> {
         if self.catalog.candidate(candidate)?.is_none() {
             return Err(ConsentError::UnknownCandidate);
         }
@@ -170,25 +189,47 @@ mod tests {
 
     #[test]
     fn share_scopes_need_a_recipient_and_transfer_needs_a_country() {
-        assert!(matches!(Scope::parse("share.recording", None, None), Err(ConsentError::NeedsRecipient(_))));
-        assert!(matches!(Scope::parse("transfer", None, None), Err(ConsentError::NeedsCountry)));
-        assert!(matches!(Scope::parse("record", Some("acme"), None), Err(ConsentError::Unexpected(_))));
-        assert!(matches!(Scope::parse("recording", None, None), Err(ConsentError::UnknownScope(_))));
-        assert_eq!(Scope::parse("share.recording", Some("acme"), None).unwrap().to_string(), "share.recording:acme");
+        assert!(matches!(
+            Scope::parse("share.recording", None, None),
+            Err(ConsentError::NeedsRecipient(_))
+        ));
+        assert!(matches!(
+            Scope::parse("transfer", None, None),
+            Err(ConsentError::NeedsCountry)
+        ));
+        assert!(matches!(
+            Scope::parse("record", Some("acme"), None),
+            Err(ConsentError::Unexpected(_))
+        ));
+        assert!(matches!(
+            Scope::parse("recording", None, None),
+            Err(ConsentError::UnknownScope(_))
+        ));
+        assert_eq!(
+            Scope::parse("share.recording", Some("acme"), None)
+                .unwrap()
+                .to_string(),
+            "share.recording:acme"
+        );
     }
 
     #[test]
     fn the_last_event_of_a_scope_decides_and_withdrawing_twice_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let cat = Catalog::open(&dir.path().join("c.db")).unwrap();
-        let c = cat.add_candidate("ref-1", &CountryCode::parse("JP").unwrap()).unwrap();
+        let c = cat
+            .add_candidate("ref-1", &CountryCode::parse("JP").unwrap())
+            .unwrap();
         let l = Ledger::new(&cat);
         assert!(!l.allows_record(&c).unwrap());
         l.grant(&c, &Scope::Record).unwrap();
         assert!(l.allows_record(&c).unwrap());
         l.withdraw(&c, &Scope::Record).unwrap();
         assert!(!l.allows_record(&c).unwrap());
-        assert!(matches!(l.withdraw(&c, &Scope::Record), Err(ConsentError::NothingToWithdraw(_))));
+        assert!(matches!(
+            l.withdraw(&c, &Scope::Record),
+            Err(ConsentError::NothingToWithdraw(_))
+        ));
         assert_eq!(cat.consent_events(&c).unwrap().len(), 2);
     }
 }

@@ -84,9 +84,14 @@ impl Manifest {
     }
 
     /// Opens a sealed manifest; its final flag must agree with its `complete` field.
-    pub fn open(key: &CandidateKey, i: &InterviewRow, sealed: &[u8]) -> Result<Manifest, SealError> {
+    pub fn open(
+        key: &CandidateKey,
+        i: &InterviewRow,
+        sealed: &[u8],
+    ) -> Result<Manifest, SealError> {
         let opened = seal::open(key, &Manifest::identity(i), sealed)?;
-        let m: Manifest = serde_json::from_slice(&opened.plaintext).map_err(|_| SealError::NotSealed)?;
+        let m: Manifest =
+            serde_json::from_slice(&opened.plaintext).map_err(|_| SealError::NotSealed)?;
         if m.complete != opened.is_final || m.interview != i.id || m.candidate != i.candidate {
             return Err(SealError::WrongIdentity("manifest contents"));
         }

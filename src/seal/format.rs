@@ -71,7 +71,8 @@ impl Header {
             salt: arr(36),
             commitment: arr(68),
         };
-        if h.flags & !FLAG_FINAL != 0 || (h.kind != ObjectKind::Segment as u8 && h.kind != ObjectKind::Manifest as u8)
+        if h.flags & !FLAG_FINAL != 0
+            || (h.kind != ObjectKind::Segment as u8 && h.kind != ObjectKind::Manifest as u8)
         {
             return Err(SealError::NotSealed);
         }

@@ -15,7 +15,10 @@ use crate::ids::{CandidateId, RegionId};
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("master key file {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("master key file {path} must hold exactly 32 bytes (it holds {len})")]
     BadLength { path: String, len: usize },
     #[error("master key file {path} is readable by others (mode {mode:o}); it must be 0600")]
@@ -33,7 +36,10 @@ impl MasterKey {
     /// Loads the key file, creating it (mode 0600, fsynced) when it does not exist yet.
     pub fn load_or_create(path: &Path) -> Result<MasterKey, KeyError> {
         let shown = path.display().to_string();
-        let io = |source| KeyError::Io { path: shown.clone(), source };
+        let io = |source| KeyError::Io {
+            path: shown.clone(),
+            source,
+        };
         match std::fs::read(path) {
             Ok(bytes) => {
                 use std::os::unix::fs::PermissionsExt;
@@ -43,7 +49,13 @@ impl MasterKey {
                     return Err(KeyError::TooOpen { path: shown, mode });
                 }
                 let key: [u8; 32] =
-                    bytes.as_slice().try_into().map_err(|_| KeyError::BadLength { path: shown.clone(), len: bytes.len() })?;
+                    bytes
+                        .as_slice()
+                        .try_into()
+                        .map_err(|_| KeyError::BadLength {
+                            path: shown.clone(),
+                            len: bytes.len(),
+                        })?;
                 Ok(MasterKey(Zeroizing::new(key)))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -51,7 +63,12 @@ impl MasterKey {
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir).map_err(io)?;
                 }
-                let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(io)?;
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(path)
+                    .map_err(io)?;
                 f.write_all(key.as_slice()).map_err(io)?;
                 f.sync_all().map_err(io)?;
                 crate::util::fsync_dir(path.parent().unwrap_or(Path::new("."))).map_err(io)?;
@@ -63,9 +80,16 @@ impl MasterKey {
 
     /// Wraps a candidate key for storage in the catalog: AES-256-GCM under the master key with a
     /// random nonce, bound to candidate, version and region. Output: nonce || ciphertext || tag.
-    pub fn wrap(&self, key: &CandidateKey, candidate: &CandidateId, region: &RegionId) -> Result<Vec<u8>, KeyError> {
+    pub fn wrap(
+        &self,
+        key: &CandidateKey,
+        candidate: &CandidateId,
+        region: &RegionId,
+    ) -> Result<Vec<u8>, KeyError> {
         let mut nonce = [0u8; NONCE_LEN];
-        SystemRandom::new().fill(&mut nonce).map_err(|_| KeyError::Random)?;
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .map_err(|_| KeyError::Random)?;
         let mut out = nonce.to_vec();
         let mut body = key.bytes.to_vec();
         self.aead()
@@ -81,7 +105,13 @@ impl MasterKey {
 
     /// Opens a wrapped candidate key; fails if it was wrapped for another candidate, version or
     /// region, or under another master key.
-    pub fn unwrap(&self, wrapped: &[u8], candidate: &CandidateId, version: u32, region: &RegionId) -> Result<CandidateKey, KeyError> {
+    pub fn unwrap(
+        &self,
+        wrapped: &[u8],
+        candidate: &CandidateId,
+        version: u32,
+        region: &RegionId,
+    ) -> Result<CandidateKey, KeyError> {
         if wrapped.len() != NONCE_LEN + 32 + 16 {
             return Err(KeyError::Unwrap);
         }
@@ -89,10 +119,17 @@ impl MasterKey {
         let mut body = Zeroizing::new(wrapped[NONCE_LEN..].to_vec());
         let plain = self
             .aead()
-            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(wrap_aad(candidate, version, region)), &mut body)
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(wrap_aad(candidate, version, region)),
+                &mut body,
+            )
             .map_err(|_| KeyError::Unwrap)?;
         let bytes: [u8; 32] = (&*plain).try_into().map_err(|_| KeyError::Unwrap)?;
-        Ok(CandidateKey { bytes: Zeroizing::new(bytes), version })
+        Ok(CandidateKey {
+            bytes: Zeroizing::new(bytes),
+            version,
+        })
     }
 
     fn aead(&self) -> LessSafeKey {
@@ -111,7 +148,9 @@ fn wrap_aad(candidate: &CandidateId, version: u32, region: &RegionId) -> Vec<u8>
 
 fn random_key() -> Result<Zeroizing<[u8; 32]>, KeyError> {
     let mut k = Zeroizing::new([0u8; 32]);
-    SystemRandom::new().fill(k.as_mut_slice()).map_err(|_| KeyError::Random)?;
+    SystemRandom::new()
+        .fill(k.as_mut_slice())
+        .map_err(|_| KeyError::Random)?;
     Ok(k)
 }
 
@@ -125,11 +164,17 @@ pub struct CandidateKey {
 impl CandidateKey {
     /// A fresh random key of the given version.
     pub fn generate(version: u32) -> Result<CandidateKey, KeyError> {
-        Ok(CandidateKey { bytes: random_key()?, version })
+        Ok(CandidateKey {
+            bytes: random_key()?,
+            version,
+        })
     }
     /// A key from known bytes: for test vectors and the benchmark, never for candidates.
     pub fn from_bytes(bytes: [u8; 32], version: u32) -> CandidateKey {
-        CandidateKey { bytes: Zeroizing::new(bytes), version }
+        CandidateKey {
+            bytes: Zeroizing::new(bytes),
+            version,
+        }
     }
     pub fn version(&self) -> u32 {
         self.version
@@ -156,7 +201,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keys/jp.key");
         let a = MasterKey::load_or_create(&path).unwrap();
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let b = MasterKey::load_or_create(&path).unwrap();
         assert_eq!(a.0.as_slice(), b.0.as_slice());
     }
@@ -168,10 +216,16 @@ mod tests {
         let (c, r) = ids();
         let k = CandidateKey::generate(1).unwrap();
         let w = m.wrap(&k, &c, &r).unwrap();
-        assert_eq!(m.unwrap(&w, &c, 1, &r).unwrap().bytes.as_slice(), k.bytes.as_slice());
+        assert_eq!(
+            m.unwrap(&w, &c, 1, &r).unwrap().bytes.as_slice(),
+            k.bytes.as_slice()
+        );
         assert!(m.unwrap(&w, &CandidateId::new_random(), 1, &r).is_err());
         assert!(m.unwrap(&w, &c, 2, &r).is_err());
-        assert!(m.unwrap(&w, &c, 1, &RegionId::parse("de").unwrap()).is_err());
+        assert!(
+            m.unwrap(&w, &c, 1, &RegionId::parse("de").unwrap())
+                .is_err()
+        );
         let other = MasterKey::load_or_create(&dir.path().join("other.key")).unwrap();
         assert!(other.unwrap(&w, &c, 1, &r).is_err());
     }
@@ -183,6 +237,9 @@ mod tests {
         let path = dir.path().join("m.key");
         MasterKey::load_or_create(&path).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(matches!(MasterKey::load_or_create(&path), Err(KeyError::TooOpen { .. })));
+        assert!(matches!(
+            MasterKey::load_or_create(&path),
+            Err(KeyError::TooOpen { .. })
+        ));
     }
 }

@@ -15,7 +15,9 @@ use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, Tag, UnboundKe
 use ring::hkdf::{HKDF_SHA256, KeyType, Prk, Salt};
 use ring::rand::{SecureRandom, SystemRandom};
 
-use super::format::{CHUNK_SIZE, FLAG_FINAL, HEADER_LEN, Header, SUITE_HKDF_SHA256_AES256GCM, TAG_LEN};
+use super::format::{
+    CHUNK_SIZE, FLAG_FINAL, HEADER_LEN, Header, SUITE_HKDF_SHA256_AES256GCM, TAG_LEN,
+};
 use super::{CandidateKey, ObjectIdentity, SealError, SealedObject};
 
 /// Largest chunk count: the counter has 88 bits, but nothing kiroku writes comes near 2^32
@@ -32,13 +34,20 @@ pub struct Opened {
 }
 
 /// Seals `plaintext` as the object `id`, marking it final when `is_final`.
-pub fn seal(key: &CandidateKey, id: &ObjectIdentity, is_final: bool, plaintext: &[u8]) -> Result<SealedObject, SealError> {
+pub fn seal(
+    key: &CandidateKey,
+    id: &ObjectIdentity,
+    is_final: bool,
+    plaintext: &[u8],
+) -> Result<SealedObject, SealError> {
     let chunks = chunk_count(plaintext.len());
     if chunks > MAX_CHUNKS {
         return Err(SealError::TooLarge);
     }
     let mut salt = [0u8; 32];
-    SystemRandom::new().fill(&mut salt).map_err(|_| SealError::Random)?;
+    SystemRandom::new()
+        .fill(&mut salt)
+        .map_err(|_| SealError::Random)?;
     let flags = if is_final { FLAG_FINAL } else { 0 };
     let (aead, commitment) = derive(key, id, flags, &salt);
     let header = Header {
@@ -60,11 +69,19 @@ pub fn seal(key: &CandidateKey, id: &ObjectIdentity, is_final: bool, plaintext: 
         out.extend_from_slice(chunk);
         let last = i as u64 + 1 == chunks;
         let tag = aead
-            .seal_in_place_separate_tag(nonce(i as u64, last), Aad::from(&header[..]), &mut out[start..])
+            .seal_in_place_separate_tag(
+                nonce(i as u64, last),
+                Aad::from(&header[..]),
+                &mut out[start..],
+            )
             .map_err(|_| SealError::TooLarge)?;
         out.extend_from_slice(tag.as_ref());
     }
-    Ok(SealedObject { bytes: out, commitment, plain_len: plaintext.len() as u64 })
+    Ok(SealedObject {
+        bytes: out,
+        commitment,
+        plain_len: plaintext.len() as u64,
+    })
 }
 
 /// Opens `sealed`, which must be the object `id` sealed under `key`. Checks the identity and
@@ -106,10 +123,20 @@ pub fn open(key: &CandidateKey, id: &ObjectIdentity, sealed: &[u8]) -> Result<Op
         plaintext.extend_from_slice(ct);
         let tag = Tag::try_from(tag).map_err(|_| SealError::Truncated)?;
         let last = i as u64 + 1 == chunks;
-        aead.open_in_place_separate_tag(nonce(i as u64, last), Aad::from(aad), tag, &mut plaintext[start..], 0..)
-            .map_err(|_| SealError::ChunkAuth(i as u64))?;
+        aead.open_in_place_separate_tag(
+            nonce(i as u64, last),
+            Aad::from(aad),
+            tag,
+            &mut plaintext[start..],
+            0..,
+        )
+        .map_err(|_| SealError::ChunkAuth(i as u64))?;
     }
-    Ok(Opened { plaintext, is_final: header.flags & FLAG_FINAL != 0, commitment })
+    Ok(Opened {
+        plaintext,
+        is_final: header.flags & FLAG_FINAL != 0,
+        commitment,
+    })
 }
 
 /// The baseline of `kiroku bench`: ring's AES-256-GCM over the same bytes in the same chunks,
@@ -120,7 +147,8 @@ pub fn raw_aes_gcm_baseline(buf: &mut [u8]) -> Vec<Tag> {
     buf.chunks_mut(CHUNK_SIZE)
         .enumerate()
         .map(|(i, c)| {
-            key.seal_in_place_separate_tag(nonce(i as u64, i as u64 + 1 == chunks), Aad::empty(), c).expect("seal")
+            key.seal_in_place_separate_tag(nonce(i as u64, i as u64 + 1 == chunks), Aad::empty(), c)
+                .expect("seal")
         })
         .collect()
 }
@@ -133,7 +161,9 @@ fn chunk_count(len: usize) -> u64 {
 fn chunks_of(plaintext: &[u8]) -> impl Iterator<Item = &[u8]> {
     let empty: &[u8] = &[];
     let first_if_empty = plaintext.is_empty().then_some(empty);
-    first_if_empty.into_iter().chain(plaintext.chunks(CHUNK_SIZE))
+    first_if_empty
+        .into_iter()
+        .chain(plaintext.chunks(CHUNK_SIZE))
 }
 
 fn nonce(counter: u64, last: bool) -> Nonce {
@@ -151,7 +181,12 @@ impl KeyType for Len {
     }
 }
 
-fn derive(key: &CandidateKey, id: &ObjectIdentity, flags: u8, salt: &[u8; 32]) -> (LessSafeKey, [u8; 32]) {
+fn derive(
+    key: &CandidateKey,
+    id: &ObjectIdentity,
+    flags: u8,
+    salt: &[u8; 32],
+) -> (LessSafeKey, [u8; 32]) {
     let prk: Prk = Salt::new(HKDF_SHA256, salt).extract(key.bytes.as_slice());
     let region = id.region.as_str().as_bytes();
     let mut ctx = Vec::with_capacity(96);
@@ -167,11 +202,16 @@ fn derive(key: &CandidateKey, id: &ObjectIdentity, flags: u8, salt: &[u8; 32]) -
     ctx.push(flags);
 
     let key_info: [&[u8]; 2] = [&ctx, b"key"];
-    let sk = prk.expand(&key_info, &AES_256_GCM).expect("HKDF length is valid");
+    let sk = prk
+        .expand(&key_info, &AES_256_GCM)
+        .expect("HKDF length is valid");
     let aead = LessSafeKey::new(UnboundKey::from(sk));
     let mut commitment = [0u8; 32];
     let commit_info: [&[u8]; 2] = [&ctx, b"commit"];
-    prk.expand(&commit_info, Len(32)).expect("HKDF length is valid").fill(&mut commitment).expect("32 bytes");
+    prk.expand(&commit_info, Len(32))
+        .expect("HKDF length is valid")
+        .fill(&mut commitment)
+        .expect("32 bytes");
     (aead, commitment)
 }
 

@@ -66,8 +66,16 @@ const ID_BLOCK_DURATION: u32 = 0x9B;
 const ID_REFERENCE_BLOCK: u32 = 0xFB;
 
 /// Level-1 ids (children of Segment); seeing one ends a cluster of unknown size.
-const LEVEL1: [u32; 8] =
-    [0x114D_9B74, ID_INFO, ID_TRACKS, ID_CLUSTER, 0x1C53_BB6B, 0x1254_C367, 0x1941_A469, 0x1043_A770];
+const LEVEL1: [u32; 8] = [
+    0x114D_9B74,
+    ID_INFO,
+    ID_TRACKS,
+    ID_CLUSTER,
+    0x1C53_BB6B,
+    0x1254_C367,
+    0x1941_A469,
+    0x1043_A770,
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Level {
@@ -145,13 +153,21 @@ impl Cutter {
             // No cluster ever came: the header alone (if any) is all there is.
             if !self.buf.is_empty() {
                 let bytes = std::mem::take(&mut self.buf);
-                self.ready.push(Piece { kind: PieceKind::Header, bytes, start_ns: 0, end_ns: 0, starts_on_keyframe: false });
+                self.ready.push(Piece {
+                    kind: PieceKind::Header,
+                    bytes,
+                    start_ns: 0,
+                    end_ns: 0,
+                    starts_on_keyframe: false,
+                });
             }
             return Ok(self.ready);
         }
         if let Some(p) = self.piece.take() {
             let bytes = std::mem::take(&mut self.buf);
-            let key = p.first_video_key.unwrap_or(self.tracks.video_tracks.is_empty());
+            let key = p
+                .first_video_key
+                .unwrap_or(self.tracks.video_tracks.is_empty());
             self.ready.push(Piece {
                 kind: PieceKind::Media,
                 bytes,
@@ -201,7 +217,9 @@ impl Cutter {
                 if id == ID_CLUSTER {
                     self.cluster_start = self.pos;
                     self.cluster_ns = None;
-                    self.level = Level::InCluster { end: size.map(|s| body_at + s) };
+                    self.level = Level::InCluster {
+                        end: size.map(|s| body_at + s),
+                    };
                     self.pos = body_at;
                 } else {
                     let size = size.ok_or(EbmlError::UnknownSize { id, at: self.pos })?;
@@ -230,7 +248,9 @@ impl Cutter {
                 }
                 let body = self.at(body_at)[..size as usize].to_vec();
                 match id {
-                    ID_CLUSTER_TIMECODE => self.on_cluster_time(read_uint(&body) * self.timecode_scale),
+                    ID_CLUSTER_TIMECODE => {
+                        self.on_cluster_time(read_uint(&body) * self.timecode_scale)
+                    }
                     ID_SIMPLE_BLOCK => {
                         let (track, rel, flags) = block_head(&body, body_at)?;
                         self.on_block(track, rel, flags & 0x80 != 0, None)?;
@@ -250,7 +270,13 @@ impl Cutter {
             let header_len = (self.cluster_start - self.base) as usize;
             let bytes: Vec<u8> = self.buf.drain(..header_len).collect();
             self.base = self.cluster_start;
-            self.ready.push(Piece { kind: PieceKind::Header, bytes, start_ns: 0, end_ns: 0, starts_on_keyframe: false });
+            self.ready.push(Piece {
+                kind: PieceKind::Header,
+                bytes,
+                start_ns: 0,
+                end_ns: 0,
+                starts_on_keyframe: false,
+            });
             self.header_done = true;
         }
         match &self.piece {
@@ -259,22 +285,45 @@ impl Cutter {
                 let len = (self.cluster_start - self.base) as usize;
                 let bytes: Vec<u8> = self.buf.drain(..len).collect();
                 self.base = self.cluster_start;
-                let key = p.first_video_key.unwrap_or(self.tracks.video_tracks.is_empty());
-                self.ready.push(Piece { kind: PieceKind::Media, bytes, start_ns: p.start_ns, end_ns: ns, starts_on_keyframe: key });
+                let key = p
+                    .first_video_key
+                    .unwrap_or(self.tracks.video_tracks.is_empty());
+                self.ready.push(Piece {
+                    kind: PieceKind::Media,
+                    bytes,
+                    start_ns: p.start_ns,
+                    end_ns: ns,
+                    starts_on_keyframe: key,
+                });
             }
             Some(_) => return,
             None => {}
         }
-        self.piece = Some(OpenPiece { start_offset: self.cluster_start, start_ns: ns, first_video_key: None });
+        self.piece = Some(OpenPiece {
+            start_offset: self.cluster_start,
+            start_ns: ns,
+            first_video_key: None,
+        });
         debug_assert_eq!(self.piece.as_ref().map(|p| p.start_offset), Some(self.base));
     }
 
-    fn on_block(&mut self, track: u64, rel: i16, key: bool, duration: Option<u64>) -> Result<(), EbmlError> {
+    fn on_block(
+        &mut self,
+        track: u64,
+        rel: i16,
+        key: bool,
+        duration: Option<u64>,
+    ) -> Result<(), EbmlError> {
         let cluster_ns = self.cluster_ns.ok_or(EbmlError::Malformed(self.pos))?;
         let ts = (cluster_ns as i128 + rel as i128 * self.timecode_scale as i128).max(0) as u64;
         let dur = duration
             .map(|d| d * self.timecode_scale)
-            .or_else(|| self.default_durations.iter().find(|(t, _)| *t == track).map(|(_, d)| *d))
+            .or_else(|| {
+                self.default_durations
+                    .iter()
+                    .find(|(t, _)| *t == track)
+                    .map(|(_, d)| *d)
+            })
             .unwrap_or(0);
         self.media_end_ns = self.media_end_ns.max(ts + dur);
         let is_video = self.tracks.video_tracks.contains(&track);
@@ -322,7 +371,11 @@ impl Cutter {
                 match cid {
                     ID_TRACK_NUMBER => number = read_uint(c),
                     ID_TRACK_TYPE => kind = read_uint(c),
-                    ID_CODEC_ID => codec = String::from_utf8_lossy(c).trim_end_matches('\0').to_string(),
+                    ID_CODEC_ID => {
+                        codec = String::from_utf8_lossy(c)
+                            .trim_end_matches('\0')
+                            .to_string()
+                    }
                     ID_DEFAULT_DURATION => default = Some(read_uint(c)),
                     _ => {}
                 }
@@ -344,7 +397,9 @@ impl Cutter {
 /// Reads an element id and size at the start of `b`. `None` when `b` is too short yet.
 /// The size is `None` for "unknown size" (all ones).
 fn read_element_header(b: &[u8], at: u64) -> Result<Option<(u32, Option<u64>, usize)>, EbmlError> {
-    let Some(&first) = b.first() else { return Ok(None) };
+    let Some(&first) = b.first() else {
+        return Ok(None);
+    };
     let id_len = first.leading_zeros() as usize + 1;
     if id_len > 4 {
         return Err(EbmlError::Malformed(at));
@@ -352,7 +407,9 @@ fn read_element_header(b: &[u8], at: u64) -> Result<Option<(u32, Option<u64>, us
     if b.len() < id_len + 1 {
         return Ok(None);
     }
-    let id = b[..id_len].iter().fold(0u32, |acc, &x| (acc << 8) | x as u32);
+    let id = b[..id_len]
+        .iter()
+        .fold(0u32, |acc, &x| (acc << 8) | x as u32);
     let s0 = b[id_len];
     let size_len = s0.leading_zeros() as usize + 1;
     if size_len > 8 {
@@ -371,15 +428,22 @@ fn read_element_header(b: &[u8], at: u64) -> Result<Option<(u32, Option<u64>, us
 }
 
 /// The children of a master element whose whole body is in `body`.
-fn children(body: &[u8], at: u64) -> Result<Vec<(u32, &[u8], u64)>, EbmlError> {
+/// A child element: id, body, absolute offset of the body.
+type Child<'a> = (u32, &'a [u8], u64);
+
+fn children(body: &[u8], at: u64) -> Result<Vec<Child<'_>>, EbmlError> {
     let mut out = Vec::new();
     let mut p = 0usize;
     while p < body.len() {
         let here = at + p as u64;
-        let (id, size, hdr) = read_element_header(&body[p..], here)?.ok_or(EbmlError::Malformed(here))?;
+        let (id, size, hdr) =
+            read_element_header(&body[p..], here)?.ok_or(EbmlError::Malformed(here))?;
         let size = size.ok_or(EbmlError::UnknownSize { id, at: here })? as usize;
         let start = p + hdr;
-        let end = start.checked_add(size).filter(|&e| e <= body.len()).ok_or(EbmlError::Malformed(here))?;
+        let end = start
+            .checked_add(size)
+            .filter(|&e| e <= body.len())
+            .ok_or(EbmlError::Malformed(here))?;
         out.push((id, &body[start..end], at + start as u64));
         p = end;
     }
@@ -398,7 +462,9 @@ fn block_head(b: &[u8], at: u64) -> Result<(u64, i16, u8), EbmlError> {
         return Err(EbmlError::Malformed(at));
     }
     let mask = if len == 8 { 0 } else { 0xFFu8 >> len };
-    let track = b[1..len].iter().fold((first & mask) as u64, |acc, &x| (acc << 8) | x as u64);
+    let track = b[1..len]
+        .iter()
+        .fold((first & mask) as u64, |acc, &x| (acc << 8) | x as u64);
     let rel = i16::from_be_bytes([b[len], b[len + 1]]);
     Ok((track, rel, b[len + 2]))
 }
@@ -418,15 +484,30 @@ mod tests {
     }
 
     fn stream(clusters: u64, key_every: u64) -> Vec<u8> {
-        let mut s = element(&[0x1A, 0x45, 0xDF, 0xA3], &[0x42, 0x82, 0x84, b'w', b'e', b'b', b'm']);
-        s.extend_from_slice(&[0x18, 0x53, 0x80, 0x67, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]);
-        let entry = [element(&[0xD7], &[1]), element(&[0x83], &[1]), element(&[0x86], b"V_VP8")].concat();
-        s.extend(element(&[0x16, 0x54, 0xAE, 0x6B], &element(&[0xAE], &entry)));
+        let mut s = element(
+            &[0x1A, 0x45, 0xDF, 0xA3],
+            &[0x42, 0x82, 0x84, b'w', b'e', b'b', b'm'],
+        );
+        s.extend_from_slice(&[
+            0x18, 0x53, 0x80, 0x67, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        ]);
+        let entry = [
+            element(&[0xD7], &[1]),
+            element(&[0x83], &[1]),
+            element(&[0x86], b"V_VP8"),
+        ]
+        .concat();
+        s.extend(element(
+            &[0x16, 0x54, 0xAE, 0x6B],
+            &element(&[0xAE], &entry),
+        ));
         for c in 0..clusters {
-            s.extend_from_slice(&[0x1F, 0x43, 0xB6, 0x75, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]);
+            s.extend_from_slice(&[
+                0x1F, 0x43, 0xB6, 0x75, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+            ]);
             s.extend(element(&[0xE7], &(c * 1000).to_be_bytes()));
             for f in 0..10u16 {
-                let key = key_every > 0 && (c * 10 + f as u64) % key_every == 0;
+                let key = key_every > 0 && (c * 10 + f as u64).is_multiple_of(key_every);
                 let mut block = vec![0x81];
                 block.extend_from_slice(&(f * 100).to_be_bytes());
                 block.push(if key { 0x80 } else { 0 });
@@ -452,7 +533,14 @@ mod tests {
         let s = stream(10, 30);
         for step in [1, 7, 4096, s.len()] {
             let pieces = cut_all(&s, step, 4);
-            assert_eq!(pieces.iter().flat_map(|p| p.bytes.clone()).collect::<Vec<_>>(), s, "step {step}");
+            assert_eq!(
+                pieces
+                    .iter()
+                    .flat_map(|p| p.bytes.clone())
+                    .collect::<Vec<_>>(),
+                s,
+                "step {step}"
+            );
         }
     }
 
@@ -460,7 +548,10 @@ mod tests {
     fn pieces_are_time_bounded_when_only_the_first_frame_is_a_keyframe() {
         let pieces = cut_all(&stream(10, 1_000), 333, 4);
         assert_eq!(pieces[0].kind, PieceKind::Header);
-        let media: Vec<_> = pieces[1..].iter().map(|p| (p.start_ns / 1_000_000, p.end_ns / 1_000_000)).collect();
+        let media: Vec<_> = pieces[1..]
+            .iter()
+            .map(|p| (p.start_ns / 1_000_000, p.end_ns / 1_000_000))
+            .collect();
         assert_eq!(media, vec![(0, 4000), (4000, 8000), (8000, 9900)]);
         let keys: Vec<bool> = pieces[1..].iter().map(|p| p.starts_on_keyframe).collect();
         assert_eq!(keys, vec![true, false, false]);
@@ -477,7 +568,10 @@ mod tests {
     #[test]
     fn bytes_that_are_not_ebml_are_refused() {
         let mut c = Cutter::new(4_000_000_000);
-        assert_eq!(c.push(b"GET / HTTP/1.1\r\n\r\n").unwrap_err(), EbmlError::Malformed(0));
+        assert_eq!(
+            c.push(b"GET / HTTP/1.1\r\n\r\n").unwrap_err(),
+            EbmlError::Malformed(0)
+        );
         let mut c = Cutter::new(4_000_000_000);
         assert_eq!(c.push(&[0u8; 64]).unwrap_err(), EbmlError::Malformed(0));
     }
@@ -531,7 +625,10 @@ impl InputScan {
             return None;
         }
         if self.skip > 0 {
-            return Some(format!("the stream ends {} bytes short of the end of the element it was in", self.skip));
+            return Some(format!(
+                "the stream ends {} bytes short of the end of the element it was in",
+                self.skip
+            ));
         }
         if !self.carry.is_empty() {
             return Some("the stream ends inside an element header".into());
@@ -546,13 +643,21 @@ mod scan_tests {
 
     #[test]
     fn a_whole_stream_scans_complete_and_a_cut_one_does_not() {
-        let whole = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/interview-vp8-opus.webm")).unwrap();
+        let whole = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/interview-vp8-opus.webm"
+        ))
+        .unwrap();
         for step in [1usize, 13, 4096] {
             let mut s = InputScan::default();
             whole.chunks(step).for_each(|c| s.push(c));
             assert_eq!(s.incomplete(), None, "step {step}");
         }
-        let cut = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/truncated-mid-cluster.webm")).unwrap();
+        let cut = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/truncated-mid-cluster.webm"
+        ))
+        .unwrap();
         let mut s = InputScan::default();
         cut.chunks(1000).for_each(|c| s.push(c));
         assert!(s.incomplete().is_some());

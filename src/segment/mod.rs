@@ -33,7 +33,14 @@ impl MediaKind {
         }
     }
     pub fn parse(s: &str) -> Option<MediaKind> {
-        [MediaKind::Header, MediaKind::VideoAudio, MediaKind::Video, MediaKind::Audio].into_iter().find(|k| k.as_str() == s)
+        [
+            MediaKind::Header,
+            MediaKind::VideoAudio,
+            MediaKind::Video,
+            MediaKind::Audio,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 }
 
@@ -60,7 +67,11 @@ pub enum SegmentError {
     #[error("content type `{0}` is not accepted by any ingest profile")]
     UnsupportedContentType(String),
     #[error("codec `{codec}` is not allowed by the `{profile}` profile (allowed: {allowed})")]
-    CodecNotAllowed { codec: String, profile: String, allowed: String },
+    CodecNotAllowed {
+        codec: String,
+        profile: String,
+        allowed: String,
+    },
     #[error("media could not be read: {0}")]
     Unreadable(String),
     #[error("the media pipeline stopped: {0}")]

@@ -64,14 +64,24 @@ pub struct Segmenter {
 
 impl Segmenter {
     /// Builds and starts the profile's pipeline, cutting segments of about `target`.
-    pub fn start(profile: &Profile, target: Duration) -> Result<(Segmenter, SegmenterInput), SegmentError> {
+    pub fn start(
+        profile: &Profile,
+        target: Duration,
+    ) -> Result<(Segmenter, SegmenterInput), SegmentError> {
         super::init_gstreamer()?;
         let (pipeline, src, demux, mux, sink) =
-            build(profile).map_err(|why| SegmentError::Profile { file: profile.name.clone(), why })?;
+            build(profile).map_err(|why| SegmentError::Profile {
+                file: profile.name.clone(),
+                why,
+            })?;
         let refusal = Arc::new(Mutex::new(None));
         link_streams_on_demand(&pipeline, &demux, &mux, profile, refusal.clone());
-        let bus = pipeline.bus().ok_or_else(|| SegmentError::Pipeline("pipeline has no bus".into()))?;
-        pipeline.set_state(gst::State::Playing).map_err(|e| SegmentError::Pipeline(e.to_string()))?;
+        let bus = pipeline
+            .bus()
+            .ok_or_else(|| SegmentError::Pipeline("pipeline has no bus".into()))?;
+        pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|e| SegmentError::Pipeline(e.to_string()))?;
         let seg = Segmenter {
             pipeline,
             sink,
@@ -87,6 +97,7 @@ impl Segmenter {
     }
 
     /// Waits for the next segment or the end. An error stops the pipeline for good.
+    #[allow(clippy::should_implement_trait)] // blocking and fallible: not an Iterator
     pub fn next(&mut self) -> Result<SegmenterEvent, SegmentError> {
         loop {
             if let Some(seg) = self.pending.pop_front() {
@@ -96,19 +107,30 @@ impl Segmenter {
                 return Ok(SegmenterEvent::End);
             }
             self.check_failures()?;
-            match self.sink.try_pull_sample(gst::ClockTime::from_nseconds(POLL.as_nanos() as u64)) {
+            match self
+                .sink
+                .try_pull_sample(gst::ClockTime::from_nseconds(POLL.as_nanos() as u64))
+            {
                 Some(sample) => {
-                    let buffer = sample.buffer().ok_or_else(|| SegmentError::Pipeline("sample without buffer".into()))?;
-                    let map = buffer.map_readable().map_err(|_| SegmentError::Pipeline("unreadable buffer".into()))?;
+                    let buffer = sample
+                        .buffer()
+                        .ok_or_else(|| SegmentError::Pipeline("sample without buffer".into()))?;
+                    let map = buffer
+                        .map_readable()
+                        .map_err(|_| SegmentError::Pipeline("unreadable buffer".into()))?;
                     let cutter = self.cutter.as_mut().expect("cutter lives until the end");
-                    let pieces = cutter.push(map.as_slice()).map_err(|e| self.halt_with(SegmentError::Pipeline(e.to_string())))?;
+                    let pieces = cutter
+                        .push(map.as_slice())
+                        .map_err(|e| self.halt_with(SegmentError::Pipeline(e.to_string())))?;
                     self.queue(pieces, false);
                 }
                 None if self.sink.is_eos() => {
                     // A refusal or error may race with the end; neither may pass as a clean end.
                     self.check_failures()?;
                     let cutter = self.cutter.take().expect("cutter lives until the end");
-                    let pieces = cutter.finish().map_err(|e| self.halt_with(SegmentError::Pipeline(e.to_string())))?;
+                    let pieces = cutter
+                        .finish()
+                        .map_err(|e| self.halt_with(SegmentError::Pipeline(e.to_string())))?;
                     self.queue(pieces, true);
                     self.done = true;
                 }
@@ -138,7 +160,10 @@ impl Segmenter {
         let mut total = 0u64;
         loop {
             self.check_failures()?;
-            match self.sink.try_pull_sample(gst::ClockTime::from_nseconds(POLL.as_nanos() as u64)) {
+            match self
+                .sink
+                .try_pull_sample(gst::ClockTime::from_nseconds(POLL.as_nanos() as u64))
+            {
                 Some(sample) => total += sample.buffer().map(|b| b.size() as u64).unwrap_or(0),
                 None if self.sink.is_eos() => return Ok(total),
                 None => {}
@@ -155,7 +180,8 @@ impl Segmenter {
             if let gst::MessageView::Error(e) = msg.view() {
                 // A refusal makes the demuxer fail with not-linked; report the refusal, not that.
                 let refused = self.refusal.lock().expect("refusal lock").take();
-                let err = refused.unwrap_or_else(|| SegmentError::Unreadable(e.error().to_string()));
+                let err =
+                    refused.unwrap_or_else(|| SegmentError::Unreadable(e.error().to_string()));
                 return Err(self.halt_with(err));
             }
         }
@@ -174,7 +200,11 @@ impl Segmenter {
         for (i, piece) in pieces.into_iter().enumerate() {
             let kind = match piece.kind {
                 PieceKind::Header => {
-                    self.media = self.cutter.as_ref().map(media_kind_of).unwrap_or(self.media);
+                    self.media = self
+                        .cutter
+                        .as_ref()
+                        .map(media_kind_of)
+                        .unwrap_or(self.media);
                     MediaKind::Header
                 }
                 PieceKind::Media => self.media,
@@ -229,14 +259,30 @@ fn media_kind_of(c: &Cutter) -> MediaKind {
     }
 }
 
-type Built = (gst::Pipeline, gst_app::AppSrc, gst::Element, gst::Element, gst_app::AppSink);
+type Built = (
+    gst::Pipeline,
+    gst_app::AppSrc,
+    gst::Element,
+    gst::Element,
+    gst_app::AppSink,
+);
 
 fn build(profile: &Profile) -> Result<Built, String> {
     let element = gst::parse::launch(&profile.pipeline).map_err(|e| e.to_string())?;
-    let pipeline = element.downcast::<gst::Pipeline>().map_err(|_| "the description is not a pipeline".to_string())?;
-    let by_name = |n: &str| pipeline.by_name(n).ok_or_else(|| format!("no element named `{n}`"));
-    let src = by_name("src")?.downcast::<gst_app::AppSrc>().map_err(|_| "`src` must be an appsrc".to_string())?;
-    let sink = by_name("sink")?.downcast::<gst_app::AppSink>().map_err(|_| "`sink` must be an appsink".to_string())?;
+    let pipeline = element
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| "the description is not a pipeline".to_string())?;
+    let by_name = |n: &str| {
+        pipeline
+            .by_name(n)
+            .ok_or_else(|| format!("no element named `{n}`"))
+    };
+    let src = by_name("src")?
+        .downcast::<gst_app::AppSrc>()
+        .map_err(|_| "`src` must be an appsrc".to_string())?;
+    let sink = by_name("sink")?
+        .downcast::<gst_app::AppSink>()
+        .map_err(|_| "`sink` must be an appsink".to_string())?;
     let (demux, mux) = (by_name("demux")?, by_name("mux")?);
     Ok((pipeline, src, demux, mux, sink))
 }
@@ -270,7 +316,10 @@ fn link_streams_on_demand(
     let profile_name = profile.name.clone();
     demux.connect_pad_added(move |_, pad| {
         let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
-        let codec = caps.structure(0).map(|s| s.name().to_string()).unwrap_or_else(|| "unknown".into());
+        let codec = caps
+            .structure(0)
+            .map(|s| s.name().to_string())
+            .unwrap_or_else(|| "unknown".into());
         let refuse = |err: SegmentError| {
             let mut slot = refusal.lock().expect("refusal lock");
             slot.get_or_insert(err);
@@ -283,21 +332,35 @@ fn link_streams_on_demand(
             });
             return;
         }
-        let (Some(pipeline), Some(mux)) = (pipeline.upgrade(), mux.upgrade()) else { return };
-        let template = if codec.starts_with("video/") { "video_%u" } else { "audio_%u" };
+        let (Some(pipeline), Some(mux)) = (pipeline.upgrade(), mux.upgrade()) else {
+            return;
+        };
+        let template = if codec.starts_with("video/") {
+            "video_%u"
+        } else {
+            "audio_%u"
+        };
         let linked = (|| -> Result<(), String> {
             let bin = gst::parse::bin_from_description(&branch, true).map_err(|e| e.to_string())?;
             pipeline.add(&bin).map_err(|e| e.to_string())?;
             bin.sync_state_with_parent().map_err(|e| e.to_string())?;
-            let sink = bin.static_pad("sink").ok_or("stream branch has no sink pad")?;
+            let sink = bin
+                .static_pad("sink")
+                .ok_or("stream branch has no sink pad")?;
             pad.link(&sink).map_err(|e| format!("{e:?}"))?;
-            let mux_pad = mux.request_pad_simple(template).ok_or("muxer refused a stream pad")?;
-            let src = bin.static_pad("src").ok_or("stream branch has no src pad")?;
+            let mux_pad = mux
+                .request_pad_simple(template)
+                .ok_or("muxer refused a stream pad")?;
+            let src = bin
+                .static_pad("src")
+                .ok_or("stream branch has no src pad")?;
             src.link(&mux_pad).map_err(|e| format!("{e:?}"))?;
             Ok(())
         })();
         if let Err(why) = linked {
-            refuse(SegmentError::Pipeline(format!("could not link a {codec} stream: {why}")));
+            refuse(SegmentError::Pipeline(format!(
+                "could not link a {codec} stream: {why}"
+            )));
         }
     });
 }

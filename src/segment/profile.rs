@@ -39,7 +39,10 @@ impl Profiles {
     /// elements kiroku needs, so a broken description fails at start, not mid-interview.
     pub fn load(dir: &Path) -> Result<Profiles, SegmentError> {
         super::init_gstreamer()?;
-        let bad = |file: &Path, why: String| SegmentError::Profile { file: file.display().to_string(), why };
+        let bad = |file: &Path, why: String| SegmentError::Profile {
+            file: file.display().to_string(),
+            why,
+        };
         let entries = std::fs::read_dir(dir).map_err(|e| bad(dir, e.to_string()))?;
         let mut paths: Vec<_> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -50,7 +53,11 @@ impl Profiles {
         for path in paths {
             let text = std::fs::read_to_string(&path).map_err(|e| bad(&path, e.to_string()))?;
             let mut p: Profile = toml::from_str(&text).map_err(|e| bad(&path, e.to_string()))?;
-            p.name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("profile").to_string();
+            p.name = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("profile")
+                .to_string();
             super::pipeline::check_description(&p).map_err(|why| bad(&path, why))?;
             list.push(p);
         }
@@ -62,10 +69,15 @@ impl Profiles {
 
     /// The profile for a declared content type (parameters such as `;codecs=vp8` ignored).
     pub fn for_content_type(&self, content_type: &str) -> Result<&Profile, SegmentError> {
-        let bare = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let bare = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         self.list
             .iter()
-            .find(|p| p.content_types.iter().any(|c| *c == bare))
+            .find(|p| p.content_types.contains(&bare))
             .ok_or_else(|| SegmentError::UnsupportedContentType(bare.chars().take(80).collect()))
     }
 
@@ -84,7 +96,11 @@ pub fn sniff_content_type(head: &[u8]) -> Option<&'static str> {
         // WebM and Matroska share the magic; audio-only WebM is told apart by its tracks later.
         let window = &head[..head.len().min(4096)];
         let has_video = window.windows(5).any(|w| w == b"V_VP8" || w == b"V_VP9");
-        return Some(if has_video || !window.windows(6).any(|w| w == b"A_OPUS") { "video/webm" } else { "audio/webm" });
+        return Some(if has_video || !window.windows(6).any(|w| w == b"A_OPUS") {
+            "video/webm"
+        } else {
+            "audio/webm"
+        });
     }
     if head.starts_with(b"OggS") {
         return Some("audio/ogg");

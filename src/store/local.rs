@@ -12,7 +12,9 @@ pub struct LocalStore {
 
 impl LocalStore {
     pub fn new(root: &Path) -> LocalStore {
-        LocalStore { root: root.to_path_buf() }
+        LocalStore {
+            root: root.to_path_buf(),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -27,8 +29,16 @@ impl LocalStore {
         self.root.join(format!("{}.tags.json", key.as_str()))
     }
 
-    pub fn put(&self, key: &ObjectKey, bytes: &[u8], tags: &serde_json::Value) -> Result<(), StoreError> {
-        let io = |source| StoreError::Io { key: key.to_string(), source };
+    pub fn put(
+        &self,
+        key: &ObjectKey,
+        bytes: &[u8],
+        tags: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let io = |source| StoreError::Io {
+            key: key.to_string(),
+            source,
+        };
         let tags = serde_json::to_vec_pretty(tags).expect("tags serialise");
         // Tags first: an object is never visible without its tags.
         write_atomic(&self.tags_path(key), &tags).map_err(io)?;
@@ -41,13 +51,21 @@ impl LocalStore {
 
     pub fn get_tags(&self, key: &ObjectKey) -> Result<serde_json::Value, StoreError> {
         let bytes = read(&self.tags_path(key), key)?;
-        serde_json::from_slice(&bytes).map_err(|e| StoreError::Io { key: key.to_string(), source: std::io::Error::other(e) })
+        serde_json::from_slice(&bytes).map_err(|e| StoreError::Io {
+            key: key.to_string(),
+            source: std::io::Error::other(e),
+        })
     }
 }
 
 fn read(path: &Path, key: &ObjectKey) -> Result<Vec<u8>, StoreError> {
     std::fs::read(path).map_err(|source| match source.kind() {
-        std::io::ErrorKind::NotFound => StoreError::NotFound { key: key.to_string() },
-        _ => StoreError::Io { key: key.to_string(), source },
+        std::io::ErrorKind::NotFound => StoreError::NotFound {
+            key: key.to_string(),
+        },
+        _ => StoreError::Io {
+            key: key.to_string(),
+            source,
+        },
     })
 }

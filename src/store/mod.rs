@@ -29,7 +29,9 @@ pub struct ObjectKey(String);
 
 impl ObjectKey {
     pub fn segment(c: &CandidateId, i: &InterviewId, index: u32) -> ObjectKey {
-        ObjectKey(format!("candidates/{c}/interviews/{i}/segments/{index:08}.krk"))
+        ObjectKey(format!(
+            "candidates/{c}/interviews/{i}/segments/{index:08}.krk"
+        ))
     }
     pub fn manifest(c: &CandidateId, i: &InterviewId) -> ObjectKey {
         ObjectKey(format!("candidates/{c}/interviews/{i}/manifest.krk"))
@@ -37,9 +39,15 @@ impl ObjectKey {
     /// Re-reads a key from the catalog, refusing anything that could leave the store's folder.
     pub fn parse(s: &str) -> Result<ObjectKey, StoreError> {
         let ok = !s.is_empty()
-            && s.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b));
-        if ok { Ok(ObjectKey(s.to_owned())) } else { Err(StoreError::BadKey(s.chars().take(80).collect())) }
+            && s.split('/')
+                .all(|part| !part.is_empty() && part != "." && part != "..")
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b));
+        if ok {
+            Ok(ObjectKey(s.to_owned()))
+        } else {
+            Err(StoreError::BadKey(s.chars().take(80).collect()))
+        }
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -59,7 +67,12 @@ pub enum Store {
 
 impl Store {
     /// Stores an object and its tags durably; when this returns Ok the object survives a crash.
-    pub fn put(&self, key: &ObjectKey, object: &SealedObject, tags: &serde_json::Value) -> Result<(), StoreError> {
+    pub fn put(
+        &self,
+        key: &ObjectKey,
+        object: &SealedObject,
+        tags: &serde_json::Value,
+    ) -> Result<(), StoreError> {
         match self {
             Store::Local(s) => s.put(key, object.bytes(), tags),
         }

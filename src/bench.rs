@@ -1,0 +1,121 @@
+//! `kiroku bench`: each figure is a ratio against a baseline measured in the same run, so the
+//! machine's speed cancels out.
+//!
+//! 1. Seal throughput of the segment format against ring's raw AES-256-GCM over the same bytes
+//!    in the same 64 KiB chunks (target ≥ 0.9).
+//! 2. CPU seconds per media minute of the whole ingest path (pipeline, cutting, sealing,
+//!    storing with fsync, catalog) against a GStreamer-only remux of the same file
+//!    (target ≤ 1.25).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::app::Kiroku;
+use crate::capture::{self, Capture, Pushed};
+use crate::consent::{Ledger, Scope};
+use crate::ids::{CandidateId, CountryCode, InterviewId, RecruiterHandle, RegionId};
+use crate::seal::{self, CandidateKey, ObjectIdentity, ObjectKind};
+
+/// Runs both measurements and prints them.
+pub fn run(app: &Arc<Kiroku>, media: &Path, rounds: u32) -> Result<(), Box<dyn std::error::Error>> {
+    let rounds = rounds.max(1);
+    let (ours, raw) = seal_throughput(rounds);
+    println!(
+        "seal throughput: format {:.2} GB/s, raw AES-256-GCM {:.2} GB/s, ratio {:.3} (target >= 0.9)",
+        ours,
+        raw,
+        ours / raw
+    );
+
+    let bytes = std::fs::read(media).map_err(|e| format!("{}: {e}", media.display()))?;
+    let ct =
+        crate::segment::sniff_content_type(&bytes).ok_or("bench media: unknown content type")?;
+    let profile = app.profiles.for_content_type(ct)?.clone();
+    let c = app
+        .catalog
+        .add_candidate("bench", &CountryCode::parse("JP")?)?;
+    Ledger::new(&app.catalog).grant(&c, &Scope::Record)?;
+    let (mut remux_cpu, mut ingest_cpu, mut media_ms) = (0.0, 0.0, 0u64);
+    for _ in 0..rounds {
+        // Alternate the two so drift in the machine's state hits both alike.
+        let t = cpu_seconds();
+        crate::segment::remux_only(&profile, &bytes)?;
+        remux_cpu += cpu_seconds() - t;
+        let t = cpu_seconds();
+        media_ms = ingest_once(app, &c, &bytes, ct)?;
+        ingest_cpu += cpu_seconds() - t;
+    }
+    let minutes = media_ms as f64 / 60_000.0 * rounds as f64;
+    let (per_min_ingest, per_min_remux) = (ingest_cpu / minutes, remux_cpu / minutes);
+    println!(
+        "ingest CPU: whole path {:.3} s per media minute, GStreamer-only remux {:.3} s per media minute, ratio {:.3} (target <= 1.25)",
+        per_min_ingest,
+        per_min_remux,
+        per_min_ingest / per_min_remux
+    );
+    Ok(())
+}
+
+fn ingest_once(
+    app: &Arc<Kiroku>,
+    c: &CandidateId,
+    bytes: &[u8],
+    ct: &str,
+) -> Result<u64, Box<dyn std::error::Error>> {
+    let created = capture::create_interview(app, c, &RecruiterHandle::parse("bench")?, None, ct)?;
+    capture::spend_ingest_token(app, &created.interview_id, &created.ingest_token)?;
+    let cap = Capture::start(app, &created.interview_id)?;
+    let feeder = cap.feeder();
+    for chunk in bytes.chunks(64 * 1024) {
+        if feeder.push(chunk.to_vec()) == Pushed::CaptureOver {
+            break;
+        }
+    }
+    let outcome = cap.finish();
+    if let Some(r) = outcome.reason {
+        return Err(r.into());
+    }
+    Ok(outcome.media_ms)
+}
+
+fn seal_throughput(rounds: u32) -> (f64, f64) {
+    let segment: Vec<u8> = (0..1024 * 1024).map(|i| (i * 31 % 251) as u8).collect();
+    let key = CandidateKey::from_bytes([9; 32], 1);
+    let id = ObjectIdentity {
+        kind: ObjectKind::Segment,
+        region: RegionId::parse("jp").expect("valid"),
+        candidate: CandidateId::new_random(),
+        interview: InterviewId::new_random(),
+        index: 1,
+        key_version: 1,
+    };
+    let per_round = 256; // 256 MiB per round
+    let (mut ours, mut raw) = (0.0, 0.0);
+    let mut buf = segment.clone();
+    for _ in 0..rounds {
+        let t = Instant::now();
+        for _ in 0..per_round {
+            std::hint::black_box(seal::seal(&key, &id, false, &segment).expect("seal"));
+        }
+        ours += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        for _ in 0..per_round {
+            std::hint::black_box(seal::raw_aes_gcm_baseline(&mut buf));
+        }
+        raw += t.elapsed().as_secs_f64();
+    }
+    let gb = (segment.len() * per_round * rounds as usize) as f64 / 1e9;
+    (gb / ours, gb / raw)
+}
+
+/// CPU time of the whole process (all threads, GStreamer's included), from /proc.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the stat line: 11 and 12 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}

@@ -1,0 +1,361 @@
+//! The `kiroku` command line: parses, sets up tracing, loads the config, hands over. Each
+//! command prints plain text (or JSON with `--json`); a command that creates something prints
+//! its id alone on the last line of stdout. Errors go to stderr with a non-zero exit.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::app::Kiroku;
+use crate::capture::{self, Capture};
+use crate::config::Config;
+use crate::consent::{Ledger, Scope};
+use crate::ids::{CandidateId, CountryCode, InterviewId, RecruiterHandle};
+
+#[derive(Parser)]
+#[command(
+    name = "kiroku",
+    version,
+    about = "Records AI job interviews as sealed, consent-tagged segments."
+)]
+struct Cli {
+    /// Operator config (TOML). Without it: the embedded default.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Data directory (overrides the config's `data_dir`).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Print JSON instead of plain text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API for interview front-ends.
+    Serve {
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Check the config.
+    Config {
+        #[command(subcommand)]
+        what: ConfigCmd,
+    },
+    /// Manage candidates.
+    Candidate {
+        #[command(subcommand)]
+        what: CandidateCmd,
+    },
+    /// Grant or withdraw a candidate's consent.
+    Consent {
+        #[command(subcommand)]
+        what: ConsentCmd,
+    },
+    /// Run a media file through the capture pipeline as one interview; prints the interview id.
+    Ingest {
+        #[arg(long)]
+        candidate: String,
+        #[arg(long)]
+        recruiter: String,
+        /// Content type; by default taken from the file's first bytes.
+        #[arg(long)]
+        content_type: Option<String>,
+        file: PathBuf,
+    },
+    /// Recordings.
+    Recording {
+        #[command(subcommand)]
+        what: RecordingCmd,
+    },
+    /// Measure seal throughput and ingest CPU against their baselines, in one run.
+    Bench {
+        /// Media file for the ingest measurement.
+        #[arg(long, default_value = "fixtures/interview-vp8-opus.webm")]
+        media: PathBuf,
+        /// Rounds of each measurement.
+        #[arg(long, default_value_t = 5)]
+        rounds: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Validate the config; every error names its field.
+    Check,
+}
+
+#[derive(Subcommand)]
+enum CandidateCmd {
+    /// Register a candidate; prints the new candidate id.
+    Add {
+        /// The front-end's own reference for the candidate (kept in the catalog only).
+        #[arg(long = "ref")]
+        external_ref: String,
+        #[arg(long)]
+        home_country: String,
+    },
+}
+
+#[derive(clap::Args)]
+struct ConsentArgs {
+    #[arg(long)]
+    candidate: String,
+    #[arg(long)]
+    scope: String,
+    #[arg(long)]
+    recipient: Option<String>,
+    #[arg(long)]
+    country: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum ConsentCmd {
+    /// Record a grant; prints the consent event id.
+    Grant(ConsentArgs),
+    /// Record a withdrawal; prints the consent event id.
+    Withdraw(ConsentArgs),
+}
+
+#[derive(Subcommand)]
+enum RecordingCmd {
+    /// Open and verify every segment and write the recording.
+    Export {
+        interview: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kiroku: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KIROKU_LOG")
+        .unwrap_or_else(|_| "kiroku=info,warn".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+type Res = Result<(), Box<dyn std::error::Error>>;
+
+fn load_config(cli: &Cli) -> Result<Config, Box<dyn std::error::Error>> {
+    let mut cfg = Config::load(cli.config.as_deref())?;
+    if let Some(d) = &cli.data_dir {
+        cfg.data_dir = d.clone();
+    }
+    Ok(cfg)
+}
+
+fn open(cli: &Cli) -> Result<Arc<Kiroku>, Box<dyn std::error::Error>> {
+    Ok(Kiroku::open(load_config(cli)?)?)
+}
+
+/// Prints a result: plain lines, or one JSON object; the id (if any) alone on the last line.
+fn emit(json: bool, value: serde_json::Value, lines: &[String], id: Option<&str>) {
+    if json {
+        println!("{value}");
+    } else {
+        for l in lines {
+            println!("{l}");
+        }
+    }
+    if let Some(id) = id {
+        println!("{id}");
+    }
+}
+
+fn run(cli: Cli) -> Res {
+    match &cli.command {
+        Command::Serve { listen } => {
+            let mut cfg = load_config(&cli)?;
+            if let Some(l) = listen {
+                cfg.listen = *l;
+            }
+            let app = Kiroku::open(cfg)?;
+            crate::http::serve_blocking(app)?;
+        }
+        Command::Config {
+            what: ConfigCmd::Check,
+        } => {
+            let cfg = load_config(&cli)?;
+            let regions: Vec<String> = cfg
+                .regions()
+                .iter()
+                .map(|r| format!("{} ({}, local)", r.id, r.country))
+                .collect();
+            emit(
+                cli.json,
+                serde_json::json!({"valid": true, "regions": regions}),
+                &[format!("config is valid; regions: {}", regions.join(", "))],
+                None,
+            );
+        }
+        Command::Candidate {
+            what:
+                CandidateCmd::Add {
+                    external_ref,
+                    home_country,
+                },
+        } => {
+            let app = open(&cli)?;
+            let id = app
+                .catalog
+                .add_candidate(external_ref, &CountryCode::parse(home_country)?)?;
+            emit(
+                cli.json,
+                serde_json::json!({"candidate_id": id}),
+                &[],
+                Some(&id.to_string()),
+            );
+        }
+        Command::Consent { what } => {
+            let app = open(&cli)?;
+            let (args, grant) = match what {
+                ConsentCmd::Grant(a) => (a, true),
+                ConsentCmd::Withdraw(a) => (a, false),
+            };
+            let c = CandidateId::parse(&args.candidate)?;
+            let scope = Scope::parse(
+                &args.scope,
+                args.recipient.as_deref(),
+                args.country.as_deref(),
+            )?;
+            let ledger = Ledger::new(&app.catalog);
+            let id = if grant {
+                ledger.grant(&c, &scope)?
+            } else {
+                ledger.withdraw(&c, &scope)?
+            };
+            let action = if grant { "granted" } else { "withdrew" };
+            emit(
+                cli.json,
+                serde_json::json!({"consent_event_id": id, "action": action, "scope": scope.to_string()}),
+                &[format!("{action} {scope}")],
+                Some(&id),
+            );
+        }
+        Command::Ingest {
+            candidate,
+            recruiter,
+            content_type,
+            file,
+        } => {
+            let app = open(&cli)?;
+            ingest_file(
+                &app,
+                cli.json,
+                candidate,
+                recruiter,
+                content_type.as_deref(),
+                file,
+            )?;
+        }
+        Command::Recording {
+            what: RecordingCmd::Export { interview, out },
+        } => {
+            let app = open(&cli)?;
+            let id = InterviewId::parse(interview)?;
+            let rec = crate::recording::export(&app, &id, out)?;
+            emit(
+                cli.json,
+                serde_json::json!({"interview_id": id, "segments": rec.segments, "bytes": rec.bytes.len(), "content_type": rec.content_type, "out": out}),
+                &[format!(
+                    "wrote {} bytes ({}) from {} verified segments to {}",
+                    rec.bytes.len(),
+                    rec.content_type,
+                    rec.segments,
+                    out.display()
+                )],
+                None,
+            );
+        }
+        Command::Bench { media, rounds } => {
+            let app = open(&cli)?;
+            crate::bench::run(&app, media, *rounds)?;
+        }
+    }
+    Ok(())
+}
+
+/// `kiroku ingest`: the file goes through exactly the path a streamed interview takes.
+fn ingest_file(
+    app: &Arc<Kiroku>,
+    json: bool,
+    candidate: &str,
+    recruiter: &str,
+    content_type: Option<&str>,
+    file: &PathBuf,
+) -> Res {
+    let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let ct = match content_type {
+        Some(c) => c.to_string(),
+        None => crate::segment::sniff_content_type(&bytes)
+            .ok_or("cannot tell the file's content type from its bytes; pass --content-type")?
+            .to_string(),
+    };
+    let c = CandidateId::parse(candidate)?;
+    let created =
+        capture::create_interview(app, &c, &RecruiterHandle::parse(recruiter)?, None, &ct)?;
+    capture::spend_ingest_token(app, &created.interview_id, &created.ingest_token)?;
+    let mut cap = Capture::start(app, &created.interview_id)?;
+    let mut events = cap.take_events();
+    let feeder = cap.feeder();
+    for chunk in bytes.chunks(64 * 1024) {
+        if feeder.push(chunk.to_vec()) == capture::Pushed::CaptureOver {
+            break;
+        }
+    }
+    let outcome = cap.finish();
+    let mut lines = Vec::new();
+    while let Ok(capture::CaptureEvent::Stored(a)) = events.try_recv() {
+        lines.push(format!(
+            "segment {:>3} {:<11} {:>7.2}s-{:>7.2}s keyframe={} sealed={}B",
+            a.index,
+            a.media_kind,
+            a.start_ms as f64 / 1000.0,
+            a.end_ms as f64 / 1000.0,
+            a.starts_on_keyframe,
+            a.sealed_bytes
+        ));
+    }
+    if let Some(reason) = &outcome.reason {
+        for l in &lines {
+            eprintln!("{l}");
+        }
+        return Err(format!(
+            "interview {} stopped after {} segments: {reason}",
+            outcome.interview, outcome.segments
+        )
+        .into());
+    }
+    lines.push(format!(
+        "interview {} finished: {} segments, {:.2}s of media",
+        outcome.interview,
+        outcome.segments,
+        outcome.media_ms as f64 / 1000.0
+    ));
+    emit(
+        json,
+        serde_json::json!({"interview_id": outcome.interview, "segments": outcome.segments, "media_ms": outcome.media_ms, "state": outcome.state}),
+        &lines,
+        Some(&outcome.interview.to_string()),
+    );
+    Ok(())
+}

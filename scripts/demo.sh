@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The main job on the embedded default: starts `kiroku serve` (local store + SQLite under
+# ./data, no other server), streams a recorded browser interview to it over HTTP the way a
+# front-end does, shows the sealed segments with their tags, and rebuilds the recording.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+cargo build --quiet
+K=./target/debug/kiroku
+ADDR=127.0.0.1:${KIROKU_DEMO_PORT:-8080}
+DATA=${KIROKU_DEMO_DATA:-./data}
+step() { printf '\n== %s\n' "$*"; }
+
+step "1. kiroku serve (data under $DATA)"
+$K --data-dir "$DATA" serve --listen "$ADDR" > /tmp/kiroku-demo-serve.log 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true' EXIT
+for _ in $(seq 50); do curl -sf "http://$ADDR/healthz" >/dev/null && break; sleep 0.2; done
+cat /tmp/kiroku-demo-serve.log | grep -v INFO || true
+TOKEN=$(cat "$DATA/secrets/service.token")
+
+step "2. a candidate and their consent to be recorded"
+CANDIDATE=$($K --data-dir "$DATA" candidate add --ref demo-candidate-1 --home-country JP | tail -1)
+echo "candidate $CANDIDATE"
+$K --data-dir "$DATA" consent grant --candidate "$CANDIDATE" --scope record
+
+step "3. the front-end's backend creates the interview (POST /v1/interviews)"
+CREATED=$(curl -sf -X POST "http://$ADDR/v1/interviews" -H "Authorization: Bearer $TOKEN" \
+  -H 'Content-Type: application/json' \
+  -d "{\"candidate\":\"$CANDIDATE\",\"recruiter\":\"acme-recruiting\",\"content_type\":\"video/webm\"}")
+echo "$CREATED" | python3 -m json.tool
+INTERVIEW=$(echo "$CREATED" | python3 -c 'import json,sys; print(json.load(sys.stdin)["interview_id"])')
+INGEST=$(echo "$CREATED" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ingest_token"])')
+
+step "4. the browser's MediaRecorder recording streams in (PUT, chunked)"
+curl -sf -X PUT "http://$ADDR/v1/interviews/$INTERVIEW/media" -H "Authorization: Bearer $INGEST" \
+  -H 'Content-Type: video/webm' -H 'Transfer-Encoding: chunked' \
+  --data-binary @fixtures/chromium-mediarecorder.webm | python3 -m json.tool
+
+step "5. the interview as kiroku holds it (GET /v1/interviews/$INTERVIEW)"
+curl -sf "http://$ADDR/v1/interviews/$INTERVIEW" -H "Authorization: Bearer $TOKEN" | python3 -m json.tool
+
+step "6. the sealed objects on disk, and the tags stored beside them"
+find "$DATA/regions" -path "*$INTERVIEW*" -type f | sort | while read -r f; do printf '%8d  %s\n' "$(stat -c %s "$f")" "$f"; done
+first_tags=$(find "$DATA/regions" -path "*$INTERVIEW*segments/00000001.krk.tags.json")
+cat "$first_tags"; echo
+printf 'first bytes of a sealed segment: '; head -c 16 "${first_tags%.tags.json}" | od -An -c | head -1
+
+step "7. the recording rebuilt from the sealed segments"
+$K --data-dir "$DATA" recording export "$INTERVIEW" --out "$DATA/demo-export.webm"
+gst-discoverer-1.0 "$DATA/demo-export.webm" 2>/dev/null | grep -E 'video|audio|Duration|container' || \
+  echo "(install gstreamer1.0-plugins-base-apps for gst-discoverer-1.0 to describe the file)"
+echo; echo "done: the export is $DATA/demo-export.webm"

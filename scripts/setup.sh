@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what kiroku needs on a fresh Debian 12 machine (as root), only when it is missing:
+# GStreamer 1.22's development files and plugins, SQLite is bundled by rusqlite, a C compiler,
+# pkg-config, and the Rust toolchain's components used by the checks.
+set -euo pipefail
+
+packages=(
+  pkg-config build-essential curl ca-certificates python3
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-tools
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo is missing; kiroku needs the machine's Rust toolchain (rustup)" >&2
+  exit 1
+fi
+for c in rustfmt clippy; do
+  rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c" || true
+done

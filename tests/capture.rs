@@ -1,0 +1,337 @@
+//! Capture end to end through the library (the path `kiroku ingest` and the HTTP API share):
+//! accepted fixtures rebuild byte for byte, refused ones store nothing, no plaintext on disk.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use kiroku::app::Kiroku;
+use kiroku::capture::{self, Capture, CaptureOutcome, Pushed};
+use kiroku::config::Config;
+use kiroku::consent::{Ledger, Scope};
+use kiroku::ids::{CandidateId, CountryCode, RecruiterHandle};
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(name),
+    )
+    .unwrap()
+}
+
+fn app(dir: &Path) -> Arc<Kiroku> {
+    let mut cfg = Config::default();
+    cfg.data_dir = dir.to_path_buf();
+    cfg.pipelines_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+    Kiroku::open(cfg).unwrap()
+}
+
+fn candidate(app: &Arc<Kiroku>, record: bool) -> CandidateId {
+    let c = app
+        .catalog
+        .add_candidate("ext-ref", &CountryCode::parse("JP").unwrap())
+        .unwrap();
+    if record {
+        Ledger::new(&app.catalog).grant(&c, &Scope::Record).unwrap();
+    }
+    c
+}
+
+fn ingest(
+    app: &Arc<Kiroku>,
+    c: &CandidateId,
+    bytes: &[u8],
+    ct: &str,
+    chunk: usize,
+) -> Result<CaptureOutcome, capture::CaptureError> {
+    let created =
+        capture::create_interview(app, c, &RecruiterHandle::parse("acme").unwrap(), None, ct)?;
+    capture::spend_ingest_token(app, &created.interview_id, &created.ingest_token)?;
+    let cap = Capture::start(app, &created.interview_id)?;
+    let feeder = cap.feeder();
+    for piece in bytes.chunks(chunk) {
+        if feeder.push(piece.to_vec()) == Pushed::CaptureOver {
+            break;
+        }
+    }
+    Ok(cap.finish())
+}
+
+fn all_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(all_files(&p))
+        } else {
+            out.push(p)
+        }
+    }
+    out
+}
+
+#[test]
+fn every_accepted_fixture_rebuilds_and_segments_stay_time_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path());
+    let c = candidate(&app, true);
+    for (name, ct) in [
+        ("interview-vp8-opus.webm", "video/webm"),
+        ("sparse-keyframes-vp9-opus.webm", "video/webm"),
+        ("chromium-mediarecorder.webm", "video/webm;codecs=vp8,opus"),
+        ("audio-opus.ogg", "audio/ogg"),
+        ("audio-opus.webm", "audio/webm"),
+        ("audio-pcm.wav", "audio/wav"),
+    ] {
+        let out = ingest(&app, &c, &fixture(name), ct, 7_001).unwrap();
+        assert!(out.reason.is_none(), "{name}: {:?}", out.reason);
+        let segs = app.catalog.segments(&out.interview).unwrap();
+        assert_eq!(segs[0].media_kind, "header", "{name}");
+        assert!(segs.len() >= 2, "{name}");
+        for s in &segs[1..] {
+            assert!(
+                s.end_ns - s.start_ns <= 5_100_000_000,
+                "{name}: segment {} lasts {} ns",
+                s.index,
+                s.end_ns - s.start_ns
+            );
+            assert_eq!(
+                s.tags["consent_scopes"],
+                serde_json::json!(["record"]),
+                "{name}"
+            );
+            assert_eq!(s.tags["region"], "jp");
+        }
+        assert!(
+            segs.last().unwrap().is_final && segs.iter().filter(|s| s.is_final).count() == 1,
+            "{name}"
+        );
+        let rec = kiroku::recording::rebuild(&app, &out.interview).unwrap();
+        assert_eq!(rec.segments as usize, segs.len());
+    }
+}
+
+#[test]
+fn sparse_keyframes_give_segments_that_do_not_start_on_a_keyframe() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path());
+    let c = candidate(&app, true);
+    let out = ingest(
+        &app,
+        &c,
+        &fixture("sparse-keyframes-vp9-opus.webm"),
+        "video/webm",
+        65_536,
+    )
+    .unwrap();
+    let keys: Vec<bool> = app.catalog.segments(&out.interview).unwrap()[1..]
+        .iter()
+        .map(|s| s.starts_on_keyframe)
+        .collect();
+    assert!(keys[0]);
+    assert!(keys[1..].iter().all(|k| !k), "{keys:?}");
+    assert!(keys.len() >= 3);
+}
+
+#[test]
+fn no_plaintext_media_is_left_in_the_data_dir_after_an_ingest() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path());
+    let c = candidate(&app, true);
+    let media = fixture("interview-vp8-opus.webm");
+    ingest(&app, &c, &media, "video/webm", 10_000).unwrap();
+    let run = &media[media.len() / 2..media.len() / 2 + 64];
+    let files = all_files(dir.path());
+    assert!(files.len() > 5);
+    for f in files {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(
+            !bytes.windows(4).any(|w| w == [0x1A, 0x45, 0xDF, 0xA3]),
+            "EBML magic in {}",
+            f.display()
+        );
+        assert!(
+            !bytes.windows(run.len()).any(|w| w == run),
+            "fixture bytes in {}",
+            f.display()
+        );
+    }
+}
+
+#[test]
+fn media_is_refused_without_record_consent_and_nothing_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path());
+    let c = candidate(&app, false);
+    let err = ingest(
+        &app,
+        &c,
+        &fixture("interview-vp8-opus.webm"),
+        "video/webm",
+        10_000,
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "no_record_consent");
+    assert!(!dir.path().join("regions/jp/objects/candidates").exists());
+}
+
+#[test]
+fn refused_or_broken_media_gets_a_precise_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path());
+    let c = candidate(&app, true);
+    for (name, ct, code) in [
+        (
+            "codec-vorbis-not-allowed.webm",
+            "video/webm",
+            "codec_not_allowed",
+        ),
+        (
+            "codec-vorbis-not-allowed.ogg",
+            "audio/ogg",
+            "codec_not_allowed",
+        ),
+        ("not-media.bin", "video/webm", "media_unreadable"),
+        (
+            "corrupted-garbage-in-middle.webm",
+            "video/webm",
+            "media_unreadable",
+        ),
+        (
+            "truncated-mid-cluster.webm",
+            "video/webm",
+            "media_truncated",
+        ),
+    ] {
+        let out = ingest(&app, &c, &fixture(name), ct, 8_192).unwrap();
+        assert_eq!(out.reason.as_ref().map(|r| r.code()), Some(code), "{name}");
+    }
+    let err = ingest(&app, &c, b"hello", "application/pdf", 5).unwrap_err();
+    assert_eq!(err.code(), "unsupported_content_type");
+}
+
+#[test]
+fn segments_acknowledged_before_a_truncation_stay_recoverable() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path());
+    let c = candidate(&app, true);
+    let out = ingest(
+        &app,
+        &c,
+        &fixture("truncated-mid-cluster.webm"),
+        "video/webm",
+        8_192,
+    )
+    .unwrap();
+    assert!(out.segments >= 2);
+    let rec = kiroku::recording::rebuild(&app, &out.interview).unwrap();
+    assert_eq!(rec.segments, out.segments);
+}
+
+#[test]
+fn a_stream_past_the_byte_limit_stops_and_keeps_what_came_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = Config::default();
+    cfg.data_dir = dir.path().to_path_buf();
+    cfg.pipelines_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+    cfg.limits.max_bytes_per_interview = 150_000;
+    let app = Kiroku::open(cfg).unwrap();
+    let c = candidate(&app, true);
+    let out = ingest(
+        &app,
+        &c,
+        &fixture("interview-vp8-opus.webm"),
+        "video/webm",
+        10_000,
+    )
+    .unwrap();
+    assert_eq!(
+        out.reason.as_ref().map(|r| r.code()),
+        Some("too_many_bytes")
+    );
+    assert!(kiroku::recording::rebuild(&app, &out.interview).is_ok());
+}
+
+#[test]
+fn export_fails_naming_the_segment_when_a_segment_is_swapped() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path());
+    let c = candidate(&app, true);
+    let out = ingest(
+        &app,
+        &c,
+        &fixture("interview-vp8-opus.webm"),
+        "video/webm",
+        10_000,
+    )
+    .unwrap();
+    let segs = app.catalog.segments(&out.interview).unwrap();
+    let root = dir.path().join("regions/jp/objects");
+    let (a, b) = (
+        root.join(&segs[1].object_key),
+        root.join(&segs[2].object_key),
+    );
+    let (ba, bb) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    std::fs::write(&a, &bb).unwrap();
+    std::fs::write(&b, &ba).unwrap();
+    let err = kiroku::recording::rebuild(&app, &out.interview)
+        .err()
+        .expect("export must fail")
+        .to_string();
+    assert!(err.starts_with("segment 1 fails to open"), "{err}");
+}
+
+#[test]
+fn export_fails_when_a_segment_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path());
+    let c = candidate(&app, true);
+    let out = ingest(
+        &app,
+        &c,
+        &fixture("interview-vp8-opus.webm"),
+        "video/webm",
+        10_000,
+    )
+    .unwrap();
+    let segs = app.catalog.segments(&out.interview).unwrap();
+    std::fs::remove_file(
+        dir.path()
+            .join("regions/jp/objects")
+            .join(&segs[2].object_key),
+    )
+    .unwrap();
+    let err = kiroku::recording::rebuild(&app, &out.interview)
+        .err()
+        .expect("export must fail")
+        .to_string();
+    assert!(err.starts_with("segment 2 fails to open"), "{err}");
+}
+
+#[test]
+fn a_second_stream_for_the_same_interview_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path());
+    let c = candidate(&app, true);
+    let created = capture::create_interview(
+        &app,
+        &c,
+        &RecruiterHandle::parse("acme").unwrap(),
+        None,
+        "video/webm",
+    )
+    .unwrap();
+    capture::spend_ingest_token(&app, &created.interview_id, &created.ingest_token).unwrap();
+    let cap = Capture::start(&app, &created.interview_id).unwrap();
+    let err = capture::spend_ingest_token(&app, &created.interview_id, &created.ingest_token)
+        .unwrap_err();
+    assert_eq!(err.code(), "already_streamed");
+    assert_eq!(
+        Capture::start(&app, &created.interview_id)
+            .err()
+            .unwrap()
+            .code(),
+        "already_streamed"
+    );
+    drop(cap.finish());
+}

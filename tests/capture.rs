@@ -20,10 +20,15 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 fn app(dir: &Path) -> Arc<Kiroku> {
-    let mut cfg = Config::default();
-    cfg.data_dir = dir.to_path_buf();
-    cfg.pipelines_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines");
-    Kiroku::open(cfg).unwrap()
+    Kiroku::open(config(dir)).unwrap()
+}
+
+fn config(dir: &Path) -> Config {
+    Config {
+        data_dir: dir.to_path_buf(),
+        pipelines_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines"),
+        ..Config::default()
+    }
 }
 
 fn candidate(app: &Arc<Kiroku>, record: bool) -> CandidateId {
@@ -231,9 +236,7 @@ fn segments_acknowledged_before_a_truncation_stay_recoverable() {
 #[test]
 fn a_stream_past_the_byte_limit_stops_and_keeps_what_came_before() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = Config::default();
-    cfg.data_dir = dir.path().to_path_buf();
-    cfg.pipelines_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+    let mut cfg = config(dir.path());
     cfg.limits.max_bytes_per_interview = 150_000;
     let app = Kiroku::open(cfg).unwrap();
     let c = candidate(&app, true);

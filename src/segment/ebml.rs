@@ -195,6 +195,10 @@ impl Cutter {
         {
             self.level = Level::InSegment;
         }
+        if self.pos >= self.avail() {
+            // A skipped element's body has not fully arrived yet.
+            return Ok(false);
+        }
         let Some((id, size, hdr)) = read_element_header(self.at(self.pos), self.pos)? else {
             return Ok(false);
         };
@@ -477,8 +481,8 @@ mod tests {
     /// first block of the whole stream a keyframe.
     fn element(id: &[u8], body: &[u8]) -> Vec<u8> {
         let mut v = id.to_vec();
-        v.push(0x08); // 8-byte size
-        v.extend_from_slice(&(body.len() as u64 | (1 << 56)).to_be_bytes()[1..]);
+        v.push(0x01); // an 8-byte size: marker byte, then 7 bytes of length
+        v.extend_from_slice(&(body.len() as u64).to_be_bytes()[1..]);
         v.extend_from_slice(body);
         v
     }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ring::rand::{SecureRandom, SystemRandom};
 
-use crate::catalog::{Catalog, CatalogError};
+use crate::catalog::{Catalog, CatalogError, InterviewRow};
 use crate::config::{Config, Region};
 use crate::ids::{CandidateId, RegionId};
 use crate::seal::{CandidateKey, KeyError, MasterKey};
@@ -132,8 +132,22 @@ impl Kiroku {
         }
     }
 
+    /// The region an interview lives in and the candidate key its objects are sealed under;
+    /// `None` when either is gone (a region dropped from the config, or a key erased).
+    pub fn interview_key(
+        &self,
+        row: &InterviewRow,
+    ) -> Result<Option<(&RegionRuntime, CandidateKey)>, StartError> {
+        let Some(region) = self.region(&row.region) else {
+            return Ok(None);
+        };
+        Ok(self
+            .candidate_key_version(&row.candidate, region, row.key_version)?
+            .map(|k| (region, k)))
+    }
+
     /// A specific key version, for opening what was sealed under it.
-    pub fn candidate_key_version(
+    fn candidate_key_version(
         &self,
         c: &CandidateId,
         region: &RegionRuntime,

@@ -17,6 +17,7 @@ use crate::app::{Kiroku, StartError};
 use crate::catalog::{CatalogError, InterviewRow, InterviewState, TokenError};
 use crate::consent::ConsentError;
 use crate::ids::{CandidateId, InterviewId, RecruiterHandle};
+use crate::recording::{Manifest, ManifestEntry};
 use crate::seal::SealError;
 use crate::segment::SegmentError;
 use crate::store::StoreError;
@@ -55,6 +56,8 @@ pub enum CaptureError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
+    Manifest(#[from] crate::recording::ManifestWriteError),
+    #[error(transparent)]
     Catalog(#[from] CatalogError),
     #[error(transparent)]
     Consent(#[from] ConsentError),
@@ -87,7 +90,7 @@ impl CaptureError {
             CaptureError::Media(SegmentError::Unreadable(_)) => "media_unreadable",
             CaptureError::Media(_) => "media_pipeline_failed",
             CaptureError::Seal(_) | CaptureError::Keys(_) => "sealing_failed",
-            CaptureError::Store(_) => "store_failed",
+            CaptureError::Store(_) | CaptureError::Manifest(_) => "store_failed",
             CaptureError::Catalog(_) => "catalog_failed",
             CaptureError::Consent(_) => "consent_check_failed",
         }
@@ -183,6 +186,7 @@ pub fn spend_ingest_token(
 /// segments the catalog holds (each was durable before it was acknowledged) and are marked
 /// stopped, so their recordings can be rebuilt.
 pub fn recover_interrupted(app: &Arc<Kiroku>) {
+    const RESTARTED: &str = "kiroku_restarted";
     let Ok(ids) = app.catalog.interviews_in_state(InterviewState::Capturing) else {
         return;
     };
@@ -192,31 +196,24 @@ pub fn recover_interrupted(app: &Arc<Kiroku>) {
                 .catalog
                 .interview(&id)?
                 .ok_or(CaptureError::UnknownInterview)?;
-            let region = app
-                .region(&row.region)
-                .ok_or(CaptureError::UnknownInterview)?;
-            let key = app
-                .candidate_key_version(&row.candidate, region, row.key_version)?
+            let (region, key) = app
+                .interview_key(&row)?
                 .ok_or(CaptureError::UnknownInterview)?;
             let entries = app
                 .catalog
                 .segments(&id)?
                 .iter()
-                .map(crate::recording::ManifestEntry::from_row)
+                .map(ManifestEntry::from_row)
                 .collect();
-            let manifest =
-                crate::recording::Manifest::new(&row, entries, Some("kiroku_restarted".into()));
-            let sealed = manifest.seal(&key, &row)?;
-            let tags = serde_json::json!({"kiroku": 1, "kind": "manifest", "interview": id.to_string(), "complete": true});
-            region.store.put(
-                &crate::store::ObjectKey::manifest(&row.candidate, &id),
-                &sealed,
-                &tags,
+            Manifest::new(&row, entries, Some(RESTARTED.into())).store(
+                &key,
+                &row,
+                &region.store,
             )?;
             app.catalog.end_interview(
                 &id,
                 InterviewState::Stopped,
-                Some("kiroku_restarted"),
+                Some(RESTARTED),
                 row.bytes_in,
             )?;
             Ok(())

@@ -11,12 +11,12 @@ use tokio::sync::mpsc;
 use super::{CaptureError, tags};
 use crate::app::{CaptureSlot, Kiroku};
 use crate::catalog::{InterviewRow, InterviewState, SegmentRow};
-use crate::consent::Ledger;
+use crate::consent::{Ledger, Scope};
 use crate::ids::InterviewId;
 use crate::recording::{Manifest, ManifestEntry};
 use crate::seal::{self, CandidateKey, ObjectIdentity, ObjectKind};
 use crate::segment::{InputScan, PlainSegment, Segmenter, SegmenterEvent, SegmenterInput};
-use crate::store::ObjectKey;
+use crate::store::{ObjectKey, Store};
 
 /// Told to the front-end as each segment becomes durable.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -136,9 +136,9 @@ pub struct Capture {
 struct ThreadEnd {
     row: InterviewRow,
     key: CandidateKey,
-    entries: Vec<ManifestEntry>,
+    /// The manifest as written after the last stored segment (not yet complete).
+    manifest: Manifest,
     reason: Option<CaptureError>,
-    media_ns: u64,
 }
 
 impl Capture {
@@ -158,12 +158,10 @@ impl Capture {
             .by_name(&row.profile)
             .ok_or(CaptureError::UnknownInterview)?
             .clone();
-        let region = app
-            .region(&row.region)
-            .ok_or(CaptureError::UnknownInterview)?;
         let key = app
-            .candidate_key_version(&row.candidate, region, row.key_version)?
-            .ok_or(CaptureError::UnknownInterview)?;
+            .interview_key(&row)?
+            .ok_or(CaptureError::UnknownInterview)?
+            .1;
         let slot = app
             .take_capture_slot()
             .ok_or(CaptureError::TooManyCaptures)?;
@@ -281,19 +279,13 @@ impl Capture {
         };
         let code = reason.as_ref().map(|r| r.code()).unwrap_or("finished");
         let bytes_in = self.feeder.shared.bytes_in.load(Ordering::SeqCst);
-        let manifest = Manifest::new(&end.row, end.entries.clone(), Some(code.to_string()));
-        let sealed = manifest.seal(&end.key, &end.row);
+        let mut manifest = end.manifest;
+        manifest.complete_with(code);
         let region = self
             .app
             .region(&end.row.region)
             .expect("interview region exists");
-        let final_write = sealed.map_err(CaptureError::from).and_then(|sealed| {
-            let key = ObjectKey::manifest(&end.row.candidate, &end.row.id);
-            region
-                .store
-                .put(&key, &sealed, &manifest_tags(&end.row, true))
-                .map_err(CaptureError::from)
-        });
+        let final_write = manifest.store(&end.key, &end.row, &region.store);
         if let Err(e) = &final_write {
             tracing::error!(error = %e, "final manifest could not be written; segments stay recoverable");
         }
@@ -304,13 +296,17 @@ impl Capture {
         {
             tracing::error!(error = %e, "could not record the end of capture");
         }
-        tracing::info!(interview = %self.interview, state = state.as_str(), reason = code, segments = end.entries.len(), "capture ended");
+        tracing::info!(interview = %self.interview, state = state.as_str(), reason = code, segments = manifest.segments.len(), "capture ended");
         CaptureOutcome {
             interview: self.interview,
             state,
             reason,
-            segments: end.entries.len() as u32,
-            media_ms: end.media_ns / 1_000_000,
+            segments: manifest.segments.len() as u32,
+            media_ms: manifest
+                .segments
+                .last()
+                .map(|e| e.end_ns / 1_000_000)
+                .unwrap_or(0),
             bytes_in,
         }
     }
@@ -332,18 +328,6 @@ impl Capture {
     }
 }
 
-fn manifest_tags(row: &InterviewRow, complete: bool) -> serde_json::Value {
-    serde_json::json!({
-        "kiroku": 1,
-        "kind": "manifest",
-        "candidate": row.candidate.to_string(),
-        "interview": row.id.to_string(),
-        "region": row.region.as_str(),
-        "key_version": row.key_version,
-        "complete": complete,
-    })
-}
-
 /// The capture thread: plain segments in, acknowledged sealed segments out.
 struct Worker {
     app: Arc<Kiroku>,
@@ -356,21 +340,21 @@ struct Worker {
 
 impl Worker {
     fn run(mut self) -> ThreadEnd {
-        let mut entries = Vec::new();
+        let mut manifest = Manifest::new(&self.row, Vec::new(), None);
         let reason = loop {
             match self.segmenter.next() {
                 Ok(SegmenterEvent::Segment(seg)) => {
-                    match self.admit(&seg).and_then(|()| self.keep(seg)) {
-                        Ok(entry) => entries.push(entry),
+                    match self.admit(&seg).and_then(|scopes| self.keep(seg, &scopes)) {
+                        Ok(entry) => manifest.segments.push(entry),
                         Err(e) => break Some(e),
                     }
                 }
                 Ok(SegmenterEvent::End) => break None,
                 Err(e) => break Some(CaptureError::Media(e)),
             }
-            // The manifest is rewritten after each segment so a crash leaves an exact list.
-            if let Err(e) = self.write_manifest(&entries) {
-                break Some(e);
+            // Rewritten after each segment so that a crash leaves an exact, sealed list.
+            if let Err(e) = manifest.store(&self.key, &self.row, self.store()) {
+                break Some(e.into());
             }
         };
         if reason.is_some() {
@@ -378,20 +362,26 @@ impl Worker {
             self.shared.over.store(true, Ordering::SeqCst);
         }
         ThreadEnd {
-            media_ns: entries
-                .last()
-                .map(|e: &ManifestEntry| e.end_ns)
-                .unwrap_or(0),
             row: self.row,
             key: self.key,
-            entries,
+            manifest,
             reason,
         }
     }
 
-    /// The checks at every segment boundary: consent still stands, limits hold.
-    fn admit(&self, seg: &PlainSegment) -> Result<(), CaptureError> {
-        if !Ledger::new(&self.app.catalog).allows_record(&self.row.candidate)? {
+    fn store(&self) -> &Store {
+        &self
+            .app
+            .region(&self.row.region)
+            .expect("interview region exists")
+            .store
+    }
+
+    /// The checks at every segment boundary: consent still stands, limits hold. Returns the
+    /// consent scopes in force, which become the segment's tags.
+    fn admit(&self, seg: &PlainSegment) -> Result<Vec<Scope>, CaptureError> {
+        let scopes = Ledger::new(&self.app.catalog).current(&self.row.candidate)?;
+        if !scopes.contains(&Scope::Record) {
             return Err(CaptureError::ConsentWithdrawn);
         }
         let limits = &self.app.config.limits;
@@ -407,13 +397,12 @@ impl Worker {
                 limit: limits.max_stream_kbps,
             });
         }
-        Ok(())
+        Ok(scopes)
     }
 
     /// Seals, stores, catalogs and acknowledges one segment.
-    fn keep(&self, seg: PlainSegment) -> Result<ManifestEntry, CaptureError> {
-        let scopes = Ledger::new(&self.app.catalog).current(&self.row.candidate)?;
-        let tags = tags::segment_tags(&self.row, &seg, &scopes);
+    fn keep(&self, seg: PlainSegment, scopes: &[Scope]) -> Result<ManifestEntry, CaptureError> {
+        let tags = tags::segment_tags(&self.row, &seg, scopes);
         let identity = ObjectIdentity {
             kind: ObjectKind::Segment,
             region: self.row.region.clone(),
@@ -425,11 +414,7 @@ impl Worker {
         let sealed = seal::seal(&self.key, &identity, seg.is_last, &seg.bytes)?;
         drop(seg.bytes);
         let key = ObjectKey::segment(&self.row.candidate, &self.row.id, seg.index);
-        let region = self
-            .app
-            .region(&self.row.region)
-            .expect("interview region exists");
-        region.store.put(&key, &sealed, &tags)?;
+        self.store().put(&key, &sealed, &tags)?;
         let row = SegmentRow {
             interview: self.row.id,
             index: seg.index,
@@ -463,20 +448,5 @@ impl Worker {
             sealed_bytes: row.sealed_len,
         }));
         Ok(ManifestEntry::from_row(&row))
-    }
-
-    fn write_manifest(&self, entries: &[ManifestEntry]) -> Result<(), CaptureError> {
-        let manifest = Manifest::new(&self.row, entries.to_vec(), None);
-        let sealed = manifest.seal(&self.key, &self.row)?;
-        let region = self
-            .app
-            .region(&self.row.region)
-            .expect("interview region exists");
-        region.store.put(
-            &ObjectKey::manifest(&self.row.candidate, &self.row.id),
-            &sealed,
-            &manifest_tags(&self.row, false),
-        )?;
-        Ok(())
     }
 }

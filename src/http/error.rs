@@ -67,7 +67,9 @@ pub fn capture_status(e: &CaptureError) -> StatusCode {
         Consent(ConsentError::Catalog(_)) => StatusCode::INTERNAL_SERVER_ERROR,
         Consent(ConsentError::UnknownCandidate) => StatusCode::NOT_FOUND,
         Consent(_) => StatusCode::BAD_REQUEST,
-        Media(_) | Seal(_) | Store(_) | Catalog(_) | Keys(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        Media(_) | Seal(_) | Store(_) | Manifest(_) | Catalog(_) | Keys(_) => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
     }
 }
 

@@ -16,6 +16,7 @@ use serde_json::json;
 use super::error::capture_status;
 use super::{ApiError, AppState, bearer, require_service};
 use crate::capture::{self, Capture, CaptureError, CaptureEvent, CaptureOutcome, Pushed};
+use crate::catalog::InterviewRow;
 use crate::ids::{CandidateId, InterviewId, RecruiterHandle};
 
 #[derive(Deserialize)]
@@ -52,19 +53,28 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
+/// The service-token check and the interview lookup that `show` and `finish` share.
+fn interview_for_service(
+    s: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<InterviewRow, ApiError> {
+    require_service(s, headers)?;
+    let id = InterviewId::parse(id)?;
+    Ok(s.app
+        .catalog
+        .interview(&id)?
+        .ok_or(CaptureError::UnknownInterview)?)
+}
+
 /// `GET /v1/interviews/{id}`: state, segments so far with their tags, durations.
 pub async fn show(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    require_service(&s, &headers)?;
-    let id = InterviewId::parse(&id)?;
-    let row = s
-        .app
-        .catalog
-        .interview(&id)?
-        .ok_or(CaptureError::UnknownInterview)?;
+    let row = interview_for_service(&s, &headers, &id)?;
+    let id = row.id;
     let segments = s.app.catalog.segments(&id)?;
     let media_ms = segments.last().map(|x| x.end_ns / 1_000_000).unwrap_or(0);
     let list: Vec<_> = segments
@@ -93,13 +103,8 @@ pub async fn finish(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    require_service(&s, &headers)?;
-    let id = InterviewId::parse(&id)?;
-    let row = s
-        .app
-        .catalog
-        .interview(&id)?
-        .ok_or(CaptureError::UnknownInterview)?;
+    let row = interview_for_service(&s, &headers, &id)?;
+    let id = row.id;
     let live = s.live.lock().expect("live lock").get(&id).cloned();
     if let Some(feeder) = live {
         feeder.end();

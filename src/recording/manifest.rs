@@ -8,6 +8,16 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::{InterviewRow, SegmentRow};
 use crate::ids::{CandidateId, InterviewId};
 use crate::seal::{self, CandidateKey, ObjectIdentity, ObjectKind, SealError, SealedObject};
+use crate::store::{ObjectKey, Store, StoreError};
+
+/// Why a manifest could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestWriteError {
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Manifest {
@@ -76,6 +86,42 @@ impl Manifest {
             index: 0,
             key_version: i.key_version,
         }
+    }
+
+    /// Marks capture as over: no segment will be added.
+    pub fn complete_with(&mut self, end: &str) {
+        self.complete = true;
+        self.end = Some(end.to_string());
+    }
+
+    /// Seals the manifest and stores it, with its tags, in the interview's region store.
+    pub fn store(
+        &self,
+        key: &CandidateKey,
+        i: &InterviewRow,
+        store: &Store,
+    ) -> Result<(), ManifestWriteError> {
+        let sealed = self.seal(key, i)?;
+        store.put(
+            &ObjectKey::manifest(&i.candidate, &i.id),
+            &sealed,
+            &self.tags(),
+        )?;
+        Ok(())
+    }
+
+    /// The tags stored beside the sealed manifest: pseudonymous ids and its state only.
+    fn tags(&self) -> serde_json::Value {
+        serde_json::json!({
+            "kiroku": 1,
+            "kind": "manifest",
+            "candidate": self.candidate.to_string(),
+            "interview": self.interview.to_string(),
+            "region": self.region,
+            "key_version": self.key_version,
+            "complete": self.complete,
+            "segments": self.segments.len(),
+        })
     }
 
     pub fn seal(&self, key: &CandidateKey, i: &InterviewRow) -> Result<SealedObject, SealError> {

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use manifest::{Manifest, ManifestEntry};
+pub use manifest::{Manifest, ManifestEntry, ManifestWriteError};
 
 use crate::app::{Kiroku, StartError};
 use crate::catalog::{CatalogError, InterviewRow};
@@ -58,12 +58,9 @@ pub fn rebuild(app: &Arc<Kiroku>, id: &InterviewId) -> Result<Recording, Recordi
     if !row.state.is_ended() {
         return Err(RecordingError::StillCapturing);
     }
-    let region = app
-        .region(&row.region)
-        .ok_or(RecordingError::UnknownInterview)?;
-    let key = app
-        .candidate_key_version(&row.candidate, region, row.key_version)?
-        .ok_or_else(|| RecordingError::Manifest("the candidate's key is gone (erased?)".into()))?;
+    let (region, key) = app.interview_key(&row)?.ok_or_else(|| {
+        RecordingError::Manifest("the interview's region or the candidate's key is gone".into())
+    })?;
     let manifest_bytes = region
         .store
         .get(&ObjectKey::manifest(&row.candidate, &row.id))

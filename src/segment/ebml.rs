@@ -44,7 +44,6 @@ pub struct Piece {
 pub struct TrackSummary {
     pub video_tracks: Vec<u64>,
     pub audio_tracks: Vec<u64>,
-    pub codecs: Vec<String>,
 }
 
 const ID_EBML: u32 = 0x1A45_DFA3;
@@ -56,7 +55,6 @@ const ID_TIMECODE_SCALE: u32 = 0x2A_D7B1;
 const ID_TRACK_ENTRY: u32 = 0xAE;
 const ID_TRACK_NUMBER: u32 = 0xD7;
 const ID_TRACK_TYPE: u32 = 0x83;
-const ID_CODEC_ID: u32 = 0x86;
 const ID_DEFAULT_DURATION: u32 = 0x23_E383;
 const ID_CLUSTER_TIMECODE: u32 = 0xE7;
 const ID_SIMPLE_BLOCK: u32 = 0xA3;
@@ -86,7 +84,6 @@ enum Level {
 
 #[derive(Debug)]
 struct OpenPiece {
-    start_offset: u64,
     start_ns: u64,
     first_video_key: Option<bool>,
 }
@@ -135,11 +132,6 @@ impl Cutter {
         &self.tracks
     }
 
-    /// Media time reached so far, in nanoseconds.
-    pub fn media_time_ns(&self) -> u64 {
-        self.media_end_ns
-    }
-
     /// Appends muxer output and returns the pieces it completed.
     pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<Piece>, EbmlError> {
         self.buf.extend_from_slice(bytes);
@@ -152,31 +144,50 @@ impl Cutter {
         if !self.header_done {
             // No cluster ever came: the header alone (if any) is all there is.
             if !self.buf.is_empty() {
-                let bytes = std::mem::take(&mut self.buf);
-                self.ready.push(Piece {
-                    kind: PieceKind::Header,
-                    bytes,
-                    start_ns: 0,
-                    end_ns: 0,
-                    starts_on_keyframe: false,
-                });
+                self.cut(None, PieceKind::Header, 0, 0, false);
             }
-            return Ok(self.ready);
-        }
-        if let Some(p) = self.piece.take() {
-            let bytes = std::mem::take(&mut self.buf);
-            let key = p
-                .first_video_key
-                .unwrap_or(self.tracks.video_tracks.is_empty());
-            self.ready.push(Piece {
-                kind: PieceKind::Media,
-                bytes,
-                start_ns: p.start_ns,
-                end_ns: self.media_end_ns.max(p.start_ns),
-                starts_on_keyframe: key,
-            });
+        } else if let Some(p) = self.piece.take() {
+            let key = self.starts_on_keyframe(&p);
+            self.cut(
+                None,
+                PieceKind::Media,
+                p.start_ns,
+                self.media_end_ns.max(p.start_ns),
+                key,
+            );
         }
         Ok(self.ready)
+    }
+
+    /// Moves the buffered bytes before the absolute offset `upto` (all of them when `None`)
+    /// into a finished piece.
+    fn cut(
+        &mut self,
+        upto: Option<u64>,
+        kind: PieceKind,
+        start_ns: u64,
+        end_ns: u64,
+        starts_on_keyframe: bool,
+    ) {
+        let len = upto
+            .map(|u| (u - self.base) as usize)
+            .unwrap_or(self.buf.len());
+        let bytes: Vec<u8> = self.buf.drain(..len).collect();
+        self.base += len as u64;
+        self.ready.push(Piece {
+            kind,
+            bytes,
+            start_ns,
+            end_ns,
+            starts_on_keyframe,
+        });
+    }
+
+    /// Whether an open piece plays alone: its first video frame is a keyframe, or there is no
+    /// video at all.
+    fn starts_on_keyframe(&self, p: &OpenPiece) -> bool {
+        p.first_video_key
+            .unwrap_or(self.tracks.video_tracks.is_empty())
     }
 
     fn avail(&self) -> u64 {
@@ -271,44 +282,28 @@ impl Cutter {
     fn on_cluster_time(&mut self, ns: u64) {
         self.cluster_ns = Some(ns);
         if !self.header_done {
-            let header_len = (self.cluster_start - self.base) as usize;
-            let bytes: Vec<u8> = self.buf.drain(..header_len).collect();
-            self.base = self.cluster_start;
-            self.ready.push(Piece {
-                kind: PieceKind::Header,
-                bytes,
-                start_ns: 0,
-                end_ns: 0,
-                starts_on_keyframe: false,
-            });
+            self.cut(Some(self.cluster_start), PieceKind::Header, 0, 0, false);
             self.header_done = true;
         }
         match &self.piece {
             Some(p) if ns.saturating_sub(p.start_ns) >= self.target_ns => {
                 let p = self.piece.take().expect("piece is open");
-                let len = (self.cluster_start - self.base) as usize;
-                let bytes: Vec<u8> = self.buf.drain(..len).collect();
-                self.base = self.cluster_start;
-                let key = p
-                    .first_video_key
-                    .unwrap_or(self.tracks.video_tracks.is_empty());
-                self.ready.push(Piece {
-                    kind: PieceKind::Media,
-                    bytes,
-                    start_ns: p.start_ns,
-                    end_ns: ns,
-                    starts_on_keyframe: key,
-                });
+                let key = self.starts_on_keyframe(&p);
+                self.cut(
+                    Some(self.cluster_start),
+                    PieceKind::Media,
+                    p.start_ns,
+                    ns,
+                    key,
+                );
             }
             Some(_) => return,
             None => {}
         }
         self.piece = Some(OpenPiece {
-            start_offset: self.cluster_start,
             start_ns: ns,
             first_video_key: None,
         });
-        debug_assert_eq!(self.piece.as_ref().map(|p| p.start_offset), Some(self.base));
     }
 
     fn on_block(
@@ -370,16 +365,11 @@ impl Cutter {
             if id != ID_TRACK_ENTRY {
                 continue;
             }
-            let (mut number, mut kind, mut codec, mut default) = (0, 0, String::new(), None);
+            let (mut number, mut kind, mut default) = (0, 0, None);
             for (cid, c, _) in children(entry, entry_at)? {
                 match cid {
                     ID_TRACK_NUMBER => number = read_uint(c),
                     ID_TRACK_TYPE => kind = read_uint(c),
-                    ID_CODEC_ID => {
-                        codec = String::from_utf8_lossy(c)
-                            .trim_end_matches('\0')
-                            .to_string()
-                    }
                     ID_DEFAULT_DURATION => default = Some(read_uint(c)),
                     _ => {}
                 }
@@ -392,7 +382,6 @@ impl Cutter {
             if let Some(d) = default {
                 self.default_durations.push((number, d));
             }
-            self.tracks.codecs.push(codec);
         }
         Ok(())
     }

@@ -13,7 +13,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
-use super::ebml::{Cutter, PieceKind, TrackSummary};
+use super::ebml::{Cutter, PieceKind};
 use super::{MediaKind, PlainSegment, Profile, SegmentError};
 
 /// How long one wait for muxer output lasts before the bus is checked again.
@@ -137,16 +137,6 @@ impl Segmenter {
                 None => {}
             }
         }
-    }
-
-    /// Media time the muxer has reached, in nanoseconds.
-    pub fn media_time_ns(&self) -> u64 {
-        self.cutter.as_ref().map(|c| c.media_time_ns()).unwrap_or(0)
-    }
-
-    /// The tracks of the recording, once its header has been seen.
-    pub fn tracks(&self) -> Option<TrackSummary> {
-        self.cutter.as_ref().map(|c| c.tracks().clone())
     }
 
     /// Stops the pipeline now; pending input pushes fail from here on.

@@ -81,10 +81,6 @@ impl Profiles {
             .ok_or_else(|| SegmentError::UnsupportedContentType(bare.chars().take(80).collect()))
     }
 
-    pub fn names(&self) -> Vec<&str> {
-        self.list.iter().map(|p| p.name.as_str()).collect()
-    }
-
     pub fn by_name(&self, name: &str) -> Option<&Profile> {
         self.list.iter().find(|p| p.name == name)
     }

@@ -255,8 +255,15 @@ fn a_stream_past_the_byte_limit_stops_and_keeps_what_came_before() {
     assert!(kiroku::recording::rebuild(&app, &out.interview).is_ok());
 }
 
-#[test]
-fn export_fails_naming_the_segment_when_a_segment_is_swapped() {
+/// An interview of the VP8 fixture stored in a fresh data dir, and its objects' paths.
+struct Stored {
+    dir: tempfile::TempDir,
+    app: Arc<Kiroku>,
+    interview: kiroku::ids::InterviewId,
+    objects: Vec<PathBuf>,
+}
+
+fn stored_interview() -> Stored {
     let dir = tempfile::tempdir().unwrap();
     let app = app(dir.path());
     let c = candidate(&app, true);
@@ -268,26 +275,162 @@ fn export_fails_naming_the_segment_when_a_segment_is_swapped() {
         10_000,
     )
     .unwrap();
-    let segs = app.catalog.segments(&out.interview).unwrap();
+    assert!(out.reason.is_none());
     let root = dir.path().join("regions/jp/objects");
+    let objects = app
+        .catalog
+        .segments(&out.interview)
+        .unwrap()
+        .iter()
+        .map(|s| root.join(&s.object_key))
+        .collect();
+    Stored {
+        dir,
+        app,
+        interview: out.interview,
+        objects,
+    }
+}
+
+impl Stored {
+    fn export_error(&self) -> String {
+        kiroku::recording::rebuild(&self.app, &self.interview)
+            .err()
+            .expect("export must fail")
+            .to_string()
+    }
+}
+
+#[test]
+fn export_fails_naming_the_segment_when_a_segment_is_swapped() {
+    let s = stored_interview();
     let (a, b) = (
-        root.join(&segs[1].object_key),
-        root.join(&segs[2].object_key),
+        std::fs::read(&s.objects[1]).unwrap(),
+        std::fs::read(&s.objects[2]).unwrap(),
     );
-    let (ba, bb) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
-    std::fs::write(&a, &bb).unwrap();
-    std::fs::write(&b, &ba).unwrap();
-    let err = kiroku::recording::rebuild(&app, &out.interview)
-        .err()
-        .expect("export must fail")
-        .to_string();
+    std::fs::write(&s.objects[1], &b).unwrap();
+    std::fs::write(&s.objects[2], &a).unwrap();
+    let err = s.export_error();
     assert!(err.starts_with("segment 1 fails to open"), "{err}");
 }
 
 #[test]
 fn export_fails_when_a_segment_is_missing() {
+    let s = stored_interview();
+    std::fs::remove_file(&s.objects[2]).unwrap();
+    let err = s.export_error();
+    assert!(err.starts_with("segment 2 fails to open"), "{err}");
+}
+
+#[test]
+fn export_fails_when_a_segment_is_duplicated_over_the_next() {
+    let s = stored_interview();
+    std::fs::copy(&s.objects[1], &s.objects[2]).unwrap();
+    let err = s.export_error();
+    assert!(err.starts_with("segment 2 fails to open"), "{err}");
+}
+
+#[test]
+fn export_fails_when_a_segment_comes_from_another_interview() {
+    let s = stored_interview();
+    let c = candidate(&s.app, true);
+    let other = ingest(
+        &s.app,
+        &c,
+        &fixture("interview-vp8-opus.webm"),
+        "video/webm",
+        10_000,
+    )
+    .unwrap();
+    let theirs = s.app.catalog.segments(&other.interview).unwrap();
+    let theirs = s
+        .dir
+        .path()
+        .join("regions/jp/objects")
+        .join(&theirs[1].object_key);
+    std::fs::copy(theirs, &s.objects[1]).unwrap();
+    let err = s.export_error();
+    assert!(err.starts_with("segment 1 fails to open"), "{err}");
+}
+
+#[test]
+fn tags_beside_each_object_are_readable_with_only_the_store() {
+    let s = stored_interview();
+    for (i, obj) in s.objects.iter().enumerate() {
+        let path = PathBuf::from(format!("{}.tags.json", obj.display()));
+        let tags: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(tags["index"], i as u64);
+        assert_eq!(tags["region"], "jp");
+        assert_eq!(tags["key_version"], 1);
+        assert_eq!(tags["consent_scopes"], serde_json::json!(["record"]));
+        assert!(
+            tags["media_kind"].is_string() && tags["start_ms"].is_u64() && tags["end_ms"].is_u64()
+        );
+        assert_eq!(tags["interview"], s.interview.to_string());
+    }
+}
+
+#[test]
+fn a_withdrawal_mid_stream_stops_capture_at_the_next_segment_boundary() {
     let dir = tempfile::tempdir().unwrap();
     let app = app(dir.path());
+    let c = candidate(&app, true);
+    let created = capture::create_interview(
+        &app,
+        &c,
+        &RecruiterHandle::parse("acme").unwrap(),
+        None,
+        "video/webm",
+    )
+    .unwrap();
+    capture::spend_ingest_token(&app, &created.interview_id, &created.ingest_token).unwrap();
+    let mut cap = Capture::start(&app, &created.interview_id).unwrap();
+    let mut acks = cap.take_events();
+    let feeder = cap.feeder();
+    let media = fixture("interview-vp8-opus.webm");
+    let mut chunks = media.chunks(4_096);
+    // Stream until the first media segment (0-4 s) is acknowledged, then withdraw.
+    let mut acked = 0;
+    while acked < 2 {
+        assert_eq!(
+            feeder.push(
+                chunks
+                    .next()
+                    .expect("segment 1 acknowledged before the end")
+                    .to_vec()
+            ),
+            Pushed::Accepted
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        while acks.try_recv().is_ok() {
+            acked += 1;
+        }
+    }
+    Ledger::new(&app.catalog)
+        .withdraw(&c, &Scope::Record)
+        .unwrap();
+    for chunk in chunks {
+        if feeder.push(chunk.to_vec()) == Pushed::CaptureOver {
+            break;
+        }
+    }
+    let out = cap.finish();
+    assert_eq!(
+        out.reason.as_ref().map(|r| r.code()),
+        Some("consent_withdrawn")
+    );
+    let segs = app.catalog.segments(&out.interview).unwrap();
+    assert_eq!(segs.len(), 2, "nothing after the withdrawal is kept");
+    assert!(kiroku::recording::rebuild(&app, &out.interview).is_ok());
+}
+
+#[test]
+fn a_stream_past_the_duration_limit_stops_and_keeps_what_came_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.limits.max_seconds_per_interview = 5;
+    let app = Kiroku::open(cfg).unwrap();
     let c = candidate(&app, true);
     let out = ingest(
         &app,
@@ -297,18 +440,11 @@ fn export_fails_when_a_segment_is_missing() {
         10_000,
     )
     .unwrap();
+    assert_eq!(out.reason.as_ref().map(|r| r.code()), Some("too_long"));
     let segs = app.catalog.segments(&out.interview).unwrap();
-    std::fs::remove_file(
-        dir.path()
-            .join("regions/jp/objects")
-            .join(&segs[2].object_key),
-    )
-    .unwrap();
-    let err = kiroku::recording::rebuild(&app, &out.interview)
-        .err()
-        .expect("export must fail")
-        .to_string();
-    assert!(err.starts_with("segment 2 fails to open"), "{err}");
+    assert!(segs.iter().all(|s| s.end_ns <= 5_000_000_000));
+    assert_eq!(segs.len(), 2);
+    assert!(kiroku::recording::rebuild(&app, &out.interview).is_ok());
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! Capture end to end through the library (the path `kiroku ingest` and the HTTP API share):
 //! accepted fixtures rebuild byte for byte, refused ones store nothing, no plaintext on disk.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -473,4 +475,26 @@ fn a_second_stream_for_the_same_interview_is_refused() {
         "already_streamed"
     );
     drop(cap.finish());
+}
+
+#[test]
+fn every_webm_export_decodes_to_the_same_streams_every_frame_and_duration() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path());
+    let c = candidate(&app, true);
+    for name in [
+        "interview-vp8-opus.webm",
+        "sparse-keyframes-vp9-opus.webm",
+        "chromium-mediarecorder.webm",
+        "audio-opus.webm",
+    ] {
+        let input = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(name);
+        let out = ingest(&app, &c, &fixture(name), "video/webm", 9_999).unwrap();
+        assert!(out.reason.is_none(), "{name}");
+        let export = dir.path().join(format!("{name}.export"));
+        kiroku::recording::export(&app, &out.interview, &export).unwrap();
+        common::assert_same_media(&input, &export);
+    }
 }

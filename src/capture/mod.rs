@@ -159,6 +159,29 @@ pub fn create_interview(
     })
 }
 
+/// The stream itself declares its content type (a PUT's `Content-Type`): it replaces the one
+/// given at creation and picks the profile, as long as the interview has not streamed yet.
+pub fn declare_content_type(
+    app: &Kiroku,
+    interview: &InterviewId,
+    content_type: &str,
+) -> Result<(), CaptureError> {
+    let profile = app.profiles.for_content_type(content_type)?;
+    let bare = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if !app
+        .catalog
+        .redeclare_content_type(interview, &bare, &profile.name)?
+    {
+        return Err(CaptureError::AlreadyStreamed);
+    }
+    Ok(())
+}
+
 /// Spends an ingest token for the interview.
 pub fn spend_ingest_token(
     app: &Kiroku,

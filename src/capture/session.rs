@@ -15,7 +15,9 @@ use crate::consent::{Ledger, Scope};
 use crate::ids::InterviewId;
 use crate::recording::{Manifest, ManifestEntry};
 use crate::seal::{self, CandidateKey, ObjectIdentity, ObjectKind};
-use crate::segment::{InputScan, PlainSegment, Segmenter, SegmenterEvent, SegmenterInput};
+use crate::segment::{
+    InputScan, PlainSegment, SegmentError, Segmenter, SegmenterEvent, SegmenterInput,
+};
 use crate::store::{ObjectKey, Store};
 
 /// Told to the front-end as each segment becomes durable.
@@ -66,6 +68,7 @@ pub struct Feeder {
 struct Shared {
     bytes_in: AtomicU64,
     over: AtomicBool,
+    cut_by_service: AtomicBool,
     reason: Mutex<Option<CaptureError>>,
     scan: Mutex<Option<InputScan>>,
 }
@@ -100,8 +103,11 @@ impl Feeder {
         }
     }
 
-    /// Ends the stream cleanly (the front-end said it is done).
+    /// Ends the stream where it stands, on the front-end's backend's word (`finish`). The cut
+    /// is theirs, so a last frame left incomplete is not reported as truncated media.
     pub fn end(&self) {
+        self.shared.cut_by_service.store(true, Ordering::SeqCst);
+        self.shared.over.store(true, Ordering::SeqCst);
         self.input.end();
     }
 
@@ -188,6 +194,7 @@ impl Capture {
         let shared = Arc::new(Shared {
             bytes_in: AtomicU64::new(0),
             over: AtomicBool::new(false),
+            cut_by_service: AtomicBool::new(false),
             reason: Mutex::new(None),
             scan: Mutex::new(None),
         });
@@ -237,7 +244,9 @@ impl Capture {
 
     /// Ends the stream cleanly and waits until every segment is stored (blocking).
     pub fn finish(mut self) -> CaptureOutcome {
-        if let Some(scan) = self.feeder.shared.scan.lock().expect("scan lock").as_ref()
+        let shared = &self.feeder.shared;
+        if !shared.cut_by_service.load(Ordering::SeqCst)
+            && let Some(scan) = shared.scan.lock().expect("scan lock").as_ref()
             && let Some(why) = scan.incomplete()
         {
             self.feeder
@@ -271,14 +280,19 @@ impl Capture {
             .lock()
             .expect("reason lock")
             .take();
-        let reason = end.reason.or(feeder_reason);
+        let bytes_in = self.feeder.shared.bytes_in.load(Ordering::SeqCst);
+        let reason = match end.reason.or(feeder_reason) {
+            // No byte ever came: the demuxer's complaint about an empty stream is not a fault
+            // of the media; the interview simply ended without any.
+            Some(CaptureError::Media(SegmentError::Unreadable(_))) if bytes_in == 0 => None,
+            other => other,
+        };
         let state = if reason.is_some() {
             InterviewState::Stopped
         } else {
             InterviewState::Finished
         };
         let code = reason.as_ref().map(|r| r.code()).unwrap_or("finished");
-        let bytes_in = self.feeder.shared.bytes_in.load(Ordering::SeqCst);
         let mut manifest = end.manifest;
         manifest.complete_with(code);
         let region = self

@@ -227,6 +227,20 @@ impl Catalog {
         row.transpose()
     }
 
+    /// Changes the declared content type (and so the profile) of an interview not yet streamed.
+    pub fn redeclare_content_type(
+        &self,
+        id: &InterviewId,
+        content_type: &str,
+        profile: &str,
+    ) -> Result<bool, CatalogError> {
+        let n = self.db().execute(
+            "UPDATE interviews SET content_type = ?2, profile = ?3 WHERE id = ?1 AND state = 'created'",
+            params![id.to_string(), content_type, profile],
+        )?;
+        Ok(n == 1)
+    }
+
     /// Moves an interview from `from` to `to`; false if it was not in `from` (another stream
     /// got there first).
     pub fn transition(

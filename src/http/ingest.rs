@@ -129,6 +129,8 @@ pub async fn finish(
 #[derive(Deserialize)]
 pub struct StreamQuery {
     token: Option<String>,
+    /// The stream's content type, when it differs from the one given at creation.
+    content_type: Option<String>,
 }
 
 /// Spends the ingest token (from `Authorization: Bearer` or `?token=`, since browsers cannot
@@ -139,12 +141,16 @@ fn begin(
     id: &str,
     headers: &HeaderMap,
     query_token: Option<&str>,
+    declared: Option<&str>,
 ) -> Result<Capture, ApiError> {
     let id = InterviewId::parse(id)?;
     let token = bearer(headers)
         .or(query_token)
         .ok_or_else(|| ApiError::unauthorized("an ingest token is required"))?;
     capture::spend_ingest_token(&s.app, &id, token)?;
+    if let Some(ct) = declared {
+        capture::declare_content_type(&s.app, &id, ct)?;
+    }
     Ok(Capture::start(&s.app, &id)?)
 }
 
@@ -160,11 +166,17 @@ pub async fn stream(
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let s2 = s.clone();
-    let cap = tokio::task::spawn_blocking(move || begin(&s2, &id, &headers, q.token.as_deref()))
-        .await
-        .map_err(|e| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-        })??;
+    let cap = tokio::task::spawn_blocking(move || {
+        begin(
+            &s2,
+            &id,
+            &headers,
+            q.token.as_deref(),
+            q.content_type.as_deref(),
+        )
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))??;
     Ok(ws
         .max_message_size(16 << 20)
         .on_upgrade(move |socket| run_socket(s, socket, cap)))
@@ -254,19 +266,22 @@ pub async fn media(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    if let Some(ct) = headers
+    let declared = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-    {
+        .map(str::to_owned);
+    if let Some(ct) = &declared {
+        // Refused before the token is spent, so the client can retry with a supported type.
         s.app.profiles.for_content_type(ct)?;
     }
     let s2 = s.clone();
     let headers2 = headers.clone();
-    let mut cap = tokio::task::spawn_blocking(move || begin(&s2, &id, &headers2, None))
-        .await
-        .map_err(|e| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-        })??;
+    let mut cap =
+        tokio::task::spawn_blocking(move || begin(&s2, &id, &headers2, None, declared.as_deref()))
+            .await
+            .map_err(|e| {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            })??;
     let mut events = cap.take_events();
     let feeder = cap.feeder();
     s.live

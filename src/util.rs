@@ -12,6 +12,15 @@ pub fn fsync_dir(dir: &Path) -> std::io::Result<()> {
 /// fsync, rename over the target, fsync of the directory. A reader sees the old file or the
 /// new one, never half of either.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomic_parts(path, std::iter::once(bytes))
+}
+
+/// [`write_atomic`] for a file given as consecutive parts (a sealed object's header, chunks
+/// and tags), written one after another without joining them in memory first.
+pub fn write_atomic_parts<'a>(
+    path: &Path,
+    parts: impl IntoIterator<Item = &'a [u8]>,
+) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
@@ -26,7 +35,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
             .create_new(true)
             .mode(0o600)
             .open(&tmp)?;
-        f.write_all(bytes)?;
+        for part in parts {
+            f.write_all(part)?;
+        }
         f.sync_all()?;
         std::fs::rename(&tmp, path)?;
         fsync_dir(dir)

@@ -425,8 +425,7 @@ impl Worker {
             index: seg.index,
             key_version: self.row.key_version,
         };
-        let sealed = seal::seal(&self.key, &identity, seg.is_last, &seg.bytes)?;
-        drop(seg.bytes);
+        let sealed = seal::seal(&self.key, &identity, seg.is_last, seg.bytes)?;
         let key = ObjectKey::segment(&self.row.candidate, &self.row.id, seg.index);
         self.store().put(&key, &sealed, &tags)?;
         let row = SegmentRow {
@@ -435,7 +434,7 @@ impl Worker {
             object_key: key.to_string(),
             media_kind: seg.kind.as_str().into(),
             plain_len: sealed.plain_len(),
-            sealed_len: sealed.bytes().len() as u64,
+            sealed_len: sealed.len(),
             start_ns: seg.start_ns,
             end_ns: seg.end_ns,
             starts_on_keyframe: seg.starts_on_keyframe,

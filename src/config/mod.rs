@@ -2,7 +2,7 @@
 //! can be overridden by an environment variable named after it (`KIROKU_LISTEN`,
 //! `KIROKU_LIMITS__MAX_BYTES_PER_INTERVIEW`, `KIROKU_REGIONS__JP__COUNTRY`: nested names joined
 //! by `__`). Unknown fields are refused, and every error names the field. No I/O but reading
-//! the file.
+//! the file. `KIROKU_LOG` (the log filter) is the one `KIROKU_` variable that is not config.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -144,7 +144,8 @@ impl Config {
             }))
             .merge(Toml::file(path));
         }
-        let fig = fig.merge(Env::prefixed("KIROKU_").split("__"));
+        // `KIROKU_LOG` is the log filter, read by the command line, not a config value.
+        let fig = fig.merge(Env::prefixed("KIROKU_").split("__").ignore(&["log"]));
         let cfg: Config = fig.extract().map_err(|e| ConfigError::Parse(explain(e)))?;
         cfg.validate()?;
         Ok(cfg)

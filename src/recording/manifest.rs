@@ -126,7 +126,7 @@ impl Manifest {
 
     pub fn seal(&self, key: &CandidateKey, i: &InterviewRow) -> Result<SealedObject, SealError> {
         let json = serde_json::to_vec(self).expect("manifest serialises");
-        seal::seal(key, &Manifest::identity(i), self.complete, &json)
+        seal::seal(key, &Manifest::identity(i), self.complete, json)
     }
 
     /// Opens a sealed manifest; its final flag must agree with its `complete` field.

@@ -33,12 +33,13 @@ pub struct Opened {
     pub commitment: [u8; 32],
 }
 
-/// Seals `plaintext` as the object `id`, marking it final when `is_final`.
+/// Seals `plaintext` as the object `id`, marking it final when `is_final`. Takes the buffer
+/// and encrypts it in place: a segment is never copied on its way to the store.
 pub fn seal(
     key: &CandidateKey,
     id: &ObjectIdentity,
     is_final: bool,
-    plaintext: &[u8],
+    plaintext: Vec<u8>,
 ) -> Result<SealedObject, SealError> {
     let chunks = chunk_count(plaintext.len());
     if chunks > MAX_CHUNKS {
@@ -62,26 +63,39 @@ pub fn seal(
     }
     .encode();
 
-    let mut out = Vec::with_capacity(HEADER_LEN + plaintext.len() + chunks as usize * TAG_LEN);
-    out.extend_from_slice(&header);
-    for (i, chunk) in chunks_of(plaintext).enumerate() {
-        let start = out.len();
-        out.extend_from_slice(chunk);
-        let last = i as u64 + 1 == chunks;
-        let tag = aead
-            .seal_in_place_separate_tag(
-                nonce(i as u64, last),
-                Aad::from(&header[..]),
-                &mut out[start..],
-            )
-            .map_err(|_| SealError::TooLarge)?;
-        out.extend_from_slice(tag.as_ref());
+    let mut body = plaintext;
+    let mut tags = Vec::with_capacity(chunks as usize);
+    if body.is_empty() {
+        tags.push(seal_chunk(&aead, &header, 0, true, &mut [])?);
+    }
+    for (i, chunk) in body.chunks_mut(CHUNK_SIZE).enumerate() {
+        tags.push(seal_chunk(
+            &aead,
+            &header,
+            i as u64,
+            i as u64 + 1 == chunks,
+            chunk,
+        )?);
     }
     Ok(SealedObject {
-        bytes: out,
+        header,
+        body,
+        tags,
         commitment,
-        plain_len: plaintext.len() as u64,
     })
+}
+
+fn seal_chunk(
+    aead: &LessSafeKey,
+    header: &[u8; HEADER_LEN],
+    i: u64,
+    last: bool,
+    chunk: &mut [u8],
+) -> Result<[u8; TAG_LEN], SealError> {
+    let tag = aead
+        .seal_in_place_separate_tag(nonce(i, last), Aad::from(&header[..]), chunk)
+        .map_err(|_| SealError::TooLarge)?;
+    Ok(tag.as_ref().try_into().expect("16-byte tag"))
 }
 
 /// Opens `sealed`, which must be the object `id` sealed under `key`. Checks the identity and
@@ -155,15 +169,6 @@ pub fn raw_aes_gcm_baseline(buf: &mut [u8]) -> Vec<Tag> {
 
 fn chunk_count(len: usize) -> u64 {
     len.div_ceil(CHUNK_SIZE).max(1) as u64
-}
-
-/// Plaintext chunks; an empty plaintext is one empty (final) chunk.
-fn chunks_of(plaintext: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let empty: &[u8] = &[];
-    let first_if_empty = plaintext.is_empty().then_some(empty);
-    first_if_empty
-        .into_iter()
-        .chain(plaintext.chunks(CHUNK_SIZE))
 }
 
 fn nonce(counter: u64, last: bool) -> Nonce {

@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use super::{ObjectKey, StoreError};
-use crate::util::write_atomic;
+use crate::seal::SealedObject;
+use crate::util::{write_atomic, write_atomic_parts};
 
 pub struct LocalStore {
     root: PathBuf,
@@ -32,7 +33,7 @@ impl LocalStore {
     pub fn put(
         &self,
         key: &ObjectKey,
-        bytes: &[u8],
+        object: &SealedObject,
         tags: &serde_json::Value,
     ) -> Result<(), StoreError> {
         let io = |source| StoreError::Io {
@@ -42,7 +43,7 @@ impl LocalStore {
         let tags = serde_json::to_vec_pretty(tags).expect("tags serialise");
         // Tags first: an object is never visible without its tags.
         write_atomic(&self.tags_path(key), &tags).map_err(io)?;
-        write_atomic(&self.path(key), bytes).map_err(io)
+        write_atomic_parts(&self.path(key), object.parts()).map_err(io)
     }
 
     pub fn get(&self, key: &ObjectKey) -> Result<Vec<u8>, StoreError> {

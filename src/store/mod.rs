@@ -74,7 +74,7 @@ impl Store {
         tags: &serde_json::Value,
     ) -> Result<(), StoreError> {
         match self {
-            Store::Local(s) => s.put(key, object.bytes(), tags),
+            Store::Local(s) => s.put(key, object, tags),
         }
     }
     pub fn get(&self, key: &ObjectKey) -> Result<Vec<u8>, StoreError> {

@@ -1,0 +1,199 @@
+//! The `kiroku` command line as operators and scripts use it: ids alone on the last line,
+//! errors on stderr with a non-zero exit, config errors named by field.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn kiroku(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiroku"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn last_line(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn a_whole_interview_from_the_command_line_prints_ids_on_the_last_line_and_exports() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let candidate = last_line(&kiroku(
+        d,
+        &[
+            "candidate",
+            "add",
+            "--ref",
+            "cand-77",
+            "--home-country",
+            "JP",
+        ],
+        &[],
+    ));
+    assert_eq!(candidate.len(), 36);
+    let event = last_line(&kiroku(
+        d,
+        &[
+            "consent",
+            "grant",
+            "--candidate",
+            &candidate,
+            "--scope",
+            "record",
+        ],
+        &[],
+    ));
+    assert!(event.starts_with("ce_"));
+    let interview = last_line(&kiroku(
+        d,
+        &[
+            "ingest",
+            "--candidate",
+            &candidate,
+            "--recruiter",
+            "acme",
+            "fixtures/audio-opus.ogg",
+        ],
+        &[],
+    ));
+    assert_eq!(interview.len(), 36);
+    let out = d.join("export.mka");
+    let o = kiroku(
+        d,
+        &[
+            "--json",
+            "recording",
+            "export",
+            &interview,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let v: serde_json::Value = serde_json::from_str(&last_line(&o)).unwrap();
+    assert_eq!(v["content_type"], "audio/x-matroska");
+    assert_eq!(
+        std::fs::metadata(&out).unwrap().len(),
+        v["bytes"].as_u64().unwrap()
+    );
+    // The external reference stays in the catalog: never in a log line.
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("cand-77"));
+    let logs = kiroku(
+        d,
+        &[
+            "ingest",
+            "--candidate",
+            &candidate,
+            "--recruiter",
+            "acme",
+            "fixtures/audio-opus.webm",
+        ],
+        &[("KIROKU_LOG", "debug")],
+    );
+    let logs = String::from_utf8_lossy(&logs.stderr);
+    assert!(
+        logs.contains("segment stored") && logs.contains(&candidate),
+        "traces carry the pseudonymous id"
+    );
+    assert!(!logs.contains("cand-77"));
+}
+
+#[test]
+fn errors_go_to_stderr_with_a_non_zero_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = kiroku(
+        dir.path(),
+        &["recording", "export", "../../etc/passwd", "--out", "/tmp/x"],
+        &[],
+    );
+    assert!(!o.status.success());
+    assert!(o.stdout.is_empty());
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("is not valid: expected a lowercase hyphenated UUID")
+    );
+    let o = kiroku(
+        dir.path(),
+        &[
+            "consent",
+            "grant",
+            "--candidate",
+            "11111111-1111-4111-8111-111111111111",
+            "--scope",
+            "share.recording",
+        ],
+        &[],
+    );
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--recipient"));
+    let c = last_line(&kiroku(
+        dir.path(),
+        &["candidate", "add", "--ref", "r", "--home-country", "JP"],
+        &[],
+    ));
+    let o = kiroku(
+        dir.path(),
+        &[
+            "ingest",
+            "--candidate",
+            &c,
+            "--recruiter",
+            "acme",
+            "fixtures/audio-pcm.wav",
+        ],
+        &[],
+    );
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("record"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn config_check_names_the_field_whether_it_comes_from_the_file_or_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = kiroku(dir.path(), &["config", "check"], &[("KIROKU_LOG", "debug")]);
+    assert!(
+        ok.status.success(),
+        "KIROKU_LOG is the log filter, not config: {}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let o = kiroku(
+        dir.path(),
+        &["config", "check"],
+        &[("KIROKU_LIMITS__MAX_JSON_BODY_BYTES", "0")],
+    );
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("limits.max_json_body_bytes"));
+    let o = kiroku(
+        dir.path(),
+        &["config", "check"],
+        &[("KIROKU_LISTNE", "0.0.0.0:1")],
+    );
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("listne"));
+    let o = kiroku(
+        dir.path(),
+        &["config", "check", "--config", "config/kiroku.example.toml"],
+        &[("KIROKU_REGIONS__JP__BACKEND", "ftp")],
+    );
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("regions.jp.backend"));
+}

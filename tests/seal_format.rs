@@ -60,138 +60,143 @@ fn two_seals_of_the_same_bytes_differ() {
     assert_ne!(sealed(100), sealed(100));
 }
 
-#[test]
-fn open_fails_when_a_body_bit_is_flipped() {
-    let mut s = sealed(3 * CHUNK_SIZE);
-    s[HEADER_LEN + CHUNK_SIZE + 100] ^= 1;
-    assert_eq!(
-        open(&key(), &ident(), &s).unwrap_err(),
-        SealError::ChunkAuth(1)
-    );
+/// A fixture of `fixtures/sealed/` (made by `examples/make_sealed_fixtures.rs` under the test
+/// key 0x42… for the identity of [`ident`]).
+fn sealed_fixture(name: &str) -> Vec<u8> {
+    std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/sealed")
+            .join(name),
+    )
+    .unwrap()
+}
+
+fn fixture_key() -> CandidateKey {
+    CandidateKey::from_bytes([0x42; 32], 1)
 }
 
 #[test]
-fn open_fails_when_a_tag_bit_is_flipped() {
-    let mut s = sealed(10);
-    let n = s.len();
-    s[n - 1] ^= 0x80;
-    assert_eq!(
-        open(&key(), &ident(), &s).unwrap_err(),
-        SealError::ChunkAuth(0)
-    );
+fn the_good_fixture_opens_to_its_two_chunks() {
+    let o = open(
+        &fixture_key(),
+        &ident(),
+        &sealed_fixture("good-two-chunks.krk"),
+    )
+    .unwrap();
+    assert_eq!(o.plaintext, plain(CHUNK_SIZE + 10));
+    assert!(!o.is_final);
 }
 
-#[test]
-fn open_fails_when_the_header_salt_is_flipped() {
-    let mut s = sealed(10);
-    s[40] ^= 1;
-    assert_eq!(
-        open(&key(), &ident(), &s).unwrap_err(),
-        SealError::CommitmentMismatch
-    );
+/// Each tampered fixture fails to open, with the error that names its fault.
+macro_rules! tampered {
+    ($test:ident, $file:literal, $err:expr) => {
+        #[test]
+        fn $test() {
+            assert_eq!(
+                open(&fixture_key(), &ident(), &sealed_fixture($file)).unwrap_err(),
+                $err
+            );
+        }
+    };
 }
 
-#[test]
-fn open_fails_when_the_final_flag_is_set_by_an_attacker() {
-    let mut s = sealed(10);
-    s[6] |= 1;
-    assert_eq!(
-        open(&key(), &ident(), &s).unwrap_err(),
-        SealError::CommitmentMismatch
-    );
-}
+tampered!(
+    open_fails_when_a_tag_of_the_first_chunk_is_flipped,
+    "bad-tag-first-chunk.krk",
+    SealError::ChunkAuth(0)
+);
+tampered!(
+    open_fails_when_a_byte_of_the_second_chunk_is_flipped,
+    "bad-byte-second-chunk.krk",
+    SealError::ChunkAuth(1)
+);
+tampered!(
+    open_fails_when_the_header_salt_is_flipped,
+    "flipped-salt-in-header.krk",
+    SealError::CommitmentMismatch
+);
+tampered!(
+    open_fails_when_the_final_flag_is_forged,
+    "forged-final-flag.krk",
+    SealError::CommitmentMismatch
+);
+tampered!(
+    open_fails_when_the_key_version_is_forged,
+    "forged-key-version.krk",
+    SealError::WrongIdentity("key version")
+);
+tampered!(
+    open_fails_when_truncated_mid_chunk,
+    "truncated-mid-chunk.krk",
+    SealError::ChunkAuth(1)
+);
+tampered!(
+    open_fails_when_the_final_chunk_is_dropped,
+    "no-final-chunk.krk",
+    SealError::ChunkAuth(0)
+);
+tampered!(
+    open_fails_when_cut_inside_the_header,
+    "cut-inside-header.krk",
+    SealError::Truncated
+);
+tampered!(
+    open_fails_when_chunks_are_swapped,
+    "chunks-swapped.krk",
+    SealError::ChunkAuth(0)
+);
+tampered!(
+    open_fails_when_a_chunk_is_duplicated,
+    "first-chunk-duplicated.krk",
+    SealError::ChunkAuth(1)
+);
+tampered!(
+    open_fails_when_moved_from_another_interview,
+    "from-another-interview.krk",
+    SealError::WrongIdentity("interview")
+);
+tampered!(
+    open_fails_when_moved_from_another_candidate,
+    "from-another-candidate.krk",
+    SealError::CommitmentMismatch
+);
+tampered!(
+    open_fails_when_moved_from_another_region,
+    "from-another-region.krk",
+    SealError::CommitmentMismatch
+);
+tampered!(
+    open_fails_when_moved_from_another_index,
+    "from-another-index.krk",
+    SealError::WrongIdentity("index")
+);
+tampered!(
+    open_fails_when_a_manifest_poses_as_a_segment,
+    "a-manifest-not-a-segment.krk",
+    SealError::WrongIdentity("object kind")
+);
+tampered!(
+    open_fails_under_another_candidates_key,
+    "under-another-key.krk",
+    SealError::CommitmentMismatch
+);
 
 #[test]
-fn open_fails_when_truncated_mid_chunk() {
-    let s = sealed(2 * CHUNK_SIZE);
-    assert!(open(&key(), &ident(), &s[..s.len() - 100]).is_err());
-}
-
-#[test]
-fn open_fails_when_the_last_chunk_is_dropped() {
-    let s = sealed(2 * CHUNK_SIZE + 10);
-    let cut = HEADER_LEN + 2 * (CHUNK_SIZE + TAG_LEN);
-    assert_eq!(
-        open(&key(), &ident(), &s[..cut]).unwrap_err(),
-        SealError::ChunkAuth(1)
-    );
-}
-
-#[test]
-fn open_fails_when_cut_inside_the_header() {
-    let s = sealed(10);
-    assert_eq!(
-        open(&key(), &ident(), &s[..50]).unwrap_err(),
-        SealError::Truncated
-    );
-}
-
-#[test]
-fn open_fails_when_chunks_are_reordered() {
-    let s = sealed(3 * CHUNK_SIZE);
-    let c = CHUNK_SIZE + TAG_LEN;
-    let mut r = s[..HEADER_LEN].to_vec();
-    r.extend_from_slice(&s[HEADER_LEN + c..HEADER_LEN + 2 * c]);
-    r.extend_from_slice(&s[HEADER_LEN..HEADER_LEN + c]);
-    r.extend_from_slice(&s[HEADER_LEN + 2 * c..]);
-    assert_eq!(
-        open(&key(), &ident(), &r).unwrap_err(),
-        SealError::ChunkAuth(0)
-    );
-}
-
-#[test]
-fn open_fails_when_a_chunk_is_duplicated() {
-    let s = sealed(2 * CHUNK_SIZE);
-    let c = CHUNK_SIZE + TAG_LEN;
-    let mut r = s[..HEADER_LEN + c].to_vec();
-    r.extend_from_slice(&s[HEADER_LEN..HEADER_LEN + c]);
-    r.extend_from_slice(&s[HEADER_LEN + c..]);
-    assert!(open(&key(), &ident(), &r).is_err());
-}
-
-#[test]
-fn open_fails_when_moved_to_another_interview_candidate_index_region_or_kind() {
-    let s = sealed(10);
-    let mut other = ident();
-    other.interview = InterviewId::new_random();
-    assert_eq!(
-        open(&key(), &other, &s).unwrap_err(),
-        SealError::WrongIdentity("interview")
-    );
-    let mut other = ident();
-    other.index = 4;
-    assert_eq!(
-        open(&key(), &other, &s).unwrap_err(),
-        SealError::WrongIdentity("index")
-    );
-    let mut other = ident();
-    other.candidate = CandidateId::new_random();
-    assert_eq!(
-        open(&key(), &other, &s).unwrap_err(),
-        SealError::CommitmentMismatch
-    );
-    let mut other = ident();
-    other.region = RegionId::parse("de").unwrap();
-    assert_eq!(
-        open(&key(), &other, &s).unwrap_err(),
-        SealError::CommitmentMismatch
-    );
-    let mut other = ident();
-    other.kind = ObjectKind::Manifest;
-    assert_eq!(
-        open(&key(), &other, &s).unwrap_err(),
-        SealError::WrongIdentity("object kind")
-    );
-}
-
-#[test]
-fn open_fails_under_another_candidates_key() {
-    let s = sealed(10);
-    assert_eq!(
-        open(&CandidateKey::from_bytes([43; 32], 1), &ident(), &s).unwrap_err(),
-        SealError::CommitmentMismatch
-    );
+fn every_sealed_fixture_is_covered_by_a_test() {
+    let mut names: Vec<String> =
+        std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sealed"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".krk"))
+            .collect();
+    names.sort();
+    let source = include_str!("seal_format.rs");
+    for n in names {
+        assert!(
+            source.contains(&format!("\"{n}\"")),
+            "fixtures/sealed/{n} has no test"
+        );
+    }
 }
 
 #[test]

@@ -3,6 +3,8 @@
 # ./data, no other server), streams a recorded browser interview to it over HTTP the way a
 # front-end does, shows the sealed segments with their tags, and rebuilds the recording.
 set -euo pipefail
+# rustup installs cargo under ~/.cargo/bin, which a non-login shell may not have on PATH.
+export PATH="$HOME/.cargo/bin:$PATH"
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo build --quiet

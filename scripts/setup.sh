@@ -3,6 +3,8 @@
 # GStreamer 1.22's development files and plugins, SQLite is bundled by rusqlite, a C compiler,
 # pkg-config, and the Rust toolchain's components used by the checks.
 set -euo pipefail
+# rustup installs cargo under ~/.cargo/bin, which a non-login shell may not have on PATH.
+export PATH="$HOME/.cargo/bin:$PATH"
 
 packages=(
   pkg-config build-essential curl ca-certificates python3

@@ -34,7 +34,7 @@ fn last_line(out: std::process::Output) -> String {
 }
 
 async fn serve(data: &Path, port: u16) -> Child {
-    let child = kiroku(data)
+    let mut child = kiroku(data)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -49,6 +49,8 @@ async fn serve(data: &Path, port: u16) -> Child {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("kiroku serve did not come up on port {port}");
 }
 

@@ -17,6 +17,7 @@
 //!
 //! # Modules, each owning one thing
 //!
+//! - [`app`]: wiring: config, pipelines, catalog, each region's store and master key.
 //! - [`config`]: the operator's config (TOML + `KIROKU_…` environment), validated by field name.
 //! - [`ids`]: identifiers that can never escape a folder or carry personal data.
 //! - [`seal`]: the only user of ring's AEAD: keys, the sealed-object format, seal and open.
@@ -29,6 +30,7 @@
 //! - [`http`]: the HTTP/WebSocket edge; maps each module's error to a status once.
 //! - [`cli`]: the `kiroku` command line.
 //! - [`bench`]: `kiroku bench`, ratios measured in one run.
+//! - [`util`]: durable atomic file writes and the clock.
 //!
 //! # Non-features
 //!

@@ -29,7 +29,7 @@
 //! - [`recording`]: rebuilding a recording from sealed segments, verifying every one.
 //! - [`http`]: the HTTP/WebSocket edge; maps each module's error to a status once.
 //! - [`cli`]: the `kiroku` command line.
-//! - [`bench`]: `kiroku bench`, ratios measured in one run.
+//! - [`bench`](mod@bench): `kiroku bench`, ratios measured in one run.
 //! - [`util`]: durable atomic file writes and the clock.
 //!
 //! # Non-features

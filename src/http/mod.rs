@@ -1,5 +1,5 @@
 //! The HTTP edge: router, shared state, authentication, request parsing. No business rules:
-//! handlers call `capture`, `catalog` and `recording`, and [`error`] maps their errors once.
+//! handlers call `capture`, `catalog` and `recording`, and `error.rs` maps their errors once.
 //!
 //! | endpoint | who may call |
 //! |---|---|

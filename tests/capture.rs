@@ -25,6 +25,25 @@ fn app(dir: &Path) -> Arc<Kiroku> {
     Kiroku::open(config(dir)).unwrap()
 }
 
+/// A kiroku on `dir` with one change to the default config.
+fn app_with(dir: &Path, tweak: impl FnOnce(&mut Config)) -> Arc<Kiroku> {
+    let mut cfg = config(dir);
+    tweak(&mut cfg);
+    Kiroku::open(cfg).unwrap()
+}
+
+/// The 10 s VP8 interview, streamed in 10 kB pieces.
+fn ingest_interview(app: &Arc<Kiroku>, c: &CandidateId) -> CaptureOutcome {
+    ingest(
+        app,
+        c,
+        &fixture("interview-vp8-opus.webm"),
+        "video/webm",
+        10_000,
+    )
+    .unwrap()
+}
+
 fn config(dir: &Path) -> Config {
     Config {
         data_dir: dir.to_path_buf(),
@@ -238,18 +257,11 @@ fn segments_acknowledged_before_a_truncation_stay_recoverable() {
 #[test]
 fn a_stream_past_the_byte_limit_stops_and_keeps_what_came_before() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(dir.path());
-    cfg.limits.max_bytes_per_interview = 150_000;
-    let app = Kiroku::open(cfg).unwrap();
+    let app = app_with(dir.path(), |cfg| {
+        cfg.limits.max_bytes_per_interview = 150_000
+    });
     let c = candidate(&app, true);
-    let out = ingest(
-        &app,
-        &c,
-        &fixture("interview-vp8-opus.webm"),
-        "video/webm",
-        10_000,
-    )
-    .unwrap();
+    let out = ingest_interview(&app, &c);
     assert_eq!(
         out.reason.as_ref().map(|r| r.code()),
         Some("too_many_bytes")
@@ -269,14 +281,7 @@ fn stored_interview() -> Stored {
     let dir = tempfile::tempdir().unwrap();
     let app = app(dir.path());
     let c = candidate(&app, true);
-    let out = ingest(
-        &app,
-        &c,
-        &fixture("interview-vp8-opus.webm"),
-        "video/webm",
-        10_000,
-    )
-    .unwrap();
+    let out = ingest_interview(&app, &c);
     assert!(out.reason.is_none());
     let root = dir.path().join("regions/jp/objects");
     let objects = app
@@ -430,18 +435,9 @@ fn a_withdrawal_mid_stream_stops_capture_at_the_next_segment_boundary() {
 #[test]
 fn a_stream_past_the_duration_limit_stops_and_keeps_what_came_before() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(dir.path());
-    cfg.limits.max_seconds_per_interview = 5;
-    let app = Kiroku::open(cfg).unwrap();
+    let app = app_with(dir.path(), |cfg| cfg.limits.max_seconds_per_interview = 5);
     let c = candidate(&app, true);
-    let out = ingest(
-        &app,
-        &c,
-        &fixture("interview-vp8-opus.webm"),
-        "video/webm",
-        10_000,
-    )
-    .unwrap();
+    let out = ingest_interview(&app, &c);
     assert_eq!(out.reason.as_ref().map(|r| r.code()), Some("too_long"));
     let segs = app.catalog.segments(&out.interview).unwrap();
     assert!(segs.iter().all(|s| s.end_ns <= 5_000_000_000));

@@ -1,32 +1,17 @@
 //! The `kiroku` command line as operators and scripts use it: ids alone on the last line,
 //! errors on stderr with a non-zero exit, config errors named by field.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+use common::last_line;
 
 fn kiroku(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiroku"));
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
+    let mut cmd = common::kiroku_cmd(data);
+    cmd.args(args).envs(env.iter().copied());
     cmd.output().unwrap()
-}
-
-fn last_line(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .last()
-        .unwrap()
-        .to_string()
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! kiroku killed (SIGKILL) in the middle of a streamed interview: every segment it had
 //! acknowledged is still there after a restart, and the recording rebuilds from them.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -12,25 +14,13 @@ use tokio_tungstenite::tungstenite::Message;
 const SERVICE: &str = "service-token-for-the-crash-test-012345";
 
 fn kiroku(data: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kiroku"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("KIROKU_SERVICE_TOKEN", SERVICE)
-        .arg("--data-dir")
-        .arg(data);
+    let mut c = common::kiroku_cmd(data);
+    c.env("KIROKU_SERVICE_TOKEN", SERVICE);
     c
 }
 
 fn last_line(out: std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap()
-        .to_string()
+    common::last_line(&out)
 }
 
 async fn serve(data: &Path, port: u16) -> Child {

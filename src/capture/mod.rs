@@ -131,12 +131,7 @@ pub fn create_interview(
         recruiter: recruiter.clone(),
         job_ref,
         region: region.region.id.clone(),
-        content_type: content_type
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase(),
+        content_type: crate::segment::bare_content_type(content_type),
         profile: profile.name.clone(),
         state: InterviewState::Created,
         key_version: key.version(),
@@ -167,12 +162,7 @@ pub fn declare_content_type(
     content_type: &str,
 ) -> Result<(), CaptureError> {
     let profile = app.profiles.for_content_type(content_type)?;
-    let bare = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let bare = crate::segment::bare_content_type(content_type);
     if !app
         .catalog
         .redeclare_content_type(interview, &bare, &profile.name)?

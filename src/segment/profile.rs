@@ -69,12 +69,7 @@ impl Profiles {
 
     /// The profile for a declared content type (parameters such as `;codecs=vp8` ignored).
     pub fn for_content_type(&self, content_type: &str) -> Result<&Profile, SegmentError> {
-        let bare = content_type
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let bare = bare_content_type(content_type);
         self.list
             .iter()
             .find(|p| p.content_types.contains(&bare))
@@ -84,6 +79,16 @@ impl Profiles {
     pub fn by_name(&self, name: &str) -> Option<&Profile> {
         self.list.iter().find(|p| p.name == name)
     }
+}
+
+/// A content type without its parameters, lowercased: `Video/WebM; codecs=vp8` → `video/webm`.
+pub fn bare_content_type(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
 }
 
 /// Guesses a content type from a file's first bytes, for `kiroku ingest FILE`.

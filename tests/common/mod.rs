@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 use std::path::Path;
+use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
 use gstreamer as gst;
@@ -122,4 +123,27 @@ pub fn assert_same_media(input: &Path, export: &Path) {
             y.end_ns
         );
     }
+}
+
+/// The `kiroku` binary, run from the project's folder with `--data-dir data`.
+pub fn kiroku_cmd(data: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiroku"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("--data-dir")
+        .arg(data);
+    cmd
+}
+
+/// The last line of a successful command's stdout (where commands print the id they made).
+pub fn last_line(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .to_string()
 }

@@ -166,8 +166,12 @@ fn no_plaintext_media_is_left_in_the_data_dir_after_an_ingest() {
     let c = candidate(&app, true);
     let media = fixture("interview-vp8-opus.webm");
     ingest(&app, &c, &media, "video/webm", 10_000).unwrap();
-    let run = &media[media.len() / 2..media.len() / 2 + 64];
-    let files = all_files(dir.path());
+    assert_no_plaintext(dir.path(), &[&media]);
+}
+
+/// No file under `dir` holds the EBML magic or a 64-byte run from the middle of any of `media`.
+fn assert_no_plaintext(dir: &Path, media: &[&[u8]]) {
+    let files = all_files(dir);
     assert!(files.len() > 5);
     for f in files {
         let bytes = std::fs::read(&f).unwrap();
@@ -176,11 +180,14 @@ fn no_plaintext_media_is_left_in_the_data_dir_after_an_ingest() {
             "EBML magic in {}",
             f.display()
         );
-        assert!(
-            !bytes.windows(run.len()).any(|w| w == run),
-            "fixture bytes in {}",
-            f.display()
-        );
+        for m in media {
+            let run = &m[m.len() / 2..m.len() / 2 + 64];
+            assert!(
+                !bytes.windows(run.len()).any(|w| w == run),
+                "fixture bytes in {}",
+                f.display()
+            );
+        }
     }
 }
 
@@ -234,6 +241,12 @@ fn refused_or_broken_media_gets_a_precise_code() {
     }
     let err = ingest(&app, &c, b"hello", "application/pdf", 5).unwrap_err();
     assert_eq!(err.code(), "unsupported_content_type");
+    let broken = [
+        "truncated-mid-cluster.webm",
+        "corrupted-garbage-in-middle.webm",
+    ]
+    .map(fixture);
+    assert_no_plaintext(dir.path(), &[&broken[0], &broken[1]]);
 }
 
 #[test]

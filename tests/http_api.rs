@@ -543,3 +543,46 @@ async fn every_endpoint_refuses_a_missing_or_wrong_credential() {
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withdrawal_during_the_stream_is_told_to_the_client_at_the_next_segment_boundary() {
+    let s = server(|_| {}).await;
+    let c = s.candidate(true);
+    let (id, token) = s.interview(&c).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(s.ws_url(&id, &token))
+        .await
+        .unwrap();
+    let mut chunks = browser_chunks().into_iter();
+    let mut acked = 0;
+    while acked < 2 {
+        ws.send(Message::binary(
+            chunks
+                .next()
+                .expect("a media segment is acknowledged first"),
+        ))
+        .await
+        .unwrap();
+        while let Ok(Some(Ok(Message::Text(_)))) =
+            tokio::time::timeout(Duration::from_millis(50), ws.next()).await
+        {
+            acked += 1;
+        }
+    }
+    Ledger::new(&s.app.catalog)
+        .withdraw(&c, &Scope::Record)
+        .unwrap();
+    for chunk in chunks {
+        if ws.send(Message::binary(chunk)).await.is_err() {
+            break;
+        }
+    }
+    // The front-end ends the stream; its last segment's boundary is the next decision.
+    let _ = ws.send(Message::text(r#"{"type":"finish"}"#)).await;
+    let (texts, code) = read_to_close(&mut ws).await;
+    assert_eq!(code, 4403, "{texts:?}");
+    let ended = texts.last().unwrap();
+    assert_eq!(ended["type"], "capture.ended");
+    assert_eq!(ended["error"], "consent_withdrawn");
+    assert_eq!(ended["segments"], 2);
+    assert_eq!(s.show(&id).await["end_reason"], "consent_withdrawn");
+}

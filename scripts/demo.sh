@@ -21,7 +21,15 @@ for _ in $(seq 50); do curl -sf "http://$ADDR/healthz" >/dev/null && break; slee
 cat /tmp/kiroku-demo-serve.log | grep -v INFO || true
 TOKEN=$(cat "$DATA/secrets/service.token")
 
-step "2. a candidate and their consent to be recorded"
+step "2. the operator registers the privacy notice and the recruiting company"
+$K --data-dir "$DATA" notice list | grep -q '^demo-notice-v1 ' || \
+  $K --data-dir "$DATA" notice add --id demo-notice-v1 --language ja \
+    --url https://example.invalid/privacy/v1 --text README.md
+$K --data-dir "$DATA" recruiter list | grep -q '^acme-recruiting ' || \
+  $K --data-dir "$DATA" recruiter add acme-recruiting | tail -1 > "$DATA/secrets/acme-recruiting.key"
+echo "recruiter acme-recruiting (its API key is in $DATA/secrets/acme-recruiting.key)"
+
+step "2b. a candidate and their consent to be recorded"
 CANDIDATE=$($K --data-dir "$DATA" candidate add --ref demo-candidate-1 --home-country JP | tail -1)
 echo "candidate $CANDIDATE"
 $K --data-dir "$DATA" consent grant --candidate "$CANDIDATE" --scope record

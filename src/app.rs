@@ -11,11 +11,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ring::rand::{SecureRandom, SystemRandom};
 
+use crate::audit::{Audit, AuditError, CheckpointPolicy};
 use crate::catalog::{Catalog, CatalogError, InterviewRow};
 use crate::config::{Config, Region};
 use crate::ids::{CandidateId, RegionId};
 use crate::seal::{CandidateKey, KeyError, MasterKey};
 use crate::segment::{Profiles, SegmentError};
+use crate::signing::{OperatorKey, SigningError};
 use crate::store::{LocalStore, Store};
 
 /// Why kiroku could not start.
@@ -27,6 +29,10 @@ pub enum StartError {
     Catalog(#[from] CatalogError),
     #[error(transparent)]
     Pipelines(#[from] SegmentError),
+    #[error(transparent)]
+    Signing(#[from] SigningError),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
     #[error("secret file {path}: {source}")]
     Secret {
         path: String,
@@ -54,6 +60,11 @@ pub struct Kiroku {
     pub regions: BTreeMap<RegionId, RegionRuntime>,
     pub service_token: Secret,
     pub operator_token: Secret,
+    /// The operator's Ed25519 key: signs consent receipts and audit checkpoints.
+    pub signer: Arc<OperatorKey>,
+    pub audit: Audit,
+    /// Woken when a push delivery is queued.
+    pub deliveries_wake: tokio::sync::Notify,
     active_captures: AtomicUsize,
 }
 
@@ -88,7 +99,21 @@ impl Kiroku {
         }
         let service_token = secret(&config.service_token, &data.join("secrets/service.token"))?;
         let operator_token = secret(&config.operator_token, &data.join("secrets/operator.token"))?;
+        let signer = Arc::new(OperatorKey::load_or_create(
+            &data.join("secrets/operator-signing.pk8"),
+        )?);
+        let audit = Audit::open(
+            &data.join("audit"),
+            signer.clone(),
+            CheckpointPolicy {
+                every_entries: config.audit.checkpoint_every_entries,
+                every_seconds: config.audit.checkpoint_every_seconds,
+            },
+        )?;
         Ok(Arc::new(Kiroku {
+            signer,
+            audit,
+            deliveries_wake: tokio::sync::Notify::new(),
             config,
             profiles,
             catalog,
@@ -101,6 +126,37 @@ impl Kiroku {
 
     pub fn data_dir(&self) -> &Path {
         &self.config.data_dir
+    }
+
+    /// Registers a candidate. The external reference stays in the catalog; the audit log and
+    /// traces get the pseudonymous id only.
+    pub fn register_candidate(
+        &self,
+        external_ref: &str,
+        home: &crate::ids::CountryCode,
+        actor: &crate::audit::Actor,
+    ) -> Result<CandidateId, crate::consent::ConsentError> {
+        if external_ref.is_empty()
+            || external_ref.len() > 200
+            || external_ref.chars().any(|c| c.is_control())
+        {
+            return Err(crate::consent::ConsentError::Invalid {
+                field: "external_ref",
+                why: "1 to 200 printable characters",
+            });
+        }
+        let id = self.catalog.add_candidate(external_ref, home)?;
+        self.audit.record(
+            "candidate.registered",
+            actor,
+            serde_json::json!({"candidate": id.to_string(), "home_country": home.as_str()}),
+        )?;
+        Ok(id)
+    }
+
+    /// Tells the delivery loop that something may be due.
+    pub fn wake_deliveries(&self) {
+        self.deliveries_wake.notify_one();
     }
 
     pub fn region(&self, id: &RegionId) -> Option<&RegionRuntime> {

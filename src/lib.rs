@@ -41,16 +41,21 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod audit;
 pub mod bench;
 pub mod capture;
 pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod consent;
+pub mod delivery;
 pub mod http;
 pub mod ids;
 pub mod recording;
+pub mod recruiter;
+pub mod release;
 pub mod seal;
 pub mod segment;
+pub mod signing;
 pub mod store;
 pub mod util;

@@ -59,3 +59,20 @@ pub fn now_rfc3339() -> String {
 pub fn now_unix() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
+
+/// Parses a zone offset: `Z`, `+09:00`, `-05:30`.
+pub fn parse_offset(text: &str) -> Option<time::UtcOffset> {
+    if text == "Z" {
+        return Some(time::UtcOffset::UTC);
+    }
+    let fmt = time::macros::format_description!("[offset_hour sign:mandatory]:[offset_minute]");
+    time::UtcOffset::parse(text, &fmt).ok()
+}
+
+/// Now, as RFC 3339 in the given zone offset.
+pub fn now_rfc3339_in(offset: time::UtcOffset) -> String {
+    time::OffsetDateTime::now_utc()
+        .to_offset(offset)
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("formattable time")
+}

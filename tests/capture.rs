@@ -9,7 +9,7 @@ use std::sync::Arc;
 use kiroku::app::Kiroku;
 use kiroku::capture::{self, Capture, CaptureOutcome, Pushed};
 use kiroku::config::Config;
-use kiroku::consent::{Ledger, Scope};
+use kiroku::consent::Scope;
 use kiroku::ids::{CandidateId, CountryCode, RecruiterHandle};
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -22,14 +22,18 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 fn app(dir: &Path) -> Arc<Kiroku> {
-    Kiroku::open(config(dir)).unwrap()
+    let app = Kiroku::open(config(dir)).unwrap();
+    common::privacy_basics(&app);
+    app
 }
 
 /// A kiroku on `dir` with one change to the default config.
 fn app_with(dir: &Path, tweak: impl FnOnce(&mut Config)) -> Arc<Kiroku> {
     let mut cfg = config(dir);
     tweak(&mut cfg);
-    Kiroku::open(cfg).unwrap()
+    let app = Kiroku::open(cfg).unwrap();
+    common::privacy_basics(&app);
+    app
 }
 
 /// The 10 s VP8 interview, streamed in 10 kB pieces.
@@ -58,7 +62,7 @@ fn candidate(app: &Arc<Kiroku>, record: bool) -> CandidateId {
         .add_candidate("ext-ref", &CountryCode::parse("JP").unwrap())
         .unwrap();
     if record {
-        Ledger::new(&app.catalog).grant(&c, &Scope::Record).unwrap();
+        common::grant(app, &c, Scope::Record);
     }
     c
 }
@@ -427,9 +431,7 @@ fn a_withdrawal_mid_stream_stops_capture_at_the_next_segment_boundary() {
             acked += 1;
         }
     }
-    Ledger::new(&app.catalog)
-        .withdraw(&c, &Scope::Record)
-        .unwrap();
+    common::withdraw(&app, &c, Scope::Record);
     for chunk in chunks {
         if feeder.push(chunk.to_vec()) == Pushed::CaptureOver {
             break;

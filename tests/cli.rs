@@ -31,6 +31,7 @@ fn a_whole_interview_from_the_command_line_prints_ids_on_the_last_line_and_expor
         &[],
     ));
     assert_eq!(candidate.len(), 36);
+    common::cli_privacy_basics(d);
     let event = last_line(&kiroku(
         d,
         &[
@@ -126,6 +127,7 @@ fn errors_go_to_stderr_with_a_non_zero_exit() {
     );
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("--recipient"));
+    common::cli_privacy_basics(dir.path());
     let c = last_line(&kiroku(
         dir.path(),
         &["candidate", "add", "--ref", "r", "--home-country", "JP"],

@@ -62,6 +62,7 @@ async fn acknowledged_segments_survive_a_sigkill_and_rebuild_after_restart() {
             .output()
             .unwrap(),
     );
+    common::cli_privacy_basics(data);
     last_line(
         kiroku(data)
             .args([

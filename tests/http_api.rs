@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use kiroku::app::Kiroku;
 use kiroku::config::Config;
-use kiroku::consent::{Ledger, Scope};
+use kiroku::consent::Scope;
 use kiroku::ids::{CandidateId, CountryCode, InterviewId};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -33,6 +33,7 @@ async fn server(tweak: impl FnOnce(&mut Config)) -> Server {
     };
     tweak(&mut cfg);
     let app = Kiroku::open(cfg).unwrap();
+    common::privacy_basics(&app);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let router = kiroku::http::router(app.clone());
@@ -81,9 +82,7 @@ impl Server {
             .add_candidate("ext", &CountryCode::parse("JP").unwrap())
             .unwrap();
         if record {
-            Ledger::new(&self.app.catalog)
-                .grant(&c, &Scope::Record)
-                .unwrap();
+            common::grant(&self.app, &c, Scope::Record);
         }
         c
     }
@@ -568,9 +567,7 @@ async fn a_withdrawal_during_the_stream_is_told_to_the_client_at_the_next_segmen
             acked += 1;
         }
     }
-    Ledger::new(&s.app.catalog)
-        .withdraw(&c, &Scope::Record)
-        .unwrap();
+    common::withdraw(&s.app, &c, Scope::Record);
     for chunk in chunks {
         if ws.send(Message::binary(chunk)).await.is_err() {
             break;

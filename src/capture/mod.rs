@@ -29,6 +29,10 @@ pub enum CaptureError {
     UnknownCandidate,
     #[error("unknown interview")]
     UnknownInterview,
+    #[error("no recruiter `{0}` is registered")]
+    UnknownRecruiter(String),
+    #[error("audit log: {0}")]
+    Audit(String),
     #[error("the candidate has no standing `record` consent")]
     NoRecordConsent,
     #[error("the candidate withdrew the `record` consent; capture stopped at the segment boundary")]
@@ -71,6 +75,8 @@ impl CaptureError {
         match self {
             CaptureError::UnknownCandidate => "unknown_candidate",
             CaptureError::UnknownInterview => "unknown_interview",
+            CaptureError::UnknownRecruiter(_) => "unknown_recruiter",
+            CaptureError::Audit(_) => "audit_failed",
             CaptureError::NoRecordConsent => "no_record_consent",
             CaptureError::ConsentWithdrawn => "consent_withdrawn",
             CaptureError::Token(TokenError::Expired) => "ingest_token_expired",
@@ -121,6 +127,9 @@ pub fn create_interview(
     if app.catalog.candidate(candidate)?.is_none() {
         return Err(CaptureError::UnknownCandidate);
     }
+    if !app.catalog.recruiter_exists(recruiter)? {
+        return Err(CaptureError::UnknownRecruiter(recruiter.to_string()));
+    }
     let profile = app.profiles.for_content_type(content_type)?;
     let region = app.default_region();
     let key = app.candidate_key(candidate, region)?;
@@ -145,6 +154,13 @@ pub fn create_interview(
     app.catalog
         .insert_ingest_token(&token_hash(&token), &id, expires_at)?;
     tracing::info!(interview = %id, candidate = %candidate, region = %region.region.id, profile = %profile.name, "interview created");
+    app.audit
+        .record(
+            "interview.created",
+            &crate::audit::Actor::Service,
+            serde_json::json!({"interview": id.to_string(), "candidate": candidate.to_string(), "recruiter": recruiter.to_string(), "region": region.region.id.to_string()}),
+        )
+        .map_err(|e| CaptureError::Audit(e.to_string()))?;
     Ok(CreatedInterview {
         interview_id: id,
         region: region.region.id.to_string(),

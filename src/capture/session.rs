@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 
 use super::{CaptureError, tags};
 use crate::app::{CaptureSlot, Kiroku};
+use crate::audit::Actor;
 use crate::catalog::{InterviewRow, InterviewState, SegmentRow};
 use crate::consent::{Ledger, Scope};
 use crate::ids::InterviewId;
@@ -156,7 +157,7 @@ impl Capture {
             .catalog
             .interview(interview)?
             .ok_or(CaptureError::UnknownInterview)?;
-        if !Ledger::new(&app.catalog).allows_record(&row.candidate)? {
+        if !Ledger::new(app).allows_record(&row.candidate)? {
             return Err(CaptureError::NoRecordConsent);
         }
         let profile = app
@@ -207,6 +208,7 @@ impl Capture {
             byte_limit: app.config.limits.max_bytes_per_interview,
         };
         let (tx, rx) = mpsc::unbounded_channel();
+        let row_candidate = row.candidate;
         let worker = Worker {
             app: app.clone(),
             row,
@@ -223,6 +225,11 @@ impl Capture {
                 CaptureError::Media(crate::segment::SegmentError::Pipeline(e.to_string()))
             })?;
         tracing::info!(interview = %interview, "capture started");
+        app.audit.record_or_warn(
+            "capture.started",
+            &Actor::Service,
+            serde_json::json!({"interview": interview.to_string(), "candidate": row_candidate.to_string()}),
+        );
         Ok(Capture {
             interview: *interview,
             feeder,
@@ -311,6 +318,22 @@ impl Capture {
             tracing::error!(error = %e, "could not record the end of capture");
         }
         tracing::info!(interview = %self.interview, state = state.as_str(), reason = code, segments = manifest.segments.len(), "capture ended");
+        self.app.audit.record_or_warn(
+            "capture.ended",
+            &Actor::System,
+            serde_json::json!({
+                "interview": self.interview.to_string(),
+                "candidate": end.row.candidate.to_string(),
+                "state": state.as_str(),
+                "reason": code,
+                "segments": manifest.segments.len(),
+            }),
+        );
+        if state == InterviewState::Finished {
+            let mut row = end.row.clone();
+            row.state = state;
+            crate::delivery::interview_finished(&self.app, &row);
+        }
         CaptureOutcome {
             interview: self.interview,
             state,
@@ -394,7 +417,7 @@ impl Worker {
     /// The checks at every segment boundary: consent still stands, limits hold. Returns the
     /// consent scopes in force, which become the segment's tags.
     fn admit(&self, seg: &PlainSegment) -> Result<Vec<Scope>, CaptureError> {
-        let scopes = Ledger::new(&self.app.catalog).current(&self.row.candidate)?;
+        let scopes = Ledger::new(&self.app).current_scopes(&self.row.candidate)?;
         if !scopes.contains(&Scope::Record) {
             return Err(CaptureError::ConsentWithdrawn);
         }
@@ -444,6 +467,20 @@ impl Worker {
             stored_at: crate::util::now_rfc3339(),
         };
         self.app.catalog.insert_segment(&row)?;
+        self.app
+            .audit
+            .record(
+                "segment.stored",
+                &Actor::System,
+                serde_json::json!({
+                    "interview": self.row.id.to_string(),
+                    "candidate": self.row.candidate.to_string(),
+                    "segment": seg.index,
+                    "commitment": hex::encode(row.commitment),
+                    "region": self.row.region.to_string(),
+                }),
+            )
+            .map_err(|e| CaptureError::Audit(e.to_string()))?;
         tracing::info!(
             segment = seg.index,
             kind = seg.kind.as_str(),

@@ -68,6 +68,77 @@ const STEPS: &[&str] = &[
         stored_at TEXT NOT NULL,
         PRIMARY KEY (interview_id, idx)
      );",
+    // 2: the consent ledger made whole, recruiters, release and its records.
+    "CREATE TABLE notices (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        language TEXT NOT NULL,
+        url TEXT NOT NULL,
+        text_sha256 TEXT NOT NULL,
+        registered_at TEXT NOT NULL
+     );
+     ALTER TABLE consent_events ADD COLUMN notice_id TEXT REFERENCES notices(id);
+     ALTER TABLE consent_events ADD COLUMN method TEXT;
+     ALTER TABLE consent_events ADD COLUMN origin TEXT;
+     ALTER TABLE consent_events ADD COLUMN language TEXT;
+     ALTER TABLE consent_events ADD COLUMN withdraws TEXT;
+     ALTER TABLE consent_events ADD COLUMN receipt TEXT;
+     CREATE TABLE recruiters (
+        handle TEXT PRIMARY KEY,
+        created_at TEXT NOT NULL
+     );
+     CREATE TABLE recruiter_keys (
+        key_id TEXT PRIMARY KEY,
+        handle TEXT NOT NULL REFERENCES recruiters(handle),
+        hash BLOB NOT NULL,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+     );
+     CREATE TABLE webhooks (
+        handle TEXT PRIMARY KEY REFERENCES recruiters(handle),
+        url TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        created_at TEXT NOT NULL
+     );
+     CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        handle TEXT NOT NULL REFERENCES recruiters(handle),
+        kind TEXT NOT NULL,
+        candidate_id TEXT NOT NULL REFERENCES candidates(id),
+        interview_id TEXT REFERENCES interviews(id),
+        scope TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'cancelled', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at INTEGER NOT NULL,
+        last_error TEXT,
+        created_at TEXT NOT NULL,
+        done_at TEXT
+     );
+     CREATE TABLE download_links (
+        hash BLOB PRIMARY KEY,
+        handle TEXT NOT NULL REFERENCES recruiters(handle),
+        interview_id TEXT NOT NULL REFERENCES interviews(id),
+        expires_at INTEGER NOT NULL
+     );
+     CREATE TABLE provisions (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        at TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        candidate_id TEXT NOT NULL REFERENCES candidates(id),
+        interview_id TEXT NOT NULL REFERENCES interviews(id),
+        item TEXT NOT NULL,
+        segments TEXT NOT NULL,
+        byte_range TEXT,
+        basis TEXT NOT NULL CHECK (basis IN ('consent', 'legal_exception')),
+        consent_event_id TEXT,
+        legal_basis TEXT,
+        reference TEXT,
+        keep_until INTEGER NOT NULL
+     );
+     CREATE INDEX provisions_by_candidate ON provisions (candidate_id, seq);
+     CREATE INDEX outbox_pending ON outbox (state, next_at);",
 ];
 
 pub fn run(conn: &Connection) -> Result<(), CatalogError> {

@@ -4,7 +4,10 @@
 //! One connection behind a mutex: every statement is short, and writes use `synchronous=FULL`
 //! so that a segment row is durable before the segment is acknowledged.
 
+mod ledger;
 mod migrations;
+mod recruiters;
+mod release;
 mod rows;
 
 use std::path::Path;
@@ -12,7 +15,11 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-pub use rows::{CandidateRow, ConsentEventRow, InterviewRow, InterviewState, SegmentRow};
+pub use recruiters::{KeyCheck, WebhookRow};
+pub use rows::{
+    CandidateRow, ConsentEventRow, InterviewRow, InterviewState, NoticeRow, OutboxRow,
+    ProvisionRow, SegmentRow,
+};
 
 use crate::ids::{CandidateId, CountryCode, InterviewId, RegionId};
 
@@ -61,7 +68,7 @@ impl Catalog {
         })
     }
 
-    fn db(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn db(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -152,44 +159,6 @@ impl Catalog {
             params![c.to_string(), region.as_str(), v, wrapped, crate::util::now_rfc3339()],
         )?;
         Ok(n == 1)
-    }
-
-    pub fn append_consent_event(&self, e: &ConsentEventRow) -> Result<(), CatalogError> {
-        self.db().execute(
-            "INSERT INTO consent_events (id, candidate_id, action, scope, recipient, country, at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                e.id,
-                e.candidate.to_string(),
-                e.action,
-                e.scope,
-                e.recipient,
-                e.country,
-                e.at
-            ],
-        )?;
-        Ok(())
-    }
-
-    /// All consent events of a candidate, oldest first.
-    pub fn consent_events(&self, c: &CandidateId) -> Result<Vec<ConsentEventRow>, CatalogError> {
-        let db = self.db();
-        let mut st = db.prepare(
-            "SELECT id, action, scope, recipient, country, at FROM consent_events
-             WHERE candidate_id = ?1 ORDER BY seq",
-        )?;
-        let rows = st.query_map(params![c.to_string()], |r| {
-            Ok(ConsentEventRow {
-                id: r.get(0)?,
-                candidate: *c,
-                action: r.get(1)?,
-                scope: r.get(2)?,
-                recipient: r.get(3)?,
-                country: r.get(4)?,
-                at: r.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     pub fn insert_interview(&self, i: &InterviewRow) -> Result<(), CatalogError> {

@@ -22,7 +22,74 @@ pub struct ConsentEventRow {
     pub scope: String,
     pub recipient: Option<String>,
     pub country: Option<String>,
+    /// RFC 3339 with the zone it was recorded in.
     pub at: String,
+    /// The privacy-notice version a grant was given under.
+    pub notice_id: Option<String>,
+    /// `web_form`, `api` or `paper`.
+    pub method: Option<String>,
+    /// Where the event came from: the front-end or operator that reported it.
+    pub origin: Option<String>,
+    /// Language the candidate was addressed in (BCP 47).
+    pub language: Option<String>,
+    /// For a withdrawal: the grant it withdraws.
+    pub withdraws: Option<String>,
+    /// For a grant: the signed consent receipt.
+    #[serde(skip)]
+    pub receipt: Option<String>,
+}
+
+/// A registered privacy-notice version.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NoticeRow {
+    pub id: String,
+    pub language: String,
+    pub url: String,
+    pub text_sha256: String,
+    pub registered_at: String,
+}
+
+/// One provision of personal data to a third party (APPI Art. 29).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProvisionRow {
+    pub id: String,
+    pub at: String,
+    pub recipient: String,
+    pub candidate: CandidateId,
+    pub interview: InterviewId,
+    /// `recording` or `analysis`.
+    pub item: String,
+    /// Segment indexes released, as `first-last`.
+    pub segments: String,
+    /// Byte range of the item released, `start-end` inclusive, when not the whole item.
+    pub byte_range: Option<String>,
+    /// `consent` or `legal_exception`.
+    pub basis: String,
+    pub consent_event_id: Option<String>,
+    pub legal_basis: Option<String>,
+    pub reference: Option<String>,
+    /// Unix seconds after which the record may be purged.
+    pub keep_until: i64,
+}
+
+/// A push delivery waiting in (or gone from) the outbox.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OutboxRow {
+    pub id: String,
+    pub recruiter: String,
+    /// `recording.ready` or `consent.withdrawn`.
+    pub kind: String,
+    pub candidate: CandidateId,
+    pub interview: Option<InterviewId>,
+    /// The consent scope the delivery rests on, e.g. `share.recording:acme`.
+    pub scope: String,
+    /// `pending`, `delivered`, `cancelled` or `failed`.
+    pub state: String,
+    pub attempts: u32,
+    pub next_at: i64,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub done_at: Option<String>,
 }
 
 /// Where an interview's capture stands.

@@ -11,8 +11,11 @@ use clap::{Parser, Subcommand};
 use crate::app::Kiroku;
 use crate::capture::{self, Capture};
 use crate::config::Config;
-use crate::consent::{Ledger, Scope};
 use crate::ids::{CandidateId, CountryCode, InterviewId, RecruiterHandle};
+
+mod privacy;
+
+use privacy::{AuditCmd, ConsentCmd, NoticeCmd, ReceiptCmd, RecruiterCmd, ReleaseArgs};
 
 #[derive(Parser)]
 #[command(
@@ -51,11 +54,34 @@ enum Command {
         #[command(subcommand)]
         what: CandidateCmd,
     },
-    /// Grant or withdraw a candidate's consent.
+    /// Grant, withdraw or show a candidate's consents.
     Consent {
         #[command(subcommand)]
         what: ConsentCmd,
     },
+    /// Privacy-notice versions that consents are given under.
+    Notice {
+        #[command(subcommand)]
+        what: NoticeCmd,
+    },
+    /// Recruiting companies and their API keys.
+    Recruiter {
+        #[command(subcommand)]
+        what: RecruiterCmd,
+    },
+    /// Signed consent receipts.
+    Receipt {
+        #[command(subcommand)]
+        what: ReceiptCmd,
+    },
+    /// The tamper-evident audit log.
+    Audit {
+        #[command(subcommand)]
+        what: AuditCmd,
+    },
+    /// An operator's legal-exception release of a recording (APPI Art. 27(1)); prints the
+    /// provision record's id.
+    Release(ReleaseArgs),
     /// Run a media file through the capture pipeline as one interview; prints the interview id.
     Ingest {
         #[arg(long)]
@@ -101,26 +127,6 @@ enum CandidateCmd {
     },
 }
 
-#[derive(clap::Args)]
-struct ConsentArgs {
-    #[arg(long)]
-    candidate: String,
-    #[arg(long)]
-    scope: String,
-    #[arg(long)]
-    recipient: Option<String>,
-    #[arg(long)]
-    country: Option<String>,
-}
-
-#[derive(Subcommand)]
-enum ConsentCmd {
-    /// Record a grant; prints the consent event id.
-    Grant(ConsentArgs),
-    /// Record a withdrawal; prints the consent event id.
-    Withdraw(ConsentArgs),
-}
-
 #[derive(Subcommand)]
 enum RecordingCmd {
     /// Open and verify every segment and write the recording.
@@ -153,7 +159,7 @@ fn init_tracing() {
         .try_init();
 }
 
-type Res = Result<(), Box<dyn std::error::Error>>;
+pub(crate) type Res = Result<(), Box<dyn std::error::Error>>;
 
 fn load_config(cli: &Cli) -> Result<Config, Box<dyn std::error::Error>> {
     let mut cfg = Config::load(cli.config.as_deref())?;
@@ -168,7 +174,7 @@ fn open(cli: &Cli) -> Result<Arc<Kiroku>, Box<dyn std::error::Error>> {
 }
 
 /// Prints a result: plain lines, or one JSON object; the id (if any) alone on the last line.
-fn emit(json: bool, value: serde_json::Value, lines: &[String], id: Option<&str>) {
+pub(crate) fn emit(json: bool, value: serde_json::Value, lines: &[String], id: Option<&str>) {
     if json {
         println!("{value}");
     } else {
@@ -215,9 +221,11 @@ fn run(cli: Cli) -> Res {
                 },
         } => {
             let app = open(&cli)?;
-            let id = app
-                .catalog
-                .add_candidate(external_ref, &CountryCode::parse(home_country)?)?;
+            let id = app.register_candidate(
+                external_ref,
+                &CountryCode::parse(home_country)?,
+                &crate::audit::Actor::Operator,
+            )?;
             emit(
                 cli.json,
                 serde_json::json!({"candidate_id": id}),
@@ -225,32 +233,12 @@ fn run(cli: Cli) -> Res {
                 Some(&id.to_string()),
             );
         }
-        Command::Consent { what } => {
-            let app = open(&cli)?;
-            let (args, grant) = match what {
-                ConsentCmd::Grant(a) => (a, true),
-                ConsentCmd::Withdraw(a) => (a, false),
-            };
-            let c = CandidateId::parse(&args.candidate)?;
-            let scope = Scope::parse(
-                &args.scope,
-                args.recipient.as_deref(),
-                args.country.as_deref(),
-            )?;
-            let ledger = Ledger::new(&app.catalog);
-            let id = if grant {
-                ledger.grant(&c, &scope)?
-            } else {
-                ledger.withdraw(&c, &scope)?
-            };
-            let action = if grant { "granted" } else { "withdrew" };
-            emit(
-                cli.json,
-                serde_json::json!({"consent_event_id": id, "action": action, "scope": scope.to_string()}),
-                &[format!("{action} {scope}")],
-                Some(&id),
-            );
-        }
+        Command::Consent { what } => privacy::consent(&open(&cli)?, cli.json, what)?,
+        Command::Notice { what } => privacy::notice(&open(&cli)?, cli.json, what)?,
+        Command::Recruiter { what } => privacy::recruiter(&open(&cli)?, cli.json, what)?,
+        Command::Receipt { what } => privacy::receipt(|| open(&cli), cli.json, what)?,
+        Command::Audit { what } => privacy::audit(&open(&cli)?, cli.json, what)?,
+        Command::Release(args) => privacy::release(&open(&cli)?, cli.json, args)?,
         Command::Ingest {
             candidate,
             recruiter,

@@ -47,6 +47,59 @@ pub struct Config {
     pub limits: Limits,
     /// Storage regions by id.
     pub regions: BTreeMap<String, RegionConfig>,
+    /// The personal-information controller named in consent receipts.
+    pub controller: Controller,
+    pub audit: AuditConfig,
+    pub release: ReleaseConfig,
+    pub webhooks: WebhookConfig,
+}
+
+/// The operator as personal-information controller (Kantara receipt `piiControllers`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Controller {
+    pub name: String,
+    pub contact: String,
+    pub address: String,
+    pub email: String,
+    pub phone: String,
+    /// Jurisdiction whose law the consent is given under (receipt `jurisdiction`).
+    pub jurisdiction: String,
+    /// Time zone offset consent events are recorded in unless the request names one.
+    pub time_zone: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// A signed checkpoint after this many entries…
+    pub checkpoint_every_entries: u64,
+    /// …and on the first entry after this many seconds without one.
+    pub checkpoint_every_seconds: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseConfig {
+    /// How long provision records are kept, in days (APPI Art. 29: 3 years).
+    pub provision_retention_days: u64,
+    /// Lifetime of the download link a webhook delivery carries, in seconds.
+    pub download_link_ttl_seconds: u64,
+    /// Base URL recruiters reach kiroku at, for download links.
+    pub public_url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Seconds a recruiter's endpoint has to answer one delivery.
+    pub timeout_seconds: u64,
+    /// Attempts before a delivery is recorded as failed.
+    pub max_attempts: u32,
+    /// First retry delay in seconds; doubled after each failure, at most one hour.
+    pub backoff_base_seconds: u64,
+    /// Accept endpoints on loopback and private addresses (for tests and closed networks).
+    pub allow_private_addresses: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -114,6 +167,30 @@ impl Default for Config {
                 max_json_body_bytes: 64 * 1024,
             },
             regions,
+            controller: Controller {
+                name: "kiroku operator (set [controller] in the config)".into(),
+                contact: "privacy desk".into(),
+                address: "-".into(),
+                email: "privacy@example.invalid".into(),
+                phone: "-".into(),
+                jurisdiction: "JP".into(),
+                time_zone: "+09:00".into(),
+            },
+            audit: AuditConfig {
+                checkpoint_every_entries: 100,
+                checkpoint_every_seconds: 600,
+            },
+            release: ReleaseConfig {
+                provision_retention_days: 3 * 365,
+                download_link_ttl_seconds: 900,
+                public_url: "http://127.0.0.1:8080".into(),
+            },
+            webhooks: WebhookConfig {
+                timeout_seconds: 10,
+                max_attempts: 8,
+                backoff_base_seconds: 2,
+                allow_private_addresses: false,
+            },
         }
     }
 }
@@ -217,6 +294,34 @@ impl Config {
             if t.as_ref().is_some_and(|t| t.len() < 24) {
                 return invalid(field, "must be at least 24 characters");
             }
+        }
+        if crate::util::parse_offset(&self.controller.time_zone).is_none() {
+            return invalid("controller.time_zone", "an offset like +09:00 or Z");
+        }
+        for (field, v) in [
+            (
+                "audit.checkpoint_every_entries",
+                self.audit.checkpoint_every_entries,
+            ),
+            (
+                "release.provision_retention_days",
+                self.release.provision_retention_days,
+            ),
+            (
+                "release.download_link_ttl_seconds",
+                self.release.download_link_ttl_seconds,
+            ),
+            ("webhooks.timeout_seconds", self.webhooks.timeout_seconds),
+            ("webhooks.max_attempts", self.webhooks.max_attempts as u64),
+        ] {
+            if v == 0 {
+                return invalid(field, "must be greater than 0");
+            }
+        }
+        if !(self.release.public_url.starts_with("http://")
+            || self.release.public_url.starts_with("https://"))
+        {
+            return invalid("release.public_url", "an http:// or https:// URL");
         }
         Ok(())
     }

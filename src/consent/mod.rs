@@ -1,12 +1,27 @@
-//! The consent ledger: append-only grant and withdraw events per candidate, and the current
-//! state derived from them. Capture asks it one question, [`Ledger::allows_record`], at the
-//! start of a stream and again at every segment boundary, so a withdrawal applies to the very
-//! next decision.
+//! Consent: what a candidate allowed, and the one point that decides every release.
+//!
+//! - [`Scope`]: the vocabulary (`record`, `analyze`, `share.recording:<recruiter>`,
+//!   `share.analysis:<recruiter>`, `transfer:<country>`, `improve`).
+//! - [`ledger`]: privacy-notice versions and the append-only grant and withdraw events; the
+//!   current state is derived from them on every question, so a withdrawal applies to the very
+//!   next decision (a segment boundary, a delivery attempt, the next segment of a download).
+//! - [`receipt`]: the signed Kantara consent receipt each grant returns.
+//! - [`decision`]: the release decision point, default deny, handing out a [`Proof`] that
+//!   release code cannot run without.
+
+pub mod decision;
+pub mod ledger;
+pub mod receipt;
 
 use std::fmt;
 
-use crate::catalog::{Catalog, CatalogError, ConsentEventRow};
-use crate::ids::{CandidateId, CountryCode, RecruiterHandle};
+pub use decision::{Basis, Item, LegalBasis, Proof, Refusal};
+pub use ledger::{
+    Circumstances, GrantRequest, Granted, Ledger, Method, Standing, WithdrawRequest, Withdrawal,
+};
+
+use crate::catalog::CatalogError;
+use crate::ids::{CountryCode, RecruiterHandle};
 
 /// Why a consent operation was refused.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +40,25 @@ pub enum ConsentError {
     UnknownCandidate,
     #[error("there is no standing `{0}` consent to withdraw")]
     NothingToWithdraw(String),
+    #[error("this candidate has no consent event `{0}`")]
+    UnknownConsent(String),
+    #[error("no recruiter `{0}` is registered")]
+    UnknownRecruiter(String),
+    #[error("no privacy notice `{0}` is registered")]
+    UnknownNotice(String),
+    #[error("no privacy notice is registered yet; an operator adds one with `kiroku notice add`")]
+    NoNotice,
+    #[error("privacy notice `{0}` is already registered (notices are immutable; use a new id)")]
+    NoticeExists(String),
+    #[error("`{field}`: {why}")]
+    Invalid {
+        field: &'static str,
+        why: &'static str,
+    },
+    #[error("`reference` is required for a legal-exception release")]
+    NoReference,
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
     #[error(transparent)]
     Id(#[from] crate::ids::IdError),
     #[error(transparent)]
@@ -93,14 +127,14 @@ impl Scope {
         }
     }
 
-    fn recipient(&self) -> Option<String> {
+    pub fn recipient(&self) -> Option<String> {
         match self {
             Scope::ShareRecording(r) | Scope::ShareAnalysis(r) => Some(r.to_string()),
             _ => None,
         }
     }
 
-    fn country(&self) -> Option<String> {
+    pub fn country(&self) -> Option<String> {
         match self {
             Scope::Transfer(c) => Some(c.to_string()),
             _ => None,
@@ -119,67 +153,27 @@ impl fmt::Display for Scope {
     }
 }
 
-/// The ledger over the catalog's consent events.
-pub struct Ledger<'a> {
-    catalog: &'a Catalog,
-}
-
-impl<'a> Ledger<'a> {
-    pub fn new(catalog: &'a Catalog) -> Ledger<'a> {
-        Ledger { catalog }
-    }
-
-    /// Appends a grant; returns the event id.
-    pub fn grant(&self, candidate: &CandidateId, scope: &Scope) -> Result<String, ConsentError> {
-        self.append(candidate, scope, "grant")
-    }
-
-    /// Appends a withdrawal of a standing consent; returns the event id.
-    pub fn withdraw(&self, candidate: &CandidateId, scope: &Scope) -> Result<String, ConsentError> {
-        if !self.current(candidate)?.contains(scope) {
-            return Err(ConsentError::NothingToWithdraw(scope.to_string()));
+impl ConsentError {
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        use ConsentError::*;
+        match self {
+            UnknownScope(_) => "unknown_scope",
+            NeedsRecipient(_) => "recipient_required",
+            NeedsCountry => "country_required",
+            Unexpected(_) => "unexpected_recipient_or_country",
+            UnknownCandidate => "unknown_candidate",
+            NothingToWithdraw(_) => "nothing_to_withdraw",
+            UnknownConsent(_) => "unknown_consent",
+            UnknownRecruiter(_) => "unknown_recruiter",
+            UnknownNotice(_) => "unknown_notice",
+            NoNotice => "no_notice_registered",
+            NoticeExists(_) => "notice_exists",
+            Invalid { .. } => "invalid_field",
+            NoReference => "reference_required",
+            Id(_) => "invalid_id",
+            Audit(_) | Catalog(_) => "internal",
         }
-        self.append(candidate, scope, "withdraw")
-    }
-
-    fn append(
-        &self,
-        candidate: &CandidateId,
-        scope: &Scope,
-        action: &str,
-    ) -> Result<String, ConsentError> {
-        if self.catalog.candidate(candidate)?.is_none() {
-            return Err(ConsentError::UnknownCandidate);
-        }
-        let id = format!("ce_{}", uuid::Uuid::new_v4().simple());
-        self.catalog.append_consent_event(&ConsentEventRow {
-            id: id.clone(),
-            candidate: *candidate,
-            action: action.into(),
-            scope: scope.name().into(),
-            recipient: scope.recipient(),
-            country: scope.country(),
-            at: crate::util::now_rfc3339(),
-        })?;
-        Ok(id)
-    }
-
-    /// The scopes standing now: each scope's last event is a grant.
-    pub fn current(&self, candidate: &CandidateId) -> Result<Vec<Scope>, ConsentError> {
-        let mut standing: Vec<Scope> = Vec::new();
-        for e in self.catalog.consent_events(candidate)? {
-            let scope = Scope::parse(&e.scope, e.recipient.as_deref(), e.country.as_deref())?;
-            standing.retain(|s| *s != scope);
-            if e.action == "grant" {
-                standing.push(scope);
-            }
-        }
-        Ok(standing)
-    }
-
-    /// The capture gate: may media of this candidate be recorded right now?
-    pub fn allows_record(&self, candidate: &CandidateId) -> Result<bool, ConsentError> {
-        Ok(self.current(candidate)?.contains(&Scope::Record))
     }
 }
 
@@ -211,25 +205,5 @@ mod tests {
                 .to_string(),
             "share.recording:acme"
         );
-    }
-
-    #[test]
-    fn the_last_event_of_a_scope_decides_and_withdrawing_twice_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let cat = Catalog::open(&dir.path().join("c.db")).unwrap();
-        let c = cat
-            .add_candidate("ref-1", &CountryCode::parse("JP").unwrap())
-            .unwrap();
-        let l = Ledger::new(&cat);
-        assert!(!l.allows_record(&c).unwrap());
-        l.grant(&c, &Scope::Record).unwrap();
-        assert!(l.allows_record(&c).unwrap());
-        l.withdraw(&c, &Scope::Record).unwrap();
-        assert!(!l.allows_record(&c).unwrap());
-        assert!(matches!(
-            l.withdraw(&c, &Scope::Record),
-            Err(ConsentError::NothingToWithdraw(_))
-        ));
-        assert_eq!(cat.consent_events(&c).unwrap().len(), 2);
     }
 }

@@ -7,9 +7,11 @@ use serde_json::json;
 
 use crate::capture::CaptureError;
 use crate::catalog::{CatalogError, TokenError};
-use crate::consent::ConsentError;
+use crate::consent::{ConsentError, Refusal};
 use crate::ids::IdError;
 use crate::recording::RecordingError;
+use crate::recruiter::RecruiterError;
+use crate::release::{RangeError, ReleaseError};
 use crate::segment::SegmentError;
 
 /// An error as the client sees it: status, stable code, message.
@@ -18,6 +20,10 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// More machine-readable fields for the body (a refusal's scope, say).
+    pub details: Option<serde_json::Value>,
+    /// For 416: the item's length, sent as `Content-Range: bytes */LEN`.
+    pub item_len: Option<u64>,
 }
 
 impl ApiError {
@@ -26,7 +32,18 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            details: None,
+            item_len: None,
         }
+    }
+    /// A 500 whose cause goes to the log, not to the client.
+    pub fn internal(e: &dyn std::fmt::Display) -> ApiError {
+        tracing::error!(error = %e, "request failed");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the server log",
+        )
     }
     pub fn unauthorized(message: &str) -> ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
@@ -38,11 +55,20 @@ impl IntoResponse for ApiError {
         if self.status.is_server_error() {
             tracing::error!(code = self.code, message = %self.message, "request failed");
         }
-        (
-            self.status,
-            Json(json!({"error": self.code, "message": self.message})),
-        )
-            .into_response()
+        let mut body = json!({"error": self.code, "message": self.message});
+        if let Some(serde_json::Value::Object(extra)) = self.details {
+            for (k, v) in extra {
+                body[k] = v;
+            }
+        }
+        let mut resp = (self.status, Json(body)).into_response();
+        if let Some(len) = self.item_len
+            && let Ok(v) = axum::http::HeaderValue::from_str(&format!("bytes */{len}"))
+        {
+            resp.headers_mut()
+                .insert(axum::http::header::CONTENT_RANGE, v);
+        }
+        resp
     }
 }
 
@@ -50,7 +76,8 @@ impl IntoResponse for ApiError {
 pub fn capture_status(e: &CaptureError) -> StatusCode {
     use CaptureError::*;
     match e {
-        UnknownCandidate | UnknownInterview => StatusCode::NOT_FOUND,
+        UnknownCandidate | UnknownInterview | UnknownRecruiter(_) => StatusCode::NOT_FOUND,
+        Audit(_) => StatusCode::INTERNAL_SERVER_ERROR,
         NoRecordConsent | ConsentWithdrawn => StatusCode::FORBIDDEN,
         Token(_) => StatusCode::UNAUTHORIZED,
         AlreadyStreamed => StatusCode::CONFLICT,
@@ -64,7 +91,9 @@ pub fn capture_status(e: &CaptureError) -> StatusCode {
             StatusCode::UNSUPPORTED_MEDIA_TYPE
         }
         Media(SegmentError::Unreadable(_)) => StatusCode::UNPROCESSABLE_ENTITY,
-        Consent(ConsentError::Catalog(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+        Consent(ConsentError::Catalog(_) | ConsentError::Audit(_)) => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
         Consent(ConsentError::UnknownCandidate) => StatusCode::NOT_FOUND,
         Consent(_) => StatusCode::BAD_REQUEST,
         Media(_) | Seal(_) | Store(_) | Manifest(_) | Catalog(_) | Keys(_) => {
@@ -122,5 +151,89 @@ impl From<RecordingError> for ApiError {
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "recording_unverifiable"),
         };
         ApiError::new(status, code, e.to_string())
+    }
+}
+
+impl From<ConsentError> for ApiError {
+    fn from(e: ConsentError) -> ApiError {
+        use ConsentError::*;
+        let status = match &e {
+            UnknownCandidate | UnknownConsent(_) => StatusCode::NOT_FOUND,
+            UnknownRecruiter(_) | UnknownNotice(_) | NoNotice => StatusCode::UNPROCESSABLE_ENTITY,
+            NothingToWithdraw(_) | NoticeExists(_) => StatusCode::CONFLICT,
+            UnknownScope(_)
+            | NeedsRecipient(_)
+            | NeedsCountry
+            | Unexpected(_)
+            | Invalid { .. }
+            | NoReference
+            | Id(_) => StatusCode::BAD_REQUEST,
+            Audit(_) | Catalog(_) => return ApiError::internal(&e),
+        };
+        ApiError::new(status, e.code(), e.to_string())
+    }
+}
+
+impl From<RecruiterError> for ApiError {
+    fn from(e: RecruiterError) -> ApiError {
+        use RecruiterError::*;
+        let status = match &e {
+            Exists(_) => StatusCode::CONFLICT,
+            Unknown(_) => StatusCode::NOT_FOUND,
+            NoKey | WrongKey | Revoked => StatusCode::UNAUTHORIZED,
+            BadUrl(_) => StatusCode::BAD_REQUEST,
+            Catalog(_) | Audit(_) => return ApiError::internal(&e),
+        };
+        ApiError::new(status, e.code(), e.to_string())
+    }
+}
+
+impl From<ReleaseError> for ApiError {
+    fn from(e: ReleaseError) -> ApiError {
+        use ReleaseError::*;
+        let status = match &e {
+            Range(RangeError::Malformed) => StatusCode::BAD_REQUEST,
+            Range(RangeError::MultipleRanges) => StatusCode::RANGE_NOT_SATISFIABLE,
+            Range(RangeError::Unsatisfiable { total }) => {
+                let mut a =
+                    ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, e.code(), e.to_string());
+                a.item_len = Some(*total);
+                return a;
+            }
+            NoAnalysis | Empty => StatusCode::NOT_FOUND,
+            Withdrawn => StatusCode::FORBIDDEN,
+            RecipientGone => StatusCode::BAD_REQUEST,
+            Unverifiable(_) | Catalog(_) | Consent(_) | Audit(_) => return ApiError::internal(&e),
+        };
+        ApiError::new(status, e.code(), e.to_string())
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> ApiError {
+        match &r {
+            // To a recruiter, another recruiter's interview does not exist: the very same 404
+            // as an id nobody has.
+            Refusal::NotRecipientsInterview => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_interview",
+                "unknown interview",
+            ),
+            Refusal::NotEnded => ApiError::new(
+                StatusCode::CONFLICT,
+                r.code(),
+                "the interview is still being captured",
+            ),
+            Refusal::NoShareConsent { scope } | Refusal::ShareConsentWithdrawn { scope } => {
+                let why = if matches!(r, Refusal::NoShareConsent { .. }) {
+                    "the candidate has not consented to share this with you"
+                } else {
+                    "the candidate withdrew consent to share this with you"
+                };
+                let mut a = ApiError::new(StatusCode::FORBIDDEN, r.code(), why);
+                a.details = Some(json!({"reason": r.code(), "scope": scope}));
+                a
+            }
+        }
     }
 }

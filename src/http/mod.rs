@@ -3,12 +3,19 @@
 //!
 //! | endpoint | who may call |
 //! |---|---|
-//! | `GET /healthz` | anyone |
+//! | `GET /healthz`, `GET /v1/keys` | anyone |
 //! | `POST /v1/interviews`, `GET /v1/interviews/{id}`, `POST /v1/interviews/{id}/finish` | service token |
 //! | `GET /v1/interviews/{id}/stream` (WebSocket), `PUT /v1/interviews/{id}/media` | the interview's single-use ingest token |
+//! | `POST /v1/candidates`, `POST /v1/candidates/{id}/consents`, `POST /v1/candidates/{id}/consents/{consent_id}/withdraw`, `GET /v1/candidates/{id}/consents`, `GET /v1/candidates/{id}/consents/{consent_id}/receipt`, `GET /v1/candidates/{id}/provisions` | service token |
+//! | `GET /v1/recruiter/interviews`, `GET /v1/recruiter/interviews/{id}/recording`, `GET /v1/recruiter/interviews/{id}/analysis`, `PUT`/`DELETE /v1/recruiter/webhook` | a recruiter's API key |
+//! | `GET /v1/links/{token}` | the holder of a delivered download link |
+//! | `POST`/`GET /v1/admin/notices`, `POST /v1/admin/recruiters`, `POST /v1/admin/recruiters/{handle}/rotate`, `POST /v1/admin/recruiters/{handle}/revoke`, `POST /v1/admin/releases`, `GET /v1/admin/deliveries`, `GET /v1/admin/audit` | operator token |
 
+mod admin;
+mod candidates;
 mod error;
 mod ingest;
+mod recruiters;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -55,6 +62,11 @@ pub fn router(app: Arc<Kiroku>) -> Router {
             "/v1/interviews/{id}/media",
             put(ingest::media).layer(DefaultBodyLimit::disable()),
         )
+        .route("/v1/keys", get(admin::keys))
+        .merge(candidates::routes())
+        .merge(recruiters::routes())
+        .merge(admin::routes())
+        .layer(DefaultBodyLimit::max(json_limit))
         .with_state(state)
 }
 
@@ -67,6 +79,10 @@ pub fn serve_blocking(app: Arc<Kiroku>) -> Result<(), std::io::Error> {
         let listener = tokio::net::TcpListener::bind(app.config.listen).await?;
         let addr = listener.local_addr()?;
         crate::capture::recover_interrupted(&app);
+        if let Err(e) = crate::release::purge_expired_provisions(&app) {
+            tracing::error!(error = %e, "provision records could not be purged");
+        }
+        tokio::spawn(crate::delivery::run(app.clone()));
         tracing::info!(%addr, "kiroku is listening");
         println!("kiroku listening on http://{addr}");
         for (role, secret) in [
@@ -81,11 +97,15 @@ pub fn serve_blocking(app: Arc<Kiroku>) -> Result<(), std::io::Error> {
                 ),
             }
         }
-        axum::serve(listener, router(app))
+        let served = axum::serve(listener, router(app.clone()))
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
             })
-            .await
+            .await;
+        if let Err(e) = app.audit.checkpoint_now() {
+            tracing::error!(error = %e, "final audit checkpoint could not be written");
+        }
+        served
     })
 }
 
@@ -105,6 +125,44 @@ fn same_secret(a: &str, b: &str) -> bool {
         return false;
     }
     std::hint::black_box(a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y))) == 0
+}
+
+/// Checks the operator token.
+fn require_operator(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    match bearer(headers) {
+        Some(t) if same_secret(t, &state.app.operator_token.value) => Ok(()),
+        Some(_) => Err(ApiError::unauthorized("wrong operator token")),
+        None => Err(ApiError::unauthorized(
+            "an operator token is required (Authorization: Bearer ...)",
+        )),
+    }
+}
+
+/// The recruiter a request's API key belongs to.
+fn require_recruiter(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<crate::ids::RecruiterHandle, ApiError> {
+    Ok(crate::recruiter::authenticate(&state.app, bearer(headers))?)
+}
+
+/// A JSON body, strictly: unknown fields and malformed JSON are a 400 naming the problem.
+fn json_body<T: serde::de::DeserializeOwned>(
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<T, ApiError> {
+    let body = body.map_err(|e| ApiError::new(e.status(), "body_rejected", e.body_text()))?;
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        &body
+    };
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "malformed_json",
+            e.to_string(),
+        )
+    })
 }
 
 /// Checks the service token.

@@ -149,7 +149,7 @@ pub fn export(
     Ok(rec)
 }
 
-fn segment_identity(row: &InterviewRow, index: u32) -> ObjectIdentity {
+pub fn segment_identity(row: &InterviewRow, index: u32) -> ObjectIdentity {
     ObjectIdentity {
         kind: ObjectKind::Segment,
         region: row.region.clone(),
@@ -160,7 +160,7 @@ fn segment_identity(row: &InterviewRow, index: u32) -> ObjectIdentity {
     }
 }
 
-fn check_against_manifest(
+pub fn check_against_manifest(
     m: &Manifest,
     rows: &[crate::catalog::SegmentRow],
 ) -> Result<(), RecordingError> {

@@ -13,7 +13,7 @@ mod stream;
 
 pub use format::{CHUNK_SIZE, HEADER_LEN, TAG_LEN};
 pub use keys::{CandidateKey, KeyError, MasterKey};
-pub use stream::{Opened, open, raw_aes_gcm_baseline, seal};
+pub use stream::{ChunkOpener, Opened, open, raw_aes_gcm_baseline, seal};
 
 use crate::ids::{CandidateId, InterviewId, RegionId};
 

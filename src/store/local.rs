@@ -50,6 +50,25 @@ impl LocalStore {
         read(&self.path(key), key)
     }
 
+    /// `len` bytes from `offset`; fewer only if the object is shorter.
+    pub fn get_range(&self, key: &ObjectKey, offset: u64, len: u64) -> Result<Vec<u8>, StoreError> {
+        use std::io::{Read, Seek, SeekFrom};
+        let io = |source| StoreError::Io {
+            key: key.to_string(),
+            source,
+        };
+        let mut f = std::fs::File::open(self.path(key)).map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => StoreError::NotFound {
+                key: key.to_string(),
+            },
+            _ => io(source),
+        })?;
+        f.seek(SeekFrom::Start(offset)).map_err(io)?;
+        let mut buf = Vec::with_capacity(len as usize);
+        f.take(len).read_to_end(&mut buf).map_err(io)?;
+        Ok(buf)
+    }
+
     pub fn get_tags(&self, key: &ObjectKey) -> Result<serde_json::Value, StoreError> {
         let bytes = read(&self.tags_path(key), key)?;
         serde_json::from_slice(&bytes).map_err(|e| StoreError::Io {

@@ -82,6 +82,12 @@ impl Store {
             Store::Local(s) => s.get(key),
         }
     }
+    /// `len` bytes of an object from `offset` (fewer only if the object is shorter).
+    pub fn get_range(&self, key: &ObjectKey, offset: u64, len: u64) -> Result<Vec<u8>, StoreError> {
+        match self {
+            Store::Local(s) => s.get_range(key, offset, len),
+        }
+    }
     pub fn get_tags(&self, key: &ObjectKey) -> Result<serde_json::Value, StoreError> {
         match self {
             Store::Local(s) => s.get_tags(key),

@@ -147,3 +147,100 @@ pub fn last_line(o: &Output) -> String {
         .unwrap()
         .to_string()
 }
+
+/// The privacy setup every capture needs: a registered notice version and the recruiter
+/// `acme` the test interviews are run for. Idempotent.
+pub fn privacy_basics(app: &kiroku::app::Kiroku) {
+    use kiroku::consent::Ledger;
+    if app.catalog.notice("notice-2026-04").unwrap().is_none() {
+        Ledger::new(app)
+            .register_notice(
+                "notice-2026-04",
+                "ja",
+                "https://example.invalid/privacy/2026-04",
+                &"ab".repeat(32),
+            )
+            .unwrap();
+    }
+    let acme = kiroku::ids::RecruiterHandle::parse("acme").unwrap();
+    if !app.catalog.recruiter_exists(&acme).unwrap() {
+        kiroku::recruiter::add(app, &acme).unwrap();
+    }
+}
+
+/// How tests report consent events: a web form, from the test front-end.
+pub fn web_form() -> kiroku::consent::Circumstances {
+    kiroku::consent::Circumstances {
+        method: kiroku::consent::Method::WebForm,
+        origin: "test-front-end".into(),
+        language: None,
+        time_zone: None,
+    }
+}
+
+/// Grants a scope under the newest notice; returns the consent id.
+pub fn grant(
+    app: &kiroku::app::Kiroku,
+    c: &kiroku::ids::CandidateId,
+    scope: kiroku::consent::Scope,
+) -> String {
+    kiroku::consent::Ledger::new(app)
+        .grant(
+            c,
+            &kiroku::consent::GrantRequest {
+                scope,
+                notice: None,
+                how: web_form(),
+            },
+            &kiroku::audit::Actor::Service,
+        )
+        .unwrap()
+        .event
+        .id
+}
+
+/// Withdraws a standing scope.
+pub fn withdraw(
+    app: &kiroku::app::Kiroku,
+    c: &kiroku::ids::CandidateId,
+    scope: kiroku::consent::Scope,
+) {
+    kiroku::consent::Ledger::new(app)
+        .withdraw(
+            c,
+            &kiroku::consent::WithdrawRequest {
+                target: kiroku::consent::Withdrawal::Scope(scope),
+                how: web_form(),
+            },
+            &kiroku::audit::Actor::Service,
+        )
+        .unwrap();
+}
+
+/// [`privacy_basics`] through the command line, for tests that drive the binary.
+pub fn cli_privacy_basics(data: &Path) {
+    last_line(
+        &kiroku_cmd(data)
+            .args([
+                "notice",
+                "add",
+                "--id",
+                "notice-2026-04",
+                "--language",
+                "ja",
+                "--url",
+                "https://example.invalid/privacy/2026-04",
+                "--sha256",
+                &"ab".repeat(32),
+            ])
+            .output()
+            .unwrap(),
+    );
+    let key = last_line(
+        &kiroku_cmd(data)
+            .args(["recruiter", "add", "acme"])
+            .output()
+            .unwrap(),
+    );
+    assert!(key.starts_with("krk_"), "{key}");
+}

@@ -1,0 +1,332 @@
+//! The audit log: an append-only, hash-chained record of everything that decides or moves
+//! personal data. Other modules may only append to it ([`Audit::record`]); `kiroku audit
+//! verify` ([`verify`]) checks it.
+//!
+//! `<data_dir>/audit/log.jsonl` holds one entry per line:
+//!
+//! ```text
+//! {"seq":n,"at":"…","event":"consent.granted","actor":"service","data":{…},"prev":"<hash n-1>","hash":"<hash n>"}
+//! hash n = SHA-256("kiroku-audit/v1\n" + canonical JSON of the entry without `hash`)
+//! ```
+//!
+//! Every `checkpoint_every_entries` entries, and on the first entry after
+//! `checkpoint_every_seconds`, a checkpoint line `{seq, hash, at, kid, sig}` signed with the
+//! operator's Ed25519 key goes to `checkpoints.jsonl`: rewriting the chain from some entry on
+//! then needs the operator's private key too. Entries carry pseudonymous ids only, so erasing a
+//! candidate never has to break the chain.
+//!
+//! The CLI and the server may append at once: each append holds an exclusive lock on the log
+//! file and re-reads the tail when another process wrote since.
+
+mod verify;
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+
+pub use verify::{AuditReport, VerifyError, verify};
+
+use crate::signing::{OperatorKey, canonical_json};
+
+const DOMAIN: &[u8] = b"kiroku-audit/v1\n";
+/// Signature domain of checkpoints.
+pub const CHECKPOINT_DOMAIN: &str = "kiroku-audit-checkpoint/v1";
+const GENESIS: [u8; 32] = [0; 32];
+
+/// Why an entry could not be appended.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("audit log {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("audit log {path} ends in an entry that cannot be read: {why}")]
+    Tail { path: String, why: String },
+}
+
+/// Who did what an entry records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// The front-end's backend, with the service token.
+    Service,
+    /// An operator, with the operator token or at the command line.
+    Operator,
+    /// A recruiting company, by handle.
+    Recruiter(String),
+    /// kiroku itself (capture, deliveries, retention).
+    System,
+}
+
+impl Actor {
+    fn as_value(&self) -> Value {
+        match self {
+            Actor::Service => json!("service"),
+            Actor::Operator => json!("operator"),
+            Actor::Recruiter(h) => json!(format!("recruiter:{h}")),
+            Actor::System => json!("kiroku"),
+        }
+    }
+}
+
+/// When checkpoints are written.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckpointPolicy {
+    pub every_entries: u64,
+    pub every_seconds: u64,
+}
+
+/// The appending side of the log.
+pub struct Audit {
+    dir: PathBuf,
+    signer: Arc<OperatorKey>,
+    policy: CheckpointPolicy,
+    state: Mutex<Tail>,
+}
+
+/// What this process knows of the end of the log.
+struct Tail {
+    len: u64,
+    seq: u64,
+    hash: [u8; 32],
+}
+
+impl Audit {
+    /// Opens (creating) the log in `dir`.
+    pub fn open(
+        dir: &Path,
+        signer: Arc<OperatorKey>,
+        policy: CheckpointPolicy,
+    ) -> Result<Audit, AuditError> {
+        std::fs::create_dir_all(dir).map_err(|source| AuditError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let audit = Audit {
+            dir: dir.to_path_buf(),
+            signer,
+            policy,
+            state: Mutex::new(Tail {
+                len: u64::MAX,
+                seq: 0,
+                hash: GENESIS,
+            }),
+        };
+        Ok(audit)
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("log.jsonl")
+    }
+
+    pub fn checkpoints_path(&self) -> PathBuf {
+        self.dir.join("checkpoints.jsonl")
+    }
+
+    /// Appends one entry durably; returns its sequence number.
+    pub fn record(&self, event: &str, actor: &Actor, data: Value) -> Result<u64, AuditError> {
+        let path = self.log_path();
+        let io = |source| AuditError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut tail = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(&path)
+            .map_err(io)?;
+        file.lock().map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        if len != tail.len {
+            *tail = read_tail(&mut file, len, &path)?;
+        }
+        let at = crate::util::now_rfc3339();
+        let seq = tail.seq + 1;
+        let mut entry = json!({
+            "seq": seq,
+            "at": at,
+            "event": event,
+            "actor": actor.as_value(),
+            "data": data,
+            "prev": hex::encode(tail.hash),
+        });
+        let hash = entry_hash(&entry);
+        entry["hash"] = json!(hex::encode(hash));
+        let mut line = canonical_json(&entry);
+        line.push('\n');
+        file.write_all(line.as_bytes()).map_err(io)?;
+        file.sync_data().map_err(io)?;
+        *tail = Tail {
+            len: len + line.len() as u64,
+            seq,
+            hash,
+        };
+        if self.checkpoint_due(seq) {
+            self.checkpoint(seq, &hash, &at)?;
+        }
+        // The lock on the log is released when `file` closes, after any checkpoint.
+        Ok(seq)
+    }
+
+    /// Records and logs a failure to record, for callers that must go on regardless (a
+    /// segment already acknowledged cannot be taken back because its entry failed).
+    pub fn record_or_warn(&self, event: &str, actor: &Actor, data: Value) {
+        if let Err(e) = self.record(event, actor, data) {
+            tracing::error!(event, error = %e, "audit entry could not be written");
+        }
+    }
+
+    fn checkpoint_due(&self, seq: u64) -> bool {
+        if self.policy.every_entries > 0 && seq.is_multiple_of(self.policy.every_entries) {
+            return true;
+        }
+        let Some(last) = last_line(&self.checkpoints_path()) else {
+            return true;
+        };
+        let Ok(v) = serde_json::from_str::<Value>(&last) else {
+            return true;
+        };
+        let last_at = v["at"]
+            .as_str()
+            .and_then(|t| {
+                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+            })
+            .map(|t| t.unix_timestamp())
+            .unwrap_or(0);
+        crate::util::now_unix() - last_at >= self.policy.every_seconds as i64
+    }
+
+    /// Signs and appends a checkpoint over the chain up to `seq`.
+    fn checkpoint(&self, seq: u64, hash: &[u8; 32], at: &str) -> Result<(), AuditError> {
+        let path = self.checkpoints_path();
+        let io = |source| AuditError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let body = json!({"seq": seq, "hash": hex::encode(hash), "at": at});
+        let sig = self.signer.sign_json(CHECKPOINT_DOMAIN, &body);
+        let mut line = body;
+        line["kid"] = json!(self.signer.kid());
+        line["sig"] = json!(sig);
+        let mut text = canonical_json(&line);
+        text.push('\n');
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io)?;
+        f.write_all(text.as_bytes()).map_err(io)?;
+        f.sync_data().map_err(io)
+    }
+
+    /// Writes a checkpoint now over whatever the log holds (at shutdown, say).
+    pub fn checkpoint_now(&self) -> Result<(), AuditError> {
+        let path = self.log_path();
+        let io = |source| AuditError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut file = match OpenOptions::new().read(true).append(true).open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io(e)),
+        };
+        file.lock().map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        let tail = read_tail(&mut file, len, &path)?;
+        if tail.seq == 0 {
+            return Ok(());
+        }
+        self.checkpoint(tail.seq, &tail.hash, &crate::util::now_rfc3339())
+    }
+}
+
+/// The hash of an entry: over everything but its own `hash` field.
+fn entry_hash(entry: &Value) -> [u8; 32] {
+    let mut without = entry.clone();
+    if let Some(o) = without.as_object_mut() {
+        o.remove("hash");
+    }
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(DOMAIN);
+    ctx.update(canonical_json(&without).as_bytes());
+    ctx.finish().as_ref().try_into().expect("32 bytes")
+}
+
+/// Reads the last entry's sequence number and hash.
+fn read_tail(file: &mut File, len: u64, path: &Path) -> Result<Tail, AuditError> {
+    let fail = |why: String| AuditError::Tail {
+        path: path.display().to_string(),
+        why,
+    };
+    if len == 0 {
+        return Ok(Tail {
+            len,
+            seq: 0,
+            hash: GENESIS,
+        });
+    }
+    let back = len.min(64 * 1024);
+    let mut buf = vec![0u8; back as usize];
+    file.seek(SeekFrom::Start(len - back))
+        .and_then(|_| file.read_exact(&mut buf))
+        .map_err(|e| fail(e.to_string()))?;
+    if buf.last() != Some(&b'\n') {
+        return Err(fail(
+            "the last line is incomplete; run `kiroku audit verify`".into(),
+        ));
+    }
+    let text = String::from_utf8_lossy(&buf[..buf.len() - 1]);
+    let last = text.rsplit('\n').next().unwrap_or_default();
+    let v: Value = serde_json::from_str(last).map_err(|e| fail(e.to_string()))?;
+    let seq = v["seq"].as_u64().ok_or_else(|| fail("no seq".into()))?;
+    let hash = v["hash"]
+        .as_str()
+        .and_then(|h| hex::decode(h).ok())
+        .and_then(|h| <[u8; 32]>::try_from(h).ok())
+        .ok_or_else(|| fail("no hash".into()))?;
+    Ok(Tail { len, seq, hash })
+}
+
+fn last_line(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines().last().map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn audit(dir: &Path, every: u64) -> Audit {
+        let key = Arc::new(OperatorKey::load_or_create(&dir.join("op.pk8")).unwrap());
+        Audit::open(
+            &dir.join("audit"),
+            key,
+            CheckpointPolicy {
+                every_entries: every,
+                every_seconds: 3600,
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn entries_chain_and_two_writers_share_one_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = audit(dir.path(), 3);
+        let b = audit(dir.path(), 3);
+        assert_eq!(a.record("x", &Actor::System, json!({})).unwrap(), 1);
+        assert_eq!(b.record("y", &Actor::Operator, json!({})).unwrap(), 2);
+        assert_eq!(a.record("z", &Actor::Service, json!({"n": 1})).unwrap(), 3);
+        let pk = a.signer.public_key_hex();
+        let report = verify(&a.dir, &pk).unwrap();
+        assert_eq!(report.entries, 3);
+        // The first entry writes a checkpoint (none existed), and seq 3 is a multiple of 3.
+        assert_eq!(report.checkpoints, 2);
+    }
+}

@@ -1,0 +1,142 @@
+//! Checking the audit log: every entry's hash, the chain, and every signed checkpoint. The
+//! first fault is named by its entry, so an auditor knows where to look.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::{CHECKPOINT_DOMAIN, GENESIS, entry_hash};
+use crate::signing::{key_id, verify_json};
+
+/// What a clean log holds.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AuditReport {
+    pub entries: u64,
+    pub checkpoints: u64,
+    /// Entries after the last checkpoint: protected by the chain only, not yet by a signature.
+    pub unsigned_tail: u64,
+}
+
+/// The first fault found.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum VerifyError {
+    #[error("cannot read the audit log: {0}")]
+    Unreadable(String),
+    #[error("entry {seq} was edited: {why}")]
+    Edited { seq: u64, why: String },
+    #[error("entry {seq} is missing: entries were removed before line {line}")]
+    Removed { seq: u64, line: u64 },
+    #[error(
+        "line {line} holds entry {found} where entry {seq} belongs: an entry was inserted or reordered"
+    )]
+    InsertedOrReordered { seq: u64, found: u64, line: u64 },
+    #[error("entry {seq} does not follow entry {}: the chain is broken there", seq - 1)]
+    Unchained { seq: u64 },
+    #[error(
+        "checkpoint {n} (at entry {seq}) disagrees with the log: an entry up to {seq} was rewritten"
+    )]
+    CheckpointMismatch { n: u64, seq: u64 },
+    #[error(
+        "checkpoint {n} (at entry {seq}) names an entry the log no longer has: entries after {last} were removed"
+    )]
+    Truncated { n: u64, seq: u64, last: u64 },
+    #[error("checkpoint {n} has no valid signature from the operator key {kid}")]
+    BadSignature { n: u64, kid: String },
+}
+
+/// Verifies the log in `dir` against the operator's public key (hex).
+pub fn verify(dir: &Path, public_key_hex: &str) -> Result<AuditReport, VerifyError> {
+    let log = read(&dir.join("log.jsonl"))?;
+    let mut hashes: Vec<[u8; 32]> = Vec::new();
+    let mut prev = GENESIS;
+    let mut lines: Vec<&[u8]> = log.split(|b| *b == b'\n').collect();
+    if lines.last() == Some(&&[][..]) {
+        lines.pop();
+    }
+    for (i, line) in lines.into_iter().enumerate() {
+        let expected = i as u64 + 1;
+        let line_no = expected;
+        let entry: Value = serde_json::from_slice(line).map_err(|e| VerifyError::Edited {
+            seq: expected,
+            why: format!("line {line_no} is not a readable entry ({e})"),
+        })?;
+        let seq = entry["seq"].as_u64().ok_or(VerifyError::Edited {
+            seq: expected,
+            why: "its sequence number is gone".into(),
+        })?;
+        let stored = entry["hash"]
+            .as_str()
+            .and_then(|h| hex::decode(h).ok())
+            .and_then(|h| <[u8; 32]>::try_from(h).ok());
+        if stored != Some(entry_hash(&entry)) {
+            return Err(VerifyError::Edited {
+                seq,
+                why: "its contents do not match its hash".into(),
+            });
+        }
+        if seq > expected {
+            return Err(VerifyError::Removed {
+                seq: expected,
+                line: line_no,
+            });
+        }
+        if seq < expected {
+            return Err(VerifyError::InsertedOrReordered {
+                seq: expected,
+                found: seq,
+                line: line_no,
+            });
+        }
+        if entry["prev"].as_str() != Some(hex::encode(prev).as_str()) {
+            return Err(VerifyError::Unchained { seq });
+        }
+        prev = entry_hash(&entry);
+        hashes.push(prev);
+    }
+    let last = hashes.len() as u64;
+    let checkpoints = match std::fs::read_to_string(dir.join("checkpoints.jsonl")) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(VerifyError::Unreadable(e.to_string())),
+    };
+    let kid = key_id(&hex::decode(public_key_hex.trim()).unwrap_or_default());
+    let mut signed_up_to = 0;
+    let mut count = 0;
+    for (i, line) in checkpoints.lines().enumerate() {
+        let n = i as u64 + 1;
+        let cp: Value = serde_json::from_str(line).map_err(|_| VerifyError::BadSignature {
+            n,
+            kid: kid.clone(),
+        })?;
+        let body = serde_json::json!({"seq": cp["seq"], "hash": cp["hash"], "at": cp["at"]});
+        let sig = cp["sig"].as_str().unwrap_or_default();
+        if !verify_json(public_key_hex, CHECKPOINT_DOMAIN, &body, sig) {
+            return Err(VerifyError::BadSignature {
+                n,
+                kid: kid.clone(),
+            });
+        }
+        let seq = cp["seq"].as_u64().unwrap_or(0);
+        if seq == 0 || seq > last {
+            return Err(VerifyError::Truncated { n, seq, last });
+        }
+        if cp["hash"].as_str() != Some(hex::encode(hashes[seq as usize - 1]).as_str()) {
+            return Err(VerifyError::CheckpointMismatch { n, seq });
+        }
+        signed_up_to = signed_up_to.max(seq);
+        count += 1;
+    }
+    Ok(AuditReport {
+        entries: last,
+        checkpoints: count,
+        unsigned_tail: last - signed_up_to,
+    })
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, VerifyError> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(VerifyError::Unreadable(e.to_string())),
+    }
+}

@@ -1,0 +1,124 @@
+//! The catalog's side of the consent ledger: privacy-notice versions and the append-only
+//! consent events. Nothing here updates or deletes an event.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Catalog, CatalogError, ConsentEventRow, NoticeRow};
+use crate::ids::CandidateId;
+
+const EVENT_COLUMNS: &str = "id, candidate_id, action, scope, recipient, country, at, notice_id, method, origin, language, withdraws, receipt";
+
+fn event_from_row(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<Result<ConsentEventRow, CatalogError>> {
+    let candidate: String = r.get(1)?;
+    let candidate = match CandidateId::parse(&candidate) {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(CatalogError::Corrupt(e.to_string()))),
+    };
+    Ok(Ok(ConsentEventRow {
+        id: r.get(0)?,
+        candidate,
+        action: r.get(2)?,
+        scope: r.get(3)?,
+        recipient: r.get(4)?,
+        country: r.get(5)?,
+        at: r.get(6)?,
+        notice_id: r.get(7)?,
+        method: r.get(8)?,
+        origin: r.get(9)?,
+        language: r.get(10)?,
+        withdraws: r.get(11)?,
+        receipt: r.get(12)?,
+    }))
+}
+
+impl Catalog {
+    /// Registers a notice version; false if the id is taken.
+    pub fn insert_notice(&self, n: &NoticeRow) -> Result<bool, CatalogError> {
+        let count = self.db().execute(
+            "INSERT OR IGNORE INTO notices (id, language, url, text_sha256, registered_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![n.id, n.language, n.url, n.text_sha256, n.registered_at],
+        )?;
+        Ok(count == 1)
+    }
+
+    pub fn notice(&self, id: &str) -> Result<Option<NoticeRow>, CatalogError> {
+        Ok(self
+            .db()
+            .query_row(
+                "SELECT id, language, url, text_sha256, registered_at FROM notices WHERE id = ?1",
+                params![id],
+                notice_from_row,
+            )
+            .optional()?)
+    }
+
+    /// Every notice version, oldest first.
+    pub fn notices(&self) -> Result<Vec<NoticeRow>, CatalogError> {
+        let db = self.db();
+        let mut st = db.prepare(
+            "SELECT id, language, url, text_sha256, registered_at FROM notices ORDER BY seq",
+        )?;
+        let rows = st.query_map([], notice_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn append_consent_event(&self, e: &ConsentEventRow) -> Result<(), CatalogError> {
+        self.db().execute(
+            &format!(
+                "INSERT INTO consent_events ({EVENT_COLUMNS})
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+            ),
+            params![
+                e.id,
+                e.candidate.to_string(),
+                e.action,
+                e.scope,
+                e.recipient,
+                e.country,
+                e.at,
+                e.notice_id,
+                e.method,
+                e.origin,
+                e.language,
+                e.withdraws,
+                e.receipt
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// All consent events of a candidate, oldest first.
+    pub fn consent_events(&self, c: &CandidateId) -> Result<Vec<ConsentEventRow>, CatalogError> {
+        let db = self.db();
+        let mut st = db.prepare(&format!(
+            "SELECT {EVENT_COLUMNS} FROM consent_events WHERE candidate_id = ?1 ORDER BY seq"
+        ))?;
+        let rows = st.query_map(params![c.to_string()], event_from_row)?;
+        rows.map(|r| r.map_err(CatalogError::from).and_then(|x| x))
+            .collect()
+    }
+
+    pub fn consent_event(&self, id: &str) -> Result<Option<ConsentEventRow>, CatalogError> {
+        self.db()
+            .query_row(
+                &format!("SELECT {EVENT_COLUMNS} FROM consent_events WHERE id = ?1"),
+                params![id],
+                event_from_row,
+            )
+            .optional()?
+            .transpose()
+    }
+}
+
+fn notice_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<NoticeRow> {
+    Ok(NoticeRow {
+        id: r.get(0)?,
+        language: r.get(1)?,
+        url: r.get(2)?,
+        text_sha256: r.get(3)?,
+        registered_at: r.get(4)?,
+    })
+}

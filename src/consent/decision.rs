@@ -1,0 +1,278 @@
+//! The release decision point: one function, default deny, decides whether an interview's
+//! recording or analysis may go to a recipient, and says why.
+//!
+//! An allowing decision is a [`Proof`]: it can be built only here (its fields are private), and
+//! every release function in [`crate::release`] takes one, so no code path hands sealed bytes
+//! out without a decision behind it. A proof names the consent event that allowed it, or the
+//! legal basis an operator invoked.
+//!
+//! Plain Rust rather than Cedar: the rules are four lines (the interview is the recipient's,
+//! capture is over, the matching `share.*` scope stands for this very recipient, else deny),
+//! and the answer must carry the consent *event* that allowed it, which a Cedar policy id does
+//! not; Cedar would add a policy language, a schema and a large dependency to say the same.
+//! When rules grow (per-job scopes, time limits), that trade-off should be revisited.
+
+use serde::Serialize;
+
+use super::{ConsentError, Ledger, Scope};
+use crate::app::Kiroku;
+use crate::audit::Actor;
+use crate::catalog::InterviewRow;
+use crate::ids::{CandidateId, InterviewId, RecruiterHandle};
+
+/// What is released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Item {
+    Recording,
+    Analysis,
+}
+
+impl Item {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Item::Recording => "recording",
+            Item::Analysis => "analysis",
+        }
+    }
+    /// The share scope this item needs for a recipient.
+    pub fn scope(&self, to: &RecruiterHandle) -> Scope {
+        match self {
+            Item::Recording => Scope::ShareRecording(to.clone()),
+            Item::Analysis => Scope::ShareAnalysis(to.clone()),
+        }
+    }
+    pub fn parse(s: &str) -> Option<Item> {
+        match s {
+            "recording" => Some(Item::Recording),
+            "analysis" => Some(Item::Analysis),
+            _ => None,
+        }
+    }
+}
+
+/// APPI Art. 27(1)'s exceptions to consent for third-party provision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LegalBasis {
+    /// Art. 27(1)(i): based on laws and regulations.
+    RequiredByLaw,
+    /// Art. 27(1)(ii): to protect a person's life, body or property, consent hard to obtain.
+    LifeBodyProperty,
+    /// Art. 27(1)(iii): public health or the sound growth of children, consent hard to obtain.
+    PublicHealthOrChildren,
+    /// Art. 27(1)(iv): cooperating with a national or local government body's legal duties.
+    GovernmentCooperation,
+}
+
+impl LegalBasis {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            LegalBasis::RequiredByLaw => "required_by_law",
+            LegalBasis::LifeBodyProperty => "life_body_property",
+            LegalBasis::PublicHealthOrChildren => "public_health_or_children",
+            LegalBasis::GovernmentCooperation => "government_cooperation",
+        }
+    }
+    pub fn parse(s: &str) -> Option<LegalBasis> {
+        [
+            LegalBasis::RequiredByLaw,
+            LegalBasis::LifeBodyProperty,
+            LegalBasis::PublicHealthOrChildren,
+            LegalBasis::GovernmentCooperation,
+        ]
+        .into_iter()
+        .find(|b| b.as_str() == s)
+    }
+}
+
+/// Why a release was allowed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "basis", rename_all = "snake_case")]
+pub enum Basis {
+    /// The standing grant of the matching share scope.
+    Consent { consent_event_id: String },
+    /// An operator's legal-exception release.
+    LegalException {
+        legal_basis: LegalBasis,
+        reference: String,
+    },
+}
+
+/// Proof that the decision point allowed one release. Only this module builds one.
+#[derive(Debug, Clone)]
+pub struct Proof {
+    basis: Basis,
+    recipient: String,
+    candidate: CandidateId,
+    interview: InterviewId,
+    item: Item,
+    decided_at: String,
+}
+
+impl Proof {
+    pub fn basis(&self) -> &Basis {
+        &self.basis
+    }
+    pub fn recipient(&self) -> &str {
+        &self.recipient
+    }
+    pub fn candidate(&self) -> &CandidateId {
+        &self.candidate
+    }
+    pub fn interview(&self) -> &InterviewId {
+        &self.interview
+    }
+    pub fn item(&self) -> Item {
+        self.item
+    }
+    pub fn decided_at(&self) -> &str {
+        &self.decided_at
+    }
+
+    /// Asks again, for a release still under way (the next segment of a download, a delivery
+    /// attempt): true while the consent it rests on stands. A legal-exception proof stands
+    /// for the release it was made for.
+    pub fn still_stands(&self, app: &Kiroku) -> Result<bool, ConsentError> {
+        match &self.basis {
+            Basis::LegalException { .. } => Ok(true),
+            Basis::Consent { consent_event_id } => {
+                let to = RecruiterHandle::parse(&self.recipient)?;
+                Ok(Ledger::new(app)
+                    .standing_grant(&self.candidate, &self.item.scope(&to))?
+                    .is_some_and(|g| g.id == *consent_event_id))
+            }
+        }
+    }
+}
+
+/// Why a release was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Refusal {
+    /// The interview was not run for this recipient: to it, the interview does not exist.
+    NotRecipientsInterview,
+    /// Capture is still under way; nothing is released before it ends.
+    NotEnded,
+    /// The matching share scope was never granted to this recipient.
+    NoShareConsent { scope: String },
+    /// It was granted and has been withdrawn.
+    ShareConsentWithdrawn { scope: String },
+}
+
+impl Refusal {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::NotRecipientsInterview => "unknown_interview",
+            Refusal::NotEnded => "still_capturing",
+            Refusal::NoShareConsent { .. } => "no_share_consent",
+            Refusal::ShareConsentWithdrawn { .. } => "share_consent_withdrawn",
+        }
+    }
+}
+
+/// Decides one release to a recruiter; every decision is audited.
+pub fn decide(
+    app: &Kiroku,
+    to: &RecruiterHandle,
+    interview: &InterviewRow,
+    item: Item,
+) -> Result<Result<Proof, Refusal>, ConsentError> {
+    let scope = item.scope(to);
+    let outcome = if interview.recruiter != *to {
+        Err(Refusal::NotRecipientsInterview)
+    } else if !interview.state.is_ended() {
+        Err(Refusal::NotEnded)
+    } else {
+        let ledger = Ledger::new(app);
+        match ledger.standing_grant(&interview.candidate, &scope)? {
+            Some(grant) => Ok(Proof {
+                basis: Basis::Consent {
+                    consent_event_id: grant.id,
+                },
+                recipient: to.to_string(),
+                candidate: interview.candidate,
+                interview: interview.id,
+                item,
+                decided_at: crate::util::now_rfc3339(),
+            }),
+            None if ledger.ever_granted(&interview.candidate, &scope)? => {
+                Err(Refusal::ShareConsentWithdrawn {
+                    scope: scope.to_string(),
+                })
+            }
+            None => Err(Refusal::NoShareConsent {
+                scope: scope.to_string(),
+            }),
+        }
+    };
+    let data = serde_json::json!({
+        "candidate": interview.candidate.to_string(),
+        "interview": interview.id.to_string(),
+        "recipient": to.to_string(),
+        "item": item.as_str(),
+    });
+    match &outcome {
+        Ok(p) => {
+            let mut d = data;
+            d["basis"] = serde_json::to_value(&p.basis).expect("serialisable");
+            app.audit
+                .record("release.allowed", &Actor::Recruiter(to.to_string()), d)?;
+        }
+        Err(r) => {
+            let mut d = data;
+            d["refusal"] = serde_json::to_value(r).expect("serialisable");
+            app.audit
+                .record("release.refused", &Actor::Recruiter(to.to_string()), d)?;
+        }
+    }
+    Ok(outcome)
+}
+
+/// An operator's legal-exception release (APPI Art. 27(1)): never a default, always with a
+/// stated basis and a reference (case number, request letter), audited as such.
+pub fn legal_exception(
+    app: &Kiroku,
+    interview: &InterviewRow,
+    recipient: &str,
+    item: Item,
+    legal_basis: LegalBasis,
+    reference: &str,
+) -> Result<Proof, ConsentError> {
+    let printable = |s: &str, max: usize| {
+        !s.trim().is_empty() && s.len() <= max && !s.chars().any(|c| c.is_control())
+    };
+    if !printable(reference, 500) {
+        return Err(ConsentError::NoReference);
+    }
+    if !printable(recipient, 200) {
+        return Err(ConsentError::Invalid {
+            field: "recipient",
+            why: "the receiving body's name, 1 to 200 printable characters",
+        });
+    }
+    let proof = Proof {
+        basis: Basis::LegalException {
+            legal_basis,
+            reference: reference.into(),
+        },
+        recipient: recipient.into(),
+        candidate: interview.candidate,
+        interview: interview.id,
+        item,
+        decided_at: crate::util::now_rfc3339(),
+    };
+    app.audit.record(
+        "release.legal_exception",
+        &Actor::Operator,
+        serde_json::json!({
+            "candidate": interview.candidate.to_string(),
+            "interview": interview.id.to_string(),
+            "recipient": recipient,
+            "item": item.as_str(),
+            "legal_basis": legal_basis.as_str(),
+            "reference": reference,
+        }),
+    )?;
+    Ok(proof)
+}

@@ -1,0 +1,233 @@
+//! Recruiting companies: registration, API keys, and their webhook endpoints.
+//!
+//! A key is `krk_<key id>_<secret>`: the key id finds the stored row, and the SHA-256 of the
+//! secret is compared in constant time (ring's `verify_slices_are_equal`). The secret is 32
+//! random bytes, so a plain hash suffices: there is nothing to brute-force that a slow hash
+//! would protect. A key is shown once, when made; revoking or rotating takes effect at the
+//! next request.
+
+use std::net::IpAddr;
+
+use base64::Engine;
+use ring::rand::{SecureRandom, SystemRandom};
+
+use crate::app::Kiroku;
+use crate::audit::Actor;
+use crate::catalog::{CatalogError, KeyCheck, WebhookRow};
+use crate::ids::RecruiterHandle;
+
+/// Why a recruiter operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RecruiterError {
+    #[error("recruiter `{0}` is already registered")]
+    Exists(String),
+    #[error("no recruiter `{0}` is registered")]
+    Unknown(String),
+    #[error("a recruiter API key is required (Authorization: Bearer krk_...)")]
+    NoKey,
+    #[error("the recruiter API key is not valid")]
+    WrongKey,
+    #[error("the recruiter API key was revoked")]
+    Revoked,
+    #[error("webhook url: {0}")]
+    BadUrl(&'static str),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
+}
+
+impl RecruiterError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            RecruiterError::Exists(_) => "recruiter_exists",
+            RecruiterError::Unknown(_) => "unknown_recruiter",
+            RecruiterError::NoKey => "unauthorized",
+            RecruiterError::WrongKey => "recruiter_key_invalid",
+            RecruiterError::Revoked => "recruiter_key_revoked",
+            RecruiterError::BadUrl(_) => "invalid_webhook_url",
+            RecruiterError::Catalog(_) | RecruiterError::Audit(_) => "internal",
+        }
+    }
+}
+
+/// Registers a recruiter; returns its first API key (shown once).
+pub fn add(app: &Kiroku, h: &RecruiterHandle) -> Result<String, RecruiterError> {
+    let (key, key_id, hash) = new_key();
+    if !app.catalog.insert_recruiter(h, &key_id, &hash)? {
+        return Err(RecruiterError::Exists(h.to_string()));
+    }
+    app.audit.record(
+        "recruiter.added",
+        &Actor::Operator,
+        serde_json::json!({"recruiter": h.to_string(), "key_id": key_id}),
+    )?;
+    Ok(key)
+}
+
+/// Replaces every live key of a recruiter with a new one; returns the new key (shown once).
+pub fn rotate(app: &Kiroku, h: &RecruiterHandle) -> Result<String, RecruiterError> {
+    known(app, h)?;
+    let (key, key_id, hash) = new_key();
+    let revoked = app
+        .catalog
+        .replace_recruiter_keys(h, Some((&key_id, &hash)))?;
+    app.audit.record(
+        "recruiter.key_rotated",
+        &Actor::Operator,
+        serde_json::json!({"recruiter": h.to_string(), "key_id": key_id, "revoked": revoked}),
+    )?;
+    Ok(key)
+}
+
+/// Revokes every key of a recruiter; returns how many.
+pub fn revoke(app: &Kiroku, h: &RecruiterHandle) -> Result<usize, RecruiterError> {
+    known(app, h)?;
+    let n = app.catalog.replace_recruiter_keys(h, None)?;
+    app.audit.record(
+        "recruiter.keys_revoked",
+        &Actor::Operator,
+        serde_json::json!({"recruiter": h.to_string(), "revoked": n}),
+    )?;
+    Ok(n)
+}
+
+/// The recruiter a presented key belongs to.
+pub fn authenticate(
+    app: &Kiroku,
+    presented: Option<&str>,
+) -> Result<RecruiterHandle, RecruiterError> {
+    let presented = presented.ok_or(RecruiterError::NoKey)?;
+    let Some((key_id, secret)) = presented
+        .strip_prefix("krk_")
+        .and_then(|rest| rest.split_once('_'))
+    else {
+        return Err(RecruiterError::WrongKey);
+    };
+    if key_id.len() != 16 || !key_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(RecruiterError::WrongKey);
+    }
+    match app.catalog.recruiter_key(key_id)? {
+        KeyCheck::Unknown => Err(RecruiterError::WrongKey),
+        KeyCheck::Revoked => Err(RecruiterError::Revoked),
+        KeyCheck::Live { handle, hash } => {
+            let presented_hash = sha256(secret.as_bytes());
+            #[allow(deprecated)] // still ring 0.17's constant-time comparison
+            let same = ring::constant_time::verify_slices_are_equal(&presented_hash, &hash).is_ok();
+            if same {
+                Ok(handle)
+            } else {
+                Err(RecruiterError::WrongKey)
+            }
+        }
+    }
+}
+
+/// Registers (or replaces) a recruiter's webhook endpoint; returns the signing secret (shown
+/// once). Only http(s) URLs without credentials; loopback and private addresses only when
+/// the operator allows them.
+pub fn set_webhook(app: &Kiroku, h: &RecruiterHandle, url: &str) -> Result<String, RecruiterError> {
+    check_url(url, app.config.webhooks.allow_private_addresses)?;
+    let mut raw = [0u8; 32];
+    SystemRandom::new()
+        .fill(&mut raw)
+        .map_err(|_| RecruiterError::BadUrl("random generator failed"))?;
+    let secret = format!(
+        "whsec_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+    );
+    app.catalog.set_webhook(&WebhookRow {
+        handle: h.clone(),
+        url: url.into(),
+        secret: secret.clone(),
+    })?;
+    app.audit.record(
+        "recruiter.webhook_set",
+        &Actor::Recruiter(h.to_string()),
+        serde_json::json!({"recruiter": h.to_string()}),
+    )?;
+    Ok(secret)
+}
+
+fn check_url(url: &str, allow_private: bool) -> Result<(), RecruiterError> {
+    if url.len() > 2000 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(RecruiterError::BadUrl("at most 2000 characters, no spaces"));
+    }
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or(RecruiterError::BadUrl(
+            "must start with https:// or http://",
+        ))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.is_empty() {
+        return Err(RecruiterError::BadUrl("has no host"));
+    }
+    if authority.contains('@') {
+        return Err(RecruiterError::BadUrl("must not carry credentials"));
+    }
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default()
+    } else {
+        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+    };
+    let private = match host.parse::<IpAddr>() {
+        Ok(IpAddr::V4(a)) => {
+            a.is_loopback() || a.is_private() || a.is_link_local() || a.is_unspecified()
+        }
+        Ok(IpAddr::V6(a)) => {
+            a.is_loopback() || a.is_unspecified() || (a.segments()[0] & 0xfe00) == 0xfc00
+        }
+        Err(_) => host == "localhost" || host.ends_with(".localhost"),
+    };
+    if private && !allow_private {
+        return Err(RecruiterError::BadUrl(
+            "points at a loopback or private address (the operator has not allowed that)",
+        ));
+    }
+    Ok(())
+}
+
+fn known(app: &Kiroku, h: &RecruiterHandle) -> Result<(), RecruiterError> {
+    if app.catalog.recruiter_exists(h)? {
+        Ok(())
+    } else {
+        Err(RecruiterError::Unknown(h.to_string()))
+    }
+}
+
+fn new_key() -> (String, String, Vec<u8>) {
+    let mut id = [0u8; 8];
+    let mut secret = [0u8; 32];
+    let rng = SystemRandom::new();
+    rng.fill(&mut id).expect("system random");
+    rng.fill(&mut secret).expect("system random");
+    let key_id = hex::encode(id);
+    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+    let hash = sha256(secret.as_bytes());
+    (format!("krk_{key_id}_{secret}"), key_id, hash)
+}
+
+fn sha256(b: &[u8]) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, b)
+        .as_ref()
+        .to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_url;
+
+    #[test]
+    fn webhook_urls_refuse_credentials_other_schemes_and_private_hosts_unless_allowed() {
+        assert!(check_url("https://hooks.acme.example/kiroku", false).is_ok());
+        assert!(check_url("ftp://acme.example/", false).is_err());
+        assert!(check_url("https://user:pw@acme.example/", false).is_err());
+        assert!(check_url("http://127.0.0.1:9000/hook", false).is_err());
+        assert!(check_url("http://10.1.2.3/hook", false).is_err());
+        assert!(check_url("http://[::1]:80/", false).is_err());
+        assert!(check_url("http://localhost/", false).is_err());
+        assert!(check_url("http://127.0.0.1:9000/hook", true).is_ok());
+        assert!(check_url("https://", true).is_err());
+    }
+}

@@ -1,0 +1,990 @@
+//! Consent-gated release to recruiters over HTTP: the whole story, the push deliveries, who
+//! may call what, and every kind of bad input.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+use kiroku::app::Kiroku;
+use kiroku::config::Config;
+use serde_json::{Value, json};
+
+const SERVICE: &str = "service-token-for-release-tests-0123456789";
+const OPERATOR: &str = "operator-token-for-release-tests-0123456789";
+
+struct Server {
+    dir: tempfile::TempDir,
+    app: Arc<Kiroku>,
+    base: String,
+    http: reqwest::Client,
+}
+
+async fn server(tweak: impl FnOnce(&mut Config)) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut cfg = Config {
+        data_dir: dir.path().to_path_buf(),
+        pipelines_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines"),
+        service_token: Some(SERVICE.into()),
+        operator_token: Some(OPERATOR.into()),
+        ..Config::default()
+    };
+    cfg.release.public_url = base.clone();
+    cfg.webhooks.allow_private_addresses = true;
+    cfg.webhooks.timeout_seconds = 1;
+    cfg.webhooks.backoff_base_seconds = 1;
+    tweak(&mut cfg);
+    let app = Kiroku::open(cfg).unwrap();
+    let router = kiroku::http::router(app.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    tokio::spawn(kiroku::delivery::run(app.clone()));
+    Server {
+        dir,
+        app,
+        base,
+        http: reqwest::Client::new(),
+    }
+}
+
+/// A credential to call with.
+#[derive(Clone, Copy)]
+enum As<'a> {
+    Nobody,
+    Service,
+    Operator,
+    Key(&'a str),
+}
+
+impl Server {
+    fn data(&self) -> &Path {
+        self.dir.path()
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        who: As<'_>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let (status, _, bytes) = self.raw(method, path, who, body, &[]).await;
+        let v = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, v)
+    }
+
+    async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        who: As<'_>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, HeaderMap, Vec<u8>) {
+        let mut r = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.base));
+        r = match who {
+            As::Nobody => r,
+            As::Service => r.bearer_auth(SERVICE),
+            As::Operator => r.bearer_auth(OPERATOR),
+            As::Key(k) => r.bearer_auth(k),
+        };
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let h = resp.headers().clone();
+        (status, h, resp.bytes().await.unwrap().to_vec())
+    }
+
+    /// Operator setup: a notice and a recruiter; returns the recruiter's API key.
+    async fn recruiter(&self, handle: &str) -> String {
+        let (st, _) = self
+            .call(
+                "POST",
+                "/v1/admin/notices",
+                As::Operator,
+                Some(json!({"id": "notice-v1", "language": "ja", "url": "https://example.invalid/privacy/v1", "text_sha256": "cd".repeat(32)})),
+            )
+            .await;
+        assert!(st == 201 || st == 409, "{st}");
+        let (st, v) = self
+            .call(
+                "POST",
+                "/v1/admin/recruiters",
+                As::Operator,
+                Some(json!({"handle": handle})),
+            )
+            .await;
+        assert_eq!(st, 201, "{v}");
+        v["api_key"].as_str().unwrap().to_string()
+    }
+
+    async fn candidate(&self) -> String {
+        let (st, v) = self
+            .call(
+                "POST",
+                "/v1/candidates",
+                As::Service,
+                Some(json!({"external_ref": "applicant-8841", "home_country": "JP"})),
+            )
+            .await;
+        assert_eq!(st, 201, "{v}");
+        v["candidate_id"].as_str().unwrap().to_string()
+    }
+
+    async fn grant(&self, c: &str, body: Value) -> Value {
+        let (st, v) = self
+            .call(
+                "POST",
+                &format!("/v1/candidates/{c}/consents"),
+                As::Service,
+                Some(body),
+            )
+            .await;
+        assert_eq!(st, 201, "{v}");
+        v
+    }
+
+    /// A finished interview for `recruiter`, made of the Chromium MediaRecorder recording.
+    async fn interview(&self, c: &str, recruiter: &str) -> String {
+        let (st, v) = self
+            .call(
+                "POST",
+                "/v1/interviews",
+                As::Service,
+                Some(json!({"candidate": c, "recruiter": recruiter})),
+            )
+            .await;
+        assert_eq!(st, 201, "{v}");
+        let id = v["interview_id"].as_str().unwrap().to_string();
+        let media = std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/chromium-mediarecorder.webm"),
+        )
+        .unwrap();
+        let r = self
+            .http
+            .put(format!("{}/v1/interviews/{id}/media", self.base))
+            .bearer_auth(v["ingest_token"].as_str().unwrap())
+            .header("content-type", "video/webm")
+            .body(media)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        id
+    }
+
+    fn export(&self, interview: &str) -> Vec<u8> {
+        let out = self.data().join(format!("export-{interview}.webm"));
+        common::last_line(
+            &common::kiroku_cmd(self.data())
+                .args([
+                    "recording",
+                    "export",
+                    interview,
+                    "--out",
+                    out.to_str().unwrap(),
+                ])
+                .output()
+                .unwrap(),
+        );
+        std::fs::read(out).unwrap()
+    }
+
+    fn audit_events(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.data().join("audit/log.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+/// What a webhook receiver on loopback got: (Kiroku-Signature, body).
+type Received = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// A webhook receiver answering with `status` after `delay`; `redirect` answers 302.
+async fn receiver(status: u16, delay: Duration) -> (String, Received) {
+    let got: Received = Arc::default();
+    let seen = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let seen = seen.clone();
+            async move {
+                let sig = headers
+                    .get("kiroku-signature")
+                    .map(|v| v.to_str().unwrap().to_string())
+                    .unwrap_or_default();
+                seen.lock().unwrap().push((sig, body.to_vec()));
+                tokio::time::sleep(delay).await;
+                let mut resp = axum::response::Response::new(axum::body::Body::empty());
+                *resp.status_mut() = axum::http::StatusCode::from_u16(status).unwrap();
+                if status == 302 {
+                    resp.headers_mut()
+                        .insert("location", "http://127.0.0.1:9/elsewhere".parse().unwrap());
+                }
+                resp
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    (url, got)
+}
+
+/// Waits until `f` holds, for at most 20 s.
+async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn deliveries_of(got: &Received, kind: &str, secret: &str) -> Vec<Value> {
+    let now = kiroku::util::now_unix();
+    got.lock()
+        .unwrap()
+        .iter()
+        .map(|(sig, body)| {
+            kiroku::delivery::verify_signature(secret, sig, body, now, 300)
+                .expect("every delivery carries a valid signature");
+            serde_json::from_slice::<Value>(body).unwrap()
+        })
+        .filter(|v| v["type"] == kind)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recruiter_receives_a_recording_only_while_the_candidates_share_consent_stands() {
+    let s = server(|_| {}).await;
+    let acme = s.recruiter("acme").await;
+    let globex = s.recruiter("globex").await;
+    let (hook, got) = receiver(200, Duration::ZERO).await;
+    let (st, v) = s
+        .call(
+            "PUT",
+            "/v1/recruiter/webhook",
+            As::Key(&acme),
+            Some(json!({"url": hook})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let secret = v["signing_secret"].as_str().unwrap().to_string();
+
+    // The candidate consents to be recorded; the receipt verifies offline.
+    let c = s.candidate().await;
+    let granted = s
+        .grant(&c, json!({"scope": "record", "language": "ja"}))
+        .await;
+    let receipt_file = s.data().join("receipt.json");
+    std::fs::write(&receipt_file, granted["receipt"].to_string()).unwrap();
+    let (_, keys) = s.call("GET", "/v1/keys", As::Nobody, None).await;
+    let verified = common::kiroku_cmd(s.data())
+        .args([
+            "receipt",
+            "verify",
+            receipt_file.to_str().unwrap(),
+            "--public-key",
+        ])
+        .arg(keys["public_key"].as_str().unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    assert_eq!(
+        granted["receipt"]["receipt"]["policyUrl"],
+        "https://example.invalid/privacy/v1"
+    );
+    assert_eq!(granted["event"]["method"], "web_form");
+
+    // The interview is streamed; without share consent the recruiter gets 403 and no bytes.
+    let id = s.interview(&c, "acme").await;
+    let path = format!("/v1/recruiter/interviews/{id}/recording");
+    let (st, v) = s.call("GET", &path, As::Key(&acme), None).await;
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (403, Some("no_share_consent")),
+        "{v}"
+    );
+    assert_eq!(v["scope"], "share.recording:acme");
+    let (_, list) = s
+        .call("GET", "/v1/recruiter/interviews", As::Key(&acme), None)
+        .await;
+    assert_eq!(list["interviews"], json!([]));
+
+    // Share consent for acme: the recording arrives, equal to the export byte for byte.
+    let share = s
+        .grant(&c, json!({"scope": "share.recording", "recipient": "acme"}))
+        .await;
+    let share_id = share["consent_id"].as_str().unwrap().to_string();
+    let (_, list) = s
+        .call("GET", "/v1/recruiter/interviews", As::Key(&acme), None)
+        .await;
+    assert_eq!(list["interviews"][0]["interview_id"], id.as_str());
+    let (st, h, body) = s.raw("GET", &path, As::Key(&acme), None, &[]).await;
+    assert_eq!(st, 200);
+    assert_eq!(h["content-type"], "video/webm");
+    let export = s.export(&id);
+    assert!(
+        body == export,
+        "the released recording equals `kiroku recording export`"
+    );
+
+    // A Range request equals the same slice, across a chunk and a segment boundary.
+    let (a, b) = (60_000usize, export.len() - 1000);
+    let (st, h, slice) = s
+        .raw(
+            "GET",
+            &path,
+            As::Key(&acme),
+            None,
+            &[("range", &format!("bytes={a}-{b}"))],
+        )
+        .await;
+    assert_eq!(st, 206);
+    assert_eq!(
+        h["content-range"],
+        format!("bytes {a}-{b}/{}", export.len()).as_str()
+    );
+    assert!(
+        slice == export[a..=b],
+        "the range equals the export's slice"
+    );
+
+    // Another recruiter cannot learn that the interview exists.
+    let (st, other) = s.call("GET", &path, As::Key(&globex), None).await;
+    let (_, nobody) = s
+        .call(
+            "GET",
+            "/v1/recruiter/interviews/00000000-0000-4000-8000-000000000000/recording",
+            As::Key(&globex),
+            None,
+        )
+        .await;
+    assert_eq!(st, 404);
+    assert_eq!(
+        other, nobody,
+        "the same answer as for an interview nobody has"
+    );
+
+    // The push delivery came, signed, with a working short-lived link.
+    eventually("recording.ready", || {
+        !deliveries_of(&got, "recording.ready", &secret).is_empty()
+    })
+    .await;
+    let ready = deliveries_of(&got, "recording.ready", &secret);
+    assert_eq!(ready.len(), 1, "exactly one delivery: {ready:?}");
+    assert_eq!(ready[0]["consent_event_id"], share_id.as_str());
+    let link = ready[0]["download"]["url"].as_str().unwrap();
+    let link_path = link.strip_prefix(&s.base).unwrap().to_string();
+    let (st, _, via_link) = s.raw("GET", &link_path, As::Nobody, None, &[]).await;
+    assert_eq!(st, 200);
+    assert!(via_link == export);
+
+    // Withdrawal: 403 again, on the API and the link; the recipient is told.
+    let (st, w) = s
+        .call(
+            "POST",
+            &format!("/v1/candidates/{c}/consents/{share_id}/withdraw"),
+            As::Service,
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{w}");
+    let (st, v) = s.call("GET", &path, As::Key(&acme), None).await;
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (403, Some("share_consent_withdrawn"))
+    );
+    assert_eq!(s.raw("GET", &link_path, As::Nobody, None, &[]).await.0, 403);
+    eventually("consent.withdrawn", || {
+        !deliveries_of(&got, "consent.withdrawn", &secret).is_empty()
+    })
+    .await;
+    let withdrawn = deliveries_of(&got, "consent.withdrawn", &secret);
+    assert_eq!(withdrawn[0]["candidate_id"], c.as_str());
+    assert_eq!(withdrawn[0]["interview_ids"], json!([id]));
+    assert_eq!(got.lock().unwrap().len(), 2, "nothing else was delivered");
+
+    // Provision records: the three releases, each resting on the share grant.
+    let (_, p) = s
+        .call(
+            "GET",
+            &format!("/v1/candidates/{c}/provisions"),
+            As::Service,
+            None,
+        )
+        .await;
+    let p = p["provisions"].as_array().unwrap().clone();
+    assert_eq!(p.len(), 3, "{p:?}");
+    for r in &p {
+        assert_eq!(r["recipient"], "acme");
+        assert_eq!(r["interview"], id.as_str());
+        assert_eq!(r["item"], "recording");
+        assert_eq!(r["basis"], "consent");
+        assert_eq!(r["consent_event_id"], share_id.as_str());
+    }
+    assert_eq!(p[1]["byte_range"], format!("{a}-{b}").as_str());
+    assert_eq!(p[0]["byte_range"], Value::Null);
+
+    // The audit log holds exactly these releases and refusals.
+    let log = s.audit_events();
+    let provided: Vec<&Value> = log
+        .iter()
+        .filter(|e| e["event"] == "release.provided")
+        .collect();
+    let ids: Vec<&Value> = provided.iter().map(|e| &e["data"]["provision"]).collect();
+    let want: Vec<&Value> = p.iter().map(|r| &r["id"]).collect();
+    assert_eq!(ids, want);
+    let refusals: Vec<&str> = log
+        .iter()
+        .filter(|e| e["event"] == "release.refused")
+        .map(|e| e["data"]["refusal"]["reason"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "no_share_consent",
+        "not_recipients_interview",
+        "share_consent_withdrawn",
+    ] {
+        assert!(refusals.contains(&expected), "{refusals:?}");
+    }
+    let kinds: Vec<&str> = log.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    for expected in [
+        "consent.granted",
+        "consent.withdrawn",
+        "capture.started",
+        "segment.stored",
+        "capture.ended",
+        "delivery.delivered",
+    ] {
+        assert!(
+            kinds.contains(&expected),
+            "{expected} missing from {kinds:?}"
+        );
+    }
+    let text = std::fs::read_to_string(s.data().join("audit/log.jsonl")).unwrap();
+    assert!(
+        !text.contains("applicant-8841"),
+        "no external reference in the audit log"
+    );
+
+    // `kiroku audit verify` passes; one byte changed makes it fail and name the entry.
+    let verify = || {
+        common::kiroku_cmd(s.data())
+            .args(["audit", "verify"])
+            .output()
+            .unwrap()
+    };
+    let ok = verify();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let log_path = s.data().join("audit/log.jsonl");
+    let mut bytes = std::fs::read(&log_path).unwrap();
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(
+            bytes
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n')
+                .map(|(i, _)| i + 1),
+        )
+        .collect();
+    let at = line_starts[6] + 40; // inside entry 7
+    bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
+    std::fs::write(&log_path, &bytes).unwrap();
+    let bad = verify();
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("entry 7"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_endpoints_that_fail_hang_or_redirect_are_recorded_as_failed_deliveries() {
+    let s = server(|c| c.webhooks.max_attempts = 2).await;
+    let c = s.candidate().await;
+    let mut receivers = Vec::new();
+    for (handle, status, delay) in [
+        ("err500", 500, Duration::ZERO),
+        ("hangs", 200, Duration::from_secs(5)),
+        ("moves", 302, Duration::ZERO),
+    ] {
+        let key = s.recruiter(handle).await;
+        let (url, got) = receiver(status, delay).await;
+        let (st, _) = s
+            .call(
+                "PUT",
+                "/v1/recruiter/webhook",
+                As::Key(&key),
+                Some(json!({"url": url})),
+            )
+            .await;
+        assert_eq!(st, 200);
+        receivers.push((handle, got));
+    }
+    s.grant(&c, json!({"scope": "record"})).await;
+    for (handle, _) in &receivers {
+        s.interview(&c, handle).await;
+        s.grant(&c, json!({"scope": "share.recording", "recipient": handle}))
+            .await;
+    }
+    let app = s.app.clone();
+    eventually("three failed deliveries", || {
+        app.catalog
+            .deliveries()
+            .unwrap()
+            .iter()
+            .filter(|d| d.state == "failed")
+            .count()
+            == 3
+    })
+    .await;
+    let (_, v) = s
+        .call("GET", "/v1/admin/deliveries", As::Operator, None)
+        .await;
+    let by = |h: &str| {
+        v["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["recruiter"] == h)
+            .unwrap()
+            .clone()
+    };
+    assert!(
+        by("err500")["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 500")
+    );
+    assert!(
+        by("hangs")["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer within 1 s")
+    );
+    assert!(
+        by("moves")["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("redirect")
+    );
+    for (handle, got) in &receivers {
+        assert_eq!(by(handle)["attempts"], 2);
+        assert_eq!(
+            got.lock().unwrap().len(),
+            2,
+            "{handle}: each attempt reached it once"
+        );
+    }
+    let failed = s
+        .audit_events()
+        .iter()
+        .filter(|e| e["event"] == "delivery.failed")
+        .count();
+    assert_eq!(failed, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withdrawal_before_delivery_cancels_it_and_nothing_more_is_sent() {
+    let s = server(|c| {
+        c.webhooks.max_attempts = 5;
+        c.webhooks.backoff_base_seconds = 3600;
+    })
+    .await;
+    let key = s.recruiter("acme").await;
+    let (url, got) = receiver(503, Duration::ZERO).await;
+    s.call(
+        "PUT",
+        "/v1/recruiter/webhook",
+        As::Key(&key),
+        Some(json!({"url": url})),
+    )
+    .await;
+    let c = s.candidate().await;
+    s.grant(&c, json!({"scope": "record"})).await;
+    s.interview(&c, "acme").await;
+    let share = s
+        .grant(&c, json!({"scope": "share.recording", "recipient": "acme"}))
+        .await;
+    eventually("the first attempt", || got.lock().unwrap().len() == 1).await;
+    let sid = share["consent_id"].as_str().unwrap();
+    let (st, _) = s
+        .call(
+            "POST",
+            &format!("/v1/candidates/{c}/consents/{sid}/withdraw"),
+            As::Service,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let d = s.app.catalog.deliveries().unwrap();
+    assert_eq!(
+        d.len(),
+        1,
+        "no consent.withdrawn: the recruiter never received data"
+    );
+    assert_eq!(d[0].state, "cancelled");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(got.lock().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpoint_admits_only_its_role() {
+    let s = server(|_| {}).await;
+    let key = s.recruiter("acme").await;
+    let c = s.candidate().await;
+    let i = "00000000-0000-4000-8000-000000000000";
+    let endpoints: &[(&str, String, &str)] = &[
+        ("GET", "/healthz".into(), "anyone"),
+        ("GET", "/v1/keys".into(), "anyone"),
+        ("POST", "/v1/interviews".into(), "service"),
+        ("GET", format!("/v1/interviews/{i}"), "service"),
+        ("POST", format!("/v1/interviews/{i}/finish"), "service"),
+        ("POST", "/v1/candidates".into(), "service"),
+        ("POST", format!("/v1/candidates/{c}/consents"), "service"),
+        ("GET", format!("/v1/candidates/{c}/consents"), "service"),
+        (
+            "POST",
+            format!("/v1/candidates/{c}/consents/ce_x/withdraw"),
+            "service",
+        ),
+        (
+            "GET",
+            format!("/v1/candidates/{c}/consents/ce_x/receipt"),
+            "service",
+        ),
+        ("GET", format!("/v1/candidates/{c}/provisions"), "service"),
+        ("GET", "/v1/recruiter/interviews".into(), "recruiter"),
+        (
+            "GET",
+            format!("/v1/recruiter/interviews/{i}/recording"),
+            "recruiter",
+        ),
+        (
+            "GET",
+            format!("/v1/recruiter/interviews/{i}/analysis"),
+            "recruiter",
+        ),
+        ("PUT", "/v1/recruiter/webhook".into(), "recruiter"),
+        ("DELETE", "/v1/recruiter/webhook".into(), "recruiter"),
+        ("POST", "/v1/admin/notices".into(), "operator"),
+        ("GET", "/v1/admin/notices".into(), "operator"),
+        ("POST", "/v1/admin/recruiters".into(), "operator"),
+        // Rotating acme's key as the operator revokes `key`: only operator rows follow.
+        (
+            "POST",
+            "/v1/admin/recruiters/acme/rotate".into(),
+            "operator",
+        ),
+        (
+            "POST",
+            "/v1/admin/recruiters/nobody/revoke".into(),
+            "operator",
+        ),
+        ("POST", "/v1/admin/releases".into(), "operator"),
+        ("GET", "/v1/admin/deliveries".into(), "operator"),
+        ("GET", "/v1/admin/audit".into(), "operator"),
+    ];
+    for (method, path, role) in endpoints {
+        for (who, name) in [
+            (As::Nobody, "none"),
+            (As::Service, "service"),
+            (As::Operator, "operator"),
+            (As::Key(&key), "recruiter"),
+        ] {
+            let (status, body) = s.call(method, path, who, Some(json!({}))).await;
+            let allowed = *role == "anyone" || *role == name;
+            if allowed {
+                assert_ne!(status, 401, "{method} {path} as {name}: {body}");
+            } else {
+                assert_eq!(
+                    status, 401,
+                    "{method} {path} as {name} must be refused: {body}"
+                );
+                assert!(
+                    body["error"].is_string(),
+                    "{method} {path}: a JSON error body"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_consent_and_release_requests_get_precise_errors_and_change_nothing() {
+    let s = server(|c| c.limits.max_json_body_bytes = 2048).await;
+    let acme = s.recruiter("acme").await;
+    let globex = s.recruiter("globex").await;
+    let c = s.candidate().await;
+    s.grant(&c, json!({"scope": "record"})).await;
+    let id = s.interview(&c, "acme").await;
+    let share = s
+        .grant(&c, json!({"scope": "share.recording", "recipient": "acme"}))
+        .await;
+    let history = |s: &Server| {
+        let app = s.app.clone();
+        let c = kiroku::ids::CandidateId::parse(&c).unwrap();
+        app.catalog.consent_events(&c).unwrap().len()
+    };
+    let before = history(&s);
+    let consents = format!("/v1/candidates/{c}/consents");
+    let raw_post = |body: Vec<u8>| {
+        s.http
+            .post(format!("{}{consents}", s.base))
+            .bearer_auth(SERVICE)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let r = raw_post(b"{\"scope\": ".to_vec()).await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "malformed_json");
+    let r = raw_post(vec![b' '; 4096]).await.unwrap();
+    assert_eq!(r.status(), 413);
+    for (body, status, code) in [
+        (
+            json!({"scope": "record", "extra": 1}),
+            400,
+            "malformed_json",
+        ),
+        (json!({"scope": "share.everything"}), 400, "unknown_scope"),
+        (
+            json!({"scope": "share.recording"}),
+            400,
+            "recipient_required",
+        ),
+        (
+            json!({"scope": "share.recording", "recipient": "initech"}),
+            422,
+            "unknown_recruiter",
+        ),
+        (
+            json!({"scope": "share.recording", "recipient": "../acme"}),
+            400,
+            "invalid_id",
+        ),
+        (
+            json!({"scope": "record", "notice": "notice-v9"}),
+            422,
+            "unknown_notice",
+        ),
+        (
+            json!({"scope": "record", "time_zone": "Tokyo"}),
+            400,
+            "invalid_field",
+        ),
+        (
+            json!({"scope": "record", "method": "telepathy"}),
+            400,
+            "malformed_json",
+        ),
+    ] {
+        let (st, v) = s
+            .call("POST", &consents, As::Service, Some(body.clone()))
+            .await;
+        assert_eq!(
+            (st, v["error"].as_str()),
+            (status, Some(code)),
+            "{body}: {v}"
+        );
+    }
+    let (st, v) = s
+        .call(
+            "POST",
+            "/v1/candidates/..%2F..%2Fetc/consents",
+            As::Service,
+            Some(json!({"scope": "record"})),
+        )
+        .await;
+    assert_eq!((st, v["error"].as_str()), (400, Some("invalid_id")));
+    let (st, v) = s
+        .call(
+            "POST",
+            &format!("{consents}/ce_never/withdraw"),
+            As::Service,
+            None,
+        )
+        .await;
+    assert_eq!((st, v["error"].as_str()), (404, Some("unknown_consent")));
+    let sid = share["consent_id"].as_str().unwrap();
+    let (st, _) = s
+        .call(
+            "POST",
+            &format!("{consents}/{sid}/withdraw"),
+            As::Service,
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    let (st, v) = s
+        .call(
+            "POST",
+            &format!("{consents}/{sid}/withdraw"),
+            As::Service,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (409, Some("nothing_to_withdraw"))
+    );
+    assert_eq!(
+        history(&s),
+        before + 1,
+        "only the one real withdrawal was recorded"
+    );
+    s.grant(&c, json!({"scope": "share.recording", "recipient": "acme"}))
+        .await;
+
+    // Recruiter keys: wrong, malformed, revoked, another recruiter's.
+    let path = format!("/v1/recruiter/interviews/{id}/recording");
+    let wrong = format!("{}x", &acme[..acme.len() - 1]);
+    for bad in [wrong.as_str(), "krk_nothing", "Bearer"] {
+        let (st, v) = s.call("GET", &path, As::Key(bad), None).await;
+        assert_eq!(
+            (st, v["error"].as_str()),
+            (401, Some("recruiter_key_invalid")),
+            "{bad}"
+        );
+    }
+    let (st, _) = s.call("GET", &path, As::Key(&globex), None).await;
+    assert_eq!(st, 404);
+    let (st, v) = s
+        .call(
+            "POST",
+            "/v1/admin/recruiters/acme/rotate",
+            As::Operator,
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    let (st, e) = s.call("GET", &path, As::Key(&acme), None).await;
+    assert_eq!(
+        (st, e["error"].as_str()),
+        (401, Some("recruiter_key_revoked"))
+    );
+    let acme = v["api_key"].as_str().unwrap().to_string();
+
+    // Range headers.
+    let total = s.export(&id).len();
+    for (range, status, code) in [
+        ("bytes=abc", 400, "range_malformed"),
+        ("bytes=9-3", 400, "range_malformed"),
+        ("pages=0-1", 400, "range_malformed"),
+        ("bytes=0-1,5-9", 416, "multiple_ranges_unsupported"),
+        (
+            &format!("bytes={total}-") as &str,
+            416,
+            "range_not_satisfiable",
+        ),
+    ] {
+        let (st, h, body) = s
+            .raw("GET", &path, As::Key(&acme), None, &[("range", range)])
+            .await;
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!((st, v["error"].as_str()), (status, Some(code)), "{range}");
+        if code == "range_not_satisfiable" {
+            assert_eq!(h["content-range"], format!("bytes */{total}").as_str());
+        }
+    }
+    let (st, _, one) = s
+        .raw("GET", &path, As::Key(&acme), None, &[("range", "bytes=-1")])
+        .await;
+    assert_eq!((st, one.len()), (206, 1));
+
+    // Webhook URLs.
+    for url in ["ftp://x.example/", "https://u:p@x.example/", "not a url"] {
+        let (st, v) = s
+            .call(
+                "PUT",
+                "/v1/recruiter/webhook",
+                As::Key(&acme),
+                Some(json!({"url": url})),
+            )
+            .await;
+        assert_eq!(
+            (st, v["error"].as_str()),
+            (400, Some("invalid_webhook_url")),
+            "{url}"
+        );
+    }
+    // Legal exceptions need a known basis and a reference.
+    for body in [
+        json!({"interview": id, "recipient": "Tokyo District Court", "legal_basis": "curiosity", "reference": "x"}),
+        json!({"interview": id, "recipient": "Tokyo District Court", "legal_basis": "required_by_law", "reference": " "}),
+    ] {
+        let (st, _) = s
+            .call("POST", "/v1/admin/releases", As::Operator, Some(body))
+            .await;
+        assert_eq!(st, 400);
+    }
+    let provisions = s
+        .app
+        .catalog
+        .provisions(&kiroku::ids::CandidateId::parse(&c).unwrap())
+        .unwrap();
+    assert_eq!(
+        provisions.len(),
+        1,
+        "only the one-byte range was provided: {provisions:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legal_exception_release_is_recorded_with_its_basis_and_reference() {
+    let s = server(|_| {}).await;
+    s.recruiter("acme").await;
+    let c = s.candidate().await;
+    s.grant(&c, json!({"scope": "record"})).await;
+    let id = s.interview(&c, "acme").await;
+    let (st, h, body) = s
+        .raw(
+            "POST",
+            "/v1/admin/releases",
+            As::Operator,
+            Some(json!({"interview": id, "recipient": "Tokyo District Court", "legal_basis": "required_by_law", "reference": "2026(wa)1234"})),
+            &[],
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert!(body == s.export(&id));
+    let (_, p) = s
+        .call(
+            "GET",
+            &format!("/v1/candidates/{c}/provisions"),
+            As::Service,
+            None,
+        )
+        .await;
+    let r = &p["provisions"][0];
+    assert_eq!(r["id"], h["kiroku-provision-id"].to_str().unwrap());
+    assert_eq!(r["basis"], "legal_exception");
+    assert_eq!(r["legal_basis"], "required_by_law");
+    assert_eq!(r["reference"], "2026(wa)1234");
+    assert_eq!(r["recipient"], "Tokyo District Court");
+    assert!(
+        s.audit_events()
+            .iter()
+            .any(|e| e["event"] == "release.legal_exception")
+    );
+}

@@ -988,3 +988,169 @@ async fn a_legal_exception_release_is_recorded_with_its_basis_and_reference() {
             .any(|e| e["event"] == "release.legal_exception")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withdrawal_stops_an_open_download_at_the_next_segment() {
+    let s = server(|_| {}).await;
+    s.recruiter("acme").await;
+    let c = s.candidate().await;
+    s.grant(&c, json!({"scope": "record"})).await;
+    let id = s.interview(&c, "acme").await;
+    s.grant(&c, json!({"scope": "share.recording", "recipient": "acme"}))
+        .await;
+    let app = s.app.clone();
+    let (sent, result) = tokio::task::spawn_blocking(move || {
+        use kiroku::consent::{Item, Scope, decision};
+        let row = app
+            .catalog
+            .interview(&kiroku::ids::InterviewId::parse(&id).unwrap())
+            .unwrap()
+            .unwrap();
+        assert!(app.catalog.segments(&row.id).unwrap().len() >= 2);
+        let acme = kiroku::ids::RecruiterHandle::parse("acme").unwrap();
+        let proof = decision::decide(&app, &acme, &row, Item::Recording)
+            .unwrap()
+            .unwrap();
+        let release = kiroku::release::prepare_recording(&app, proof, None).unwrap();
+        let mut sent = 0usize;
+        let mut withdrawn = false;
+        let result = kiroku::release::stream_recording(&app, release, |part| {
+            sent += part.len();
+            if !withdrawn {
+                common::withdraw(&app, &row.candidate, Scope::ShareRecording(acme.clone()));
+                withdrawn = true;
+            }
+            true
+        });
+        (sent, result)
+    })
+    .await
+    .unwrap();
+    assert!(matches!(
+        result,
+        Err(kiroku::release::ReleaseError::Withdrawn)
+    ));
+    let c = kiroku::ids::CandidateId::parse(&c).unwrap();
+    let interview = s.app.catalog.interviews_of_candidate(&c).unwrap()[0].id;
+    let first_segment = s.app.catalog.segments(&interview).unwrap()[0].plain_len;
+    assert_eq!(
+        sent as u64, first_segment,
+        "the segment under way ends, nothing after it"
+    );
+    let interrupted: Vec<Value> = s
+        .audit_events()
+        .into_iter()
+        .filter(|e| e["event"] == "release.interrupted")
+        .collect();
+    assert_eq!(interrupted.len(), 1);
+    assert_eq!(interrupted[0]["data"]["segment"], 1);
+}
+
+#[test]
+fn a_receipt_that_was_altered_or_signed_by_another_key_fails_verification() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    common::cli_privacy_basics(d);
+    let c = common::last_line(
+        &common::kiroku_cmd(d)
+            .args(["candidate", "add", "--ref", "r-1", "--home-country", "JP"])
+            .output()
+            .unwrap(),
+    );
+    let file = d.join("receipt.json");
+    common::last_line(
+        &common::kiroku_cmd(d)
+            .args([
+                "consent",
+                "grant",
+                "--candidate",
+                &c,
+                "--scope",
+                "analyze",
+                "--receipt-out",
+            ])
+            .arg(&file)
+            .output()
+            .unwrap(),
+    );
+    let verify = |path: &Path, extra: &[&str]| {
+        common::kiroku_cmd(d)
+            .args(["receipt", "verify"])
+            .arg(path)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let ok = verify(&file, &[]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("analyze"));
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(v["receipt"]["piiPrincipalId"], c.as_str());
+    assert_eq!(v["receipt"]["kiroku"]["notice"]["id"], "notice-2026-04");
+    v["receipt"]["kiroku"]["scope"] = json!("share.recording:acme");
+    let altered = d.join("altered.json");
+    std::fs::write(&altered, v.to_string()).unwrap();
+    let bad = verify(&altered, &[]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("altered or forged"));
+    let other = "11".repeat(32);
+    let bad = verify(&file, &["--public-key", &other]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not by the operator key"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_range_opens_only_the_chunks_it_needs_and_a_damaged_chunk_stops_a_full_download() {
+    let s = server(|_| {}).await;
+    let acme = s.recruiter("acme").await;
+    let c = s.candidate().await;
+    s.grant(&c, json!({"scope": "record"})).await;
+    let id = s.interview(&c, "acme").await;
+    s.grant(&c, json!({"scope": "share.recording", "recipient": "acme"}))
+        .await;
+    let export = s.export(&id);
+    // Damage the last byte (a tag) of the last segment's object.
+    let segs = s
+        .app
+        .catalog
+        .segments(&kiroku::ids::InterviewId::parse(&id).unwrap())
+        .unwrap();
+    let last = segs.last().unwrap();
+    let object = s.data().join("regions/jp/objects").join(&last.object_key);
+    let mut sealed = std::fs::read(&object).unwrap();
+    *sealed.last_mut().unwrap() ^= 1;
+    std::fs::write(&object, sealed).unwrap();
+
+    let path = format!("/v1/recruiter/interviews/{id}/recording");
+    let (st, _, head) = s
+        .raw(
+            "GET",
+            &path,
+            As::Key(&acme),
+            None,
+            &[("range", "bytes=0-99")],
+        )
+        .await;
+    assert_eq!(st, 206);
+    assert!(head == export[..100]);
+    let resp = s
+        .http
+        .get(format!("{}{path}", s.base))
+        .bearer_auth(&acme)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        200,
+        "the manifest and headers still check out"
+    );
+    assert!(
+        resp.bytes().await.is_err(),
+        "the body breaks off at the damaged chunk rather than pass it on"
+    );
+}

@@ -329,4 +329,121 @@ mod tests {
         // The first entry writes a checkpoint (none existed), and seq 3 is a multiple of 3.
         assert_eq!(report.checkpoints, 2);
     }
+
+    /// A log of `n` entries with a checkpoint every 4; returns (audit, its lines, public key).
+    fn log_of(dir: &Path, n: u64) -> (Audit, Vec<String>, String) {
+        let a = audit(dir, 4);
+        for i in 0..n {
+            a.record("segment.stored", &Actor::System, json!({"segment": i}))
+                .unwrap();
+        }
+        let lines = std::fs::read_to_string(a.log_path())
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        let pk = a.signer.public_key_hex();
+        (a, lines, pk)
+    }
+
+    fn rewrite(a: &Audit, lines: &[String]) {
+        std::fs::write(a.log_path(), lines.join("\n") + "\n").unwrap();
+    }
+
+    #[test]
+    fn verify_names_an_edited_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, mut lines, pk) = log_of(dir.path(), 6);
+        lines[2] = lines[2].replace("\"segment\":2", "\"segment\":9");
+        rewrite(&a, &lines);
+        let e = verify(&a.dir, &pk).unwrap_err();
+        assert!(matches!(e, VerifyError::Edited { seq: 3, .. }), "{e}");
+    }
+
+    #[test]
+    fn verify_names_a_removed_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, mut lines, pk) = log_of(dir.path(), 6);
+        lines.remove(3);
+        rewrite(&a, &lines);
+        assert_eq!(
+            verify(&a.dir, &pk).unwrap_err(),
+            VerifyError::Removed { seq: 4, line: 4 }
+        );
+    }
+
+    #[test]
+    fn verify_names_reordered_and_inserted_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, mut lines, pk) = log_of(dir.path(), 6);
+        lines.swap(1, 2);
+        rewrite(&a, &lines);
+        assert_eq!(
+            verify(&a.dir, &pk).unwrap_err(),
+            VerifyError::Reordered { seq: 2, line: 3 }
+        );
+        lines.swap(1, 2);
+        let copy = lines[1].clone();
+        lines.insert(2, copy);
+        rewrite(&a, &lines);
+        assert_eq!(
+            verify(&a.dir, &pk).unwrap_err(),
+            VerifyError::InsertedOrReordered {
+                seq: 3,
+                found: 2,
+                line: 3
+            }
+        );
+    }
+
+    #[test]
+    fn a_chain_rewritten_without_the_signing_key_fails_at_its_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, lines, pk) = log_of(dir.path(), 6);
+        // An attacker recomputes every hash from entry 2 on, but cannot re-sign checkpoints.
+        let mut prev = GENESIS;
+        let mut forged = Vec::new();
+        for (i, l) in lines.iter().enumerate() {
+            let mut v: Value = serde_json::from_str(l).unwrap();
+            if i == 1 {
+                v["data"]["segment"] = json!(99);
+            }
+            v["prev"] = json!(hex::encode(prev));
+            let h = entry_hash(&v);
+            v["hash"] = json!(hex::encode(h));
+            prev = h;
+            forged.push(canonical_json(&v));
+        }
+        rewrite(&a, &forged);
+        assert_eq!(
+            verify(&a.dir, &pk).unwrap_err(),
+            VerifyError::CheckpointMismatch { n: 2, seq: 4 }
+        );
+    }
+
+    #[test]
+    fn a_log_cut_short_of_its_checkpoint_is_caught() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, lines, pk) = log_of(dir.path(), 6);
+        rewrite(&a, &lines[..3]);
+        assert_eq!(
+            verify(&a.dir, &pk).unwrap_err(),
+            VerifyError::Truncated {
+                n: 2,
+                seq: 4,
+                last: 3
+            }
+        );
+    }
+
+    #[test]
+    fn checkpoints_signed_by_another_key_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, _, _) = log_of(dir.path(), 2);
+        let other = OperatorKey::load_or_create(&dir.path().join("other.pk8")).unwrap();
+        assert!(matches!(
+            verify(&a.dir, &other.public_key_hex()).unwrap_err(),
+            VerifyError::BadSignature { n: 1, .. }
+        ));
+    }
 }

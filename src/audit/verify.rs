@@ -30,6 +30,8 @@ pub enum VerifyError {
         "line {line} holds entry {found} where entry {seq} belongs: an entry was inserted or reordered"
     )]
     InsertedOrReordered { seq: u64, found: u64, line: u64 },
+    #[error("entry {seq} is out of order: it sits at line {line}")]
+    Reordered { seq: u64, line: u64 },
     #[error("entry {seq} does not follow entry {}: the chain is broken there", seq - 1)]
     Unchained { seq: u64 },
     #[error(
@@ -53,6 +55,11 @@ pub fn verify(dir: &Path, public_key_hex: &str) -> Result<AuditReport, VerifyErr
     if lines.last() == Some(&&[][..]) {
         lines.pop();
     }
+    // Where each sequence number sits, read leniently, to tell a reordering from a removal.
+    let seqs: Vec<Option<u64>> = lines
+        .iter()
+        .map(|l| serde_json::from_slice::<Value>(l).ok()?["seq"].as_u64())
+        .collect();
     for (i, line) in lines.into_iter().enumerate() {
         let expected = i as u64 + 1;
         let line_no = expected;
@@ -75,6 +82,12 @@ pub fn verify(dir: &Path, public_key_hex: &str) -> Result<AuditReport, VerifyErr
             });
         }
         if seq > expected {
+            if let Some(at) = seqs[i + 1..].iter().position(|s| *s == Some(expected)) {
+                return Err(VerifyError::Reordered {
+                    seq: expected,
+                    line: (i + 1 + at) as u64 + 1,
+                });
+            }
             return Err(VerifyError::Removed {
                 seq: expected,
                 line: line_no,

@@ -25,8 +25,12 @@ step "2. the operator registers the privacy notice and the recruiting company"
 $K --data-dir "$DATA" notice list | grep -q '^demo-notice-v1 ' || \
   $K --data-dir "$DATA" notice add --id demo-notice-v1 --language ja \
     --url https://example.invalid/privacy/v1 --text README.md
-$K --data-dir "$DATA" recruiter list | grep -q '^acme-recruiting ' || \
+if ! $K --data-dir "$DATA" recruiter list | grep -q '^acme-recruiting '; then
   $K --data-dir "$DATA" recruiter add acme-recruiting | tail -1 > "$DATA/secrets/acme-recruiting.key"
+elif [ ! -s "$DATA/secrets/acme-recruiting.key" ]; then
+  $K --data-dir "$DATA" recruiter rotate acme-recruiting | tail -1 > "$DATA/secrets/acme-recruiting.key"
+fi
+RKEY=$(cat "$DATA/secrets/acme-recruiting.key")
 echo "recruiter acme-recruiting (its API key is in $DATA/secrets/acme-recruiting.key)"
 
 step "2b. a candidate and their consent to be recorded"
@@ -64,4 +68,31 @@ gst-discoverer-1.0 "$DATA/demo-export.webm" 2>/dev/null | grep -E '^ *(container
   echo "(install gstreamer1.0-plugins-base-apps for gst-discoverer-1.0 to list the streams)"
 curl -sf "http://$ADDR/v1/interviews/$INTERVIEW" -H "Authorization: Bearer $TOKEN" | \
   python3 -c 'import json,sys; v=json.load(sys.stdin); print("media duration: %.2f s in %d segments" % (v["media_ms"]/1000, len(v["segments"])))'
+
+step "8. the recruiter asks for the recording: no share consent yet"
+REC="http://$ADDR/v1/recruiter/interviews/$INTERVIEW/recording"
+curl -s "$REC" -H "Authorization: Bearer $RKEY" -w '  (HTTP %{http_code})\n'
+
+step "9. the candidate shares the recording with acme-recruiting; the signed receipt verifies offline"
+GRANT=$(curl -sf -X POST "http://$ADDR/v1/candidates/$CANDIDATE/consents" -H "Authorization: Bearer $TOKEN" \
+  -H 'Content-Type: application/json' -d '{"scope":"share.recording","recipient":"acme-recruiting","language":"ja"}')
+SHARE=$(echo "$GRANT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["consent_id"])')
+echo "$GRANT" | python3 -c 'import json,sys; json.dump(json.load(sys.stdin)["receipt"], open(sys.argv[1], "w"), indent=1)' "$DATA/demo-receipt.json"
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["receipt"]; print(json.dumps({k: r[k] for k in ["version","jurisdiction","consentTimestamp","collectionMethod","consentReceiptID","policyUrl"]}, indent=1))' "$DATA/demo-receipt.json"
+$K --data-dir "$DATA" receipt verify "$DATA/demo-receipt.json" --public-key "$(curl -sf "http://$ADDR/v1/keys" | python3 -c 'import json,sys; print(json.load(sys.stdin)["public_key"])')"
+
+step "10. the recruiter downloads it (equal to the export), and a Range of it"
+curl -sf "$REC" -H "Authorization: Bearer $RKEY" -o "$DATA/demo-released.webm"
+cmp "$DATA/demo-released.webm" "$DATA/demo-export.webm" && echo "released recording == kiroku recording export ($(stat -c %s "$DATA/demo-released.webm") bytes)"
+curl -sf "$REC" -H "Authorization: Bearer $RKEY" -H 'Range: bytes=70000-70015' -D - -o /dev/null | grep -iE '^(HTTP|content-range)'
+
+step "11. the candidate withdraws; the very next request is refused"
+curl -sf -X POST "http://$ADDR/v1/candidates/$CANDIDATE/consents/$SHARE/withdraw" -H "Authorization: Bearer $TOKEN" >/dev/null
+curl -s "$REC" -H "Authorization: Bearer $RKEY" -w '  (HTTP %{http_code})\n'
+
+step "12. the candidate's provision records, and the audit log verified"
+curl -sf "http://$ADDR/v1/candidates/$CANDIDATE/provisions" -H "Authorization: Bearer $TOKEN" | \
+  python3 -c 'import json,sys; [print(p["at"], p["recipient"], p["item"], "segments", p["segments"], "bytes", p["byte_range"] or "all", "consent", p["consent_event_id"]) for p in json.load(sys.stdin)["provisions"]]'
+$K --data-dir "$DATA" consent show --candidate "$CANDIDATE"
+$K --data-dir "$DATA" audit verify
 echo; echo "done: the export is $DATA/demo-export.webm"

@@ -146,11 +146,11 @@ impl Kiroku {
             });
         }
         let id = self.catalog.add_candidate(external_ref, home)?;
-        self.audit.record(
+        self.audit.record_or_warn(
             "candidate.registered",
             actor,
             serde_json::json!({"candidate": id.to_string(), "home_country": home.as_str()}),
-        )?;
+        );
         Ok(id)
     }
 

@@ -75,7 +75,7 @@ pub fn verify_signature(
     let (Some(t), Some(v1)) = (t, v1) else {
         return Err(SignatureError::Malformed);
     };
-    if (now - t).abs() > window {
+    if now.abs_diff(t) > window.unsigned_abs() {
         return Err(SignatureError::Stale);
     }
     let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
@@ -85,7 +85,7 @@ pub fn verify_signature(
 }
 
 /// The ledger's hook: a consent changed. Never fails the consent change itself; problems are
-/// logged and audited, and the decision point still guards every delivery.
+/// logged, and the decision point still guards every delivery.
 pub fn consent_changed(app: &Kiroku, e: &ConsentEventRow) {
     if let Err(err) = on_consent_changed(app, e) {
         tracing::error!(error = %err, consent_event = %e.id, "outbox could not follow a consent change");
@@ -93,7 +93,7 @@ pub fn consent_changed(app: &Kiroku, e: &ConsentEventRow) {
     app.wake_deliveries();
 }
 
-fn on_consent_changed(app: &Kiroku, e: &ConsentEventRow) -> Result<(), Box<dyn std::error::Error>> {
+fn on_consent_changed(app: &Kiroku, e: &ConsentEventRow) -> Result<(), BoxError> {
     let scope = scope_of(e)?;
     let (Scope::ShareRecording(to) | Scope::ShareAnalysis(to)) = &scope else {
         return Ok(());
@@ -112,17 +112,19 @@ fn on_consent_changed(app: &Kiroku, e: &ConsentEventRow) -> Result<(), Box<dyn s
         app.catalog
             .cancel_deliveries(&e.candidate, &scope.to_string(), "consent withdrawn")?;
     if !cancelled.is_empty() {
-        app.audit.record(
+        app.audit.record_or_warn(
             "delivery.cancelled",
             &Actor::System,
             json!({"deliveries": cancelled, "candidate": e.candidate.to_string(), "consent_event": e.id}),
-        )?;
+        );
     }
     let received = app.catalog.has_received(&e.candidate, to.as_str())?
         || app
             .catalog
             .was_delivered(&e.candidate, to.as_str(), &scope.to_string())?;
-    if received && app.catalog.webhook(to)?.is_some() {
+    // Queued even without a webhook: then it fails at once, so the outbox shows the operator
+    // a recipient who must be told by other means.
+    if received {
         app.catalog.enqueue(&OutboxRow {
             id: new_id(),
             recruiter: to.to_string(),
@@ -143,7 +145,7 @@ fn on_consent_changed(app: &Kiroku, e: &ConsentEventRow) -> Result<(), Box<dyn s
 
 /// Capture's hook: an interview finished. Queues `recording.ready` if the consent stands.
 pub fn interview_finished(app: &Kiroku, row: &InterviewRow) {
-    let result = (|| -> Result<(), Box<dyn std::error::Error>> {
+    let result = (|| -> Result<(), BoxError> {
         let scope = Item::Recording.scope(&row.recruiter);
         if Ledger::new(app)
             .standing_grant(&row.candidate, &scope)?
@@ -165,7 +167,7 @@ fn enqueue(
     kind: &str,
     i: &InterviewRow,
     scope: &Scope,
-) -> Result<(), Box<dyn std::error::Error>> {
+) -> Result<(), BoxError> {
     if app.catalog.webhook(to)?.is_none() {
         return Ok(());
     }
@@ -186,9 +188,14 @@ fn enqueue(
     Ok(())
 }
 
-/// The delivery loop of `kiroku serve`: wakes on a new delivery or every second.
+/// The delivery loop of `kiroku serve`: wakes on a new delivery or every second; purges
+/// provision records past their keeping time every hour.
 pub async fn run(app: Arc<Kiroku>) {
-    let client = match reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder();
+    if !app.config.webhooks.allow_private_addresses {
+        builder = builder.dns_resolver(Arc::new(crate::recruiter::PublicOnly));
+    }
+    let client = match builder
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(app.config.webhooks.timeout_seconds))
         .build()
@@ -199,7 +206,18 @@ pub async fn run(app: Arc<Kiroku>) {
             return;
         }
     };
+    let mut last_purge = std::time::Instant::now();
     loop {
+        if last_purge.elapsed() > Duration::from_secs(3600) {
+            last_purge = std::time::Instant::now();
+            let app = app.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                if let Err(e) = crate::release::purge_expired_provisions(&app) {
+                    tracing::error!(error = %e, "provision records could not be purged");
+                }
+            })
+            .await;
+        }
         let due = {
             let app = app.clone();
             tokio::task::spawn_blocking(move || app.catalog.due_deliveries(crate::util::now_unix()))
@@ -233,8 +251,15 @@ async fn attempt(app: &Arc<Kiroku>, client: &reqwest::Client, row: OutboxRow) {
             settle(app, &row, "cancelled", row.attempts, 0, Some(why)).await;
             return;
         }
+        Ok(Ok(Ready::Fail(why))) => {
+            settle(app, &row, "failed", row.attempts, 0, Some(why)).await;
+            return;
+        }
+        // A delivery that cannot even be built counts as a failed attempt, so it backs off
+        // instead of being rebuilt every second.
         Ok(Err(e)) => {
             tracing::error!(error = %e, delivery = %row.id, "delivery could not be prepared");
+            retry_or_fail(app, &row, format!("could not be prepared: {e}")).await;
             return;
         }
         Err(e) => {
@@ -242,6 +267,10 @@ async fn attempt(app: &Arc<Kiroku>, client: &reqwest::Client, row: OutboxRow) {
             return;
         }
     };
+    if let Err(e) = crate::recruiter::check_url(&url, app.config.webhooks.allow_private_addresses) {
+        settle(app, &row, "failed", row.attempts, 0, Some(e.to_string())).await;
+        return;
+    }
     let t = crate::util::now_unix();
     let sent = client
         .post(&url)
@@ -265,22 +294,25 @@ async fn attempt(app: &Arc<Kiroku>, client: &reqwest::Client, row: OutboxRow) {
         Err(e) if e.is_connect() => Some("could not connect to the endpoint".to_string()),
         Err(_) => Some("the request to the endpoint failed".to_string()),
     };
-    let attempts = row.attempts + 1;
     match error {
-        None => settle(app, &row, "delivered", attempts, 0, None).await,
-        Some(why) => {
-            let cfg = &app.config.webhooks;
-            if attempts >= cfg.max_attempts {
-                settle(app, &row, "failed", attempts, 0, Some(why)).await;
-            } else {
-                let delay = cfg
-                    .backoff_base_seconds
-                    .saturating_mul(1 << (attempts - 1).min(20))
-                    .min(3600);
-                let next = crate::util::now_unix() + delay as i64;
-                settle(app, &row, "pending", attempts, next, Some(why)).await;
-            }
-        }
+        None => settle(app, &row, "delivered", row.attempts + 1, 0, None).await,
+        Some(why) => retry_or_fail(app, &row, why).await,
+    }
+}
+
+/// Records a failed attempt: a retry after the backoff, or `failed` after the last attempt.
+async fn retry_or_fail(app: &Arc<Kiroku>, row: &OutboxRow, why: String) {
+    let attempts = row.attempts + 1;
+    let cfg = &app.config.webhooks;
+    if attempts >= cfg.max_attempts {
+        settle(app, row, "failed", attempts, 0, Some(why)).await;
+    } else {
+        let delay = cfg
+            .backoff_base_seconds
+            .saturating_mul(1 << (attempts - 1).min(20))
+            .min(3600);
+        let next = crate::util::now_unix() + delay as i64;
+        settle(app, row, "pending", attempts, next, Some(why)).await;
     }
 }
 
@@ -290,16 +322,24 @@ enum Ready {
         secret: String,
         body: String,
     },
+    /// Nothing to send any more (the decision point refused, the interview is gone).
     Cancel(String),
+    /// It cannot be sent, and someone must act (no endpoint to tell of a withdrawal).
+    Fail(String),
 }
 
 /// Decides again and builds the notification (blocking: catalog and audit).
 fn prepare(app: &Kiroku, row: &OutboxRow) -> Result<Ready, BoxError> {
     let to = RecruiterHandle::parse(&row.recruiter)?;
     let Some(hook) = app.catalog.webhook(&to)? else {
-        return Ok(Ready::Cancel(
-            "the recruiter has no webhook endpoint".into(),
-        ));
+        return Ok(if row.kind == CONSENT_WITHDRAWN {
+            Ready::Fail(
+                "the recruiter has no webhook endpoint: tell it of the withdrawal by other means"
+                    .into(),
+            )
+        } else {
+            Ready::Cancel("the recruiter has no webhook endpoint".into())
+        });
     };
     let body = match row.kind.as_str() {
         RECORDING_READY => {
@@ -394,14 +434,23 @@ async fn settle(
     let (app2, row2) = (app.clone(), row.clone());
     let result = tokio::task::spawn_blocking(
         move || -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-            if !app2.catalog.settle_delivery(
+            let before = app2.catalog.settle_delivery(
                 &row2.id,
                 state,
                 attempts,
                 next_at,
                 error.as_deref(),
-            )? {
-                return Ok(()); // cancelled meanwhile
+            )?;
+            match before.as_deref() {
+                Some("pending") => {}
+                // Cancelled by a withdrawal while the request was on its way, and it arrived:
+                // it is recorded as delivered, and the recipient is told of the withdrawal.
+                Some("cancelled") if state == "delivered" => {
+                    if let Some(e) = app2.catalog.last_withdrawal(&row2.candidate, &row2.scope)? {
+                        on_consent_changed(&app2, &e)?;
+                    }
+                }
+                _ => return Ok(()), // cancelled meanwhile: nothing was sent
             }
             let event = match state {
                 "delivered" => "delivery.delivered",

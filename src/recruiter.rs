@@ -57,11 +57,11 @@ pub fn add(app: &Kiroku, h: &RecruiterHandle) -> Result<String, RecruiterError> 
     if !app.catalog.insert_recruiter(h, &key_id, &hash)? {
         return Err(RecruiterError::Exists(h.to_string()));
     }
-    app.audit.record(
+    app.audit.record_or_warn(
         "recruiter.added",
         &Actor::Operator,
         serde_json::json!({"recruiter": h.to_string(), "key_id": key_id}),
-    )?;
+    );
     Ok(key)
 }
 
@@ -72,11 +72,11 @@ pub fn rotate(app: &Kiroku, h: &RecruiterHandle) -> Result<String, RecruiterErro
     let revoked = app
         .catalog
         .replace_recruiter_keys(h, Some((&key_id, &hash)))?;
-    app.audit.record(
+    app.audit.record_or_warn(
         "recruiter.key_rotated",
         &Actor::Operator,
         serde_json::json!({"recruiter": h.to_string(), "key_id": key_id, "revoked": revoked}),
-    )?;
+    );
     Ok(key)
 }
 
@@ -84,11 +84,11 @@ pub fn rotate(app: &Kiroku, h: &RecruiterHandle) -> Result<String, RecruiterErro
 pub fn revoke(app: &Kiroku, h: &RecruiterHandle) -> Result<usize, RecruiterError> {
     known(app, h)?;
     let n = app.catalog.replace_recruiter_keys(h, None)?;
-    app.audit.record(
+    app.audit.record_or_warn(
         "recruiter.keys_revoked",
         &Actor::Operator,
         serde_json::json!({"recruiter": h.to_string(), "revoked": n}),
-    )?;
+    );
     Ok(n)
 }
 
@@ -123,6 +123,19 @@ pub fn authenticate(
     }
 }
 
+/// Removes a recruiter's webhook endpoint; false if there was none.
+pub fn remove_webhook(app: &Kiroku, h: &RecruiterHandle) -> Result<bool, RecruiterError> {
+    let removed = app.catalog.remove_webhook(h)?;
+    if removed {
+        app.audit.record_or_warn(
+            "recruiter.webhook_removed",
+            &Actor::Recruiter(h.to_string()),
+            serde_json::json!({"recruiter": h.to_string()}),
+        );
+    }
+    Ok(removed)
+}
+
 /// Registers (or replaces) a recruiter's webhook endpoint; returns the signing secret (shown
 /// once). Only http(s) URLs without credentials; loopback and private addresses only when
 /// the operator allows them.
@@ -141,44 +154,41 @@ pub fn set_webhook(app: &Kiroku, h: &RecruiterHandle, url: &str) -> Result<Strin
         url: url.into(),
         secret: secret.clone(),
     })?;
-    app.audit.record(
+    app.audit.record_or_warn(
         "recruiter.webhook_set",
         &Actor::Recruiter(h.to_string()),
         serde_json::json!({"recruiter": h.to_string()}),
-    )?;
+    );
     Ok(secret)
 }
 
-fn check_url(url: &str, allow_private: bool) -> Result<(), RecruiterError> {
-    if url.len() > 2000 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(RecruiterError::BadUrl("at most 2000 characters, no spaces"));
+/// Checks a webhook URL: https (http only where private addresses are allowed, i.e. tests
+/// and closed networks), no credentials, and no loopback, private or link-local host. The URL
+/// is parsed the way the HTTP client will parse it, so `127.1`, `2130706433` or
+/// `[::ffff:127.0.0.1]` are seen as the addresses they are. Names are checked again when they
+/// are resolved for each delivery ([`PublicOnly`]).
+pub fn check_url(url: &str, allow_private: bool) -> Result<(), RecruiterError> {
+    if url.len() > 2000 {
+        return Err(RecruiterError::BadUrl("at most 2000 characters"));
     }
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-        .ok_or(RecruiterError::BadUrl(
-            "must start with https:// or http://",
-        ))?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if authority.is_empty() {
-        return Err(RecruiterError::BadUrl("has no host"));
+    let parsed = reqwest::Url::parse(url).map_err(|_| RecruiterError::BadUrl("not a URL"))?;
+    match parsed.scheme() {
+        "https" => {}
+        "http" if allow_private => {}
+        "http" => return Err(RecruiterError::BadUrl("must be https")),
+        _ => return Err(RecruiterError::BadUrl("must start with https://")),
     }
-    if authority.contains('@') {
+    if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err(RecruiterError::BadUrl("must not carry credentials"));
     }
-    let host = if let Some(v6) = authority.strip_prefix('[') {
-        v6.split(']').next().unwrap_or_default()
-    } else {
-        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
-    };
-    let private = match host.parse::<IpAddr>() {
-        Ok(IpAddr::V4(a)) => {
-            a.is_loopback() || a.is_private() || a.is_link_local() || a.is_unspecified()
+    let private = match parsed.host() {
+        None => return Err(RecruiterError::BadUrl("has no host")),
+        Some(url::Host::Ipv4(a)) => is_private(IpAddr::V4(a)),
+        Some(url::Host::Ipv6(a)) => is_private(IpAddr::V6(a)),
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
         }
-        Ok(IpAddr::V6(a)) => {
-            a.is_loopback() || a.is_unspecified() || (a.segments()[0] & 0xfe00) == 0xfc00
-        }
-        Err(_) => host == "localhost" || host.ends_with(".localhost"),
     };
     if private && !allow_private {
         return Err(RecruiterError::BadUrl(
@@ -186,6 +196,53 @@ fn check_url(url: &str, allow_private: bool) -> Result<(), RecruiterError> {
         ));
     }
     Ok(())
+}
+
+/// Loopback, private, link-local, shared (CGNAT), unspecified or unique-local addresses, and
+/// IPv6 forms of IPv4 ones.
+pub fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => {
+            let [x, y, ..] = a.octets();
+            a.is_loopback()
+                || a.is_private()
+                || a.is_link_local()
+                || a.is_unspecified()
+                || a.is_broadcast()
+                || (x == 100 && (64..128).contains(&y))
+                || x == 0
+        }
+        IpAddr::V6(a) => {
+            if let Some(v4) = a.to_ipv4_mapped() {
+                return is_private(IpAddr::V4(v4));
+            }
+            let first = a.segments()[0];
+            a.is_loopback()
+                || a.is_unspecified()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// A resolver for webhook deliveries that refuses names resolving to private addresses, so a
+/// name registered as public cannot later be pointed inside (DNS rebinding).
+pub struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| !is_private(a.ip()))
+                .collect();
+            if addrs.is_empty() {
+                return Err("the webhook host resolves to no public address".into());
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
 }
 
 fn known(app: &Kiroku, h: &RecruiterHandle) -> Result<(), RecruiterError> {
@@ -229,5 +286,21 @@ mod tests {
         assert!(check_url("http://localhost/", false).is_err());
         assert!(check_url("http://127.0.0.1:9000/hook", true).is_ok());
         assert!(check_url("https://", true).is_err());
+        assert!(
+            check_url("http://hooks.acme.example/", false).is_err(),
+            "https only"
+        );
+        for sneaky in [
+            "https://127.1/",
+            "https://2130706433/",
+            "https://0/",
+            "https://[::ffff:127.0.0.1]/",
+            "https://[fe80::1]/",
+            "https://100.64.0.1/",
+            "https://LOCALHOST./",
+            "https://127.0.0.1\\@acme.example/",
+        ] {
+            assert!(check_url(sneaky, false).is_err(), "{sneaky} was accepted");
+        }
     }
 }

@@ -853,8 +853,23 @@ async fn bad_consent_and_release_requests_get_precise_errors_and_change_nothing(
         before + 1,
         "only the one real withdrawal was recorded"
     );
-    s.grant(&c, json!({"scope": "share.recording", "recipient": "acme"}))
+    let regrant = s
+        .grant(&c, json!({"scope": "share.recording", "recipient": "acme"}))
         .await;
+    // A retried withdrawal naming the old grant does not withdraw the new one.
+    let (st, v) = s
+        .call("POST", &format!("{consents}/{sid}/withdraw"), As::Service, None)
+        .await;
+    assert_eq!((st, v["error"].as_str()), (409, Some("nothing_to_withdraw")));
+    let (_, now) = s.call("GET", &consents, As::Service, None).await;
+    assert!(
+        now["current"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["consent_id"] == regrant["consent_id"]),
+        "{now}"
+    );
 
     // Recruiter keys: wrong, malformed, revoked, another recruiter's.
     let path = format!("/v1/recruiter/interviews/{id}/recording");
@@ -884,6 +899,10 @@ async fn bad_consent_and_release_requests_get_precise_errors_and_change_nothing(
         (401, Some("recruiter_key_revoked"))
     );
     let acme = v["api_key"].as_str().unwrap().to_string();
+
+    // HEAD would record a provision for bytes never sent.
+    let (st, _, _) = s.raw("HEAD", &path, As::Key(&acme), None, &[]).await;
+    assert_eq!(st, 405);
 
     // Range headers.
     let total = s.export(&id).len();

@@ -293,8 +293,15 @@ fn read_tail(file: &mut File, len: u64, path: &Path) -> Result<Tail, AuditError>
     Ok(Tail { len, seq, hash })
 }
 
+/// The last line of a small-lined file, reading only its end.
 fn last_line(path: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(path).ok()?;
+    let mut f = File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    let back = len.min(4096);
+    f.seek(SeekFrom::Start(len - back)).ok()?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf);
     text.lines().last().map(str::to_owned)
 }
 
@@ -433,6 +440,17 @@ mod tests {
                 seq: 4,
                 last: 3
             }
+        );
+    }
+
+    #[test]
+    fn a_log_whose_checkpoints_were_removed_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, _, pk) = log_of(dir.path(), 3);
+        std::fs::write(a.checkpoints_path(), "").unwrap();
+        assert_eq!(
+            verify(&a.dir, &pk).unwrap_err(),
+            VerifyError::NoCheckpoint { entries: 3 }
         );
     }
 

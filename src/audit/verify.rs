@@ -42,12 +42,25 @@ pub enum VerifyError {
         "checkpoint {n} (at entry {seq}) names an entry the log no longer has: entries after {last} were removed"
     )]
     Truncated { n: u64, seq: u64, last: u64 },
+    #[error("the log has {entries} entries but no signed checkpoint: the checkpoints were removed")]
+    NoCheckpoint { entries: u64 },
     #[error("checkpoint {n} has no valid signature from the operator key {kid}")]
     BadSignature { n: u64, kid: String },
 }
 
 /// Verifies the log in `dir` against the operator's public key (hex).
 pub fn verify(dir: &Path, public_key_hex: &str) -> Result<AuditReport, VerifyError> {
+    // A shared lock: writers append an entry and its checkpoint under an exclusive one, so the
+    // two files are read in a consistent state.
+    let lock = match std::fs::File::open(dir.join("log.jsonl")) {
+        Ok(f) => {
+            f.lock_shared()
+                .map_err(|e| VerifyError::Unreadable(e.to_string()))?;
+            Some(f)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(VerifyError::Unreadable(e.to_string())),
+    };
     let log = read(&dir.join("log.jsonl"))?;
     let mut hashes: Vec<[u8; 32]> = Vec::new();
     let mut prev = GENESIS;
@@ -138,6 +151,11 @@ pub fn verify(dir: &Path, public_key_hex: &str) -> Result<AuditReport, VerifyErr
         }
         signed_up_to = signed_up_to.max(seq);
         count += 1;
+    }
+    drop(lock);
+    // The first entry always writes a checkpoint, so a log without one had them removed.
+    if last > 0 && count == 0 {
+        return Err(VerifyError::NoCheckpoint { entries: last });
     }
     Ok(AuditReport {
         entries: last,

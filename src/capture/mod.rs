@@ -31,8 +31,6 @@ pub enum CaptureError {
     UnknownInterview,
     #[error("no recruiter `{0}` is registered")]
     UnknownRecruiter(String),
-    #[error("audit log: {0}")]
-    Audit(String),
     #[error("the candidate has no standing `record` consent")]
     NoRecordConsent,
     #[error("the candidate withdrew the `record` consent; capture stopped at the segment boundary")]
@@ -76,7 +74,6 @@ impl CaptureError {
             CaptureError::UnknownCandidate => "unknown_candidate",
             CaptureError::UnknownInterview => "unknown_interview",
             CaptureError::UnknownRecruiter(_) => "unknown_recruiter",
-            CaptureError::Audit(_) => "audit_failed",
             CaptureError::NoRecordConsent => "no_record_consent",
             CaptureError::ConsentWithdrawn => "consent_withdrawn",
             CaptureError::Token(TokenError::Expired) => "ingest_token_expired",
@@ -154,13 +151,11 @@ pub fn create_interview(
     app.catalog
         .insert_ingest_token(&token_hash(&token), &id, expires_at)?;
     tracing::info!(interview = %id, candidate = %candidate, region = %region.region.id, profile = %profile.name, "interview created");
-    app.audit
-        .record(
-            "interview.created",
-            &crate::audit::Actor::Service,
-            serde_json::json!({"interview": id.to_string(), "candidate": candidate.to_string(), "recruiter": recruiter.to_string(), "region": region.region.id.to_string()}),
-        )
-        .map_err(|e| CaptureError::Audit(e.to_string()))?;
+    app.audit.record_or_warn(
+        "interview.created",
+        &crate::audit::Actor::Service,
+        serde_json::json!({"interview": id.to_string(), "candidate": candidate.to_string(), "recruiter": recruiter.to_string(), "region": region.region.id.to_string()}),
+    );
     Ok(CreatedInterview {
         interview_id: id,
         region: region.region.id.to_string(),

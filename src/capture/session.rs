@@ -467,20 +467,19 @@ impl Worker {
             stored_at: crate::util::now_rfc3339(),
         };
         self.app.catalog.insert_segment(&row)?;
-        self.app
-            .audit
-            .record(
-                "segment.stored",
-                &Actor::System,
-                serde_json::json!({
-                    "interview": self.row.id.to_string(),
-                    "candidate": self.row.candidate.to_string(),
-                    "segment": seg.index,
-                    "commitment": hex::encode(row.commitment),
-                    "region": self.row.region.to_string(),
-                }),
-            )
-            .map_err(|e| CaptureError::Audit(e.to_string()))?;
+        // The segment is stored and catalogued: an audit failure is logged, never a reason to
+        // withhold its acknowledgement.
+        self.app.audit.record_or_warn(
+            "segment.stored",
+            &Actor::System,
+            serde_json::json!({
+                "interview": self.row.id.to_string(),
+                "candidate": self.row.candidate.to_string(),
+                "segment": seg.index,
+                "commitment": hex::encode(row.commitment),
+                "region": self.row.region.to_string(),
+            }),
+        );
         tracing::info!(
             segment = seg.index,
             kind = seg.kind.as_str(),

@@ -101,6 +101,22 @@ impl Catalog {
             .collect()
     }
 
+    /// The newest withdrawal of a scope (`share.recording:acme`) by a candidate.
+    pub fn last_withdrawal(
+        &self,
+        c: &CandidateId,
+        scope: &str,
+    ) -> Result<Option<ConsentEventRow>, CatalogError> {
+        Ok(self.consent_events(c)?.into_iter().rfind(|e| {
+            e.action == "withdraw"
+                && match (&e.recipient, &e.country) {
+                    (Some(r), _) => format!("{}:{r}", e.scope) == scope,
+                    (_, Some(cc)) => format!("{}:{cc}", e.scope) == scope,
+                    _ => e.scope == scope,
+                }
+        }))
+    }
+
     pub fn consent_event(&self, id: &str) -> Result<Option<ConsentEventRow>, CatalogError> {
         self.db()
             .query_row(

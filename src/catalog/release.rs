@@ -1,7 +1,7 @@
 //! The catalog's side of release: provision records, the push-delivery outbox, and the
 //! lookups release needs (a recruiter's interviews).
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use super::{Catalog, CatalogError, InterviewRow, OutboxRow, ProvisionRow, rows};
 use crate::ids::{CandidateId, InterviewId, RecruiterHandle};
@@ -211,8 +211,8 @@ impl Catalog {
     }
 
     /// Moves a pending delivery to `state` (delivered, failed, cancelled) or, for `pending`,
-    /// schedules its next attempt. Only a pending delivery moves: a cancellation that came
-    /// first wins.
+    /// schedules its next attempt; returns the state it was in. Only a pending delivery moves,
+    /// except that one cancelled while its request was on the way may still become delivered.
     pub fn settle_delivery(
         &self,
         id: &str,
@@ -220,13 +220,29 @@ impl Catalog {
         attempts: u32,
         next_at: i64,
         error: Option<&str>,
-    ) -> Result<bool, CatalogError> {
+    ) -> Result<Option<String>, CatalogError> {
         let done_at = (state != "pending").then(crate::util::now_rfc3339);
-        Ok(self.db().execute(
-            "UPDATE outbox SET state = ?2, attempts = ?3, next_at = ?4, last_error = ?5, done_at = ?6
-             WHERE id = ?1 AND state = 'pending'",
-            params![id, state, attempts, next_at, error, done_at],
-        )? == 1)
+        let mut db = self.db();
+        let tx = db.transaction()?;
+        let before: Option<String> = tx
+            .query_row("SELECT state FROM outbox WHERE id = ?1", params![id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let movable = match before.as_deref() {
+            Some("pending") => true,
+            Some("cancelled") => state == "delivered",
+            _ => false,
+        };
+        if movable {
+            tx.execute(
+                "UPDATE outbox SET state = ?2, attempts = ?3, next_at = ?4, last_error = ?5, done_at = ?6
+                 WHERE id = ?1",
+                params![id, state, attempts, next_at, error, done_at],
+            )?;
+        }
+        tx.commit()?;
+        Ok(before)
     }
 
     /// Cancels pending deliveries of a candidate resting on `scope`; returns their ids.

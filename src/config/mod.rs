@@ -81,7 +81,7 @@ pub struct AuditConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseConfig {
-    /// How long provision records are kept, in days (APPI Art. 29: 3 years).
+    /// How long provision records are kept, in days (APPI Art. 29: 3 years, leap day included).
     pub provision_retention_days: u64,
     /// Lifetime of the download link a webhook delivery carries, in seconds.
     pub download_link_ttl_seconds: u64,
@@ -181,7 +181,7 @@ impl Default for Config {
                 checkpoint_every_seconds: 600,
             },
             release: ReleaseConfig {
-                provision_retention_days: 3 * 365,
+                provision_retention_days: 1096,
                 download_link_ttl_seconds: 900,
                 public_url: "http://127.0.0.1:8080".into(),
             },

@@ -154,11 +154,11 @@ impl<'a> Ledger<'a> {
         if !self.app.catalog.insert_notice(&row)? {
             return Err(ConsentError::NoticeExists(id.into()));
         }
-        self.app.audit.record(
+        self.app.audit.record_or_warn(
             "notice.registered",
             &Actor::Operator,
             serde_json::json!({"notice": id, "language": language, "text_sha256": text_sha256}),
-        )?;
+        );
         Ok(row)
     }
 
@@ -192,8 +192,10 @@ impl<'a> Ledger<'a> {
         let receipt = receipt::build(self.app, &event, &notice);
         event.receipt = Some(crate::signing::canonical_json(&receipt));
         self.app.catalog.append_consent_event(&event)?;
-        self.audit("consent.granted", &event, actor)?;
+        // The event is committed: the outbox follows it and the audit records it, and neither
+        // may undo it (a failure of either is logged).
         crate::delivery::consent_changed(self.app, &event);
+        self.audit("consent.granted", &event, actor);
         Ok(Granted { event, receipt })
     }
 
@@ -220,8 +222,11 @@ impl<'a> Ledger<'a> {
                     .filter(|e| e.candidate == *candidate && e.action == "grant")
                     .ok_or_else(|| ConsentError::UnknownConsent(id.chars().take(64).collect()))?;
                 let scope = scope_of(&e)?;
+                // Only the grant that stands can be withdrawn by its id: a retried request
+                // naming an old grant must not withdraw a newer one.
                 let g = self
                     .standing_grant(candidate, &scope)?
+                    .filter(|g| g.id == e.id)
                     .ok_or_else(|| ConsentError::NothingToWithdraw(scope.to_string()))?;
                 (scope, g)
             }
@@ -230,8 +235,8 @@ impl<'a> Ledger<'a> {
         event.withdraws = Some(grant.id.clone());
         event.notice_id = grant.notice_id.clone();
         self.app.catalog.append_consent_event(&event)?;
-        self.audit("consent.withdrawn", &event, actor)?;
         crate::delivery::consent_changed(self.app, &event);
+        self.audit("consent.withdrawn", &event, actor);
         Ok(event)
     }
 
@@ -369,21 +374,20 @@ impl<'a> Ledger<'a> {
         })
     }
 
-    fn audit(&self, what: &str, e: &ConsentEventRow, actor: &Actor) -> Result<(), ConsentError> {
-        let scope = scope_of(e)?;
-        self.app.audit.record(
+    fn audit(&self, what: &str, e: &ConsentEventRow, actor: &Actor) {
+        let scope = scope_of(e).map(|s| s.to_string()).unwrap_or_default();
+        self.app.audit.record_or_warn(
             what,
             actor,
             serde_json::json!({
                 "candidate": e.candidate.to_string(),
                 "consent_event": e.id,
-                "scope": scope.to_string(),
+                "scope": scope,
                 "notice": e.notice_id,
                 "method": e.method,
                 "withdraws": e.withdraws,
             }),
-        )?;
-        Ok(())
+        );
     }
 }
 

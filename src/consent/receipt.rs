@@ -67,7 +67,10 @@ pub fn build(app: &Kiroku, e: &ConsentEventRow, notice: &NoticeRow) -> Value {
     let receipt = json!({
         "version": "KI-CR-v1.1.0",
         "jurisdiction": c.jurisdiction,
-        "consentTimestamp": e.at,
+        // Kantara v1.1: epoch seconds; the time with its zone is in `kiroku.consentTime`.
+        "consentTimestamp": time::OffsetDateTime::parse(&e.at, &time::format_description::well_known::Rfc3339)
+            .map(|t| t.unix_timestamp())
+            .unwrap_or_default(),
         "collectionMethod": e.method,
         "consentReceiptID": e.id,
         "publicKey": app.signer.public_key_hex(),
@@ -98,6 +101,7 @@ pub fn build(app: &Kiroku, e: &ConsentEventRow, notice: &NoticeRow) -> Value {
         "spiCat": [],
         "kiroku": {
             "scope": scope.map(|s| s.to_string()),
+            "consentTime": e.at,
             "origin": e.origin,
             "notice": {"id": notice.id, "language": notice.language, "textSha256": notice.text_sha256},
         },

@@ -77,7 +77,6 @@ pub fn capture_status(e: &CaptureError) -> StatusCode {
     use CaptureError::*;
     match e {
         UnknownCandidate | UnknownInterview | UnknownRecruiter(_) => StatusCode::NOT_FOUND,
-        Audit(_) => StatusCode::INTERNAL_SERVER_ERROR,
         NoRecordConsent | ConsentWithdrawn => StatusCode::FORBIDDEN,
         Token(_) => StatusCode::UNAUTHORIZED,
         AlreadyStreamed => StatusCode::CONFLICT,

@@ -6,7 +6,7 @@
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
@@ -60,8 +60,10 @@ async fn list(State(s): State<AppState>, headers: HeaderMap) -> Result<Response,
     Ok(Json(json!({"interviews": out})).into_response())
 }
 
-/// The interview a recruiter names, or the same 404 whether it is unknown or not theirs.
-fn interview(s: &AppState, id: &str) -> Result<InterviewRow, ApiError> {
+/// The interview a recruiter names, or the same 404 whether it is unknown or not theirs. An
+/// unknown id is audited as a refusal just as another recruiter's interview is, so the two
+/// take the same work and the same time.
+fn interview(s: &AppState, me: &RecruiterHandle, id: &str) -> Result<InterviewRow, ApiError> {
     let unknown = || {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -70,7 +72,32 @@ fn interview(s: &AppState, id: &str) -> Result<InterviewRow, ApiError> {
         )
     };
     let id = InterviewId::parse(id).map_err(|_| unknown())?;
-    s.app.catalog.interview(&id)?.ok_or_else(unknown)
+    match s.app.catalog.interview(&id)? {
+        Some(row) => Ok(row),
+        None => {
+            s.app
+                .audit
+                .record(
+                    "release.refused",
+                    &crate::audit::Actor::Recruiter(me.to_string()),
+                    json!({"interview": id.to_string(), "recipient": me.to_string(), "refusal": {"reason": "not_recipients_interview"}}),
+                )
+                .map_err(|e| ApiError::internal(&e))?;
+            Err(unknown())
+        }
+    }
+}
+
+/// HEAD would write a provision record for bytes never sent: refused.
+fn refuse_head(method: &Method) -> Result<(), ApiError> {
+    if *method == Method::HEAD {
+        return Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "use GET; a release is recorded, so there is no HEAD",
+        ));
+    }
+    Ok(())
 }
 
 async fn decide(
@@ -89,11 +116,13 @@ async fn decide(
 /// `GET /v1/recruiter/interviews/{id}/recording`
 async fn recording(
     State(s): State<AppState>,
+    method: Method,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    refuse_head(&method)?;
     let me = require_recruiter(&s, &headers)?;
-    let row = interview(&s, &id)?;
+    let row = interview(&s, &me, &id)?;
     let proof = decide(&s, me, row, Item::Recording).await?;
     recording_response(&s, proof, &headers).await
 }
@@ -105,7 +134,7 @@ async fn analysis(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let me = require_recruiter(&s, &headers)?;
-    let row = interview(&s, &id)?;
+    let row = interview(&s, &me, &id)?;
     let proof = decide(&s, me, row, Item::Analysis).await?;
     match release::prepare_analysis(&s.app, proof)? {}
 }
@@ -113,9 +142,11 @@ async fn analysis(
 /// `GET /v1/links/{token}`: a delivered download link; decided and recorded like a pull.
 async fn link(
     State(s): State<AppState>,
+    method: Method,
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Result<Response, ApiError> {
+    refuse_head(&method)?;
     let gone = || {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -228,7 +259,7 @@ async fn remove_webhook(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let me = require_recruiter(&s, &headers)?;
-    if s.app.catalog.remove_webhook(&me)? {
+    if crate::recruiter::remove_webhook(&s.app, &me)? {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(ApiError::new(

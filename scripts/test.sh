@@ -6,6 +6,12 @@ set -euo pipefail
 export PATH="$HOME/.cargo/bin:$PATH"
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The S3 tests run Garage, a real S3-compatible store, on loopback. Built from crates.io once
+# (about 10 minutes on two cores) and kept in ~/.cargo/bin.
+if ! command -v garage >/dev/null 2>&1; then
+  echo "test: installing garage (cargo install garage --locked); this takes a while, once"
+  cargo install garage --locked --quiet
+fi
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
 cargo test --quiet 2>&1

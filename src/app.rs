@@ -18,7 +18,7 @@ use crate::ids::{CandidateId, RegionId};
 use crate::seal::{CandidateKey, KeyError, MasterKey};
 use crate::segment::{Profiles, SegmentError};
 use crate::signing::{OperatorKey, SigningError};
-use crate::store::{LocalStore, Store};
+use crate::store::{LocalStore, S3Store, Spool, Store, StoreError};
 
 /// Why kiroku could not start.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +31,8 @@ pub enum StartError {
     Pipelines(#[from] SegmentError),
     #[error(transparent)]
     Signing(#[from] SigningError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error(transparent)]
     Audit(#[from] AuditError),
     #[error("secret file {path}: {source}")]
@@ -82,12 +84,19 @@ impl Kiroku {
         let mut regions = BTreeMap::new();
         for region in config.regions() {
             let master = MasterKey::load_or_create(&data.join(&region.master_key_file))?;
-            let store = Store::Local(LocalStore::new(
-                &data
-                    .join("regions")
-                    .join(region.id.as_str())
-                    .join("objects"),
-            ));
+            let store = match &region.s3 {
+                None => Store::Local(LocalStore::new(
+                    &data
+                        .join("regions")
+                        .join(region.id.as_str())
+                        .join("objects"),
+                )),
+                Some(s3) => {
+                    let spool =
+                        Spool::open(&data.join("spool").join(region.id.as_str()).join("objects"))?;
+                    Store::S3(Arc::new(S3Store::open(region.id.as_str(), s3, spool)?))
+                }
+            };
             regions.insert(
                 region.id.clone(),
                 RegionRuntime {
@@ -152,6 +161,16 @@ impl Kiroku {
             serde_json::json!({"candidate": id.to_string(), "home_country": home.as_str()}),
         );
         Ok(id)
+    }
+
+    /// Starts each S3 region's spool uploader (in `kiroku serve`; a command-line process
+    /// leaves what it spooled for the server to drain).
+    pub fn start_uploaders(&self) {
+        for r in self.regions.values() {
+            if let Store::S3(s) = &r.store {
+                s.spawn_uploader();
+            }
+        }
     }
 
     /// Tells the delivery loop that something may be due.

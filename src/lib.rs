@@ -24,7 +24,13 @@
 //! - [`segment`]: the only user of GStreamer: loads `pipelines/`, remuxes, cuts plain segments.
 //! - [`store`]: object stores; accepts only sealed objects.
 //! - [`catalog`]: the SQLite database: candidates, interviews, segments, wrapped keys, consents.
-//! - [`consent`]: the consent ledger and the capture gate.
+//! - [`consent`]: the consent ledger, receipts, and the release decision point.
+//! - [`placement`]: which region an interview's data lives in (home country, `transfer`).
+//! - [`recruiter`]: recruiting companies, their API keys and webhook endpoints.
+//! - [`release`]: the only road from sealed bytes to a recipient; provision records.
+//! - [`delivery`]: push release: the signed webhook outbox.
+//! - [`audit`]: the append-only, hash-chained, signed audit log.
+//! - [`signing`]: the operator's Ed25519 key (receipts, audit checkpoints).
 //! - [`capture`]: one interview's capture session, from bytes in to acknowledged segments.
 //! - [`recording`]: rebuilding a recording from sealed segments, verifying every one.
 //! - [`http`]: the HTTP/WebSocket edge; maps each module's error to a status once.
@@ -51,6 +57,7 @@ pub mod consent;
 pub mod delivery;
 pub mod http;
 pub mod ids;
+pub mod placement;
 pub mod recording;
 pub mod recruiter;
 pub mod release;

@@ -858,9 +858,17 @@ async fn bad_consent_and_release_requests_get_precise_errors_and_change_nothing(
         .await;
     // A retried withdrawal naming the old grant does not withdraw the new one.
     let (st, v) = s
-        .call("POST", &format!("{consents}/{sid}/withdraw"), As::Service, None)
+        .call(
+            "POST",
+            &format!("{consents}/{sid}/withdraw"),
+            As::Service,
+            None,
+        )
         .await;
-    assert_eq!((st, v["error"].as_str()), (409, Some("nothing_to_withdraw")));
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (409, Some("nothing_to_withdraw"))
+    );
     let (_, now) = s.call("GET", &consents, As::Service, None).await;
     assert!(
         now["current"]

@@ -31,6 +31,8 @@ pub enum CaptureError {
     UnknownInterview,
     #[error("no recruiter `{0}` is registered")]
     UnknownRecruiter(String),
+    #[error(transparent)]
+    Placement(#[from] crate::placement::PlacementError),
     #[error("the candidate has no standing `record` consent")]
     NoRecordConsent,
     #[error("the candidate withdrew the `record` consent; capture stopped at the segment boundary")]
@@ -74,6 +76,11 @@ impl CaptureError {
             CaptureError::UnknownCandidate => "unknown_candidate",
             CaptureError::UnknownInterview => "unknown_interview",
             CaptureError::UnknownRecruiter(_) => "unknown_recruiter",
+            CaptureError::Placement(crate::placement::PlacementError::NoAllowedRegion {
+                ..
+            }) => "no_allowed_region",
+            CaptureError::Placement(_) => "placement_failed",
+            CaptureError::Store(StoreError::SpoolFull { .. }) => "region_spool_full",
             CaptureError::NoRecordConsent => "no_record_consent",
             CaptureError::ConsentWithdrawn => "consent_withdrawn",
             CaptureError::Token(TokenError::Expired) => "ingest_token_expired",
@@ -111,7 +118,8 @@ pub struct CreatedInterview {
     pub content_type: String,
 }
 
-/// Creates an interview for a candidate in the default region and its single-use ingest token.
+/// Creates an interview for a candidate in the region placement chooses (see
+/// [`crate::placement`]) and its single-use ingest token.
 /// The content type picks the ingest profile now, so an unsupported one fails here, before any
 /// byte is sent.
 pub fn create_interview(
@@ -121,14 +129,16 @@ pub fn create_interview(
     job_ref: Option<String>,
     content_type: &str,
 ) -> Result<CreatedInterview, CaptureError> {
-    if app.catalog.candidate(candidate)?.is_none() {
+    let Some(who) = app.catalog.candidate(candidate)? else {
         return Err(CaptureError::UnknownCandidate);
-    }
+    };
     if !app.catalog.recruiter_exists(recruiter)? {
         return Err(CaptureError::UnknownRecruiter(recruiter.to_string()));
     }
     let profile = app.profiles.for_content_type(content_type)?;
-    let region = app.default_region();
+    let placed = crate::placement::place(app, &who)?;
+    let region = placed.region;
+    region.store.accepting()?;
     let key = app.candidate_key(candidate, region)?;
     let id = InterviewId::new_random();
     app.catalog.insert_interview(&InterviewRow {
@@ -154,7 +164,13 @@ pub fn create_interview(
     app.audit.record_or_warn(
         "interview.created",
         &crate::audit::Actor::Service,
-        serde_json::json!({"interview": id.to_string(), "candidate": candidate.to_string(), "recruiter": recruiter.to_string(), "region": region.region.id.to_string()}),
+        serde_json::json!({
+            "interview": id.to_string(),
+            "candidate": candidate.to_string(),
+            "recruiter": recruiter.to_string(),
+            "region": region.region.id.to_string(),
+            "placement": placed.why,
+        }),
     );
     Ok(CreatedInterview {
         interview_id: id,

@@ -93,6 +93,11 @@ enum Command {
         content_type: Option<String>,
         file: PathBuf,
     },
+    /// Storage regions.
+    Regions {
+        #[command(subcommand)]
+        what: RegionsCmd,
+    },
     /// Recordings.
     Recording {
         #[command(subcommand)]
@@ -125,6 +130,17 @@ enum CandidateCmd {
         #[arg(long)]
         home_country: String,
     },
+}
+
+#[derive(Subcommand)]
+enum RegionsCmd {
+    /// The configured regions: id, country, backend, bucket, placement.
+    List,
+    /// Reach every S3 region: bucket present, a probe object written, read and deleted,
+    /// versioning and object lock reported. Exits non-zero naming each failing region.
+    Check,
+    /// Upload what the regions' local spools hold, once (the server does this by itself).
+    Drain,
 }
 
 #[derive(Subcommand)]
@@ -204,7 +220,10 @@ fn run(cli: Cli) -> Res {
             let regions: Vec<String> = cfg
                 .regions()
                 .iter()
-                .map(|r| format!("{} ({}, local)", r.id, r.country))
+                .map(|r| match &r.s3 {
+                    None => format!("{} ({}, local)", r.id, r.country),
+                    Some(s3) => format!("{} ({}, s3 bucket {})", r.id, r.country, s3.bucket),
+                })
                 .collect();
             emit(
                 cli.json,
@@ -274,6 +293,7 @@ fn run(cli: Cli) -> Res {
                 None,
             );
         }
+        Command::Regions { what } => regions(&open(&cli)?, cli.json, what)?,
         Command::Bench { media, rounds } => {
             let app = open(&cli)?;
             crate::bench::run(&app, media, *rounds)?;
@@ -345,5 +365,120 @@ fn ingest_file(
         &lines,
         Some(&outcome.interview.to_string()),
     );
+    Ok(())
+}
+
+/// `kiroku regions list|check|drain`.
+fn regions(app: &Arc<Kiroku>, json: bool, what: &RegionsCmd) -> Res {
+    use crate::store::Store;
+    let placement_of = |id: &str| -> Vec<String> {
+        let mut v: Vec<String> = app
+            .config
+            .placement
+            .iter()
+            .filter(|(_, r)| r.as_str() == id)
+            .map(|(c, _)| c.to_ascii_uppercase())
+            .collect();
+        if app.config.default_region == id {
+            v.push("default".into());
+        }
+        v
+    };
+    match what {
+        RegionsCmd::List => {
+            let mut lines = Vec::new();
+            let mut out = Vec::new();
+            for r in app.regions.values() {
+                let bucket = match &r.store {
+                    Store::S3(s) => Some(s.bucket().to_string()),
+                    Store::Local(_) => None,
+                };
+                let placed = placement_of(r.region.id.as_str());
+                lines.push(format!(
+                    "{:<8} {} {:<5} {:<24} placement: {}",
+                    r.region.id,
+                    r.region.country,
+                    r.store.backend(),
+                    bucket.as_deref().unwrap_or("-"),
+                    if placed.is_empty() {
+                        "-".into()
+                    } else {
+                        placed.join(", ")
+                    }
+                ));
+                out.push(serde_json::json!({"id": r.region.id, "country": r.region.country, "backend": r.store.backend(), "bucket": bucket, "placement": placed}));
+            }
+            emit(json, serde_json::json!(out), &lines, None);
+        }
+        RegionsCmd::Check => {
+            let mut failed = Vec::new();
+            let mut out = Vec::new();
+            let mut lines = Vec::new();
+            for r in app.regions.values() {
+                let id = r.region.id.to_string();
+                match &r.store {
+                    Store::Local(l) => {
+                        let ok = std::fs::create_dir_all(l.root()).is_ok();
+                        lines.push(format!(
+                            "{id}: local store at {} {}",
+                            l.root().display(),
+                            if ok { "ok" } else { "NOT WRITABLE" }
+                        ));
+                        out.push(serde_json::json!({"region": id, "backend": "local", "ok": ok}));
+                        if !ok {
+                            failed.push(format!(
+                                "regions.{id}: the local store folder cannot be created"
+                            ));
+                        }
+                    }
+                    Store::S3(s) => match s.check() {
+                        Ok(report) => {
+                            lines.push(format!(
+                                "{id}: bucket {} ok; versioning {}, object lock {}; tags: {}; spool {} bytes",
+                                report["bucket"].as_str().unwrap_or("-"),
+                                report["versioning"].as_str().unwrap_or("-"),
+                                report["object_lock"].as_str().unwrap_or("-"),
+                                report["tags"].as_str().unwrap_or("-"),
+                                report["spool_bytes"]
+                            ));
+                            out.push(serde_json::json!({"region": id, "backend": "s3", "ok": true, "report": report}));
+                        }
+                        Err(why) => {
+                            let field = if why.contains("does not exist") {
+                                "s3.bucket"
+                            } else if why.contains("credentials") {
+                                "s3.access_key_id"
+                            } else if why.contains("unreachable") {
+                                "s3.endpoint"
+                            } else {
+                                "s3"
+                            };
+                            lines.push(format!("{id}: FAILED ({field}): {why}"));
+                            out.push(serde_json::json!({"region": id, "backend": "s3", "ok": false, "field": format!("regions.{id}.{field}"), "error": why}));
+                            failed.push(format!("regions.{id}.{field}: {why}"));
+                        }
+                    },
+                }
+            }
+            emit(json, serde_json::json!(out), &lines, None);
+            if !failed.is_empty() {
+                return Err(failed.join("; ").into());
+            }
+        }
+        RegionsCmd::Drain => {
+            let mut lines = Vec::new();
+            for r in app.regions.values() {
+                if let Store::S3(s) = &r.store {
+                    let n = s.drain_once();
+                    lines.push(format!(
+                        "{}: uploaded {n}, {} left in the spool",
+                        r.region.id,
+                        s.spool().keys().len()
+                    ));
+                }
+            }
+            emit(json, serde_json::json!({"lines": lines}), &lines, None);
+        }
+    }
     Ok(())
 }

@@ -47,6 +47,10 @@ pub struct Config {
     pub limits: Limits,
     /// Storage regions by id.
     pub regions: BTreeMap<String, RegionConfig>,
+    /// Where each home country's candidates are placed (country code → region id); others go
+    /// to `default_region`.
+    #[serde(default)]
+    pub placement: BTreeMap<String, String>,
     /// The personal-information controller named in consent receipts.
     pub controller: Controller,
     pub audit: AuditConfig,
@@ -129,11 +133,54 @@ pub struct Limits {
 pub struct RegionConfig {
     /// ISO 3166-1 alpha-2 country the region's data is stored in.
     pub country: String,
-    /// Storage backend: `local` (files under the data dir).
+    /// Storage backend: `local` (files under the data dir) or `s3`.
     pub backend: String,
     /// Master key source: a 32-byte key file, relative to the data dir; created with mode
     /// 0600 on first run.
     pub master_key_file: PathBuf,
+    /// The bucket, for `backend = "s3"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<S3Config>,
+}
+
+/// An S3 (or S3-compatible) bucket backing a region.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    pub bucket: String,
+    /// The S3 region name, e.g. `ap-northeast-1`.
+    pub region: String,
+    /// Endpoint of an S3-compatible store; unset for AWS itself.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Path-style addressing (`endpoint/bucket/key`), which most S3-compatible stores need.
+    #[serde(default)]
+    pub path_style: bool,
+    /// A named profile of the AWS config files; unset: the standard chain (environment,
+    /// profile, instance role).
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// Static credentials, for stores outside AWS (prefer the environment:
+    /// `KIROKU_REGIONS__<ID>__S3__SECRET_ACCESS_KEY`).
+    #[serde(default)]
+    pub access_key_id: Option<String>,
+    #[serde(default)]
+    pub secret_access_key: Option<String>,
+    /// Seconds one upload may take before the segment goes to the local spool instead.
+    #[serde(default = "default_upload_timeout")]
+    pub upload_timeout_seconds: u64,
+    /// Most bytes the region's local spool may hold; past it, new interviews in the region
+    /// are refused rather than risk losing segments.
+    #[serde(default = "default_spool_limit")]
+    pub spool_limit_bytes: u64,
+}
+
+fn default_upload_timeout() -> u64 {
+    10
+}
+
+fn default_spool_limit() -> u64 {
+    2 * 1024 * 1024 * 1024
 }
 
 impl Default for Config {
@@ -146,6 +193,7 @@ impl Default for Config {
                 country: "JP".into(),
                 backend: "local".into(),
                 master_key_file: "keys/jp.master.key".into(),
+                s3: None,
             },
         );
         Config {
@@ -167,6 +215,7 @@ impl Default for Config {
                 max_json_body_bytes: 64 * 1024,
             },
             regions,
+            placement: BTreeMap::new(),
             controller: Controller {
                 name: "kiroku operator (set [controller] in the config)".into(),
                 contact: "privacy desk".into(),
@@ -201,6 +250,52 @@ pub struct Region {
     pub id: RegionId,
     pub country: CountryCode,
     pub master_key_file: PathBuf,
+    /// The bucket, for an S3 region; `None` for a local one.
+    pub s3: Option<S3Config>,
+}
+
+impl S3Config {
+    fn validate(&self, id: &str) -> Result<(), ConfigError> {
+        let invalid = |field: &str, why: &str| {
+            Err(ConfigError::Invalid {
+                field: format!("regions.{id}.s3.{field}"),
+                why: why.into(),
+            })
+        };
+        let b = &self.bucket;
+        let bucket_ok = (3..=63).contains(&b.len())
+            && b.bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.')
+            && !b.starts_with(['-', '.'])
+            && !b.ends_with(['-', '.']);
+        if !bucket_ok {
+            return invalid(
+                "bucket",
+                "3 to 63 of a-z, 0-9, '-' and '.' (S3 bucket naming)",
+            );
+        }
+        if self.region.is_empty() {
+            return invalid("region", "the S3 region name, e.g. ap-northeast-1");
+        }
+        if let Some(e) = &self.endpoint
+            && !(e.starts_with("http://") || e.starts_with("https://"))
+        {
+            return invalid("endpoint", "an http:// or https:// URL");
+        }
+        if self.access_key_id.is_some() != self.secret_access_key.is_some() {
+            return invalid(
+                "secret_access_key",
+                "access_key_id and secret_access_key go together",
+            );
+        }
+        if self.upload_timeout_seconds == 0 {
+            return invalid("upload_timeout_seconds", "must be greater than 0");
+        }
+        if self.spool_limit_bytes == 0 {
+            return invalid("spool_limit_bytes", "must be greater than 0");
+        }
+        Ok(())
+    }
 }
 
 impl Config {
@@ -252,11 +347,24 @@ impl Config {
                     "two uppercase letters, e.g. JP",
                 );
             }
-            if r.backend != "local" {
-                return invalid(
-                    &format!("regions.{id}.backend"),
-                    "unknown backend (this build knows: local)",
-                );
+            match (r.backend.as_str(), &r.s3) {
+                ("local", None) => {}
+                ("local", Some(_)) => {
+                    return invalid(&format!("regions.{id}.s3"), "only for backend = \"s3\"");
+                }
+                ("s3", None) => {
+                    return invalid(
+                        &format!("regions.{id}.s3.bucket"),
+                        "backend = \"s3\" needs [regions.<id>.s3] with a bucket",
+                    );
+                }
+                ("s3", Some(s3)) => s3.validate(id)?,
+                _ => {
+                    return invalid(
+                        &format!("regions.{id}.backend"),
+                        "unknown backend (this build knows: local, s3)",
+                    );
+                }
             }
             if r.master_key_file.as_os_str().is_empty() {
                 return invalid(&format!("regions.{id}.master_key_file"), "must name a file");
@@ -264,6 +372,20 @@ impl Config {
         }
         if !self.regions.contains_key(&self.default_region) {
             return invalid("default_region", "names no region in `regions`");
+        }
+        for (country, region) in &self.placement {
+            if CountryCode::parse(&country.to_ascii_uppercase()).is_err() {
+                return invalid(
+                    &format!("placement.{country}"),
+                    "keys are country codes, e.g. JP",
+                );
+            }
+            if !self.regions.contains_key(region) {
+                return invalid(
+                    &format!("placement.{country}"),
+                    "names no region in `regions`",
+                );
+            }
         }
         if !(self.segment.target_seconds >= 1.0 && self.segment.target_seconds <= 60.0) {
             return invalid("segment.target_seconds", "must be between 1 and 60");
@@ -326,6 +448,18 @@ impl Config {
         Ok(())
     }
 
+    /// The region the placement policy names for a home country (keys match in any case, as
+    /// environment variables arrive lowercased), else the default region.
+    pub fn preferred_region(&self, home: &CountryCode) -> RegionId {
+        let id = self
+            .placement
+            .iter()
+            .find(|(c, _)| c.eq_ignore_ascii_case(home.as_str()))
+            .map(|(_, r)| r.as_str())
+            .unwrap_or(&self.default_region);
+        RegionId::parse(id).expect("validated")
+    }
+
     /// The validated regions.
     pub fn regions(&self) -> Vec<Region> {
         self.regions
@@ -334,6 +468,7 @@ impl Config {
                 id: RegionId::parse(id).expect("validated"),
                 country: CountryCode::parse(&r.country).expect("validated"),
                 master_key_file: r.master_key_file.clone(),
+                s3: r.s3.clone(),
             })
             .collect()
     }
@@ -401,6 +536,43 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("regions.jp.backend"), "{err}");
+    }
+
+    #[test]
+    fn an_s3_region_without_a_bucket_names_the_field() {
+        let err = load_text(&MINIMAL.replace("\"local\"", "\"s3\""))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("regions.jp.s3.bucket"), "{err}");
+        let err = load_text(&format!(
+            "{}\n[regions.jp.s3]\nbucket = \"Bad_Bucket\"\nregion = \"x\"\n",
+            MINIMAL.replace("\"local\"", "\"s3\"")
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("regions.jp.s3.bucket"), "{err}");
+    }
+
+    #[test]
+    fn placement_must_name_known_regions() {
+        let err = load_text(&format!("{MINIMAL}[placement]\nDE = \"de\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("placement.DE"), "{err}");
+    }
+
+    #[test]
+    fn the_regions_example_with_the_policys_storage_countries_is_valid() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/regions.example.toml");
+        let cfg = Config::load(Some(&p)).unwrap();
+        let countries: Vec<String> = cfg
+            .regions()
+            .iter()
+            .map(|r| r.country.to_string())
+            .collect();
+        for c in ["JP", "US", "KR", "SG", "DE", "CA"] {
+            assert!(countries.contains(&c.to_string()), "{c} missing");
+        }
     }
 
     #[test]

@@ -80,6 +80,11 @@ pub fn capture_status(e: &CaptureError) -> StatusCode {
         NoRecordConsent | ConsentWithdrawn => StatusCode::FORBIDDEN,
         Token(_) => StatusCode::UNAUTHORIZED,
         AlreadyStreamed => StatusCode::CONFLICT,
+        Placement(crate::placement::PlacementError::NoAllowedRegion { .. }) => {
+            StatusCode::FORBIDDEN
+        }
+        Placement(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        Store(crate::store::StoreError::SpoolFull { .. }) => StatusCode::SERVICE_UNAVAILABLE,
         TooManyCaptures => StatusCode::TOO_MANY_REQUESTS,
         TooManyBytes { .. } | TooLong { .. } | BitrateTooHigh { .. } => {
             StatusCode::PAYLOAD_TOO_LARGE

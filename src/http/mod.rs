@@ -78,7 +78,13 @@ pub fn serve_blocking(app: Arc<Kiroku>) -> Result<(), std::io::Error> {
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(app.config.listen).await?;
         let addr = listener.local_addr()?;
-        crate::capture::recover_interrupted(&app);
+        {
+            let app = app.clone();
+            tokio::task::spawn_blocking(move || crate::capture::recover_interrupted(&app))
+                .await
+                .map_err(std::io::Error::other)?;
+        }
+        app.start_uploaders();
         if let Err(e) = crate::release::purge_expired_provisions(&app) {
             tracing::error!(error = %e, "provision records could not be purged");
         }

@@ -69,6 +69,57 @@ impl LocalStore {
         Ok(buf)
     }
 
+    /// Deletes an object and its tags (the object first: tags never outlive it unnoticed).
+    pub fn delete(&self, key: &ObjectKey) -> Result<(), StoreError> {
+        let io = |source| StoreError::Io {
+            key: key.to_string(),
+            source,
+        };
+        for p in [self.path(key), self.tags_path(key)] {
+            match std::fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(e)),
+            }
+        }
+        if let Some(dir) = self.path(key).parent() {
+            crate::util::fsync_dir(dir).map_err(io)?;
+        }
+        Ok(())
+    }
+
+    /// Every object key in the store, sorted (temporary files of unfinished writes skipped).
+    pub fn list(&self) -> Result<Vec<ObjectKey>, StoreError> {
+        let mut out = Vec::new();
+        let mut dirs = vec![self.root.clone()];
+        while let Some(dir) = dirs.pop() {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(source) => {
+                    return Err(StoreError::Io {
+                        key: dir.display().to_string(),
+                        source,
+                    });
+                }
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let name = entry.file_name().to_string_lossy().to_string();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if !name.starts_with('.') && !name.ends_with(".tags.json") {
+                    let rel = path.strip_prefix(&self.root).unwrap_or(&path);
+                    if let Ok(k) = ObjectKey::parse(&rel.to_string_lossy()) {
+                        out.push(k);
+                    }
+                }
+            }
+        }
+        out.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        Ok(out)
+    }
+
     pub fn get_tags(&self, key: &ObjectKey) -> Result<serde_json::Value, StoreError> {
         let bytes = read(&self.tags_path(key), key)?;
         serde_json::from_slice(&bytes).map_err(|e| StoreError::Io {

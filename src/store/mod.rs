@@ -6,8 +6,12 @@
 //! as `<key>.tags.json`, so an operator holding only the store can read them.
 
 mod local;
+mod s3;
+mod spool;
 
 pub use local::LocalStore;
+pub use s3::{S3Store, TagSupport, metadata as s3_metadata};
+pub use spool::Spool;
 
 use crate::ids::{CandidateId, InterviewId};
 use crate::seal::SealedObject;
@@ -21,6 +25,16 @@ pub enum StoreError {
     Io { key: String, source: std::io::Error },
     #[error("invalid object key {0}")]
     BadKey(String),
+    #[error("object store unavailable: {0}")]
+    Unavailable(String),
+    #[error(
+        "region {region}: the local spool holds {held} bytes, over its limit of {limit}; new interviews wait until the bucket takes them"
+    )]
+    SpoolFull {
+        region: String,
+        held: u64,
+        limit: u64,
+    },
 }
 
 /// Where an object lives inside its region's store.
@@ -60,9 +74,10 @@ impl std::fmt::Display for ObjectKey {
     }
 }
 
-/// A region's store. One variant per backend; `s3` joins `local` in a later issue.
+/// A region's store. One variant per backend, the same keys and sealed bytes on both.
 pub enum Store {
     Local(LocalStore),
+    S3(std::sync::Arc<S3Store>),
 }
 
 impl Store {
@@ -75,22 +90,40 @@ impl Store {
     ) -> Result<(), StoreError> {
         match self {
             Store::Local(s) => s.put(key, object, tags),
+            Store::S3(s) => s.put(key, object, tags),
         }
     }
     pub fn get(&self, key: &ObjectKey) -> Result<Vec<u8>, StoreError> {
         match self {
             Store::Local(s) => s.get(key),
+            Store::S3(s) => s.get(key),
         }
     }
     /// `len` bytes of an object from `offset` (fewer only if the object is shorter).
     pub fn get_range(&self, key: &ObjectKey, offset: u64, len: u64) -> Result<Vec<u8>, StoreError> {
         match self {
             Store::Local(s) => s.get_range(key, offset, len),
+            Store::S3(s) => s.get_range(key, offset, len),
         }
     }
     pub fn get_tags(&self, key: &ObjectKey) -> Result<serde_json::Value, StoreError> {
         match self {
             Store::Local(s) => s.get_tags(key),
+            Store::S3(s) => s.get_tags(key),
+        }
+    }
+    /// Whether the region takes new interviews (an S3 region refuses them while its spool is
+    /// over its limit).
+    pub fn accepting(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Local(_) => Ok(()),
+            Store::S3(s) => s.accepting(),
+        }
+    }
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Local(_) => "local",
+            Store::S3(_) => "s3",
         }
     }
 }

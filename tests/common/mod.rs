@@ -244,3 +244,4 @@ pub fn cli_privacy_basics(data: &Path) {
     );
     assert!(key.starts_with("krk_"), "{key}");
 }
+pub mod garage;

@@ -1,0 +1,114 @@
+//! The local spool of an S3 region: sealed objects that are durable on this machine but not yet
+//! confirmed in the bucket. A segment written here is as safe to acknowledge as one in S3
+//! (same atomic write and fsync as the local store); the region's uploader drains it, and an
+//! object leaves the spool only after S3 confirmed the very bytes it holds (LiveKit Egress lost
+//! recordings by deleting before the upload was confirmed: livekit/egress#329).
+//!
+//! While the spool holds a copy of a key, newer writes of that key (a rewritten manifest) go to
+//! the spool too, so an older copy can never be uploaded over a newer one.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use super::{LocalStore, ObjectKey, StoreError};
+use crate::seal::SealedObject;
+
+pub struct Spool {
+    files: LocalStore,
+    /// Key → (size, SHA-256 of the bytes) of what the spool holds. The lock also orders a
+    /// write against the uploader's check-and-delete.
+    held: Mutex<BTreeMap<String, (u64, [u8; 32])>>,
+}
+
+impl Spool {
+    /// Opens the spool folder and takes stock of what a previous run left in it.
+    pub fn open(root: &Path) -> Result<Spool, StoreError> {
+        let files = LocalStore::new(root);
+        let mut held = BTreeMap::new();
+        for key in files.list()? {
+            let bytes = files.get(&key)?;
+            held.insert(key.to_string(), (bytes.len() as u64, sha256(&bytes)));
+        }
+        Ok(Spool {
+            files,
+            held: Mutex::new(held),
+        })
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.files.root().to_path_buf()
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, (u64, [u8; 32])>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes an object durably into the spool, replacing an older copy.
+    pub fn put(
+        &self,
+        key: &ObjectKey,
+        object: &SealedObject,
+        tags: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let mut held = self.held();
+        self.files.put(key, object, tags)?;
+        let bytes = object.to_vec();
+        held.insert(key.to_string(), (bytes.len() as u64, sha256(&bytes)));
+        Ok(())
+    }
+
+    pub fn contains(&self, key: &ObjectKey) -> bool {
+        self.held().contains_key(key.as_str())
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> u64 {
+        self.held().values().map(|(n, _)| n).sum()
+    }
+
+    /// Keys held, oldest name first (segments of an interview upload in order).
+    pub fn keys(&self) -> Vec<ObjectKey> {
+        self.held()
+            .keys()
+            .filter_map(|k| ObjectKey::parse(k).ok())
+            .collect()
+    }
+
+    pub fn get(&self, key: &ObjectKey) -> Result<Vec<u8>, StoreError> {
+        self.files.get(key)
+    }
+
+    pub fn get_range(&self, key: &ObjectKey, offset: u64, len: u64) -> Result<Vec<u8>, StoreError> {
+        self.files.get_range(key, offset, len)
+    }
+
+    pub fn get_tags(&self, key: &ObjectKey) -> Result<serde_json::Value, StoreError> {
+        self.files.get_tags(key)
+    }
+
+    /// Removes the spooled copy if it still holds exactly `uploaded`: confirmed in S3.
+    /// Returns false if a newer copy came meanwhile (it will be uploaded next).
+    pub fn release_if_unchanged(
+        &self,
+        key: &ObjectKey,
+        uploaded: &[u8],
+    ) -> Result<bool, StoreError> {
+        let mut held = self.held();
+        match held.get(key.as_str()) {
+            Some((_, h)) if *h == sha256(uploaded) => {
+                self.files.delete(key)?;
+                held.remove(key.as_str());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+fn sha256(b: &[u8]) -> [u8; 32] {
+    ring::digest::digest(&ring::digest::SHA256, b)
+        .as_ref()
+        .try_into()
+        .expect("32 bytes")
+}

@@ -1,0 +1,312 @@
+//! Regions on real S3 (Garage on loopback, one node per region): residency, cross-border
+//! placement under `transfer` consent, tags as metadata, export and release from S3, and no
+//! acknowledged segment lost when the store goes away for a while or kiroku is killed.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::garage::Garage;
+use kiroku::app::Kiroku;
+use kiroku::capture::{self, Capture, CaptureEvent, Pushed};
+use kiroku::config::{Config, RegionConfig};
+use kiroku::consent::Scope;
+use kiroku::ids::{CandidateId, CountryCode, InterviewId, RecruiterHandle, RegionId};
+use kiroku::store::Store;
+
+const MEDIA: &str = "fixtures/interview-vp8-opus.webm";
+
+fn region(country: &str, g: &Garage) -> RegionConfig {
+    RegionConfig {
+        country: country.into(),
+        backend: "s3".into(),
+        master_key_file: format!("keys/{}.master.key", country.to_lowercase()).into(),
+        s3: Some(g.s3_config()),
+    }
+}
+
+/// kiroku with a JP and a DE region, each its own Garage node; `placement` as given.
+fn app(dir: &Path, jp: &Garage, de: &Garage, placement: &[(&str, &str)]) -> Arc<Kiroku> {
+    let mut regions = BTreeMap::new();
+    regions.insert("jp".to_string(), region("JP", jp));
+    regions.insert("de".to_string(), region("DE", de));
+    let cfg = Config {
+        data_dir: dir.to_path_buf(),
+        pipelines_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines"),
+        default_region: "jp".into(),
+        regions,
+        placement: placement
+            .iter()
+            .map(|(c, r)| (c.to_string(), r.to_string()))
+            .collect(),
+        ..Config::default()
+    };
+    let app = Kiroku::open(cfg).unwrap();
+    common::privacy_basics(&app);
+    app
+}
+
+fn candidate(app: &Kiroku, home: &str) -> CandidateId {
+    let c = app
+        .catalog
+        .add_candidate("ref", &CountryCode::parse(home).unwrap())
+        .unwrap();
+    common::grant(app, &c, Scope::Record);
+    c
+}
+
+/// Streams a file as one interview in small pieces; `after_first_ack` runs once the first
+/// segment is acknowledged. Returns the interview and how many segments were acknowledged.
+fn stream(
+    app: &Arc<Kiroku>,
+    c: &CandidateId,
+    mut after_first_ack: impl FnMut(),
+) -> Result<(InterviewId, u32), capture::CaptureError> {
+    let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(MEDIA)).unwrap();
+    let created = capture::create_interview(
+        app,
+        c,
+        &RecruiterHandle::parse("acme").unwrap(),
+        None,
+        "video/webm",
+    )?;
+    capture::spend_ingest_token(app, &created.interview_id, &created.ingest_token)?;
+    let mut cap = Capture::start(app, &created.interview_id)?;
+    let mut events = cap.take_events();
+    let feeder = cap.feeder();
+    let mut acked = 0;
+    let mut fired = false;
+    for piece in bytes.chunks(16 * 1024) {
+        assert_eq!(feeder.push(piece.to_vec()), Pushed::Accepted);
+        while let Ok(CaptureEvent::Stored(_)) = events.try_recv() {
+            acked += 1;
+        }
+        if acked > 0 && !fired {
+            fired = true;
+            after_first_ack();
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let outcome = cap.finish();
+    assert!(outcome.reason.is_none(), "{:?}", outcome.reason);
+    while let Ok(CaptureEvent::Stored(_)) = events.try_recv() {
+        acked += 1;
+    }
+    assert_eq!(acked, outcome.segments);
+    Ok((created.interview_id, acked))
+}
+
+fn s3(app: &Kiroku, id: &str) -> Arc<kiroku::store::S3Store> {
+    match &app.region(&RegionId::parse(id).unwrap()).unwrap().store {
+        Store::S3(s) => s.clone(),
+        Store::Local(_) => panic!("{id} is not an S3 region"),
+    }
+}
+
+fn objects(app: &Kiroku, region: &str) -> Vec<String> {
+    s3(app, region).list("").unwrap()
+}
+
+fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn each_candidates_interview_leaves_objects_only_in_the_region_of_their_home_country() {
+    let (jp, de) = (Garage::start("kiroku-jp"), Garage::start("kiroku-de"));
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path(), &jp, &de, &[("JP", "jp"), ("DE", "de")]);
+    let taro = candidate(&app, "JP");
+    let anna = candidate(&app, "DE");
+    let (i_jp, n_jp) = stream(&app, &taro, || {}).unwrap();
+    let (i_de, n_de) = stream(&app, &anna, || {}).unwrap();
+    let (in_jp, in_de) = (objects(&app, "jp"), objects(&app, "de"));
+    assert_eq!(
+        in_jp.len(),
+        n_jp as usize + 1,
+        "segments and manifest: {in_jp:?}"
+    );
+    assert_eq!(in_de.len(), n_de as usize + 1, "{in_de:?}");
+    assert!(
+        in_jp
+            .iter()
+            .all(|k| k.contains(&taro.to_string()) && k.contains(&i_jp.to_string()))
+    );
+    assert!(
+        in_de
+            .iter()
+            .all(|k| k.contains(&anna.to_string()) && k.contains(&i_de.to_string()))
+    );
+    assert!(
+        std::fs::read_dir(dir.path().join("regions")).is_err(),
+        "nothing was written to a local store"
+    );
+    // Every segment's tags travel as the object's metadata.
+    let store = s3(&app, "jp");
+    for key in in_jp.iter().filter(|k| k.contains("/segments/")) {
+        let tags = store
+            .get_tags(&kiroku::store::ObjectKey::parse(key).unwrap())
+            .unwrap();
+        assert_eq!(tags["consent-scopes"], "record", "{key}: {tags}");
+        assert_eq!(tags["region"], "jp");
+        assert_eq!(tags["key-version"], "1");
+        assert_eq!(tags["candidate"], taro.to_string().as_str());
+    }
+    // Export works from S3 and decodes to the same media.
+    let out = dir.path().join("jp.webm");
+    kiroku::recording::export(&app, &i_jp, &out).unwrap();
+    common::assert_same_media(&Path::new(env!("CARGO_MANIFEST_DIR")).join(MEDIA), &out);
+}
+
+#[test]
+fn a_foreign_region_is_used_only_under_a_transfer_consent_for_its_country() {
+    let (jp, de) = (Garage::start("kiroku-jp"), Garage::start("kiroku-de"));
+    let dir = tempfile::tempdir().unwrap();
+    // The operator would place Japanese candidates in Frankfurt.
+    let app = app(dir.path(), &jp, &de, &[("JP", "de")]);
+    let taro = candidate(&app, "JP");
+    let (first, _) = stream(&app, &taro, || {}).unwrap();
+    assert_eq!(
+        app.catalog
+            .interview(&first)
+            .unwrap()
+            .unwrap()
+            .region
+            .as_str(),
+        "jp"
+    );
+    assert!(
+        objects(&app, "de").is_empty(),
+        "without transfer:DE nothing goes to DE"
+    );
+    common::grant(
+        &app,
+        &taro,
+        Scope::Transfer(CountryCode::parse("DE").unwrap()),
+    );
+    let (second, _) = stream(&app, &taro, || {}).unwrap();
+    assert_eq!(
+        app.catalog
+            .interview(&second)
+            .unwrap()
+            .unwrap()
+            .region
+            .as_str(),
+        "de"
+    );
+    assert!(
+        objects(&app, "de")
+            .iter()
+            .all(|k| k.contains(&second.to_string()))
+    );
+    assert!(!objects(&app, "de").is_empty());
+    // A Korean candidate: no region at home and no transfer consent.
+    let min = candidate(&app, "KR");
+    let err = match stream(&app, &min, || {}) {
+        Err(e) => e,
+        Ok(_) => panic!("placed without any allowed region"),
+    };
+    assert_eq!(err.code(), "no_allowed_region", "{err}");
+    // The recruiter's release reads from the interview's region.
+    common::grant(
+        &app,
+        &taro,
+        Scope::ShareRecording(RecruiterHandle::parse("acme").unwrap()),
+    );
+    let row = app.catalog.interview(&second).unwrap().unwrap();
+    let proof = kiroku::consent::decision::decide(
+        &app,
+        &RecruiterHandle::parse("acme").unwrap(),
+        &row,
+        kiroku::consent::Item::Recording,
+    )
+    .unwrap()
+    .unwrap();
+    let release = kiroku::release::prepare_recording(&app, proof, Some("bytes=100-70099")).unwrap();
+    let mut got = Vec::new();
+    kiroku::release::stream_recording(&app, release, |p| {
+        got.extend_from_slice(&p);
+        true
+    })
+    .unwrap();
+    let whole = kiroku::recording::rebuild(&app, &second).unwrap().bytes;
+    assert!(
+        got == whole[100..70100],
+        "a range served from S3 equals the slice"
+    );
+}
+
+#[test]
+fn an_s3_outage_mid_interview_costs_no_acknowledged_segment() {
+    let (mut jp, de) = (Garage::start("kiroku-jp"), Garage::start("kiroku-de"));
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path(), &jp, &de, &[("JP", "jp")]);
+    app.start_uploaders();
+    let taro = candidate(&app, "JP");
+    let (calm, _) = stream(&app, &taro, || {}).unwrap();
+    let store = s3(&app, "jp");
+    let mut stopped_at = None;
+    let (stormy, acked) = stream(&app, &taro, || {
+        jp.stop();
+        stopped_at = Some(Instant::now());
+    })
+    .unwrap();
+    assert!(
+        !store.spool().keys().is_empty(),
+        "segments acknowledged during the outage wait in the spool"
+    );
+    // About 20 s of outage in all, then the store comes back.
+    let down = stopped_at.unwrap().elapsed();
+    if down < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_secs(20) - down);
+    }
+    jp.resume();
+    wait_until("the spool to drain", Duration::from_secs(90), || {
+        store.spool().keys().is_empty()
+    });
+    let keys = objects(&app, "jp");
+    let segs = app.catalog.segments(&stormy).unwrap();
+    assert_eq!(segs.len() as u32, acked);
+    for s in &segs {
+        assert!(
+            keys.contains(&s.object_key),
+            "segment {} reached S3",
+            s.index
+        );
+    }
+    // The export equals the undisturbed run's, but for the header's random segment UID.
+    let a = kiroku::recording::rebuild(&app, &calm).unwrap();
+    let b = kiroku::recording::rebuild(&app, &stormy).unwrap();
+    assert_eq!(a.segments, b.segments);
+    let calm_segs = app.catalog.segments(&calm).unwrap();
+    let skip = calm_segs[0].plain_len as usize;
+    assert_eq!(skip, segs[0].plain_len as usize);
+    assert!(
+        a.bytes[skip..] == b.bytes[skip..],
+        "every media segment is identical"
+    );
+    let spool_dir = dir.path().join("spool/jp/objects");
+    let left = walk(&spool_dir);
+    assert!(left.is_empty(), "spool is empty: {left:?}");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.path().is_dir() {
+                out.extend(walk(&e.path()));
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}

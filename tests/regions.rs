@@ -310,3 +310,219 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// A config file with one S3 region per entry: (id, endpoint, bucket, secret).
+fn config_file(dir: &Path, regions: &[(&str, &str, &str, &str)]) -> PathBuf {
+    let mut text = String::from("default_region = \"good\"\n");
+    for (id, endpoint, bucket, secret) in regions {
+        text.push_str(&format!(
+            "[regions.{id}]\ncountry = \"JP\"\nbackend = \"s3\"\nmaster_key_file = \"keys/{id}.key\"\n\
+             [regions.{id}.s3]\nbucket = \"{bucket}\"\nregion = \"garage\"\nendpoint = \"{endpoint}\"\n\
+             path_style = true\naccess_key_id = \"{}\"\nsecret_access_key = \"{secret}\"\n\
+             upload_timeout_seconds = 5\n",
+            common::garage::KEY_ID
+        ));
+    }
+    let p = dir.join("kiroku.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn regions_check_names_each_failing_region_and_its_field() {
+    let g = Garage::start("kiroku-jp");
+    let dir = tempfile::tempdir().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let wrong_secret = "0".repeat(64);
+    let cfg = config_file(
+        dir.path(),
+        &[
+            ("good", &g.endpoint, "kiroku-jp", common::garage::SECRET),
+            (
+                "nobucket",
+                &g.endpoint,
+                "kiroku-missing",
+                common::garage::SECRET,
+            ),
+            ("badkeys", &g.endpoint, "kiroku-jp", &wrong_secret),
+            (
+                "down",
+                &format!("http://127.0.0.1:{closed}"),
+                "kiroku-jp",
+                common::garage::SECRET,
+            ),
+        ],
+    );
+    let out = common::kiroku_cmd(&dir.path().join("data"))
+        .arg("--config")
+        .arg(&cfg)
+        .args(["regions", "check"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(!out.status.success());
+    assert!(stdout.contains("good: bucket kiroku-jp ok"), "{stdout}");
+    assert!(
+        stdout.contains("object tagging") || stdout.contains("metadata"),
+        "{stdout}"
+    );
+    for field in [
+        "regions.nobucket.s3.bucket",
+        "regions.badkeys.s3.access_key_id",
+        "regions.down.s3.endpoint",
+    ] {
+        assert!(stderr.contains(field), "{field} not named: {stderr}");
+    }
+    assert!(!stderr.contains("regions.good"), "{stderr}");
+    // `regions list` shows them all with their buckets; `config check` refuses an unknown backend.
+    let list = common::kiroku_cmd(&dir.path().join("data"))
+        .arg("--config")
+        .arg(&cfg)
+        .args(["regions", "list"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&list.stdout).contains("kiroku-missing"));
+    std::fs::write(
+        &cfg,
+        std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replacen("backend = \"s3\"", "backend = \"ftp\"", 1),
+    )
+    .unwrap();
+    let bad = common::kiroku_cmd(&dir.path().join("data"))
+        .arg("--config")
+        .arg(&cfg)
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("regions.good.backend"), "{err}");
+}
+
+/// `kiroku serve` on `port` with `cfg`, once /healthz answers (blocking).
+fn serve(data: &Path, cfg: &Path, port: u16) -> std::process::Child {
+    let mut child = common::kiroku_cmd(data)
+        .arg("--config")
+        .arg(cfg)
+        .env(
+            "KIROKU_SERVICE_TOKEN",
+            "service-token-for-the-spool-crash-test",
+        )
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return child;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    panic!("kiroku serve did not come up");
+}
+
+#[test]
+fn kiroku_killed_while_segments_sit_in_the_spool_uploads_them_after_a_restart() {
+    let mut g = Garage::start("kiroku-jp");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cfg = config_file(
+        dir.path(),
+        &[("good", &g.endpoint, "kiroku-jp", common::garage::SECRET)],
+    );
+    let cli = |args: &[&str]| {
+        common::last_line(
+            &common::kiroku_cmd(&data)
+                .arg("--config")
+                .arg(&cfg)
+                .args(args)
+                .output()
+                .unwrap(),
+        )
+    };
+    cli(&[
+        "notice",
+        "add",
+        "--id",
+        "n1",
+        "--language",
+        "ja",
+        "--url",
+        "https://example.invalid/n1",
+        "--sha256",
+        &"ab".repeat(32),
+    ]);
+    cli(&["recruiter", "add", "acme"]);
+    let c = cli(&["candidate", "add", "--ref", "r", "--home-country", "JP"]);
+    cli(&["consent", "grant", "--candidate", &c, "--scope", "record"]);
+    g.stop();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = serve(&data, &cfg, port);
+    let http = reqwest::blocking::Client::new();
+    let created: serde_json::Value = http
+        .post(format!("http://127.0.0.1:{port}/v1/interviews"))
+        .bearer_auth("service-token-for-the-spool-crash-test")
+        .json(&serde_json::json!({"candidate": c, "recruiter": "acme"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let id = created["interview_id"].as_str().unwrap().to_string();
+    let r = http
+        .put(format!("http://127.0.0.1:{port}/v1/interviews/{id}/media"))
+        .bearer_auth(created["ingest_token"].as_str().unwrap())
+        .header("content-type", "video/webm")
+        .body(std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(MEDIA)).unwrap())
+        .timeout(Duration::from_secs(120))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let done: serde_json::Value = r.json().unwrap();
+    let acked = done["segments"].as_u64().unwrap();
+    assert!(acked >= 3, "{done}");
+    let spool = data.join("spool/good/objects");
+    assert!(
+        walk(&spool).len() as u64 > acked,
+        "segments, tags and manifest sit in the spool"
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    g.resume();
+    let mut server = serve(&data, &cfg, port);
+    wait_until(
+        "the spool to drain after the restart",
+        Duration::from_secs(90),
+        || walk(&spool).is_empty(),
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let out = dir.path().join("export.webm");
+    cli(&["recording", "export", &id, "--out", out.to_str().unwrap()]);
+    common::assert_same_media(&Path::new(env!("CARGO_MANIFEST_DIR")).join(MEDIA), &out);
+    let cfg_loaded = Config::load(Some(&cfg)).unwrap();
+    let mut cfg_loaded = cfg_loaded;
+    cfg_loaded.data_dir = data.clone();
+    cfg_loaded.pipelines_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+    let app = Kiroku::open(cfg_loaded).unwrap();
+    let keys = s3(&app, "good").list("").unwrap();
+    assert_eq!(
+        keys.len() as u64,
+        acked + 1,
+        "every segment and the manifest: {keys:?}"
+    );
+}

@@ -428,6 +428,7 @@ fn serve(data: &Path, cfg: &Path, port: u16) -> std::process::Child {
         std::thread::sleep(Duration::from_millis(50));
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("kiroku serve did not come up");
 }
 

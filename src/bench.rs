@@ -6,6 +6,10 @@
 //! 2. CPU seconds per media minute of the whole ingest path (pipeline, cutting, sealing,
 //!    storing with fsync, catalog) against a GStreamer-only remux of the same file
 //!    (target ≤ 1.25).
+//! 3. With `--s3-region ID` (an S3 region of the config, e.g. Garage on loopback):
+//!    segment-close-to-durable latency (seal + durable store, p50 and p99), and upload
+//!    throughput of kiroku's store path against a bare `put_object` loop of the same bytes
+//!    (target ≥ 0.9).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -155,4 +159,98 @@ fn cpu_seconds() -> f64 {
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     // utime and stime are fields 14 and 15 of the stat line: 11 and 12 after the name.
     (ticks(11) + ticks(12)) / 100.0
+}
+
+/// The S3 figures: latency from a closed segment to a durable one, and upload throughput
+/// against a bare `put_object` loop of the same sealed bytes, alternating round by round.
+pub fn s3(
+    app: &Arc<Kiroku>,
+    region: &str,
+    media: &Path,
+    rounds: u32,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use crate::store::{ObjectKey, Store};
+    let id = RegionId::parse(region)?;
+    let Some(r) = app.region(&id) else {
+        return Err(format!("no region `{region}` in the config").into());
+    };
+    let Store::S3(store) = &r.store else {
+        return Err(format!("region `{region}` is not an S3 region").into());
+    };
+    let bytes = std::fs::read(media).map_err(|e| format!("{}: {e}", media.display()))?;
+    // 32 segment-sized pieces of the media per round (a 4 s segment of interview video is
+    // 100 KiB to 1 MiB), cycling through the file.
+    let pieces: Vec<Vec<u8>> = (0..32)
+        .map(|n| {
+            bytes
+                .iter()
+                .cycle()
+                .skip(n * 7919)
+                .take(256 * 1024)
+                .copied()
+                .collect()
+        })
+        .collect();
+    let key = CandidateKey::from_bytes([5; 32], 1);
+    let (c, i) = (CandidateId::new_random(), InterviewId::new_random());
+    let tags = serde_json::json!({"kiroku": 1, "kind": "segment", "region": region, "consent_scopes": ["record"]});
+    let (mut latencies, mut ours, mut plain, mut sent) = (Vec::new(), 0.0, 0.0, 0u64);
+    for round in 0..rounds.max(1) {
+        for (n, piece) in pieces.iter().enumerate() {
+            let index = round * pieces.len() as u32 + n as u32;
+            let t = Instant::now();
+            let identity = ObjectIdentity {
+                kind: ObjectKind::Segment,
+                region: id.clone(),
+                candidate: c,
+                interview: i,
+                index,
+                key_version: 1,
+            };
+            let sealed = seal::seal(&key, &identity, false, piece.clone())?;
+            let sealing = t.elapsed().as_secs_f64();
+            let sealed_bytes = sealed.to_vec();
+            // Whichever upload goes second is slowed by the store's work on the first, so
+            // the order alternates from one segment to the next.
+            let baseline = |plain: &mut f64| -> Result<(), Box<dyn std::error::Error>> {
+                let t = Instant::now();
+                store.plain_put(
+                    &format!("bench-baseline/{i}/{index:08}"),
+                    sealed_bytes.clone(),
+                )?;
+                *plain += t.elapsed().as_secs_f64();
+                Ok(())
+            };
+            if index % 2 == 1 {
+                baseline(&mut plain)?;
+            }
+            let put = Instant::now();
+            store.put(&ObjectKey::segment(&c, &i, index), &sealed, &tags)?;
+            ours += put.elapsed().as_secs_f64();
+            latencies.push(sealing + put.elapsed().as_secs_f64());
+            if index.is_multiple_of(2) {
+                baseline(&mut plain)?;
+            }
+            sent += sealed_bytes.len() as u64;
+        }
+    }
+    if !store.spool().keys().is_empty() {
+        return Err("the bucket failed during the bench: segments went to the spool".into());
+    }
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize] * 1000.0;
+    println!(
+        "segment close to durable in S3 ({} segments of 256 KiB): p50 {:.1} ms, p99 {:.1} ms",
+        latencies.len(),
+        at(0.5),
+        at(0.99)
+    );
+    let mb = sent as f64 / 1e6;
+    println!(
+        "upload throughput: kiroku store {:.1} MB/s, bare put_object {:.1} MB/s, ratio {:.3} (target >= 0.9)",
+        mb / ours,
+        mb / plain,
+        plain / ours
+    );
+    Ok(())
 }

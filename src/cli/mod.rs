@@ -111,6 +111,9 @@ enum Command {
         /// Rounds of each measurement.
         #[arg(long, default_value_t = 5)]
         rounds: u32,
+        /// Also measure durable latency and upload throughput against this S3 region.
+        #[arg(long)]
+        s3_region: Option<String>,
     },
 }
 
@@ -294,9 +297,16 @@ fn run(cli: Cli) -> Res {
             );
         }
         Command::Regions { what } => regions(&open(&cli)?, cli.json, what)?,
-        Command::Bench { media, rounds } => {
+        Command::Bench {
+            media,
+            rounds,
+            s3_region,
+        } => {
             let app = open(&cli)?;
-            crate::bench::run(&app, media, *rounds)?;
+            match s3_region {
+                Some(r) => crate::bench::s3(&app, r, media, *rounds)?,
+                None => crate::bench::run(&app, media, *rounds)?,
+            }
         }
     }
     Ok(())

@@ -456,6 +456,19 @@ impl S3Store {
         });
     }
 
+    /// The baseline of `kiroku bench`: a bare `put_object` of the same bytes, without
+    /// kiroku's checksum, metadata or spool.
+    pub fn plain_put(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
+        let req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(bytes));
+        self.run(async move { req.send().await.map(|_| ()).map_err(classify) })
+            .map_err(|e| StoreError::Unavailable(e.text()))
+    }
+
     /// Finds out whether the store implements object tagging, with a probe object.
     pub fn detect_tagging(&self) -> TagSupport {
         let key = format!("kiroku-probe/{}", uuid::Uuid::new_v4().simple());

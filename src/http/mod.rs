@@ -49,7 +49,11 @@ pub fn router(app: Arc<Kiroku>) -> Router {
     Router::new()
         .route(
             "/healthz",
-            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+            get(
+                |axum::extract::State(s): axum::extract::State<AppState>| async move {
+                    axum::Json(health(&s.app))
+                },
+            ),
         )
         .route(
             "/v1/interviews",
@@ -68,6 +72,27 @@ pub fn router(app: Arc<Kiroku>) -> Router {
         .merge(admin::routes())
         .layer(DefaultBodyLimit::max(json_limit))
         .with_state(state)
+}
+
+/// Liveness, and each S3 region's state: bytes waiting in its spool, and why it is failing
+/// (credentials refused) when it is. No personal data.
+fn health(app: &Kiroku) -> serde_json::Value {
+    let regions: Vec<serde_json::Value> = app
+        .regions
+        .values()
+        .map(|r| match &r.store {
+            crate::store::Store::S3(s) => serde_json::json!({
+                "region": r.region.id,
+                "backend": "s3",
+                "spool_bytes": s.spool().bytes(),
+                "failing": s.failing(),
+            }),
+            crate::store::Store::Local(_) => {
+                serde_json::json!({"region": r.region.id, "backend": "local"})
+            }
+        })
+        .collect();
+    serde_json::json!({"status": "ok", "regions": regions})
 }
 
 /// Runs the API until interrupted.

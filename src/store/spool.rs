@@ -112,3 +112,62 @@ fn sha256(b: &[u8]) -> [u8; 32] {
         .try_into()
         .expect("32 bytes")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{CandidateId, InterviewId, RegionId};
+    use crate::seal::{CandidateKey, ObjectIdentity, ObjectKind};
+
+    fn sealed(text: &[u8]) -> SealedObject {
+        let id = ObjectIdentity {
+            kind: ObjectKind::Manifest,
+            region: RegionId::parse("jp").unwrap(),
+            candidate: CandidateId::new_random(),
+            interview: InterviewId::new_random(),
+            index: 0,
+            key_version: 1,
+        };
+        crate::seal::seal(
+            &CandidateKey::from_bytes([1; 32], 1),
+            &id,
+            false,
+            text.to_vec(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_spooled_copy_leaves_only_when_the_uploaded_bytes_are_still_the_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path()).unwrap();
+        let key = ObjectKey::parse("candidates/c/interviews/i/manifest.krk").unwrap();
+        let tags = serde_json::json!({"kind": "manifest"});
+        spool.put(&key, &sealed(b"v1"), &tags).unwrap();
+        let uploaded = spool.get(&key).unwrap();
+        // A newer manifest arrives while v1 is on its way to S3.
+        spool.put(&key, &sealed(b"v2"), &tags).unwrap();
+        assert!(!spool.release_if_unchanged(&key, &uploaded).unwrap());
+        assert!(spool.contains(&key));
+        let newest = spool.get(&key).unwrap();
+        assert!(spool.release_if_unchanged(&key, &newest).unwrap());
+        assert!(!spool.contains(&key));
+        assert_eq!(spool.bytes(), 0);
+        assert!(spool.get(&key).is_err(), "the file is gone too");
+    }
+
+    #[test]
+    fn a_restarted_spool_finds_what_the_last_run_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = ObjectKey::parse("candidates/c/interviews/i/segments/00000001.krk").unwrap();
+        {
+            let spool = Spool::open(dir.path()).unwrap();
+            spool
+                .put(&key, &sealed(b"segment"), &serde_json::json!({}))
+                .unwrap();
+        }
+        let again = Spool::open(dir.path()).unwrap();
+        assert_eq!(again.keys(), vec![key.clone()]);
+        assert!(again.bytes() > 0);
+    }
+}

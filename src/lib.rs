@@ -17,6 +17,7 @@
 //!
 //! # Modules, each owning one thing
 //!
+//! - [`analysis`]: consent-gated audio analysis off the ingest path; sealed outputs.
 //! - [`app`]: wiring: config, pipelines, catalog, each region's store and master key.
 //! - [`config`]: the operator's config (TOML + `KIROKU_…` environment), validated by field name.
 //! - [`ids`]: identifiers that can never escape a folder or carry personal data.
@@ -46,6 +47,7 @@
 //!   external reference.
 #![forbid(unsafe_code)]
 
+pub mod analysis;
 pub mod app;
 pub mod audit;
 pub mod bench;

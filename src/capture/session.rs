@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::{CaptureError, tags};
+use crate::analysis::Analysis;
 use crate::app::{CaptureSlot, Kiroku};
 use crate::audit::Actor;
 use crate::catalog::{InterviewRow, InterviewState, SegmentRow};
@@ -378,11 +379,25 @@ struct Worker {
 impl Worker {
     fn run(mut self) -> ThreadEnd {
         let mut manifest = Manifest::new(&self.row, Vec::new(), None);
+        // Analysis runs beside capture, never in its way: it is told each stored segment's
+        // index and reads it back itself. Nothing starts without `analyze` consent.
+        let analysis = match Analysis::start(&self.app, &self.row) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "analysis could not start; capture goes on");
+                None
+            }
+        };
         let reason = loop {
             match self.segmenter.next() {
                 Ok(SegmenterEvent::Segment(seg)) => {
                     match self.admit(&seg).and_then(|scopes| self.keep(seg, &scopes)) {
-                        Ok(entry) => manifest.segments.push(entry),
+                        Ok(entry) => {
+                            if let Some(a) = &analysis {
+                                a.stored(entry.index);
+                            }
+                            manifest.segments.push(entry)
+                        }
                         Err(e) => break Some(e),
                     }
                 }
@@ -397,6 +412,9 @@ impl Worker {
         if reason.is_some() {
             self.segmenter.stop();
             self.shared.over.store(true, Ordering::SeqCst);
+        }
+        if let Some(a) = analysis {
+            a.ended();
         }
         ThreadEnd {
             row: self.row,

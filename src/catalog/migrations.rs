@@ -139,6 +139,20 @@ const STEPS: &[&str] = &[
      );
      CREATE INDEX provisions_by_candidate ON provisions (candidate_id, seq);
      CREATE INDEX outbox_pending ON outbox (state, next_at);",
+    // 3: analysis outputs (sealed objects in the interview's region) and failures.
+    "CREATE TABLE analysis_outputs (
+        interview_id TEXT NOT NULL REFERENCES interviews(id),
+        analyzer TEXT NOT NULL,
+        segment INTEGER,
+        kind TEXT NOT NULL CHECK (kind IN ('wav', 'json')),
+        object_key TEXT,
+        plain_len INTEGER NOT NULL DEFAULT 0,
+        commitment TEXT,
+        status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+        error TEXT,
+        created_at TEXT NOT NULL
+     );
+     CREATE INDEX analysis_by_interview ON analysis_outputs (interview_id, analyzer, segment);",
 ];
 
 pub fn run(conn: &Connection) -> Result<(), CatalogError> {

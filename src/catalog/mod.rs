@@ -16,6 +16,7 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::{Connection, OptionalExtension, params};
 
 pub use recruiters::{KeyCheck, WebhookRow};
+pub use release::AnalysisRow;
 pub use rows::{
     CandidateRow, ConsentEventRow, InterviewRow, InterviewState, NoticeRow, OutboxRow,
     ProvisionRow, SegmentRow,

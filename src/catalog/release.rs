@@ -286,3 +286,68 @@ impl Catalog {
         )?)
     }
 }
+
+/// One analysis output (or failure) of an interview.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AnalysisRow {
+    pub interview: InterviewId,
+    pub analyzer: String,
+    /// The segment it covers; `None` for the whole interview.
+    pub segment: Option<u32>,
+    /// `wav` or `json`.
+    pub kind: String,
+    pub object_key: Option<String>,
+    pub plain_len: u64,
+    pub commitment: Option<String>,
+    /// `ok` or `failed`.
+    pub status: String,
+    pub error: Option<String>,
+    pub created_at: String,
+}
+
+impl Catalog {
+    pub fn insert_analysis(&self, a: &AnalysisRow) -> Result<(), CatalogError> {
+        self.db().execute(
+            "INSERT INTO analysis_outputs (interview_id, analyzer, segment, kind, object_key, plain_len,
+                                           commitment, status, error, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                a.interview.to_string(),
+                a.analyzer,
+                a.segment,
+                a.kind,
+                a.object_key,
+                a.plain_len as i64,
+                a.commitment,
+                a.status,
+                a.error,
+                a.created_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// An interview's analysis outputs, in the order they were made.
+    pub fn analysis_outputs(&self, i: &InterviewId) -> Result<Vec<AnalysisRow>, CatalogError> {
+        let db = self.db();
+        let mut st = db.prepare(
+            "SELECT analyzer, segment, kind, object_key, plain_len, commitment, status, error, created_at
+             FROM analysis_outputs WHERE interview_id = ?1 ORDER BY rowid",
+        )?;
+        let rows = st.query_map(params![i.to_string()], |r| {
+            Ok(AnalysisRow {
+                interview: *i,
+                analyzer: r.get(0)?,
+                segment: r.get(1)?,
+                kind: r.get(2)?,
+                object_key: r.get(3)?,
+                plain_len: r.get::<_, i64>(4)? as u64,
+                commitment: r.get(5)?,
+                status: r.get(6)?,
+                error: r.get(7)?,
+                created_at: r.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}

@@ -72,7 +72,7 @@ impl Header {
             commitment: arr(68),
         };
         if h.flags & !FLAG_FINAL != 0
-            || (h.kind != ObjectKind::Segment as u8 && h.kind != ObjectKind::Manifest as u8)
+            || !(ObjectKind::Segment as u8..=ObjectKind::Analysis as u8).contains(&h.kind)
         {
             return Err(SealError::NotSealed);
         }

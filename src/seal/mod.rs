@@ -25,6 +25,10 @@ pub enum ObjectKind {
     Segment = 1,
     /// The interview's manifest: the ordered list of its segments.
     Manifest = 2,
+    /// A 16 kHz WAV rendition of one segment's audio, for analyzers.
+    Rendition = 3,
+    /// An analyzer's output (per segment, or for the whole interview).
+    Analysis = 4,
 }
 
 /// Everything an object is bound to. The opener supplies what it expects; any difference makes

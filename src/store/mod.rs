@@ -50,6 +50,19 @@ impl ObjectKey {
     pub fn manifest(c: &CandidateId, i: &InterviewId) -> ObjectKey {
         ObjectKey(format!("candidates/{c}/interviews/{i}/manifest.krk"))
     }
+    /// An analysis object: `analysis/<analyzer>/<%08d segment | interview>.<ext>.krk`.
+    pub fn analysis(
+        c: &CandidateId,
+        i: &InterviewId,
+        analyzer: &str,
+        segment: Option<u32>,
+        ext: &str,
+    ) -> ObjectKey {
+        let name = segment.map_or("interview".to_string(), |s| format!("{s:08}"));
+        ObjectKey(format!(
+            "candidates/{c}/interviews/{i}/analysis/{analyzer}/{name}.{ext}.krk"
+        ))
+    }
     /// Re-reads a key from the catalog, refusing anything that could leave the store's folder.
     pub fn parse(s: &str) -> Result<ObjectKey, StoreError> {
         let ok = !s.is_empty()

@@ -1,0 +1,280 @@
+//! The built-in analyzer on real recordings whose truth the fixture script knows
+//! (`fixtures/analysis/make.sh`, `truth.json`), and the `analyze` consent gate.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kiroku::app::Kiroku;
+use kiroku::capture::{self, Capture, CaptureEvent, Pushed};
+use kiroku::catalog::{AnalysisRow, InterviewRow};
+use kiroku::config::Config;
+use kiroku::consent::Scope;
+use kiroku::ids::{CandidateId, CountryCode, InterviewId, RecruiterHandle};
+use kiroku::seal::ObjectKind;
+use kiroku::store::ObjectKey;
+use serde_json::Value;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/analysis")
+        .join(name)
+}
+
+fn truth(name: &str) -> Value {
+    let t: Value = serde_json::from_slice(&std::fs::read(fixture("truth.json")).unwrap()).unwrap();
+    t[name].clone()
+}
+
+fn app(dir: &Path) -> Arc<Kiroku> {
+    let app = Kiroku::open(Config {
+        data_dir: dir.to_path_buf(),
+        pipelines_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines"),
+        ..Config::default()
+    })
+    .unwrap();
+    common::privacy_basics(&app);
+    app
+}
+
+fn candidate(app: &Kiroku, analyze: bool) -> CandidateId {
+    let c = app
+        .catalog
+        .add_candidate("ref", &CountryCode::parse("JP").unwrap())
+        .unwrap();
+    common::grant(app, &c, Scope::Record);
+    if analyze {
+        common::grant(app, &c, Scope::Analyze);
+    }
+    c
+}
+
+/// Streams a fixture as an interview; `on_first_ack` runs once the first segment is stored.
+fn stream(
+    app: &Arc<Kiroku>,
+    c: &CandidateId,
+    name: &str,
+    mut on_first_ack: impl FnMut(),
+) -> InterviewRow {
+    let bytes = std::fs::read(fixture(name)).unwrap();
+    let created = capture::create_interview(
+        app,
+        c,
+        &RecruiterHandle::parse("acme").unwrap(),
+        None,
+        "audio/webm",
+    )
+    .unwrap();
+    capture::spend_ingest_token(app, &created.interview_id, &created.ingest_token).unwrap();
+    let mut cap = Capture::start(app, &created.interview_id).unwrap();
+    let mut events = cap.take_events();
+    let feeder = cap.feeder();
+    let mut fired = false;
+    for piece in bytes.chunks(4096) {
+        assert_eq!(feeder.push(piece.to_vec()), Pushed::Accepted);
+        if !fired && matches!(events.try_recv(), Ok(CaptureEvent::Stored(_))) {
+            fired = true;
+            on_first_ack();
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let outcome = cap.finish();
+    assert!(outcome.reason.is_none(), "{:?}", outcome.reason);
+    app.catalog
+        .interview(&created.interview_id)
+        .unwrap()
+        .unwrap()
+}
+
+/// Waits for the whole-interview output of the built-in analyzer (or its failure).
+fn wait_for_whole(app: &Kiroku, id: &InterviewId) -> Vec<AnalysisRow> {
+    let start = Instant::now();
+    loop {
+        let rows = app.catalog.analysis_outputs(id).unwrap();
+        if rows
+            .iter()
+            .any(|r| r.segment.is_none() || r.status == "failed")
+        {
+            return rows;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "analysis never finished: {rows:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Opens one sealed analysis output.
+fn open(app: &Kiroku, row: &InterviewRow, out: &AnalysisRow) -> Vec<u8> {
+    let (region, key) = app.interview_key(row).unwrap().unwrap();
+    let sealed = region
+        .store
+        .get(&ObjectKey::parse(out.object_key.as_ref().unwrap()).unwrap())
+        .unwrap();
+    let kind = if out.kind == "wav" {
+        ObjectKind::Rendition
+    } else {
+        ObjectKind::Analysis
+    };
+    kiroku::seal::open(
+        &key,
+        &kiroku::analysis::output_identity(row, kind, out.segment),
+        &sealed,
+    )
+    .unwrap()
+    .plaintext
+}
+
+fn whole_report(app: &Kiroku, row: &InterviewRow) -> Value {
+    let rows = wait_for_whole(app, &row.id);
+    let whole = rows
+        .iter()
+        .find(|r| r.segment.is_none() && r.status == "ok")
+        .unwrap_or_else(|| panic!("no whole-interview report: {rows:?}"));
+    serde_json::from_slice(&open(app, row, whole)).unwrap()
+}
+
+/// The 16 kHz samples of the WAV renditions, in segment order.
+fn rendition(app: &Kiroku, row: &InterviewRow) -> Vec<f32> {
+    let mut out = Vec::new();
+    for r in app.catalog.analysis_outputs(&row.id).unwrap() {
+        if r.kind == "wav" {
+            let bytes = open(app, row, &r);
+            let mut reader = hound::WavReader::new(std::io::Cursor::new(bytes)).unwrap();
+            assert_eq!(reader.spec().sample_rate, 16_000);
+            assert_eq!(reader.spec().channels, 1);
+            out.extend(
+                reader
+                    .samples::<i16>()
+                    .map(|s| s.unwrap() as f32 / i16::MAX as f32),
+            );
+        }
+    }
+    out
+}
+
+fn value(v: &Value) -> f64 {
+    v["value"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no value in {v}"))
+}
+
+#[test]
+fn talk_time_and_pauses_of_speech_between_silences_match_the_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path());
+    let c = candidate(&app, true);
+    for name in ["speech-pauses.webm", "speech-pauses-noise.webm"] {
+        let row = stream(&app, &c, name, || {});
+        let r = whole_report(&app, &row);
+        let t = truth(name);
+        let known = t["speech_seconds"].as_f64().unwrap();
+        let talk = value(&r["talk_time"]);
+        assert!(
+            (talk - known).abs() <= 0.1 * known,
+            "{name}: talk time {talk} s, known {known} s: {r}"
+        );
+        assert_eq!(r["pauses"]["count"], t["pauses"], "{name}: {r}");
+        assert_eq!(r["talk_time"]["unit"], "s");
+        assert_eq!(r["version"], kiroku::analysis::report::VERSION);
+        // Loudness within 1 LU of the ebur128 crate on the very same samples.
+        let samples = rendition(&app, &row);
+        let mut meter = ebur128::EbuR128::new(1, 16_000, ebur128::Mode::I).unwrap();
+        meter.add_frames_f32(&samples).unwrap();
+        let reference = meter.loudness_global().unwrap();
+        let ours = value(&r["loudness"]["integrated"]);
+        assert!(
+            (ours - reference).abs() <= 1.0,
+            "{name}: {ours} LUFS, ebur128 {reference}"
+        );
+        // Per-segment reports exist beside the whole one.
+        let per_segment = app
+            .catalog
+            .analysis_outputs(&row.id)
+            .unwrap()
+            .iter()
+            .filter(|o| o.kind == "json" && o.segment.is_some())
+            .count();
+        assert!(per_segment >= 3, "{per_segment}");
+    }
+}
+
+#[test]
+fn the_pitch_of_a_pure_tone_is_found_within_2_percent() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path());
+    let c = candidate(&app, true);
+    let row = stream(&app, &c, "tone-220hz.webm", || {});
+    let r = whole_report(&app, &row);
+    let hz = truth("tone-220hz.webm")["tone_hz"].as_f64().unwrap();
+    let f0 = value(&r["pitch"]["median"]);
+    assert!((f0 - hz).abs() / hz <= 0.02, "{f0} Hz for a {hz} Hz tone");
+    assert_eq!(r["pitch"]["median"]["unit"], "Hz");
+}
+
+#[test]
+fn without_analyze_consent_nothing_is_computed_and_no_rendition_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path());
+    let c = candidate(&app, false);
+    let row = stream(&app, &c, "speech-pauses.webm", || {});
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(app.catalog.analysis_outputs(&row.id).unwrap().is_empty());
+    let objects = dir.path().join("regions/jp/objects/candidates");
+    let found = walk(&objects);
+    assert!(!found.is_empty());
+    assert!(
+        found
+            .iter()
+            .all(|p| !p.to_string_lossy().contains("/analysis/")),
+        "no analysis object: {found:?}"
+    );
+}
+
+#[test]
+fn a_withdrawal_of_analyze_stops_analysis_and_keeps_what_was_made_sealed() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path());
+    let c = candidate(&app, true);
+    let row = stream(&app, &c, "speech-pauses.webm", || {
+        common::withdraw(&app, &c, Scope::Analyze);
+    });
+    // The capture itself went on to the end.
+    assert_eq!(row.state, kiroku::catalog::InterviewState::Finished);
+    let start = Instant::now();
+    let log = dir.path().join("audit/log.jsonl");
+    while !std::fs::read_to_string(&log)
+        .unwrap()
+        .contains("analysis.stopped")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "analysis did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let outputs = app.catalog.analysis_outputs(&row.id).unwrap();
+    assert!(
+        outputs.iter().all(|o| o.segment.is_some()),
+        "no whole report after the withdrawal"
+    );
+    let segments = app.catalog.segments(&row.id).unwrap().len();
+    assert!(outputs.iter().filter(|o| o.kind == "wav").count() < segments - 1);
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.path().is_dir() {
+                out.extend(walk(&e.path()));
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}

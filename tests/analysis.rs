@@ -278,3 +278,37 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[test]
+fn analysis_reaches_a_recruiter_only_under_share_analysis_while_analyze_stands() {
+    use kiroku::consent::{Item, Refusal, decision};
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path());
+    let c = candidate(&app, true);
+    let row = stream(&app, &c, "tone-220hz.webm", || {});
+    let whole = whole_report(&app, &row);
+    let acme = RecruiterHandle::parse("acme").unwrap();
+    let decide = || decision::decide(&app, &acme, &row, Item::Analysis).unwrap();
+    assert!(matches!(decide(), Err(Refusal::NoShareConsent { .. })));
+    // share.recording does not open the analysis.
+    common::grant(&app, &c, Scope::ShareRecording(acme.clone()));
+    assert!(matches!(decide(), Err(Refusal::NoShareConsent { .. })));
+    common::grant(&app, &c, Scope::ShareAnalysis(acme.clone()));
+    let proof = decide().unwrap();
+    let (body, provision) = kiroku::release::release_analysis(&app, proof).unwrap();
+    assert_eq!(body["analyzers"]["kiroku-builtin"]["interview"], whole);
+    assert!(
+        !body["analyzers"]["kiroku-builtin"]["segments"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let records = app.catalog.provisions(&c).unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].id, provision);
+    assert_eq!(records[0].item, "analysis");
+    assert_eq!(records[0].recipient, "acme");
+    // Once `analyze` is withdrawn, the outputs stay sealed and are no longer released.
+    common::withdraw(&app, &c, Scope::Analyze);
+    assert_eq!(decide().unwrap_err(), Refusal::AnalyzeConsentWithdrawn);
+}

@@ -6,8 +6,9 @@
 //! out without a decision behind it. A proof names the consent event that allowed it, or the
 //! legal basis an operator invoked.
 //!
-//! Plain Rust rather than Cedar: the rules are four lines (the interview is the recipient's,
-//! capture is over, the matching `share.*` scope stands for this very recipient, else deny),
+//! Plain Rust rather than Cedar: the rules are a handful of lines (the interview is the
+//! recipient's, capture is over, the matching `share.*` scope stands for this very recipient,
+//! and for analysis `analyze` still stands; else deny),
 //! and the answer must carry the consent *event* that allowed it, which a Cedar policy id does
 //! not; Cedar would add a policy language, a schema and a large dependency to say the same.
 //! When rules grow (per-job scopes, time limits), that trade-off should be revisited.
@@ -158,6 +159,8 @@ pub enum Refusal {
     NoShareConsent { scope: String },
     /// It was granted and has been withdrawn.
     ShareConsentWithdrawn { scope: String },
+    /// Analysis outputs, once the candidate withdrew `analyze`.
+    AnalyzeConsentWithdrawn,
 }
 
 impl Refusal {
@@ -167,6 +170,7 @@ impl Refusal {
             Refusal::NotEnded => "still_capturing",
             Refusal::NoShareConsent { .. } => "no_share_consent",
             Refusal::ShareConsentWithdrawn { .. } => "share_consent_withdrawn",
+            Refusal::AnalyzeConsentWithdrawn => "analyze_consent_withdrawn",
         }
     }
 }
@@ -185,7 +189,14 @@ pub fn decide(
         Err(Refusal::NotEnded)
     } else {
         let ledger = Ledger::new(app);
+        // Analysis outputs made under `analyze` are no longer used or released once it is
+        // withdrawn, whatever the share consent says.
+        let analyze_gone = item == Item::Analysis
+            && ledger
+                .standing_grant(&interview.candidate, &Scope::Analyze)?
+                .is_none();
         match ledger.standing_grant(&interview.candidate, &scope)? {
+            Some(_) if analyze_gone => Err(Refusal::AnalyzeConsentWithdrawn),
             Some(grant) => Ok(Proof {
                 basis: Basis::Consent {
                     consent_event_id: grant.id,

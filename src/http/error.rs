@@ -223,6 +223,15 @@ impl From<Refusal> for ApiError {
                 "unknown_interview",
                 "unknown interview",
             ),
+            Refusal::AnalyzeConsentWithdrawn => {
+                let mut a = ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    r.code(),
+                    "the candidate withdrew consent to analysis; its outputs are no longer released",
+                );
+                a.details = Some(json!({"reason": r.code(), "scope": "analyze"}));
+                a
+            }
             Refusal::NotEnded => ApiError::new(
                 StatusCode::CONFLICT,
                 r.code(),

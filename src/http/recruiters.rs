@@ -130,13 +130,24 @@ async fn recording(
 /// `GET /v1/recruiter/interviews/{id}/analysis`
 async fn analysis(
     State(s): State<AppState>,
+    method: Method,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    refuse_head(&method)?;
     let me = require_recruiter(&s, &headers)?;
     let row = interview(&s, &me, &id)?;
     let proof = decide(&s, me, row, Item::Analysis).await?;
-    match release::prepare_analysis(&s.app, proof)? {}
+    let app = s.app.clone();
+    let (body, provision) =
+        tokio::task::spawn_blocking(move || release::release_analysis(&app, proof))
+            .await
+            .map_err(|e| ApiError::internal(&e))??;
+    let mut resp = Json(body).into_response();
+    if let Ok(v) = HeaderValue::from_str(&provision) {
+        resp.headers_mut().insert("kiroku-provision-id", v);
+    }
+    Ok(resp)
 }
 
 /// `GET /v1/links/{token}`: a delivered download link; decided and recorded like a pull.

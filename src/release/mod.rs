@@ -281,18 +281,74 @@ fn open_piece(
     Ok(out)
 }
 
-/// Analysis release. The interview has no analysis until the analysis issue lands, so an
-/// allowed request is answered with [`ReleaseError::NoAnalysis`] and nothing is provided.
-pub fn prepare_analysis(
-    _app: &Arc<Kiroku>,
+/// An analysis release: every analyzer's report for the whole interview and per segment,
+/// opened and checked against the commitments the catalog holds. The provision record is
+/// written before anything is returned. WAV renditions are inputs for analyzers, not released.
+pub fn release_analysis(
+    app: &Arc<Kiroku>,
     proof: Proof,
-) -> Result<std::convert::Infallible, ReleaseError> {
+) -> Result<(serde_json::Value, String), ReleaseError> {
     assert_eq!(
         proof.item(),
         Item::Analysis,
         "analysis needs an analysis proof"
     );
-    Err(ReleaseError::NoAnalysis)
+    let row = app
+        .catalog
+        .interview(proof.interview())?
+        .ok_or_else(|| ReleaseError::Unverifiable("the interview is gone".into()))?;
+    let outputs: Vec<_> = app
+        .catalog
+        .analysis_outputs(&row.id)?
+        .into_iter()
+        .filter(|o| o.kind == "json" && o.status == "ok")
+        .collect();
+    if !outputs.iter().any(|o| o.segment.is_none()) {
+        return Err(ReleaseError::NoAnalysis);
+    }
+    let (region, key) = app.interview_key(&row)?.ok_or_else(|| {
+        ReleaseError::Unverifiable("the interview's region or the candidate's key is gone".into())
+    })?;
+    let mut analyzers = serde_json::Map::new();
+    let mut segments: Vec<u32> = Vec::new();
+    for o in &outputs {
+        let fail =
+            |why: String| ReleaseError::Unverifiable(format!("{} output: {why}", o.analyzer));
+        let object = ObjectKey::parse(o.object_key.as_deref().unwrap_or_default())
+            .map_err(|e| fail(e.to_string()))?;
+        let sealed = region.store.get(&object).map_err(|e| fail(e.to_string()))?;
+        let identity =
+            crate::analysis::output_identity(&row, crate::seal::ObjectKind::Analysis, o.segment);
+        let opened =
+            crate::seal::open(&key, &identity, &sealed).map_err(|e| fail(e.to_string()))?;
+        if o.commitment.as_deref() != Some(hex::encode(opened.commitment).as_str()) {
+            return Err(fail("it is not the output the catalog lists".into()));
+        }
+        let report: serde_json::Value =
+            serde_json::from_slice(&opened.plaintext).map_err(|e| fail(e.to_string()))?;
+        let entry = analyzers
+            .entry(o.analyzer.clone())
+            .or_insert_with(|| serde_json::json!({"interview": null, "segments": []}));
+        match o.segment {
+            None => entry["interview"] = report,
+            Some(n) => {
+                segments.push(n);
+                entry["segments"]
+                    .as_array_mut()
+                    .expect("segments is an array")
+                    .push(serde_json::json!({"segment": n, "report": report}));
+            }
+        }
+    }
+    let seg_list = match (segments.iter().min(), segments.iter().max()) {
+        (Some(a), Some(b)) => format!("{a}-{b}"),
+        _ => String::new(),
+    };
+    let provision = record_provision(app, &proof, &seg_list, None)?;
+    Ok((
+        serde_json::json!({"interview_id": row.id, "analyzers": analyzers}),
+        provision,
+    ))
 }
 
 /// Writes the provision record (APPI Art. 29) and its audit entry; returns the record's id.

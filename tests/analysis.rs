@@ -93,10 +93,9 @@ fn wait_for_whole(app: &Kiroku, id: &InterviewId) -> Vec<AnalysisRow> {
     let start = Instant::now();
     loop {
         let rows = app.catalog.analysis_outputs(id).unwrap();
-        if rows
-            .iter()
-            .any(|r| r.segment.is_none() || r.status == "failed")
-        {
+        if rows.iter().any(|r| {
+            r.analyzer == kiroku::analysis::BUILTIN && (r.segment.is_none() || r.status == "failed")
+        }) {
             return rows;
         }
         assert!(
@@ -311,4 +310,74 @@ fn analysis_reaches_a_recruiter_only_under_share_analysis_while_analyze_stands()
     // Once `analyze` is withdrawn, the outputs stay sealed and are no longer released.
     common::withdraw(&app, &c, Scope::Analyze);
     assert_eq!(decide().unwrap_err(), Refusal::AnalyzeConsentWithdrawn);
+}
+
+#[test]
+fn external_analyzers_that_crash_hang_or_print_garbage_are_recorded_and_capture_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = |name: &str| {
+        vec![
+            "sh".to_string(),
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures/analyzers")
+                .join(name)
+                .display()
+                .to_string(),
+        ]
+    };
+    let analyzer = |name: &str, file: &str| kiroku::config::AnalyzerConfig {
+        name: name.into(),
+        command: Some(script(file)),
+        url: None,
+        timeout_seconds: 1,
+    };
+    let app = Kiroku::open(Config {
+        data_dir: dir.path().to_path_buf(),
+        pipelines_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines"),
+        analyzers: vec![
+            analyzer("wav-size", "wav-size.sh"),
+            analyzer("crashes", "crashes.sh"),
+            analyzer("hangs", "hangs.sh"),
+            analyzer("garbage", "prints-garbage.sh"),
+        ],
+        ..Config::default()
+    })
+    .unwrap();
+    common::privacy_basics(&app);
+    let c = candidate(&app, true);
+    let row = stream(&app, &c, "speech-pauses.webm", || {});
+    assert_eq!(row.state, kiroku::catalog::InterviewState::Finished);
+    let outputs = wait_for_whole(&app, &row.id);
+    let media_segments = app.catalog.segments(&row.id).unwrap().len() - 1;
+    let of = |name: &str| -> Vec<&AnalysisRow> {
+        outputs.iter().filter(|o| o.analyzer == name).collect()
+    };
+    assert_eq!(of("wav-size").len(), media_segments, "{outputs:#?}");
+    for o in of("wav-size") {
+        assert_eq!(o.status, "ok");
+        let v: Value = serde_json::from_slice(&open(&app, &row, o)).unwrap();
+        assert!(v["wav_bytes"].as_u64().unwrap() > 44, "{v}");
+    }
+    for (name, why) in [
+        ("crashes", "exited with status 3"),
+        ("hangs", "timed out after 1 s"),
+        ("garbage", "not JSON"),
+    ] {
+        let rows = of(name);
+        assert_eq!(rows.len(), media_segments, "{name}");
+        for o in rows {
+            assert_eq!(o.status, "failed", "{name}");
+            assert!(
+                o.error.as_deref().unwrap().contains(why),
+                "{name}: {:?}",
+                o.error
+            );
+            assert!(o.object_key.is_none());
+        }
+    }
+    assert!(
+        outputs
+            .iter()
+            .any(|o| o.analyzer == "kiroku-builtin" && o.segment.is_none() && o.status == "ok")
+    );
 }

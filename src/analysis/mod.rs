@@ -9,11 +9,14 @@
 //! - a 16 kHz WAV rendition (hound), sealed as kind `Rendition`, for external analyzers;
 //! - the built-in analyzer's report for that segment, sealed as kind `Analysis`;
 //!
+//! - each external analyzer's output for that segment ([`external`]; failures recorded);
+//!
 //! and at the end the built-in report for the whole interview. Before each segment it asks
 //! the ledger again: a withdrawal stops analysis at the next segment; outputs already made stay
 //! sealed and are released only under `share.analysis` (see [`crate::release`]).
 //! How far the worker lags behind capture is in the `analysis lagging` log line.
 
+pub mod external;
 pub mod features;
 pub mod report;
 
@@ -256,12 +259,28 @@ impl Worker {
             f.clipped - clip_before,
             f.samples - n_before,
         );
+        let rendition = wav(&samples)?;
+        for a in &self.app.config.analyzers {
+            match external::run(a, &rendition) {
+                Ok(out) => self.put(
+                    &a.name,
+                    Some(index),
+                    "json",
+                    ObjectKind::Analysis,
+                    serde_json::to_vec(&out).expect("JSON serialises"),
+                )?,
+                Err(why) => {
+                    tracing::warn!(interview = %self.row.id, analyzer = %a.name, segment = index, error = %why, "external analyzer failed");
+                    self.record_failure(&a.name, Some(index), &why);
+                }
+            }
+        }
         self.put(
             RENDITION,
             Some(index),
             "wav",
             ObjectKind::Rendition,
-            wav(&samples)?,
+            rendition,
         )?;
         self.put(
             BUILTIN,

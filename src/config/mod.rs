@@ -56,6 +56,31 @@ pub struct Config {
     pub audit: AuditConfig,
     pub release: ReleaseConfig,
     pub webhooks: WebhookConfig,
+    /// External analyzers, run on each segment's 16 kHz WAV under `analyze` consent.
+    #[serde(default)]
+    pub analyzers: Vec<AnalyzerConfig>,
+}
+
+/// An operator's external analyzer: a command (WAV on stdin, JSON on stdout) or an HTTP
+/// endpoint (WAV in the POST body, JSON in the answer).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyzerConfig {
+    /// 1 to 32 of a-z, 0-9 and '-'; names its outputs.
+    pub name: String,
+    /// The program and its arguments.
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    /// The endpoint to POST the WAV to.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Seconds one call may take before it is killed (or abandoned) and recorded as failed.
+    #[serde(default = "default_analyzer_timeout")]
+    pub timeout_seconds: u64,
+}
+
+fn default_analyzer_timeout() -> u64 {
+    30
 }
 
 /// The operator as personal-information controller (Kantara receipt `piiControllers`).
@@ -240,6 +265,7 @@ impl Default for Config {
                 backoff_base_seconds: 2,
                 allow_private_addresses: false,
             },
+            analyzers: Vec::new(),
         }
     }
 }
@@ -438,6 +464,35 @@ impl Config {
         ] {
             if v == 0 {
                 return invalid(field, "must be greater than 0");
+            }
+        }
+        for (n, a) in self.analyzers.iter().enumerate() {
+            let field = |f: &str| format!("analyzers[{n}].{f}");
+            let slug = !a.name.is_empty()
+                && a.name.len() <= 32
+                && a.name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && a.name != crate::analysis::BUILTIN
+                && a.name != crate::analysis::RENDITION;
+            if !slug {
+                return invalid(
+                    &field("name"),
+                    "1 to 32 of a-z, 0-9 and '-', not a built-in name",
+                );
+            }
+            match (&a.command, &a.url) {
+                (Some(c), None) if !c.is_empty() => {}
+                (None, Some(u)) if u.starts_with("http://") || u.starts_with("https://") => {}
+                _ => {
+                    return invalid(
+                        &field("command"),
+                        "exactly one of `command` (a non-empty list) or `url` (http:// or https://)",
+                    );
+                }
+            }
+            if a.timeout_seconds == 0 {
+                return invalid(&field("timeout_seconds"), "must be greater than 0");
             }
         }
         if !(self.release.public_url.starts_with("http://")

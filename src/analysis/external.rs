@@ -1,0 +1,102 @@
+//! External analyzers, registered by the operator in `[[analyzers]]`: a command that reads a
+//! segment's 16 kHz WAV on stdin and prints JSON on stdout, or an HTTP endpoint that takes the
+//! WAV as a POST body and answers JSON. Each call has a timeout; a crash, a hang or output
+//! that is not JSON is an error for the caller to record, never a reason to stop anything.
+
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::config::AnalyzerConfig;
+
+/// Most bytes of output kept from an analyzer.
+const MAX_OUTPUT: u64 = 1024 * 1024;
+
+/// Runs one analyzer on one WAV; its JSON, or why there is none.
+pub fn run(a: &AnalyzerConfig, wav: &[u8]) -> Result<serde_json::Value, String> {
+    let timeout = Duration::from_secs(a.timeout_seconds);
+    let out = match (&a.command, &a.url) {
+        (Some(cmd), _) => command(cmd, wav, timeout)?,
+        (None, Some(url)) => http(url, wav, timeout)?,
+        (None, None) => return Err("neither command nor url".into()),
+    };
+    serde_json::from_slice(&out).map_err(|e| {
+        format!(
+            "output is not JSON ({e}); it began {:?}",
+            String::from_utf8_lossy(&out[..out.len().min(40)])
+        )
+    })
+}
+
+fn command(cmd: &[String], wav: &[u8], timeout: Duration) -> Result<Vec<u8>, String> {
+    let mut child = Command::new(&cmd[0])
+        .args(&cmd[1..])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("could not start `{}`: {e}", cmd[0]))?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let input = wav.to_vec();
+    // Written and read on their own threads, so a program that reads little or writes much
+    // cannot stall this one.
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let mut stdout = child.stdout.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = (&mut stdout).take(MAX_OUTPUT).read_to_end(&mut out);
+        out
+    });
+    let start = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) if start.elapsed() >= timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "timed out after {} s and was killed",
+                    timeout.as_secs()
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(e.to_string()),
+        }
+    };
+    let _ = writer.join();
+    let out = reader.join().unwrap_or_default();
+    if !status.success() {
+        return Err(match status.code() {
+            Some(c) => format!("exited with status {c}"),
+            None => "was killed by a signal".into(),
+        });
+    }
+    Ok(out)
+}
+
+fn http(url: &str, wav: &[u8], timeout: Duration) -> Result<Vec<u8>, String> {
+    let client = reqwest::blocking::Client::builder()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let resp = client
+        .post(url)
+        .header("content-type", "audio/wav")
+        .body(wav.to_vec())
+        .send()
+        .map_err(|e| {
+            if e.is_timeout() {
+                format!("did not answer within {} s", timeout.as_secs())
+            } else {
+                "the request failed".to_string()
+            }
+        })?;
+    if !resp.status().is_success() {
+        return Err(format!("answered HTTP {}", resp.status().as_u16()));
+    }
+    let bytes = resp.bytes().map_err(|e| e.to_string())?;
+    Ok(bytes[..bytes.len().min(MAX_OUTPUT as usize)].to_vec())
+}

@@ -31,6 +31,7 @@ use crate::ids::RecruiterHandle;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 pub const RECORDING_READY: &str = "recording.ready";
+pub const ANALYSIS_READY: &str = "analysis.ready";
 pub const CONSENT_WITHDRAWN: &str = "consent.withdrawn";
 
 /// Why a signature does not verify.
@@ -99,11 +100,16 @@ fn on_consent_changed(app: &Kiroku, e: &ConsentEventRow) -> Result<(), BoxError>
         return Ok(());
     };
     if e.action == "grant" {
-        if let Scope::ShareRecording(_) = scope {
-            for i in app.catalog.interviews_of_candidate(&e.candidate)? {
-                if i.recruiter == *to && i.state == InterviewState::Finished {
-                    enqueue(app, to, RECORDING_READY, &i, &scope)?;
+        for i in app.catalog.interviews_of_candidate(&e.candidate)? {
+            if i.recruiter != *to || i.state != InterviewState::Finished {
+                continue;
+            }
+            match scope {
+                Scope::ShareRecording(_) => enqueue(app, to, RECORDING_READY, &i, &scope)?,
+                Scope::ShareAnalysis(_) if has_analysis(app, &i)? => {
+                    enqueue(app, to, ANALYSIS_READY, &i, &scope)?
                 }
+                _ => {}
             }
         }
         return Ok(());
@@ -159,6 +165,33 @@ pub fn interview_finished(app: &Kiroku, row: &InterviewRow) {
         tracing::error!(error = %e, interview = %row.id, "could not queue the recording.ready delivery");
     }
     app.wake_deliveries();
+}
+
+/// The analysis worker's hook: an interview's analysis is complete. Queues `analysis.ready`
+/// if `share.analysis` for its recruiter stands (the decision point asks again at delivery).
+pub fn analysis_completed(app: &Kiroku, row: &InterviewRow) {
+    let result = (|| -> Result<(), BoxError> {
+        let scope = Item::Analysis.scope(&row.recruiter);
+        if Ledger::new(app)
+            .standing_grant(&row.candidate, &scope)?
+            .is_some()
+        {
+            enqueue(app, &row.recruiter, ANALYSIS_READY, row, &scope)?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        tracing::error!(error = %e, interview = %row.id, "could not queue the analysis.ready delivery");
+    }
+    app.wake_deliveries();
+}
+
+fn has_analysis(app: &Kiroku, i: &InterviewRow) -> Result<bool, BoxError> {
+    Ok(app
+        .catalog
+        .analysis_outputs(&i.id)?
+        .iter()
+        .any(|o| o.segment.is_none() && o.status == "ok"))
 }
 
 fn enqueue(
@@ -255,6 +288,11 @@ async fn attempt(app: &Arc<Kiroku>, client: &reqwest::Client, row: OutboxRow) {
             settle(app, &row, "failed", row.attempts, 0, Some(why)).await;
             return;
         }
+        Ok(Ok(Ready::Later)) => {
+            let next = crate::util::now_unix() + 1;
+            settle(app, &row, "pending", row.attempts, next, None).await;
+            return;
+        }
         // A delivery that cannot even be built counts as a failed attempt, so it backs off
         // instead of being rebuilt every second.
         Ok(Err(e)) => {
@@ -326,6 +364,8 @@ enum Ready {
     Cancel(String),
     /// It cannot be sent, and someone must act (no endpoint to tell of a withdrawal).
     Fail(String),
+    /// Not yet: the interview's capture is still being concluded.
+    Later,
 }
 
 /// Decides again and builds the notification (blocking: catalog and audit).
@@ -367,6 +407,33 @@ fn prepare(app: &Kiroku, row: &OutboxRow) -> Result<Ready, BoxError> {
                             _ => None,
                         },
                         "download": {"url": url, "expires_at": expires_at},
+                    })
+                }
+            }
+        }
+        ANALYSIS_READY => {
+            let Some(i) = row
+                .interview
+                .map(|id| app.catalog.interview(&id))
+                .transpose()?
+                .flatten()
+            else {
+                return Ok(Ready::Cancel("the interview is gone".into()));
+            };
+            match decision::decide(app, &to, &i, Item::Analysis)? {
+                Err(crate::consent::Refusal::NotEnded) => return Ok(Ready::Later),
+                Err(refusal) => return Ok(Ready::Cancel(refusal.code().into())),
+                Ok(_) => {
+                    let base = app.config.release.public_url.trim_end_matches('/');
+                    json!({
+                        "id": row.id,
+                        "type": ANALYSIS_READY,
+                        "created_at": row.created_at,
+                        "interview_id": i.id,
+                        "candidate_id": i.candidate,
+                        "job_ref": i.job_ref,
+                        // Fetched with the recruiter's API key; decided and recorded then.
+                        "analysis_url": format!("{base}/v1/recruiter/interviews/{}/analysis", i.id),
                     })
                 }
             }

@@ -156,6 +156,23 @@ impl Server {
 
     /// A finished interview for `recruiter`, made of the Chromium MediaRecorder recording.
     async fn interview(&self, c: &str, recruiter: &str) -> String {
+        self.interview_of(
+            c,
+            recruiter,
+            "fixtures/chromium-mediarecorder.webm",
+            "video/webm",
+        )
+        .await
+    }
+
+    /// A finished interview made of `fixture`, sent with `content_type`.
+    async fn interview_of(
+        &self,
+        c: &str,
+        recruiter: &str,
+        fixture: &str,
+        content_type: &str,
+    ) -> String {
         let (st, v) = self
             .call(
                 "POST",
@@ -166,15 +183,12 @@ impl Server {
             .await;
         assert_eq!(st, 201, "{v}");
         let id = v["interview_id"].as_str().unwrap().to_string();
-        let media = std::fs::read(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/chromium-mediarecorder.webm"),
-        )
-        .unwrap();
+        let media = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(fixture)).unwrap();
         let r = self
             .http
             .put(format!("{}/v1/interviews/{id}/media", self.base))
             .bearer_auth(v["ingest_token"].as_str().unwrap())
-            .header("content-type", "video/webm")
+            .header("content-type", content_type)
             .body(media)
             .send()
             .await
@@ -1180,4 +1194,79 @@ async fn a_range_opens_only_the_chunks_it_needs_and_a_damaged_chunk_stops_a_full
         resp.bytes().await.is_err(),
         "the body breaks off at the damaged chunk rather than pass it on"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analysis_is_pushed_and_pulled_only_under_share_analysis() {
+    let s = server(|_| {}).await;
+    let acme = s.recruiter("acme").await;
+    let (hook, got) = receiver(200, Duration::ZERO).await;
+    let (_, v) = s
+        .call(
+            "PUT",
+            "/v1/recruiter/webhook",
+            As::Key(&acme),
+            Some(json!({"url": hook})),
+        )
+        .await;
+    let secret = v["signing_secret"].as_str().unwrap().to_string();
+    let c = s.candidate().await;
+    for scope in ["record", "analyze"] {
+        s.grant(&c, json!({"scope": scope})).await;
+    }
+    s.grant(&c, json!({"scope": "share.analysis", "recipient": "acme"}))
+        .await;
+    let id = s
+        .interview_of(
+            &c,
+            "acme",
+            "fixtures/analysis/speech-pauses.webm",
+            "audio/webm",
+        )
+        .await;
+    eventually("analysis.ready", || {
+        !deliveries_of(&got, "analysis.ready", &secret).is_empty()
+    })
+    .await;
+    let ready = deliveries_of(&got, "analysis.ready", &secret);
+    assert_eq!(ready[0]["interview_id"], id.as_str());
+    let url = ready[0]["analysis_url"].as_str().unwrap();
+    let (st, v) = s
+        .call(
+            "GET",
+            url.strip_prefix(&s.base).unwrap(),
+            As::Key(&acme),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let talk = v["analyzers"]["kiroku-builtin"]["interview"]["talk_time"]["value"]
+        .as_f64()
+        .unwrap();
+    assert!(talk > 5.0, "{v}");
+    // The recording is not part of share.analysis.
+    let (st, v) = s
+        .call(
+            "GET",
+            &format!("/v1/recruiter/interviews/{id}/recording"),
+            As::Key(&acme),
+            None,
+        )
+        .await;
+    assert_eq!((st, v["error"].as_str()), (403, Some("no_share_consent")));
+    let (_, p) = s
+        .call(
+            "GET",
+            &format!("/v1/candidates/{c}/provisions"),
+            As::Service,
+            None,
+        )
+        .await;
+    let items: Vec<&str> = p["provisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["item"].as_str().unwrap())
+        .collect();
+    assert_eq!(items, vec!["analysis"]);
 }

@@ -298,11 +298,14 @@ impl Worker {
         let whole = report::whole(&self.features.features);
         let body = serde_json::to_vec(&whole).expect("report serialises");
         match self.put(BUILTIN, None, "json", ObjectKind::Analysis, body) {
-            Ok(()) => self.app.audit.record_or_warn(
-                "analysis.completed",
-                &Actor::System,
-                serde_json::json!({"interview": self.row.id.to_string(), "candidate": self.row.candidate.to_string(), "segments": self.done, "analyzer": BUILTIN, "version": report::VERSION}),
-            ),
+            Ok(()) => {
+                self.app.audit.record_or_warn(
+                    "analysis.completed",
+                    &Actor::System,
+                    serde_json::json!({"interview": self.row.id.to_string(), "candidate": self.row.candidate.to_string(), "segments": self.done, "analyzer": BUILTIN, "version": report::VERSION}),
+                );
+                crate::delivery::analysis_completed(&self.app, &self.row);
+            }
             Err(e) => self.record_failure(BUILTIN, None, &e.to_string()),
         }
     }

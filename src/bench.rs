@@ -6,7 +6,9 @@
 //! 2. CPU seconds per media minute of the whole ingest path (pipeline, cutting, sealing,
 //!    storing with fsync, catalog) against a GStreamer-only remux of the same file
 //!    (target ≤ 1.25).
-//! 3. With `--s3-region ID` (an S3 region of the config, e.g. Garage on loopback):
+//! 3. The built-in analyzer's CPU seconds per media minute and real-time factor (wall time
+//!    over media time), on the bench media's audio.
+//! 4. With `--s3-region ID` (an S3 region of the config, e.g. Garage on loopback):
 //!    segment-close-to-durable latency (seal + durable store, p50 and p99), and upload
 //!    throughput of kiroku's store path against a bare `put_object` loop of the same bytes
 //!    (target ≥ 0.9).
@@ -58,6 +60,37 @@ pub fn run(app: &Arc<Kiroku>, media: &Path, rounds: u32) -> Result<(), Box<dyn s
         per_min_ingest,
         per_min_remux,
         per_min_ingest / per_min_remux
+    );
+    analyzer(app, &bytes, rounds)?;
+    Ok(())
+}
+
+/// The built-in analyzer's CPU seconds per media minute and real-time factor, on the bench
+/// media's audio decoded by the analysis tap (decoding not counted).
+fn analyzer(app: &Arc<Kiroku>, media: &[u8], rounds: u32) -> Result<(), Box<dyn std::error::Error>> {
+    let mut tap = crate::segment::AudioTap::start(&app.config.pipelines_dir)?;
+    tap.push(media)?;
+    tap.end();
+    let samples = tap.samples_until(None, std::time::Duration::from_secs(30))?;
+    if samples.is_empty() {
+        return Err("bench media has no audio to analyse".into());
+    }
+    let (cpu0, wall0) = (cpu_seconds(), Instant::now());
+    for _ in 0..rounds {
+        let mut e = crate::analysis::features::Extractor::default();
+        for piece in samples.chunks(16_000 * 4) {
+            e.push(piece);
+        }
+        e.finish();
+        std::hint::black_box(crate::analysis::report::whole(&e.features));
+    }
+    let (cpu, wall) = (cpu_seconds() - cpu0, wall0.elapsed().as_secs_f64());
+    let media_s = samples.len() as f64 / 16_000.0 * rounds as f64;
+    println!(
+        "built-in analyzer: {:.3} CPU s per media minute, real-time factor {:.4} ({:.1} s of audio)",
+        cpu / (media_s / 60.0),
+        wall / media_s,
+        media_s
     );
     Ok(())
 }

@@ -37,6 +37,7 @@ step "2b. a candidate and their consent to be recorded"
 CANDIDATE=$($K --data-dir "$DATA" candidate add --ref demo-candidate-1 --home-country JP | tail -1)
 echo "candidate $CANDIDATE"
 $K --data-dir "$DATA" consent grant --candidate "$CANDIDATE" --scope record
+$K --data-dir "$DATA" consent grant --candidate "$CANDIDATE" --scope analyze
 
 step "3. the front-end's backend creates the interview (POST /v1/interviews)"
 CREATED=$(curl -sf -X POST "http://$ADDR/v1/interviews" -H "Authorization: Bearer $TOKEN" \
@@ -94,5 +95,16 @@ step "12. the candidate's provision records, and the audit log verified"
 curl -sf "http://$ADDR/v1/candidates/$CANDIDATE/provisions" -H "Authorization: Bearer $TOKEN" | \
   python3 -c 'import json,sys; [print(p["at"], p["recipient"], p["item"], "segments", p["segments"], "bytes", p["byte_range"] or "all", "consent", p["consent_event_id"]) for p in json.load(sys.stdin)["provisions"]]'
 $K --data-dir "$DATA" consent show --candidate "$CANDIDATE"
+$K --data-dir "$DATA" audit verify
+
+step "13. the candidate shares the analysis with acme-recruiting; the recruiter reads it"
+curl -sf -X POST "http://$ADDR/v1/candidates/$CANDIDATE/consents" -H "Authorization: Bearer $TOKEN" \
+  -H 'Content-Type: application/json' -d '{"scope":"share.analysis","recipient":"acme-recruiting"}' >/dev/null
+curl -sf "http://$ADDR/v1/recruiter/interviews/$INTERVIEW/analysis" -H "Authorization: Bearer $RKEY" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)["analyzers"]["kiroku-builtin"]["interview"]
+show = lambda v: "%s %s" % (v["value"], v["unit"])
+print("talk time", show(r["talk_time"]), "| pauses", r["pauses"]["count"], "| loudness", show(r["loudness"]["integrated"]),
+      "| pitch", show(r["pitch"]["median"]), "| speaking rate", show(r["speaking_rate"]))'
 $K --data-dir "$DATA" audit verify
 echo; echo "done: the export is $DATA/demo-export.webm"

@@ -88,11 +88,19 @@ pub async fn show(
             })
         })
         .collect();
+    // What analysis made (or failed to make), never its contents: those go through release.
+    let analysis: Vec<_> = s
+        .app
+        .catalog
+        .analysis_outputs(&id)?
+        .into_iter()
+        .map(|o| json!({"analyzer": o.analyzer, "segment": o.segment, "kind": o.kind, "status": o.status, "error": o.error}))
+        .collect();
     Ok(Json(json!({
         "interview_id": row.id, "candidate": row.candidate, "recruiter": row.recruiter.as_str(),
         "region": row.region.as_str(), "profile": row.profile, "content_type": row.content_type,
         "state": row.state, "end_reason": row.end_reason, "created_at": row.created_at, "ended_at": row.ended_at,
-        "bytes_in": row.bytes_in, "media_ms": media_ms, "segments": list,
+        "bytes_in": row.bytes_in, "media_ms": media_ms, "segments": list, "analysis": analysis,
     }))
     .into_response())
 }

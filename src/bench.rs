@@ -67,7 +67,11 @@ pub fn run(app: &Arc<Kiroku>, media: &Path, rounds: u32) -> Result<(), Box<dyn s
 
 /// The built-in analyzer's CPU seconds per media minute and real-time factor, on the bench
 /// media's audio decoded by the analysis tap (decoding not counted).
-fn analyzer(app: &Arc<Kiroku>, media: &[u8], rounds: u32) -> Result<(), Box<dyn std::error::Error>> {
+fn analyzer(
+    app: &Arc<Kiroku>,
+    media: &[u8],
+    rounds: u32,
+) -> Result<(), Box<dyn std::error::Error>> {
     let mut tap = crate::segment::AudioTap::start(&app.config.pipelines_dir)?;
     tap.push(media)?;
     tap.end();

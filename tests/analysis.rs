@@ -381,3 +381,79 @@ fn external_analyzers_that_crash_hang_or_print_garbage_are_recorded_and_capture_
             .any(|o| o.analyzer == "kiroku-builtin" && o.segment.is_none() && o.status == "ok")
     );
 }
+
+/// A one-route HTTP analyzer on loopback answering every POST with `status` and `body`;
+/// returns its URL and how many WAV bytes it received in all.
+fn http_analyzer(status: u16, body: &'static str) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/analyze", listener.local_addr().unwrap());
+    let received = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = received.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut wav = vec![0u8; len];
+            let _ = reader.read_exact(&mut wav);
+            if wav.starts_with(b"RIFF") {
+                seen.fetch_add(wav.len(), std::sync::atomic::Ordering::SeqCst);
+            }
+            let _ = write!(
+                conn,
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (url, received)
+}
+
+#[test]
+fn an_http_analyzer_gets_the_wav_and_its_json_is_sealed_and_an_error_status_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (good, received) = http_analyzer(200, r#"{"score": 0.7, "unit": "probability"}"#);
+    let (bad, _) = http_analyzer(500, r#"{"error": "model not loaded"}"#);
+    let analyzer = |name: &str, url: &str| kiroku::config::AnalyzerConfig {
+        name: name.into(),
+        command: None,
+        url: Some(url.into()),
+        timeout_seconds: 5,
+    };
+    let app = Kiroku::open(Config {
+        data_dir: dir.path().to_path_buf(),
+        pipelines_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines"),
+        analyzers: vec![analyzer("vendor", &good), analyzer("broken", &bad)],
+        ..Config::default()
+    })
+    .unwrap();
+    common::privacy_basics(&app);
+    let c = candidate(&app, true);
+    let row = stream(&app, &c, "tone-220hz.webm", || {});
+    let outputs = wait_for_whole(&app, &row.id);
+    let vendor: Vec<&AnalysisRow> = outputs.iter().filter(|o| o.analyzer == "vendor").collect();
+    assert!(!vendor.is_empty());
+    for o in &vendor {
+        assert_eq!(o.status, "ok");
+        let v: Value = serde_json::from_slice(&open(&app, &row, o)).unwrap();
+        assert_eq!(v["score"], 0.7);
+    }
+    assert!(received.load(std::sync::atomic::Ordering::SeqCst) > 44 * vendor.len());
+    let broken: Vec<&AnalysisRow> = outputs.iter().filter(|o| o.analyzer == "broken").collect();
+    assert_eq!(broken.len(), vendor.len());
+    assert!(
+        broken
+            .iter()
+            .all(|o| o.status == "failed" && o.error.as_deref() == Some("answered HTTP 500"))
+    );
+}

@@ -51,7 +51,8 @@ fn candidate(app: &Kiroku, analyze: bool) -> CandidateId {
     c
 }
 
-/// Streams a fixture as an interview; `on_first_ack` runs once the first segment is stored.
+/// Streams a fixture as an interview; `on_first_ack` runs once the first media segment is
+/// stored.
 fn stream(
     app: &Arc<Kiroku>,
     c: &CandidateId,
@@ -74,7 +75,8 @@ fn stream(
     let mut fired = false;
     for piece in bytes.chunks(4096) {
         assert_eq!(feeder.push(piece.to_vec()), Pushed::Accepted);
-        if !fired && matches!(events.try_recv(), Ok(CaptureEvent::Stored(_))) {
+        // The first media segment (segment 0 is the recording's header).
+        if !fired && matches!(events.try_recv(), Ok(CaptureEvent::Stored(a)) if a.index >= 1) {
             fired = true;
             on_first_ack();
         }
@@ -239,6 +241,25 @@ fn a_withdrawal_of_analyze_stops_analysis_and_keeps_what_was_made_sealed() {
     let app = app(dir.path());
     let c = candidate(&app, true);
     let row = stream(&app, &c, "speech-pauses.webm", || {
+        // Once segment 1 is analysed, withdraw: what was made must stay, sealed.
+        let start = Instant::now();
+        loop {
+            let interviews = app.catalog.interviews_of_candidate(&c).unwrap();
+            let made = app
+                .catalog
+                .analysis_outputs(&interviews[0].id)
+                .unwrap()
+                .iter()
+                .any(|o| o.kind == "wav" && o.segment == Some(1));
+            if made {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "segment 1 never analysed"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         common::withdraw(&app, &c, Scope::Analyze);
     });
     // The capture itself went on to the end.
@@ -260,6 +281,12 @@ fn a_withdrawal_of_analyze_stops_analysis_and_keeps_what_was_made_sealed() {
         outputs.iter().all(|o| o.segment.is_some()),
         "no whole report after the withdrawal"
     );
+    let first = outputs
+        .iter()
+        .find(|o| o.kind == "wav" && o.segment == Some(1))
+        .expect("the output made before the withdrawal stays");
+    let wav = open(&app, &row, first);
+    assert!(wav.starts_with(b"RIFF"), "it opens, sealed as it was");
     let segments = app.catalog.segments(&row.id).unwrap().len();
     assert!(outputs.iter().filter(|o| o.kind == "wav").count() < segments - 1);
 }
@@ -329,7 +356,8 @@ fn external_analyzers_that_crash_hang_or_print_garbage_are_recorded_and_capture_
         name: name.into(),
         command: Some(script(file)),
         url: None,
-        timeout_seconds: 1,
+        // Only the one that hangs is meant to run out of time.
+        timeout_seconds: if file == "hangs.sh" { 1 } else { 20 },
     };
     let app = Kiroku::open(Config {
         data_dir: dir.path().to_path_buf(),

@@ -110,6 +110,17 @@ fn objects(app: &Kiroku, region: &str) -> Vec<String> {
     s3(app, region).list("").unwrap()
 }
 
+/// Waits until every region's spool is empty: a slow PUT on a loaded machine spools the
+/// object, and the counts below are of what is in the buckets.
+fn drained(app: &Kiroku) {
+    for id in ["jp", "de"] {
+        let store = s3(app, id);
+        wait_until("the spool to drain", Duration::from_secs(60), || {
+            store.spool().keys().is_empty()
+        });
+    }
+}
+
 fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
     while !f() {
@@ -125,8 +136,10 @@ fn each_candidates_interview_leaves_objects_only_in_the_region_of_their_home_cou
     let app = app(dir.path(), &jp, &de, &[("JP", "jp"), ("DE", "de")]);
     let taro = candidate(&app, "JP");
     let anna = candidate(&app, "DE");
+    app.start_uploaders();
     let (i_jp, n_jp) = stream(&app, &taro, || {}).unwrap();
     let (i_de, n_de) = stream(&app, &anna, || {}).unwrap();
+    drained(&app);
     let (in_jp, in_de) = (objects(&app, "jp"), objects(&app, "de"));
     assert_eq!(
         in_jp.len(),
@@ -171,8 +184,10 @@ fn a_foreign_region_is_used_only_under_a_transfer_consent_for_its_country() {
     let dir = tempfile::tempdir().unwrap();
     // The operator would place Japanese candidates in Frankfurt.
     let app = app(dir.path(), &jp, &de, &[("JP", "de")]);
+    app.start_uploaders();
     let taro = candidate(&app, "JP");
     let (first, _) = stream(&app, &taro, || {}).unwrap();
+    drained(&app);
     assert_eq!(
         app.catalog
             .interview(&first)
@@ -192,6 +207,7 @@ fn a_foreign_region_is_used_only_under_a_transfer_consent_for_its_country() {
         Scope::Transfer(CountryCode::parse("DE").unwrap()),
     );
     let (second, _) = stream(&app, &taro, || {}).unwrap();
+    drained(&app);
     assert_eq!(
         app.catalog
             .interview(&second)
@@ -421,7 +437,7 @@ fn serve(data: &Path, cfg: &Path, port: u16) -> std::process::Child {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    for _ in 0..100 {
+    for _ in 0..600 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return child;
         }

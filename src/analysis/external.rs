@@ -29,8 +29,11 @@ pub fn run(a: &AnalyzerConfig, wav: &[u8]) -> Result<serde_json::Value, String> 
 }
 
 fn command(cmd: &[String], wav: &[u8], timeout: Duration) -> Result<Vec<u8>, String> {
+    use std::os::unix::process::CommandExt;
+    // In a process group of its own, so a timeout kills whatever it started too.
     let mut child = Command::new(&cmd[0])
         .args(&cmd[1..])
+        .process_group(0)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -44,10 +47,11 @@ fn command(cmd: &[String], wav: &[u8], timeout: Duration) -> Result<Vec<u8>, Str
         let _ = stdin.write_all(&input);
     });
     let mut stdout = child.stdout.take().expect("piped");
-    let reader = std::thread::spawn(move || {
+    let (out_tx, out_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
         let mut out = Vec::new();
         let _ = (&mut stdout).take(MAX_OUTPUT).read_to_end(&mut out);
-        out
+        let _ = out_tx.send(out);
     });
     let start = Instant::now();
     let status = loop {
@@ -65,8 +69,22 @@ fn command(cmd: &[String], wav: &[u8], timeout: Duration) -> Result<Vec<u8>, Str
             Err(e) => return Err(e.to_string()),
         }
     };
-    let _ = writer.join();
-    let out = reader.join().unwrap_or_default();
+    // Whatever it left running may still hold its output open: it goes with the group.
+    let left = timeout
+        .saturating_sub(start.elapsed())
+        .max(Duration::from_millis(100));
+    let out = match out_rx.recv_timeout(left) {
+        Ok(out) => out,
+        Err(_) => {
+            kill_group(child.id());
+            return Err(format!(
+                "left processes holding its output after exiting; killed after {} s",
+                timeout.as_secs()
+            ));
+        }
+    };
+    kill_group(child.id());
+    drop(writer);
     if !status.success() {
         return Err(match status.code() {
             Some(c) => format!("exited with status {c}"),
@@ -74,6 +92,15 @@ fn command(cmd: &[String], wav: &[u8], timeout: Duration) -> Result<Vec<u8>, Str
         });
     }
     Ok(out)
+}
+
+/// Kills a process group (`kill -KILL -PGID`), without unsafe code.
+fn kill_group(pgid: u32) {
+    let _ = Command::new("kill")
+        .args(["-KILL", &format!("-{pgid}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
 }
 
 fn http(url: &str, wav: &[u8], timeout: Duration) -> Result<Vec<u8>, String> {
@@ -97,6 +124,9 @@ fn http(url: &str, wav: &[u8], timeout: Duration) -> Result<Vec<u8>, String> {
     if !resp.status().is_success() {
         return Err(format!("answered HTTP {}", resp.status().as_u16()));
     }
-    let bytes = resp.bytes().map_err(|e| e.to_string())?;
-    Ok(bytes[..bytes.len().min(MAX_OUTPUT as usize)].to_vec())
+    let mut out = Vec::new();
+    resp.take(MAX_OUTPUT)
+        .read_to_end(&mut out)
+        .map_err(|e| e.to_string())?;
+    Ok(out)
 }

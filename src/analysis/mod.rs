@@ -294,6 +294,15 @@ impl Worker {
     }
 
     fn finish(&mut self) {
+        // A withdrawal after the last segment still comes before the whole-interview report.
+        if !allowed(&self.app, &self.row).unwrap_or(false) {
+            self.app.audit.record_or_warn(
+                "analysis.stopped",
+                &Actor::System,
+                serde_json::json!({"interview": self.row.id.to_string(), "candidate": self.row.candidate.to_string(), "reason": "analyze_consent_withdrawn"}),
+            );
+            return;
+        }
         self.features.finish();
         let whole = report::whole(&self.features.features);
         let body = serde_json::to_vec(&whole).expect("report serialises");

@@ -479,6 +479,13 @@ fn regions(app: &Arc<Kiroku>, json: bool, what: &RegionsCmd) -> Res {
             let mut lines = Vec::new();
             for r in app.regions.values() {
                 if let Store::S3(s) = &r.store {
+                    let Some(_claim) = s.spool().claim() else {
+                        return Err(format!(
+                            "region {}: another process (kiroku serve) is draining this spool",
+                            r.region.id
+                        )
+                        .into());
+                    };
                     let n = s.drain_once();
                     lines.push(format!(
                         "{}: uploaded {n}, {} left in the spool",

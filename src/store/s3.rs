@@ -111,37 +111,44 @@ impl S3Store {
             .build()
             .map_err(|e| StoreError::Unavailable(format!("region {region}: {e}")))?;
         let c = cfg.clone();
-        let client = rt.block_on(async move {
-            let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .region(aws_config::Region::new(c.region.clone()));
-            if let Some(p) = &c.profile {
-                loader = loader.profile_name(p);
-            }
-            if let (Some(a), Some(s)) = (&c.access_key_id, &c.secret_access_key) {
-                loader = loader.credentials_provider(aws_sdk_s3::config::Credentials::new(
-                    a.clone(),
-                    s.clone(),
-                    None,
-                    None,
-                    "kiroku-config",
-                ));
-            }
-            let sdk = loader.load().await;
-            let mut b = aws_sdk_s3::config::Builder::from(&sdk)
-                .force_path_style(c.path_style)
-                // kiroku sends its own SHA-256 with every object; the SDK's default extra
-                // checksums are not implemented by every S3-compatible store.
-                .request_checksum_calculation(
-                    aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
-                )
-                .response_checksum_validation(
-                    aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired,
-                );
-            if let Some(ep) = &c.endpoint {
-                b = b.endpoint_url(ep);
-            }
-            aws_sdk_s3::Client::from_conf(b.build())
-        });
+        let handle = rt.handle().clone();
+        // On a thread of its own: `block_on` must not run on a thread that drives a runtime.
+        let build = move || {
+            handle.block_on(async move {
+                let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .region(aws_config::Region::new(c.region.clone()));
+                if let Some(p) = &c.profile {
+                    loader = loader.profile_name(p);
+                }
+                if let (Some(a), Some(s)) = (&c.access_key_id, &c.secret_access_key) {
+                    loader = loader.credentials_provider(aws_sdk_s3::config::Credentials::new(
+                        a.clone(),
+                        s.clone(),
+                        None,
+                        None,
+                        "kiroku-config",
+                    ));
+                }
+                let sdk = loader.load().await;
+                let mut b = aws_sdk_s3::config::Builder::from(&sdk)
+                    .force_path_style(c.path_style)
+                    // kiroku sends its own SHA-256 with every object; the SDK's default extra
+                    // checksums are not implemented by every S3-compatible store.
+                    .request_checksum_calculation(
+                        aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
+                    )
+                    .response_checksum_validation(
+                        aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired,
+                    );
+                if let Some(ep) = &c.endpoint {
+                    b = b.endpoint_url(ep);
+                }
+                aws_sdk_s3::Client::from_conf(b.build())
+            })
+        };
+        let client = std::thread::spawn(build).join().map_err(|_| {
+            StoreError::Unavailable(format!("region {region}: the S3 client could not be built"))
+        })?;
         Ok(S3Store {
             region: region.into(),
             bucket: cfg.bucket.clone(),
@@ -196,8 +203,9 @@ impl S3Store {
         let mut h = self.health();
         h.last_error = Some(e.text());
         h.down_until = Some(Instant::now() + DOWN_FOR);
-        if let CallError::Auth(t) = e {
-            h.failing = Some(format!("credentials refused: {t}"));
+        if let CallError::Auth(_) = e {
+            // The SDK's text may name the key id; /healthz shows only this.
+            h.failing = Some("credentials refused (HTTP 401/403)".into());
         }
     }
 
@@ -207,8 +215,10 @@ impl S3Store {
         h.failing = None;
     }
 
+    /// Writes skip S3 for a few seconds after a failure, and while credentials are refused.
     fn looks_down(&self) -> bool {
-        self.health().down_until.is_some_and(|t| Instant::now() < t)
+        let h = self.health();
+        h.failing.is_some() || h.down_until.is_some_and(|t| Instant::now() < t)
     }
 
     /// The reason the region is failing (credentials refused), if it is.
@@ -267,14 +277,22 @@ impl S3Store {
 
     pub fn get(&self, key: &ObjectKey) -> Result<Vec<u8>, StoreError> {
         if self.spool.contains(key) {
-            return self.spool.get(key);
+            // The uploader may release the copy between the check and the read: then it is
+            // in the bucket.
+            match self.spool.get(key) {
+                Err(StoreError::NotFound { .. }) => {}
+                other => return other,
+            }
         }
         self.fetch(key, None)
     }
 
     pub fn get_range(&self, key: &ObjectKey, offset: u64, len: u64) -> Result<Vec<u8>, StoreError> {
         if self.spool.contains(key) {
-            return self.spool.get_range(key, offset, len);
+            match self.spool.get_range(key, offset, len) {
+                Err(StoreError::NotFound { .. }) => {}
+                other => return other,
+            }
         }
         if len == 0 {
             return Ok(Vec::new());
@@ -387,16 +405,20 @@ impl S3Store {
     /// Uploads what the spool holds, oldest key first; stops at the first failure. Returns how
     /// many objects left the spool.
     pub fn drain_once(&self) -> usize {
+        // Another process (a CLI `ingest`) may have spooled objects since this one started.
+        if let Err(e) = self.spool.rescan() {
+            tracing::error!(region = %self.region, error = %e, "the spool folder cannot be read");
+        }
         let mut done = 0;
         for key in self.spool.keys() {
-            let bytes = match self.spool.get(&key) {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::error!(region = %self.region, error = %e, "a spooled object cannot be read");
+            let (bytes, tags) = match (self.spool.get(&key), self.spool.get_tags(&key)) {
+                (Ok(b), Ok(t)) => (b, t),
+                (Err(e), _) | (_, Err(e)) => {
+                    // Never uploaded without its tags; it stays for the operator to see.
+                    tracing::error!(region = %self.region, key = %key, error = %e, "a spooled object or its tags cannot be read");
                     continue;
                 }
             };
-            let tags = self.spool.get_tags(&key).unwrap_or(serde_json::Value::Null);
             match self.upload(&key, bytes.clone(), &tags) {
                 Ok(()) => match self.spool.release_if_unchanged(&key, &bytes) {
                     Ok(true) => done += 1,
@@ -405,6 +427,10 @@ impl S3Store {
                         tracing::error!(region = %self.region, error = %e, "spool entry could not be removed")
                     }
                 },
+                // The store refused this object (not the region): the others go on.
+                Err(CallError::Other(why)) => {
+                    tracing::error!(region = %self.region, key = %key, error = %why, "the store refuses this spooled object; it stays in the spool");
+                }
                 Err(e) => {
                     tracing::warn!(region = %self.region, error = %e.text(), "spool upload failed; will retry");
                     self.note_failure(&e);
@@ -422,6 +448,16 @@ impl S3Store {
         let wake = self.wake.clone();
         let name = format!("uploader-{}", self.region);
         let _ = std::thread::Builder::new().name(name).spawn(move || {
+            // One process drains a spool at a time; another waits for the claim.
+            let _claim = loop {
+                let Some(s) = store.upgrade() else { return };
+                if let Some(c) = s.spool.claim() {
+                    break c;
+                }
+                tracing::warn!(region = %s.region, "another process is draining this region's spool; waiting");
+                drop(s);
+                std::thread::sleep(Duration::from_secs(30));
+            };
             if let Some(s) = store.upgrade() {
                 let found = s.detect_tagging();
                 tracing::info!(region = %s.region, tags = ?found, "S3 region: tags go as x-amz-meta-* metadata, and as object tags where supported");
@@ -429,6 +465,7 @@ impl S3Store {
             let mut backoff = Duration::from_secs(1);
             loop {
                 let Some(s) = store.upgrade() else { return };
+                let _ = s.spool.rescan();
                 if s.spool.keys().is_empty() {
                     drop(s);
                     let (m, c) = &*wake;
@@ -441,6 +478,9 @@ impl S3Store {
                     }
                     *woken = false;
                     continue;
+                }
+                if s.tag_support() == TagSupport::Unknown && !s.looks_down() {
+                    s.detect_tagging();
                 }
                 s.drain_once();
                 let (left, failing) = (s.spool.keys().len(), s.failing());
@@ -635,10 +675,22 @@ pub fn metadata(tags: &serde_json::Value) -> HashMap<String, String> {
                     .join(","),
                 other => other.to_string(),
             };
-            out.insert(k.replace('_', "-"), value);
+            out.insert(k.replace('_', "-"), cap(value));
         }
     }
     out
+}
+
+/// S3 limits user metadata to 2 KB and tag values to 256 characters: a long list (a
+/// candidate's many share scopes) is cut at a comma and marked, the full list staying in the
+/// catalog and the sealed manifest.
+fn cap(v: String) -> String {
+    const MAX: usize = 240;
+    if v.len() <= MAX {
+        return v;
+    }
+    let cut = v[..MAX].rfind(',').unwrap_or(MAX);
+    format!("{},...", &v[..cut])
 }
 
 /// At most ten S3 object tags (the service's limit), URL-encoded as PutObject wants them.

@@ -87,22 +87,61 @@ impl Spool {
         self.files.get_tags(key)
     }
 
-    /// Removes the spooled copy if it still holds exactly `uploaded`: confirmed in S3.
-    /// Returns false if a newer copy came meanwhile (it will be uploaded next).
+    /// Removes the spooled copy if the file still holds exactly `uploaded`: confirmed in S3.
+    /// Returns false if a newer copy came meanwhile (it will be uploaded next). The file on
+    /// disk is compared, not what this process remembers, since another process may have
+    /// written it.
     pub fn release_if_unchanged(
         &self,
         key: &ObjectKey,
         uploaded: &[u8],
     ) -> Result<bool, StoreError> {
         let mut held = self.held();
-        match held.get(key.as_str()) {
-            Some((_, h)) if *h == sha256(uploaded) => {
-                self.files.delete(key)?;
+        let on_disk = match self.files.get(key) {
+            Ok(b) => b,
+            Err(StoreError::NotFound { .. }) => {
                 held.remove(key.as_str());
-                Ok(true)
+                return Ok(false);
             }
-            _ => Ok(false),
+            Err(e) => return Err(e),
+        };
+        if sha256(&on_disk) != sha256(uploaded) {
+            held.insert(key.to_string(), (on_disk.len() as u64, sha256(&on_disk)));
+            return Ok(false);
         }
+        self.files.delete(key)?;
+        held.remove(key.as_str());
+        Ok(true)
+    }
+
+    /// Adds what other processes spooled since this one looked.
+    pub fn rescan(&self) -> Result<(), StoreError> {
+        let on_disk = self.files.list()?;
+        let mut held = self.held();
+        for key in on_disk {
+            if !held.contains_key(key.as_str()) {
+                let bytes = self.files.get(&key)?;
+                held.insert(key.to_string(), (bytes.len() as u64, sha256(&bytes)));
+            }
+        }
+        Ok(())
+    }
+
+    /// The uploader's claim on the spool: one process drains it at a time. `None` while
+    /// another process holds it.
+    pub fn claim(&self) -> Option<std::fs::File> {
+        // Beside the objects folder, not in it: the folder holds spooled objects only.
+        let root = self.files.root();
+        let dir = root.parent().unwrap_or(root);
+        std::fs::create_dir_all(dir).ok()?;
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("uploader.lock"))
+            .ok()?;
+        f.try_lock().ok()?;
+        Some(f)
     }
 }
 

@@ -195,7 +195,7 @@ impl Garage {
             profile: None,
             access_key_id: Some(KEY_ID.into()),
             secret_access_key: Some(SECRET.into()),
-            upload_timeout_seconds: 3,
+            upload_timeout_seconds: 10,
             spool_limit_bytes: 512 * 1024 * 1024,
         }
     }

@@ -151,37 +151,30 @@ fn on_consent_changed(app: &Kiroku, e: &ConsentEventRow) -> Result<(), BoxError>
 
 /// Capture's hook: an interview finished. Queues `recording.ready` if the consent stands.
 pub fn interview_finished(app: &Kiroku, row: &InterviewRow) {
-    let result = (|| -> Result<(), BoxError> {
-        let scope = Item::Recording.scope(&row.recruiter);
-        if Ledger::new(app)
-            .standing_grant(&row.candidate, &scope)?
-            .is_some()
-        {
-            enqueue(app, &row.recruiter, RECORDING_READY, row, &scope)?;
-        }
-        Ok(())
-    })();
-    if let Err(e) = result {
-        tracing::error!(error = %e, interview = %row.id, "could not queue the recording.ready delivery");
-    }
-    app.wake_deliveries();
+    ready(app, row, Item::Recording, RECORDING_READY);
 }
 
 /// The analysis worker's hook: an interview's analysis is complete. Queues `analysis.ready`
 /// if `share.analysis` for its recruiter stands (the decision point asks again at delivery).
 pub fn analysis_completed(app: &Kiroku, row: &InterviewRow) {
+    ready(app, row, Item::Analysis, ANALYSIS_READY);
+}
+
+/// Queues a `*.ready` delivery of `item` to the interview's recruiter while its share scope
+/// stands; a failure to queue is logged, never passed back to capture or analysis.
+fn ready(app: &Kiroku, row: &InterviewRow, item: Item, kind: &str) {
     let result = (|| -> Result<(), BoxError> {
-        let scope = Item::Analysis.scope(&row.recruiter);
+        let scope = item.scope(&row.recruiter);
         if Ledger::new(app)
             .standing_grant(&row.candidate, &scope)?
             .is_some()
         {
-            enqueue(app, &row.recruiter, ANALYSIS_READY, row, &scope)?;
+            enqueue(app, &row.recruiter, kind, row, &scope)?;
         }
         Ok(())
     })();
     if let Err(e) = result {
-        tracing::error!(error = %e, interview = %row.id, "could not queue the analysis.ready delivery");
+        tracing::error!(error = %e, interview = %row.id, kind, "could not queue a delivery");
     }
     app.wake_deliveries();
 }

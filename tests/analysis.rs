@@ -225,7 +225,7 @@ fn without_analyze_consent_nothing_is_computed_and_no_rendition_exists() {
     std::thread::sleep(Duration::from_secs(1));
     assert!(app.catalog.analysis_outputs(&row.id).unwrap().is_empty());
     let objects = dir.path().join("regions/jp/objects/candidates");
-    let found = walk(&objects);
+    let found = common::walk(&objects);
     assert!(!found.is_empty());
     assert!(
         found
@@ -255,7 +255,7 @@ fn a_withdrawal_of_analyze_stops_analysis_and_keeps_what_was_made_sealed() {
                 break;
             }
             assert!(
-                start.elapsed() < Duration::from_secs(20),
+                start.elapsed() < Duration::from_secs(60),
                 "segment 1 never analysed"
             );
             std::thread::sleep(Duration::from_millis(20));
@@ -270,8 +270,9 @@ fn a_withdrawal_of_analyze_stops_analysis_and_keeps_what_was_made_sealed() {
         .unwrap()
         .contains("analysis.stopped")
     {
+        // Generous: on a loaded two-core machine a debug build analyses slowly.
         assert!(
-            start.elapsed() < Duration::from_secs(30),
+            start.elapsed() < Duration::from_secs(120),
             "analysis did not stop"
         );
         std::thread::sleep(Duration::from_millis(100));
@@ -289,20 +290,6 @@ fn a_withdrawal_of_analyze_stops_analysis_and_keeps_what_was_made_sealed() {
     assert!(wav.starts_with(b"RIFF"), "it opens, sealed as it was");
     let segments = app.catalog.segments(&row.id).unwrap().len();
     assert!(outputs.iter().filter(|o| o.kind == "wav").count() < segments - 1);
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            if e.path().is_dir() {
-                out.extend(walk(&e.path()));
-            } else {
-                out.push(e.path());
-            }
-        }
-    }
-    out
 }
 
 #[test]

@@ -309,22 +309,8 @@ fn an_s3_outage_mid_interview_costs_no_acknowledged_segment() {
         "every media segment is identical"
     );
     let spool_dir = dir.path().join("spool/jp/objects");
-    let left = walk(&spool_dir);
+    let left = common::walk(&spool_dir);
     assert!(left.is_empty(), "spool is empty: {left:?}");
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            if e.path().is_dir() {
-                out.extend(walk(&e.path()));
-            } else {
-                out.push(e.path());
-            }
-        }
-    }
-    out
 }
 
 /// A config file with one S3 region per entry: (id, endpoint, bucket, secret).
@@ -513,7 +499,7 @@ fn kiroku_killed_while_segments_sit_in_the_spool_uploads_them_after_a_restart() 
     assert!(acked >= 3, "{done}");
     let spool = data.join("spool/good/objects");
     assert!(
-        walk(&spool).len() as u64 > acked,
+        common::walk(&spool).len() as u64 > acked,
         "segments, tags and manifest sit in the spool"
     );
     server.kill().unwrap();
@@ -524,7 +510,7 @@ fn kiroku_killed_while_segments_sit_in_the_spool_uploads_them_after_a_restart() 
     wait_until(
         "the spool to drain after the restart",
         Duration::from_secs(90),
-        || walk(&spool).is_empty(),
+        || common::walk(&spool).is_empty(),
     );
     server.kill().unwrap();
     server.wait().unwrap();
@@ -542,4 +528,45 @@ fn kiroku_killed_while_segments_sit_in_the_spool_uploads_them_after_a_restart() 
         acked + 1,
         "every segment and the manifest: {keys:?}"
     );
+}
+
+#[test]
+fn past_its_spool_limit_a_region_refuses_new_interviews_until_the_spool_drains() {
+    let (mut jp, de) = (Garage::start("kiroku-jp"), Garage::start("kiroku-de"));
+    let dir = tempfile::tempdir().unwrap();
+    let mut regions = BTreeMap::new();
+    let mut small = region("JP", &jp);
+    small.s3.as_mut().unwrap().spool_limit_bytes = 1000;
+    regions.insert("jp".to_string(), small);
+    regions.insert("de".to_string(), region("DE", &de));
+    let app = Kiroku::open(Config {
+        data_dir: dir.path().to_path_buf(),
+        pipelines_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines"),
+        default_region: "jp".into(),
+        regions,
+        ..Config::default()
+    })
+    .unwrap();
+    common::privacy_basics(&app);
+    let taro = candidate(&app, "JP");
+    jp.stop();
+    // The interview under way keeps spooling past the limit: its segments are promised.
+    let (spooled, acked) = stream(&app, &taro, || {}).unwrap();
+    assert!(acked >= 3);
+    assert!(s3(&app, "jp").spool().bytes() > 1000);
+    let err = match stream(&app, &taro, || {}) {
+        Err(e) => e,
+        Ok(_) => panic!("a new interview was accepted past the spool limit"),
+    };
+    assert_eq!(err.code(), "region_spool_full", "{err}");
+    assert_eq!(app.catalog.interviews_of_candidate(&taro).unwrap().len(), 1);
+    jp.resume();
+    app.start_uploaders();
+    drained(&app);
+    assert!(
+        objects(&app, "jp")
+            .iter()
+            .any(|k| k.contains(&spooled.to_string()))
+    );
+    stream(&app, &taro, || {}).expect("accepted again once the spool drained");
 }

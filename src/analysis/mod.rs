@@ -214,12 +214,11 @@ impl Worker {
     }
 
     fn segment(&mut self, index: u32) -> Result<(), AnalysisError> {
+        // One row, not the interview's whole list: this runs for every segment.
         let seg: SegmentRow = self
             .app
             .catalog
-            .segments(&self.row.id)?
-            .into_iter()
-            .find(|s| s.index == index)
+            .segment(&self.row.id, index)?
             .ok_or_else(|| {
                 AnalysisError::Input(format!("segment {index} is not in the catalog"))
             })?;

@@ -316,6 +316,24 @@ impl Catalog {
         Ok(())
     }
 
+    /// One segment of an interview.
+    pub fn segment(
+        &self,
+        interview: &InterviewId,
+        index: u32,
+    ) -> Result<Option<SegmentRow>, CatalogError> {
+        self.db()
+            .query_row(
+                "SELECT interview_id, idx, object_key, media_kind, plain_len, sealed_len, start_ns, end_ns, keyframe,
+                        is_final, commitment, tags, stored_at
+                 FROM segments WHERE interview_id = ?1 AND idx = ?2",
+                params![interview.to_string(), index],
+                rows::segment_from_row,
+            )
+            .optional()?
+            .transpose()
+    }
+
     /// An interview's segments in order.
     pub fn segments(&self, interview: &InterviewId) -> Result<Vec<SegmentRow>, CatalogError> {
         let db = self.db();

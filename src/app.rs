@@ -14,6 +14,8 @@ use ring::rand::{SecureRandom, SystemRandom};
 use crate::audit::{Audit, AuditError, CheckpointPolicy};
 use crate::catalog::{Catalog, CatalogError, InterviewRow};
 use crate::config::{Config, Region};
+use crate::consent::{Clerk, Ledger};
+use crate::events::{Announcer, Background};
 use crate::ids::{CandidateId, RegionId};
 use crate::seal::{CandidateKey, KeyError, MasterKey};
 use crate::segment::{Profiles, SegmentError};
@@ -67,6 +69,10 @@ pub struct Kiroku {
     pub audit: Audit,
     /// Woken when a push delivery is queued.
     pub deliveries_wake: tokio::sync::Notify,
+    /// What lower modules announce to those above them (see [`crate::events`]).
+    pub events: Announcer,
+    /// Work listeners started that a command-line process waits for before it exits.
+    pub background: Background,
     active_captures: AtomicUsize,
 }
 
@@ -123,6 +129,8 @@ impl Kiroku {
             signer,
             audit,
             deliveries_wake: tokio::sync::Notify::new(),
+            events: Announcer::default(),
+            background: Background::default(),
             config,
             profiles,
             catalog,
@@ -137,30 +145,20 @@ impl Kiroku {
         &self.config.data_dir
     }
 
-    /// Registers a candidate. The external reference stays in the catalog; the audit log and
-    /// traces get the pseudonymous id only.
-    pub fn register_candidate(
-        &self,
-        external_ref: &str,
-        home: &crate::ids::CountryCode,
-        actor: &crate::audit::Actor,
-    ) -> Result<CandidateId, crate::consent::ConsentError> {
-        if external_ref.is_empty()
-            || external_ref.len() > 200
-            || external_ref.chars().any(|c| c.is_control())
-        {
-            return Err(crate::consent::ConsentError::Invalid {
-                field: "external_ref",
-                why: "1 to 200 printable characters",
-            });
+    /// The consent ledger's read side.
+    pub fn ledger(&self) -> Ledger<'_> {
+        Ledger::new(&self.catalog)
+    }
+
+    /// The consent ledger's write side: audited, receipts signed, changes announced.
+    pub fn clerk(&self) -> Clerk<'_> {
+        Clerk {
+            catalog: &self.catalog,
+            audit: &self.audit,
+            signer: &self.signer,
+            controller: &self.config.controller,
+            announcer: &self.events,
         }
-        let id = self.catalog.add_candidate(external_ref, home)?;
-        self.audit.record_or_warn(
-            "candidate.registered",
-            actor,
-            serde_json::json!({"candidate": id.to_string(), "home_country": home.as_str()}),
-        );
-        Ok(id)
     }
 
     /// Starts each S3 region's spool uploader (in `kiroku serve`; a command-line process

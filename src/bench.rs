@@ -20,7 +20,7 @@ use std::time::Instant;
 use crate::app::Kiroku;
 use crate::audit::Actor;
 use crate::capture::{self, Capture, Pushed};
-use crate::consent::{Circumstances, GrantRequest, Ledger, Method, Scope};
+use crate::consent::{Circumstances, GrantRequest, Method, Scope};
 use crate::ids::{CandidateId, CountryCode, InterviewId, RecruiterHandle, RegionId};
 use crate::seal::{self, CandidateKey, ObjectIdentity, ObjectKind};
 
@@ -101,7 +101,7 @@ fn analyzer(
 
 /// The bench's own notice, recruiter and `record` grant, made once per data dir.
 fn bench_setup(app: &Arc<Kiroku>, c: &CandidateId) -> Result<(), Box<dyn std::error::Error>> {
-    let ledger = Ledger::new(app);
+    let ledger = app.clerk();
     if app.catalog.notice("kiroku-bench")?.is_none() {
         ledger.register_notice(
             "kiroku-bench",

@@ -25,7 +25,8 @@ use crate::app::Kiroku;
 use crate::audit::Actor;
 use crate::catalog::{ConsentEventRow, InterviewRow, InterviewState, OutboxRow};
 use crate::consent::decision::{self, Item};
-use crate::consent::{Ledger, Scope, ledger::scope_of};
+use crate::consent::{Scope, ledger::scope_of};
+use crate::events::Happened;
 use crate::ids::RecruiterHandle;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -85,9 +86,27 @@ pub fn verify_signature(
     hmac::verify(&key, &msg, &v1).map_err(|_| SignatureError::Mismatch)
 }
 
-/// The ledger's hook: a consent changed. Never fails the consent change itself; problems are
-/// logged, and the decision point still guards every delivery.
-pub fn consent_changed(app: &Kiroku, e: &ConsentEventRow) {
+/// Makes this process's outbox follow what the ledger, capture and analysis announce:
+/// consent changes, finished interviews and completed analyses. Wired once by
+/// [`crate::node::open`]. A listener never fails what it hears of: problems are logged, and the
+/// decision point still guards every delivery.
+pub fn listen(app: &Arc<Kiroku>) {
+    let weak = Arc::downgrade(app);
+    app.events.listen(move |what| {
+        let Some(app) = weak.upgrade() else {
+            return;
+        };
+        match what {
+            Happened::ConsentChanged(e) => consent_changed(&app, e),
+            Happened::InterviewFinished(row) => ready(&app, row, Item::Recording, RECORDING_READY),
+            // Queues `analysis.ready` if `share.analysis` for its recruiter stands (the
+            // decision point asks again at delivery).
+            Happened::AnalysisCompleted(row) => ready(&app, row, Item::Analysis, ANALYSIS_READY),
+        }
+    });
+}
+
+fn consent_changed(app: &Kiroku, e: &ConsentEventRow) {
     if let Err(err) = on_consent_changed(app, e) {
         tracing::error!(error = %err, consent_event = %e.id, "outbox could not follow a consent change");
     }
@@ -149,23 +168,13 @@ fn on_consent_changed(app: &Kiroku, e: &ConsentEventRow) -> Result<(), BoxError>
     Ok(())
 }
 
-/// Capture's hook: an interview finished. Queues `recording.ready` if the consent stands.
-pub fn interview_finished(app: &Kiroku, row: &InterviewRow) {
-    ready(app, row, Item::Recording, RECORDING_READY);
-}
-
-/// The analysis worker's hook: an interview's analysis is complete. Queues `analysis.ready`
-/// if `share.analysis` for its recruiter stands (the decision point asks again at delivery).
-pub fn analysis_completed(app: &Kiroku, row: &InterviewRow) {
-    ready(app, row, Item::Analysis, ANALYSIS_READY);
-}
-
 /// Queues a `*.ready` delivery of `item` to the interview's recruiter while its share scope
 /// stands; a failure to queue is logged, never passed back to capture or analysis.
 fn ready(app: &Kiroku, row: &InterviewRow, item: Item, kind: &str) {
     let result = (|| -> Result<(), BoxError> {
         let scope = item.scope(&row.recruiter);
-        if Ledger::new(app)
+        if app
+            .ledger()
             .standing_grant(&row.candidate, &scope)?
             .is_some()
         {

@@ -29,7 +29,7 @@ fn truth(name: &str) -> Value {
 }
 
 fn app(dir: &Path) -> Arc<Kiroku> {
-    let app = Kiroku::open(Config {
+    let app = kiroku::node::open(Config {
         data_dir: dir.to_path_buf(),
         pipelines_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines"),
         ..Config::default()
@@ -346,7 +346,7 @@ fn external_analyzers_that_crash_hang_or_print_garbage_are_recorded_and_capture_
         // Only the one that hangs is meant to run out of time.
         timeout_seconds: if file == "hangs.sh" { 1 } else { 20 },
     };
-    let app = Kiroku::open(Config {
+    let app = kiroku::node::open(Config {
         data_dir: dir.path().to_path_buf(),
         pipelines_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines"),
         analyzers: vec![
@@ -445,7 +445,7 @@ fn an_http_analyzer_gets_the_wav_and_its_json_is_sealed_and_an_error_status_is_r
         url: Some(url.into()),
         timeout_seconds: 5,
     };
-    let app = Kiroku::open(Config {
+    let app = kiroku::node::open(Config {
         data_dir: dir.path().to_path_buf(),
         pipelines_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines"),
         analyzers: vec![analyzer("vendor", &good), analyzer("broken", &bad)],

@@ -22,7 +22,7 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 fn app(dir: &Path) -> Arc<Kiroku> {
-    let app = Kiroku::open(config(dir)).unwrap();
+    let app = kiroku::node::open(config(dir)).unwrap();
     common::privacy_basics(&app);
     app
 }
@@ -31,7 +31,7 @@ fn app(dir: &Path) -> Arc<Kiroku> {
 fn app_with(dir: &Path, tweak: impl FnOnce(&mut Config)) -> Arc<Kiroku> {
     let mut cfg = config(dir);
     tweak(&mut cfg);
-    let app = Kiroku::open(cfg).unwrap();
+    let app = kiroku::node::open(cfg).unwrap();
     common::privacy_basics(&app);
     app
 }

@@ -32,7 +32,7 @@ async fn server(tweak: impl FnOnce(&mut Config)) -> Server {
         ..Config::default()
     };
     tweak(&mut cfg);
-    let app = Kiroku::open(cfg).unwrap();
+    let app = kiroku::node::open(cfg).unwrap();
     common::privacy_basics(&app);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

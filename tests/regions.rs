@@ -44,7 +44,7 @@ fn app(dir: &Path, jp: &Garage, de: &Garage, placement: &[(&str, &str)]) -> Arc<
             .collect(),
         ..Config::default()
     };
-    let app = Kiroku::open(cfg).unwrap();
+    let app = kiroku::node::open(cfg).unwrap();
     common::privacy_basics(&app);
     app
 }
@@ -521,7 +521,7 @@ fn kiroku_killed_while_segments_sit_in_the_spool_uploads_them_after_a_restart() 
     let mut cfg_loaded = cfg_loaded;
     cfg_loaded.data_dir = data.clone();
     cfg_loaded.pipelines_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines");
-    let app = Kiroku::open(cfg_loaded).unwrap();
+    let app = kiroku::node::open(cfg_loaded).unwrap();
     let keys = s3(&app, "good").list("").unwrap();
     assert_eq!(
         keys.len() as u64,
@@ -539,7 +539,7 @@ fn past_its_spool_limit_a_region_refuses_new_interviews_until_the_spool_drains()
     small.s3.as_mut().unwrap().spool_limit_bytes = 1000;
     regions.insert("jp".to_string(), small);
     regions.insert("de".to_string(), region("DE", &de));
-    let app = Kiroku::open(Config {
+    let app = kiroku::node::open(Config {
         data_dir: dir.path().to_path_buf(),
         pipelines_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines"),
         default_region: "jp".into(),

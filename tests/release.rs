@@ -38,7 +38,7 @@ async fn server(tweak: impl FnOnce(&mut Config)) -> Server {
     cfg.webhooks.timeout_seconds = 1;
     cfg.webhooks.backoff_base_seconds = 1;
     tweak(&mut cfg);
-    let app = Kiroku::open(cfg).unwrap();
+    let app = kiroku::node::open(cfg).unwrap();
     let router = kiroku::http::router(app.clone());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     tokio::spawn(kiroku::delivery::run(app.clone()));

@@ -18,6 +18,7 @@
 
 pub mod external;
 pub mod features;
+pub mod late;
 pub mod report;
 
 use std::sync::Arc;
@@ -28,7 +29,8 @@ use std::time::Duration;
 use crate::app::Kiroku;
 use crate::audit::Actor;
 use crate::catalog::{AnalysisRow, InterviewRow, SegmentRow};
-use crate::consent::{Ledger, Scope};
+use crate::consent::Scope;
+use crate::events::Happened;
 use crate::recording::segment_identity;
 use crate::seal::{self, CandidateKey, ObjectIdentity, ObjectKind};
 use crate::segment::{AudioTap, MediaKind};
@@ -67,6 +69,7 @@ pub enum Note {
 
 /// The capture side of one interview's analysis.
 pub struct Analysis {
+    app: Arc<Kiroku>,
     tx: Sender<Note>,
     /// Segments stored but not yet analysed: the worker's lag.
     lag: Arc<AtomicUsize>,
@@ -89,6 +92,7 @@ impl Analysis {
             .spawn(move || worker.run(rx, worker_lag))
             .map_err(|e| AnalysisError::Input(e.to_string()))?;
         Ok(Some(Analysis {
+            app: app.clone(),
             tx,
             lag,
             thread: Some(thread),
@@ -105,10 +109,13 @@ impl Analysis {
         self.lag.load(Ordering::SeqCst)
     }
 
-    /// Says the capture ended; the worker finishes on its own time.
+    /// Says the capture ended; the worker finishes on its own time, as background work that
+    /// a command-line process (`kiroku ingest`) waits for before it exits.
     pub fn ended(mut self) {
         let _ = self.tx.send(Note::Ended);
-        self.thread.take();
+        if let Some(t) = self.thread.take() {
+            self.app.background.adopt(t);
+        }
     }
 
     /// Says the capture ended and waits for the worker (tests, `kiroku analyze`).
@@ -133,7 +140,8 @@ pub fn analyze_stored(app: &Arc<Kiroku>, row: &InterviewRow) -> Result<bool, Ana
 }
 
 fn allowed(app: &Kiroku, row: &InterviewRow) -> Result<bool, AnalysisError> {
-    Ok(Ledger::new(app)
+    Ok(app
+        .ledger()
         .standing_grant(&row.candidate, &Scope::Analyze)?
         .is_some())
 }
@@ -312,7 +320,9 @@ impl Worker {
                     &Actor::System,
                     serde_json::json!({"interview": self.row.id.to_string(), "candidate": self.row.candidate.to_string(), "segments": self.done, "analyzer": BUILTIN, "version": report::VERSION}),
                 );
-                crate::delivery::analysis_completed(&self.app, &self.row);
+                self.app
+                    .events
+                    .announce(Happened::AnalysisCompleted(self.row.clone()));
             }
             Err(e) => self.record_failure(BUILTIN, None, &e.to_string()),
         }

@@ -136,8 +136,20 @@ pub fn create_interview(
         return Err(CaptureError::UnknownRecruiter(recruiter.to_string()));
     }
     let profile = app.profiles.for_content_type(content_type)?;
-    let placed = crate::placement::place(app, &who)?;
-    let region = placed.region;
+    let preferred = app.config.preferred_region(&who.home_country);
+    let policy = crate::placement::Policy {
+        preferred: &preferred,
+        regions: app
+            .regions
+            .values()
+            .map(|r| (&r.region.id, &r.region.country))
+            .collect(),
+    };
+    let consents = app.ledger().state(candidate)?;
+    let placed = crate::placement::place(&policy, &who.home_country, &consents)?;
+    let region = app.region(&placed.region).ok_or_else(|| {
+        crate::placement::PlacementError::UnknownRegion(placed.region.to_string())
+    })?;
     region.store.accepting()?;
     let key = app.candidate_key(candidate, region)?;
     let id = InterviewId::new_random();

@@ -13,7 +13,8 @@ use crate::analysis::Analysis;
 use crate::app::{CaptureSlot, Kiroku};
 use crate::audit::Actor;
 use crate::catalog::{InterviewRow, InterviewState, SegmentRow};
-use crate::consent::{Ledger, Scope};
+use crate::consent::Scope;
+use crate::events::Happened;
 use crate::ids::InterviewId;
 use crate::recording::{Manifest, ManifestEntry};
 use crate::seal::{self, CandidateKey, ObjectIdentity, ObjectKind};
@@ -158,7 +159,7 @@ impl Capture {
             .catalog
             .interview(interview)?
             .ok_or(CaptureError::UnknownInterview)?;
-        if !Ledger::new(app).allows_record(&row.candidate)? {
+        if !app.ledger().allows_record(&row.candidate)? {
             return Err(CaptureError::NoRecordConsent);
         }
         let profile = app
@@ -333,7 +334,7 @@ impl Capture {
         if state == InterviewState::Finished {
             let mut row = end.row.clone();
             row.state = state;
-            crate::delivery::interview_finished(&self.app, &row);
+            self.app.events.announce(Happened::InterviewFinished(row));
         }
         CaptureOutcome {
             interview: self.interview,
@@ -435,7 +436,7 @@ impl Worker {
     /// The checks at every segment boundary: consent still stands, limits hold. Returns the
     /// consent scopes in force, which become the segment's tags.
     fn admit(&self, seg: &PlainSegment) -> Result<Vec<Scope>, CaptureError> {
-        let scopes = Ledger::new(&self.app).current_scopes(&self.row.candidate)?;
+        let scopes = self.app.ledger().current_scopes(&self.row.candidate)?;
         if !scopes.contains(&Scope::Record) {
             return Err(CaptureError::ConsentWithdrawn);
         }

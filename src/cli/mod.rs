@@ -189,7 +189,7 @@ fn load_config(cli: &Cli) -> Result<Config, Box<dyn std::error::Error>> {
 }
 
 fn open(cli: &Cli) -> Result<Arc<Kiroku>, Box<dyn std::error::Error>> {
-    Ok(Kiroku::open(load_config(cli)?)?)
+    Ok(crate::node::open(load_config(cli)?)?)
 }
 
 /// Prints a result: plain lines, or one JSON object; the id (if any) alone on the last line.
@@ -213,7 +213,7 @@ fn run(cli: Cli) -> Res {
             if let Some(l) = listen {
                 cfg.listen = *l;
             }
-            let app = Kiroku::open(cfg)?;
+            let app = crate::node::open(cfg)?;
             crate::http::serve_blocking(app)?;
         }
         Command::Config {
@@ -243,7 +243,7 @@ fn run(cli: Cli) -> Res {
                 },
         } => {
             let app = open(&cli)?;
-            let id = app.register_candidate(
+            let id = app.clerk().register_candidate(
                 external_ref,
                 &CountryCode::parse(home_country)?,
                 &crate::audit::Actor::Operator,
@@ -341,6 +341,9 @@ fn ingest_file(
         }
     }
     let outcome = cap.finish();
+    // The analysis (when `analyze` stands) runs beside capture; this process is its only
+    // home, so it finishes before the command does.
+    app.background.wait();
     let mut lines = Vec::new();
     while let Ok(capture::CaptureEvent::Stored(a)) = events.try_recv() {
         lines.push(format!(

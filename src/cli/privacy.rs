@@ -10,8 +10,8 @@ use super::{Res, emit};
 use crate::app::Kiroku;
 use crate::audit::Actor;
 use crate::consent::{
-    Circumstances, GrantRequest, Item, Ledger, LegalBasis, Method, Scope, WithdrawRequest,
-    Withdrawal, decision,
+    Circumstances, GrantRequest, Item, LegalBasis, Method, Scope, WithdrawRequest, Withdrawal,
+    decision,
 };
 use crate::ids::{CandidateId, InterviewId, RecruiterHandle};
 
@@ -165,7 +165,7 @@ pub fn notice(app: &Arc<Kiroku>, json: bool, cmd: &NoticeCmd) -> Res {
                 (None, Some(h)) => h.clone(),
                 (None, None) => return Err("give --text FILE or --sha256 HEX".into()),
             };
-            let n = Ledger::new(app).register_notice(id, language, url, &hash)?;
+            let n = app.clerk().register_notice(id, language, url, &hash)?;
             emit(
                 json,
                 serde_json::to_value(&n)?,
@@ -189,7 +189,7 @@ pub fn notice(app: &Arc<Kiroku>, json: bool, cmd: &NoticeCmd) -> Res {
 }
 
 pub fn consent(app: &Arc<Kiroku>, json: bool, cmd: &ConsentCmd) -> Res {
-    let ledger = Ledger::new(app);
+    let ledger = app.clerk();
     match cmd {
         ConsentCmd::Grant(a) => {
             let c = CandidateId::parse(&a.candidate)?;
@@ -220,6 +220,9 @@ pub fn consent(app: &Arc<Kiroku>, json: bool, cmd: &ConsentCmd) -> Res {
                 )],
                 Some(&g.event.id),
             );
+            // A late `analyze` grant analyses the interviews already captured; this process
+            // does that work before it exits.
+            app.background.wait();
         }
         ConsentCmd::Withdraw(a) => {
             let c = CandidateId::parse(&a.candidate)?;
@@ -258,8 +261,8 @@ pub fn consent(app: &Arc<Kiroku>, json: bool, cmd: &ConsentCmd) -> Res {
         }
         ConsentCmd::Show { candidate } => {
             let c = CandidateId::parse(candidate)?;
-            let history = ledger.history(&c)?;
-            let current = ledger.current(&c)?;
+            let history = app.ledger().history(&c)?;
+            let current = app.ledger().current(&c)?;
             let mut lines: Vec<String> = history
                 .iter()
                 .map(|e| {

@@ -139,7 +139,7 @@ impl Proof {
             Basis::LegalException { .. } => Ok(true),
             Basis::Consent { consent_event_id } => {
                 let to = RecruiterHandle::parse(&self.recipient)?;
-                Ok(Ledger::new(app)
+                Ok(Ledger::new(&app.catalog)
                     .standing_grant(&self.candidate, &self.item.scope(&to))?
                     .is_some_and(|g| g.id == *consent_event_id))
             }
@@ -188,7 +188,7 @@ pub fn decide(
     } else if !interview.state.is_ended() {
         Err(Refusal::NotEnded)
     } else {
-        let ledger = Ledger::new(app);
+        let ledger = Ledger::new(&app.catalog);
         // Analysis outputs made under `analyze` are no longer used or released once it is
         // withdrawn, whatever the share consent says.
         let analyze_gone = item == Item::Analysis

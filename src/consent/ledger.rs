@@ -1,18 +1,23 @@
 //! The consent ledger: privacy-notice versions, and per candidate an append-only list of grant
 //! and withdraw events (scope, recipient or country, notice version, time with zone, method,
-//! origin, language). The current state is derived from the events on every question.
+//! origin, language).
 //!
-//! Every change is written to the audit log, and the push outbox hears of it at once
-//! ([`crate::delivery::consent_changed`]), so a withdrawal cancels deliveries not yet made and
-//! tells recipients that already received data.
+//! Two sides: [`Ledger`] answers questions (it needs only the catalog; the answer is replayed
+//! from the events every time, see [`super::state`]), and [`Clerk`] records changes: it
+//! checks them, signs the receipt, appends the event, writes the audit entry and announces
+//! [`Happened::ConsentChanged`], so push delivery cancels what a withdrawal stops and tells
+//! recipients that already received data, without the ledger knowing delivery exists.
 
 use serde::Deserialize;
 
+use super::state::ConsentState;
 use super::{ConsentError, Scope, receipt};
-use crate::app::Kiroku;
-use crate::audit::Actor;
-use crate::catalog::{ConsentEventRow, NoticeRow};
-use crate::ids::CandidateId;
+use crate::audit::{Actor, Audit};
+use crate::catalog::{Catalog, ConsentEventRow, NoticeRow};
+use crate::config::Controller;
+use crate::events::{Announcer, Happened};
+use crate::ids::{CandidateId, CountryCode};
+use crate::signing::OperatorKey;
 
 /// How a consent event was collected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -96,13 +101,112 @@ pub struct Standing {
     pub granted_at: String,
 }
 
+/// The read side: what a candidate consented to, replayed from the events.
 pub struct Ledger<'a> {
-    app: &'a Kiroku,
+    catalog: &'a Catalog,
 }
 
 impl<'a> Ledger<'a> {
-    pub fn new(app: &'a Kiroku) -> Ledger<'a> {
-        Ledger { app }
+    pub fn new(catalog: &'a Catalog) -> Ledger<'a> {
+        Ledger { catalog }
+    }
+
+    /// The candidate's consents now.
+    pub fn state(&self, candidate: &CandidateId) -> Result<ConsentState, ConsentError> {
+        ConsentState::replay(self.catalog.consent_events(candidate)?)
+    }
+
+    /// Every event of a candidate, oldest first.
+    pub fn history(&self, candidate: &CandidateId) -> Result<Vec<ConsentEventRow>, ConsentError> {
+        known_candidate(self.catalog, candidate)?;
+        Ok(self.catalog.consent_events(candidate)?)
+    }
+
+    /// The scopes standing now, each with the grant it stands on.
+    pub fn current(&self, candidate: &CandidateId) -> Result<Vec<Standing>, ConsentError> {
+        Ok(self
+            .state(candidate)?
+            .into_standing()
+            .into_iter()
+            .map(|(s, e)| Standing {
+                scope: s.to_string(),
+                consent_id: e.id,
+                notice_id: e.notice_id,
+                granted_at: e.at,
+            })
+            .collect())
+    }
+
+    /// The scopes standing now.
+    pub fn current_scopes(&self, candidate: &CandidateId) -> Result<Vec<Scope>, ConsentError> {
+        Ok(self.state(candidate)?.scopes().cloned().collect())
+    }
+
+    /// The grant a scope stands on now, if it stands.
+    pub fn standing_grant(
+        &self,
+        candidate: &CandidateId,
+        scope: &Scope,
+    ) -> Result<Option<ConsentEventRow>, ConsentError> {
+        Ok(self.state(candidate)?.grant_for(scope).cloned())
+    }
+
+    /// Whether a scope was ever granted (so a refusal can say "withdrawn" rather than "never").
+    pub fn ever_granted(
+        &self,
+        candidate: &CandidateId,
+        scope: &Scope,
+    ) -> Result<bool, ConsentError> {
+        Ok(self.state(candidate)?.ever_granted(scope))
+    }
+
+    /// The capture gate: may media of this candidate be recorded right now?
+    pub fn allows_record(&self, candidate: &CandidateId) -> Result<bool, ConsentError> {
+        Ok(self.standing_grant(candidate, &Scope::Record)?.is_some())
+    }
+}
+
+/// The write side: records candidates, notices, grants and withdrawals, each audited and
+/// announced once committed.
+pub struct Clerk<'a> {
+    pub catalog: &'a Catalog,
+    pub audit: &'a Audit,
+    /// Signs each grant's receipt.
+    pub signer: &'a OperatorKey,
+    /// Named in receipts; its time zone dates events that name none.
+    pub controller: &'a Controller,
+    pub announcer: &'a Announcer,
+}
+
+impl<'a> Clerk<'a> {
+    fn ledger(&self) -> Ledger<'a> {
+        Ledger::new(self.catalog)
+    }
+
+    /// Registers a candidate. The external reference stays in the catalog; the audit log and
+    /// traces get the pseudonymous id only.
+    pub fn register_candidate(
+        &self,
+        external_ref: &str,
+        home: &CountryCode,
+        actor: &Actor,
+    ) -> Result<CandidateId, ConsentError> {
+        if external_ref.is_empty()
+            || external_ref.len() > 200
+            || external_ref.chars().any(|c| c.is_control())
+        {
+            return Err(ConsentError::Invalid {
+                field: "external_ref",
+                why: "1 to 200 printable characters",
+            });
+        }
+        let id = self.catalog.add_candidate(external_ref, home)?;
+        self.audit.record_or_warn(
+            "candidate.registered",
+            actor,
+            serde_json::json!({"candidate": id.to_string(), "home_country": home.as_str()}),
+        );
+        Ok(id)
     }
 
     /// Registers a privacy-notice version. Notices are immutable: an id is used once.
@@ -151,10 +255,10 @@ impl<'a> Ledger<'a> {
             text_sha256: text_sha256.into(),
             registered_at: crate::util::now_rfc3339(),
         };
-        if !self.app.catalog.insert_notice(&row)? {
+        if !self.catalog.insert_notice(&row)? {
             return Err(ConsentError::NoticeExists(id.into()));
         }
-        self.app.audit.record_or_warn(
+        self.audit.record_or_warn(
             "notice.registered",
             &Actor::Operator,
             serde_json::json!({"notice": id, "language": language, "text_sha256": text_sha256}),
@@ -162,23 +266,21 @@ impl<'a> Ledger<'a> {
         Ok(row)
     }
 
-    /// Records a grant, signs its receipt, and tells the outbox.
+    /// Records a grant, signs its receipt, and announces it.
     pub fn grant(
         &self,
         candidate: &CandidateId,
         req: &GrantRequest,
         actor: &Actor,
     ) -> Result<Granted, ConsentError> {
-        self.known_candidate(candidate)?;
+        known_candidate(self.catalog, candidate)?;
         self.known_recipient(&req.scope)?;
         let notice = match &req.notice {
             Some(id) => self
-                .app
                 .catalog
                 .notice(id)?
                 .ok_or_else(|| ConsentError::UnknownNotice(id.chars().take(64).collect()))?,
             None => self
-                .app
                 .catalog
                 .notices()?
                 .pop()
@@ -189,34 +291,35 @@ impl<'a> Ledger<'a> {
         if event.language.is_none() {
             event.language = Some(notice.language.clone());
         }
-        let receipt = receipt::build(self.app, &event, &notice);
+        let receipt = receipt::build(self.controller, self.signer, &event, &notice);
         event.receipt = Some(crate::signing::canonical_json(&receipt));
-        self.app.catalog.append_consent_event(&event)?;
-        // The event is committed: the outbox follows it and the audit records it, and neither
-        // may undo it (a failure of either is logged).
-        crate::delivery::consent_changed(self.app, &event);
+        self.catalog.append_consent_event(&event)?;
+        // The event is committed: the listeners follow it and the audit records it, and
+        // neither may undo it (a failure of either is logged).
+        self.announcer
+            .announce(Happened::ConsentChanged(event.clone()));
         self.audit("consent.granted", &event, actor);
         Ok(Granted { event, receipt })
     }
 
-    /// Records a withdrawal of a standing consent and tells the outbox.
+    /// Records a withdrawal of a standing consent and announces it.
     pub fn withdraw(
         &self,
         candidate: &CandidateId,
         req: &WithdrawRequest,
         actor: &Actor,
     ) -> Result<ConsentEventRow, ConsentError> {
-        self.known_candidate(candidate)?;
+        known_candidate(self.catalog, candidate)?;
         let (scope, grant) = match &req.target {
             Withdrawal::Scope(s) => {
                 let g = self
+                    .ledger()
                     .standing_grant(candidate, s)?
                     .ok_or_else(|| ConsentError::NothingToWithdraw(s.to_string()))?;
                 (s.clone(), g)
             }
             Withdrawal::Grant(id) => {
                 let e = self
-                    .app
                     .catalog
                     .consent_event(id)?
                     .filter(|e| e.candidate == *candidate && e.action == "grant")
@@ -225,6 +328,7 @@ impl<'a> Ledger<'a> {
                 // Only the grant that stands can be withdrawn by its id: a retried request
                 // naming an old grant must not withdraw a newer one.
                 let g = self
+                    .ledger()
                     .standing_grant(candidate, &scope)?
                     .filter(|g| g.id == e.id)
                     .ok_or_else(|| ConsentError::NothingToWithdraw(scope.to_string()))?;
@@ -234,96 +338,16 @@ impl<'a> Ledger<'a> {
         let mut event = self.event(candidate, &scope, "withdraw", &req.how)?;
         event.withdraws = Some(grant.id.clone());
         event.notice_id = grant.notice_id.clone();
-        self.app.catalog.append_consent_event(&event)?;
-        crate::delivery::consent_changed(self.app, &event);
+        self.catalog.append_consent_event(&event)?;
+        self.announcer
+            .announce(Happened::ConsentChanged(event.clone()));
         self.audit("consent.withdrawn", &event, actor);
         Ok(event)
     }
 
-    /// Every event of a candidate, oldest first.
-    pub fn history(&self, candidate: &CandidateId) -> Result<Vec<ConsentEventRow>, ConsentError> {
-        self.known_candidate(candidate)?;
-        Ok(self.app.catalog.consent_events(candidate)?)
-    }
-
-    /// The scopes standing now, each with the grant it stands on.
-    pub fn current(&self, candidate: &CandidateId) -> Result<Vec<Standing>, ConsentError> {
-        let mut standing: Vec<(Scope, ConsentEventRow)> = Vec::new();
-        for e in self.app.catalog.consent_events(candidate)? {
-            let scope = scope_of(&e)?;
-            standing.retain(|(s, _)| *s != scope);
-            if e.action == "grant" {
-                standing.push((scope, e));
-            }
-        }
-        Ok(standing
-            .into_iter()
-            .map(|(s, e)| Standing {
-                scope: s.to_string(),
-                consent_id: e.id,
-                notice_id: e.notice_id,
-                granted_at: e.at,
-            })
-            .collect())
-    }
-
-    /// The scopes standing now.
-    pub fn current_scopes(&self, candidate: &CandidateId) -> Result<Vec<Scope>, ConsentError> {
-        let mut standing: Vec<Scope> = Vec::new();
-        for e in self.app.catalog.consent_events(candidate)? {
-            let scope = scope_of(&e)?;
-            standing.retain(|s| *s != scope);
-            if e.action == "grant" {
-                standing.push(scope);
-            }
-        }
-        Ok(standing)
-    }
-
-    /// The grant a scope stands on now, if it stands.
-    pub fn standing_grant(
-        &self,
-        candidate: &CandidateId,
-        scope: &Scope,
-    ) -> Result<Option<ConsentEventRow>, ConsentError> {
-        let mut last = None;
-        for e in self.app.catalog.consent_events(candidate)? {
-            if scope_of(&e)? == *scope {
-                last = Some(e);
-            }
-        }
-        Ok(last.filter(|e| e.action == "grant"))
-    }
-
-    /// Whether a scope was ever granted (so a refusal can say "withdrawn" rather than "never").
-    pub fn ever_granted(
-        &self,
-        candidate: &CandidateId,
-        scope: &Scope,
-    ) -> Result<bool, ConsentError> {
-        for e in self.app.catalog.consent_events(candidate)? {
-            if e.action == "grant" && scope_of(&e)? == *scope {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
-
-    /// The capture gate: may media of this candidate be recorded right now?
-    pub fn allows_record(&self, candidate: &CandidateId) -> Result<bool, ConsentError> {
-        Ok(self.standing_grant(candidate, &Scope::Record)?.is_some())
-    }
-
-    fn known_candidate(&self, c: &CandidateId) -> Result<(), ConsentError> {
-        match self.app.catalog.candidate(c)? {
-            Some(_) => Ok(()),
-            None => Err(ConsentError::UnknownCandidate),
-        }
-    }
-
     fn known_recipient(&self, scope: &Scope) -> Result<(), ConsentError> {
         if let Scope::ShareRecording(r) | Scope::ShareAnalysis(r) = scope
-            && !self.app.catalog.recruiter_exists(r)?
+            && !self.catalog.recruiter_exists(r)?
         {
             return Err(ConsentError::UnknownRecruiter(r.to_string()));
         }
@@ -340,7 +364,7 @@ impl<'a> Ledger<'a> {
         let zone = how
             .time_zone
             .as_deref()
-            .unwrap_or(&self.app.config.controller.time_zone);
+            .unwrap_or(&self.controller.time_zone);
         let offset = crate::util::parse_offset(zone).ok_or(ConsentError::Invalid {
             field: "time_zone",
             why: "an offset like +09:00 or Z",
@@ -376,7 +400,7 @@ impl<'a> Ledger<'a> {
 
     fn audit(&self, what: &str, e: &ConsentEventRow, actor: &Actor) {
         let scope = scope_of(e).map(|s| s.to_string()).unwrap_or_default();
-        self.app.audit.record_or_warn(
+        self.audit.record_or_warn(
             what,
             actor,
             serde_json::json!({
@@ -388,6 +412,13 @@ impl<'a> Ledger<'a> {
                 "withdraws": e.withdraws,
             }),
         );
+    }
+}
+
+fn known_candidate(catalog: &Catalog, c: &CandidateId) -> Result<(), ConsentError> {
+    match catalog.candidate(c)? {
+        Some(_) => Ok(()),
+        None => Err(ConsentError::UnknownCandidate),
     }
 }
 

@@ -3,8 +3,9 @@
 //! - [`Scope`]: the vocabulary (`record`, `analyze`, `share.recording:<recruiter>`,
 //!   `share.analysis:<recruiter>`, `transfer:<country>`, `improve`).
 //! - [`ledger`]: privacy-notice versions and the append-only grant and withdraw events; the
-//!   current state is derived from them on every question, so a withdrawal applies to the very
-//!   next decision (a segment boundary, a delivery attempt, the next segment of a download).
+//!   current state ([`state`]) is replayed from them on every question, so a withdrawal applies
+//!   to the very next decision (a segment boundary, a delivery attempt, the next segment of a
+//!   download).
 //! - [`receipt`]: the signed Kantara consent receipt each grant returns.
 //! - [`decision`]: the release decision point, default deny, handing out a [`Proof`] that
 //!   release code cannot run without.
@@ -12,13 +13,16 @@
 pub mod decision;
 pub mod ledger;
 pub mod receipt;
+pub mod state;
 
 use std::fmt;
 
 pub use decision::{Basis, Item, LegalBasis, Proof, Refusal};
 pub use ledger::{
-    Circumstances, GrantRequest, Granted, Ledger, Method, Standing, WithdrawRequest, Withdrawal,
+    Circumstances, Clerk, GrantRequest, Granted, Ledger, Method, Standing, WithdrawRequest,
+    Withdrawal,
 };
+pub use state::ConsentState;
 
 use crate::catalog::CatalogError;
 use crate::ids::{CountryCode, RecruiterHandle};

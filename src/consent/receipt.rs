@@ -11,8 +11,9 @@
 use serde_json::{Value, json};
 
 use super::{Scope, ledger::scope_of};
-use crate::app::Kiroku;
 use crate::catalog::{ConsentEventRow, NoticeRow};
+use crate::config::Controller;
+use crate::signing::OperatorKey;
 
 /// Signature domain of receipts.
 pub const DOMAIN: &str = "kiroku-consent-receipt/v1";
@@ -29,8 +30,12 @@ pub enum ReceiptError {
 }
 
 /// Builds and signs the receipt of a grant.
-pub fn build(app: &Kiroku, e: &ConsentEventRow, notice: &NoticeRow) -> Value {
-    let c = &app.config.controller;
+pub fn build(
+    c: &Controller,
+    signer: &OperatorKey,
+    e: &ConsentEventRow,
+    notice: &NoticeRow,
+) -> Value {
     let scope = scope_of(e).ok();
     let (purpose, category, third_party) = match &scope {
         Some(Scope::Record) => (
@@ -73,7 +78,7 @@ pub fn build(app: &Kiroku, e: &ConsentEventRow, notice: &NoticeRow) -> Value {
             .unwrap_or_default(),
         "collectionMethod": e.method,
         "consentReceiptID": e.id,
-        "publicKey": app.signer.public_key_hex(),
+        "publicKey": signer.public_key_hex(),
         "language": e.language,
         "piiPrincipalId": e.candidate.to_string(),
         "piiControllers": [{
@@ -110,8 +115,8 @@ pub fn build(app: &Kiroku, e: &ConsentEventRow, notice: &NoticeRow) -> Value {
         "receipt": receipt,
         "signature": {
             "alg": "Ed25519",
-            "kid": app.signer.kid(),
-            "value": app.signer.sign_json(DOMAIN, &receipt),
+            "kid": signer.kid(),
+            "value": signer.sign_json(DOMAIN, &receipt),
         },
     })
 }

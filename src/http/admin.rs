@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::recruiters::recording_response;
 use super::{ApiError, AppState, json_body, require_operator};
-use crate::consent::{Item, Ledger, LegalBasis, decision};
+use crate::consent::{Item, LegalBasis, decision};
 use crate::ids::{InterviewId, RecruiterHandle};
 
 pub fn routes() -> Router<AppState> {
@@ -50,7 +50,10 @@ async fn add_notice(
 ) -> Result<Response, ApiError> {
     require_operator(&s, &headers)?;
     let b: NoticeBody = json_body(body)?;
-    let n = Ledger::new(&s.app).register_notice(&b.id, &b.language, &b.url, &b.text_sha256)?;
+    let n = s
+        .app
+        .clerk()
+        .register_notice(&b.id, &b.language, &b.url, &b.text_sha256)?;
     Ok((StatusCode::CREATED, Json(n)).into_response())
 }
 

@@ -15,7 +15,7 @@ use serde_json::json;
 use super::{ApiError, AppState, json_body, require_service};
 use crate::audit::Actor;
 use crate::consent::{
-    Circumstances, ConsentError, GrantRequest, Ledger, Method, Scope, WithdrawRequest, Withdrawal,
+    Circumstances, ConsentError, GrantRequest, Method, Scope, WithdrawRequest, Withdrawal,
 };
 use crate::ids::{CandidateId, CountryCode};
 
@@ -53,6 +53,7 @@ async fn create(
     let home = CountryCode::parse(&b.home_country)?;
     let id = s
         .app
+        .clerk()
         .register_candidate(&b.external_ref, &home, &Actor::Service)?;
     Ok((StatusCode::CREATED, Json(json!({"candidate_id": id}))).into_response())
 }
@@ -110,7 +111,7 @@ async fn grant(
     let c = candidate(&s, &id)?;
     let b: GrantBody = json_body(body)?;
     let scope = Scope::parse(&b.scope, b.recipient.as_deref(), b.country.as_deref())?;
-    let g = Ledger::new(&s.app).grant(
+    let g = s.app.clerk().grant(
         &c,
         &GrantRequest {
             scope,
@@ -143,7 +144,7 @@ async fn withdraw(
     require_service(&s, &headers)?;
     let c = candidate(&s, &id)?;
     let how: HowBody = json_body(body)?;
-    let e = Ledger::new(&s.app).withdraw(
+    let e = s.app.clerk().withdraw(
         &c,
         &WithdrawRequest {
             target: Withdrawal::Grant(consent_id),
@@ -162,7 +163,7 @@ async fn consents(
 ) -> Result<Response, ApiError> {
     require_service(&s, &headers)?;
     let c = candidate(&s, &id)?;
-    let ledger = Ledger::new(&s.app);
+    let ledger = s.app.ledger();
     Ok(Json(json!({
         "candidate_id": c,
         "history": ledger.history(&c)?,

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::{ApiError, AppState, json_body, require_recruiter};
 use crate::catalog::{InterviewRow, InterviewState};
-use crate::consent::{Item, Ledger, Proof, decision};
+use crate::consent::{Item, Proof, decision};
 use crate::ids::{InterviewId, RecruiterHandle};
 use crate::release::{self, RangeError, ReleaseError};
 
@@ -34,7 +34,7 @@ pub fn routes() -> Router<AppState> {
 /// `GET /v1/recruiter/interviews`: the interviews this recruiter may receive now.
 async fn list(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let me = require_recruiter(&s, &headers)?;
-    let ledger = Ledger::new(&s.app);
+    let ledger = s.app.ledger();
     let mut out = Vec::new();
     for i in s.app.catalog.interviews_of_recruiter(&me)? {
         if i.state != InterviewState::Finished && i.state != InterviewState::Stopped {

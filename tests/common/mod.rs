@@ -151,9 +151,8 @@ pub fn last_line(o: &Output) -> String {
 /// The privacy setup every capture needs: a registered notice version and the recruiter
 /// `acme` the test interviews are run for. Idempotent.
 pub fn privacy_basics(app: &kiroku::app::Kiroku) {
-    use kiroku::consent::Ledger;
     if app.catalog.notice("notice-2026-04").unwrap().is_none() {
-        Ledger::new(app)
+        app.clerk()
             .register_notice(
                 "notice-2026-04",
                 "ja",
@@ -184,7 +183,7 @@ pub fn grant(
     c: &kiroku::ids::CandidateId,
     scope: kiroku::consent::Scope,
 ) -> String {
-    kiroku::consent::Ledger::new(app)
+    app.clerk()
         .grant(
             c,
             &kiroku::consent::GrantRequest {
@@ -205,7 +204,7 @@ pub fn withdraw(
     c: &kiroku::ids::CandidateId,
     scope: kiroku::consent::Scope,
 ) {
-    kiroku::consent::Ledger::new(app)
+    app.clerk()
         .withdraw(
             c,
             &kiroku::consent::WithdrawRequest {

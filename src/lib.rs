@@ -12,14 +12,39 @@
 //! front-end ──► http (ingest) ──► capture ──► segment (GStreamer) ──► seal (ring) ──► store ──► catalog
 //!                                    │                                                  │
 //!                              consent gate                                             ▼
-//! operator ◄── recording export ◄── seal (open) ◄── store ◄──────────────────────── catalog
+//! recruiter ◄── http ◄── release ◄── recording (verify) ◄── seal (open) ◄── store ◄── catalog
 //! ```
+//!
+//! # Layers
+//!
+//! Each module imports only modules in the rows below its own. A lower module never calls up:
+//! it announces what happened ([`events::Happened`]: a consent changed, an interview finished,
+//! an analysis completed) and the modules above listen, wired once in [`node`].
+//!
+//! ```text
+//! cli                                       the command line
+//! http, bench                               the edge; `kiroku bench`
+//! node                                      open + wire the listeners
+//! capture, delivery                         one interview's capture; push release (listens)
+//! analysis, release                         consent-gated analysis (listens); pull release
+//! recording, recruiter                      one verified road to plaintext; recipients
+//! app                                       wiring: config, catalog, regions, keys, announcer
+//! consent, placement                        ledger, replay, decision point; where data lives
+//! store, events, audit                      object stores; announcements; the audit log
+//! catalog, seal, signing, segment, config   SQLite; AEAD; Ed25519; GStreamer; operator config
+//! ids, util                                 identifiers; files, clock, secrets
+//! ```
+//!
+//! `tests/layering.rs` reads `src/` and fails naming the cycle if any module imports one that
+//! imports it back, directly or through others, and if a module is missing from this page.
 //!
 //! # Modules, each owning one thing
 //!
 //! - [`analysis`]: consent-gated audio analysis off the ingest path; sealed outputs.
 //! - [`app`]: wiring: config, pipelines, catalog, each region's store and master key.
-//! - [`config`]: the operator's config (TOML + `KIROKU_…` environment), validated by field name.
+//! - [`config`]: the operator's config (TOML + `KIROKU_…` environment), parsed by field name.
+//! - [`events`]: what lower modules announce to the modules above them.
+//! - [`node`]: opens kiroku with the listeners wired; what `serve`, the CLI and tests use.
 //! - [`ids`]: identifiers that can never escape a folder or carry personal data.
 //! - [`seal`]: the only user of ring's AEAD: keys, the sealed-object format, seal and open.
 //! - [`segment`]: the only user of GStreamer: loads `pipelines/`, remuxes, cuts plain segments.

@@ -18,6 +18,7 @@
 //! The CLI and the server may append at once: each append holds an exclusive lock on the log
 //! file and re-reads the tail when another process wrote since.
 
+mod event;
 mod verify;
 
 use std::fs::{File, OpenOptions};
@@ -27,6 +28,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
+pub use event::{AnalysisStop, ConsentChange, DeliveryAttempt, Event};
 pub use verify::{AuditReport, VerifyError, verify};
 
 use crate::signing::{OperatorKey, canonical_json};
@@ -127,7 +129,22 @@ impl Audit {
     }
 
     /// Appends one entry durably; returns its sequence number.
-    pub fn record(&self, event: &str, actor: &Actor, data: Value) -> Result<u64, AuditError> {
+    pub fn record(&self, event: Event, actor: &Actor) -> Result<u64, AuditError> {
+        let (name, data) = event.into_parts();
+        self.append(&name, actor, data)
+    }
+
+    /// Records and logs a failure to record, for callers that must go on regardless (a
+    /// segment already acknowledged cannot be taken back because its entry failed).
+    pub fn record_or_warn(&self, event: Event, actor: &Actor) {
+        let (name, data) = event.into_parts();
+        if let Err(e) = self.append(&name, actor, data) {
+            tracing::error!(event = name, error = %e, "audit entry could not be written");
+        }
+    }
+
+    /// Appends one entry: the chain's next link, fsynced, checkpointed when due.
+    fn append(&self, event: &str, actor: &Actor, data: Value) -> Result<u64, AuditError> {
         let path = self.log_path();
         let io = |source| AuditError::Io {
             path: path.display().to_string(),
@@ -173,13 +190,6 @@ impl Audit {
         Ok(seq)
     }
 
-    /// Records and logs a failure to record, for callers that must go on regardless (a
-    /// segment already acknowledged cannot be taken back because its entry failed).
-    pub fn record_or_warn(&self, event: &str, actor: &Actor, data: Value) {
-        if let Err(e) = self.record(event, actor, data) {
-            tracing::error!(event, error = %e, "audit entry could not be written");
-        }
-    }
 
     fn checkpoint_due(&self, seq: u64) -> bool {
         if self.policy.every_entries > 0 && seq.is_multiple_of(self.policy.every_entries) {
@@ -327,9 +337,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = audit(dir.path(), 3);
         let b = audit(dir.path(), 3);
-        assert_eq!(a.record("x", &Actor::System, json!({})).unwrap(), 1);
-        assert_eq!(b.record("y", &Actor::Operator, json!({})).unwrap(), 2);
-        assert_eq!(a.record("z", &Actor::Service, json!({"n": 1})).unwrap(), 3);
+        assert_eq!(a.append("x", &Actor::System, json!({})).unwrap(), 1);
+        assert_eq!(b.append("y", &Actor::Operator, json!({})).unwrap(), 2);
+        assert_eq!(a.append("z", &Actor::Service, json!({"n": 1})).unwrap(), 3);
         let pk = a.signer.public_key_hex();
         let report = verify(&a.dir, &pk).unwrap();
         assert_eq!(report.entries, 3);
@@ -341,7 +351,7 @@ mod tests {
     fn log_of(dir: &Path, n: u64) -> (Audit, Vec<String>, String) {
         let a = audit(dir, 4);
         for i in 0..n {
-            a.record("segment.stored", &Actor::System, json!({"segment": i}))
+            a.append("segment.stored", &Actor::System, json!({"segment": i}))
                 .unwrap();
         }
         let lines = std::fs::read_to_string(a.log_path())

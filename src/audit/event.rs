@@ -1,0 +1,284 @@
+//! The compliance schema: every kind of entry the audit log holds, with the fields it carries,
+//! in one enum. An entry's `event` is the variant's name below and its `data` the variant's
+//! fields; pseudonymous ids only, never a candidate's external reference.
+//!
+//! Decisions and their reasons ([`Event::ReleaseAllowed`]'s `basis`, `release.refused`'s
+//! `refusal`) are recorded as the decision point serialises them; the shapes are documented
+//! on [`crate::consent::Basis`] and [`crate::consent::Refusal`].
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::ids::{CandidateId, CountryCode, InterviewId, RecruiterHandle, RegionId};
+
+/// One auditable thing that decided or moved personal data.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", content = "data")]
+pub enum Event {
+    // ── candidates and consent ───────────────────────────────────────────────────────────
+    #[serde(rename = "candidate.registered")]
+    CandidateRegistered {
+        candidate: CandidateId,
+        home_country: CountryCode,
+    },
+    #[serde(rename = "notice.registered")]
+    NoticeRegistered {
+        notice: String,
+        language: String,
+        text_sha256: String,
+    },
+    #[serde(rename = "consent.granted")]
+    ConsentGranted(ConsentChange),
+    #[serde(rename = "consent.withdrawn")]
+    ConsentWithdrawn(ConsentChange),
+
+    // ── capture ──────────────────────────────────────────────────────────────────────────
+    #[serde(rename = "interview.created")]
+    InterviewCreated {
+        interview: InterviewId,
+        candidate: CandidateId,
+        recruiter: RecruiterHandle,
+        region: RegionId,
+        /// `home_country`, or `transfer_consent:<consent id>`.
+        placement: String,
+    },
+    #[serde(rename = "capture.started")]
+    CaptureStarted {
+        interview: InterviewId,
+        candidate: CandidateId,
+    },
+    #[serde(rename = "capture.ended")]
+    CaptureEnded {
+        interview: InterviewId,
+        candidate: CandidateId,
+        /// `finished` or `stopped`.
+        state: &'static str,
+        /// `finished`, or the code of why capture stopped.
+        reason: &'static str,
+        segments: usize,
+    },
+    #[serde(rename = "segment.stored")]
+    SegmentStored {
+        interview: InterviewId,
+        candidate: CandidateId,
+        segment: u32,
+        /// Hex SHA-256 commitment of the plain segment.
+        commitment: String,
+        region: RegionId,
+    },
+
+    // ── analysis ─────────────────────────────────────────────────────────────────────────
+    #[serde(rename = "analysis.stopped")]
+    AnalysisStopped {
+        interview: InterviewId,
+        candidate: CandidateId,
+        /// The segment it stopped before; absent when it stopped before the whole report.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        segment: Option<u32>,
+        reason: AnalysisStop,
+    },
+    #[serde(rename = "analysis.completed")]
+    AnalysisCompleted {
+        interview: InterviewId,
+        candidate: CandidateId,
+        segments: u32,
+        analyzer: String,
+        version: String,
+    },
+    #[serde(rename = "analysis.failed")]
+    AnalysisFailed {
+        interview: InterviewId,
+        analyzer: String,
+        /// The segment; `null` for the whole-interview output.
+        segment: Option<u32>,
+    },
+
+    // ── recruiters ───────────────────────────────────────────────────────────────────────
+    #[serde(rename = "recruiter.added")]
+    RecruiterAdded {
+        recruiter: RecruiterHandle,
+        key_id: String,
+    },
+    #[serde(rename = "recruiter.key_rotated")]
+    RecruiterKeyRotated {
+        recruiter: RecruiterHandle,
+        key_id: String,
+        revoked: usize,
+    },
+    #[serde(rename = "recruiter.keys_revoked")]
+    RecruiterKeysRevoked {
+        recruiter: RecruiterHandle,
+        revoked: usize,
+    },
+    #[serde(rename = "recruiter.webhook_set")]
+    RecruiterWebhookSet { recruiter: RecruiterHandle },
+    #[serde(rename = "recruiter.webhook_removed")]
+    RecruiterWebhookRemoved { recruiter: RecruiterHandle },
+
+    // ── release ──────────────────────────────────────────────────────────────────────────
+    #[serde(rename = "release.allowed")]
+    ReleaseAllowed {
+        candidate: CandidateId,
+        interview: InterviewId,
+        recipient: String,
+        /// `recording` or `analysis`.
+        item: &'static str,
+        /// Why: the consent event, or the operator's legal basis and reference.
+        basis: Value,
+    },
+    #[serde(rename = "release.refused")]
+    ReleaseRefused {
+        /// Absent when the interview is not the recipient's (it learns nothing of it).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        candidate: Option<CandidateId>,
+        interview: InterviewId,
+        recipient: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        item: Option<&'static str>,
+        /// `{"reason": …}` and the scope it concerns.
+        refusal: Value,
+    },
+    #[serde(rename = "release.legal_exception")]
+    ReleaseLegalException {
+        candidate: CandidateId,
+        interview: InterviewId,
+        recipient: String,
+        item: &'static str,
+        legal_basis: &'static str,
+        reference: String,
+    },
+    #[serde(rename = "release.provided")]
+    ReleaseProvided {
+        provision: String,
+        candidate: CandidateId,
+        interview: InterviewId,
+        recipient: String,
+        item: String,
+        /// Segment indexes released, `first-last`.
+        segments: String,
+        byte_range: Option<String>,
+        /// `consent` or `legal_exception`.
+        basis: String,
+        consent_event: Option<String>,
+        legal_basis: Option<String>,
+    },
+    #[serde(rename = "release.interrupted")]
+    ReleaseInterrupted {
+        provision: String,
+        interview: InterviewId,
+        candidate: CandidateId,
+        recipient: String,
+        /// The segment that was not sent.
+        segment: u32,
+        bytes_sent: u64,
+    },
+    #[serde(rename = "provisions.purged")]
+    ProvisionsPurged { count: usize },
+
+    // ── push delivery ────────────────────────────────────────────────────────────────────
+    /// A withdrawal cancelled deliveries not yet made.
+    #[serde(rename = "delivery.cancelled")]
+    DeliveriesCancelled {
+        deliveries: Vec<String>,
+        candidate: CandidateId,
+        consent_event: String,
+    },
+    #[serde(rename = "delivery.delivered")]
+    DeliveryDelivered(DeliveryAttempt),
+    #[serde(rename = "delivery.retrying")]
+    DeliveryRetrying(DeliveryAttempt),
+    #[serde(rename = "delivery.failed")]
+    DeliveryFailed(DeliveryAttempt),
+    /// One delivery found cancelled when its attempt settled.
+    #[serde(rename = "delivery.cancelled")]
+    DeliveryCancelled(DeliveryAttempt),
+}
+
+/// A grant or withdrawal.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConsentChange {
+    pub candidate: CandidateId,
+    pub consent_event: String,
+    /// `record`, `share.recording:acme`, `transfer:US`…
+    pub scope: String,
+    pub notice: Option<String>,
+    /// `web_form`, `api` or `paper`.
+    pub method: Option<String>,
+    /// For a withdrawal: the grant it withdraws.
+    pub withdraws: Option<String>,
+}
+
+/// One settled attempt of a push delivery.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryAttempt {
+    pub delivery: String,
+    /// `recording.ready`, `analysis.ready` or `consent.withdrawn`.
+    pub kind: String,
+    pub recipient: String,
+    pub candidate: CandidateId,
+    pub interview: Option<InterviewId>,
+    pub attempts: u32,
+    pub error: Option<String>,
+}
+
+/// Why analysis stopped early.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnalysisStop {
+    AnalyzeConsentWithdrawn,
+}
+
+impl Event {
+    /// The entry's `event` and `data`.
+    pub(super) fn into_parts(self) -> (String, Value) {
+        match serde_json::to_value(&self) {
+            Ok(Value::Object(mut m)) => {
+                let name = match m.remove("event") {
+                    Some(Value::String(s)) => s,
+                    _ => String::new(),
+                };
+                (name, m.remove("data").unwrap_or(Value::Null))
+            }
+            // Serialising plain fields cannot fail, and a tagged enum is always an object.
+            _ => unreachable!("audit events serialise to a tagged object"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_becomes_its_dotted_name_and_its_fields() {
+        let c = CandidateId::from_bytes([3; 16]);
+        let (name, data) = Event::CandidateRegistered {
+            candidate: c,
+            home_country: CountryCode::parse("JP").unwrap(),
+        }
+        .into_parts();
+        assert_eq!(name, "candidate.registered");
+        assert_eq!(
+            data,
+            serde_json::json!({"candidate": c.to_string(), "home_country": "JP"})
+        );
+    }
+
+    #[test]
+    fn an_absent_segment_is_left_out_of_analysis_stopped() {
+        let i = InterviewId::from_bytes([1; 16]);
+        let c = CandidateId::from_bytes([2; 16]);
+        let (name, data) = Event::AnalysisStopped {
+            interview: i,
+            candidate: c,
+            segment: None,
+            reason: AnalysisStop::AnalyzeConsentWithdrawn,
+        }
+        .into_parts();
+        assert_eq!(name, "analysis.stopped");
+        assert_eq!(
+            data,
+            serde_json::json!({"interview": i.to_string(), "candidate": c.to_string(), "reason": "analyze_consent_withdrawn"})
+        );
+    }
+}

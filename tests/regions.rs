@@ -241,7 +241,7 @@ fn a_foreign_region_is_used_only_under_a_transfer_consent_for_its_country() {
         &app,
         &RecruiterHandle::parse("acme").unwrap(),
         &row,
-        kiroku::consent::Item::Recording,
+        kiroku::consent::decision::Recording,
     )
     .unwrap()
     .unwrap();

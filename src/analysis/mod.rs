@@ -29,16 +29,14 @@ use crate::app::Kiroku;
 use crate::audit::Actor;
 use crate::catalog::{AnalysisRow, InterviewRow, SegmentRow};
 use crate::consent::{Ledger, Scope};
-use crate::recording::segment_identity;
-use crate::seal::{self, CandidateKey, ObjectIdentity, ObjectKind};
+use crate::recording::{output_identity, segment_identity};
+use crate::seal::{self, CandidateKey, ObjectKind};
 use crate::segment::{AudioTap, MediaKind};
 use crate::store::ObjectKey;
 
 pub const BUILTIN: &str = report::NAME;
 /// Object folder of the WAV renditions.
 pub const RENDITION: &str = "audio-16k";
-/// Sealed-object index of an interview-wide output.
-const WHOLE: u32 = u32::MAX;
 /// Lag, in segments, from which the worker says it is falling behind.
 const LAG_WARN: usize = 4;
 
@@ -262,10 +260,11 @@ impl Worker {
         for a in &self.app.config.analyzers {
             match external::run(a, &rendition) {
                 Ok(out) => self.put(
-                    &a.name,
+                    ObjectKind::Analysis {
+                        analyzer: a.name.clone(),
+                    },
                     Some(index),
                     "json",
-                    ObjectKind::Analysis,
                     serde_json::to_vec(&out).expect("JSON serialises"),
                 )?,
                 Err(why) => {
@@ -274,18 +273,11 @@ impl Worker {
                 }
             }
         }
+        self.put(ObjectKind::Rendition, Some(index), "wav", rendition)?;
         self.put(
-            RENDITION,
-            Some(index),
-            "wav",
-            ObjectKind::Rendition,
-            rendition,
-        )?;
-        self.put(
-            BUILTIN,
+            builtin(),
             Some(index),
             "json",
-            ObjectKind::Analysis,
             serde_json::to_vec(&report).expect("report serialises"),
         )?;
         self.done += 1;
@@ -305,7 +297,7 @@ impl Worker {
         self.features.finish();
         let whole = report::whole(&self.features.features);
         let body = serde_json::to_vec(&whole).expect("report serialises");
-        match self.put(BUILTIN, None, "json", ObjectKind::Analysis, body) {
+        match self.put(builtin(), None, "json", body) {
             Ok(()) => {
                 self.app.audit.record_or_warn(
                     "analysis.completed",
@@ -318,25 +310,29 @@ impl Worker {
         }
     }
 
-    /// Seals and stores one output in the interview's region and records it.
+    /// Seals and stores one output in the interview's region and records it, under the name
+    /// of the analyzer that made it (renditions under [`RENDITION`]).
     fn put(
         &self,
-        analyzer: &str,
+        kind: ObjectKind,
         segment: Option<u32>,
         ext: &str,
-        kind: ObjectKind,
         plain: Vec<u8>,
     ) -> Result<(), AnalysisError> {
+        let (analyzer, tag) = match &kind {
+            ObjectKind::Analysis { analyzer } => (analyzer.clone(), "analysis"),
+            _ => (RENDITION.to_string(), "rendition"),
+        };
         let region = self
             .app
             .region(&self.row.region)
             .ok_or_else(|| AnalysisError::Input("the interview's region is gone".into()))?;
         let identity = output_identity(&self.row, kind, segment);
         let sealed = seal::seal(&self.key, &identity, segment.is_none(), plain)?;
-        let key = ObjectKey::analysis(&self.row.candidate, &self.row.id, analyzer, segment, ext);
+        let key = ObjectKey::analysis(&self.row.candidate, &self.row.id, &analyzer, segment, ext);
         let tags = serde_json::json!({
             "kiroku": 1,
-            "kind": if kind == ObjectKind::Rendition { "rendition" } else { "analysis" },
+            "kind": tag,
             "analyzer": analyzer,
             "candidate": self.row.candidate.to_string(),
             "interview": self.row.id.to_string(),
@@ -348,7 +344,7 @@ impl Worker {
         region.store.put(&key, &sealed, &tags)?;
         self.app.catalog.insert_analysis(&AnalysisRow {
             interview: self.row.id,
-            analyzer: analyzer.into(),
+            analyzer,
             segment,
             kind: ext.into(),
             object_key: Some(key.to_string()),
@@ -382,16 +378,10 @@ impl Worker {
     }
 }
 
-/// The identity an analysis object is sealed under: its kind and segment (or [`WHOLE`]).
-pub fn output_identity(
-    row: &InterviewRow,
-    kind: ObjectKind,
-    segment: Option<u32>,
-) -> ObjectIdentity {
-    ObjectIdentity {
-        kind,
-        index: segment.unwrap_or(WHOLE),
-        ..segment_identity(row, 0)
+/// The built-in analyzer's output kind.
+fn builtin() -> ObjectKind {
+    ObjectKind::Analysis {
+        analyzer: BUILTIN.into(),
     }
 }
 

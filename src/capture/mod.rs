@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 pub use session::{Capture, CaptureEvent, CaptureOutcome, Feeder, Pushed, SegmentAck};
 
-use crate::app::{Kiroku, StartError};
+use crate::app::{KeyLookupError, Kiroku};
 use crate::catalog::{CatalogError, InterviewRow, InterviewState, TokenError};
 use crate::consent::ConsentError;
 use crate::ids::{CandidateId, InterviewId, RecruiterHandle};
@@ -66,7 +66,7 @@ pub enum CaptureError {
     #[error(transparent)]
     Consent(#[from] ConsentError),
     #[error(transparent)]
-    Keys(#[from] StartError),
+    Keys(#[from] KeyLookupError),
 }
 
 impl CaptureError {

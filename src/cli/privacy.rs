@@ -10,8 +10,8 @@ use super::{Res, emit};
 use crate::app::Kiroku;
 use crate::audit::Actor;
 use crate::consent::{
-    Circumstances, GrantRequest, Item, Ledger, LegalBasis, Method, Scope, WithdrawRequest,
-    Withdrawal, decision,
+    Circumstances, GrantRequest, Ledger, LegalBasis, Method, Scope, WithdrawRequest, Withdrawal,
+    decision,
 };
 use crate::ids::{CandidateId, InterviewId, RecruiterHandle};
 
@@ -420,7 +420,7 @@ pub fn release(app: &Arc<Kiroku>, json: bool, a: &ReleaseArgs) -> Res {
         app,
         &row,
         &a.recipient,
-        Item::Recording,
+        decision::Recording,
         basis,
         &a.reference,
     )?;

@@ -13,6 +13,8 @@
 //! not; Cedar would add a policy language, a schema and a large dependency to say the same.
 //! When rules grow (per-job scopes, time limits), that trade-off should be revisited.
 
+use std::marker::PhantomData;
+
 use serde::Serialize;
 
 use super::{ConsentError, Ledger, Scope};
@@ -100,18 +102,81 @@ pub enum Basis {
     },
 }
 
-/// Proof that the decision point allowed one release. Only this module builds one.
-#[derive(Debug, Clone)]
-pub struct Proof {
+/// What a [`Proof`] allows: [`Recording`] or [`Analysis`]. Sealed: no other type can be one,
+/// so a proof for one item can never be taken for the other.
+pub trait Allows: private::Sealed {
+    /// The item as recorded in audit entries and provision records.
+    const ITEM: Item;
+}
+
+mod private {
+    pub trait Sealed {}
+    impl Sealed for super::Recording {}
+    impl Sealed for super::Analysis {}
+}
+
+/// A [`Proof`] of this type allows releasing the interview's recording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recording;
+
+/// A [`Proof`] of this type allows releasing the interview's analysis outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Analysis;
+
+impl Allows for Recording {
+    const ITEM: Item = Item::Recording;
+}
+
+impl Allows for Analysis {
+    const ITEM: Item = Item::Analysis;
+}
+
+/// Proof that the decision point allowed one release of the item `I`. Only this module builds
+/// one; it is neither `Clone` nor `Copy`, and the release function it allows takes it by value,
+/// so one decision backs one release, of the item it was made for.
+#[derive(Debug)]
+pub struct Proof<I: Allows> {
     basis: Basis,
     recipient: String,
     candidate: CandidateId,
     interview: InterviewId,
-    item: Item,
     decided_at: String,
+    item: PhantomData<I>,
 }
 
-impl Proof {
+/// A proof for an item known only at run time (a delivery of either kind).
+#[derive(Debug)]
+pub enum AnyProof {
+    Recording(Proof<Recording>),
+    Analysis(Proof<Analysis>),
+}
+
+impl AnyProof {
+    pub fn item(&self) -> Item {
+        match self {
+            AnyProof::Recording(_) => Item::Recording,
+            AnyProof::Analysis(_) => Item::Analysis,
+        }
+    }
+    pub fn basis(&self) -> &Basis {
+        match self {
+            AnyProof::Recording(p) => p.basis(),
+            AnyProof::Analysis(p) => p.basis(),
+        }
+    }
+}
+
+impl<I: Allows> Proof<I> {
+    fn new(basis: Basis, recipient: String, interview: &InterviewRow) -> Proof<I> {
+        Proof {
+            basis,
+            recipient,
+            candidate: interview.candidate,
+            interview: interview.id,
+            decided_at: crate::util::now_rfc3339(),
+            item: PhantomData,
+        }
+    }
     pub fn basis(&self) -> &Basis {
         &self.basis
     }
@@ -125,7 +190,7 @@ impl Proof {
         &self.interview
     }
     pub fn item(&self) -> Item {
-        self.item
+        I::ITEM
     }
     pub fn decided_at(&self) -> &str {
         &self.decided_at
@@ -140,7 +205,7 @@ impl Proof {
             Basis::Consent { consent_event_id } => {
                 let to = RecruiterHandle::parse(&self.recipient)?;
                 Ok(Ledger::new(app)
-                    .standing_grant(&self.candidate, &self.item.scope(&to))?
+                    .standing_grant(&self.candidate, &I::ITEM.scope(&to))?
                     .is_some_and(|g| g.id == *consent_event_id))
             }
         }
@@ -175,13 +240,37 @@ impl Refusal {
     }
 }
 
-/// Decides one release to a recruiter; every decision is audited.
-pub fn decide(
+/// Decides one release of the item `I` to a recruiter; every decision is audited.
+pub fn decide<I: Allows>(
+    app: &Kiroku,
+    to: &RecruiterHandle,
+    interview: &InterviewRow,
+    _item: I,
+) -> Result<Result<Proof<I>, Refusal>, ConsentError> {
+    Ok(decide_basis(app, to, interview, I::ITEM)?
+        .map(|basis| Proof::new(basis, to.to_string(), interview)))
+}
+
+/// [`decide`] for an item known only at run time.
+pub fn decide_any(
     app: &Kiroku,
     to: &RecruiterHandle,
     interview: &InterviewRow,
     item: Item,
-) -> Result<Result<Proof, Refusal>, ConsentError> {
+) -> Result<Result<AnyProof, Refusal>, ConsentError> {
+    Ok(match item {
+        Item::Recording => decide(app, to, interview, Recording)?.map(AnyProof::Recording),
+        Item::Analysis => decide(app, to, interview, Analysis)?.map(AnyProof::Analysis),
+    })
+}
+
+/// The rules, and the audit entry of their answer: the basis a proof rests on, or a refusal.
+fn decide_basis(
+    app: &Kiroku,
+    to: &RecruiterHandle,
+    interview: &InterviewRow,
+    item: Item,
+) -> Result<Result<Basis, Refusal>, ConsentError> {
     let scope = item.scope(to);
     let outcome = if interview.recruiter != *to {
         Err(Refusal::NotRecipientsInterview)
@@ -197,15 +286,8 @@ pub fn decide(
                 .is_none();
         match ledger.standing_grant(&interview.candidate, &scope)? {
             Some(_) if analyze_gone => Err(Refusal::AnalyzeConsentWithdrawn),
-            Some(grant) => Ok(Proof {
-                basis: Basis::Consent {
-                    consent_event_id: grant.id,
-                },
-                recipient: to.to_string(),
-                candidate: interview.candidate,
-                interview: interview.id,
-                item,
-                decided_at: crate::util::now_rfc3339(),
+            Some(grant) => Ok(Basis::Consent {
+                consent_event_id: grant.id,
             }),
             None if ledger.ever_granted(&interview.candidate, &scope)? => {
                 Err(Refusal::ShareConsentWithdrawn {
@@ -217,39 +299,42 @@ pub fn decide(
             }),
         }
     };
-    let data = serde_json::json!({
+    let mut data = serde_json::json!({
         "candidate": interview.candidate.to_string(),
         "interview": interview.id.to_string(),
         "recipient": to.to_string(),
         "item": item.as_str(),
     });
-    match &outcome {
-        Ok(p) => {
-            let mut d = data;
-            d["basis"] = serde_json::to_value(&p.basis).expect("serialisable");
-            app.audit
-                .record("release.allowed", &Actor::Recruiter(to.to_string()), d)?;
+    let event = match &outcome {
+        Ok(basis) => {
+            data["basis"] = to_json(basis);
+            "release.allowed"
         }
-        Err(r) => {
-            let mut d = data;
-            d["refusal"] = serde_json::to_value(r).expect("serialisable");
-            app.audit
-                .record("release.refused", &Actor::Recruiter(to.to_string()), d)?;
+        Err(refusal) => {
+            data["refusal"] = to_json(refusal);
+            "release.refused"
         }
-    }
+    };
+    app.audit
+        .record(event, &Actor::Recruiter(to.to_string()), data)?;
     Ok(outcome)
+}
+
+/// A basis or refusal as audit data; both are plain enums of strings, so this cannot fail.
+fn to_json(v: &impl Serialize) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
 }
 
 /// An operator's legal-exception release (APPI Art. 27(1)): never a default, always with a
 /// stated basis and a reference (case number, request letter), audited as such.
-pub fn legal_exception(
+pub fn legal_exception<I: Allows>(
     app: &Kiroku,
     interview: &InterviewRow,
     recipient: &str,
-    item: Item,
+    _item: I,
     legal_basis: LegalBasis,
     reference: &str,
-) -> Result<Proof, ConsentError> {
+) -> Result<Proof<I>, ConsentError> {
     let printable = |s: &str, max: usize| {
         !s.trim().is_empty() && s.len() <= max && !s.chars().any(|c| c.is_control())
     };
@@ -262,17 +347,14 @@ pub fn legal_exception(
             why: "the receiving body's name, 1 to 200 printable characters",
         });
     }
-    let proof = Proof {
-        basis: Basis::LegalException {
+    let proof = Proof::new(
+        Basis::LegalException {
             legal_basis,
             reference: reference.into(),
         },
-        recipient: recipient.into(),
-        candidate: interview.candidate,
-        interview: interview.id,
-        item,
-        decided_at: crate::util::now_rfc3339(),
-    };
+        recipient.into(),
+        interview,
+    );
     app.audit.record(
         "release.legal_exception",
         &Actor::Operator,
@@ -280,7 +362,7 @@ pub fn legal_exception(
             "candidate": interview.candidate.to_string(),
             "interview": interview.id.to_string(),
             "recipient": recipient,
-            "item": item.as_str(),
+            "item": I::ITEM.as_str(),
             "legal_basis": legal_basis.as_str(),
             "reference": reference,
         }),

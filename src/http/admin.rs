@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::recruiters::recording_response;
 use super::{ApiError, AppState, json_body, require_operator};
-use crate::consent::{Item, Ledger, LegalBasis, decision};
+use crate::consent::{Ledger, LegalBasis, decision};
 use crate::ids::{InterviewId, RecruiterHandle};
 
 pub fn routes() -> Router<AppState> {
@@ -141,7 +141,7 @@ async fn legal_release(
         &s.app,
         &row,
         &b.recipient,
-        Item::Recording,
+        decision::Recording,
         b.legal_basis,
         &b.reference,
     )?;

@@ -2,9 +2,11 @@
 //! recording or analysis may go to a recipient, and says why.
 //!
 //! An allowing decision is a [`Proof`]: it can be built only here (its fields are private), and
-//! every release function in [`crate::release`] takes one, so no code path hands sealed bytes
-//! out without a decision behind it. A proof names the consent event that allowed it, or the
-//! legal basis an operator invoked.
+//! every release function in [`crate::release`] takes one by value, so no code path hands
+//! sealed bytes out without a decision behind it, and none hands them out twice on one. A proof
+//! is typed by what it allows ([`Recording`] or [`Analysis`]): a release of the wrong item does
+//! not compile. It names the consent event that allowed it, or the legal basis an operator
+//! invoked.
 //!
 //! Plain Rust rather than Cedar: the rules are a handful of lines (the interview is the
 //! recipient's, capture is over, the matching `share.*` scope stands for this very recipient,
@@ -134,6 +136,29 @@ impl Allows for Analysis {
 /// Proof that the decision point allowed one release of the item `I`. Only this module builds
 /// one; it is neither `Clone` nor `Copy`, and the release function it allows takes it by value,
 /// so one decision backs one release, of the item it was made for.
+///
+/// A recording proof releases a recording:
+/// ```no_run
+/// # use kiroku::consent::{Proof, decision::Recording};
+/// fn release(app: &std::sync::Arc<kiroku::app::Kiroku>, proof: Proof<Recording>) {
+///     let _ = kiroku::release::prepare_recording(app, proof, None);
+/// }
+/// ```
+/// but not analysis outputs:
+/// ```compile_fail
+/// # use kiroku::consent::{Proof, decision::Recording};
+/// fn release(app: &std::sync::Arc<kiroku::app::Kiroku>, proof: Proof<Recording>) {
+///     let _ = kiroku::release::release_analysis(app, proof);
+/// }
+/// ```
+/// and not twice:
+/// ```compile_fail
+/// # use kiroku::consent::{Proof, decision::Recording};
+/// fn release(app: &std::sync::Arc<kiroku::app::Kiroku>, proof: Proof<Recording>) {
+///     let _ = kiroku::release::prepare_recording(app, proof, None);
+///     let _ = kiroku::release::prepare_recording(app, proof, None);
+/// }
+/// ```
 #[derive(Debug)]
 pub struct Proof<I: Allows> {
     basis: Basis,

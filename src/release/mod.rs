@@ -335,3 +335,40 @@ pub fn purge_expired_provisions(app: &Kiroku) -> Result<usize, ReleaseError> {
     }
     Ok(n)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::CatalogError;
+
+    #[test]
+    fn a_catalog_failure_during_a_key_lookup_is_internal_not_unverifiable() {
+        let lookup = RecordingError::KeyLookup(KeyLookupError::Catalog(CatalogError::Corrupt(
+            "wrapped key".into(),
+        )));
+        assert!(!lookup.is_unverifiable());
+        let e = ReleaseError::from(lookup);
+        assert!(matches!(e, ReleaseError::KeyLookup(_)), "{e:?}");
+        assert_eq!(e.code(), "internal");
+        let e = ReleaseError::from(RecordingError::Catalog(CatalogError::Corrupt("x".into())));
+        assert_eq!(e.code(), "internal");
+    }
+
+    #[test]
+    fn a_recording_that_fails_verification_is_unverifiable_and_an_empty_one_has_no_segments() {
+        let bad = RecordingError::Segment {
+            index: 2,
+            why: "chunk 0 failed authentication".into(),
+        };
+        assert!(bad.is_unverifiable());
+        assert_eq!(ReleaseError::from(bad).code(), "recording_unverifiable");
+        assert_eq!(
+            ReleaseError::from(RecordingError::KeyGone).code(),
+            "recording_unverifiable"
+        );
+        assert_eq!(
+            ReleaseError::from(RecordingError::Empty).code(),
+            "no_segments"
+        );
+    }
+}

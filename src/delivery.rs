@@ -384,7 +384,7 @@ fn prepare(app: &Kiroku, row: &OutboxRow) -> Result<Ready, BoxError> {
             else {
                 return Ok(Ready::Cancel("the interview is gone".into()));
             };
-            match decision::decide(app, &to, &i, decision::Recording)? {
+            match decision::decide(&app.catalog, &app.audit, &to, &i, decision::Recording)? {
                 Err(refusal) => return Ok(Ready::Cancel(refusal.code().into())),
                 Ok(proof) => {
                     let (url, expires_at) = download_link(app, &to, &i)?;
@@ -413,7 +413,7 @@ fn prepare(app: &Kiroku, row: &OutboxRow) -> Result<Ready, BoxError> {
             else {
                 return Ok(Ready::Cancel("the interview is gone".into()));
             };
-            match decision::decide(app, &to, &i, decision::Analysis)? {
+            match decision::decide(&app.catalog, &app.audit, &to, &i, decision::Analysis)? {
                 Err(crate::consent::Refusal::NotEnded) => return Ok(Ready::Later),
                 Err(refusal) => return Ok(Ready::Cancel(refusal.code().into())),
                 Ok(_) => {

@@ -303,7 +303,8 @@ fn analysis_reaches_a_recruiter_only_under_share_analysis_while_analyze_stands()
     let row = stream(&app, &c, "tone-220hz.webm", || {});
     let whole = whole_report(&app, &row);
     let acme = RecruiterHandle::parse("acme").unwrap();
-    let decide = || decision::decide(&app, &acme, &row, decision::Analysis).unwrap();
+    let decide =
+        || decision::decide(&app.catalog, &app.audit, &acme, &row, decision::Analysis).unwrap();
     assert!(matches!(decide(), Err(Refusal::NoShareConsent { .. })));
     // share.recording does not open the analysis.
     common::grant(&app, &c, Scope::ShareRecording(acme.clone()));

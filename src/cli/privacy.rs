@@ -417,7 +417,7 @@ pub fn release(app: &Arc<Kiroku>, json: bool, a: &ReleaseArgs) -> Res {
         return Err("the interview is still being captured".into());
     }
     let proof = decision::legal_exception(
-        app,
+        &app.audit,
         &row,
         &a.recipient,
         decision::Recording,

@@ -19,10 +19,10 @@ use std::marker::PhantomData;
 
 use serde::Serialize;
 
-use super::{ConsentError, Ledger, Scope};
-use crate::app::Kiroku;
-use crate::audit::Actor;
-use crate::catalog::InterviewRow;
+use super::ledger::scope_of;
+use super::{ConsentError, Scope};
+use crate::audit::{Actor, Audit};
+use crate::catalog::{Catalog, ConsentEventRow, InterviewRow};
 use crate::ids::{CandidateId, InterviewId, RecruiterHandle};
 
 /// What is released.
@@ -224,14 +224,15 @@ impl<I: Allows> Proof<I> {
     /// Asks again, for a release still under way (the next segment of a download, a delivery
     /// attempt): true while the consent it rests on stands. A legal-exception proof stands
     /// for the release it was made for.
-    pub fn still_stands(&self, app: &Kiroku) -> Result<bool, ConsentError> {
+    pub fn still_stands(&self, catalog: &Catalog) -> Result<bool, ConsentError> {
         match &self.basis {
             Basis::LegalException { .. } => Ok(true),
             Basis::Consent { consent_event_id } => {
                 let to = RecruiterHandle::parse(&self.recipient)?;
-                Ok(Ledger::new(app)
-                    .standing_grant(&self.candidate, &I::ITEM.scope(&to))?
-                    .is_some_and(|g| g.id == *consent_event_id))
+                Ok(
+                    standing_grant(catalog, &self.candidate, &I::ITEM.scope(&to))?
+                        .is_some_and(|g| g.id == *consent_event_id),
+                )
             }
         }
     }
@@ -267,31 +268,36 @@ impl Refusal {
 
 /// Decides one release of the item `I` to a recruiter; every decision is audited.
 pub fn decide<I: Allows>(
-    app: &Kiroku,
+    catalog: &Catalog,
+    audit: &Audit,
     to: &RecruiterHandle,
     interview: &InterviewRow,
     _item: I,
 ) -> Result<Result<Proof<I>, Refusal>, ConsentError> {
-    Ok(decide_basis(app, to, interview, I::ITEM)?
+    Ok(decide_basis(catalog, audit, to, interview, I::ITEM)?
         .map(|basis| Proof::new(basis, to.to_string(), interview)))
 }
 
 /// [`decide`] for an item known only at run time.
 pub fn decide_any(
-    app: &Kiroku,
+    catalog: &Catalog,
+    audit: &Audit,
     to: &RecruiterHandle,
     interview: &InterviewRow,
     item: Item,
 ) -> Result<Result<AnyProof, Refusal>, ConsentError> {
     Ok(match item {
-        Item::Recording => decide(app, to, interview, Recording)?.map(AnyProof::Recording),
-        Item::Analysis => decide(app, to, interview, Analysis)?.map(AnyProof::Analysis),
+        Item::Recording => {
+            decide(catalog, audit, to, interview, Recording)?.map(AnyProof::Recording)
+        }
+        Item::Analysis => decide(catalog, audit, to, interview, Analysis)?.map(AnyProof::Analysis),
     })
 }
 
 /// The rules, and the audit entry of their answer: the basis a proof rests on, or a refusal.
 fn decide_basis(
-    app: &Kiroku,
+    catalog: &Catalog,
+    audit: &Audit,
     to: &RecruiterHandle,
     interview: &InterviewRow,
     item: Item,
@@ -302,19 +308,16 @@ fn decide_basis(
     } else if !interview.state.is_ended() {
         Err(Refusal::NotEnded)
     } else {
-        let ledger = Ledger::new(app);
         // Analysis outputs made under `analyze` are no longer used or released once it is
         // withdrawn, whatever the share consent says.
         let analyze_gone = item == Item::Analysis
-            && ledger
-                .standing_grant(&interview.candidate, &Scope::Analyze)?
-                .is_none();
-        match ledger.standing_grant(&interview.candidate, &scope)? {
+            && standing_grant(catalog, &interview.candidate, &Scope::Analyze)?.is_none();
+        match standing_grant(catalog, &interview.candidate, &scope)? {
             Some(_) if analyze_gone => Err(Refusal::AnalyzeConsentWithdrawn),
             Some(grant) => Ok(Basis::Consent {
                 consent_event_id: grant.id,
             }),
-            None if ledger.ever_granted(&interview.candidate, &scope)? => {
+            None if ever_granted(catalog, &interview.candidate, &scope)? => {
                 Err(Refusal::ShareConsentWithdrawn {
                     scope: scope.to_string(),
                 })
@@ -340,9 +343,40 @@ fn decide_basis(
             "release.refused"
         }
     };
-    app.audit
-        .record(event, &Actor::Recruiter(to.to_string()), data)?;
+    audit.record(event, &Actor::Recruiter(to.to_string()), data)?;
     Ok(outcome)
+}
+
+// The two consent-state questions the decision point asks, answered from the catalog's
+// events. They stand in for the ledger's read side until it takes a `&Catalog` itself.
+
+/// The grant a scope stands on now, if it stands: the scope's last event, if a grant.
+fn standing_grant(
+    catalog: &Catalog,
+    candidate: &CandidateId,
+    scope: &Scope,
+) -> Result<Option<ConsentEventRow>, ConsentError> {
+    let mut last = None;
+    for e in catalog.consent_events(candidate)? {
+        if scope_of(&e)? == *scope {
+            last = Some(e);
+        }
+    }
+    Ok(last.filter(|e| e.action == "grant"))
+}
+
+/// Whether a scope was ever granted (so a refusal can say "withdrawn" rather than "never").
+fn ever_granted(
+    catalog: &Catalog,
+    candidate: &CandidateId,
+    scope: &Scope,
+) -> Result<bool, ConsentError> {
+    for e in catalog.consent_events(candidate)? {
+        if e.action == "grant" && scope_of(&e)? == *scope {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// A basis or refusal as audit data; both are plain enums of strings, so this cannot fail.
@@ -353,7 +387,7 @@ fn to_json(v: &impl Serialize) -> serde_json::Value {
 /// An operator's legal-exception release (APPI Art. 27(1)): never a default, always with a
 /// stated basis and a reference (case number, request letter), audited as such.
 pub fn legal_exception<I: Allows>(
-    app: &Kiroku,
+    audit: &Audit,
     interview: &InterviewRow,
     recipient: &str,
     _item: I,
@@ -380,7 +414,7 @@ pub fn legal_exception<I: Allows>(
         recipient.into(),
         interview,
     );
-    app.audit.record(
+    audit.record(
         "release.legal_exception",
         &Actor::Operator,
         serde_json::json!({
@@ -393,4 +427,232 @@ pub fn legal_exception<I: Allows>(
         }),
     )?;
     Ok(proof)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::audit::CheckpointPolicy;
+    use crate::catalog::InterviewState;
+    use crate::ids::{CountryCode, RegionId};
+    use crate::signing::OperatorKey;
+
+    /// A catalog and an audit log in a temporary folder, and one candidate's interview for
+    /// `acme`, ended.
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        catalog: Catalog,
+        audit: Audit,
+        interview: InterviewRow,
+        events: u32,
+    }
+
+    fn acme() -> RecruiterHandle {
+        RecruiterHandle::parse("acme").unwrap()
+    }
+
+    impl Fixture {
+        fn new() -> Fixture {
+            let dir = tempfile::tempdir().unwrap();
+            let catalog = Catalog::open(&dir.path().join("catalog.db")).unwrap();
+            let signer = OperatorKey::load_or_create(&dir.path().join("op.pk8")).unwrap();
+            let audit = Audit::open(
+                &dir.path().join("audit"),
+                Arc::new(signer),
+                CheckpointPolicy {
+                    every_entries: 1000,
+                    every_seconds: 3600,
+                },
+            )
+            .unwrap();
+            let candidate = catalog
+                .add_candidate("c-1", &CountryCode::parse("JP").unwrap())
+                .unwrap();
+            let interview = InterviewRow {
+                id: InterviewId::new_random(),
+                candidate,
+                recruiter: acme(),
+                job_ref: None,
+                region: RegionId::parse("jp").unwrap(),
+                content_type: "video/webm".into(),
+                profile: "webm".into(),
+                state: InterviewState::Finished,
+                key_version: 1,
+                created_at: crate::util::now_rfc3339(),
+                ended_at: Some(crate::util::now_rfc3339()),
+                bytes_in: 0,
+                end_reason: None,
+            };
+            Fixture {
+                _dir: dir,
+                catalog,
+                audit,
+                interview,
+                events: 0,
+            }
+        }
+
+        /// Appends a grant or withdrawal of `scope`; returns the event's id.
+        fn consent(&mut self, action: &str, scope: &Scope) -> String {
+            self.events += 1;
+            let id = format!("ce_{}", self.events);
+            self.catalog
+                .append_consent_event(&ConsentEventRow {
+                    id: id.clone(),
+                    candidate: self.interview.candidate,
+                    action: action.into(),
+                    scope: scope.name().into(),
+                    recipient: scope.recipient(),
+                    country: scope.country(),
+                    at: crate::util::now_rfc3339(),
+                    notice_id: None,
+                    method: None,
+                    origin: None,
+                    language: None,
+                    withdraws: None,
+                    receipt: None,
+                })
+                .unwrap();
+            id
+        }
+
+        fn decide<I: Allows>(&self, to: &RecruiterHandle, item: I) -> Result<Proof<I>, Refusal> {
+            decide(&self.catalog, &self.audit, to, &self.interview, item).unwrap()
+        }
+
+        /// The audit log's entries, oldest first.
+        fn audited(&self) -> Vec<serde_json::Value> {
+            std::fs::read_to_string(self.audit.log_path())
+                .unwrap_or_default()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        }
+    }
+
+    #[test]
+    fn another_recruiters_interview_is_refused_as_unknown() {
+        let mut f = Fixture::new();
+        let other = RecruiterHandle::parse("globex").unwrap();
+        f.consent("grant", &Scope::ShareRecording(other.clone()));
+        assert_eq!(
+            f.decide(&other, Recording).unwrap_err(),
+            Refusal::NotRecipientsInterview
+        );
+    }
+
+    #[test]
+    fn an_interview_still_being_captured_is_refused() {
+        let mut f = Fixture::new();
+        f.consent("grant", &Scope::ShareRecording(acme()));
+        for state in [InterviewState::Created, InterviewState::Capturing] {
+            f.interview.state = state;
+            assert_eq!(f.decide(&acme(), Recording).unwrap_err(), Refusal::NotEnded);
+        }
+    }
+
+    #[test]
+    fn without_share_consent_a_release_is_refused_naming_the_scope() {
+        let mut f = Fixture::new();
+        // Consent to share with someone else, or to share the other item, is not enough.
+        f.consent(
+            "grant",
+            &Scope::ShareRecording(RecruiterHandle::parse("globex").unwrap()),
+        );
+        f.consent("grant", &Scope::ShareAnalysis(acme()));
+        assert_eq!(
+            f.decide(&acme(), Recording).unwrap_err(),
+            Refusal::NoShareConsent {
+                scope: "share.recording:acme".into()
+            }
+        );
+    }
+
+    #[test]
+    fn withdrawn_share_consent_is_refused_as_withdrawn() {
+        let mut f = Fixture::new();
+        let scope = Scope::ShareRecording(acme());
+        f.consent("grant", &scope);
+        f.consent("withdraw", &scope);
+        assert_eq!(
+            f.decide(&acme(), Recording).unwrap_err(),
+            Refusal::ShareConsentWithdrawn {
+                scope: "share.recording:acme".into()
+            }
+        );
+    }
+
+    #[test]
+    fn analysis_is_refused_once_analyze_is_withdrawn_whatever_the_share_consent() {
+        let mut f = Fixture::new();
+        f.consent("grant", &Scope::Analyze);
+        f.consent("grant", &Scope::ShareAnalysis(acme()));
+        assert!(f.decide(&acme(), Analysis).is_ok());
+        f.consent("withdraw", &Scope::Analyze);
+        assert_eq!(
+            f.decide(&acme(), Analysis).unwrap_err(),
+            Refusal::AnalyzeConsentWithdrawn
+        );
+    }
+
+    #[test]
+    fn an_allowed_release_names_the_consent_event_it_stands_on() {
+        let mut f = Fixture::new();
+        let scope = Scope::ShareRecording(acme());
+        f.consent("grant", &scope);
+        f.consent("withdraw", &scope);
+        let regranted = f.consent("grant", &scope);
+        let proof = f.decide(&acme(), Recording).unwrap();
+        assert_eq!(
+            proof.basis(),
+            &Basis::Consent {
+                consent_event_id: regranted.clone()
+            }
+        );
+        assert_eq!(proof.recipient(), "acme");
+        assert_eq!(proof.interview(), &f.interview.id);
+        assert_eq!(proof.item(), Item::Recording);
+        assert!(proof.still_stands(&f.catalog).unwrap());
+        f.consent("withdraw", &scope);
+        assert!(!proof.still_stands(&f.catalog).unwrap());
+        // A new grant is a new consent: the proof made under the old one does not revive.
+        f.consent("grant", &scope);
+        assert!(!proof.still_stands(&f.catalog).unwrap());
+    }
+
+    #[test]
+    fn every_decision_is_audited_with_its_basis_or_refusal() {
+        let mut f = Fixture::new();
+        let granted = f.consent("grant", &Scope::ShareRecording(acme()));
+        f.decide(&acme(), Recording).unwrap();
+        f.decide(&acme(), Analysis).unwrap_err();
+        let log = f.audited();
+        assert_eq!(log.len(), 2, "{log:?}");
+        assert_eq!(log[0]["event"], "release.allowed");
+        assert_eq!(log[0]["data"]["item"], "recording");
+        assert_eq!(log[0]["data"]["recipient"], "acme");
+        assert_eq!(log[0]["data"]["basis"]["consent_event_id"], granted);
+        assert_eq!(log[1]["event"], "release.refused");
+        assert_eq!(log[1]["data"]["item"], "analysis");
+        assert_eq!(log[1]["data"]["refusal"]["reason"], "no_share_consent");
+    }
+
+    #[test]
+    fn a_legal_exception_needs_a_reference_and_is_audited_as_such() {
+        let f = Fixture::new();
+        let basis = LegalBasis::RequiredByLaw;
+        assert!(matches!(
+            legal_exception(&f.audit, &f.interview, "court", Recording, basis, " "),
+            Err(ConsentError::NoReference)
+        ));
+        let proof =
+            legal_exception(&f.audit, &f.interview, "court", Recording, basis, "case 1").unwrap();
+        assert!(proof.still_stands(&f.catalog).unwrap());
+        let log = f.audited();
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0]["event"], "release.legal_exception");
+        assert_eq!(log[0]["data"]["reference"], "case 1");
+    }
 }

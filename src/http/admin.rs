@@ -138,7 +138,7 @@ async fn legal_release(
         ));
     }
     let proof = decision::legal_exception(
-        &s.app,
+        &s.app.audit,
         &row,
         &b.recipient,
         decision::Recording,

@@ -108,9 +108,11 @@ async fn decide<I: Allows + Send + 'static>(
     item: I,
 ) -> Result<Proof<I>, ApiError> {
     let app = s.app.clone();
-    let decided = tokio::task::spawn_blocking(move || decision::decide(&app, &me, &row, item))
-        .await
-        .map_err(|e| ApiError::internal(&e))??;
+    let decided = tokio::task::spawn_blocking(move || {
+        decision::decide(&app.catalog, &app.audit, &me, &row, item)
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))??;
     Ok(decided?)
 }
 

@@ -179,7 +179,7 @@ pub fn stream_recording(
         .store;
     let mut sent = 0u64;
     for piece in &release.pieces {
-        if !release.proof.still_stands(app)? {
+        if !release.proof.still_stands(&app.catalog)? {
             app.audit.record(
                 "release.interrupted",
                 &Actor::System,

@@ -44,6 +44,16 @@ pub enum StartError {
     },
 }
 
+/// Why a candidate key could not be looked up (or made): the catalog failed, or the wrapped
+/// key does not open under the region's master key. Neither says anything about a recording.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyLookupError {
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+}
+
 /// One storage region at run time.
 pub struct RegionRuntime {
     pub region: Region,
@@ -190,7 +200,7 @@ impl Kiroku {
         &self,
         c: &CandidateId,
         region: &RegionRuntime,
-    ) -> Result<CandidateKey, StartError> {
+    ) -> Result<CandidateKey, KeyLookupError> {
         let id = &region.region.id;
         if let Some((v, wrapped)) = self.catalog.candidate_key(c, id)? {
             return Ok(region.master.unwrap(&wrapped, c, v, id)?);
@@ -210,7 +220,7 @@ impl Kiroku {
     pub fn interview_key(
         &self,
         row: &InterviewRow,
-    ) -> Result<Option<(&RegionRuntime, CandidateKey)>, StartError> {
+    ) -> Result<Option<(&RegionRuntime, CandidateKey)>, KeyLookupError> {
         let Some(region) = self.region(&row.region) else {
             return Ok(None);
         };
@@ -225,7 +235,7 @@ impl Kiroku {
         c: &CandidateId,
         region: &RegionRuntime,
         v: u32,
-    ) -> Result<Option<CandidateKey>, StartError> {
+    ) -> Result<Option<CandidateKey>, KeyLookupError> {
         let id = &region.region.id;
         match self.catalog.candidate_key_version(c, id, v)? {
             Some(wrapped) => Ok(Some(region.master.unwrap(&wrapped, c, v, id)?)),

@@ -22,7 +22,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::json;
 
 use crate::app::Kiroku;
-use crate::audit::Actor;
+use crate::audit::{Actor, DeliveryAttempt, Event};
 use crate::catalog::{ConsentEventRow, InterviewRow, InterviewState, OutboxRow};
 use crate::consent::decision::{self, Item};
 use crate::consent::{Scope, ledger::scope_of};
@@ -138,9 +138,12 @@ fn on_consent_changed(app: &Kiroku, e: &ConsentEventRow) -> Result<(), BoxError>
             .cancel_deliveries(&e.candidate, &scope.to_string(), "consent withdrawn")?;
     if !cancelled.is_empty() {
         app.audit.record_or_warn(
-            "delivery.cancelled",
+            Event::DeliveriesCancelled {
+                deliveries: cancelled,
+                candidate: e.candidate,
+                consent_event: e.id.clone(),
+            },
             &Actor::System,
-            json!({"deliveries": cancelled, "candidate": e.candidate.to_string(), "consent_event": e.id}),
         );
     }
     let received = app.catalog.has_received(&e.candidate, to.as_str())?
@@ -393,7 +396,7 @@ fn prepare(app: &Kiroku, row: &OutboxRow) -> Result<Ready, BoxError> {
             else {
                 return Ok(Ready::Cancel("the interview is gone".into()));
             };
-            match decision::decide(app, &to, &i, Item::Recording)? {
+            match decision::decide(&app.catalog, &app.audit, &to, &i, decision::Recording)? {
                 Err(refusal) => return Ok(Ready::Cancel(refusal.code().into())),
                 Ok(proof) => {
                     let (url, expires_at) = download_link(app, &to, &i)?;
@@ -422,7 +425,7 @@ fn prepare(app: &Kiroku, row: &OutboxRow) -> Result<Ready, BoxError> {
             else {
                 return Ok(Ready::Cancel("the interview is gone".into()));
             };
-            match decision::decide(app, &to, &i, Item::Analysis)? {
+            match decision::decide(&app.catalog, &app.audit, &to, &i, decision::Analysis)? {
                 Err(crate::consent::Refusal::NotEnded) => return Ok(Ready::Later),
                 Err(refusal) => return Ok(Ready::Cancel(refusal.code().into())),
                 Ok(_) => {
@@ -521,25 +524,22 @@ async fn settle(
                 }
                 _ => return Ok(()), // cancelled meanwhile: nothing was sent
             }
-            let event = match state {
-                "delivered" => "delivery.delivered",
-                "cancelled" => "delivery.cancelled",
-                "failed" => "delivery.failed",
-                _ => "delivery.retrying",
+            let attempt = DeliveryAttempt {
+                delivery: row2.id.clone(),
+                kind: row2.kind.clone(),
+                recipient: row2.recruiter.clone(),
+                candidate: row2.candidate,
+                interview: row2.interview,
+                attempts,
+                error,
             };
-            app2.audit.record(
-                event,
-                &Actor::System,
-                json!({
-                    "delivery": row2.id,
-                    "kind": row2.kind,
-                    "recipient": row2.recruiter,
-                    "candidate": row2.candidate.to_string(),
-                    "interview": row2.interview.map(|i| i.to_string()),
-                    "attempts": attempts,
-                    "error": error,
-                }),
-            )?;
+            let event = match state {
+                "delivered" => Event::DeliveryDelivered(attempt),
+                "cancelled" => Event::DeliveryCancelled(attempt),
+                "failed" => Event::DeliveryFailed(attempt),
+                _ => Event::DeliveryRetrying(attempt),
+            };
+            app2.audit.record(event, &Actor::System)?;
             Ok(())
         },
     )

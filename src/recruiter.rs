@@ -12,7 +12,7 @@ use base64::Engine;
 use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::app::Kiroku;
-use crate::audit::Actor;
+use crate::audit::{Actor, Event};
 use crate::catalog::{CatalogError, KeyCheck, WebhookRow};
 use crate::ids::RecruiterHandle;
 
@@ -58,9 +58,11 @@ pub fn add(app: &Kiroku, h: &RecruiterHandle) -> Result<String, RecruiterError> 
         return Err(RecruiterError::Exists(h.to_string()));
     }
     app.audit.record_or_warn(
-        "recruiter.added",
+        Event::RecruiterAdded {
+            recruiter: h.clone(),
+            key_id,
+        },
         &Actor::Operator,
-        serde_json::json!({"recruiter": h.to_string(), "key_id": key_id}),
     );
     Ok(key)
 }
@@ -73,9 +75,12 @@ pub fn rotate(app: &Kiroku, h: &RecruiterHandle) -> Result<String, RecruiterErro
         .catalog
         .replace_recruiter_keys(h, Some((&key_id, &hash)))?;
     app.audit.record_or_warn(
-        "recruiter.key_rotated",
+        Event::RecruiterKeyRotated {
+            recruiter: h.clone(),
+            key_id,
+            revoked,
+        },
         &Actor::Operator,
-        serde_json::json!({"recruiter": h.to_string(), "key_id": key_id, "revoked": revoked}),
     );
     Ok(key)
 }
@@ -85,9 +90,11 @@ pub fn revoke(app: &Kiroku, h: &RecruiterHandle) -> Result<usize, RecruiterError
     known(app, h)?;
     let n = app.catalog.replace_recruiter_keys(h, None)?;
     app.audit.record_or_warn(
-        "recruiter.keys_revoked",
+        Event::RecruiterKeysRevoked {
+            recruiter: h.clone(),
+            revoked: n,
+        },
         &Actor::Operator,
-        serde_json::json!({"recruiter": h.to_string(), "revoked": n}),
     );
     Ok(n)
 }
@@ -128,9 +135,10 @@ pub fn remove_webhook(app: &Kiroku, h: &RecruiterHandle) -> Result<bool, Recruit
     let removed = app.catalog.remove_webhook(h)?;
     if removed {
         app.audit.record_or_warn(
-            "recruiter.webhook_removed",
+            Event::RecruiterWebhookRemoved {
+                recruiter: h.clone(),
+            },
             &Actor::Recruiter(h.to_string()),
-            serde_json::json!({"recruiter": h.to_string()}),
         );
     }
     Ok(removed)
@@ -155,9 +163,10 @@ pub fn set_webhook(app: &Kiroku, h: &RecruiterHandle, url: &str) -> Result<Strin
         secret: secret.clone(),
     })?;
     app.audit.record_or_warn(
-        "recruiter.webhook_set",
+        Event::RecruiterWebhookSet {
+            recruiter: h.clone(),
+        },
         &Actor::Recruiter(h.to_string()),
-        serde_json::json!({"recruiter": h.to_string()}),
     );
     Ok(secret)
 }

@@ -118,11 +118,13 @@ fn open(app: &Kiroku, row: &InterviewRow, out: &AnalysisRow) -> Vec<u8> {
     let kind = if out.kind == "wav" {
         ObjectKind::Rendition
     } else {
-        ObjectKind::Analysis
+        ObjectKind::Analysis {
+            analyzer: out.analyzer.clone(),
+        }
     };
     kiroku::seal::open(
         &key,
-        &kiroku::analysis::output_identity(row, kind, out.segment),
+        &kiroku::recording::output_identity(row, kind, out.segment),
         &sealed,
     )
     .unwrap()
@@ -294,14 +296,15 @@ fn a_withdrawal_of_analyze_stops_analysis_and_keeps_what_was_made_sealed() {
 
 #[test]
 fn analysis_reaches_a_recruiter_only_under_share_analysis_while_analyze_stands() {
-    use kiroku::consent::{Item, Refusal, decision};
+    use kiroku::consent::{Refusal, decision};
     let dir = tempfile::tempdir().unwrap();
     let app = app(dir.path());
     let c = candidate(&app, true);
     let row = stream(&app, &c, "tone-220hz.webm", || {});
     let whole = whole_report(&app, &row);
     let acme = RecruiterHandle::parse("acme").unwrap();
-    let decide = || decision::decide(&app, &acme, &row, Item::Analysis).unwrap();
+    let decide =
+        || decision::decide(&app.catalog, &app.audit, &acme, &row, decision::Analysis).unwrap();
     assert!(matches!(decide(), Err(Refusal::NoShareConsent { .. })));
     // share.recording does not open the analysis.
     common::grant(&app, &c, Scope::ShareRecording(acme.clone()));

@@ -238,10 +238,11 @@ fn a_foreign_region_is_used_only_under_a_transfer_consent_for_its_country() {
     );
     let row = app.catalog.interview(&second).unwrap().unwrap();
     let proof = kiroku::consent::decision::decide(
-        &app,
+        &app.catalog,
+        &app.audit,
         &RecruiterHandle::parse("acme").unwrap(),
         &row,
-        kiroku::consent::Item::Recording,
+        kiroku::consent::decision::Recording,
     )
     .unwrap()
     .unwrap();

@@ -1041,7 +1041,7 @@ async fn a_withdrawal_stops_an_open_download_at_the_next_segment() {
         .await;
     let app = s.app.clone();
     let (sent, result) = tokio::task::spawn_blocking(move || {
-        use kiroku::consent::{Item, Scope, decision};
+        use kiroku::consent::{Scope, decision};
         let row = app
             .catalog
             .interview(&kiroku::ids::InterviewId::parse(&id).unwrap())
@@ -1049,7 +1049,7 @@ async fn a_withdrawal_stops_an_open_download_at_the_next_segment() {
             .unwrap();
         assert!(app.catalog.segments(&row.id).unwrap().len() >= 2);
         let acme = kiroku::ids::RecruiterHandle::parse("acme").unwrap();
-        let proof = decision::decide(&app, &acme, &row, Item::Recording)
+        let proof = decision::decide(&app.catalog, &app.audit, &acme, &row, decision::Recording)
             .unwrap()
             .unwrap();
         let release = kiroku::release::prepare_recording(&app, proof, None).unwrap();

@@ -27,20 +27,18 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::time::Duration;
 
 use crate::app::Kiroku;
-use crate::audit::Actor;
+use crate::audit::{Actor, AnalysisStop, Event};
 use crate::catalog::{AnalysisRow, InterviewRow, SegmentRow};
 use crate::consent::Scope;
 use crate::events::Happened;
-use crate::recording::segment_identity;
-use crate::seal::{self, CandidateKey, ObjectIdentity, ObjectKind};
+use crate::recording::{output_identity, segment_identity};
+use crate::seal::{self, CandidateKey, ObjectKind};
 use crate::segment::{AudioTap, MediaKind};
 use crate::store::ObjectKey;
 
 pub const BUILTIN: &str = report::NAME;
 /// Object folder of the WAV renditions.
 pub const RENDITION: &str = "audio-16k";
-/// Sealed-object index of an interview-wide output.
-const WHOLE: u32 = u32::MAX;
 /// Lag, in segments, from which the worker says it is falling behind.
 const LAG_WARN: usize = 4;
 
@@ -200,9 +198,13 @@ impl Worker {
             Ok(true) => {}
             Ok(false) => {
                 self.app.audit.record_or_warn(
-                    "analysis.stopped",
+                    Event::AnalysisStopped {
+                        interview: self.row.id,
+                        candidate: self.row.candidate,
+                        segment: Some(index),
+                        reason: AnalysisStop::AnalyzeConsentWithdrawn,
+                    },
                     &Actor::System,
-                    serde_json::json!({"interview": self.row.id.to_string(), "candidate": self.row.candidate.to_string(), "segment": index, "reason": "analyze_consent_withdrawn"}),
                 );
                 return true;
             }
@@ -270,10 +272,11 @@ impl Worker {
         for a in &self.app.config.analyzers {
             match external::run(a, &rendition) {
                 Ok(out) => self.put(
-                    &a.name,
+                    ObjectKind::Analysis {
+                        analyzer: a.name.clone(),
+                    },
                     Some(index),
                     "json",
-                    ObjectKind::Analysis,
                     serde_json::to_vec(&out).expect("JSON serialises"),
                 )?,
                 Err(why) => {
@@ -282,18 +285,11 @@ impl Worker {
                 }
             }
         }
+        self.put(ObjectKind::Rendition, Some(index), "wav", rendition)?;
         self.put(
-            RENDITION,
-            Some(index),
-            "wav",
-            ObjectKind::Rendition,
-            rendition,
-        )?;
-        self.put(
-            BUILTIN,
+            builtin(),
             Some(index),
             "json",
-            ObjectKind::Analysis,
             serde_json::to_vec(&report).expect("report serialises"),
         )?;
         self.done += 1;
@@ -304,21 +300,30 @@ impl Worker {
         // A withdrawal after the last segment still comes before the whole-interview report.
         if !allowed(&self.app, &self.row).unwrap_or(false) {
             self.app.audit.record_or_warn(
-                "analysis.stopped",
+                Event::AnalysisStopped {
+                    interview: self.row.id,
+                    candidate: self.row.candidate,
+                    segment: None,
+                    reason: AnalysisStop::AnalyzeConsentWithdrawn,
+                },
                 &Actor::System,
-                serde_json::json!({"interview": self.row.id.to_string(), "candidate": self.row.candidate.to_string(), "reason": "analyze_consent_withdrawn"}),
             );
             return;
         }
         self.features.finish();
         let whole = report::whole(&self.features.features);
         let body = serde_json::to_vec(&whole).expect("report serialises");
-        match self.put(BUILTIN, None, "json", ObjectKind::Analysis, body) {
+        match self.put(builtin(), None, "json", body) {
             Ok(()) => {
                 self.app.audit.record_or_warn(
-                    "analysis.completed",
+                    Event::AnalysisCompleted {
+                        interview: self.row.id,
+                        candidate: self.row.candidate,
+                        segments: self.done,
+                        analyzer: BUILTIN.into(),
+                        version: report::VERSION.into(),
+                    },
                     &Actor::System,
-                    serde_json::json!({"interview": self.row.id.to_string(), "candidate": self.row.candidate.to_string(), "segments": self.done, "analyzer": BUILTIN, "version": report::VERSION}),
                 );
                 self.app
                     .events
@@ -328,25 +333,29 @@ impl Worker {
         }
     }
 
-    /// Seals and stores one output in the interview's region and records it.
+    /// Seals and stores one output in the interview's region and records it, under the name
+    /// of the analyzer that made it (renditions under [`RENDITION`]).
     fn put(
         &self,
-        analyzer: &str,
+        kind: ObjectKind,
         segment: Option<u32>,
         ext: &str,
-        kind: ObjectKind,
         plain: Vec<u8>,
     ) -> Result<(), AnalysisError> {
+        let (analyzer, tag) = match &kind {
+            ObjectKind::Analysis { analyzer } => (analyzer.clone(), "analysis"),
+            _ => (RENDITION.to_string(), "rendition"),
+        };
         let region = self
             .app
             .region(&self.row.region)
             .ok_or_else(|| AnalysisError::Input("the interview's region is gone".into()))?;
         let identity = output_identity(&self.row, kind, segment);
         let sealed = seal::seal(&self.key, &identity, segment.is_none(), plain)?;
-        let key = ObjectKey::analysis(&self.row.candidate, &self.row.id, analyzer, segment, ext);
+        let key = ObjectKey::analysis(&self.row.candidate, &self.row.id, &analyzer, segment, ext);
         let tags = serde_json::json!({
             "kiroku": 1,
-            "kind": if kind == ObjectKind::Rendition { "rendition" } else { "analysis" },
+            "kind": tag,
             "analyzer": analyzer,
             "candidate": self.row.candidate.to_string(),
             "interview": self.row.id.to_string(),
@@ -358,7 +367,7 @@ impl Worker {
         region.store.put(&key, &sealed, &tags)?;
         self.app.catalog.insert_analysis(&AnalysisRow {
             interview: self.row.id,
-            analyzer: analyzer.into(),
+            analyzer,
             segment,
             kind: ext.into(),
             object_key: Some(key.to_string()),
@@ -385,23 +394,20 @@ impl Worker {
             created_at: crate::util::now_rfc3339(),
         });
         self.app.audit.record_or_warn(
-            "analysis.failed",
+            Event::AnalysisFailed {
+                interview: self.row.id,
+                analyzer: analyzer.into(),
+                segment,
+            },
             &Actor::System,
-            serde_json::json!({"interview": self.row.id.to_string(), "analyzer": analyzer, "segment": segment}),
         );
     }
 }
 
-/// The identity an analysis object is sealed under: its kind and segment (or [`WHOLE`]).
-pub fn output_identity(
-    row: &InterviewRow,
-    kind: ObjectKind,
-    segment: Option<u32>,
-) -> ObjectIdentity {
-    ObjectIdentity {
-        kind,
-        index: segment.unwrap_or(WHOLE),
-        ..segment_identity(row, 0)
+/// The built-in analyzer's output kind.
+fn builtin() -> ObjectKind {
+    ObjectKind::Analysis {
+        analyzer: BUILTIN.into(),
     }
 }
 

@@ -190,7 +190,6 @@ impl Audit {
         Ok(seq)
     }
 
-
     fn checkpoint_due(&self, seq: u64) -> bool {
         if self.policy.every_entries > 0 && seq.is_multiple_of(self.policy.every_entries) {
             return true;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 pub use session::{Capture, CaptureEvent, CaptureOutcome, Feeder, Pushed, SegmentAck};
 
-use crate::app::{Kiroku, StartError};
+use crate::app::{KeyLookupError, Kiroku};
 use crate::catalog::{CatalogError, InterviewRow, InterviewState, TokenError};
 use crate::consent::ConsentError;
 use crate::ids::{CandidateId, InterviewId, RecruiterHandle};
@@ -66,7 +66,7 @@ pub enum CaptureError {
     #[error(transparent)]
     Consent(#[from] ConsentError),
     #[error(transparent)]
-    Keys(#[from] StartError),
+    Keys(#[from] KeyLookupError),
 }
 
 impl CaptureError {
@@ -174,15 +174,14 @@ pub fn create_interview(
         .insert_ingest_token(&token_hash(&token), &id, expires_at)?;
     tracing::info!(interview = %id, candidate = %candidate, region = %region.region.id, profile = %profile.name, "interview created");
     app.audit.record_or_warn(
-        "interview.created",
+        crate::audit::Event::InterviewCreated {
+            interview: id,
+            candidate: *candidate,
+            recruiter: recruiter.clone(),
+            region: region.region.id.clone(),
+            placement: placed.why,
+        },
         &crate::audit::Actor::Service,
-        serde_json::json!({
-            "interview": id.to_string(),
-            "candidate": candidate.to_string(),
-            "recruiter": recruiter.to_string(),
-            "region": region.region.id.to_string(),
-            "placement": placed.why,
-        }),
     );
     Ok(CreatedInterview {
         interview_id: id,

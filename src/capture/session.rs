@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use super::{CaptureError, tags};
 use crate::analysis::Analysis;
 use crate::app::{CaptureSlot, Kiroku};
-use crate::audit::Actor;
+use crate::audit::{Actor, Event};
 use crate::catalog::{InterviewRow, InterviewState, SegmentRow};
 use crate::consent::Scope;
 use crate::events::Happened;
@@ -228,9 +228,11 @@ impl Capture {
             })?;
         tracing::info!(interview = %interview, "capture started");
         app.audit.record_or_warn(
-            "capture.started",
+            Event::CaptureStarted {
+                interview: *interview,
+                candidate: row_candidate,
+            },
             &Actor::Service,
-            serde_json::json!({"interview": interview.to_string(), "candidate": row_candidate.to_string()}),
         );
         Ok(Capture {
             interview: *interview,
@@ -321,15 +323,14 @@ impl Capture {
         }
         tracing::info!(interview = %self.interview, state = state.as_str(), reason = code, segments = manifest.segments.len(), "capture ended");
         self.app.audit.record_or_warn(
-            "capture.ended",
+            Event::CaptureEnded {
+                interview: self.interview,
+                candidate: end.row.candidate,
+                state: state.as_str(),
+                reason: code,
+                segments: manifest.segments.len(),
+            },
             &Actor::System,
-            serde_json::json!({
-                "interview": self.interview.to_string(),
-                "candidate": end.row.candidate.to_string(),
-                "state": state.as_str(),
-                "reason": code,
-                "segments": manifest.segments.len(),
-            }),
         );
         if state == InterviewState::Finished {
             let mut row = end.row.clone();
@@ -489,15 +490,14 @@ impl Worker {
         // The segment is stored and catalogued: an audit failure is logged, never a reason to
         // withhold its acknowledgement.
         self.app.audit.record_or_warn(
-            "segment.stored",
+            Event::SegmentStored {
+                interview: self.row.id,
+                candidate: self.row.candidate,
+                segment: seg.index,
+                commitment: hex::encode(row.commitment),
+                region: self.row.region.clone(),
+            },
             &Actor::System,
-            serde_json::json!({
-                "interview": self.row.id.to_string(),
-                "candidate": self.row.candidate.to_string(),
-                "segment": seg.index,
-                "commitment": hex::encode(row.commitment),
-                "region": self.row.region.to_string(),
-            }),
         );
         tracing::info!(
             segment = seg.index,

@@ -10,8 +10,7 @@ use super::{Res, emit};
 use crate::app::Kiroku;
 use crate::audit::Actor;
 use crate::consent::{
-    Circumstances, GrantRequest, Item, LegalBasis, Method, Scope, WithdrawRequest, Withdrawal,
-    decision,
+    Circumstances, GrantRequest, LegalBasis, Method, Scope, WithdrawRequest, Withdrawal, decision,
 };
 use crate::ids::{CandidateId, InterviewId, RecruiterHandle};
 
@@ -420,10 +419,10 @@ pub fn release(app: &Arc<Kiroku>, json: bool, a: &ReleaseArgs) -> Res {
         return Err("the interview is still being captured".into());
     }
     let proof = decision::legal_exception(
-        app,
+        &app.audit,
         &row,
         &a.recipient,
-        Item::Recording,
+        decision::Recording,
         basis,
         &a.reference,
     )?;

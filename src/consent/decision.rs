@@ -2,9 +2,11 @@
 //! recording or analysis may go to a recipient, and says why.
 //!
 //! An allowing decision is a [`Proof`]: it can be built only here (its fields are private), and
-//! every release function in [`crate::release`] takes one, so no code path hands sealed bytes
-//! out without a decision behind it. A proof names the consent event that allowed it, or the
-//! legal basis an operator invoked.
+//! every release function in [`crate::release`] takes one by value, so no code path hands
+//! sealed bytes out without a decision behind it, and none hands them out twice on one. A proof
+//! is typed by what it allows ([`Recording`] or [`Analysis`]): a release of the wrong item does
+//! not compile. It names the consent event that allowed it, or the legal basis an operator
+//! invoked.
 //!
 //! Plain Rust rather than Cedar: the rules are a handful of lines (the interview is the
 //! recipient's, capture is over, the matching `share.*` scope stands for this very recipient,
@@ -13,12 +15,14 @@
 //! not; Cedar would add a policy language, a schema and a large dependency to say the same.
 //! When rules grow (per-job scopes, time limits), that trade-off should be revisited.
 
+use std::marker::PhantomData;
+
 use serde::Serialize;
 
-use super::{ConsentError, Ledger, Scope};
-use crate::app::Kiroku;
-use crate::audit::Actor;
-use crate::catalog::InterviewRow;
+use super::Ledger;
+use super::{ConsentError, Scope};
+use crate::audit::{Actor, Audit, Event};
+use crate::catalog::{Catalog, InterviewRow};
 use crate::ids::{CandidateId, InterviewId, RecruiterHandle};
 
 /// What is released.
@@ -100,18 +104,104 @@ pub enum Basis {
     },
 }
 
-/// Proof that the decision point allowed one release. Only this module builds one.
-#[derive(Debug, Clone)]
-pub struct Proof {
+/// What a [`Proof`] allows: [`Recording`] or [`Analysis`]. Sealed: no other type can be one,
+/// so a proof for one item can never be taken for the other.
+pub trait Allows: private::Sealed {
+    /// The item as recorded in audit entries and provision records.
+    const ITEM: Item;
+}
+
+mod private {
+    pub trait Sealed {}
+    impl Sealed for super::Recording {}
+    impl Sealed for super::Analysis {}
+}
+
+/// A [`Proof`] of this type allows releasing the interview's recording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recording;
+
+/// A [`Proof`] of this type allows releasing the interview's analysis outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Analysis;
+
+impl Allows for Recording {
+    const ITEM: Item = Item::Recording;
+}
+
+impl Allows for Analysis {
+    const ITEM: Item = Item::Analysis;
+}
+
+/// Proof that the decision point allowed one release of the item `I`. Only this module builds
+/// one; it is neither `Clone` nor `Copy`, and the release function it allows takes it by value,
+/// so one decision backs one release, of the item it was made for.
+///
+/// A recording proof releases a recording:
+/// ```no_run
+/// # use kiroku::consent::{Proof, decision::Recording};
+/// fn release(app: &std::sync::Arc<kiroku::app::Kiroku>, proof: Proof<Recording>) {
+///     let _ = kiroku::release::prepare_recording(app, proof, None);
+/// }
+/// ```
+/// but not analysis outputs:
+/// ```compile_fail
+/// # use kiroku::consent::{Proof, decision::Recording};
+/// fn release(app: &std::sync::Arc<kiroku::app::Kiroku>, proof: Proof<Recording>) {
+///     let _ = kiroku::release::release_analysis(app, proof);
+/// }
+/// ```
+/// and not twice:
+/// ```compile_fail
+/// # use kiroku::consent::{Proof, decision::Recording};
+/// fn release(app: &std::sync::Arc<kiroku::app::Kiroku>, proof: Proof<Recording>) {
+///     let _ = kiroku::release::prepare_recording(app, proof, None);
+///     let _ = kiroku::release::prepare_recording(app, proof, None);
+/// }
+/// ```
+#[derive(Debug)]
+pub struct Proof<I: Allows> {
     basis: Basis,
     recipient: String,
     candidate: CandidateId,
     interview: InterviewId,
-    item: Item,
     decided_at: String,
+    item: PhantomData<I>,
 }
 
-impl Proof {
+/// A proof for an item known only at run time (a delivery of either kind).
+#[derive(Debug)]
+pub enum AnyProof {
+    Recording(Proof<Recording>),
+    Analysis(Proof<Analysis>),
+}
+
+impl AnyProof {
+    pub fn item(&self) -> Item {
+        match self {
+            AnyProof::Recording(_) => Item::Recording,
+            AnyProof::Analysis(_) => Item::Analysis,
+        }
+    }
+    pub fn basis(&self) -> &Basis {
+        match self {
+            AnyProof::Recording(p) => p.basis(),
+            AnyProof::Analysis(p) => p.basis(),
+        }
+    }
+}
+
+impl<I: Allows> Proof<I> {
+    fn new(basis: Basis, recipient: String, interview: &InterviewRow) -> Proof<I> {
+        Proof {
+            basis,
+            recipient,
+            candidate: interview.candidate,
+            interview: interview.id,
+            decided_at: crate::util::now_rfc3339(),
+            item: PhantomData,
+        }
+    }
     pub fn basis(&self) -> &Basis {
         &self.basis
     }
@@ -125,7 +215,7 @@ impl Proof {
         &self.interview
     }
     pub fn item(&self) -> Item {
-        self.item
+        I::ITEM
     }
     pub fn decided_at(&self) -> &str {
         &self.decided_at
@@ -134,13 +224,13 @@ impl Proof {
     /// Asks again, for a release still under way (the next segment of a download, a delivery
     /// attempt): true while the consent it rests on stands. A legal-exception proof stands
     /// for the release it was made for.
-    pub fn still_stands(&self, app: &Kiroku) -> Result<bool, ConsentError> {
+    pub fn still_stands(&self, catalog: &Catalog) -> Result<bool, ConsentError> {
         match &self.basis {
             Basis::LegalException { .. } => Ok(true),
             Basis::Consent { consent_event_id } => {
                 let to = RecruiterHandle::parse(&self.recipient)?;
-                Ok(Ledger::new(&app.catalog)
-                    .standing_grant(&self.candidate, &self.item.scope(&to))?
+                Ok(Ledger::new(catalog)
+                    .standing_grant(&self.candidate, &I::ITEM.scope(&to))?
                     .is_some_and(|g| g.id == *consent_event_id))
             }
         }
@@ -175,81 +265,100 @@ impl Refusal {
     }
 }
 
-/// Decides one release to a recruiter; every decision is audited.
-pub fn decide(
-    app: &Kiroku,
+/// Decides one release of the item `I` to a recruiter; every decision is audited.
+pub fn decide<I: Allows>(
+    catalog: &Catalog,
+    audit: &Audit,
+    to: &RecruiterHandle,
+    interview: &InterviewRow,
+    _item: I,
+) -> Result<Result<Proof<I>, Refusal>, ConsentError> {
+    Ok(decide_basis(catalog, audit, to, interview, I::ITEM)?
+        .map(|basis| Proof::new(basis, to.to_string(), interview)))
+}
+
+/// [`decide`] for an item known only at run time.
+pub fn decide_any(
+    catalog: &Catalog,
+    audit: &Audit,
     to: &RecruiterHandle,
     interview: &InterviewRow,
     item: Item,
-) -> Result<Result<Proof, Refusal>, ConsentError> {
+) -> Result<Result<AnyProof, Refusal>, ConsentError> {
+    Ok(match item {
+        Item::Recording => {
+            decide(catalog, audit, to, interview, Recording)?.map(AnyProof::Recording)
+        }
+        Item::Analysis => decide(catalog, audit, to, interview, Analysis)?.map(AnyProof::Analysis),
+    })
+}
+
+/// The rules, and the audit entry of their answer: the basis a proof rests on, or a refusal.
+fn decide_basis(
+    catalog: &Catalog,
+    audit: &Audit,
+    to: &RecruiterHandle,
+    interview: &InterviewRow,
+    item: Item,
+) -> Result<Result<Basis, Refusal>, ConsentError> {
     let scope = item.scope(to);
     let outcome = if interview.recruiter != *to {
         Err(Refusal::NotRecipientsInterview)
     } else if !interview.state.is_ended() {
         Err(Refusal::NotEnded)
     } else {
-        let ledger = Ledger::new(&app.catalog);
+        let consents = Ledger::new(catalog).state(&interview.candidate)?;
         // Analysis outputs made under `analyze` are no longer used or released once it is
         // withdrawn, whatever the share consent says.
-        let analyze_gone = item == Item::Analysis
-            && ledger
-                .standing_grant(&interview.candidate, &Scope::Analyze)?
-                .is_none();
-        match ledger.standing_grant(&interview.candidate, &scope)? {
+        let analyze_gone = item == Item::Analysis && consents.grant_for(&Scope::Analyze).is_none();
+        match consents.grant_for(&scope) {
             Some(_) if analyze_gone => Err(Refusal::AnalyzeConsentWithdrawn),
-            Some(grant) => Ok(Proof {
-                basis: Basis::Consent {
-                    consent_event_id: grant.id,
-                },
-                recipient: to.to_string(),
-                candidate: interview.candidate,
-                interview: interview.id,
-                item,
-                decided_at: crate::util::now_rfc3339(),
+            Some(grant) => Ok(Basis::Consent {
+                consent_event_id: grant.id.clone(),
             }),
-            None if ledger.ever_granted(&interview.candidate, &scope)? => {
-                Err(Refusal::ShareConsentWithdrawn {
-                    scope: scope.to_string(),
-                })
-            }
+            None if consents.ever_granted(&scope) => Err(Refusal::ShareConsentWithdrawn {
+                scope: scope.to_string(),
+            }),
             None => Err(Refusal::NoShareConsent {
                 scope: scope.to_string(),
             }),
         }
     };
-    let data = serde_json::json!({
-        "candidate": interview.candidate.to_string(),
-        "interview": interview.id.to_string(),
-        "recipient": to.to_string(),
-        "item": item.as_str(),
-    });
-    match &outcome {
-        Ok(p) => {
-            let mut d = data;
-            d["basis"] = serde_json::to_value(&p.basis).expect("serialisable");
-            app.audit
-                .record("release.allowed", &Actor::Recruiter(to.to_string()), d)?;
-        }
-        Err(r) => {
-            let mut d = data;
-            d["refusal"] = serde_json::to_value(r).expect("serialisable");
-            app.audit
-                .record("release.refused", &Actor::Recruiter(to.to_string()), d)?;
-        }
-    }
+    let event = match &outcome {
+        Ok(basis) => Event::ReleaseAllowed {
+            candidate: interview.candidate,
+            interview: interview.id,
+            recipient: to.to_string(),
+            item: item.as_str(),
+            basis: to_json(basis),
+        },
+        Err(refusal) => Event::ReleaseRefused {
+            candidate: Some(interview.candidate),
+            interview: interview.id,
+            recipient: to.to_string(),
+            item: Some(item.as_str()),
+            refusal: to_json(refusal),
+        },
+    };
+    audit.record(event, &Actor::Recruiter(to.to_string()))?;
     Ok(outcome)
+}
+
+/// A basis or refusal as audit data; both are plain enums of strings, so this cannot fail.
+fn to_json(v: &impl Serialize) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
 }
 
 /// An operator's legal-exception release (APPI Art. 27(1)): never a default, always with a
 /// stated basis and a reference (case number, request letter), audited as such.
-pub fn legal_exception(
-    app: &Kiroku,
+pub fn legal_exception<I: Allows>(
+    audit: &Audit,
     interview: &InterviewRow,
     recipient: &str,
-    item: Item,
+    _item: I,
     legal_basis: LegalBasis,
     reference: &str,
-) -> Result<Proof, ConsentError> {
+) -> Result<Proof<I>, ConsentError> {
     let printable = |s: &str, max: usize| {
         !s.trim().is_empty() && s.len() <= max && !s.chars().any(|c| c.is_control())
     };
@@ -262,28 +371,252 @@ pub fn legal_exception(
             why: "the receiving body's name, 1 to 200 printable characters",
         });
     }
-    let proof = Proof {
-        basis: Basis::LegalException {
+    let proof = Proof::new(
+        Basis::LegalException {
             legal_basis,
             reference: reference.into(),
         },
-        recipient: recipient.into(),
-        candidate: interview.candidate,
-        interview: interview.id,
-        item,
-        decided_at: crate::util::now_rfc3339(),
-    };
-    app.audit.record(
-        "release.legal_exception",
+        recipient.into(),
+        interview,
+    );
+    audit.record(
+        Event::ReleaseLegalException {
+            candidate: interview.candidate,
+            interview: interview.id,
+            recipient: recipient.into(),
+            item: I::ITEM.as_str(),
+            legal_basis: legal_basis.as_str(),
+            reference: reference.into(),
+        },
         &Actor::Operator,
-        serde_json::json!({
-            "candidate": interview.candidate.to_string(),
-            "interview": interview.id.to_string(),
-            "recipient": recipient,
-            "item": item.as_str(),
-            "legal_basis": legal_basis.as_str(),
-            "reference": reference,
-        }),
     )?;
     Ok(proof)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::audit::CheckpointPolicy;
+    use crate::catalog::{ConsentEventRow, InterviewState};
+    use crate::ids::{CountryCode, RegionId};
+    use crate::signing::OperatorKey;
+
+    /// A catalog and an audit log in a temporary folder, and one candidate's interview for
+    /// `acme`, ended.
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        catalog: Catalog,
+        audit: Audit,
+        interview: InterviewRow,
+        events: u32,
+    }
+
+    fn acme() -> RecruiterHandle {
+        RecruiterHandle::parse("acme").unwrap()
+    }
+
+    impl Fixture {
+        fn new() -> Fixture {
+            let dir = tempfile::tempdir().unwrap();
+            let catalog = Catalog::open(&dir.path().join("catalog.db")).unwrap();
+            let signer = OperatorKey::load_or_create(&dir.path().join("op.pk8")).unwrap();
+            let audit = Audit::open(
+                &dir.path().join("audit"),
+                Arc::new(signer),
+                CheckpointPolicy {
+                    every_entries: 1000,
+                    every_seconds: 3600,
+                },
+            )
+            .unwrap();
+            let candidate = catalog
+                .add_candidate("c-1", &CountryCode::parse("JP").unwrap())
+                .unwrap();
+            let interview = InterviewRow {
+                id: InterviewId::new_random(),
+                candidate,
+                recruiter: acme(),
+                job_ref: None,
+                region: RegionId::parse("jp").unwrap(),
+                content_type: "video/webm".into(),
+                profile: "webm".into(),
+                state: InterviewState::Finished,
+                key_version: 1,
+                created_at: crate::util::now_rfc3339(),
+                ended_at: Some(crate::util::now_rfc3339()),
+                bytes_in: 0,
+                end_reason: None,
+            };
+            Fixture {
+                _dir: dir,
+                catalog,
+                audit,
+                interview,
+                events: 0,
+            }
+        }
+
+        /// Appends a grant or withdrawal of `scope`; returns the event's id.
+        fn consent(&mut self, action: &str, scope: &Scope) -> String {
+            self.events += 1;
+            let id = format!("ce_{}", self.events);
+            self.catalog
+                .append_consent_event(&ConsentEventRow {
+                    id: id.clone(),
+                    candidate: self.interview.candidate,
+                    action: action.into(),
+                    scope: scope.name().into(),
+                    recipient: scope.recipient(),
+                    country: scope.country(),
+                    at: crate::util::now_rfc3339(),
+                    notice_id: None,
+                    method: None,
+                    origin: None,
+                    language: None,
+                    withdraws: None,
+                    receipt: None,
+                })
+                .unwrap();
+            id
+        }
+
+        fn decide<I: Allows>(&self, to: &RecruiterHandle, item: I) -> Result<Proof<I>, Refusal> {
+            decide(&self.catalog, &self.audit, to, &self.interview, item).unwrap()
+        }
+
+        /// The audit log's entries, oldest first.
+        fn audited(&self) -> Vec<serde_json::Value> {
+            std::fs::read_to_string(self.audit.log_path())
+                .unwrap_or_default()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        }
+    }
+
+    #[test]
+    fn another_recruiters_interview_is_refused_as_unknown() {
+        let mut f = Fixture::new();
+        let other = RecruiterHandle::parse("globex").unwrap();
+        f.consent("grant", &Scope::ShareRecording(other.clone()));
+        assert_eq!(
+            f.decide(&other, Recording).unwrap_err(),
+            Refusal::NotRecipientsInterview
+        );
+    }
+
+    #[test]
+    fn an_interview_still_being_captured_is_refused() {
+        let mut f = Fixture::new();
+        f.consent("grant", &Scope::ShareRecording(acme()));
+        for state in [InterviewState::Created, InterviewState::Capturing] {
+            f.interview.state = state;
+            assert_eq!(f.decide(&acme(), Recording).unwrap_err(), Refusal::NotEnded);
+        }
+    }
+
+    #[test]
+    fn without_share_consent_a_release_is_refused_naming_the_scope() {
+        let mut f = Fixture::new();
+        // Consent to share with someone else, or to share the other item, is not enough.
+        f.consent(
+            "grant",
+            &Scope::ShareRecording(RecruiterHandle::parse("globex").unwrap()),
+        );
+        f.consent("grant", &Scope::ShareAnalysis(acme()));
+        assert_eq!(
+            f.decide(&acme(), Recording).unwrap_err(),
+            Refusal::NoShareConsent {
+                scope: "share.recording:acme".into()
+            }
+        );
+    }
+
+    #[test]
+    fn withdrawn_share_consent_is_refused_as_withdrawn() {
+        let mut f = Fixture::new();
+        let scope = Scope::ShareRecording(acme());
+        f.consent("grant", &scope);
+        f.consent("withdraw", &scope);
+        assert_eq!(
+            f.decide(&acme(), Recording).unwrap_err(),
+            Refusal::ShareConsentWithdrawn {
+                scope: "share.recording:acme".into()
+            }
+        );
+    }
+
+    #[test]
+    fn analysis_is_refused_once_analyze_is_withdrawn_whatever_the_share_consent() {
+        let mut f = Fixture::new();
+        f.consent("grant", &Scope::Analyze);
+        f.consent("grant", &Scope::ShareAnalysis(acme()));
+        assert!(f.decide(&acme(), Analysis).is_ok());
+        f.consent("withdraw", &Scope::Analyze);
+        assert_eq!(
+            f.decide(&acme(), Analysis).unwrap_err(),
+            Refusal::AnalyzeConsentWithdrawn
+        );
+    }
+
+    #[test]
+    fn an_allowed_release_names_the_consent_event_it_stands_on() {
+        let mut f = Fixture::new();
+        let scope = Scope::ShareRecording(acme());
+        f.consent("grant", &scope);
+        f.consent("withdraw", &scope);
+        let regranted = f.consent("grant", &scope);
+        let proof = f.decide(&acme(), Recording).unwrap();
+        assert_eq!(
+            proof.basis(),
+            &Basis::Consent {
+                consent_event_id: regranted.clone()
+            }
+        );
+        assert_eq!(proof.recipient(), "acme");
+        assert_eq!(proof.interview(), &f.interview.id);
+        assert_eq!(proof.item(), Item::Recording);
+        assert!(proof.still_stands(&f.catalog).unwrap());
+        f.consent("withdraw", &scope);
+        assert!(!proof.still_stands(&f.catalog).unwrap());
+        // A new grant is a new consent: the proof made under the old one does not revive.
+        f.consent("grant", &scope);
+        assert!(!proof.still_stands(&f.catalog).unwrap());
+    }
+
+    #[test]
+    fn every_decision_is_audited_with_its_basis_or_refusal() {
+        let mut f = Fixture::new();
+        let granted = f.consent("grant", &Scope::ShareRecording(acme()));
+        f.decide(&acme(), Recording).unwrap();
+        f.decide(&acme(), Analysis).unwrap_err();
+        let log = f.audited();
+        assert_eq!(log.len(), 2, "{log:?}");
+        assert_eq!(log[0]["event"], "release.allowed");
+        assert_eq!(log[0]["data"]["item"], "recording");
+        assert_eq!(log[0]["data"]["recipient"], "acme");
+        assert_eq!(log[0]["data"]["basis"]["consent_event_id"], granted);
+        assert_eq!(log[1]["event"], "release.refused");
+        assert_eq!(log[1]["data"]["item"], "analysis");
+        assert_eq!(log[1]["data"]["refusal"]["reason"], "no_share_consent");
+    }
+
+    #[test]
+    fn a_legal_exception_needs_a_reference_and_is_audited_as_such() {
+        let f = Fixture::new();
+        let basis = LegalBasis::RequiredByLaw;
+        assert!(matches!(
+            legal_exception(&f.audit, &f.interview, "court", Recording, basis, " "),
+            Err(ConsentError::NoReference)
+        ));
+        let proof =
+            legal_exception(&f.audit, &f.interview, "court", Recording, basis, "case 1").unwrap();
+        assert!(proof.still_stands(&f.catalog).unwrap());
+        let log = f.audited();
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0]["event"], "release.legal_exception");
+        assert_eq!(log[0]["data"]["reference"], "case 1");
+    }
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::state::ConsentState;
 use super::{ConsentError, Scope, receipt};
-use crate::audit::{Actor, Audit};
+use crate::audit::{Actor, Audit, ConsentChange, Event};
 use crate::catalog::{Catalog, ConsentEventRow, NoticeRow};
 use crate::config::Controller;
 use crate::events::{Announcer, Happened};
@@ -202,9 +202,11 @@ impl<'a> Clerk<'a> {
         }
         let id = self.catalog.add_candidate(external_ref, home)?;
         self.audit.record_or_warn(
-            "candidate.registered",
+            Event::CandidateRegistered {
+                candidate: id,
+                home_country: home.clone(),
+            },
             actor,
-            serde_json::json!({"candidate": id.to_string(), "home_country": home.as_str()}),
         );
         Ok(id)
     }
@@ -259,9 +261,12 @@ impl<'a> Clerk<'a> {
             return Err(ConsentError::NoticeExists(id.into()));
         }
         self.audit.record_or_warn(
-            "notice.registered",
+            Event::NoticeRegistered {
+                notice: id.into(),
+                language: language.into(),
+                text_sha256: text_sha256.into(),
+            },
             &Actor::Operator,
-            serde_json::json!({"notice": id, "language": language, "text_sha256": text_sha256}),
         );
         Ok(row)
     }
@@ -298,7 +303,7 @@ impl<'a> Clerk<'a> {
         // neither may undo it (a failure of either is logged).
         self.announcer
             .announce(Happened::ConsentChanged(event.clone()));
-        self.audit("consent.granted", &event, actor);
+        self.audit(Event::ConsentGranted, &event, actor);
         Ok(Granted { event, receipt })
     }
 
@@ -341,7 +346,7 @@ impl<'a> Clerk<'a> {
         self.catalog.append_consent_event(&event)?;
         self.announcer
             .announce(Happened::ConsentChanged(event.clone()));
-        self.audit("consent.withdrawn", &event, actor);
+        self.audit(Event::ConsentWithdrawn, &event, actor);
         Ok(event)
     }
 
@@ -398,19 +403,18 @@ impl<'a> Clerk<'a> {
         })
     }
 
-    fn audit(&self, what: &str, e: &ConsentEventRow, actor: &Actor) {
+    fn audit(&self, what: fn(ConsentChange) -> Event, e: &ConsentEventRow, actor: &Actor) {
         let scope = scope_of(e).map(|s| s.to_string()).unwrap_or_default();
         self.audit.record_or_warn(
-            what,
-            actor,
-            serde_json::json!({
-                "candidate": e.candidate.to_string(),
-                "consent_event": e.id,
-                "scope": scope,
-                "notice": e.notice_id,
-                "method": e.method,
-                "withdraws": e.withdraws,
+            what(ConsentChange {
+                candidate: e.candidate,
+                consent_event: e.id.clone(),
+                scope,
+                notice: e.notice_id.clone(),
+                method: e.method.clone(),
+                withdraws: e.withdraws.clone(),
             }),
+            actor,
         );
     }
 }

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::recruiters::recording_response;
 use super::{ApiError, AppState, json_body, require_operator};
-use crate::consent::{Item, LegalBasis, decision};
+use crate::consent::{LegalBasis, decision};
 use crate::ids::{InterviewId, RecruiterHandle};
 
 pub fn routes() -> Router<AppState> {
@@ -141,10 +141,10 @@ async fn legal_release(
         ));
     }
     let proof = decision::legal_exception(
-        &s.app,
+        &s.app.audit,
         &row,
         &b.recipient,
-        Item::Recording,
+        decision::Recording,
         b.legal_basis,
         &b.reference,
     )?;

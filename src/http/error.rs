@@ -152,6 +152,7 @@ impl From<RecordingError> for ApiError {
             UnknownInterview => (StatusCode::NOT_FOUND, "unknown_interview"),
             StillCapturing => (StatusCode::CONFLICT, "still_capturing"),
             Empty => (StatusCode::NOT_FOUND, "no_segments"),
+            Catalog(_) | KeyLookup(_) | Output { .. } => return ApiError::internal(&e),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "recording_unverifiable"),
         };
         ApiError::new(status, code, e.to_string())
@@ -207,7 +208,9 @@ impl From<ReleaseError> for ApiError {
             NoAnalysis | Empty => StatusCode::NOT_FOUND,
             Withdrawn => StatusCode::FORBIDDEN,
             RecipientGone => StatusCode::BAD_REQUEST,
-            Unverifiable(_) | Catalog(_) | Consent(_) | Audit(_) => return ApiError::internal(&e),
+            Unverifiable(_) | KeyLookup(_) | Catalog(_) | Consent(_) | Audit(_) => {
+                return ApiError::internal(&e);
+            }
         };
         ApiError::new(status, e.code(), e.to_string())
     }

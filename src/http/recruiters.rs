@@ -15,6 +15,7 @@ use serde_json::json;
 
 use super::{ApiError, AppState, json_body, require_recruiter};
 use crate::catalog::{InterviewRow, InterviewState};
+use crate::consent::decision::{Allows, Analysis, Recording};
 use crate::consent::{Item, Proof, decision};
 use crate::ids::{InterviewId, RecruiterHandle};
 use crate::release::{self, RangeError, ReleaseError};
@@ -78,9 +79,14 @@ fn interview(s: &AppState, me: &RecruiterHandle, id: &str) -> Result<InterviewRo
             s.app
                 .audit
                 .record(
-                    "release.refused",
+                    crate::audit::Event::ReleaseRefused {
+                        candidate: None,
+                        interview: id,
+                        recipient: me.to_string(),
+                        item: None,
+                        refusal: json!({"reason": "not_recipients_interview"}),
+                    },
                     &crate::audit::Actor::Recruiter(me.to_string()),
-                    json!({"interview": id.to_string(), "recipient": me.to_string(), "refusal": {"reason": "not_recipients_interview"}}),
                 )
                 .map_err(|e| ApiError::internal(&e))?;
             Err(unknown())
@@ -100,16 +106,18 @@ fn refuse_head(method: &Method) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn decide(
+async fn decide<I: Allows + Send + 'static>(
     s: &AppState,
     me: RecruiterHandle,
     row: InterviewRow,
-    item: Item,
-) -> Result<Proof, ApiError> {
+    item: I,
+) -> Result<Proof<I>, ApiError> {
     let app = s.app.clone();
-    let decided = tokio::task::spawn_blocking(move || decision::decide(&app, &me, &row, item))
-        .await
-        .map_err(|e| ApiError::internal(&e))??;
+    let decided = tokio::task::spawn_blocking(move || {
+        decision::decide(&app.catalog, &app.audit, &me, &row, item)
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))??;
     Ok(decided?)
 }
 
@@ -123,7 +131,7 @@ async fn recording(
     refuse_head(&method)?;
     let me = require_recruiter(&s, &headers)?;
     let row = interview(&s, &me, &id)?;
-    let proof = decide(&s, me, row, Item::Recording).await?;
+    let proof = decide(&s, me, row, Recording).await?;
     recording_response(&s, proof, &headers).await
 }
 
@@ -137,7 +145,7 @@ async fn analysis(
     refuse_head(&method)?;
     let me = require_recruiter(&s, &headers)?;
     let row = interview(&s, &me, &id)?;
-    let proof = decide(&s, me, row, Item::Analysis).await?;
+    let proof = decide(&s, me, row, Analysis).await?;
     let app = s.app.clone();
     let (body, provision) =
         tokio::task::spawn_blocking(move || release::release_analysis(&app, proof))
@@ -174,7 +182,7 @@ async fn link(
         .download_link(&crate::delivery::link_hash(&token), crate::util::now_unix())?
         .ok_or_else(gone)?;
     let row = s.app.catalog.interview(&id)?.ok_or_else(gone)?;
-    let proof = decide(&s, me, row, Item::Recording).await?;
+    let proof = decide(&s, me, row, Recording).await?;
     recording_response(&s, proof, &headers).await
 }
 
@@ -182,7 +190,7 @@ async fn link(
 /// record is written before the first byte; a withdrawal cuts the stream at the next segment.
 pub(super) async fn recording_response(
     s: &AppState,
-    proof: Proof,
+    proof: Proof<Recording>,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let range = match headers.get(header::RANGE) {

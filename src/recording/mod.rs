@@ -1,22 +1,29 @@
-//! Recordings: rebuilding an interview's recording from its sealed segments. Every segment is
-//! opened and verified against the catalog and the sealed manifest before a byte is written,
-//! and the first one that fails is named.
+//! Recordings: an interview's sealed objects and the one road from them to plaintext.
+//!
+//! - [`identity`]: the identity each sealed object of an interview is sealed under.
+//! - [`manifest`]: the sealed, ordered list of an interview's segments.
+//! - [`verify`]: the verification export and release share: the manifest opened, complete and
+//!   checked against the catalog, then every segment checked against it as it is opened.
+//!
+//! [`rebuild`] and [`export`] open every segment before a byte is written, and the first one
+//! that fails is named.
 
+mod identity;
 mod manifest;
+mod verify;
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
 
+pub use identity::{output_identity, segment_identity};
 pub use manifest::{Manifest, ManifestEntry, ManifestWriteError};
+pub use verify::{VerifiedRecording, check_against_manifest, open_output, store_and_key};
 
-use crate::app::{Kiroku, StartError};
+use crate::app::{KeyLookupError, Kiroku};
 use crate::catalog::{CatalogError, InterviewRow};
 use crate::ids::InterviewId;
-use crate::seal::{self, ObjectIdentity, ObjectKind, SealError};
-use crate::store::{ObjectKey, StoreError};
 
-/// Why a recording could not be rebuilt.
+/// Why a recording (or an analysis output) could not be opened, or its export written.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordingError {
     #[error("unknown interview")]
@@ -25,12 +32,16 @@ pub enum RecordingError {
     StillCapturing,
     #[error("the interview has no stored segments")]
     Empty,
+    #[error("the interview's region or the candidate's key is gone")]
+    KeyGone,
     #[error("segment {index} fails to open: {why}")]
     Segment { index: u32, why: String },
     #[error("the manifest fails to open: {0}")]
     Manifest(String),
     #[error("the manifest and the catalog disagree: {0}")]
     Mismatch(String),
+    #[error("{analyzer} output: {why}")]
+    AnalysisOutput { analyzer: String, why: String },
     #[error("output {path}: {source}")]
     Output {
         path: String,
@@ -38,8 +49,24 @@ pub enum RecordingError {
     },
     #[error(transparent)]
     Catalog(#[from] CatalogError),
-    #[error(transparent)]
-    Keys(#[from] StartError),
+    /// The key could not be looked up: a fault of this system, not of the recording.
+    #[error("the interview's key could not be looked up: {0}")]
+    KeyLookup(#[from] KeyLookupError),
+}
+
+impl RecordingError {
+    /// True when the stored objects failed verification (as opposed to a missing interview,
+    /// or a catalog, key lookup or output failure).
+    pub fn is_unverifiable(&self) -> bool {
+        matches!(
+            self,
+            RecordingError::KeyGone
+                | RecordingError::Segment { .. }
+                | RecordingError::Manifest(_)
+                | RecordingError::Mismatch(_)
+                | RecordingError::AnalysisOutput { .. }
+        )
+    }
 }
 
 /// A verified recording in memory: its content type and bytes.
@@ -50,7 +77,7 @@ pub struct Recording {
 }
 
 /// Opens and verifies every segment of an ended interview, in order.
-pub fn rebuild(app: &Arc<Kiroku>, id: &InterviewId) -> Result<Recording, RecordingError> {
+pub fn rebuild(app: &Kiroku, id: &InterviewId) -> Result<Recording, RecordingError> {
     let row = app
         .catalog
         .interview(id)?
@@ -58,71 +85,29 @@ pub fn rebuild(app: &Arc<Kiroku>, id: &InterviewId) -> Result<Recording, Recordi
     if !row.state.is_ended() {
         return Err(RecordingError::StillCapturing);
     }
-    let (region, key) = app.interview_key(&row)?.ok_or_else(|| {
-        RecordingError::Manifest("the interview's region or the candidate's key is gone".into())
-    })?;
-    let manifest_bytes = region
-        .store
-        .get(&ObjectKey::manifest(&row.candidate, &row.id))
-        .map_err(|e| RecordingError::Manifest(e.to_string()))?;
-    let manifest = Manifest::open(&key, &row, &manifest_bytes)
-        .map_err(|e| RecordingError::Manifest(e.to_string()))?;
-    if !manifest.complete {
-        return Err(RecordingError::Manifest(
-            "the manifest was never sealed as complete".into(),
-        ));
-    }
-    let rows = app.catalog.segments(id)?;
-    check_against_manifest(&manifest, &rows)?;
-    if rows.is_empty() {
-        return Err(RecordingError::Empty);
-    }
-    let profile = app
-        .profiles
-        .by_name(&row.profile)
-        .map(|p| p.output_content_type.clone());
-    let mut bytes = Vec::with_capacity(rows.iter().map(|r| r.plain_len as usize).sum());
-    for (entry, seg) in manifest.segments.iter().zip(&rows) {
-        let fail = |why: String| RecordingError::Segment {
-            index: seg.index,
-            why,
-        };
-        let object = ObjectKey::parse(&seg.object_key).map_err(|e| fail(e.to_string()))?;
-        let sealed = region
-            .store
-            .get(&object)
-            .map_err(|e: StoreError| fail(e.to_string()))?;
-        let opened = seal::open(&key, &segment_identity(&row, seg.index), &sealed)
-            .map_err(|e: SealError| fail(e.to_string()))?;
-        if hex::encode(opened.commitment) != entry.commitment {
-            return Err(fail(
-                "it is not the segment the manifest lists (commitment differs)".into(),
-            ));
-        }
-        let last = seg.index as usize + 1 == rows.len();
-        if opened.is_final && !last {
-            return Err(fail("it is marked final but segments follow it".into()));
-        }
-        if last && !opened.is_final && manifest.end.as_deref() == Some("finished") {
-            return Err(fail(
-                "the recording finished but its last segment is not marked final".into(),
-            ));
-        }
-        bytes.extend_from_slice(&opened.plaintext);
+    let content_type = content_type(app, &row);
+    let (verified, store) = VerifiedRecording::open(app, row)?;
+    let mut bytes = Vec::with_capacity(verified.plain_len() as usize);
+    for seg in verified.segments() {
+        bytes.extend_from_slice(&verified.open_segment(store, seg.index)?);
     }
     Ok(Recording {
-        content_type: profile.unwrap_or_else(|| "application/octet-stream".into()),
+        content_type,
         bytes,
-        segments: rows.len() as u32,
+        segments: verified.segments().len() as u32,
     })
 }
 
+/// The content type the interview's recording is served and exported as (its profile's).
+pub fn content_type(app: &Kiroku, row: &InterviewRow) -> String {
+    app.profiles
+        .by_name(&row.profile)
+        .map(|p| p.output_content_type.clone())
+        .unwrap_or_else(|| "application/octet-stream".into())
+}
+
 /// Rebuilds and writes the recording to `out` atomically: the file appears whole or not at all.
-pub fn export(
-    app: &Arc<Kiroku>,
-    id: &InterviewId,
-    out: &Path,
-) -> Result<Recording, RecordingError> {
+pub fn export(app: &Kiroku, id: &InterviewId, out: &Path) -> Result<Recording, RecordingError> {
     let rec = rebuild(app, id)?;
     let err = |source| RecordingError::Output {
         path: out.display().to_string(),
@@ -147,41 +132,4 @@ pub fn export(
         return Err(err(e));
     }
     Ok(rec)
-}
-
-pub fn segment_identity(row: &InterviewRow, index: u32) -> ObjectIdentity {
-    ObjectIdentity {
-        kind: ObjectKind::Segment,
-        region: row.region.clone(),
-        candidate: row.candidate,
-        interview: row.id,
-        index,
-        key_version: row.key_version,
-    }
-}
-
-pub fn check_against_manifest(
-    m: &Manifest,
-    rows: &[crate::catalog::SegmentRow],
-) -> Result<(), RecordingError> {
-    if m.segments.len() != rows.len() {
-        return Err(RecordingError::Mismatch(format!(
-            "the manifest lists {} segments, the catalog {}",
-            m.segments.len(),
-            rows.len()
-        )));
-    }
-    for (i, (e, r)) in m.segments.iter().zip(rows).enumerate() {
-        if e.index != i as u32 || r.index != i as u32 {
-            return Err(RecordingError::Mismatch(format!(
-                "segment {i} is missing or out of order"
-            )));
-        }
-        if e.commitment != hex::encode(r.commitment) || e.object_key != r.object_key {
-            return Err(RecordingError::Mismatch(format!(
-                "segment {i} differs between manifest and catalog"
-            )));
-        }
-    }
-    Ok(())
 }

@@ -1,12 +1,14 @@
-//! Release: the only road from sealed bytes to a recipient. Every function here takes a
-//! [`Proof`] from the decision point ([`crate::consent::decision`]), writes the provision record
-//! APPI Art. 29 asks for before the first byte leaves, and asks the decision point again before
-//! each segment, so a withdrawal stops a download under way at the next segment.
+//! Release: the only road from sealed bytes to a recipient. Every function here takes, by
+//! value, a [`Proof`] from the decision point ([`crate::consent::decision`]) typed by the item
+//! it allows, writes the provision record APPI Art. 29 asks for before the first byte leaves,
+//! and asks the decision point again before each segment, so a withdrawal stops a download
+//! under way at the next segment.
 //!
 //! A recording is served as the concatenation of its segments (exactly what `kiroku recording
-//! export` writes). A byte range opens only the segments it touches, and of those only the
-//! 64 KiB chunks it touches ([`crate::seal::ChunkOpener`]). The sealed manifest is checked
-//! first, and every opened segment's commitment must be the one the manifest lists.
+//! export` writes), through the same verification as export ([`VerifiedRecording`]): the
+//! sealed manifest is checked first, and every opened segment must carry the commitment the
+//! manifest lists. A byte range opens only the segments it touches, and of those only the
+//! 64 KiB chunks it touches ([`crate::seal::ChunkRange`]).
 
 pub mod range;
 
@@ -14,13 +16,12 @@ use std::sync::Arc;
 
 pub use range::{ByteRange, RangeError};
 
-use crate::app::{Kiroku, RegionRuntime, StartError};
-use crate::audit::Actor;
-use crate::catalog::{CatalogError, InterviewRow, ProvisionRow, SegmentRow};
-use crate::consent::{Basis, ConsentError, Item, Proof};
-use crate::recording::{Manifest, check_against_manifest, segment_identity};
-use crate::seal::{CandidateKey, ChunkOpener, HEADER_LEN, SealError};
-use crate::store::{ObjectKey, StoreError};
+use crate::app::{KeyLookupError, Kiroku};
+use crate::audit::{Actor, Event};
+use crate::catalog::{CatalogError, ProvisionRow};
+use crate::consent::decision::{Allows, Analysis, Recording};
+use crate::consent::{Basis, ConsentError, Proof};
+use crate::recording::{RecordingError, VerifiedRecording};
 
 /// Why a release could not go ahead or was cut short.
 #[derive(Debug, thiserror::Error)]
@@ -34,9 +35,12 @@ pub enum ReleaseError {
     #[error("the consent this release rests on was withdrawn; the release stopped")]
     Withdrawn,
     #[error("the recording cannot be verified: {0}")]
-    Unverifiable(String),
+    Unverifiable(RecordingError),
     #[error("the recipient went away")]
     RecipientGone,
+    /// The interview's key could not be looked up: a fault here, not in the recording.
+    #[error("the interview's key could not be looked up: {0}")]
+    KeyLookup(KeyLookupError),
     #[error(transparent)]
     Catalog(#[from] CatalogError),
     #[error(transparent)]
@@ -56,23 +60,31 @@ impl ReleaseError {
             ReleaseError::Withdrawn => "share_consent_withdrawn",
             ReleaseError::RecipientGone => "recipient_gone",
             ReleaseError::Unverifiable(_) => "recording_unverifiable",
-            ReleaseError::Catalog(_) | ReleaseError::Consent(_) | ReleaseError::Audit(_) => {
-                "internal"
-            }
+            ReleaseError::KeyLookup(_)
+            | ReleaseError::Catalog(_)
+            | ReleaseError::Consent(_)
+            | ReleaseError::Audit(_) => "internal",
         }
     }
 }
 
-impl From<StartError> for ReleaseError {
-    fn from(e: StartError) -> ReleaseError {
-        ReleaseError::Unverifiable(e.to_string())
+/// Sorts what the shared verification found: an empty recording, a fault of this system
+/// (catalog, key lookup), or a recording that does not verify.
+impl From<RecordingError> for ReleaseError {
+    fn from(e: RecordingError) -> ReleaseError {
+        match e {
+            RecordingError::Empty => ReleaseError::Empty,
+            RecordingError::Catalog(e) => ReleaseError::Catalog(e),
+            RecordingError::KeyLookup(e) => ReleaseError::KeyLookup(e),
+            other => ReleaseError::Unverifiable(other),
+        }
     }
 }
 
 /// One segment's share of a release: `len` bytes from `offset` of its plaintext.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct Piece {
-    segment: SegmentRow,
+    segment: u32,
     offset: u64,
     len: u64,
 }
@@ -85,11 +97,8 @@ pub struct RecordingRelease {
     /// The range served, if the request named one.
     pub range: Option<ByteRange>,
     pub provision_id: String,
-    proof: Proof,
-    row: InterviewRow,
-    key: CandidateKey,
-    finished: bool,
-    segment_count: u32,
+    proof: Proof<Recording>,
+    recording: VerifiedRecording,
     pieces: Vec<Piece>,
 }
 
@@ -100,70 +109,26 @@ impl RecordingRelease {
     }
 }
 
-/// Checks the manifest, resolves the range to segments, and writes the provision record.
+/// Verifies the recording, resolves the range to segments, and writes the provision record.
 pub fn prepare_recording(
     app: &Arc<Kiroku>,
-    proof: Proof,
+    proof: Proof<Recording>,
     range_header: Option<&str>,
 ) -> Result<RecordingRelease, ReleaseError> {
-    assert_eq!(
-        proof.item(),
-        Item::Recording,
-        "a recording needs a recording proof"
-    );
     let row = app
         .catalog
         .interview(proof.interview())?
-        .ok_or_else(|| ReleaseError::Unverifiable("the interview is gone".into()))?;
-    let (region, key) = app.interview_key(&row)?.ok_or_else(|| {
-        ReleaseError::Unverifiable("the interview's region or the candidate's key is gone".into())
-    })?;
-    let manifest = Manifest::open(
-        &key,
-        &row,
-        &region
-            .store
-            .get(&ObjectKey::manifest(&row.candidate, &row.id))
-            .map_err(|e| ReleaseError::Unverifiable(format!("manifest: {e}")))?,
-    )
-    .map_err(|e| ReleaseError::Unverifiable(format!("manifest: {e}")))?;
-    if !manifest.complete {
-        return Err(ReleaseError::Unverifiable(
-            "the manifest was never sealed as complete".into(),
-        ));
-    }
-    let segments = app.catalog.segments(&row.id)?;
-    check_against_manifest(&manifest, &segments)
-        .map_err(|e| ReleaseError::Unverifiable(e.to_string()))?;
-    if segments.is_empty() {
-        return Err(ReleaseError::Empty);
-    }
-    let total_len: u64 = segments.iter().map(|s| s.plain_len).sum();
+        .ok_or(ReleaseError::Unverifiable(RecordingError::UnknownInterview))?;
+    let content_type = crate::recording::content_type(app, &row);
+    let (recording, _) = VerifiedRecording::open(app, row)?;
+    let total_len = recording.plain_len();
     let range = range::parse(range_header, total_len)?;
-    let (from, to) = range.map_or((0, total_len.saturating_sub(1)), |r| (r.start, r.end));
-    let mut pieces = Vec::new();
-    let mut at = 0u64;
-    for s in &segments {
-        let (seg_start, seg_end) = (at, at + s.plain_len);
-        at = seg_end;
-        if s.plain_len == 0 || seg_end <= from || seg_start > to {
-            continue;
-        }
-        let offset = from.saturating_sub(seg_start);
-        let last = (to + 1).min(seg_end) - seg_start;
-        pieces.push(Piece {
-            segment: s.clone(),
-            offset,
-            len: last - offset,
-        });
-    }
-    let content_type = app
-        .profiles
-        .by_name(&row.profile)
-        .map(|p| p.output_content_type.clone())
-        .unwrap_or_else(|| "application/octet-stream".into());
+    let pieces = match range {
+        Some(r) => pieces(&recording, r.start, r.end),
+        None => pieces(&recording, 0, total_len.saturating_sub(1)),
+    };
     let seg_list = match (pieces.first(), pieces.last()) {
-        (Some(a), Some(b)) => format!("{}-{}", a.segment.index, b.segment.index),
+        (Some(a), Some(b)) => format!("{}-{}", a.segment, b.segment),
         _ => String::new(),
     };
     let byte_range = range.map(|r| format!("{}-{}", r.start, r.end));
@@ -174,12 +139,30 @@ pub fn prepare_recording(
         range,
         provision_id,
         proof,
-        finished: manifest.end.as_deref() == Some("finished"),
-        segment_count: segments.len() as u32,
-        row,
-        key,
+        recording,
         pieces,
     })
+}
+
+/// The segments bytes `from..=to` of the recording fall in, and each one's share.
+fn pieces(recording: &VerifiedRecording, from: u64, to: u64) -> Vec<Piece> {
+    let mut pieces = Vec::new();
+    let mut at = 0u64;
+    for s in recording.segments() {
+        let (seg_start, seg_end) = (at, at + s.plain_len);
+        at = seg_end;
+        if s.plain_len == 0 || seg_end <= from || seg_start > to {
+            continue;
+        }
+        let offset = from.saturating_sub(seg_start);
+        let last = (to + 1).min(seg_end) - seg_start;
+        pieces.push(Piece {
+            segment: s.index,
+            offset,
+            len: last - offset,
+        });
+    }
+    pieces
 }
 
 /// Streams a prepared release into `sink` (blocking), piece by piece; `sink` returns false when
@@ -189,27 +172,31 @@ pub fn stream_recording(
     release: RecordingRelease,
     mut sink: impl FnMut(Vec<u8>) -> bool,
 ) -> Result<u64, ReleaseError> {
-    let region = app
-        .region(&release.row.region)
-        .ok_or_else(|| ReleaseError::Unverifiable("the interview's region is gone".into()))?;
+    let row = release.recording.row();
+    let store = &app
+        .region(&row.region)
+        .ok_or(ReleaseError::Unverifiable(RecordingError::KeyGone))?
+        .store;
     let mut sent = 0u64;
     for piece in &release.pieces {
-        if !release.proof.still_stands(app)? {
+        if !release.proof.still_stands(&app.catalog)? {
             app.audit.record(
-                "release.interrupted",
+                Event::ReleaseInterrupted {
+                    provision: release.provision_id.clone(),
+                    interview: row.id,
+                    candidate: row.candidate,
+                    recipient: release.proof.recipient().into(),
+                    segment: piece.segment,
+                    bytes_sent: sent,
+                },
                 &Actor::System,
-                serde_json::json!({
-                    "provision": release.provision_id,
-                    "interview": release.row.id.to_string(),
-                    "candidate": release.row.candidate.to_string(),
-                    "recipient": release.proof.recipient(),
-                    "segment": piece.segment.index,
-                    "bytes_sent": sent,
-                }),
             )?;
             return Err(ReleaseError::Withdrawn);
         }
-        for part in open_piece(region, &release, piece)? {
+        let parts = release
+            .recording
+            .open_range(store, piece.segment, piece.offset, piece.len)?;
+        for part in parts {
             sent += part.len() as u64;
             if !sink(part) {
                 return Err(ReleaseError::RecipientGone);
@@ -219,84 +206,17 @@ pub fn stream_recording(
     Ok(sent)
 }
 
-/// Opens only the chunks of one segment that the piece covers.
-fn open_piece(
-    region: &RegionRuntime,
-    release: &RecordingRelease,
-    piece: &Piece,
-) -> Result<Vec<Vec<u8>>, ReleaseError> {
-    let seg = &piece.segment;
-    let fail = |why: String| {
-        ReleaseError::Unverifiable(format!("segment {} fails to open: {why}", seg.index))
-    };
-    let object = ObjectKey::parse(&seg.object_key).map_err(|e| fail(e.to_string()))?;
-    let header = region
-        .store
-        .get_range(&object, 0, HEADER_LEN as u64)
-        .map_err(|e: StoreError| fail(e.to_string()))?;
-    let opener = ChunkOpener::new(
-        &release.key,
-        &segment_identity(&release.row, seg.index),
-        &header,
-        seg.plain_len,
-    )
-    .map_err(|e: SealError| fail(e.to_string()))?;
-    if *opener.commitment() != seg.commitment {
-        return Err(fail("it is not the segment the manifest lists".into()));
-    }
-    let is_last = seg.index + 1 == release.segment_count;
-    if opener.is_final() && !is_last {
-        return Err(fail("it is marked final but segments follow it".into()));
-    }
-    if is_last && release.finished && !opener.is_final() {
-        return Err(fail(
-            "the recording finished but its last segment is not marked final".into(),
-        ));
-    }
-    let first = opener.chunk_of(piece.offset);
-    let last = opener.chunk_of(piece.offset + piece.len - 1);
-    let (span_start, _) = opener.sealed_span(first);
-    let (last_start, last_len) = opener.sealed_span(last);
-    let bytes = region
-        .store
-        .get_range(&object, span_start, last_start + last_len - span_start)
-        .map_err(|e| fail(e.to_string()))?;
-    let mut out = Vec::with_capacity((last - first + 1) as usize);
-    let mut at = 0usize;
-    for i in first..=last {
-        let (_, len) = opener.sealed_span(i);
-        let chunk = bytes
-            .get(at..at + len as usize)
-            .ok_or_else(|| fail("the stored object is shorter than the catalog says".into()))?
-            .to_vec();
-        at += len as usize;
-        let plain = opener
-            .open_chunk(i, chunk)
-            .map_err(|e| fail(e.to_string()))?;
-        let chunk_start = i * crate::seal::CHUNK_SIZE as u64;
-        let from = piece.offset.max(chunk_start) - chunk_start;
-        let to = (piece.offset + piece.len).min(chunk_start + plain.len() as u64) - chunk_start;
-        out.push(plain[from as usize..to as usize].to_vec());
-    }
-    Ok(out)
-}
-
 /// An analysis release: every analyzer's report for the whole interview and per segment,
 /// opened and checked against the commitments the catalog holds. The provision record is
 /// written before anything is returned. WAV renditions are inputs for analyzers, not released.
 pub fn release_analysis(
     app: &Arc<Kiroku>,
-    proof: Proof,
+    proof: Proof<Analysis>,
 ) -> Result<(serde_json::Value, String), ReleaseError> {
-    assert_eq!(
-        proof.item(),
-        Item::Analysis,
-        "analysis needs an analysis proof"
-    );
     let row = app
         .catalog
         .interview(proof.interview())?
-        .ok_or_else(|| ReleaseError::Unverifiable("the interview is gone".into()))?;
+        .ok_or(ReleaseError::Unverifiable(RecordingError::UnknownInterview))?;
     let outputs: Vec<_> = app
         .catalog
         .analysis_outputs(&row.id)?
@@ -306,26 +226,17 @@ pub fn release_analysis(
     if !outputs.iter().any(|o| o.segment.is_none()) {
         return Err(ReleaseError::NoAnalysis);
     }
-    let (region, key) = app.interview_key(&row)?.ok_or_else(|| {
-        ReleaseError::Unverifiable("the interview's region or the candidate's key is gone".into())
-    })?;
+    let (store, key) = crate::recording::store_and_key(app, &row)?;
     let mut analyzers = serde_json::Map::new();
     let mut segments: Vec<u32> = Vec::new();
     for o in &outputs {
-        let fail =
-            |why: String| ReleaseError::Unverifiable(format!("{} output: {why}", o.analyzer));
-        let object = ObjectKey::parse(o.object_key.as_deref().unwrap_or_default())
-            .map_err(|e| fail(e.to_string()))?;
-        let sealed = region.store.get(&object).map_err(|e| fail(e.to_string()))?;
-        let identity =
-            crate::analysis::output_identity(&row, crate::seal::ObjectKind::Analysis, o.segment);
-        let opened =
-            crate::seal::open(&key, &identity, &sealed).map_err(|e| fail(e.to_string()))?;
-        if o.commitment.as_deref() != Some(hex::encode(opened.commitment).as_str()) {
-            return Err(fail("it is not the output the catalog lists".into()));
-        }
-        let report: serde_json::Value =
-            serde_json::from_slice(&opened.plaintext).map_err(|e| fail(e.to_string()))?;
+        let plain = crate::recording::open_output(store, &key, &row, o)?;
+        let report: serde_json::Value = serde_json::from_slice(&plain).map_err(|e| {
+            ReleaseError::Unverifiable(RecordingError::AnalysisOutput {
+                analyzer: o.analyzer.clone(),
+                why: e.to_string(),
+            })
+        })?;
         let entry = analyzers
             .entry(o.analyzer.clone())
             .or_insert_with(|| serde_json::json!({"interview": null, "segments": []}));
@@ -333,10 +244,9 @@ pub fn release_analysis(
             None => entry["interview"] = report,
             Some(n) => {
                 segments.push(n);
-                entry["segments"]
-                    .as_array_mut()
-                    .expect("segments is an array")
-                    .push(serde_json::json!({"segment": n, "report": report}));
+                if let Some(list) = entry["segments"].as_array_mut() {
+                    list.push(serde_json::json!({"segment": n, "report": report}));
+                }
             }
         }
     }
@@ -352,9 +262,9 @@ pub fn release_analysis(
 }
 
 /// Writes the provision record (APPI Art. 29) and its audit entry; returns the record's id.
-fn record_provision(
+fn record_provision<I: Allows>(
     app: &Kiroku,
-    proof: &Proof,
+    proof: &Proof<I>,
     segments: &str,
     byte_range: Option<&str>,
 ) -> Result<String, ReleaseError> {
@@ -394,20 +304,19 @@ fn record_provision(
         Basis::LegalException { .. } => Actor::Operator,
     };
     app.audit.record(
-        "release.provided",
+        Event::ReleaseProvided {
+            provision: row.id.clone(),
+            candidate: row.candidate,
+            interview: row.interview,
+            recipient: row.recipient.clone(),
+            item: row.item.clone(),
+            segments: row.segments.clone(),
+            byte_range: row.byte_range.clone(),
+            basis: basis.into(),
+            consent_event: row.consent_event_id.clone(),
+            legal_basis: row.legal_basis.clone(),
+        },
         &actor,
-        serde_json::json!({
-            "provision": row.id,
-            "candidate": row.candidate.to_string(),
-            "interview": row.interview.to_string(),
-            "recipient": row.recipient,
-            "item": row.item,
-            "segments": row.segments,
-            "byte_range": row.byte_range,
-            "basis": basis,
-            "consent_event": row.consent_event_id,
-            "legal_basis": row.legal_basis,
-        }),
     )?;
     Ok(row.id)
 }
@@ -416,11 +325,45 @@ fn record_provision(
 pub fn purge_expired_provisions(app: &Kiroku) -> Result<usize, ReleaseError> {
     let n = app.catalog.purge_provisions(crate::util::now_unix())?;
     if n > 0 {
-        app.audit.record(
-            "provisions.purged",
-            &Actor::System,
-            serde_json::json!({"count": n}),
-        )?;
+        app.audit
+            .record(Event::ProvisionsPurged { count: n }, &Actor::System)?;
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::CatalogError;
+
+    #[test]
+    fn a_catalog_failure_during_a_key_lookup_is_internal_not_unverifiable() {
+        let lookup = RecordingError::KeyLookup(KeyLookupError::Catalog(CatalogError::Corrupt(
+            "wrapped key".into(),
+        )));
+        assert!(!lookup.is_unverifiable());
+        let e = ReleaseError::from(lookup);
+        assert!(matches!(e, ReleaseError::KeyLookup(_)), "{e:?}");
+        assert_eq!(e.code(), "internal");
+        let e = ReleaseError::from(RecordingError::Catalog(CatalogError::Corrupt("x".into())));
+        assert_eq!(e.code(), "internal");
+    }
+
+    #[test]
+    fn a_recording_that_fails_verification_is_unverifiable_and_an_empty_one_has_no_segments() {
+        let bad = RecordingError::Segment {
+            index: 2,
+            why: "chunk 0 failed authentication".into(),
+        };
+        assert!(bad.is_unverifiable());
+        assert_eq!(ReleaseError::from(bad).code(), "recording_unverifiable");
+        assert_eq!(
+            ReleaseError::from(RecordingError::KeyGone).code(),
+            "recording_unverifiable"
+        );
+        assert_eq!(
+            ReleaseError::from(RecordingError::Empty).code(),
+            "no_segments"
+        );
+    }
 }

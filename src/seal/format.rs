@@ -6,7 +6,7 @@
 //! ```
 //! The whole header is the AAD of every chunk, so no byte of it can change unnoticed.
 
-use super::{ObjectKind, SealError};
+use super::SealError;
 
 pub const MAGIC: &[u8; 4] = b"KRK1";
 pub const VERSION: u8 = 1;
@@ -17,6 +17,9 @@ pub const SUITE_HKDF_SHA256_AES256GCM: u8 = 1;
 pub const CHUNK_SIZE: usize = 64 * 1024;
 pub const TAG_LEN: usize = 16;
 pub const HEADER_LEN: usize = 4 + 1 + 1 + 1 + 1 + 4 + 4 + 4 + 16 + 32 + 32;
+/// The kind bytes a header may carry ([`super::ObjectKind::code`]: segment to analysis).
+const FIRST_KIND: u8 = 1;
+const LAST_KIND: u8 = 4;
 /// Flags bit 0: this is the final object of its interview.
 pub const FLAG_FINAL: u8 = 0x01;
 
@@ -71,9 +74,7 @@ impl Header {
             salt: arr(36),
             commitment: arr(68),
         };
-        if h.flags & !FLAG_FINAL != 0
-            || !(ObjectKind::Segment as u8..=ObjectKind::Analysis as u8).contains(&h.kind)
-        {
+        if h.flags & !FLAG_FINAL != 0 || !(FIRST_KIND..=LAST_KIND).contains(&h.kind) {
             return Err(SealError::NotSealed);
         }
         // Only the chunk size this version writes is accepted: a forged header cannot make a

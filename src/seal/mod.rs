@@ -5,12 +5,15 @@
 //! Plain bytes become a [`SealedObject`] only through [`seal`]; a `SealedObject` cannot be built
 //! anywhere else, so the store, which accepts nothing else, can never receive plaintext.
 //! Opening needs the identity the caller expects ([`ObjectIdentity`]): an object moved to
-//! another candidate, interview, index, region or kind fails to open.
+//! another candidate, interview, index, region or kind (or, for an analysis output, another
+//! analyzer) fails to open. [`ChunkRange`] says which chunks a plaintext byte range needs.
 
+mod chunks;
 mod format;
 mod keys;
 mod stream;
 
+pub use chunks::{ChunkRange, chunk_count, sealed_chunk_span};
 pub use format::{CHUNK_SIZE, HEADER_LEN, TAG_LEN};
 pub use keys::{CandidateKey, KeyError, MasterKey};
 pub use stream::{ChunkOpener, Opened, open, raw_aes_gcm_baseline, seal};
@@ -18,17 +21,29 @@ pub use stream::{ChunkOpener, Opened, open, raw_aes_gcm_baseline, seal};
 use crate::ids::{CandidateId, InterviewId, RegionId};
 
 /// What a sealed object is; part of the derived key so kinds cannot be swapped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ObjectKind {
     /// A media segment (or the recording's header, segment 0).
-    Segment = 1,
+    Segment,
     /// The interview's manifest: the ordered list of its segments.
-    Manifest = 2,
+    Manifest,
     /// A 16 kHz WAV rendition of one segment's audio, for analyzers.
-    Rendition = 3,
-    /// An analyzer's output (per segment, or for the whole interview).
-    Analysis = 4,
+    Rendition,
+    /// An analyzer's output (per segment, or for the whole interview). The analyzer's name is
+    /// bound into the derived key, so one analyzer's output never opens as another's.
+    Analysis { analyzer: String },
+}
+
+impl ObjectKind {
+    /// The kind's byte in the header (and in the key derivation).
+    pub fn code(&self) -> u8 {
+        match self {
+            ObjectKind::Segment => 1,
+            ObjectKind::Manifest => 2,
+            ObjectKind::Rendition => 3,
+            ObjectKind::Analysis { .. } => 4,
+        }
+    }
 }
 
 /// Everything an object is bound to. The opener supplies what it expects; any difference makes

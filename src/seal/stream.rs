@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! PRK    = HKDF-Extract(salt, UK_v)
-//! ctx    = "kiroku/object/v1" | suite | kind | len(region) region | candidate | interview | index | key version | flags
+//! ctx    = "kiroku/object/v1" | suite | kind | [u32 len(analyzer) analyzer, kind 4 only]
+//!          | len(region) region | candidate | interview | index | key version | flags
 //! SK     = HKDF-Expand(PRK, ctx | "key", 32)        commit = HKDF-Expand(PRK, ctx | "commit", 32)
 //! nonce  = 11-byte big-endian chunk counter || 0x01 for the last chunk, else 0x00
 //! AAD    = the whole 100-byte header
@@ -15,10 +16,11 @@ use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, Tag, UnboundKe
 use ring::hkdf::{HKDF_SHA256, KeyType, Prk, Salt};
 use ring::rand::{SecureRandom, SystemRandom};
 
+use super::chunks::{ChunkRange, chunk_count, sealed_chunk_span};
 use super::format::{
     CHUNK_SIZE, FLAG_FINAL, HEADER_LEN, Header, SUITE_HKDF_SHA256_AES256GCM, TAG_LEN,
 };
-use super::{CandidateKey, ObjectIdentity, SealError, SealedObject};
+use super::{CandidateKey, ObjectIdentity, ObjectKind, SealError, SealedObject};
 
 /// Largest chunk count: the counter has 88 bits, but nothing kiroku writes comes near 2^32
 /// chunks (256 TiB), so refusing beyond that keeps every counter far from wrapping.
@@ -41,7 +43,7 @@ pub fn seal(
     is_final: bool,
     plaintext: Vec<u8>,
 ) -> Result<SealedObject, SealError> {
-    let chunks = chunk_count(plaintext.len());
+    let chunks = chunk_count(plaintext.len() as u64);
     if chunks > MAX_CHUNKS {
         return Err(SealError::TooLarge);
     }
@@ -53,7 +55,7 @@ pub fn seal(
     let (aead, commitment) = derive(key, id, flags, &salt);
     let header = Header {
         flags,
-        kind: id.kind as u8,
+        kind: id.kind.code(),
         key_version: key.version(),
         chunk_size: CHUNK_SIZE as u32,
         index: id.index,
@@ -176,34 +178,39 @@ impl ChunkOpener {
             header: header_bytes[..HEADER_LEN]
                 .try_into()
                 .expect("header length"),
-            chunks: chunk_count(plain_len as usize),
+            chunks: chunk_count(plain_len),
             plain_len,
             is_final: header.flags & FLAG_FINAL != 0,
             commitment,
         })
     }
 
-    /// The chunk holding plaintext byte `at`.
-    pub fn chunk_of(&self, at: u64) -> u64 {
-        at / CHUNK_SIZE as u64
+    /// The chunks a plaintext byte range of this object needs; `None` when the range is empty
+    /// or runs past the object's end.
+    pub fn range(&self, offset: u64, len: u64) -> Option<ChunkRange> {
+        ChunkRange::new(self.plain_len, offset, len)
     }
 
-    /// Where chunk `i` (ciphertext and tag) sits in the stored object: (offset, length).
-    pub fn sealed_span(&self, i: u64) -> (u64, u64) {
-        let plain = if i + 1 == self.chunks {
-            self.plain_len - i * CHUNK_SIZE as u64
-        } else {
-            CHUNK_SIZE as u64
-        };
-        (
-            HEADER_LEN as u64 + i * (CHUNK_SIZE + TAG_LEN) as u64,
-            plain + TAG_LEN as u64,
-        )
+    /// Opens the chunks of `range` from `stored`, the object's bytes at
+    /// [`ChunkRange::sealed_span`], and returns each chunk's plaintext trimmed to the range.
+    pub fn open_range(&self, range: &ChunkRange, stored: &[u8]) -> Result<Vec<Vec<u8>>, SealError> {
+        if range.plain_len() != self.plain_len || stored.len() as u64 != range.sealed_span().1 {
+            return Err(SealError::Truncated);
+        }
+        let mut out = Vec::with_capacity(range.chunks().count());
+        let mut at = 0usize;
+        for i in range.chunks() {
+            let len = sealed_chunk_span(self.plain_len, i).1 as usize;
+            let plain = self.open_chunk(i, stored[at..at + len].to_vec())?;
+            at += len;
+            out.push(plain[range.within(i)].to_vec());
+        }
+        Ok(out)
     }
 
     /// Authenticates and decrypts chunk `i` from its stored bytes.
     pub fn open_chunk(&self, i: u64, mut sealed: Vec<u8>) -> Result<Vec<u8>, SealError> {
-        if i >= self.chunks || sealed.len() as u64 != self.sealed_span(i).1 {
+        if i >= self.chunks || sealed.len() as u64 != sealed_chunk_span(self.plain_len, i).1 {
             return Err(SealError::Truncated);
         }
         let tag_at = sealed.len() - TAG_LEN;
@@ -235,7 +242,7 @@ fn check_identity(
     id: &ObjectIdentity,
     header: &Header,
 ) -> Result<(), SealError> {
-    if header.kind != id.kind as u8 {
+    if header.kind != id.kind.code() {
         return Err(SealError::WrongIdentity("object kind"));
     }
     if header.interview != *id.interview.as_bytes() {
@@ -254,7 +261,7 @@ fn check_identity(
 /// in place, with no format around it. Returns the tags so the work cannot be optimised away.
 pub fn raw_aes_gcm_baseline(buf: &mut [u8]) -> Vec<Tag> {
     let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[7u8; 32]).expect("32-byte key"));
-    let chunks = chunk_count(buf.len());
+    let chunks = chunk_count(buf.len() as u64);
     buf.chunks_mut(CHUNK_SIZE)
         .enumerate()
         .map(|(i, c)| {
@@ -262,10 +269,6 @@ pub fn raw_aes_gcm_baseline(buf: &mut [u8]) -> Vec<Tag> {
                 .expect("seal")
         })
         .collect()
-}
-
-fn chunk_count(len: usize) -> u64 {
-    len.div_ceil(CHUNK_SIZE).max(1) as u64
 }
 
 fn nonce(counter: u64, last: bool) -> Nonce {
@@ -294,7 +297,12 @@ fn derive(
     let mut ctx = Vec::with_capacity(96);
     ctx.extend_from_slice(b"kiroku/object/v1");
     ctx.push(SUITE_HKDF_SHA256_AES256GCM);
-    ctx.push(id.kind as u8);
+    ctx.push(id.kind.code());
+    // Only analysis outputs name their analyzer: every other kind derives exactly as before.
+    if let ObjectKind::Analysis { analyzer } = &id.kind {
+        ctx.extend_from_slice(&(analyzer.len() as u32).to_be_bytes());
+        ctx.extend_from_slice(analyzer.as_bytes());
+    }
     ctx.push(region.len() as u8);
     ctx.extend_from_slice(region);
     ctx.extend_from_slice(id.candidate.as_bytes());
@@ -321,4 +329,89 @@ fn derive(
 fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
     let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
     std::hint::black_box(diff) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{CandidateId, InterviewId, RegionId};
+    use crate::seal::ObjectKind;
+
+    fn identity(kind: ObjectKind) -> ObjectIdentity {
+        ObjectIdentity {
+            kind,
+            region: RegionId::parse("jp").unwrap(),
+            candidate: CandidateId::new_random(),
+            interview: InterviewId::new_random(),
+            index: 3,
+            key_version: 1,
+        }
+    }
+
+    fn analysis_by(analyzer: &str, of: &ObjectIdentity) -> ObjectIdentity {
+        ObjectIdentity {
+            kind: ObjectKind::Analysis {
+                analyzer: analyzer.into(),
+            },
+            ..of.clone()
+        }
+    }
+
+    #[test]
+    fn an_output_sealed_for_one_analyzer_does_not_open_as_another_analyzers() {
+        let key = CandidateKey::from_bytes([7; 32], 1);
+        let base = identity(ObjectKind::Segment);
+        let x = analysis_by("pitch", &base);
+        let sealed = seal(&key, &x, false, b"{\"x\":1}".to_vec())
+            .unwrap()
+            .to_vec();
+        assert_eq!(open(&key, &x, &sealed).unwrap().plaintext, b"{\"x\":1}");
+        for other in ["pitch2", "pitc", "builtin", ""] {
+            assert_eq!(
+                open(&key, &analysis_by(other, &base), &sealed).unwrap_err(),
+                SealError::CommitmentMismatch,
+                "{other}"
+            );
+        }
+        let header = &sealed[..HEADER_LEN];
+        assert!(matches!(
+            ChunkOpener::new(&key, &analysis_by("energy", &base), header, 7),
+            Err(SealError::CommitmentMismatch)
+        ));
+    }
+
+    #[test]
+    fn a_range_opened_chunk_by_chunk_is_the_same_bytes_as_the_whole_object() {
+        let key = CandidateKey::from_bytes([9; 32], 1);
+        let id = identity(ObjectKind::Segment);
+        let plain: Vec<u8> = (0..2 * CHUNK_SIZE + 300).map(|i| (i % 251) as u8).collect();
+        let sealed = seal(&key, &id, true, plain.clone()).unwrap().to_vec();
+        let opener =
+            ChunkOpener::new(&key, &id, &sealed[..HEADER_LEN], plain.len() as u64).unwrap();
+        assert!(opener.is_final());
+        for (offset, len) in [
+            (0, 1),
+            (CHUNK_SIZE as u64 - 1, 2),
+            (10, plain.len() as u64 - 10),
+            (2 * CHUNK_SIZE as u64 + 299, 1),
+        ] {
+            let range = opener.range(offset, len).unwrap();
+            let (at, span) = range.sealed_span();
+            let stored = &sealed[at as usize..(at + span) as usize];
+            let got: Vec<u8> = opener.open_range(&range, stored).unwrap().concat();
+            assert_eq!(got, plain[offset as usize..(offset + len) as usize]);
+        }
+        let range = opener.range(5, 10).unwrap();
+        let (at, span) = range.sealed_span();
+        let mut stored = sealed[at as usize..(at + span) as usize].to_vec();
+        stored[20] ^= 1;
+        assert_eq!(
+            opener.open_range(&range, &stored).unwrap_err(),
+            SealError::ChunkAuth(0)
+        );
+        assert_eq!(
+            opener.open_range(&range, &stored[1..]).unwrap_err(),
+            SealError::Truncated
+        );
+    }
 }

@@ -1,0 +1,224 @@
+//! The one road from sealed objects to plaintext, for export and release alike.
+//!
+//! [`VerifiedRecording::verify`] opens the sealed manifest with the interview's key, requires it
+//! sealed as complete, and checks it against the catalog's segment rows. Only then is a
+//! segment opened, through the verified recording: whole ([`VerifiedRecording::open_segment`],
+//! for export) or only the chunks a byte range needs ([`VerifiedRecording::open_range`], for
+//! release). Either way the segment must carry the commitment the manifest lists, and the
+//! final marker exactly where the recording ends. [`open_output`] does the same for one
+//! analysis output against the commitment the catalog holds.
+
+use crate::app::Kiroku;
+use crate::catalog::{AnalysisRow, InterviewRow, SegmentRow};
+use crate::seal::{self, CandidateKey, ChunkOpener, HEADER_LEN, ObjectKind};
+use crate::store::{ObjectKey, Store};
+
+use super::{Manifest, RecordingError, output_identity, segment_identity};
+
+/// A recording whose manifest opened, is complete, and agrees with the catalog.
+pub struct VerifiedRecording {
+    row: InterviewRow,
+    key: CandidateKey,
+    segments: Vec<SegmentRow>,
+    /// Capture ended as `finished`: the last segment must then carry the final marker.
+    finished: bool,
+}
+
+/// The store an interview's objects live in and the key they are sealed under.
+pub fn store_and_key<'a>(
+    app: &'a Kiroku,
+    row: &InterviewRow,
+) -> Result<(&'a Store, CandidateKey), RecordingError> {
+    let (region, key) = app.interview_key(row)?.ok_or(RecordingError::KeyGone)?;
+    Ok((&region.store, key))
+}
+
+impl VerifiedRecording {
+    /// Looks up the interview's store, key and segment rows, and verifies them.
+    pub fn open(
+        app: &Kiroku,
+        row: InterviewRow,
+    ) -> Result<(VerifiedRecording, &Store), RecordingError> {
+        let (store, key) = store_and_key(app, &row)?;
+        let segments = app.catalog.segments(&row.id)?;
+        Ok((Self::verify(store, key, row, segments)?, store))
+    }
+
+    /// Opens the interview's manifest from `store`, requires it complete, and checks it
+    /// against the catalog's `segments`.
+    pub fn verify(
+        store: &Store,
+        key: CandidateKey,
+        row: InterviewRow,
+        segments: Vec<SegmentRow>,
+    ) -> Result<VerifiedRecording, RecordingError> {
+        let sealed = store
+            .get(&ObjectKey::manifest(&row.candidate, &row.id))
+            .map_err(|e| RecordingError::Manifest(e.to_string()))?;
+        let manifest = Manifest::open(&key, &row, &sealed)
+            .map_err(|e| RecordingError::Manifest(e.to_string()))?;
+        if !manifest.complete {
+            return Err(RecordingError::Manifest(
+                "the manifest was never sealed as complete".into(),
+            ));
+        }
+        check_against_manifest(&manifest, &segments)?;
+        if segments.is_empty() {
+            return Err(RecordingError::Empty);
+        }
+        Ok(VerifiedRecording {
+            finished: manifest.end.as_deref() == Some("finished"),
+            row,
+            key,
+            segments,
+        })
+    }
+
+    pub fn row(&self) -> &InterviewRow {
+        &self.row
+    }
+
+    /// The segments, in order, as the manifest and the catalog agree they are.
+    pub fn segments(&self) -> &[SegmentRow] {
+        &self.segments
+    }
+
+    /// Plaintext length of the whole recording.
+    pub fn plain_len(&self) -> u64 {
+        self.segments.iter().map(|s| s.plain_len).sum()
+    }
+
+    /// Opens segment `index` whole from `store`.
+    pub fn open_segment(&self, store: &Store, index: u32) -> Result<Vec<u8>, RecordingError> {
+        let seg = self.segment(index)?;
+        let fail = |why: String| RecordingError::Segment { index, why };
+        let object = ObjectKey::parse(&seg.object_key).map_err(|e| fail(e.to_string()))?;
+        let sealed = store.get(&object).map_err(|e| fail(e.to_string()))?;
+        let opened = seal::open(&self.key, &segment_identity(&self.row, index), &sealed)
+            .map_err(|e| fail(e.to_string()))?;
+        self.check_marks(seg, &opened.commitment, opened.is_final)
+            .map_err(fail)?;
+        Ok(opened.plaintext)
+    }
+
+    /// Opens `len` bytes from `offset` of segment `index`'s plaintext, reading from `store`
+    /// only the header and the chunks the range needs. Returns the plaintext chunk by chunk.
+    pub fn open_range(
+        &self,
+        store: &Store,
+        index: u32,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<Vec<u8>>, RecordingError> {
+        let seg = self.segment(index)?;
+        let fail = |why: String| RecordingError::Segment { index, why };
+        let object = ObjectKey::parse(&seg.object_key).map_err(|e| fail(e.to_string()))?;
+        let header = store
+            .get_range(&object, 0, HEADER_LEN as u64)
+            .map_err(|e| fail(e.to_string()))?;
+        let opener = ChunkOpener::new(
+            &self.key,
+            &segment_identity(&self.row, index),
+            &header,
+            seg.plain_len,
+        )
+        .map_err(|e| fail(e.to_string()))?;
+        self.check_marks(seg, opener.commitment(), opener.is_final())
+            .map_err(fail)?;
+        let Some(range) = opener.range(offset, len) else {
+            return Ok(Vec::new());
+        };
+        let (at, span) = range.sealed_span();
+        let stored = store
+            .get_range(&object, at, span)
+            .map_err(|e| fail(e.to_string()))?;
+        if stored.len() as u64 != span {
+            return Err(fail(
+                "the stored object is shorter than the catalog says".into(),
+            ));
+        }
+        opener
+            .open_range(&range, &stored)
+            .map_err(|e| fail(e.to_string()))
+    }
+
+    fn segment(&self, index: u32) -> Result<&SegmentRow, RecordingError> {
+        self.segments
+            .get(index as usize)
+            .ok_or_else(|| RecordingError::Segment {
+                index,
+                why: "the recording has no such segment".into(),
+            })
+    }
+
+    /// The marks an opened segment must carry: the manifest's commitment, and the final
+    /// marker on the last segment of a finished recording and nowhere before it.
+    fn check_marks(
+        &self,
+        seg: &SegmentRow,
+        commitment: &[u8; 32],
+        is_final: bool,
+    ) -> Result<(), String> {
+        if *commitment != seg.commitment {
+            return Err("it is not the segment the manifest lists (commitment differs)".into());
+        }
+        let last = seg.index as usize + 1 == self.segments.len();
+        if is_final && !last {
+            return Err("it is marked final but segments follow it".into());
+        }
+        if last && self.finished && !is_final {
+            return Err("the recording finished but its last segment is not marked final".into());
+        }
+        Ok(())
+    }
+}
+
+/// Opens one analysis output of `row` from `store`; it must be the analyzer's output the
+/// catalog lists (same analyzer, segment and commitment).
+pub fn open_output(
+    store: &Store,
+    key: &CandidateKey,
+    row: &InterviewRow,
+    output: &AnalysisRow,
+) -> Result<Vec<u8>, RecordingError> {
+    let fail = |why: String| RecordingError::AnalysisOutput {
+        analyzer: output.analyzer.clone(),
+        why,
+    };
+    let object = ObjectKey::parse(output.object_key.as_deref().unwrap_or_default())
+        .map_err(|e| fail(e.to_string()))?;
+    let sealed = store.get(&object).map_err(|e| fail(e.to_string()))?;
+    let kind = ObjectKind::Analysis {
+        analyzer: output.analyzer.clone(),
+    };
+    let opened = seal::open(key, &output_identity(row, kind, output.segment), &sealed)
+        .map_err(|e| fail(e.to_string()))?;
+    if output.commitment.as_deref() != Some(hex::encode(opened.commitment).as_str()) {
+        return Err(fail("it is not the output the catalog lists".into()));
+    }
+    Ok(opened.plaintext)
+}
+
+/// The manifest and the catalog list the same segments, in order, with the same commitments.
+pub fn check_against_manifest(m: &Manifest, rows: &[SegmentRow]) -> Result<(), RecordingError> {
+    if m.segments.len() != rows.len() {
+        return Err(RecordingError::Mismatch(format!(
+            "the manifest lists {} segments, the catalog {}",
+            m.segments.len(),
+            rows.len()
+        )));
+    }
+    for (i, (e, r)) in m.segments.iter().zip(rows).enumerate() {
+        if e.index != i as u32 || r.index != i as u32 {
+            return Err(RecordingError::Mismatch(format!(
+                "segment {i} is missing or out of order"
+            )));
+        }
+        if e.commitment != hex::encode(r.commitment) || e.object_key != r.object_key {
+            return Err(RecordingError::Mismatch(format!(
+                "segment {i} differs between manifest and catalog"
+            )));
+        }
+    }
+    Ok(())
+}

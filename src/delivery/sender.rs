@@ -1,230 +1,21 @@
-//! Push release: signed webhook notifications to recruiters, from a durable outbox.
-//!
-//! - `recording.ready` is queued when an interview finishes while `share.recording` for its
-//!   recruiter stands, or when that consent is granted after it finished. At each attempt the
-//!   decision point is asked again; the notification carries a short-lived download link whose
-//!   use is decided again, and recorded, like any pull.
-//! - A withdrawal cancels every pending delivery resting on the withdrawn scope, and, if the
-//!   recruiter has already received data of that candidate, queues `consent.withdrawn` (APPI
-//!   Art. 35, GDPR Art. 19: tell each recipient).
-//! - Signature: header `Kiroku-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret,
-//!   "<t>.<body>")>`. Receivers check it with [`verify_signature`] and refuse a `t` outside
-//!   their replay window; every delivery has a unique `id` for deduplication.
-//! - Retries with exponential backoff; redirects are not followed; a delivery that fails
-//!   `max_attempts` times is recorded as failed.
+//! The sender: the delivery loop of `kiroku serve`. It takes what is due from the outbox, asks
+//! the decision point again, signs and posts each notification (no redirects, public
+//! addresses only), and settles it: delivered, retried with backoff, or failed.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::json;
 
+use super::signature::sign;
+use super::{ANALYSIS_READY, BoxError, CONSENT_WITHDRAWN, RECORDING_READY, outbox};
 use crate::app::Kiroku;
 use crate::audit::{Actor, DeliveryAttempt, Event};
-use crate::catalog::{ConsentEventRow, InterviewRow, InterviewState, OutboxRow};
-use crate::consent::decision::{self, Item};
-use crate::consent::{Scope, ledger::scope_of};
-use crate::events::Happened;
+use crate::catalog::{InterviewRow, OutboxRow};
+use crate::consent::decision;
 use crate::ids::RecruiterHandle;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-pub const RECORDING_READY: &str = "recording.ready";
-pub const ANALYSIS_READY: &str = "analysis.ready";
-pub const CONSENT_WITHDRAWN: &str = "consent.withdrawn";
-
-/// Why a signature does not verify.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum SignatureError {
-    #[error("Kiroku-Signature header is malformed")]
-    Malformed,
-    #[error("the delivery is outside the replay window")]
-    Stale,
-    #[error("the signature does not match")]
-    Mismatch,
-}
-
-/// The value of the `Kiroku-Signature` header for `body` at time `t`.
-pub fn sign(secret: &str, t: i64, body: &[u8]) -> String {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
-    let mut ctx = hmac::Context::with_key(&key);
-    ctx.update(t.to_string().as_bytes());
-    ctx.update(b".");
-    ctx.update(body);
-    format!("t={t},v1={}", hex::encode(ctx.sign().as_ref()))
-}
-
-/// Checks a delivery as a receiver should: signature over `t.body`, and `t` within `window`
-/// seconds of `now`.
-pub fn verify_signature(
-    secret: &str,
-    header: &str,
-    body: &[u8],
-    now: i64,
-    window: i64,
-) -> Result<(), SignatureError> {
-    let mut t = None;
-    let mut v1 = None;
-    for part in header.split(',') {
-        match part.split_once('=') {
-            Some(("t", x)) => t = x.parse::<i64>().ok(),
-            Some(("v1", x)) => v1 = hex::decode(x).ok(),
-            _ => return Err(SignatureError::Malformed),
-        }
-    }
-    let (Some(t), Some(v1)) = (t, v1) else {
-        return Err(SignatureError::Malformed);
-    };
-    if now.abs_diff(t) > window.unsigned_abs() {
-        return Err(SignatureError::Stale);
-    }
-    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
-    let mut msg = format!("{t}.").into_bytes();
-    msg.extend_from_slice(body);
-    hmac::verify(&key, &msg, &v1).map_err(|_| SignatureError::Mismatch)
-}
-
-/// Makes this process's outbox follow what the ledger, capture and analysis announce:
-/// consent changes, finished interviews and completed analyses. Wired once by
-/// [`crate::node::open`]. A listener never fails what it hears of: problems are logged, and the
-/// decision point still guards every delivery.
-pub fn listen(app: &Arc<Kiroku>) {
-    let weak = Arc::downgrade(app);
-    app.events.listen(move |what| {
-        let Some(app) = weak.upgrade() else {
-            return;
-        };
-        match what {
-            Happened::ConsentChanged(e) => consent_changed(&app, e),
-            Happened::InterviewFinished(row) => ready(&app, row, Item::Recording, RECORDING_READY),
-            // Queues `analysis.ready` if `share.analysis` for its recruiter stands (the
-            // decision point asks again at delivery).
-            Happened::AnalysisCompleted(row) => ready(&app, row, Item::Analysis, ANALYSIS_READY),
-        }
-    });
-}
-
-fn consent_changed(app: &Kiroku, e: &ConsentEventRow) {
-    if let Err(err) = on_consent_changed(app, e) {
-        tracing::error!(error = %err, consent_event = %e.id, "outbox could not follow a consent change");
-    }
-    app.wake_deliveries();
-}
-
-fn on_consent_changed(app: &Kiroku, e: &ConsentEventRow) -> Result<(), BoxError> {
-    let scope = scope_of(e)?;
-    let (Scope::ShareRecording(to) | Scope::ShareAnalysis(to)) = &scope else {
-        return Ok(());
-    };
-    if e.action == "grant" {
-        for i in app.catalog.interviews_of_candidate(&e.candidate)? {
-            if i.recruiter != *to || i.state != InterviewState::Finished {
-                continue;
-            }
-            match scope {
-                Scope::ShareRecording(_) => enqueue(app, to, RECORDING_READY, &i, &scope)?,
-                Scope::ShareAnalysis(_) if has_analysis(app, &i)? => {
-                    enqueue(app, to, ANALYSIS_READY, &i, &scope)?
-                }
-                _ => {}
-            }
-        }
-        return Ok(());
-    }
-    let cancelled =
-        app.catalog
-            .cancel_deliveries(&e.candidate, &scope.to_string(), "consent withdrawn")?;
-    if !cancelled.is_empty() {
-        app.audit.record_or_warn(
-            Event::DeliveriesCancelled {
-                deliveries: cancelled,
-                candidate: e.candidate,
-                consent_event: e.id.clone(),
-            },
-            &Actor::System,
-        );
-    }
-    let received = app.catalog.has_received(&e.candidate, to.as_str())?
-        || app
-            .catalog
-            .was_delivered(&e.candidate, to.as_str(), &scope.to_string())?;
-    // Queued even without a webhook: then it fails at once, so the outbox shows the operator
-    // a recipient who must be told by other means.
-    if received {
-        app.catalog.enqueue(&OutboxRow {
-            id: new_id(),
-            recruiter: to.to_string(),
-            kind: CONSENT_WITHDRAWN.into(),
-            candidate: e.candidate,
-            interview: None,
-            scope: scope.to_string(),
-            state: "pending".into(),
-            attempts: 0,
-            next_at: 0,
-            last_error: None,
-            created_at: e.at.clone(),
-            done_at: None,
-        })?;
-    }
-    Ok(())
-}
-
-/// Queues a `*.ready` delivery of `item` to the interview's recruiter while its share scope
-/// stands; a failure to queue is logged, never passed back to capture or analysis.
-fn ready(app: &Kiroku, row: &InterviewRow, item: Item, kind: &str) {
-    let result = (|| -> Result<(), BoxError> {
-        let scope = item.scope(&row.recruiter);
-        if app
-            .ledger()
-            .standing_grant(&row.candidate, &scope)?
-            .is_some()
-        {
-            enqueue(app, &row.recruiter, kind, row, &scope)?;
-        }
-        Ok(())
-    })();
-    if let Err(e) = result {
-        tracing::error!(error = %e, interview = %row.id, kind, "could not queue a delivery");
-    }
-    app.wake_deliveries();
-}
-
-fn has_analysis(app: &Kiroku, i: &InterviewRow) -> Result<bool, BoxError> {
-    Ok(app
-        .catalog
-        .analysis_outputs(&i.id)?
-        .iter()
-        .any(|o| o.segment.is_none() && o.status == "ok"))
-}
-
-fn enqueue(
-    app: &Kiroku,
-    to: &RecruiterHandle,
-    kind: &str,
-    i: &InterviewRow,
-    scope: &Scope,
-) -> Result<(), BoxError> {
-    if app.catalog.webhook(to)?.is_none() {
-        return Ok(());
-    }
-    app.catalog.enqueue(&OutboxRow {
-        id: new_id(),
-        recruiter: to.to_string(),
-        kind: kind.into(),
-        candidate: i.candidate,
-        interview: Some(i.id),
-        scope: scope.to_string(),
-        state: "pending".into(),
-        attempts: 0,
-        next_at: 0,
-        last_error: None,
-        created_at: crate::util::now_rfc3339(),
-        done_at: None,
-    })?;
-    Ok(())
-}
 
 /// The delivery loop of `kiroku serve`: wakes on a new delivery or every second; purges
 /// provision records past their keeping time every hour.
@@ -519,7 +310,7 @@ async fn settle(
                 // it is recorded as delivered, and the recipient is told of the withdrawal.
                 Some("cancelled") if state == "delivered" => {
                     if let Some(e) = app2.catalog.last_withdrawal(&row2.candidate, &row2.scope)? {
-                        on_consent_changed(&app2, &e)?;
+                        outbox::on_consent_changed(&app2, &e)?;
                     }
                 }
                 _ => return Ok(()), // cancelled meanwhile: nothing was sent
@@ -548,39 +339,5 @@ async fn settle(
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::error!(error = %e, "delivery outcome could not be recorded"),
         Err(e) => tracing::error!(error = %e, "delivery task failed"),
-    }
-}
-
-fn new_id() -> String {
-    format!("dl_{}", uuid::Uuid::new_v4().simple())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_signature_verifies_only_for_its_body_secret_and_window() {
-        let h = sign("s3cret", 1000, b"{\"a\":1}");
-        assert_eq!(
-            verify_signature("s3cret", &h, b"{\"a\":1}", 1100, 300),
-            Ok(())
-        );
-        assert_eq!(
-            verify_signature("s3cret", &h, b"{\"a\":2}", 1100, 300),
-            Err(SignatureError::Mismatch)
-        );
-        assert_eq!(
-            verify_signature("other", &h, b"{\"a\":1}", 1100, 300),
-            Err(SignatureError::Mismatch)
-        );
-        assert_eq!(
-            verify_signature("s3cret", &h, b"{\"a\":1}", 1400, 300),
-            Err(SignatureError::Stale)
-        );
-        assert_eq!(
-            verify_signature("s3cret", "v1=zz", b"", 0, 300),
-            Err(SignatureError::Malformed)
-        );
     }
 }

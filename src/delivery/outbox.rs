@@ -1,0 +1,135 @@
+//! The outbox: what is queued for delivery, and what a withdrawal cancels. It follows what the
+//! ledger, capture and analysis announce (wired in [`super::listen`]); every row it writes is
+//! decided again by the decision point when the sender attempts it.
+
+use super::{ANALYSIS_READY, BoxError, CONSENT_WITHDRAWN, RECORDING_READY};
+use crate::app::Kiroku;
+use crate::audit::{Actor, Event};
+use crate::catalog::{ConsentEventRow, InterviewRow, InterviewState, OutboxRow};
+use crate::consent::decision::Item;
+use crate::consent::{Scope, ledger::scope_of};
+use crate::ids::RecruiterHandle;
+
+pub(super) fn consent_changed(app: &Kiroku, e: &ConsentEventRow) {
+    if let Err(err) = on_consent_changed(app, e) {
+        tracing::error!(error = %err, consent_event = %e.id, "outbox could not follow a consent change");
+    }
+    app.wake_deliveries();
+}
+
+pub(super) fn on_consent_changed(app: &Kiroku, e: &ConsentEventRow) -> Result<(), BoxError> {
+    let scope = scope_of(e)?;
+    let (Scope::ShareRecording(to) | Scope::ShareAnalysis(to)) = &scope else {
+        return Ok(());
+    };
+    if e.action == "grant" {
+        for i in app.catalog.interviews_of_candidate(&e.candidate)? {
+            if i.recruiter != *to || i.state != InterviewState::Finished {
+                continue;
+            }
+            match scope {
+                Scope::ShareRecording(_) => enqueue(app, to, RECORDING_READY, &i, &scope)?,
+                Scope::ShareAnalysis(_) if has_analysis(app, &i)? => {
+                    enqueue(app, to, ANALYSIS_READY, &i, &scope)?
+                }
+                _ => {}
+            }
+        }
+        return Ok(());
+    }
+    let cancelled =
+        app.catalog
+            .cancel_deliveries(&e.candidate, &scope.to_string(), "consent withdrawn")?;
+    if !cancelled.is_empty() {
+        app.audit.record_or_warn(
+            Event::DeliveriesCancelled {
+                deliveries: cancelled,
+                candidate: e.candidate,
+                consent_event: e.id.clone(),
+            },
+            &Actor::System,
+        );
+    }
+    let received = app.catalog.has_received(&e.candidate, to.as_str())?
+        || app
+            .catalog
+            .was_delivered(&e.candidate, to.as_str(), &scope.to_string())?;
+    // Queued even without a webhook: then it fails at once, so the outbox shows the operator
+    // a recipient who must be told by other means.
+    if received {
+        app.catalog.enqueue(&OutboxRow {
+            id: new_id(),
+            recruiter: to.to_string(),
+            kind: CONSENT_WITHDRAWN.into(),
+            candidate: e.candidate,
+            interview: None,
+            scope: scope.to_string(),
+            state: "pending".into(),
+            attempts: 0,
+            next_at: 0,
+            last_error: None,
+            created_at: e.at.clone(),
+            done_at: None,
+        })?;
+    }
+    Ok(())
+}
+
+/// Queues a `*.ready` delivery of `item` to the interview's recruiter while its share scope
+/// stands; a failure to queue is logged, never passed back to capture or analysis.
+pub(super) fn ready(app: &Kiroku, row: &InterviewRow, item: Item, kind: &str) {
+    let result = (|| -> Result<(), BoxError> {
+        let scope = item.scope(&row.recruiter);
+        if app
+            .ledger()
+            .standing_grant(&row.candidate, &scope)?
+            .is_some()
+        {
+            enqueue(app, &row.recruiter, kind, row, &scope)?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        tracing::error!(error = %e, interview = %row.id, kind, "could not queue a delivery");
+    }
+    app.wake_deliveries();
+}
+
+fn has_analysis(app: &Kiroku, i: &InterviewRow) -> Result<bool, BoxError> {
+    Ok(app
+        .catalog
+        .analysis_outputs(&i.id)?
+        .iter()
+        .any(|o| o.segment.is_none() && o.status == "ok"))
+}
+
+fn enqueue(
+    app: &Kiroku,
+    to: &RecruiterHandle,
+    kind: &str,
+    i: &InterviewRow,
+    scope: &Scope,
+) -> Result<(), BoxError> {
+    if app.catalog.webhook(to)?.is_none() {
+        return Ok(());
+    }
+    app.catalog.enqueue(&OutboxRow {
+        id: new_id(),
+        recruiter: to.to_string(),
+        kind: kind.into(),
+        candidate: i.candidate,
+        interview: Some(i.id),
+        scope: scope.to_string(),
+        state: "pending".into(),
+        attempts: 0,
+        next_at: 0,
+        last_error: None,
+        created_at: crate::util::now_rfc3339(),
+        done_at: None,
+    })?;
+    Ok(())
+}
+
+pub(super) fn new_id() -> String {
+    format!("dl_{}", uuid::Uuid::new_v4().simple())
+}

@@ -42,8 +42,7 @@ pub fn place<'a>(app: &'a Kiroku, who: &CandidateRow) -> Result<Placed<'a>, Plac
             .standing_grant(&who.id, &Scope::Transfer(r.region.country.clone()))?
             .map(|g| format!("transfer_consent:{}", g.id)))
     };
-    let preferred_id = app.config.preferred_region(home);
-    let preferred = app.region(&preferred_id).expect("validated placement");
+    let preferred = app.preferred_region(home);
     if let Some(why) = allowed(preferred)? {
         return Ok(Placed {
             region: preferred,
@@ -61,7 +60,7 @@ pub fn place<'a>(app: &'a Kiroku, who: &CandidateRow) -> Result<Placed<'a>, Plac
     }
     Err(PlacementError::NoAllowedRegion {
         home: home.to_string(),
-        preferred: preferred_id.to_string(),
+        preferred: preferred.region.id.to_string(),
         country: preferred.region.country.to_string(),
     })
 }

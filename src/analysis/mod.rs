@@ -34,9 +34,9 @@ use crate::seal::{self, CandidateKey, ObjectIdentity, ObjectKind};
 use crate::segment::{AudioTap, MediaKind};
 use crate::store::ObjectKey;
 
-pub const BUILTIN: &str = report::NAME;
+pub const BUILTIN: &str = crate::config::BUILTIN_ANALYZER;
 /// Object folder of the WAV renditions.
-pub const RENDITION: &str = "audio-16k";
+pub const RENDITION: &str = crate::config::RENDITION_ANALYZER;
 /// Sealed-object index of an interview-wide output.
 const WHOLE: u32 = u32::MAX;
 /// Lag, in segments, from which the worker says it is falling behind.

@@ -146,10 +146,7 @@ impl Spool {
 }
 
 fn sha256(b: &[u8]) -> [u8; 32] {
-    ring::digest::digest(&ring::digest::SHA256, b)
-        .as_ref()
-        .try_into()
-        .expect("32 bytes")
+    crate::util::secret::sha256(b)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use crate::catalog::{Catalog, CatalogError, InterviewRow};
 use crate::config::{Config, Region, RegionPlan};
 use crate::ids::{CandidateId, CountryCode, RegionId};
 use crate::seal::{CandidateKey, KeyError, MasterKey};
-use crate::segment::{Profiles, SegmentError};
+use crate::segment::{PipelineSource, Profiles, SegmentError};
 use crate::signing::{OperatorKey, SigningError};
 use crate::store::{LocalStore, S3Store, Spool, Store, StoreError};
 
@@ -83,7 +83,7 @@ impl Kiroku {
             source,
         })?;
         let plan = config.region_plan()?;
-        let profiles = Profiles::load(&config.pipelines_dir)?;
+        let profiles = Profiles::load(&PipelineSource::new(config.pipelines_dir.as_deref()))?;
         let catalog = Catalog::open(&data.join("catalog.db"))?;
         let mut regions = BTreeMap::new();
         for region in plan.regions.clone() {

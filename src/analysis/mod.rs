@@ -229,7 +229,7 @@ impl Worker {
         let sealed = region.store.get(&ObjectKey::parse(&seg.object_key)?)?;
         let opened = seal::open(&self.key, &segment_identity(&self.row, index), &sealed)?;
         if self.tap.is_none() {
-            self.tap = Some(AudioTap::start(&self.app.config.pipelines_dir)?);
+            self.tap = Some(AudioTap::start(self.app.profiles.source())?);
         }
         let tap = self.tap.as_mut().expect("started");
         tap.push(&opened.plaintext)?;

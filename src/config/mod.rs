@@ -33,8 +33,11 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where the catalog, the local stores, key files and generated secrets live.
     pub data_dir: PathBuf,
-    /// Folder of GStreamer pipeline descriptions, one per ingest profile.
-    pub pipelines_dir: PathBuf,
+    /// Folder of GStreamer pipeline descriptions (one `*.toml` per ingest profile, and
+    /// `analysis/audio-tap.toml`), read instead of the descriptions shipped in the binary.
+    /// Unset: the built-in ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipelines_dir: Option<PathBuf>,
     /// Region used for new interviews.
     pub default_region: String,
     /// Front-ends' service token. Unset: generated on first run into `<data_dir>/secrets/`.
@@ -232,7 +235,7 @@ impl Default for Config {
         Config {
             listen: "127.0.0.1:8080".parse().expect("valid address"),
             data_dir: PathBuf::from("data"),
-            pipelines_dir: PathBuf::from("pipelines"),
+            pipelines_dir: None,
             default_region: "jp".into(),
             service_token: None,
             operator_token: None,

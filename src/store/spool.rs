@@ -13,6 +13,7 @@ use std::sync::Mutex;
 
 use super::{LocalStore, ObjectKey, StoreError};
 use crate::seal::SealedObject;
+use crate::util::secret::sha256;
 
 pub struct Spool {
     files: LocalStore,
@@ -143,10 +144,6 @@ impl Spool {
         f.try_lock().ok()?;
         Some(f)
     }
-}
-
-fn sha256(b: &[u8]) -> [u8; 32] {
-    crate::util::secret::sha256(b)
 }
 
 #[cfg(test)]

@@ -7,24 +7,23 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::audit::{Audit, AuditError, CheckpointPolicy};
 use crate::catalog::{Catalog, CatalogError, InterviewRow};
-use crate::config::{Config, Region};
+use crate::config::{Config, Region, RegionPlan};
 use crate::consent::{Clerk, Ledger};
 use crate::events::{Announcer, Background};
-use crate::ids::{CandidateId, RegionId};
+use crate::ids::{CandidateId, CountryCode, RegionId};
 use crate::seal::{CandidateKey, KeyError, MasterKey};
-use crate::segment::{Profiles, SegmentError};
+use crate::segment::{PipelineSource, Profiles, SegmentError};
 use crate::signing::{OperatorKey, SigningError};
 use crate::store::{LocalStore, S3Store, Spool, Store, StoreError};
 
 /// Why kiroku could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     Key(#[from] KeyError),
     #[error(transparent)]
@@ -72,6 +71,9 @@ pub struct Kiroku {
     pub profiles: Profiles,
     pub catalog: Catalog,
     pub regions: BTreeMap<RegionId, RegionRuntime>,
+    /// The default region and the placement policy, parsed from the config at open; every
+    /// region it names is in `regions`.
+    plan: RegionPlan,
     pub service_token: Secret,
     pub operator_token: Secret,
     /// The operator's Ed25519 key: signs consent receipts and audit checkpoints.
@@ -83,7 +85,8 @@ pub struct Kiroku {
     pub events: Announcer,
     /// Work listeners started that a command-line process waits for before it exits.
     pub background: Background,
-    active_captures: AtomicUsize,
+    /// One permit per interview that may be captured at once (`limits.max_concurrent_interviews`).
+    capture_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Kiroku {
@@ -95,10 +98,11 @@ impl Kiroku {
             path: data.display().to_string(),
             source,
         })?;
-        let profiles = Profiles::load(&config.pipelines_dir)?;
+        let plan = config.region_plan()?;
+        let profiles = Profiles::load(&PipelineSource::new(config.pipelines_dir.as_deref()))?;
         let catalog = Catalog::open(&data.join("catalog.db"))?;
         let mut regions = BTreeMap::new();
-        for region in config.regions() {
+        for region in plan.regions.clone() {
             let master = MasterKey::load_or_create(&data.join(&region.master_key_file))?;
             let store = match &region.s3 {
                 None => Store::Local(LocalStore::new(
@@ -135,7 +139,12 @@ impl Kiroku {
                 every_seconds: config.audit.checkpoint_every_seconds,
             },
         )?;
+        let slots = config
+            .limits
+            .max_concurrent_interviews
+            .min(tokio::sync::Semaphore::MAX_PERMITS);
         Ok(Arc::new(Kiroku {
+            capture_slots: Arc::new(tokio::sync::Semaphore::new(slots)),
             signer,
             audit,
             deliveries_wake: tokio::sync::Notify::new(),
@@ -145,9 +154,9 @@ impl Kiroku {
             profiles,
             catalog,
             regions,
+            plan,
             service_token,
             operator_token,
-            active_captures: AtomicUsize::new(0),
         }))
     }
 
@@ -191,8 +200,14 @@ impl Kiroku {
     }
 
     pub fn default_region(&self) -> &RegionRuntime {
-        let id = RegionId::parse(&self.config.default_region).expect("validated");
-        &self.regions[&id]
+        // `open` made a runtime for every region of the plan, the default included.
+        &self.regions[&self.plan.default_region]
+    }
+
+    /// The region the placement policy names for a home country, else the default region.
+    pub fn preferred_region(&self, home: &CountryCode) -> &RegionRuntime {
+        // `open` made a runtime for every region of the plan, each placement's included.
+        &self.regions[self.plan.preferred(home)]
     }
 
     /// The candidate's newest key in a region, created (version 1) on first use.
@@ -244,35 +259,19 @@ impl Kiroku {
     }
 
     /// Takes one of the concurrent-capture slots; `None` when all are taken.
+    /// Never waits: a capture that finds every slot taken is refused, not queued.
     pub fn take_capture_slot(self: &Arc<Self>) -> Option<CaptureSlot> {
-        let max = self.config.limits.max_concurrent_interviews;
-        let mut now = self.active_captures.load(Ordering::SeqCst);
-        loop {
-            if now >= max {
-                return None;
-            }
-            match self.active_captures.compare_exchange(
-                now,
-                now + 1,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            ) {
-                Ok(_) => return Some(CaptureSlot { app: self.clone() }),
-                Err(seen) => now = seen,
-            }
-        }
+        self.capture_slots
+            .clone()
+            .try_acquire_owned()
+            .ok()
+            .map(|permit| CaptureSlot { _permit: permit })
     }
 }
 
 /// A held concurrent-capture slot, given back on drop.
 pub struct CaptureSlot {
-    app: Arc<Kiroku>,
-}
-
-impl Drop for CaptureSlot {
-    fn drop(&mut self) {
-        self.app.active_captures.fetch_sub(1, Ordering::SeqCst);
-    }
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 fn secret(configured: &Option<String>, file: &Path) -> Result<Secret, StartError> {
@@ -292,11 +291,7 @@ fn secret(configured: &Option<String>, file: &Path) -> Result<Secret, StartError
             file: Some(file.to_path_buf()),
         });
     }
-    let mut raw = [0u8; 32];
-    SystemRandom::new()
-        .fill(&mut raw)
-        .map_err(|_| err(std::io::Error::other("random generator failed")))?;
-    let value = hex::encode(raw);
+    let value = crate::util::secret::random_hex(32).map_err(|e| err(std::io::Error::other(e)))?;
     std::fs::create_dir_all(file.parent().expect("secret file has a folder")).map_err(err)?;
     let mut f = std::fs::OpenOptions::new()
         .write(true)

@@ -72,7 +72,7 @@ fn analyzer(
     media: &[u8],
     rounds: u32,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let mut tap = crate::segment::AudioTap::start(&app.config.pipelines_dir)?;
+    let mut tap = crate::segment::AudioTap::start(app.profiles.source())?;
     tap.push(media)?;
     tap.end();
     let samples = tap.samples_until(None, std::time::Duration::from_secs(30))?;

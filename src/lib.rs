@@ -42,12 +42,12 @@
 //!
 //! - [`analysis`]: consent-gated audio analysis off the ingest path; sealed outputs.
 //! - [`app`]: wiring: config, pipelines, catalog, each region's store and master key.
-//! - [`config`]: the operator's config (TOML + `KIROKU_…` environment), parsed by field name.
+//! - [`config`]: the operator's config (TOML + `KIROKU_…` environment), parsed, errors by field name.
 //! - [`events`]: what lower modules announce to the modules above them.
 //! - [`node`]: opens kiroku with the listeners wired; what `serve`, the CLI and tests use.
 //! - [`ids`]: identifiers that can never escape a folder or carry personal data.
 //! - [`seal`]: the only user of ring's AEAD: keys, the sealed-object format, seal and open.
-//! - [`segment`]: the only user of GStreamer: loads `pipelines/`, remuxes, cuts plain segments.
+//! - [`segment`]: the only user of GStreamer: pipelines (built in or `pipelines_dir`), remux, cuts.
 //! - [`store`]: object stores; accepts only sealed objects.
 //! - [`catalog`]: the SQLite database: candidates, interviews, segments, wrapped keys, consents.
 //! - [`consent`]: the consent ledger, receipts, and the release decision point.
@@ -62,7 +62,7 @@
 //! - [`http`]: the HTTP/WebSocket edge; maps each module's error to a status once.
 //! - [`cli`]: the `kiroku` command line.
 //! - [`bench`](mod@bench): `kiroku bench`, ratios measured in one run.
-//! - [`util`]: durable atomic file writes and the clock.
+//! - [`util`]: durable atomic file writes, the clock, random tokens, SHA-256, secret comparison.
 //!
 //! # Non-features
 //!

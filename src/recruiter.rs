@@ -1,15 +1,12 @@
 //! Recruiting companies: registration, API keys, and their webhook endpoints.
 //!
 //! A key is `krk_<key id>_<secret>`: the key id finds the stored row, and the SHA-256 of the
-//! secret is compared in constant time (ring's `verify_slices_are_equal`). The secret is 32
+//! secret is compared in constant time ([`crate::util::secret::same_secret`]). The secret is 32
 //! random bytes, so a plain hash suffices: there is nothing to brute-force that a slow hash
 //! would protect. A key is shown once, when made; revoking or rotating takes effect at the
 //! next request.
 
 use std::net::IpAddr;
-
-use base64::Engine;
-use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::app::Kiroku;
 use crate::audit::{Actor, Event};
@@ -119,8 +116,7 @@ pub fn authenticate(
         KeyCheck::Revoked => Err(RecruiterError::Revoked),
         KeyCheck::Live { handle, hash } => {
             let presented_hash = sha256(secret.as_bytes());
-            #[allow(deprecated)] // still ring 0.17's constant-time comparison
-            let same = ring::constant_time::verify_slices_are_equal(&presented_hash, &hash).is_ok();
+            let same = crate::util::secret::same_secret(&presented_hash, &hash);
             if same {
                 Ok(handle)
             } else {
@@ -149,13 +145,10 @@ pub fn remove_webhook(app: &Kiroku, h: &RecruiterHandle) -> Result<bool, Recruit
 /// the operator allows them.
 pub fn set_webhook(app: &Kiroku, h: &RecruiterHandle, url: &str) -> Result<String, RecruiterError> {
     check_url(url, app.config.webhooks.allow_private_addresses)?;
-    let mut raw = [0u8; 32];
-    SystemRandom::new()
-        .fill(&mut raw)
-        .map_err(|_| RecruiterError::BadUrl("random generator failed"))?;
     let secret = format!(
         "whsec_{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+        crate::util::secret::random_token(32)
+            .map_err(|_| RecruiterError::BadUrl("random generator failed"))?
     );
     app.catalog.set_webhook(&WebhookRow {
         handle: h.clone(),
@@ -263,21 +256,14 @@ fn known(app: &Kiroku, h: &RecruiterHandle) -> Result<(), RecruiterError> {
 }
 
 fn new_key() -> (String, String, Vec<u8>) {
-    let mut id = [0u8; 8];
-    let mut secret = [0u8; 32];
-    let rng = SystemRandom::new();
-    rng.fill(&mut id).expect("system random");
-    rng.fill(&mut secret).expect("system random");
-    let key_id = hex::encode(id);
-    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+    let key_id = crate::util::secret::random_hex(8).expect("system random");
+    let secret = crate::util::secret::random_token(32).expect("system random");
     let hash = sha256(secret.as_bytes());
     (format!("krk_{key_id}_{secret}"), key_id, hash)
 }
 
 fn sha256(b: &[u8]) -> Vec<u8> {
-    ring::digest::digest(&ring::digest::SHA256, b)
-        .as_ref()
-        .to_vec()
+    crate::util::secret::sha256(b).to_vec()
 }
 
 #[cfg(test)]

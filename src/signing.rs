@@ -86,7 +86,7 @@ impl OperatorKey {
 
 /// The first 16 hex digits of the SHA-256 of a public key.
 pub fn key_id(public_key: &[u8]) -> String {
-    hex::encode(&ring::digest::digest(&ring::digest::SHA256, public_key).as_ref()[..8])
+    hex::encode(&crate::util::secret::sha256(public_key)[..8])
 }
 
 /// Checks a signature made by [`OperatorKey::sign_json`].

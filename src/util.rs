@@ -1,4 +1,7 @@
-//! Small helpers shared by several modules: durable file writes and the clock.
+//! Small helpers shared by several modules: durable file writes, the clock, and (in
+//! [`secret`]) random tokens, SHA-256 and constant-time comparison.
+
+pub mod secret;
 
 use std::io::Write;
 use std::path::Path;

@@ -31,7 +31,7 @@ fn truth(name: &str) -> Value {
 fn app(dir: &Path) -> Arc<Kiroku> {
     let app = kiroku::node::open(Config {
         data_dir: dir.to_path_buf(),
-        pipelines_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines"),
+        pipelines_dir: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines")),
         ..Config::default()
     })
     .unwrap();
@@ -351,7 +351,7 @@ fn external_analyzers_that_crash_hang_or_print_garbage_are_recorded_and_capture_
     };
     let app = kiroku::node::open(Config {
         data_dir: dir.path().to_path_buf(),
-        pipelines_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines"),
+        pipelines_dir: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines")),
         analyzers: vec![
             analyzer("wav-size", "wav-size.sh"),
             analyzer("crashes", "crashes.sh"),
@@ -450,7 +450,7 @@ fn an_http_analyzer_gets_the_wav_and_its_json_is_sealed_and_an_error_status_is_r
     };
     let app = kiroku::node::open(Config {
         data_dir: dir.path().to_path_buf(),
-        pipelines_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines"),
+        pipelines_dir: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines")),
         analyzers: vec![analyzer("vendor", &good), analyzer("broken", &bad)],
         ..Config::default()
     })

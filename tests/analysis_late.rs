@@ -20,7 +20,6 @@ fn speech() -> PathBuf {
 fn app(dir: &Path) -> Arc<Kiroku> {
     let app = kiroku::node::open(Config {
         data_dir: dir.to_path_buf(),
-        pipelines_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines"),
         ..Config::default()
     })
     .unwrap();

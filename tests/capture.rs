@@ -51,7 +51,7 @@ fn ingest_interview(app: &Arc<Kiroku>, c: &CandidateId) -> CaptureOutcome {
 fn config(dir: &Path) -> Config {
     Config {
         data_dir: dir.to_path_buf(),
-        pipelines_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines"),
+        pipelines_dir: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines")),
         ..Config::default()
     }
 }

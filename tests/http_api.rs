@@ -27,7 +27,7 @@ async fn server(tweak: impl FnOnce(&mut Config)) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = Config {
         data_dir: dir.path().to_path_buf(),
-        pipelines_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines"),
+        pipelines_dir: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines")),
         service_token: Some(SERVICE.into()),
         ..Config::default()
     };

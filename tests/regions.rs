@@ -35,7 +35,7 @@ fn app(dir: &Path, jp: &Garage, de: &Garage, placement: &[(&str, &str)]) -> Arc<
     regions.insert("de".to_string(), region("DE", de));
     let cfg = Config {
         data_dir: dir.to_path_buf(),
-        pipelines_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines"),
+        pipelines_dir: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines")),
         default_region: "jp".into(),
         regions,
         placement: placement
@@ -521,7 +521,7 @@ fn kiroku_killed_while_segments_sit_in_the_spool_uploads_them_after_a_restart() 
     let cfg_loaded = Config::load(Some(&cfg)).unwrap();
     let mut cfg_loaded = cfg_loaded;
     cfg_loaded.data_dir = data.clone();
-    cfg_loaded.pipelines_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+    cfg_loaded.pipelines_dir = Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines"));
     let app = kiroku::node::open(cfg_loaded).unwrap();
     let keys = s3(&app, "good").list("").unwrap();
     assert_eq!(
@@ -542,7 +542,7 @@ fn past_its_spool_limit_a_region_refuses_new_interviews_until_the_spool_drains()
     regions.insert("de".to_string(), region("DE", &de));
     let app = kiroku::node::open(Config {
         data_dir: dir.path().to_path_buf(),
-        pipelines_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines"),
+        pipelines_dir: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines")),
         default_region: "jp".into(),
         regions,
         ..Config::default()

@@ -28,7 +28,7 @@ async fn server(tweak: impl FnOnce(&mut Config)) -> Server {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let mut cfg = Config {
         data_dir: dir.path().to_path_buf(),
-        pipelines_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines"),
+        pipelines_dir: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines")),
         service_token: Some(SERVICE.into()),
         operator_token: Some(OPERATOR.into()),
         ..Config::default()

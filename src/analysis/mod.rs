@@ -36,9 +36,9 @@ use crate::seal::{self, CandidateKey, ObjectKind};
 use crate::segment::{AudioTap, MediaKind};
 use crate::store::ObjectKey;
 
-pub const BUILTIN: &str = report::NAME;
+pub const BUILTIN: &str = crate::config::BUILTIN_ANALYZER;
 /// Object folder of the WAV renditions.
-pub const RENDITION: &str = "audio-16k";
+pub const RENDITION: &str = crate::config::RENDITION_ANALYZER;
 /// Lag, in segments, from which the worker says it is falling behind.
 const LAG_WARN: usize = 4;
 
@@ -239,7 +239,7 @@ impl Worker {
         let sealed = region.store.get(&ObjectKey::parse(&seg.object_key)?)?;
         let opened = seal::open(&self.key, &segment_identity(&self.row, index), &sealed)?;
         if self.tap.is_none() {
-            self.tap = Some(AudioTap::start(&self.app.config.pipelines_dir)?);
+            self.tap = Some(AudioTap::start(self.app.profiles.source())?);
         }
         let tap = self.tap.as_mut().expect("started");
         tap.push(&opened.plaintext)?;

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::features::{Features, Hop};
 
-pub const NAME: &str = "kiroku-builtin";
+pub const NAME: &str = crate::config::BUILTIN_ANALYZER;
 pub const VERSION: &str = "1.0.0";
 /// The shortest silence between speech that counts as a pause.
 pub const PAUSE_MIN_S: f64 = 0.35;

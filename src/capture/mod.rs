@@ -66,7 +66,18 @@ pub enum CaptureError {
     #[error(transparent)]
     Consent(#[from] ConsentError),
     #[error(transparent)]
-    Keys(#[from] KeyLookupError),
+    Keys(KeyLookupError),
+}
+
+/// A key lookup that failed in the catalog is a catalog failure (`catalog_failed`), never
+/// reported as `sealing_failed`: the operator looks at the database, not at the keys.
+impl From<KeyLookupError> for CaptureError {
+    fn from(e: KeyLookupError) -> Self {
+        match e {
+            KeyLookupError::Catalog(c) => CaptureError::Catalog(c),
+            other => CaptureError::Keys(other),
+        }
+    }
 }
 
 impl CaptureError {
@@ -136,9 +147,8 @@ pub fn create_interview(
         return Err(CaptureError::UnknownRecruiter(recruiter.to_string()));
     }
     let profile = app.profiles.for_content_type(content_type)?;
-    let preferred = app.config.preferred_region(&who.home_country);
     let policy = crate::placement::Policy {
-        preferred: &preferred,
+        preferred: &app.preferred_region(&who.home_country).region.id,
         regions: app
             .regions
             .values()
@@ -281,18 +291,25 @@ pub fn recover_interrupted(app: &Arc<Kiroku>) {
 }
 
 fn new_token() -> String {
-    use base64::Engine;
-    use ring::rand::SecureRandom;
-    let mut raw = [0u8; 32];
-    ring::rand::SystemRandom::new()
-        .fill(&mut raw)
-        .expect("system random");
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+    crate::util::secret::random_token(32).expect("system random")
 }
 
 /// Tokens are stored hashed: a copy of the catalog cannot start a stream.
 fn token_hash(token: &str) -> Vec<u8> {
-    ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
-        .as_ref()
-        .to_vec()
+    crate::util::secret::sha256(token.as_bytes()).to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_catalog_failure_during_key_lookup_is_reported_as_catalog_failed() {
+        let e = CaptureError::from(KeyLookupError::Catalog(CatalogError::Corrupt(
+            "key row".into(),
+        )));
+        assert_eq!(e.code(), "catalog_failed");
+        let e = CaptureError::from(KeyLookupError::Key(crate::seal::KeyError::Random));
+        assert_eq!(e.code(), "sealing_failed");
+    }
 }

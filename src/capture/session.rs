@@ -125,7 +125,7 @@ impl Feeder {
         self.shared
             .reason
             .lock()
-            .expect("reason lock")
+            .unwrap_or_else(|p| p.into_inner())
             .get_or_insert(reason);
         self.shared.over.store(true, Ordering::SeqCst);
         self.input.end();
@@ -137,8 +137,21 @@ pub struct Capture {
     pub interview: InterviewId,
     feeder: Feeder,
     events: Option<mpsc::UnboundedReceiver<CaptureEvent>>,
-    thread: Option<JoinHandle<ThreadEnd>>,
+    /// Taken once: by [`Capture::finish`] or [`Capture::abandon`], or else by `Drop`.
+    ending: Option<Ending>,
+}
+
+/// What concluding a capture needs, owned, so that a capture dropped on an async worker can be
+/// concluded on a thread of its own (concluding joins the capture thread, which waits for the
+/// pipeline to flush).
+struct Ending {
+    interview: InterviewId,
+    shared: Arc<Shared>,
+    thread: JoinHandle<ThreadEnd>,
+    /// The interview as the capture started, for recording its end if the thread is lost.
+    row: InterviewRow,
     app: Arc<Kiroku>,
+    /// Given back only once the capture has concluded.
     _slot: CaptureSlot,
 }
 
@@ -211,6 +224,7 @@ impl Capture {
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let row_candidate = row.candidate;
+        let started = row.clone();
         let worker = Worker {
             app: app.clone(),
             row,
@@ -236,11 +250,16 @@ impl Capture {
         );
         Ok(Capture {
             interview: *interview,
-            feeder,
             events: Some(rx),
-            thread: Some(thread),
-            app: app.clone(),
-            _slot: slot,
+            ending: Some(Ending {
+                interview: *interview,
+                shared: feeder.shared.clone(),
+                thread,
+                row: started,
+                app: app.clone(),
+                _slot: slot,
+            }),
+            feeder,
         })
     }
 
@@ -254,7 +273,7 @@ impl Capture {
     }
 
     /// Ends the stream cleanly and waits until every segment is stored (blocking).
-    pub fn finish(mut self) -> CaptureOutcome {
+    pub fn finish(self) -> CaptureOutcome {
         let shared = &self.feeder.shared;
         if !shared.cut_by_service.load(Ordering::SeqCst)
             && let Some(scan) = shared.scan.lock().expect("scan lock").as_ref()
@@ -272,26 +291,70 @@ impl Capture {
     }
 
     /// Ends the stream because of `reason` (the client vanished, say) and waits (blocking).
-    pub fn abandon(mut self, reason: CaptureError) -> CaptureOutcome {
+    pub fn abandon(self, reason: CaptureError) -> CaptureOutcome {
         self.feeder.stop_with(reason);
         self.conclude()
     }
 
-    fn conclude(&mut self) -> CaptureOutcome {
-        let end = self
-            .thread
-            .take()
-            .expect("joined once")
-            .join()
-            .expect("capture thread does not panic");
+    fn conclude(mut self) -> CaptureOutcome {
+        match self.ending.take() {
+            Some(ending) => ending.conclude(),
+            // `finish` and `abandon` consume the capture and only they and `Drop` take its
+            // ending, so it is always there; answered without a panic all the same.
+            None => CaptureOutcome {
+                interview: self.interview,
+                state: InterviewState::Stopped,
+                reason: None,
+                segments: 0,
+                media_ms: 0,
+                bytes_in: self.feeder.shared.bytes_in.load(Ordering::SeqCst),
+            },
+        }
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        let Some(ending) = self.ending.take() else {
+            return;
+        };
+        // Dropped without finish (a panic or a bug upstream): still end and record it.
+        self.feeder.stop_with(CaptureError::ClientGone);
+        if tokio::runtime::Handle::try_current().is_err() {
+            // A plain thread (the command line, a blocking task): wait here, as `abandon`
+            // would.
+            ending.conclude();
+            return;
+        }
+        // On an async worker, joining the capture thread would stall every other connection
+        // until the pipeline flushed: a thread of its own concludes instead. If none can be
+        // started, the capture thread still ends on its own and the interview is found
+        // interrupted, and recovered, at the next start.
+        let interview = ending.interview;
+        let spawned = std::thread::Builder::new()
+            .name(format!("capture-end-{}", &interview.to_string()[..8]))
+            .spawn(move || {
+                ending.conclude();
+            });
+        if let Err(e) = spawned {
+            tracing::error!(interview = %interview, error = %e, "a dropped capture could not be concluded; it is recovered at the next start");
+        }
+    }
+}
+
+impl Ending {
+    /// Waits for the capture thread, seals the final manifest and records the end (blocking).
+    fn conclude(self) -> CaptureOutcome {
+        let Ok(end) = self.thread.join() else {
+            return Ending::thread_lost(&self.interview, &self.shared, &self.app, &self.row);
+        };
         let feeder_reason = self
-            .feeder
             .shared
             .reason
             .lock()
-            .expect("reason lock")
+            .unwrap_or_else(|p| p.into_inner())
             .take();
-        let bytes_in = self.feeder.shared.bytes_in.load(Ordering::SeqCst);
+        let bytes_in = self.shared.bytes_in.load(Ordering::SeqCst);
         let reason = match end.reason.or(feeder_reason) {
             // No byte ever came: the demuxer's complaint about an empty stream is not a fault
             // of the media; the interview simply ended without any.
@@ -306,13 +369,17 @@ impl Capture {
         let code = reason.as_ref().map(|r| r.code()).unwrap_or("finished");
         let mut manifest = end.manifest;
         manifest.complete_with(code);
-        let region = self
-            .app
-            .region(&end.row.region)
-            .expect("interview region exists");
-        let final_write = manifest.store(&end.key, &end.row, &region.store);
-        if let Err(e) = &final_write {
-            tracing::error!(error = %e, "final manifest could not be written; segments stay recoverable");
+        match self.app.region(&end.row.region) {
+            Some(region) => {
+                if let Err(e) = manifest.store(&end.key, &end.row, &region.store) {
+                    tracing::error!(error = %e, "final manifest could not be written; segments stay recoverable");
+                }
+            }
+            // The region was configured when the capture started and the config does not
+            // change under a running process: a bug, reported rather than panicked on.
+            None => {
+                tracing::error!(region = %end.row.region, "the interview's region is gone; final manifest not written")
+            }
         }
         if let Err(e) = self
             .app
@@ -350,21 +417,45 @@ impl Capture {
             bytes_in,
         }
     }
-}
 
-impl Drop for Capture {
-    fn drop(&mut self) {
-        if self.thread.is_some() {
-            // Dropped without finish (a panic or a bug upstream): still end and record it.
-            let _ = self.abandon_in_place();
+    /// The capture thread panicked and its manifest with it: the interview is recorded as
+    /// stopped (its stored segments stay recoverable) and no final manifest is written.
+    fn thread_lost(
+        interview: &InterviewId,
+        shared: &Shared,
+        app: &Kiroku,
+        row: &InterviewRow,
+    ) -> CaptureOutcome {
+        let bytes_in = shared.bytes_in.load(Ordering::SeqCst);
+        let reason = CaptureError::Media(SegmentError::Pipeline(
+            "the capture thread stopped unexpectedly".into(),
+        ));
+        let code = reason.code();
+        tracing::error!(interview = %interview, reason = code, "capture thread panicked");
+        if let Err(e) =
+            app.catalog
+                .end_interview(interview, InterviewState::Stopped, Some(code), bytes_in)
+        {
+            tracing::error!(error = %e, "could not record the end of capture");
         }
-    }
-}
-
-impl Capture {
-    fn abandon_in_place(&mut self) -> CaptureOutcome {
-        self.feeder.stop_with(CaptureError::ClientGone);
-        self.conclude()
+        app.audit.record_or_warn(
+            Event::CaptureEnded {
+                interview: *interview,
+                candidate: row.candidate,
+                state: InterviewState::Stopped.as_str(),
+                reason: code,
+                segments: 0,
+            },
+            &Actor::System,
+        );
+        CaptureOutcome {
+            interview: *interview,
+            state: InterviewState::Stopped,
+            reason: Some(reason),
+            segments: 0,
+            media_ms: 0,
+            bytes_in,
+        }
     }
 }
 

@@ -221,7 +221,8 @@ fn run(cli: Cli) -> Res {
         } => {
             let cfg = load_config(&cli)?;
             let regions: Vec<String> = cfg
-                .regions()
+                .region_plan()?
+                .regions
                 .iter()
                 .map(|r| match &r.s3 {
                     None => format!("{} ({}, local)", r.id, r.country),
@@ -457,18 +458,10 @@ fn regions(app: &Arc<Kiroku>, json: bool, what: &RegionsCmd) -> Res {
                             out.push(serde_json::json!({"region": id, "backend": "s3", "ok": true, "report": report}));
                         }
                         Err(why) => {
-                            let field = if why.contains("does not exist") {
-                                "s3.bucket"
-                            } else if why.contains("credentials") {
-                                "s3.access_key_id"
-                            } else if why.contains("unreachable") {
-                                "s3.endpoint"
-                            } else {
-                                "s3"
-                            };
+                            let (field, path) = (why.field(), why.field_path());
                             lines.push(format!("{id}: FAILED ({field}): {why}"));
-                            out.push(serde_json::json!({"region": id, "backend": "s3", "ok": false, "field": format!("regions.{id}.{field}"), "error": why}));
-                            failed.push(format!("regions.{id}.{field}: {why}"));
+                            out.push(serde_json::json!({"region": id, "backend": "s3", "ok": false, "field": path, "error": why.to_string()}));
+                            failed.push(format!("{path}: {why}"));
                         }
                     },
                 }

@@ -33,8 +33,11 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where the catalog, the local stores, key files and generated secrets live.
     pub data_dir: PathBuf,
-    /// Folder of GStreamer pipeline descriptions, one per ingest profile.
-    pub pipelines_dir: PathBuf,
+    /// Folder of GStreamer pipeline descriptions (one `*.toml` per ingest profile, and
+    /// `analysis/audio-tap.toml`), read instead of the descriptions shipped in the binary.
+    /// Unset: the built-in ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipelines_dir: Option<PathBuf>,
     /// Region used for new interviews.
     pub default_region: String,
     /// Front-ends' service token. Unset: generated on first run into `<data_dir>/secrets/`.
@@ -78,6 +81,14 @@ pub struct AnalyzerConfig {
     #[serde(default = "default_analyzer_timeout")]
     pub timeout_seconds: u64,
 }
+
+/// The built-in analyzer's name, which names its outputs. Kept here, with the analyzer
+/// config, because it is what an operator's analyzer may not be called; `analysis` takes it
+/// from here.
+pub const BUILTIN_ANALYZER: &str = "kiroku-builtin";
+/// The name under which the 16 kHz WAV renditions are stored beside analyzers' outputs; no
+/// analyzer may take it either.
+pub const RENDITION_ANALYZER: &str = "audio-16k";
 
 fn default_analyzer_timeout() -> u64 {
     30
@@ -224,7 +235,7 @@ impl Default for Config {
         Config {
             listen: "127.0.0.1:8080".parse().expect("valid address"),
             data_dir: PathBuf::from("data"),
-            pipelines_dir: PathBuf::from("pipelines"),
+            pipelines_dir: None,
             default_region: "jp".into(),
             service_token: None,
             operator_token: None,
@@ -270,7 +281,7 @@ impl Default for Config {
     }
 }
 
-/// A validated region.
+/// A region as parsed from its config: id and country checked.
 #[derive(Debug, Clone)]
 pub struct Region {
     pub id: RegionId,
@@ -278,6 +289,25 @@ pub struct Region {
     pub master_key_file: PathBuf,
     /// The bucket, for an S3 region; `None` for a local one.
     pub s3: Option<S3Config>,
+}
+
+/// The region settings, parsed once: every region's id and country checked, and the default
+/// region and every placement naming a configured region. What the rest of kiroku holds
+/// instead of the config's strings.
+#[derive(Debug, Clone)]
+pub struct RegionPlan {
+    /// The regions, in id order; never empty.
+    pub regions: Vec<Region>,
+    /// The region of new interviews whose home country has no placement.
+    pub default_region: RegionId,
+    placement: BTreeMap<CountryCode, RegionId>,
+}
+
+impl RegionPlan {
+    /// The region the placement policy names for a home country, else the default region.
+    pub fn preferred(&self, home: &CountryCode) -> &RegionId {
+        self.placement.get(home).unwrap_or(&self.default_region)
+    }
 }
 
 impl S3Config {
@@ -351,28 +381,14 @@ impl Config {
 
     /// Checks what types alone cannot, naming the field of each problem.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.region_plan()?;
         let invalid = |field: &str, why: &str| {
             Err(ConfigError::Invalid {
                 field: field.into(),
                 why: why.into(),
             })
         };
-        if self.regions.is_empty() {
-            return invalid("regions", "at least one region is needed");
-        }
         for (id, r) in &self.regions {
-            if RegionId::parse(id).is_err() {
-                return invalid(
-                    &format!("regions.{id}"),
-                    "a region id is 1 to 32 of a-z, 0-9 and '-'",
-                );
-            }
-            if CountryCode::parse(&r.country).is_err() {
-                return invalid(
-                    &format!("regions.{id}.country"),
-                    "two uppercase letters, e.g. JP",
-                );
-            }
             match (r.backend.as_str(), &r.s3) {
                 ("local", None) => {}
                 ("local", Some(_)) => {
@@ -394,23 +410,6 @@ impl Config {
             }
             if r.master_key_file.as_os_str().is_empty() {
                 return invalid(&format!("regions.{id}.master_key_file"), "must name a file");
-            }
-        }
-        if !self.regions.contains_key(&self.default_region) {
-            return invalid("default_region", "names no region in `regions`");
-        }
-        for (country, region) in &self.placement {
-            if CountryCode::parse(&country.to_ascii_uppercase()).is_err() {
-                return invalid(
-                    &format!("placement.{country}"),
-                    "keys are country codes, e.g. JP",
-                );
-            }
-            if !self.regions.contains_key(region) {
-                return invalid(
-                    &format!("placement.{country}"),
-                    "names no region in `regions`",
-                );
             }
         }
         if !(self.segment.target_seconds >= 1.0 && self.segment.target_seconds <= 60.0) {
@@ -473,8 +472,8 @@ impl Config {
                 && a.name
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && a.name != crate::analysis::BUILTIN
-                && a.name != crate::analysis::RENDITION;
+                && a.name != BUILTIN_ANALYZER
+                && a.name != RENDITION_ANALYZER;
             if !slug {
                 return invalid(
                     &field("name"),
@@ -503,29 +502,58 @@ impl Config {
         Ok(())
     }
 
-    /// The region the placement policy names for a home country (keys match in any case, as
-    /// environment variables arrive lowercased), else the default region.
-    pub fn preferred_region(&self, home: &CountryCode) -> RegionId {
-        let id = self
-            .placement
-            .iter()
-            .find(|(c, _)| c.eq_ignore_ascii_case(home.as_str()))
-            .map(|(_, r)| r.as_str())
-            .unwrap_or(&self.default_region);
-        RegionId::parse(id).expect("validated")
-    }
-
-    /// The validated regions.
-    pub fn regions(&self) -> Vec<Region> {
-        self.regions
-            .iter()
-            .map(|(id, r)| Region {
-                id: RegionId::parse(id).expect("validated"),
-                country: CountryCode::parse(&r.country).expect("validated"),
+    /// Parses the region settings: ids, countries, the default region and the placement
+    /// policy (whose keys match in any case, as environment variables arrive lowercased).
+    pub fn region_plan(&self) -> Result<RegionPlan, ConfigError> {
+        let invalid = |field: String, why: &str| ConfigError::Invalid {
+            field,
+            why: why.into(),
+        };
+        if self.regions.is_empty() {
+            return Err(invalid("regions".into(), "at least one region is needed"));
+        }
+        let mut regions = Vec::with_capacity(self.regions.len());
+        for (id, r) in &self.regions {
+            regions.push(Region {
+                id: RegionId::parse(id).map_err(|_| {
+                    invalid(
+                        format!("regions.{id}"),
+                        "a region id is 1 to 32 of a-z, 0-9 and '-'",
+                    )
+                })?,
+                country: CountryCode::parse(&r.country).map_err(|_| {
+                    invalid(
+                        format!("regions.{id}.country"),
+                        "two uppercase letters, e.g. JP",
+                    )
+                })?,
                 master_key_file: r.master_key_file.clone(),
                 s3: r.s3.clone(),
-            })
-            .collect()
+            });
+        }
+        let configured = |field: String, id: &str| {
+            regions
+                .iter()
+                .find(|r| r.id.as_str() == id)
+                .map(|r| r.id.clone())
+                .ok_or_else(|| invalid(field, "names no region in `regions`"))
+        };
+        let default_region = configured("default_region".into(), &self.default_region)?;
+        let mut placement = BTreeMap::new();
+        for (country, region) in &self.placement {
+            let code = CountryCode::parse(&country.to_ascii_uppercase()).map_err(|_| {
+                invalid(
+                    format!("placement.{country}"),
+                    "keys are country codes, e.g. JP",
+                )
+            })?;
+            placement.insert(code, configured(format!("placement.{country}"), region)?);
+        }
+        Ok(RegionPlan {
+            regions,
+            default_region,
+            placement,
+        })
     }
 }
 
@@ -621,13 +649,46 @@ mod tests {
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/regions.example.toml");
         let cfg = Config::load(Some(&p)).unwrap();
         let countries: Vec<String> = cfg
-            .regions()
+            .region_plan()
+            .unwrap()
+            .regions
             .iter()
             .map(|r| r.country.to_string())
             .collect();
         for c in ["JP", "US", "KR", "SG", "DE", "CA"] {
             assert!(countries.contains(&c.to_string()), "{c} missing");
         }
+    }
+
+    #[test]
+    fn an_analyzer_may_not_take_a_reserved_name() {
+        for name in [BUILTIN_ANALYZER, RENDITION_ANALYZER] {
+            let err = load_text(&format!(
+                "[[analyzers]]\nname = \"{name}\"\ncommand = [\"true\"]\n{MINIMAL}"
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("analyzers[0].name"), "{name}: {err}");
+        }
+        load_text(&format!(
+            "[[analyzers]]\nname = \"pitch\"\ncommand = [\"true\"]\n{MINIMAL}"
+        ))
+        .unwrap();
+    }
+
+    #[test]
+    fn a_default_region_or_placement_outside_regions_names_its_field() {
+        let err = load_text(&format!("default_region = \"de\"\n{MINIMAL}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("default_region"), "{err}");
+        let plan = load_text(&format!("[placement]\nus = \"jp\"\n{MINIMAL}"))
+            .unwrap()
+            .region_plan()
+            .unwrap();
+        let us = CountryCode::parse("US").unwrap();
+        assert_eq!(plan.preferred(&us).as_str(), "jp");
+        assert_eq!(plan.default_region.as_str(), "jp");
     }
 
     #[test]

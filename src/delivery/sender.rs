@@ -5,8 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
-use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::json;
 
 use super::signature::sign;
@@ -267,11 +265,7 @@ fn download_link(
     to: &RecruiterHandle,
     i: &InterviewRow,
 ) -> Result<(String, i64), BoxError> {
-    let mut raw = [0u8; 32];
-    SystemRandom::new()
-        .fill(&mut raw)
-        .map_err(|_| "random generator failed")?;
-    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+    let token = crate::util::secret::random_token(32)?;
     let expires_at = crate::util::now_unix() + app.config.release.download_link_ttl_seconds as i64;
     app.catalog
         .insert_download_link(&link_hash(&token), to, &i.id, expires_at)?;
@@ -281,9 +275,7 @@ fn download_link(
 
 /// Links are stored hashed, like every bearer secret.
 pub fn link_hash(token: &str) -> Vec<u8> {
-    ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
-        .as_ref()
-        .to_vec()
+    crate::util::secret::sha256(token.as_bytes()).to_vec()
 }
 
 async fn settle(

@@ -6,7 +6,6 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use ring::rand::{SecureRandom, SystemRandom};
 use zeroize::Zeroizing;
 
 use crate::ids::{CandidateId, RegionId};
@@ -86,10 +85,8 @@ impl MasterKey {
         candidate: &CandidateId,
         region: &RegionId,
     ) -> Result<Vec<u8>, KeyError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        SystemRandom::new()
-            .fill(&mut nonce)
-            .map_err(|_| KeyError::Random)?;
+        let nonce: [u8; NONCE_LEN] =
+            crate::util::secret::random_bytes().map_err(|_| KeyError::Random)?;
         let mut out = nonce.to_vec();
         let mut body = key.bytes.to_vec();
         self.aead()
@@ -148,9 +145,7 @@ fn wrap_aad(candidate: &CandidateId, version: u32, region: &RegionId) -> Vec<u8>
 
 fn random_key() -> Result<Zeroizing<[u8; 32]>, KeyError> {
     let mut k = Zeroizing::new([0u8; 32]);
-    SystemRandom::new()
-        .fill(k.as_mut_slice())
-        .map_err(|_| KeyError::Random)?;
+    crate::util::secret::fill_random(k.as_mut_slice()).map_err(|_| KeyError::Random)?;
     Ok(k)
 }
 

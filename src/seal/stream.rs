@@ -14,7 +14,6 @@
 
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, Tag, UnboundKey};
 use ring::hkdf::{HKDF_SHA256, KeyType, Prk, Salt};
-use ring::rand::{SecureRandom, SystemRandom};
 
 use super::chunks::{ChunkRange, chunk_count, sealed_chunk_span};
 use super::format::{
@@ -47,10 +46,7 @@ pub fn seal(
     if chunks > MAX_CHUNKS {
         return Err(SealError::TooLarge);
     }
-    let mut salt = [0u8; 32];
-    SystemRandom::new()
-        .fill(&mut salt)
-        .map_err(|_| SealError::Random)?;
+    let salt: [u8; 32] = crate::util::secret::random_bytes().map_err(|_| SealError::Random)?;
     let flags = if is_final { FLAG_FINAL } else { 0 };
     let (aead, commitment) = derive(key, id, flags, &salt);
     let header = Header {
@@ -327,8 +323,7 @@ fn derive(
 
 /// Compares without an early exit, so timing tells nothing about where two values differ.
 fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(diff) == 0
+    crate::util::secret::same_secret(a, b)
 }
 
 #[cfg(test)]

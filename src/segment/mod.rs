@@ -11,7 +11,7 @@ mod tap;
 
 pub use ebml::{Cutter, EbmlError, InputScan, Piece, PieceKind, TrackSummary};
 pub use pipeline::{Segmenter, SegmenterEvent, SegmenterInput, remux_only};
-pub use profile::{Profile, Profiles, bare_content_type, sniff_content_type};
+pub use profile::{PipelineSource, Profile, Profiles, bare_content_type, sniff_content_type};
 pub use tap::{AudioTap, TAP_RATE};
 
 /// What kind of media a segment holds; a tag stored with every segment.

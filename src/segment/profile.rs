@@ -1,7 +1,9 @@
-//! Ingest profiles: the GStreamer pipeline descriptions in `pipelines/`, loaded at start and
-//! chosen by the content type a front-end declares.
+//! Ingest profiles: the GStreamer pipeline descriptions, loaded at start and chosen by the
+//! content type a front-end declares. The descriptions of the checkout's `pipelines/` folder
+//! are shipped in the binary, so kiroku runs from any folder; an operator who sets
+//! `pipelines_dir` has every description read from that folder instead.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -28,17 +30,56 @@ pub struct Profile {
     pub stream: String,
 }
 
-/// All profiles, loaded once.
-#[derive(Debug, Clone)]
-pub struct Profiles {
-    list: Vec<Profile>,
+/// The descriptions shipped in the binary: `pipelines/*.toml`, by file name.
+const BUILTIN_PROFILES: [(&str, &str); 2] = [
+    ("audio.toml", include_str!("../../pipelines/audio.toml")),
+    ("webm.toml", include_str!("../../pipelines/webm.toml")),
+];
+/// The audio tap shipped in the binary: `pipelines/analysis/audio-tap.toml`.
+const BUILTIN_TAP: &str = include_str!("../../pipelines/analysis/audio-tap.toml");
+/// Where the audio tap lives, relative to a pipelines folder.
+const TAP_FILE: &str = "analysis/audio-tap.toml";
+
+/// Where the pipeline descriptions come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PipelineSource {
+    /// The descriptions shipped in the binary (no `pipelines_dir` configured).
+    Builtin,
+    /// An operator's folder (`pipelines_dir`), read instead of the built-in descriptions.
+    Dir(PathBuf),
 }
 
-impl Profiles {
-    /// Loads every `*.toml` in `dir` and checks that each parses as a GStreamer pipeline with the
-    /// elements kiroku needs, so a broken description fails at start, not mid-interview.
-    pub fn load(dir: &Path) -> Result<Profiles, SegmentError> {
-        super::init_gstreamer()?;
+/// One description's text and the name errors give it: its path, or `built-in pipelines/…`.
+struct Description {
+    origin: String,
+    stem: String,
+    text: String,
+}
+
+impl PipelineSource {
+    /// The configured folder, else the built-in descriptions.
+    pub fn new(configured: Option<&Path>) -> PipelineSource {
+        match configured {
+            Some(dir) => PipelineSource::Dir(dir.to_path_buf()),
+            None => PipelineSource::Builtin,
+        }
+    }
+
+    /// Every ingest profile description, sorted by file name.
+    fn profiles(&self) -> Result<Vec<Description>, SegmentError> {
+        let dir = match self {
+            PipelineSource::Builtin => {
+                return Ok(BUILTIN_PROFILES
+                    .iter()
+                    .map(|(file, text)| Description {
+                        origin: format!("built-in pipelines/{file}"),
+                        stem: file.trim_end_matches(".toml").to_string(),
+                        text: text.to_string(),
+                    })
+                    .collect());
+            }
+            PipelineSource::Dir(dir) => dir,
+        };
         let bad = |file: &Path, why: String| SegmentError::Profile {
             file: file.display().to_string(),
             why,
@@ -49,22 +90,78 @@ impl Profiles {
             .filter(|p| p.extension().is_some_and(|x| x == "toml"))
             .collect();
         paths.sort();
-        let mut list = Vec::new();
-        for path in paths {
-            let text = std::fs::read_to_string(&path).map_err(|e| bad(&path, e.to_string()))?;
-            let mut p: Profile = toml::from_str(&text).map_err(|e| bad(&path, e.to_string()))?;
-            p.name = path
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .unwrap_or("profile")
-                .to_string();
-            super::pipeline::check_description(&p).map_err(|why| bad(&path, why))?;
-            list.push(p);
-        }
-        if list.is_empty() {
+        if paths.is_empty() {
             return Err(bad(dir, "no *.toml pipeline descriptions found".into()));
         }
-        Ok(Profiles { list })
+        paths
+            .into_iter()
+            .map(|path| {
+                let text = std::fs::read_to_string(&path).map_err(|e| bad(&path, e.to_string()))?;
+                Ok(Description {
+                    origin: path.display().to_string(),
+                    stem: path
+                        .file_stem()
+                        .and_then(|s| s.to_str())
+                        .unwrap_or("profile")
+                        .to_string(),
+                    text,
+                })
+            })
+            .collect()
+    }
+
+    /// The analysis audio tap's description and the name errors give it.
+    pub(super) fn tap(&self) -> Result<(String, String), SegmentError> {
+        match self {
+            PipelineSource::Builtin => Ok((
+                format!("built-in pipelines/{TAP_FILE}"),
+                BUILTIN_TAP.to_string(),
+            )),
+            PipelineSource::Dir(dir) => {
+                let file = dir.join(TAP_FILE);
+                let text = std::fs::read_to_string(&file).map_err(|e| SegmentError::Profile {
+                    file: file.display().to_string(),
+                    why: e.to_string(),
+                })?;
+                Ok((file.display().to_string(), text))
+            }
+        }
+    }
+}
+
+/// All profiles, loaded once, and where they came from.
+#[derive(Debug, Clone)]
+pub struct Profiles {
+    list: Vec<Profile>,
+    source: PipelineSource,
+}
+
+impl Profiles {
+    /// Loads every profile description of `source` and checks that each parses as a GStreamer
+    /// pipeline with the elements kiroku needs, so a broken description fails at start, not
+    /// mid-interview. Errors name the file.
+    pub fn load(source: &PipelineSource) -> Result<Profiles, SegmentError> {
+        super::init_gstreamer()?;
+        let mut list = Vec::new();
+        for d in source.profiles()? {
+            let bad = |why: String| SegmentError::Profile {
+                file: d.origin.clone(),
+                why,
+            };
+            let mut p: Profile = toml::from_str(&d.text).map_err(|e| bad(e.to_string()))?;
+            p.name = d.stem.clone();
+            super::pipeline::check_description(&p).map_err(bad)?;
+            list.push(p);
+        }
+        Ok(Profiles {
+            list,
+            source: source.clone(),
+        })
+    }
+
+    /// Where the descriptions came from (the audio tap is read from there too).
+    pub fn source(&self) -> &PipelineSource {
+        &self.source
     }
 
     /// The profile for a declared content type (parameters such as `;codecs=vp8` ignored).

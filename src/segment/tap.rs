@@ -5,7 +5,6 @@
 //! waits (briefly) until the decoder has produced audio up to that segment's end time, and
 //! returns what lies before it; anything later is kept for the next segment.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use gstreamer as gst;
@@ -13,6 +12,7 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
 use super::SegmentError;
+use super::profile::PipelineSource;
 
 /// Samples per second out of the tap.
 pub const TAP_RATE: u64 = 16_000;
@@ -39,15 +39,14 @@ pub struct AudioTap {
 }
 
 impl AudioTap {
-    /// Starts the tap described in `<pipelines>/analysis/audio-tap.toml`.
-    pub fn start(pipelines_dir: &Path) -> Result<AudioTap, SegmentError> {
+    /// Starts the tap described in `analysis/audio-tap.toml` of the pipeline descriptions.
+    pub fn start(source: &PipelineSource) -> Result<AudioTap, SegmentError> {
         super::init_gstreamer()?;
-        let file = pipelines_dir.join("analysis/audio-tap.toml");
+        let (file, text) = source.tap()?;
         let bad = |why: String| SegmentError::Profile {
-            file: file.display().to_string(),
+            file: file.clone(),
             why,
         };
-        let text = std::fs::read_to_string(&file).map_err(|e| bad(e.to_string()))?;
         let d: TapDescription = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
         let pipeline = gst::parse::launch(&d.pipeline)
             .map_err(|e| bad(e.to_string()))?

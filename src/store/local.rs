@@ -40,7 +40,7 @@ impl LocalStore {
             key: key.to_string(),
             source,
         };
-        let tags = serde_json::to_vec_pretty(tags).expect("tags serialise");
+        let tags = serde_json::to_vec_pretty(tags).map_err(|e| io(std::io::Error::other(e)))?;
         // Tags first: an object is never visible without its tags.
         write_atomic(&self.tags_path(key), &tags).map_err(io)?;
         write_atomic_parts(&self.path(key), object.parts()).map_err(io)

@@ -10,7 +10,7 @@ mod s3;
 mod spool;
 
 pub use local::LocalStore;
-pub use s3::{S3Store, TagSupport, metadata as s3_metadata};
+pub use s3::{CheckError as S3CheckError, S3Store, TagSupport, metadata as s3_metadata};
 pub use spool::Spool;
 
 use crate::ids::{CandidateId, InterviewId};

@@ -13,6 +13,7 @@ use std::sync::Mutex;
 
 use super::{LocalStore, ObjectKey, StoreError};
 use crate::seal::SealedObject;
+use crate::util::secret::sha256;
 
 pub struct Spool {
     files: LocalStore,
@@ -143,13 +144,6 @@ impl Spool {
         f.try_lock().ok()?;
         Some(f)
     }
-}
-
-fn sha256(b: &[u8]) -> [u8; 32] {
-    ring::digest::digest(&ring::digest::SHA256, b)
-        .as_ref()
-        .try_into()
-        .expect("32 bytes")
 }
 
 #[cfg(test)]

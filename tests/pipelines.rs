@@ -1,0 +1,114 @@
+//! Pipeline descriptions ship in the binary: `kiroku` works from any folder, and a configured
+//! `pipelines_dir` is read instead, with its path named in any error.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::last_line;
+
+/// `kiroku` run from `cwd` (not the checkout) on the data dir `data`.
+fn kiroku_in(cwd: &Path, data: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kiroku"))
+        .current_dir(cwd)
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn ingest_works_from_a_folder_without_pipelines() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cwd, data) = (dir.path().join("elsewhere"), dir.path().join("data"));
+    std::fs::create_dir_all(&cwd).unwrap();
+    assert!(!cwd.join("pipelines").exists());
+    let candidate = last_line(&kiroku_in(
+        &cwd,
+        &data,
+        &[
+            "candidate",
+            "add",
+            "--ref",
+            "cand-1",
+            "--home-country",
+            "JP",
+        ],
+        &[],
+    ));
+    common::cli_privacy_basics(&data);
+    last_line(&kiroku_in(
+        &cwd,
+        &data,
+        &[
+            "consent",
+            "grant",
+            "--candidate",
+            &candidate,
+            "--scope",
+            "record",
+        ],
+        &[],
+    ));
+    let media = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/audio-opus.ogg");
+    let interview = last_line(&kiroku_in(
+        &cwd,
+        &data,
+        &[
+            "ingest",
+            "--candidate",
+            &candidate,
+            "--recruiter",
+            "acme",
+            media.to_str().unwrap(),
+        ],
+        &[],
+    ));
+    assert_eq!(interview.len(), 36, "{interview}");
+}
+
+#[test]
+fn a_configured_folder_with_a_broken_description_fails_naming_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipelines = dir.path().join("my-pipelines");
+    std::fs::create_dir_all(&pipelines).unwrap();
+    let broken = pipelines.join("webm.toml");
+    std::fs::write(&broken, "description = \"no pipeline here\"\n").unwrap();
+    let out = kiroku_in(
+        dir.path(),
+        &dir.path().join("data"),
+        &[
+            "candidate",
+            "add",
+            "--ref",
+            "cand-1",
+            "--home-country",
+            "JP",
+        ],
+        &[("KIROKU_PIPELINES_DIR", pipelines.to_str().unwrap())],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(broken.to_str().unwrap()), "{err}");
+    // A configured folder that is not there is named too, not the built-in descriptions used.
+    let missing = dir.path().join("no-such-folder");
+    let out = kiroku_in(
+        dir.path(),
+        &dir.path().join("data"),
+        &[
+            "candidate",
+            "add",
+            "--ref",
+            "cand-2",
+            "--home-country",
+            "JP",
+        ],
+        &[("KIROKU_PIPELINES_DIR", missing.to_str().unwrap())],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(missing.to_str().unwrap()), "{err}");
+}

@@ -3,24 +3,22 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{app, candidates, fixtures, interviews};
 use kiroku::app::Kiroku;
-use kiroku::capture::{self, Capture, CaptureEvent, Pushed};
+use kiroku::capture::{CaptureEvent, Pushed};
 use kiroku::catalog::{AnalysisRow, InterviewRow};
-use kiroku::config::Config;
 use kiroku::consent::Scope;
-use kiroku::ids::{CandidateId, CountryCode, InterviewId, RecruiterHandle};
+use kiroku::ids::{CandidateId, InterviewId, RecruiterHandle};
 use kiroku::seal::ObjectKind;
 use kiroku::store::ObjectKey;
 use serde_json::Value;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/analysis")
-        .join(name)
+    fixtures::path(&format!("analysis/{name}"))
 }
 
 fn truth(name: &str) -> Value {
@@ -28,27 +26,14 @@ fn truth(name: &str) -> Value {
     t[name].clone()
 }
 
-fn app(dir: &Path) -> Arc<Kiroku> {
-    let app = Kiroku::open(Config {
-        data_dir: dir.to_path_buf(),
-        pipelines_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines"),
-        ..Config::default()
-    })
-    .unwrap();
-    common::privacy_basics(&app);
-    app
-}
-
+/// A candidate in Japan with `record` consent, and `analyze` too if `analyze`.
 fn candidate(app: &Kiroku, analyze: bool) -> CandidateId {
-    let c = app
-        .catalog
-        .add_candidate("ref", &CountryCode::parse("JP").unwrap())
-        .unwrap();
-    common::grant(app, &c, Scope::Record);
-    if analyze {
-        common::grant(app, &c, Scope::Analyze);
-    }
-    c
+    let scopes: &[Scope] = if analyze {
+        &[Scope::Record, Scope::Analyze]
+    } else {
+        &[Scope::Record]
+    };
+    candidates::add(app, "JP", scopes)
 }
 
 /// Streams a fixture as an interview; `on_first_ack` runs once the first media segment is
@@ -60,16 +45,7 @@ fn stream(
     mut on_first_ack: impl FnMut(),
 ) -> InterviewRow {
     let bytes = std::fs::read(fixture(name)).unwrap();
-    let created = capture::create_interview(
-        app,
-        c,
-        &RecruiterHandle::parse("acme").unwrap(),
-        None,
-        "audio/webm",
-    )
-    .unwrap();
-    capture::spend_ingest_token(app, &created.interview_id, &created.ingest_token).unwrap();
-    let mut cap = Capture::start(app, &created.interview_id).unwrap();
+    let (created, mut cap) = interviews::start(app, c, "audio/webm").unwrap();
     let mut events = cap.take_events();
     let feeder = cap.feeder();
     let mut fired = false;
@@ -166,7 +142,7 @@ fn value(v: &Value) -> f64 {
 #[test]
 fn talk_time_and_pauses_of_speech_between_silences_match_the_script() {
     let dir = tempfile::tempdir().unwrap();
-    let app = app(dir.path());
+    let app = app::ready(dir.path(), |_| {});
     let c = candidate(&app, true);
     for name in ["speech-pauses.webm", "speech-pauses-noise.webm"] {
         let row = stream(&app, &c, name, || {});
@@ -206,7 +182,7 @@ fn talk_time_and_pauses_of_speech_between_silences_match_the_script() {
 #[test]
 fn the_pitch_of_a_pure_tone_is_found_within_2_percent() {
     let dir = tempfile::tempdir().unwrap();
-    let app = app(dir.path());
+    let app = app::ready(dir.path(), |_| {});
     let c = candidate(&app, true);
     let row = stream(&app, &c, "tone-220hz.webm", || {});
     let r = whole_report(&app, &row);
@@ -219,13 +195,13 @@ fn the_pitch_of_a_pure_tone_is_found_within_2_percent() {
 #[test]
 fn without_analyze_consent_nothing_is_computed_and_no_rendition_exists() {
     let dir = tempfile::tempdir().unwrap();
-    let app = app(dir.path());
+    let app = app::ready(dir.path(), |_| {});
     let c = candidate(&app, false);
     let row = stream(&app, &c, "speech-pauses.webm", || {});
     std::thread::sleep(Duration::from_secs(1));
     assert!(app.catalog.analysis_outputs(&row.id).unwrap().is_empty());
     let objects = dir.path().join("regions/jp/objects/candidates");
-    let found = common::walk(&objects);
+    let found = common::files::walk(&objects);
     assert!(!found.is_empty());
     assert!(
         found
@@ -238,7 +214,7 @@ fn without_analyze_consent_nothing_is_computed_and_no_rendition_exists() {
 #[test]
 fn a_withdrawal_of_analyze_stops_analysis_and_keeps_what_was_made_sealed() {
     let dir = tempfile::tempdir().unwrap();
-    let app = app(dir.path());
+    let app = app::ready(dir.path(), |_| {});
     let c = candidate(&app, true);
     let row = stream(&app, &c, "speech-pauses.webm", || {
         // Once segment 1 is analysed, withdraw: what was made must stay, sealed.
@@ -260,7 +236,7 @@ fn a_withdrawal_of_analyze_stops_analysis_and_keeps_what_was_made_sealed() {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        common::withdraw(&app, &c, Scope::Analyze);
+        candidates::withdraw(&app, &c, Scope::Analyze);
     });
     // The capture itself went on to the end.
     assert_eq!(row.state, kiroku::catalog::InterviewState::Finished);
@@ -296,7 +272,7 @@ fn a_withdrawal_of_analyze_stops_analysis_and_keeps_what_was_made_sealed() {
 fn analysis_reaches_a_recruiter_only_under_share_analysis_while_analyze_stands() {
     use kiroku::consent::{Item, Refusal, decision};
     let dir = tempfile::tempdir().unwrap();
-    let app = app(dir.path());
+    let app = app::ready(dir.path(), |_| {});
     let c = candidate(&app, true);
     let row = stream(&app, &c, "tone-220hz.webm", || {});
     let whole = whole_report(&app, &row);
@@ -304,9 +280,9 @@ fn analysis_reaches_a_recruiter_only_under_share_analysis_while_analyze_stands()
     let decide = || decision::decide(&app, &acme, &row, Item::Analysis).unwrap();
     assert!(matches!(decide(), Err(Refusal::NoShareConsent { .. })));
     // share.recording does not open the analysis.
-    common::grant(&app, &c, Scope::ShareRecording(acme.clone()));
+    candidates::grant(&app, &c, Scope::ShareRecording(acme.clone()));
     assert!(matches!(decide(), Err(Refusal::NoShareConsent { .. })));
-    common::grant(&app, &c, Scope::ShareAnalysis(acme.clone()));
+    candidates::grant(&app, &c, Scope::ShareAnalysis(acme.clone()));
     let proof = decide().unwrap();
     let (body, provision) = kiroku::release::release_analysis(&app, proof).unwrap();
     assert_eq!(body["analyzers"]["kiroku-builtin"]["interview"], whole);
@@ -322,7 +298,7 @@ fn analysis_reaches_a_recruiter_only_under_share_analysis_while_analyze_stands()
     assert_eq!(records[0].item, "analysis");
     assert_eq!(records[0].recipient, "acme");
     // Once `analyze` is withdrawn, the outputs stay sealed and are no longer released.
-    common::withdraw(&app, &c, Scope::Analyze);
+    candidates::withdraw(&app, &c, Scope::Analyze);
     assert_eq!(decide().unwrap_err(), Refusal::AnalyzeConsentWithdrawn);
 }
 
@@ -332,9 +308,7 @@ fn external_analyzers_that_crash_hang_or_print_garbage_are_recorded_and_capture_
     let script = |name: &str| {
         vec![
             "sh".to_string(),
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("fixtures/analyzers")
-                .join(name)
+            fixtures::path(&format!("analyzers/{name}"))
                 .display()
                 .to_string(),
         ]
@@ -346,19 +320,14 @@ fn external_analyzers_that_crash_hang_or_print_garbage_are_recorded_and_capture_
         // Only the one that hangs is meant to run out of time.
         timeout_seconds: if file == "hangs.sh" { 1 } else { 20 },
     };
-    let app = Kiroku::open(Config {
-        data_dir: dir.path().to_path_buf(),
-        pipelines_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines"),
-        analyzers: vec![
+    let app = app::ready(dir.path(), |cfg| {
+        cfg.analyzers = vec![
             analyzer("wav-size", "wav-size.sh"),
             analyzer("crashes", "crashes.sh"),
             analyzer("hangs", "hangs.sh"),
             analyzer("garbage", "prints-garbage.sh"),
-        ],
-        ..Config::default()
-    })
-    .unwrap();
-    common::privacy_basics(&app);
+        ]
+    });
     let c = candidate(&app, true);
     let row = stream(&app, &c, "speech-pauses.webm", || {});
     assert_eq!(row.state, kiroku::catalog::InterviewState::Finished);
@@ -445,14 +414,9 @@ fn an_http_analyzer_gets_the_wav_and_its_json_is_sealed_and_an_error_status_is_r
         url: Some(url.into()),
         timeout_seconds: 5,
     };
-    let app = Kiroku::open(Config {
-        data_dir: dir.path().to_path_buf(),
-        pipelines_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines"),
-        analyzers: vec![analyzer("vendor", &good), analyzer("broken", &bad)],
-        ..Config::default()
-    })
-    .unwrap();
-    common::privacy_basics(&app);
+    let app = app::ready(dir.path(), |cfg| {
+        cfg.analyzers = vec![analyzer("vendor", &good), analyzer("broken", &bad)]
+    });
     let c = candidate(&app, true);
     let row = stream(&app, &c, "tone-220hz.webm", || {});
     let outputs = wait_for_whole(&app, &row.id);

@@ -2,101 +2,37 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
+use common::fixtures::{self, browser_chunks};
+use common::server::{self, As, SERVICE, Server};
+use common::{app, candidates};
 use futures_util::{SinkExt, StreamExt};
-use kiroku::app::Kiroku;
 use kiroku::config::Config;
 use kiroku::consent::Scope;
-use kiroku::ids::{CandidateId, CountryCode, InterviewId};
+use kiroku::ids::{CandidateId, InterviewId};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-const SERVICE: &str = "service-token-for-the-tests-0123456789";
-
-struct Server {
-    dir: tempfile::TempDir,
-    app: Arc<Kiroku>,
-    base: String,
-    http: reqwest::Client,
-}
-
+/// A served kiroku ready to capture (a notice and the recruiter `acme`), `tweak` applied.
 async fn server(tweak: impl FnOnce(&mut Config)) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = Config {
-        data_dir: dir.path().to_path_buf(),
-        pipelines_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines"),
-        service_token: Some(SERVICE.into()),
-        ..Config::default()
-    };
-    tweak(&mut cfg);
-    let app = Kiroku::open(cfg).unwrap();
-    common::privacy_basics(&app);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = kiroku::http::router(app.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    Server {
-        dir,
-        app,
-        base: format!("http://{addr}"),
-        http: reqwest::Client::new(),
-    }
-}
-
-fn fixture_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(name)
-}
-
-/// The Chromium recording cut into the very chunks MediaRecorder produced.
-fn browser_chunks() -> Vec<Vec<u8>> {
-    let bytes = std::fs::read(fixture_path("chromium-mediarecorder.webm")).unwrap();
-    let meta: Value = serde_json::from_slice(
-        &std::fs::read(fixture_path("chromium-mediarecorder.chunks.json")).unwrap(),
-    )
-    .unwrap();
-    let mut at = 0;
-    let chunks: Vec<Vec<u8>> = meta["chunk_lengths"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| {
-            let n = n.as_u64().unwrap() as usize;
-            at += n;
-            bytes[at - n..at].to_vec()
-        })
-        .collect();
-    assert_eq!(at, bytes.len());
-    chunks
+    let s = server::start(tweak).await;
+    app::privacy_basics(&s.app);
+    s
 }
 
 impl Server {
+    /// A candidate in Japan, with `record` consent if `record`.
     fn candidate(&self, record: bool) -> CandidateId {
-        let c = self
-            .app
-            .catalog
-            .add_candidate("ext", &CountryCode::parse("JP").unwrap())
-            .unwrap();
-        if record {
-            common::grant(&self.app, &c, Scope::Record);
-        }
-        c
+        let scopes: &[Scope] = if record { &[Scope::Record] } else { &[] };
+        candidates::add(&self.app, "JP", scopes)
     }
 
     async fn create(&self, body: Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(format!("{}/v1/interviews", self.base))
-            .bearer_auth(SERVICE)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.json().await.unwrap())
+        let (status, _, bytes) = self
+            .raw("POST", "/v1/interviews", As::Service, Some(body), &[])
+            .await;
+        (status, serde_json::from_slice(&bytes).unwrap())
     }
 
     /// A created interview: (id, ingest token).
@@ -119,15 +55,17 @@ impl Server {
     }
 
     async fn show(&self, id: &str) -> Value {
-        let r = self
-            .http
-            .get(format!("{}/v1/interviews/{id}", self.base))
-            .bearer_auth(SERVICE)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        r.json().await.unwrap()
+        let (status, _, bytes) = self
+            .raw(
+                "GET",
+                &format!("/v1/interviews/{id}"),
+                As::Service,
+                None,
+                &[],
+            )
+            .await;
+        assert_eq!(status, 200);
+        serde_json::from_slice(&bytes).unwrap()
     }
 }
 
@@ -237,7 +175,7 @@ async fn a_browser_recording_streamed_over_websocket_is_acknowledged_only_when_d
 
     let export = s.dir.path().join("export.webm");
     kiroku::recording::export(&s.app, &InterviewId::parse(&id).unwrap(), &export).unwrap();
-    common::assert_same_media(&fixture_path("chromium-mediarecorder.webm"), &export);
+    common::media::assert_same_media(&fixtures::path("chromium-mediarecorder.webm"), &export);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -246,14 +184,7 @@ async fn media_without_record_consent_is_refused_with_403_before_the_upgrade() {
     let c = s.candidate(false);
     let (id, token) = s.interview(&c).await;
     assert_eq!(refused_upgrade(&s.ws_url(&id, &token)).await, 403);
-    let r = s
-        .http
-        .put(format!("{}/v1/interviews/{id}/media", s.base))
-        .bearer_auth(&token)
-        .body(vec![1u8; 10])
-        .send()
-        .await
-        .unwrap();
+    let r = s.put_media(&id, &token, None, vec![1u8; 10]).await;
     // The refused attempt spent the single-use token: a retry needs a new interview.
     assert_eq!(r.status(), 401);
     assert_eq!(
@@ -275,23 +206,15 @@ async fn ingest_tokens_are_single_use_bound_to_their_interview_and_short_lived()
     assert_eq!(refused_upgrade(&s.ws_url(&id, "not-a-token")).await, 401);
     assert_eq!(refused_upgrade(&s.ws_url(&id, &other_token)).await, 401);
     let r = s
-        .http
-        .put(format!("{}/v1/interviews/{id}/media", s.base))
-        .bearer_auth(&token)
-        .header("content-type", "audio/wav")
-        .body(std::fs::read(fixture_path("audio-pcm.wav")).unwrap())
-        .send()
-        .await
-        .unwrap();
+        .put_media(
+            &id,
+            &token,
+            Some("audio/wav"),
+            fixtures::read("audio-pcm.wav"),
+        )
+        .await;
     assert_eq!(r.status(), 200);
-    let again = s
-        .http
-        .put(format!("{}/v1/interviews/{id}/media", s.base))
-        .bearer_auth(&token)
-        .body(vec![0u8; 4])
-        .send()
-        .await
-        .unwrap();
+    let again = s.put_media(&id, &token, None, vec![0u8; 4]).await;
     assert_eq!(again.status(), 409);
     assert_eq!(
         again.json::<Value>().await.unwrap()["error"],
@@ -303,14 +226,7 @@ async fn ingest_tokens_are_single_use_bound_to_their_interview_and_short_lived()
     let c = short.candidate(true);
     let (id, token) = short.interview(&c).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let r = short
-        .http
-        .put(format!("{}/v1/interviews/{id}/media", short.base))
-        .bearer_auth(&token)
-        .body(vec![0u8; 4])
-        .send()
-        .await
-        .unwrap();
+    let r = short.put_media(&id, &token, None, vec![0u8; 4]).await;
     assert_eq!(r.status(), 401);
     assert_eq!(
         r.json::<Value>().await.unwrap()["error"],
@@ -322,53 +238,103 @@ async fn ingest_tokens_are_single_use_bound_to_their_interview_and_short_lived()
 async fn bad_requests_get_a_precise_status_and_a_json_body() {
     let s = server(|_| {}).await;
     let c = s.candidate(true);
-    let post = |body: Vec<u8>| {
-        s.http
-            .post(format!("{}/v1/interviews", s.base))
-            .bearer_auth(SERVICE)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-    };
-    let cases: Vec<(Vec<u8>, u16, &str)> = vec![
-        (b"{\"candidate\": ".to_vec(), 400, "malformed_json"),
-        (json!({"candidate": c.to_string(), "recruiter": "acme", "extra": 1}).to_string().into_bytes(), 400, "malformed_json"),
-        (json!({"candidate": "../../etc", "recruiter": "acme"}).to_string().into_bytes(), 400, "invalid_id"),
-        (json!({"candidate": c.to_string(), "recruiter": "Acme/.."}).to_string().into_bytes(), 400, "invalid_id"),
-        (json!({"candidate": CandidateId::new_random().to_string(), "recruiter": "acme"}).to_string().into_bytes(), 404, "unknown_candidate"),
-        (json!({"candidate": c.to_string(), "recruiter": "acme", "content_type": "application/pdf"}).to_string().into_bytes(), 415, "unsupported_content_type"),
-        (vec![b' '; 70_000], 413, "body_rejected"),
+    let body = |v: Value| v.to_string().into_bytes();
+    let other = CandidateId::new_random().to_string();
+    let c = c.to_string();
+    // (what is wrong, method, path, body, status, error code)
+    let rows: [(&str, &str, &str, Vec<u8>, u16, &str); 8] = [
+        (
+            "cut-off JSON",
+            "POST",
+            "/v1/interviews",
+            b"{\"candidate\": ".to_vec(),
+            400,
+            "malformed_json",
+        ),
+        (
+            "an unknown field",
+            "POST",
+            "/v1/interviews",
+            body(json!({"candidate": c, "recruiter": "acme", "extra": 1})),
+            400,
+            "malformed_json",
+        ),
+        (
+            "a candidate id that is a path",
+            "POST",
+            "/v1/interviews",
+            body(json!({"candidate": "../../etc", "recruiter": "acme"})),
+            400,
+            "invalid_id",
+        ),
+        (
+            "a recruiter handle that is a path",
+            "POST",
+            "/v1/interviews",
+            body(json!({"candidate": c, "recruiter": "Acme/.."})),
+            400,
+            "invalid_id",
+        ),
+        (
+            "a candidate nobody added",
+            "POST",
+            "/v1/interviews",
+            body(json!({"candidate": other, "recruiter": "acme"})),
+            404,
+            "unknown_candidate",
+        ),
+        (
+            "a content type that is not media",
+            "POST",
+            "/v1/interviews",
+            body(json!({"candidate": c, "recruiter": "acme", "content_type": "application/pdf"})),
+            415,
+            "unsupported_content_type",
+        ),
+        (
+            "a body past the JSON limit",
+            "POST",
+            "/v1/interviews",
+            vec![b' '; 70_000],
+            413,
+            "body_rejected",
+        ),
+        (
+            "an interview id that is a path",
+            "GET",
+            "/v1/interviews/..%2F..%2Fsecrets",
+            Vec::new(),
+            400,
+            "invalid_id",
+        ),
     ];
-    for (body, status, code) in cases {
-        let r = post(body).await.unwrap();
-        assert_eq!(r.status().as_u16(), status, "{code}");
+    for (what, method, path, body, status, code) in rows {
+        let r = match method {
+            "POST" => s.post_bytes(path, body).await,
+            _ => s
+                .http
+                .get(format!("{}{path}", s.base))
+                .bearer_auth(SERVICE)
+                .send()
+                .await
+                .unwrap(),
+        };
+        assert_eq!(r.status().as_u16(), status, "{what}: {code}");
         let v: Value = r.json().await.unwrap();
-        assert_eq!(v["error"], code);
-        assert!(v["message"].is_string());
+        assert_eq!(v["error"], code, "{what}");
+        assert!(v["message"].is_string(), "{what}: {v}");
     }
-    let r = s
-        .http
-        .get(format!("{}/v1/interviews/..%2F..%2Fsecrets", s.base))
-        .bearer_auth(SERVICE)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_id");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_media_over_put_gets_a_precise_error_and_other_interviews_go_on() {
     let s = server(|_| {}).await;
     let c = s.candidate(true);
-    let put = |id: String, token: String, ct: &'static str, name: &'static str| {
-        let body = std::fs::read(fixture_path(name)).unwrap();
-        s.http
-            .put(format!("{}/v1/interviews/{id}/media", s.base))
-            .bearer_auth(token)
-            .header("content-type", ct)
-            .body(body)
-            .send()
+    let server = &s;
+    let put = move |id: String, token: String, ct: &'static str, name: &'static str| async move {
+        server
+            .put_media(&id, &token, Some(ct), fixtures::read(name))
+            .await
     };
     let (good, good_token) = s.interview(&c).await;
     let (mut ws, _) = tokio_tungstenite::connect_async(s.ws_url(&good, &good_token))
@@ -394,14 +360,12 @@ async fn broken_media_over_put_gets_a_precise_error_and_other_interviews_go_on()
         ),
     ] {
         let (id, token) = s.interview(&c).await;
-        let r = put(id, token, ct, name).await.unwrap();
+        let r = put(id, token, ct, name).await;
         assert_eq!(r.status().as_u16(), status, "{name}");
         assert_eq!(r.json::<Value>().await.unwrap()["error"], code, "{name}");
     }
     let (id, token) = s.interview(&c).await;
-    let r = put(id, token, "application/pdf", "audio-pcm.wav")
-        .await
-        .unwrap();
+    let r = put(id, token, "application/pdf", "audio-pcm.wav").await;
     assert_eq!(r.status(), 415);
     for chunk in &chunks[5..] {
         ws.send(Message::binary(chunk.clone())).await.unwrap();
@@ -463,14 +427,16 @@ async fn finish_ends_a_stream_in_flight_cleanly() {
         ws.send(Message::binary(chunk)).await.unwrap();
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let r = s
-        .http
-        .post(format!("{}/v1/interviews/{id}/finish", s.base))
-        .bearer_auth(SERVICE)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
+    let (status, _, _) = s
+        .raw(
+            "POST",
+            &format!("/v1/interviews/{id}/finish"),
+            As::Service,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(status, 202);
     let (texts, code) = read_to_close(&mut ws).await;
     assert_eq!(code, 1000);
     assert_eq!(texts.last().unwrap()["state"], "finished");
@@ -512,17 +478,14 @@ async fn every_endpoint_refuses_a_missing_or_wrong_credential() {
         ("PUT", format!("/v1/interviews/{id}/media")),
     ];
     for (method, path) in &endpoints {
-        for credential in [None, Some("wrong-token-wrong-token-wrong-token")] {
-            let mut req = s
-                .http
-                .request(method.parse().unwrap(), format!("{}{path}", s.base))
-                .body("{}");
-            if let Some(t) = credential {
-                req = req.bearer_auth(t);
-            }
-            let r = req.send().await.unwrap();
-            assert_eq!(r.status(), 401, "{method} {path} with {credential:?}");
-            assert!(r.json::<Value>().await.unwrap()["error"].is_string());
+        for credential in [As::Nobody, As::Key("wrong-token-wrong-token-wrong-token")] {
+            let (status, _, body) = s.raw(method, path, credential, Some(json!({})), &[]).await;
+            assert_eq!(status, 401, "{method} {path} with {credential:?}");
+            let v: Value = serde_json::from_slice(&body).unwrap();
+            assert!(
+                v["error"].is_string(),
+                "{method} {path} with {credential:?}: {v}"
+            );
         }
     }
     // The service token is not an ingest token, and an ingest token is not a service token.
@@ -534,13 +497,8 @@ async fn every_endpoint_refuses_a_missing_or_wrong_credential() {
         .await,
         401
     );
-    let r = s
-        .http
-        .get(format!("{}/healthz", s.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let (status, _, _) = s.raw("GET", "/healthz", As::Nobody, None, &[]).await;
+    assert_eq!(status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -567,7 +525,7 @@ async fn a_withdrawal_during_the_stream_is_told_to_the_client_at_the_next_segmen
             acked += 1;
         }
     }
-    common::withdraw(&s.app, &c, Scope::Record);
+    candidates::withdraw(&s.app, &c, Scope::Record);
     for chunk in chunks {
         if ws.send(Message::binary(chunk)).await.is_err() {
             break;

@@ -3,108 +3,30 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::HeaderMap;
-use kiroku::app::Kiroku;
+use common::server::{self, As, Server};
 use kiroku::config::Config;
 use serde_json::{Value, json};
 
-const SERVICE: &str = "service-token-for-release-tests-0123456789";
-const OPERATOR: &str = "operator-token-for-release-tests-0123456789";
-
-struct Server {
-    dir: tempfile::TempDir,
-    app: Arc<Kiroku>,
-    base: String,
-    http: reqwest::Client,
-}
-
+/// A served kiroku whose webhooks may go to loopback and give up fast, with its push
+/// deliveries running; `tweak` applied.
 async fn server(tweak: impl FnOnce(&mut Config)) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let mut cfg = Config {
-        data_dir: dir.path().to_path_buf(),
-        pipelines_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines"),
-        service_token: Some(SERVICE.into()),
-        operator_token: Some(OPERATOR.into()),
-        ..Config::default()
-    };
-    cfg.release.public_url = base.clone();
-    cfg.webhooks.allow_private_addresses = true;
-    cfg.webhooks.timeout_seconds = 1;
-    cfg.webhooks.backoff_base_seconds = 1;
-    tweak(&mut cfg);
-    let app = Kiroku::open(cfg).unwrap();
-    let router = kiroku::http::router(app.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    tokio::spawn(kiroku::delivery::run(app.clone()));
-    Server {
-        dir,
-        app,
-        base,
-        http: reqwest::Client::new(),
-    }
-}
-
-/// A credential to call with.
-#[derive(Clone, Copy)]
-enum As<'a> {
-    Nobody,
-    Service,
-    Operator,
-    Key(&'a str),
+    let s = server::start(|cfg| {
+        cfg.webhooks.allow_private_addresses = true;
+        cfg.webhooks.timeout_seconds = 1;
+        cfg.webhooks.backoff_base_seconds = 1;
+        tweak(cfg);
+    })
+    .await;
+    tokio::spawn(kiroku::delivery::run(s.app.clone()));
+    s
 }
 
 impl Server {
-    fn data(&self) -> &Path {
-        self.dir.path()
-    }
-
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        who: As<'_>,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let (status, _, bytes) = self.raw(method, path, who, body, &[]).await;
-        let v = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        (status, v)
-    }
-
-    async fn raw(
-        &self,
-        method: &str,
-        path: &str,
-        who: As<'_>,
-        body: Option<Value>,
-        headers: &[(&str, &str)],
-    ) -> (u16, HeaderMap, Vec<u8>) {
-        let mut r = self
-            .http
-            .request(method.parse().unwrap(), format!("{}{path}", self.base));
-        r = match who {
-            As::Nobody => r,
-            As::Service => r.bearer_auth(SERVICE),
-            As::Operator => r.bearer_auth(OPERATOR),
-            As::Key(k) => r.bearer_auth(k),
-        };
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        for (k, v) in headers {
-            r = r.header(*k, *v);
-        }
-        let resp = r.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let h = resp.headers().clone();
-        (status, h, resp.bytes().await.unwrap().to_vec())
-    }
-
     /// Operator setup: a notice and a recruiter; returns the recruiter's API key.
     async fn recruiter(&self, handle: &str) -> String {
         let (st, _) = self
@@ -156,16 +78,11 @@ impl Server {
 
     /// A finished interview for `recruiter`, made of the Chromium MediaRecorder recording.
     async fn interview(&self, c: &str, recruiter: &str) -> String {
-        self.interview_of(
-            c,
-            recruiter,
-            "fixtures/chromium-mediarecorder.webm",
-            "video/webm",
-        )
-        .await
+        self.interview_of(c, recruiter, "chromium-mediarecorder.webm", "video/webm")
+            .await
     }
 
-    /// A finished interview made of `fixture`, sent with `content_type`.
+    /// A finished interview made of `fixtures/<fixture>`, sent with `content_type`.
     async fn interview_of(
         &self,
         c: &str,
@@ -183,24 +100,23 @@ impl Server {
             .await;
         assert_eq!(st, 201, "{v}");
         let id = v["interview_id"].as_str().unwrap().to_string();
-        let media = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(fixture)).unwrap();
+        let media = common::fixtures::read(fixture);
         let r = self
-            .http
-            .put(format!("{}/v1/interviews/{id}/media", self.base))
-            .bearer_auth(v["ingest_token"].as_str().unwrap())
-            .header("content-type", content_type)
-            .body(media)
-            .send()
-            .await
-            .unwrap();
+            .put_media(
+                &id,
+                v["ingest_token"].as_str().unwrap(),
+                Some(content_type),
+                media,
+            )
+            .await;
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
         id
     }
 
     fn export(&self, interview: &str) -> Vec<u8> {
         let out = self.data().join(format!("export-{interview}.webm"));
-        common::last_line(
-            &common::kiroku_cmd(self.data())
+        common::cli::last_line(
+            &common::cli::kiroku_cmd(self.data())
                 .args([
                     "recording",
                     "export",
@@ -307,7 +223,7 @@ async fn a_recruiter_receives_a_recording_only_while_the_candidates_share_consen
     let receipt_file = s.data().join("receipt.json");
     std::fs::write(&receipt_file, granted["receipt"].to_string()).unwrap();
     let (_, keys) = s.call("GET", "/v1/keys", As::Nobody, None).await;
-    let verified = common::kiroku_cmd(s.data())
+    let verified = common::cli::kiroku_cmd(s.data())
         .args([
             "receipt",
             "verify",
@@ -501,7 +417,7 @@ async fn a_recruiter_receives_a_recording_only_while_the_candidates_share_consen
 
     // `kiroku audit verify` passes; one byte changed makes it fail and name the entry.
     let verify = || {
-        common::kiroku_cmd(s.data())
+        common::cli::kiroku_cmd(s.data())
             .args(["audit", "verify"])
             .output()
             .unwrap()
@@ -662,72 +578,89 @@ async fn a_withdrawal_before_delivery_cancels_it_and_nothing_more_is_sent() {
     assert_eq!(got.lock().unwrap().len(), 1);
 }
 
+/// Who an endpoint admits.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Role {
+    Anyone,
+    Service,
+    Recruiter,
+    Operator,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_endpoint_admits_only_its_role() {
     let s = server(|_| {}).await;
     let key = s.recruiter("acme").await;
     let c = s.candidate().await;
     let i = "00000000-0000-4000-8000-000000000000";
-    let endpoints: &[(&str, String, &str)] = &[
-        ("GET", "/healthz".into(), "anyone"),
-        ("GET", "/v1/keys".into(), "anyone"),
-        ("POST", "/v1/interviews".into(), "service"),
-        ("GET", format!("/v1/interviews/{i}"), "service"),
-        ("POST", format!("/v1/interviews/{i}/finish"), "service"),
-        ("POST", "/v1/candidates".into(), "service"),
-        ("POST", format!("/v1/candidates/{c}/consents"), "service"),
-        ("GET", format!("/v1/candidates/{c}/consents"), "service"),
+    let endpoints: &[(&str, String, Role)] = &[
+        ("GET", "/healthz".into(), Role::Anyone),
+        ("GET", "/v1/keys".into(), Role::Anyone),
+        ("POST", "/v1/interviews".into(), Role::Service),
+        ("GET", format!("/v1/interviews/{i}"), Role::Service),
+        ("POST", format!("/v1/interviews/{i}/finish"), Role::Service),
+        ("POST", "/v1/candidates".into(), Role::Service),
+        (
+            "POST",
+            format!("/v1/candidates/{c}/consents"),
+            Role::Service,
+        ),
+        ("GET", format!("/v1/candidates/{c}/consents"), Role::Service),
         (
             "POST",
             format!("/v1/candidates/{c}/consents/ce_x/withdraw"),
-            "service",
+            Role::Service,
         ),
         (
             "GET",
             format!("/v1/candidates/{c}/consents/ce_x/receipt"),
-            "service",
+            Role::Service,
         ),
-        ("GET", format!("/v1/candidates/{c}/provisions"), "service"),
-        ("GET", "/v1/recruiter/interviews".into(), "recruiter"),
+        (
+            "GET",
+            format!("/v1/candidates/{c}/provisions"),
+            Role::Service,
+        ),
+        ("GET", "/v1/recruiter/interviews".into(), Role::Recruiter),
         (
             "GET",
             format!("/v1/recruiter/interviews/{i}/recording"),
-            "recruiter",
+            Role::Recruiter,
         ),
         (
             "GET",
             format!("/v1/recruiter/interviews/{i}/analysis"),
-            "recruiter",
+            Role::Recruiter,
         ),
-        ("PUT", "/v1/recruiter/webhook".into(), "recruiter"),
-        ("DELETE", "/v1/recruiter/webhook".into(), "recruiter"),
-        ("POST", "/v1/admin/notices".into(), "operator"),
-        ("GET", "/v1/admin/notices".into(), "operator"),
-        ("POST", "/v1/admin/recruiters".into(), "operator"),
+        ("PUT", "/v1/recruiter/webhook".into(), Role::Recruiter),
+        ("DELETE", "/v1/recruiter/webhook".into(), Role::Recruiter),
+        ("POST", "/v1/admin/notices".into(), Role::Operator),
+        ("GET", "/v1/admin/notices".into(), Role::Operator),
+        ("POST", "/v1/admin/recruiters".into(), Role::Operator),
         // Rotating acme's key as the operator revokes `key`: only operator rows follow.
         (
             "POST",
             "/v1/admin/recruiters/acme/rotate".into(),
-            "operator",
+            Role::Operator,
         ),
         (
             "POST",
             "/v1/admin/recruiters/nobody/revoke".into(),
-            "operator",
+            Role::Operator,
         ),
-        ("POST", "/v1/admin/releases".into(), "operator"),
-        ("GET", "/v1/admin/deliveries".into(), "operator"),
-        ("GET", "/v1/admin/audit".into(), "operator"),
+        ("POST", "/v1/admin/releases".into(), Role::Operator),
+        ("GET", "/v1/admin/deliveries".into(), Role::Operator),
+        ("GET", "/v1/admin/audit".into(), Role::Operator),
     ];
     for (method, path, role) in endpoints {
-        for (who, name) in [
-            (As::Nobody, "none"),
-            (As::Service, "service"),
-            (As::Operator, "operator"),
-            (As::Key(&key), "recruiter"),
+        for (who, name, admitted) in [
+            (As::Nobody, "none", None),
+            (As::Service, "service", Some(Role::Service)),
+            (As::Operator, "operator", Some(Role::Operator)),
+            (As::Key(&key), "recruiter", Some(Role::Recruiter)),
         ] {
             let (status, body) = s.call(method, path, who, Some(json!({}))).await;
-            let allowed = *role == "anyone" || *role == name;
+            let allowed = *role == Role::Anyone || Some(*role) == admitted;
             if allowed {
                 assert_ne!(status, 401, "{method} {path} as {name}: {body}");
             } else {
@@ -737,7 +670,7 @@ async fn every_endpoint_admits_only_its_role() {
                 );
                 assert!(
                     body["error"].is_string(),
-                    "{method} {path}: a JSON error body"
+                    "{method} {path} as {name}: a JSON error body"
                 );
             }
         }
@@ -762,75 +695,97 @@ async fn bad_consent_and_release_requests_get_precise_errors_and_change_nothing(
     };
     let before = history(&s);
     let consents = format!("/v1/candidates/{c}/consents");
-    let raw_post = |body: Vec<u8>| {
-        s.http
-            .post(format!("{}{consents}", s.base))
-            .bearer_auth(SERVICE)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-    };
-    let r = raw_post(b"{\"scope\": ".to_vec()).await.unwrap();
-    assert_eq!(r.status(), 400);
-    assert_eq!(r.json::<Value>().await.unwrap()["error"], "malformed_json");
-    let r = raw_post(vec![b' '; 4096]).await.unwrap();
-    assert_eq!(r.status(), 413);
-    for (body, status, code) in [
+    let body = |v: Value| v.to_string().into_bytes();
+    let escaping = "/v1/candidates/..%2F..%2Fetc/consents";
+    // (what is wrong, path, body as sent, status, error code where one is promised)
+    let rows: [(&str, &str, Vec<u8>, u16, Option<&str>); 11] = [
         (
-            json!({"scope": "record", "extra": 1}),
+            "cut-off JSON",
+            &consents,
+            b"{\"scope\": ".to_vec(),
             400,
-            "malformed_json",
-        ),
-        (json!({"scope": "share.everything"}), 400, "unknown_scope"),
-        (
-            json!({"scope": "share.recording"}),
-            400,
-            "recipient_required",
+            Some("malformed_json"),
         ),
         (
-            json!({"scope": "share.recording", "recipient": "initech"}),
+            "a body past the JSON limit",
+            &consents,
+            vec![b' '; 4096],
+            413,
+            None,
+        ),
+        (
+            "an unknown field",
+            &consents,
+            body(json!({"scope": "record", "extra": 1})),
+            400,
+            Some("malformed_json"),
+        ),
+        (
+            "an unknown scope",
+            &consents,
+            body(json!({"scope": "share.everything"})),
+            400,
+            Some("unknown_scope"),
+        ),
+        (
+            "a share without recipient",
+            &consents,
+            body(json!({"scope": "share.recording"})),
+            400,
+            Some("recipient_required"),
+        ),
+        (
+            "a recipient nobody registered",
+            &consents,
+            body(json!({"scope": "share.recording", "recipient": "initech"})),
             422,
-            "unknown_recruiter",
+            Some("unknown_recruiter"),
         ),
         (
-            json!({"scope": "share.recording", "recipient": "../acme"}),
+            "a recipient that is a path",
+            &consents,
+            body(json!({"scope": "share.recording", "recipient": "../acme"})),
             400,
-            "invalid_id",
+            Some("invalid_id"),
         ),
         (
-            json!({"scope": "record", "notice": "notice-v9"}),
+            "a notice nobody registered",
+            &consents,
+            body(json!({"scope": "record", "notice": "notice-v9"})),
             422,
-            "unknown_notice",
+            Some("unknown_notice"),
         ),
         (
-            json!({"scope": "record", "time_zone": "Tokyo"}),
+            "a time zone that is not one",
+            &consents,
+            body(json!({"scope": "record", "time_zone": "Tokyo"})),
             400,
-            "invalid_field",
+            Some("invalid_field"),
         ),
         (
-            json!({"scope": "record", "method": "telepathy"}),
+            "an unknown method",
+            &consents,
+            body(json!({"scope": "record", "method": "telepathy"})),
             400,
-            "malformed_json",
+            Some("malformed_json"),
         ),
-    ] {
-        let (st, v) = s
-            .call("POST", &consents, As::Service, Some(body.clone()))
-            .await;
-        assert_eq!(
-            (st, v["error"].as_str()),
-            (status, Some(code)),
-            "{body}: {v}"
-        );
+        (
+            "a candidate id that is a path",
+            escaping,
+            body(json!({"scope": "record"})),
+            400,
+            Some("invalid_id"),
+        ),
+    ];
+    for (what, path, body, status, code) in rows {
+        let r = s.post_bytes(path, body).await;
+        let st = r.status().as_u16();
+        let v: Value = match code {
+            Some(_) => r.json().await.unwrap(),
+            None => Value::Null,
+        };
+        assert_eq!((st, v["error"].as_str()), (status, code), "{what}: {v}");
     }
-    let (st, v) = s
-        .call(
-            "POST",
-            "/v1/candidates/..%2F..%2Fetc/consents",
-            As::Service,
-            Some(json!({"scope": "record"})),
-        )
-        .await;
-    assert_eq!((st, v["error"].as_str()), (400, Some("invalid_id")));
     let (st, v) = s
         .call(
             "POST",
@@ -974,10 +929,15 @@ async fn bad_consent_and_release_requests_get_precise_errors_and_change_nothing(
         json!({"interview": id, "recipient": "Tokyo District Court", "legal_basis": "curiosity", "reference": "x"}),
         json!({"interview": id, "recipient": "Tokyo District Court", "legal_basis": "required_by_law", "reference": " "}),
     ] {
-        let (st, _) = s
-            .call("POST", "/v1/admin/releases", As::Operator, Some(body))
+        let (st, v) = s
+            .call(
+                "POST",
+                "/v1/admin/releases",
+                As::Operator,
+                Some(body.clone()),
+            )
             .await;
-        assert_eq!(st, 400);
+        assert_eq!(st, 400, "{body}: {v}");
     }
     let provisions = s
         .app
@@ -1058,7 +1018,11 @@ async fn a_withdrawal_stops_an_open_download_at_the_next_segment() {
         let result = kiroku::release::stream_recording(&app, release, |part| {
             sent += part.len();
             if !withdrawn {
-                common::withdraw(&app, &row.candidate, Scope::ShareRecording(acme.clone()));
+                common::candidates::withdraw(
+                    &app,
+                    &row.candidate,
+                    Scope::ShareRecording(acme.clone()),
+                );
                 withdrawn = true;
             }
             true
@@ -1091,31 +1055,12 @@ async fn a_withdrawal_stops_an_open_download_at_the_next_segment() {
 fn a_receipt_that_was_altered_or_signed_by_another_key_fails_verification() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    common::cli_privacy_basics(d);
-    let c = common::last_line(
-        &common::kiroku_cmd(d)
-            .args(["candidate", "add", "--ref", "r-1", "--home-country", "JP"])
-            .output()
-            .unwrap(),
-    );
+    common::cli::privacy_basics(d);
+    let c = common::cli::add_candidate(d, "r-1");
     let file = d.join("receipt.json");
-    common::last_line(
-        &common::kiroku_cmd(d)
-            .args([
-                "consent",
-                "grant",
-                "--candidate",
-                &c,
-                "--scope",
-                "analyze",
-                "--receipt-out",
-            ])
-            .arg(&file)
-            .output()
-            .unwrap(),
-    );
+    common::cli::grant(d, &c, "analyze", &["--receipt-out", file.to_str().unwrap()]);
     let verify = |path: &Path, extra: &[&str]| {
-        common::kiroku_cmd(d)
+        common::cli::kiroku_cmd(d)
             .args(["receipt", "verify"])
             .arg(path)
             .args(extra)
@@ -1217,12 +1162,7 @@ async fn analysis_is_pushed_and_pulled_only_under_share_analysis() {
     s.grant(&c, json!({"scope": "share.analysis", "recipient": "acme"}))
         .await;
     let id = s
-        .interview_of(
-            &c,
-            "acme",
-            "fixtures/analysis/speech-pauses.webm",
-            "audio/webm",
-        )
+        .interview_of(&c, "acme", "analysis/speech-pauses.webm", "audio/webm")
         .await;
     eventually("analysis.ready", || {
         !deliveries_of(&got, "analysis.ready", &secret).is_empty()

@@ -26,15 +26,8 @@ fn truth(name: &str) -> Value {
     t[name].clone()
 }
 
-/// A candidate in Japan with `record` consent, and `analyze` too if `analyze`.
-fn candidate(app: &Kiroku, analyze: bool) -> CandidateId {
-    let scopes: &[Scope] = if analyze {
-        &[Scope::Record, Scope::Analyze]
-    } else {
-        &[Scope::Record]
-    };
-    candidates::add(app, "JP", scopes)
-}
+/// What a candidate whose interviews are analysed granted.
+const ANALYZED: &[Scope] = &[Scope::Record, Scope::Analyze];
 
 /// Streams a fixture as an interview; `on_first_ack` runs once the first media segment is
 /// stored.
@@ -141,9 +134,7 @@ fn value(v: &Value) -> f64 {
 
 #[test]
 fn talk_time_and_pauses_of_speech_between_silences_match_the_script() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app::ready(dir.path(), |_| {});
-    let c = candidate(&app, true);
+    let (_dir, app, c) = app::with_candidate(ANALYZED, |_| {});
     for name in ["speech-pauses.webm", "speech-pauses-noise.webm"] {
         let row = stream(&app, &c, name, || {});
         let r = whole_report(&app, &row);
@@ -181,9 +172,7 @@ fn talk_time_and_pauses_of_speech_between_silences_match_the_script() {
 
 #[test]
 fn the_pitch_of_a_pure_tone_is_found_within_2_percent() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app::ready(dir.path(), |_| {});
-    let c = candidate(&app, true);
+    let (_dir, app, c) = app::with_candidate(ANALYZED, |_| {});
     let row = stream(&app, &c, "tone-220hz.webm", || {});
     let r = whole_report(&app, &row);
     let hz = truth("tone-220hz.webm")["tone_hz"].as_f64().unwrap();
@@ -194,9 +183,7 @@ fn the_pitch_of_a_pure_tone_is_found_within_2_percent() {
 
 #[test]
 fn without_analyze_consent_nothing_is_computed_and_no_rendition_exists() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app::ready(dir.path(), |_| {});
-    let c = candidate(&app, false);
+    let (dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
     let row = stream(&app, &c, "speech-pauses.webm", || {});
     std::thread::sleep(Duration::from_secs(1));
     assert!(app.catalog.analysis_outputs(&row.id).unwrap().is_empty());
@@ -213,9 +200,7 @@ fn without_analyze_consent_nothing_is_computed_and_no_rendition_exists() {
 
 #[test]
 fn a_withdrawal_of_analyze_stops_analysis_and_keeps_what_was_made_sealed() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app::ready(dir.path(), |_| {});
-    let c = candidate(&app, true);
+    let (dir, app, c) = app::with_candidate(ANALYZED, |_| {});
     let row = stream(&app, &c, "speech-pauses.webm", || {
         // Once segment 1 is analysed, withdraw: what was made must stay, sealed.
         let start = Instant::now();
@@ -271,9 +256,7 @@ fn a_withdrawal_of_analyze_stops_analysis_and_keeps_what_was_made_sealed() {
 #[test]
 fn analysis_reaches_a_recruiter_only_under_share_analysis_while_analyze_stands() {
     use kiroku::consent::{Item, Refusal, decision};
-    let dir = tempfile::tempdir().unwrap();
-    let app = app::ready(dir.path(), |_| {});
-    let c = candidate(&app, true);
+    let (_dir, app, c) = app::with_candidate(ANALYZED, |_| {});
     let row = stream(&app, &c, "tone-220hz.webm", || {});
     let whole = whole_report(&app, &row);
     let acme = RecruiterHandle::parse("acme").unwrap();
@@ -304,7 +287,6 @@ fn analysis_reaches_a_recruiter_only_under_share_analysis_while_analyze_stands()
 
 #[test]
 fn external_analyzers_that_crash_hang_or_print_garbage_are_recorded_and_capture_goes_on() {
-    let dir = tempfile::tempdir().unwrap();
     let script = |name: &str| {
         vec![
             "sh".to_string(),
@@ -320,7 +302,7 @@ fn external_analyzers_that_crash_hang_or_print_garbage_are_recorded_and_capture_
         // Only the one that hangs is meant to run out of time.
         timeout_seconds: if file == "hangs.sh" { 1 } else { 20 },
     };
-    let app = app::ready(dir.path(), |cfg| {
+    let (_dir, app, c) = app::with_candidate(ANALYZED, |cfg| {
         cfg.analyzers = vec![
             analyzer("wav-size", "wav-size.sh"),
             analyzer("crashes", "crashes.sh"),
@@ -328,7 +310,6 @@ fn external_analyzers_that_crash_hang_or_print_garbage_are_recorded_and_capture_
             analyzer("garbage", "prints-garbage.sh"),
         ]
     });
-    let c = candidate(&app, true);
     let row = stream(&app, &c, "speech-pauses.webm", || {});
     assert_eq!(row.state, kiroku::catalog::InterviewState::Finished);
     let outputs = wait_for_whole(&app, &row.id);
@@ -405,7 +386,6 @@ fn http_analyzer(status: u16, body: &'static str) -> (String, Arc<std::sync::ato
 
 #[test]
 fn an_http_analyzer_gets_the_wav_and_its_json_is_sealed_and_an_error_status_is_recorded() {
-    let dir = tempfile::tempdir().unwrap();
     let (good, received) = http_analyzer(200, r#"{"score": 0.7, "unit": "probability"}"#);
     let (bad, _) = http_analyzer(500, r#"{"error": "model not loaded"}"#);
     let analyzer = |name: &str, url: &str| kiroku::config::AnalyzerConfig {
@@ -414,10 +394,9 @@ fn an_http_analyzer_gets_the_wav_and_its_json_is_sealed_and_an_error_status_is_r
         url: Some(url.into()),
         timeout_seconds: 5,
     };
-    let app = app::ready(dir.path(), |cfg| {
+    let (_dir, app, c) = app::with_candidate(ANALYZED, |cfg| {
         cfg.analyzers = vec![analyzer("vendor", &good), analyzer("broken", &bad)]
     });
-    let c = candidate(&app, true);
     let row = stream(&app, &c, "tone-220hz.webm", || {});
     let outputs = wait_for_whole(&app, &row.id);
     let vendor: Vec<&AnalysisRow> = outputs.iter().filter(|o| o.analyzer == "vendor").collect();

@@ -25,12 +25,6 @@ fn ingest_interview(app: &Arc<Kiroku>, c: &CandidateId) -> CaptureOutcome {
     .unwrap()
 }
 
-/// A candidate in Japan, with `record` consent if `record`.
-fn candidate(app: &Kiroku, record: bool) -> CandidateId {
-    let scopes: &[Scope] = if record { &[Scope::Record] } else { &[] };
-    candidates::add(app, "JP", scopes)
-}
-
 /// Streams `bytes` as one interview in `chunk`-sized pieces, until the capture is over.
 fn ingest(
     app: &Arc<Kiroku>,
@@ -51,9 +45,7 @@ fn ingest(
 
 #[test]
 fn every_accepted_fixture_rebuilds_and_segments_stay_time_bounded() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app::ready(dir.path(), |_| {});
-    let c = candidate(&app, true);
+    let (_dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
     for (name, ct) in [
         ("interview-vp8-opus.webm", "video/webm"),
         ("sparse-keyframes-vp9-opus.webm", "video/webm"),
@@ -92,9 +84,7 @@ fn every_accepted_fixture_rebuilds_and_segments_stay_time_bounded() {
 
 #[test]
 fn sparse_keyframes_give_segments_that_do_not_start_on_a_keyframe() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app::ready(dir.path(), |_| {});
-    let c = candidate(&app, true);
+    let (_dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
     let out = ingest(
         &app,
         &c,
@@ -114,9 +104,7 @@ fn sparse_keyframes_give_segments_that_do_not_start_on_a_keyframe() {
 
 #[test]
 fn no_plaintext_media_is_left_in_the_data_dir_after_an_ingest() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app::ready(dir.path(), |_| {});
-    let c = candidate(&app, true);
+    let (dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
     let media = fixture("interview-vp8-opus.webm");
     ingest(&app, &c, &media, "video/webm", 10_000).unwrap();
     assert_no_plaintext(dir.path(), &[&media]);
@@ -146,9 +134,7 @@ fn assert_no_plaintext(dir: &Path, media: &[&[u8]]) {
 
 #[test]
 fn media_is_refused_without_record_consent_and_nothing_is_stored() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app::ready(dir.path(), |_| {});
-    let c = candidate(&app, false);
+    let (dir, app, c) = app::with_candidate(&[], |_| {});
     let err = ingest(
         &app,
         &c,
@@ -163,9 +149,7 @@ fn media_is_refused_without_record_consent_and_nothing_is_stored() {
 
 #[test]
 fn refused_or_broken_media_gets_a_precise_code() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app::ready(dir.path(), |_| {});
-    let c = candidate(&app, true);
+    let (dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
     for (name, ct, code) in [
         (
             "codec-vorbis-not-allowed.webm",
@@ -204,9 +188,7 @@ fn refused_or_broken_media_gets_a_precise_code() {
 
 #[test]
 fn segments_acknowledged_before_a_truncation_stay_recoverable() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app::ready(dir.path(), |_| {});
-    let c = candidate(&app, true);
+    let (_dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
     let out = ingest(
         &app,
         &c,
@@ -222,11 +204,9 @@ fn segments_acknowledged_before_a_truncation_stay_recoverable() {
 
 #[test]
 fn a_stream_past_the_byte_limit_stops_and_keeps_what_came_before() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app::ready(dir.path(), |cfg| {
+    let (_dir, app, c) = app::with_candidate(&[Scope::Record], |cfg| {
         cfg.limits.max_bytes_per_interview = 150_000
     });
-    let c = candidate(&app, true);
     let out = ingest_interview(&app, &c);
     assert_eq!(
         out.reason.as_ref().map(|r| r.code()),
@@ -244,9 +224,7 @@ struct Stored {
 }
 
 fn stored_interview() -> Stored {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app::ready(dir.path(), |_| {});
-    let c = candidate(&app, true);
+    let (dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
     let out = ingest_interview(&app, &c);
     assert!(out.reason.is_none());
     let root = dir.path().join("regions/jp/objects");
@@ -306,7 +284,7 @@ fn export_fails_when_a_segment_is_duplicated_over_the_next() {
 #[test]
 fn export_fails_when_a_segment_comes_from_another_interview() {
     let s = stored_interview();
-    let c = candidate(&s.app, true);
+    let c = candidates::add(&s.app, "JP", &[Scope::Record]);
     let other = ingest(
         &s.app,
         &c,
@@ -346,9 +324,7 @@ fn tags_beside_each_object_are_readable_with_only_the_store() {
 
 #[test]
 fn a_withdrawal_mid_stream_stops_capture_at_the_next_segment_boundary() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app::ready(dir.path(), |_| {});
-    let c = candidate(&app, true);
+    let (_dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
     let (_, mut cap) = interviews::start(&app, &c, "video/webm").unwrap();
     let mut acks = cap.take_events();
     let feeder = cap.feeder();
@@ -389,9 +365,9 @@ fn a_withdrawal_mid_stream_stops_capture_at_the_next_segment_boundary() {
 
 #[test]
 fn a_stream_past_the_duration_limit_stops_and_keeps_what_came_before() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app::ready(dir.path(), |cfg| cfg.limits.max_seconds_per_interview = 5);
-    let c = candidate(&app, true);
+    let (_dir, app, c) = app::with_candidate(&[Scope::Record], |cfg| {
+        cfg.limits.max_seconds_per_interview = 5
+    });
     let out = ingest_interview(&app, &c);
     assert_eq!(out.reason.as_ref().map(|r| r.code()), Some("too_long"));
     let segs = app.catalog.segments(&out.interview).unwrap();
@@ -402,9 +378,7 @@ fn a_stream_past_the_duration_limit_stops_and_keeps_what_came_before() {
 
 #[test]
 fn a_second_stream_for_the_same_interview_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app::ready(dir.path(), |_| {});
-    let c = candidate(&app, true);
+    let (_dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
     let (created, cap) = interviews::start(&app, &c, "video/webm").unwrap();
     let err = capture::spend_ingest_token(&app, &created.interview_id, &created.ingest_token)
         .unwrap_err();
@@ -421,9 +395,7 @@ fn a_second_stream_for_the_same_interview_is_refused() {
 
 #[test]
 fn every_webm_export_decodes_to_the_same_streams_every_frame_and_duration() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app::ready(dir.path(), |_| {});
-    let c = candidate(&app, true);
+    let (dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
     for name in [
         "interview-vp8-opus.webm",
         "sparse-keyframes-vp9-opus.webm",
@@ -443,9 +415,7 @@ fn every_webm_export_decodes_to_the_same_streams_every_frame_and_duration() {
 fn a_segment_that_starts_on_a_keyframe_plays_alone_behind_the_header() {
     use kiroku::seal::{ObjectIdentity, ObjectKind, open};
     use kiroku::store::ObjectKey;
-    let dir = tempfile::tempdir().unwrap();
-    let app = app::ready(dir.path(), |_| {});
-    let c = candidate(&app, true);
+    let (dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
     let out = ingest_interview(&app, &c);
     let row = app.catalog.interview(&out.interview).unwrap().unwrap();
     let (region, key) = app.interview_key(&row).unwrap().unwrap();

@@ -54,6 +54,14 @@ impl Server {
         )
     }
 
+    /// A WebSocket opened on the interview's stream.
+    async fn connect(&self, id: &str, token: &str) -> Ws {
+        tokio_tungstenite::connect_async(self.ws_url(id, token))
+            .await
+            .unwrap()
+            .0
+    }
+
     async fn show(&self, id: &str) -> Value {
         let (status, _, bytes) = self
             .raw(
@@ -89,6 +97,26 @@ async fn read_to_close(ws: &mut Ws) -> (Vec<Value>, u16) {
     (texts, 1006)
 }
 
+/// Sends chunks until the server has sent `n` messages or the chunks run out; returns how many
+/// messages came.
+async fn send_until_acked(
+    ws: &mut Ws,
+    chunks: &mut impl Iterator<Item = Vec<u8>>,
+    n: usize,
+) -> usize {
+    let mut acked = 0;
+    while acked < n {
+        let Some(chunk) = chunks.next() else { break };
+        ws.send(Message::binary(chunk)).await.unwrap();
+        while let Ok(Some(Ok(Message::Text(_)))) =
+            tokio::time::timeout(Duration::from_millis(50), ws.next()).await
+        {
+            acked += 1;
+        }
+    }
+    acked
+}
+
 async fn refused_upgrade(url: &str) -> u16 {
     match tokio_tungstenite::connect_async(url).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),
@@ -105,9 +133,7 @@ async fn a_browser_recording_streamed_over_websocket_is_acknowledged_only_when_d
     let s = server(|_| {}).await;
     let c = s.candidate(true);
     let (id, token) = s.interview(&c).await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(s.ws_url(&id, &token))
-        .await
-        .unwrap();
+    let mut ws = s.connect(&id, &token).await;
     for chunk in browser_chunks() {
         ws.send(Message::binary(chunk)).await.unwrap();
     }
@@ -234,6 +260,9 @@ async fn ingest_tokens_are_single_use_bound_to_their_interview_and_short_lived()
     );
 }
 
+/// One bad request: (what is wrong, method, path, body, status, error code).
+type BadRequest<'a> = (&'a str, &'a str, &'a str, Vec<u8>, u16, &'a str);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_a_precise_status_and_a_json_body() {
     let s = server(|_| {}).await;
@@ -241,72 +270,16 @@ async fn bad_requests_get_a_precise_status_and_a_json_body() {
     let body = |v: Value| v.to_string().into_bytes();
     let other = CandidateId::new_random().to_string();
     let c = c.to_string();
-    // (what is wrong, method, path, body, status, error code)
-    let rows: [(&str, &str, &str, Vec<u8>, u16, &str); 8] = [
-        (
-            "cut-off JSON",
-            "POST",
-            "/v1/interviews",
-            b"{\"candidate\": ".to_vec(),
-            400,
-            "malformed_json",
-        ),
-        (
-            "an unknown field",
-            "POST",
-            "/v1/interviews",
-            body(json!({"candidate": c, "recruiter": "acme", "extra": 1})),
-            400,
-            "malformed_json",
-        ),
-        (
-            "a candidate id that is a path",
-            "POST",
-            "/v1/interviews",
-            body(json!({"candidate": "../../etc", "recruiter": "acme"})),
-            400,
-            "invalid_id",
-        ),
-        (
-            "a recruiter handle that is a path",
-            "POST",
-            "/v1/interviews",
-            body(json!({"candidate": c, "recruiter": "Acme/.."})),
-            400,
-            "invalid_id",
-        ),
-        (
-            "a candidate nobody added",
-            "POST",
-            "/v1/interviews",
-            body(json!({"candidate": other, "recruiter": "acme"})),
-            404,
-            "unknown_candidate",
-        ),
-        (
-            "a content type that is not media",
-            "POST",
-            "/v1/interviews",
-            body(json!({"candidate": c, "recruiter": "acme", "content_type": "application/pdf"})),
-            415,
-            "unsupported_content_type",
-        ),
-        (
-            "a body past the JSON limit",
-            "POST",
-            "/v1/interviews",
-            vec![b' '; 70_000],
-            413,
-            "body_rejected",
-        ),
-        (
-            "an interview id that is a path",
-            "GET",
-            "/v1/interviews/..%2F..%2Fsecrets",
-            Vec::new(),
-            400,
-            "invalid_id",
-        ),
+    #[rustfmt::skip]
+    let rows: [BadRequest; 8] = [
+        ("cut-off JSON", "POST", "/v1/interviews", b"{\"candidate\": ".to_vec(), 400, "malformed_json"),
+        ("an unknown field", "POST", "/v1/interviews", body(json!({"candidate": c, "recruiter": "acme", "extra": 1})), 400, "malformed_json"),
+        ("a candidate id that is a path", "POST", "/v1/interviews", body(json!({"candidate": "../../etc", "recruiter": "acme"})), 400, "invalid_id"),
+        ("a recruiter handle that is a path", "POST", "/v1/interviews", body(json!({"candidate": c, "recruiter": "Acme/.."})), 400, "invalid_id"),
+        ("a candidate nobody added", "POST", "/v1/interviews", body(json!({"candidate": other, "recruiter": "acme"})), 404, "unknown_candidate"),
+        ("a content type that is not media", "POST", "/v1/interviews", body(json!({"candidate": c, "recruiter": "acme", "content_type": "application/pdf"})), 415, "unsupported_content_type"),
+        ("a body past the JSON limit", "POST", "/v1/interviews", vec![b' '; 70_000], 413, "body_rejected"),
+        ("an interview id that is a path", "GET", "/v1/interviews/..%2F..%2Fsecrets", Vec::new(), 400, "invalid_id"),
     ];
     for (what, method, path, body, status, code) in rows {
         let r = match method {
@@ -337,9 +310,7 @@ async fn broken_media_over_put_gets_a_precise_error_and_other_interviews_go_on()
             .await
     };
     let (good, good_token) = s.interview(&c).await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(s.ws_url(&good, &good_token))
-        .await
-        .unwrap();
+    let mut ws = s.connect(&good, &good_token).await;
     let chunks = browser_chunks();
     for chunk in &chunks[..5] {
         ws.send(Message::binary(chunk.clone())).await.unwrap();
@@ -383,21 +354,8 @@ async fn a_client_that_disconnects_mid_segment_keeps_its_acknowledged_segments()
     let s = server(|_| {}).await;
     let c = s.candidate(true);
     let (id, token) = s.interview(&c).await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(s.ws_url(&id, &token))
-        .await
-        .unwrap();
-    let mut acked = 0;
-    for chunk in browser_chunks() {
-        ws.send(Message::binary(chunk)).await.unwrap();
-        while let Ok(Some(Ok(Message::Text(_)))) =
-            tokio::time::timeout(Duration::from_millis(50), ws.next()).await
-        {
-            acked += 1;
-        }
-        if acked >= 2 {
-            break;
-        }
-    }
+    let mut ws = s.connect(&id, &token).await;
+    let acked = send_until_acked(&mut ws, &mut browser_chunks().into_iter(), 2).await;
     assert!(acked >= 2, "the first media segment was acknowledged");
     drop(ws);
     let mut shown = s.show(&id).await;
@@ -420,9 +378,7 @@ async fn finish_ends_a_stream_in_flight_cleanly() {
     let s = server(|_| {}).await;
     let c = s.candidate(true);
     let (id, token) = s.interview(&c).await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(s.ws_url(&id, &token))
-        .await
-        .unwrap();
+    let mut ws = s.connect(&id, &token).await;
     for chunk in browser_chunks().into_iter().take(8) {
         ws.send(Message::binary(chunk)).await.unwrap();
     }
@@ -455,9 +411,7 @@ async fn a_stream_beyond_the_concurrent_capture_limit_is_refused_with_429() {
     let c = s.candidate(true);
     let (a, a_token) = s.interview(&c).await;
     let (b, b_token) = s.interview(&c).await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(s.ws_url(&a, &a_token))
-        .await
-        .unwrap();
+    let mut ws = s.connect(&a, &a_token).await;
     assert_eq!(refused_upgrade(&s.ws_url(&b, &b_token)).await, 429);
     ws.send(Message::text(r#"{"type":"finish"}"#))
         .await
@@ -506,25 +460,10 @@ async fn a_withdrawal_during_the_stream_is_told_to_the_client_at_the_next_segmen
     let s = server(|_| {}).await;
     let c = s.candidate(true);
     let (id, token) = s.interview(&c).await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(s.ws_url(&id, &token))
-        .await
-        .unwrap();
+    let mut ws = s.connect(&id, &token).await;
     let mut chunks = browser_chunks().into_iter();
-    let mut acked = 0;
-    while acked < 2 {
-        ws.send(Message::binary(
-            chunks
-                .next()
-                .expect("a media segment is acknowledged first"),
-        ))
-        .await
-        .unwrap();
-        while let Ok(Some(Ok(Message::Text(_)))) =
-            tokio::time::timeout(Duration::from_millis(50), ws.next()).await
-        {
-            acked += 1;
-        }
-    }
+    let acked = send_until_acked(&mut ws, &mut chunks, 2).await;
+    assert!(acked >= 2, "a media segment is acknowledged first");
     candidates::withdraw(&s.app, &c, Scope::Record);
     for chunk in chunks {
         if ws.send(Message::binary(chunk)).await.is_err() {

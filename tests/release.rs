@@ -593,6 +593,7 @@ async fn every_endpoint_admits_only_its_role() {
     let key = s.recruiter("acme").await;
     let c = s.candidate().await;
     let i = "00000000-0000-4000-8000-000000000000";
+    #[rustfmt::skip]
     let endpoints: &[(&str, String, Role)] = &[
         ("GET", "/healthz".into(), Role::Anyone),
         ("GET", "/v1/keys".into(), Role::Anyone),
@@ -600,54 +601,22 @@ async fn every_endpoint_admits_only_its_role() {
         ("GET", format!("/v1/interviews/{i}"), Role::Service),
         ("POST", format!("/v1/interviews/{i}/finish"), Role::Service),
         ("POST", "/v1/candidates".into(), Role::Service),
-        (
-            "POST",
-            format!("/v1/candidates/{c}/consents"),
-            Role::Service,
-        ),
+        ("POST", format!("/v1/candidates/{c}/consents"), Role::Service),
         ("GET", format!("/v1/candidates/{c}/consents"), Role::Service),
-        (
-            "POST",
-            format!("/v1/candidates/{c}/consents/ce_x/withdraw"),
-            Role::Service,
-        ),
-        (
-            "GET",
-            format!("/v1/candidates/{c}/consents/ce_x/receipt"),
-            Role::Service,
-        ),
-        (
-            "GET",
-            format!("/v1/candidates/{c}/provisions"),
-            Role::Service,
-        ),
+        ("POST", format!("/v1/candidates/{c}/consents/ce_x/withdraw"), Role::Service),
+        ("GET", format!("/v1/candidates/{c}/consents/ce_x/receipt"), Role::Service),
+        ("GET", format!("/v1/candidates/{c}/provisions"), Role::Service),
         ("GET", "/v1/recruiter/interviews".into(), Role::Recruiter),
-        (
-            "GET",
-            format!("/v1/recruiter/interviews/{i}/recording"),
-            Role::Recruiter,
-        ),
-        (
-            "GET",
-            format!("/v1/recruiter/interviews/{i}/analysis"),
-            Role::Recruiter,
-        ),
+        ("GET", format!("/v1/recruiter/interviews/{i}/recording"), Role::Recruiter),
+        ("GET", format!("/v1/recruiter/interviews/{i}/analysis"), Role::Recruiter),
         ("PUT", "/v1/recruiter/webhook".into(), Role::Recruiter),
         ("DELETE", "/v1/recruiter/webhook".into(), Role::Recruiter),
         ("POST", "/v1/admin/notices".into(), Role::Operator),
         ("GET", "/v1/admin/notices".into(), Role::Operator),
         ("POST", "/v1/admin/recruiters".into(), Role::Operator),
         // Rotating acme's key as the operator revokes `key`: only operator rows follow.
-        (
-            "POST",
-            "/v1/admin/recruiters/acme/rotate".into(),
-            Role::Operator,
-        ),
-        (
-            "POST",
-            "/v1/admin/recruiters/nobody/revoke".into(),
-            Role::Operator,
-        ),
+        ("POST", "/v1/admin/recruiters/acme/rotate".into(), Role::Operator),
+        ("POST", "/v1/admin/recruiters/nobody/revoke".into(), Role::Operator),
         ("POST", "/v1/admin/releases".into(), Role::Operator),
         ("GET", "/v1/admin/deliveries".into(), Role::Operator),
         ("GET", "/v1/admin/audit".into(), Role::Operator),
@@ -677,6 +646,10 @@ async fn every_endpoint_admits_only_its_role() {
     }
 }
 
+/// One bad consent request: (what is wrong, path, body as sent, status, error code where one
+/// is promised).
+type BadGrant<'a> = (&'a str, &'a str, Vec<u8>, u16, Option<&'a str>);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_consent_and_release_requests_get_precise_errors_and_change_nothing() {
     let s = server(|c| c.limits.max_json_body_bytes = 2048).await;
@@ -697,85 +670,19 @@ async fn bad_consent_and_release_requests_get_precise_errors_and_change_nothing(
     let consents = format!("/v1/candidates/{c}/consents");
     let body = |v: Value| v.to_string().into_bytes();
     let escaping = "/v1/candidates/..%2F..%2Fetc/consents";
-    // (what is wrong, path, body as sent, status, error code where one is promised)
-    let rows: [(&str, &str, Vec<u8>, u16, Option<&str>); 11] = [
-        (
-            "cut-off JSON",
-            &consents,
-            b"{\"scope\": ".to_vec(),
-            400,
-            Some("malformed_json"),
-        ),
-        (
-            "a body past the JSON limit",
-            &consents,
-            vec![b' '; 4096],
-            413,
-            None,
-        ),
-        (
-            "an unknown field",
-            &consents,
-            body(json!({"scope": "record", "extra": 1})),
-            400,
-            Some("malformed_json"),
-        ),
-        (
-            "an unknown scope",
-            &consents,
-            body(json!({"scope": "share.everything"})),
-            400,
-            Some("unknown_scope"),
-        ),
-        (
-            "a share without recipient",
-            &consents,
-            body(json!({"scope": "share.recording"})),
-            400,
-            Some("recipient_required"),
-        ),
-        (
-            "a recipient nobody registered",
-            &consents,
-            body(json!({"scope": "share.recording", "recipient": "initech"})),
-            422,
-            Some("unknown_recruiter"),
-        ),
-        (
-            "a recipient that is a path",
-            &consents,
-            body(json!({"scope": "share.recording", "recipient": "../acme"})),
-            400,
-            Some("invalid_id"),
-        ),
-        (
-            "a notice nobody registered",
-            &consents,
-            body(json!({"scope": "record", "notice": "notice-v9"})),
-            422,
-            Some("unknown_notice"),
-        ),
-        (
-            "a time zone that is not one",
-            &consents,
-            body(json!({"scope": "record", "time_zone": "Tokyo"})),
-            400,
-            Some("invalid_field"),
-        ),
-        (
-            "an unknown method",
-            &consents,
-            body(json!({"scope": "record", "method": "telepathy"})),
-            400,
-            Some("malformed_json"),
-        ),
-        (
-            "a candidate id that is a path",
-            escaping,
-            body(json!({"scope": "record"})),
-            400,
-            Some("invalid_id"),
-        ),
+    #[rustfmt::skip]
+    let rows: [BadGrant; 11] = [
+        ("cut-off JSON", &consents, b"{\"scope\": ".to_vec(), 400, Some("malformed_json")),
+        ("a body past the JSON limit", &consents, vec![b' '; 4096], 413, None),
+        ("an unknown field", &consents, body(json!({"scope": "record", "extra": 1})), 400, Some("malformed_json")),
+        ("an unknown scope", &consents, body(json!({"scope": "share.everything"})), 400, Some("unknown_scope")),
+        ("a share without recipient", &consents, body(json!({"scope": "share.recording"})), 400, Some("recipient_required")),
+        ("a recipient nobody registered", &consents, body(json!({"scope": "share.recording", "recipient": "initech"})), 422, Some("unknown_recruiter")),
+        ("a recipient that is a path", &consents, body(json!({"scope": "share.recording", "recipient": "../acme"})), 400, Some("invalid_id")),
+        ("a notice nobody registered", &consents, body(json!({"scope": "record", "notice": "notice-v9"})), 422, Some("unknown_notice")),
+        ("a time zone that is not one", &consents, body(json!({"scope": "record", "time_zone": "Tokyo"})), 400, Some("invalid_field")),
+        ("an unknown method", &consents, body(json!({"scope": "record", "method": "telepathy"})), 400, Some("malformed_json")),
+        ("a candidate id that is a path", escaping, body(json!({"scope": "record"})), 400, Some("invalid_id")),
     ];
     for (what, path, body, status, code) in rows {
         let r = s.post_bytes(path, body).await;

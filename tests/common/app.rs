@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use kiroku::app::Kiroku;
 use kiroku::config::Config;
+use kiroku::consent::Scope;
+use kiroku::ids::CandidateId;
 
 /// The default config on `dir`, with the checkout's pipeline descriptions.
 pub fn config(dir: &Path) -> Config {
@@ -29,6 +31,18 @@ pub fn ready(dir: &Path, tweak: impl FnOnce(&mut Config)) -> Arc<Kiroku> {
     let app = open(cfg);
     privacy_basics(&app);
     app
+}
+
+/// A kiroku [`ready`] in a fresh temporary data dir (deleted when the guard is dropped), and
+/// one candidate in Japan who granted `scopes`.
+pub fn with_candidate(
+    scopes: &[Scope],
+    tweak: impl FnOnce(&mut Config),
+) -> (tempfile::TempDir, Arc<Kiroku>, CandidateId) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = ready(dir.path(), tweak);
+    let c = super::candidates::add(&app, "JP", scopes);
+    (dir, app, c)
 }
 
 /// The privacy setup every capture needs: a registered notice version and the recruiter

@@ -76,6 +76,29 @@ impl Server {
         v
     }
 
+    /// Withdraws the consent `id` of candidate `c` as the service: (status, body).
+    async fn withdraw(&self, c: &str, id: &str) -> (u16, Value) {
+        let path = format!("/v1/candidates/{c}/consents/{id}/withdraw");
+        self.call("POST", &path, As::Service, None).await
+    }
+
+    /// The candidate's provision records, as the service reads them: (status, body).
+    async fn provisions(&self, c: &str) -> (u16, Value) {
+        let path = format!("/v1/candidates/{c}/provisions");
+        self.call("GET", &path, As::Service, None).await
+    }
+
+    /// Sets the webhook of the recruiter whose key is `key`: (status, body).
+    async fn set_webhook(&self, key: &str, url: &str) -> (u16, Value) {
+        self.call(
+            "PUT",
+            "/v1/recruiter/webhook",
+            As::Key(key),
+            Some(json!({"url": url})),
+        )
+        .await
+    }
+
     /// A finished interview for `recruiter`, made of the Chromium MediaRecorder recording.
     async fn interview(&self, c: &str, recruiter: &str) -> String {
         self.interview_of(c, recruiter, "chromium-mediarecorder.webm", "video/webm")
@@ -204,14 +227,7 @@ async fn a_recruiter_receives_a_recording_only_while_the_candidates_share_consen
     let acme = s.recruiter("acme").await;
     let globex = s.recruiter("globex").await;
     let (hook, got) = receiver(200, Duration::ZERO).await;
-    let (st, v) = s
-        .call(
-            "PUT",
-            "/v1/recruiter/webhook",
-            As::Key(&acme),
-            Some(json!({"url": hook})),
-        )
-        .await;
+    let (st, v) = s.set_webhook(&acme, &hook).await;
     assert_eq!(st, 200, "{v}");
     let secret = v["signing_secret"].as_str().unwrap().to_string();
 
@@ -329,14 +345,7 @@ async fn a_recruiter_receives_a_recording_only_while_the_candidates_share_consen
     assert!(via_link == export);
 
     // Withdrawal: 403 again, on the API and the link; the recipient is told.
-    let (st, w) = s
-        .call(
-            "POST",
-            &format!("/v1/candidates/{c}/consents/{share_id}/withdraw"),
-            As::Service,
-            None,
-        )
-        .await;
+    let (st, w) = s.withdraw(&c, &share_id).await;
     assert_eq!(st, 200, "{w}");
     let (st, v) = s.call("GET", &path, As::Key(&acme), None).await;
     assert_eq!(
@@ -354,14 +363,7 @@ async fn a_recruiter_receives_a_recording_only_while_the_candidates_share_consen
     assert_eq!(got.lock().unwrap().len(), 2, "nothing else was delivered");
 
     // Provision records: the three releases, each resting on the share grant.
-    let (_, p) = s
-        .call(
-            "GET",
-            &format!("/v1/candidates/{c}/provisions"),
-            As::Service,
-            None,
-        )
-        .await;
+    let (_, p) = s.provisions(&c).await;
     let p = p["provisions"].as_array().unwrap().clone();
     assert_eq!(p.len(), 3, "{p:?}");
     for r in &p {
@@ -460,14 +462,7 @@ async fn webhook_endpoints_that_fail_hang_or_redirect_are_recorded_as_failed_del
     ] {
         let key = s.recruiter(handle).await;
         let (url, got) = receiver(status, delay).await;
-        let (st, _) = s
-            .call(
-                "PUT",
-                "/v1/recruiter/webhook",
-                As::Key(&key),
-                Some(json!({"url": url})),
-            )
-            .await;
+        let (st, _) = s.set_webhook(&key, &url).await;
         assert_eq!(st, 200);
         receivers.push((handle, got));
     }
@@ -543,13 +538,7 @@ async fn a_withdrawal_before_delivery_cancels_it_and_nothing_more_is_sent() {
     .await;
     let key = s.recruiter("acme").await;
     let (url, got) = receiver(503, Duration::ZERO).await;
-    s.call(
-        "PUT",
-        "/v1/recruiter/webhook",
-        As::Key(&key),
-        Some(json!({"url": url})),
-    )
-    .await;
+    s.set_webhook(&key, &url).await;
     let c = s.candidate().await;
     s.grant(&c, json!({"scope": "record"})).await;
     s.interview(&c, "acme").await;
@@ -693,33 +682,12 @@ async fn bad_consent_and_release_requests_get_precise_errors_and_change_nothing(
         };
         assert_eq!((st, v["error"].as_str()), (status, code), "{what}: {v}");
     }
-    let (st, v) = s
-        .call(
-            "POST",
-            &format!("{consents}/ce_never/withdraw"),
-            As::Service,
-            None,
-        )
-        .await;
+    let (st, v) = s.withdraw(&c, "ce_never").await;
     assert_eq!((st, v["error"].as_str()), (404, Some("unknown_consent")));
     let sid = share["consent_id"].as_str().unwrap();
-    let (st, _) = s
-        .call(
-            "POST",
-            &format!("{consents}/{sid}/withdraw"),
-            As::Service,
-            None,
-        )
-        .await;
+    let (st, _) = s.withdraw(&c, sid).await;
     assert_eq!(st, 200);
-    let (st, v) = s
-        .call(
-            "POST",
-            &format!("{consents}/{sid}/withdraw"),
-            As::Service,
-            None,
-        )
-        .await;
+    let (st, v) = s.withdraw(&c, sid).await;
     assert_eq!(
         (st, v["error"].as_str()),
         (409, Some("nothing_to_withdraw"))
@@ -733,14 +701,7 @@ async fn bad_consent_and_release_requests_get_precise_errors_and_change_nothing(
         .grant(&c, json!({"scope": "share.recording", "recipient": "acme"}))
         .await;
     // A retried withdrawal naming the old grant does not withdraw the new one.
-    let (st, v) = s
-        .call(
-            "POST",
-            &format!("{consents}/{sid}/withdraw"),
-            As::Service,
-            None,
-        )
-        .await;
+    let (st, v) = s.withdraw(&c, sid).await;
     assert_eq!(
         (st, v["error"].as_str()),
         (409, Some("nothing_to_withdraw"))
@@ -817,14 +778,7 @@ async fn bad_consent_and_release_requests_get_precise_errors_and_change_nothing(
 
     // Webhook URLs.
     for url in ["ftp://x.example/", "https://u:p@x.example/", "not a url"] {
-        let (st, v) = s
-            .call(
-                "PUT",
-                "/v1/recruiter/webhook",
-                As::Key(&acme),
-                Some(json!({"url": url})),
-            )
-            .await;
+        let (st, v) = s.set_webhook(&acme, url).await;
         assert_eq!(
             (st, v["error"].as_str()),
             (400, Some("invalid_webhook_url")),
@@ -876,14 +830,7 @@ async fn a_legal_exception_release_is_recorded_with_its_basis_and_reference() {
         .await;
     assert_eq!(st, 200);
     assert!(body == s.export(&id));
-    let (_, p) = s
-        .call(
-            "GET",
-            &format!("/v1/candidates/{c}/provisions"),
-            As::Service,
-            None,
-        )
-        .await;
+    let (_, p) = s.provisions(&c).await;
     let r = &p["provisions"][0];
     assert_eq!(r["id"], h["kiroku-provision-id"].to_str().unwrap());
     assert_eq!(r["basis"], "legal_exception");
@@ -1053,14 +1000,7 @@ async fn analysis_is_pushed_and_pulled_only_under_share_analysis() {
     let s = server(|_| {}).await;
     let acme = s.recruiter("acme").await;
     let (hook, got) = receiver(200, Duration::ZERO).await;
-    let (_, v) = s
-        .call(
-            "PUT",
-            "/v1/recruiter/webhook",
-            As::Key(&acme),
-            Some(json!({"url": hook})),
-        )
-        .await;
+    let (_, v) = s.set_webhook(&acme, &hook).await;
     let secret = v["signing_secret"].as_str().unwrap().to_string();
     let c = s.candidate().await;
     for scope in ["record", "analyze"] {
@@ -1101,14 +1041,7 @@ async fn analysis_is_pushed_and_pulled_only_under_share_analysis() {
         )
         .await;
     assert_eq!((st, v["error"].as_str()), (403, Some("no_share_consent")));
-    let (_, p) = s
-        .call(
-            "GET",
-            &format!("/v1/candidates/{c}/provisions"),
-            As::Service,
-            None,
-        )
-        .await;
+    let (_, p) = s.provisions(&c).await;
     let items: Vec<&str> = p["provisions"]
         .as_array()
         .unwrap()

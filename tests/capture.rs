@@ -15,14 +15,17 @@ use kiroku::ids::CandidateId;
 
 /// The 10 s VP8 interview, streamed in 10 kB pieces.
 fn ingest_interview(app: &Arc<Kiroku>, c: &CandidateId) -> CaptureOutcome {
-    ingest(
-        app,
-        c,
-        &fixture("interview-vp8-opus.webm"),
-        "video/webm",
-        10_000,
-    )
-    .unwrap()
+    ingest_webm(app, c, "interview-vp8-opus.webm", 10_000).unwrap()
+}
+
+/// Streams `fixtures/<name>` as one WebM interview in `chunk`-sized pieces.
+fn ingest_webm(
+    app: &Arc<Kiroku>,
+    c: &CandidateId,
+    name: &str,
+    chunk: usize,
+) -> Result<CaptureOutcome, capture::CaptureError> {
+    ingest(app, c, &fixture(name), "video/webm", chunk)
 }
 
 /// Streams `bytes` as one interview in `chunk`-sized pieces, until the capture is over.
@@ -85,14 +88,7 @@ fn every_accepted_fixture_rebuilds_and_segments_stay_time_bounded() {
 #[test]
 fn sparse_keyframes_give_segments_that_do_not_start_on_a_keyframe() {
     let (_dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
-    let out = ingest(
-        &app,
-        &c,
-        &fixture("sparse-keyframes-vp9-opus.webm"),
-        "video/webm",
-        65_536,
-    )
-    .unwrap();
+    let out = ingest_webm(&app, &c, "sparse-keyframes-vp9-opus.webm", 65_536).unwrap();
     let keys: Vec<bool> = app.catalog.segments(&out.interview).unwrap()[1..]
         .iter()
         .map(|s| s.starts_on_keyframe)
@@ -135,14 +131,7 @@ fn assert_no_plaintext(dir: &Path, media: &[&[u8]]) {
 #[test]
 fn media_is_refused_without_record_consent_and_nothing_is_stored() {
     let (dir, app, c) = app::with_candidate(&[], |_| {});
-    let err = ingest(
-        &app,
-        &c,
-        &fixture("interview-vp8-opus.webm"),
-        "video/webm",
-        10_000,
-    )
-    .unwrap_err();
+    let err = ingest_webm(&app, &c, "interview-vp8-opus.webm", 10_000).unwrap_err();
     assert_eq!(err.code(), "no_record_consent");
     assert!(!dir.path().join("regions/jp/objects/candidates").exists());
 }
@@ -189,14 +178,7 @@ fn refused_or_broken_media_gets_a_precise_code() {
 #[test]
 fn segments_acknowledged_before_a_truncation_stay_recoverable() {
     let (_dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
-    let out = ingest(
-        &app,
-        &c,
-        &fixture("truncated-mid-cluster.webm"),
-        "video/webm",
-        8_192,
-    )
-    .unwrap();
+    let out = ingest_webm(&app, &c, "truncated-mid-cluster.webm", 8_192).unwrap();
     assert!(out.segments >= 2);
     let rec = kiroku::recording::rebuild(&app, &out.interview).unwrap();
     assert_eq!(rec.segments, out.segments);
@@ -285,14 +267,7 @@ fn export_fails_when_a_segment_is_duplicated_over_the_next() {
 fn export_fails_when_a_segment_comes_from_another_interview() {
     let s = stored_interview();
     let c = candidates::add(&s.app, "JP", &[Scope::Record]);
-    let other = ingest(
-        &s.app,
-        &c,
-        &fixture("interview-vp8-opus.webm"),
-        "video/webm",
-        10_000,
-    )
-    .unwrap();
+    let other = ingest_webm(&s.app, &c, "interview-vp8-opus.webm", 10_000).unwrap();
     let theirs = s.app.catalog.segments(&other.interview).unwrap();
     let theirs = s
         .dir
@@ -403,7 +378,7 @@ fn every_webm_export_decodes_to_the_same_streams_every_frame_and_duration() {
         "audio-opus.webm",
     ] {
         let input = fixtures::path(name);
-        let out = ingest(&app, &c, &fixture(name), "video/webm", 9_999).unwrap();
+        let out = ingest_webm(&app, &c, name, 9_999).unwrap();
         assert!(out.reason.is_none(), "{name}");
         let export = dir.path().join(format!("{name}.export"));
         kiroku::recording::export(&app, &out.interview, &export).unwrap();

@@ -117,6 +117,14 @@ async fn send_until_acked(
     acked
 }
 
+/// Ends the stream as a front-end does and reads to the close: (text messages, close code).
+async fn finish(ws: &mut Ws) -> (Vec<Value>, u16) {
+    ws.send(Message::text(r#"{"type":"finish"}"#))
+        .await
+        .unwrap();
+    read_to_close(ws).await
+}
+
 async fn refused_upgrade(url: &str) -> u16 {
     match tokio_tungstenite::connect_async(url).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),
@@ -341,10 +349,7 @@ async fn broken_media_over_put_gets_a_precise_error_and_other_interviews_go_on()
     for chunk in &chunks[5..] {
         ws.send(Message::binary(chunk.clone())).await.unwrap();
     }
-    ws.send(Message::text(r#"{"type":"finish"}"#))
-        .await
-        .unwrap();
-    let (texts, code) = read_to_close(&mut ws).await;
+    let (texts, code) = finish(&mut ws).await;
     assert_eq!(code, 1000, "{texts:?}");
     assert_eq!(texts.last().unwrap()["state"], "finished");
 }
@@ -413,10 +418,7 @@ async fn a_stream_beyond_the_concurrent_capture_limit_is_refused_with_429() {
     let (b, b_token) = s.interview(&c).await;
     let mut ws = s.connect(&a, &a_token).await;
     assert_eq!(refused_upgrade(&s.ws_url(&b, &b_token)).await, 429);
-    ws.send(Message::text(r#"{"type":"finish"}"#))
-        .await
-        .unwrap();
-    let (_, code) = read_to_close(&mut ws).await;
+    let (_, code) = finish(&mut ws).await;
     assert_eq!(code, 1000);
 }
 

@@ -136,25 +136,20 @@ fn config_check_names_the_field_whether_it_comes_from_the_file_or_the_environmen
         "KIROKU_LOG is the log filter, not config: {}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    let o = kiroku(
-        dir.path(),
-        &["config", "check"],
-        &[("KIROKU_LIMITS__MAX_JSON_BODY_BYTES", "0")],
-    );
-    assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("limits.max_json_body_bytes"));
-    let o = kiroku(
-        dir.path(),
-        &["config", "check"],
-        &[("KIROKU_LISTNE", "0.0.0.0:1")],
-    );
-    assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("listne"));
-    let o = kiroku(
-        dir.path(),
-        &["config", "check", "--config", "config/kiroku.example.toml"],
-        &[("KIROKU_REGIONS__JP__BACKEND", "ftp")],
-    );
-    assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("regions.jp.backend"));
+    // (arguments, a bad setting in the environment, the field the error must name)
+    #[rustfmt::skip]
+    let rows: [(&[&str], (&str, &str), &str); 3] = [
+        (&["config", "check"], ("KIROKU_LIMITS__MAX_JSON_BODY_BYTES", "0"), "limits.max_json_body_bytes"),
+        (&["config", "check"], ("KIROKU_LISTNE", "0.0.0.0:1"), "listne"),
+        (&["config", "check", "--config", "config/kiroku.example.toml"], ("KIROKU_REGIONS__JP__BACKEND", "ftp"), "regions.jp.backend"),
+    ];
+    for (args, env, field) in rows {
+        let o = kiroku(dir.path(), args, &[env]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{env:?} is refused");
+        assert!(
+            stderr.contains(field),
+            "{env:?}: {field} not named: {stderr}"
+        );
+    }
 }

@@ -340,12 +340,15 @@ fn regions_check_names_each_failing_region_and_its_field() {
             ),
         ],
     );
-    let out = cli::kiroku_cmd(&dir.path().join("data"))
-        .arg("--config")
-        .arg(&cfg)
-        .args(["regions", "check"])
-        .output()
-        .unwrap();
+    let kiroku = |args: &[&str]| {
+        cli::kiroku_cmd(&dir.path().join("data"))
+            .arg("--config")
+            .arg(&cfg)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = kiroku(&["regions", "check"]);
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
@@ -365,12 +368,7 @@ fn regions_check_names_each_failing_region_and_its_field() {
     }
     assert!(!stderr.contains("regions.good"), "{stderr}");
     // `regions list` shows them all with their buckets; `config check` refuses an unknown backend.
-    let list = cli::kiroku_cmd(&dir.path().join("data"))
-        .arg("--config")
-        .arg(&cfg)
-        .args(["regions", "list"])
-        .output()
-        .unwrap();
+    let list = kiroku(&["regions", "list"]);
     assert!(String::from_utf8_lossy(&list.stdout).contains("kiroku-missing"));
     std::fs::write(
         &cfg,
@@ -379,12 +377,7 @@ fn regions_check_names_each_failing_region_and_its_field() {
             .replacen("backend = \"s3\"", "backend = \"ftp\"", 1),
     )
     .unwrap();
-    let bad = cli::kiroku_cmd(&dir.path().join("data"))
-        .arg("--config")
-        .arg(&cfg)
-        .args(["config", "check"])
-        .output()
-        .unwrap();
+    let bad = kiroku(&["config", "check"]);
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("regions.good.backend"), "{err}");

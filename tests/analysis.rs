@@ -3,24 +3,22 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{app, candidates, fixtures, interviews};
 use kiroku::app::Kiroku;
-use kiroku::capture::{self, Capture, CaptureEvent, Pushed};
+use kiroku::capture::{CaptureEvent, Pushed};
 use kiroku::catalog::{AnalysisRow, InterviewRow};
-use kiroku::config::Config;
 use kiroku::consent::Scope;
-use kiroku::ids::{CandidateId, CountryCode, InterviewId, RecruiterHandle};
+use kiroku::ids::{CandidateId, InterviewId, RecruiterHandle};
 use kiroku::seal::ObjectKind;
 use kiroku::store::ObjectKey;
 use serde_json::Value;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/analysis")
-        .join(name)
+    fixtures::path(&format!("analysis/{name}"))
 }
 
 fn truth(name: &str) -> Value {
@@ -28,28 +26,8 @@ fn truth(name: &str) -> Value {
     t[name].clone()
 }
 
-fn app(dir: &Path) -> Arc<Kiroku> {
-    let app = kiroku::node::open(Config {
-        data_dir: dir.to_path_buf(),
-        pipelines_dir: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines")),
-        ..Config::default()
-    })
-    .unwrap();
-    common::privacy_basics(&app);
-    app
-}
-
-fn candidate(app: &Kiroku, analyze: bool) -> CandidateId {
-    let c = app
-        .catalog
-        .add_candidate("ref", &CountryCode::parse("JP").unwrap())
-        .unwrap();
-    common::grant(app, &c, Scope::Record);
-    if analyze {
-        common::grant(app, &c, Scope::Analyze);
-    }
-    c
-}
+/// What a candidate whose interviews are analysed granted.
+const ANALYZED: &[Scope] = &[Scope::Record, Scope::Analyze];
 
 /// Streams a fixture as an interview; `on_first_ack` runs once the first media segment is
 /// stored.
@@ -60,16 +38,7 @@ fn stream(
     mut on_first_ack: impl FnMut(),
 ) -> InterviewRow {
     let bytes = std::fs::read(fixture(name)).unwrap();
-    let created = capture::create_interview(
-        app,
-        c,
-        &RecruiterHandle::parse("acme").unwrap(),
-        None,
-        "audio/webm",
-    )
-    .unwrap();
-    capture::spend_ingest_token(app, &created.interview_id, &created.ingest_token).unwrap();
-    let mut cap = Capture::start(app, &created.interview_id).unwrap();
+    let (created, mut cap) = interviews::start(app, c, "audio/webm").unwrap();
     let mut events = cap.take_events();
     let feeder = cap.feeder();
     let mut fired = false;
@@ -167,9 +136,7 @@ fn value(v: &Value) -> f64 {
 
 #[test]
 fn talk_time_and_pauses_of_speech_between_silences_match_the_script() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app(dir.path());
-    let c = candidate(&app, true);
+    let (_dir, app, c) = app::with_candidate(ANALYZED, |_| {});
     for name in ["speech-pauses.webm", "speech-pauses-noise.webm"] {
         let row = stream(&app, &c, name, || {});
         let r = whole_report(&app, &row);
@@ -207,9 +174,7 @@ fn talk_time_and_pauses_of_speech_between_silences_match_the_script() {
 
 #[test]
 fn the_pitch_of_a_pure_tone_is_found_within_2_percent() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app(dir.path());
-    let c = candidate(&app, true);
+    let (_dir, app, c) = app::with_candidate(ANALYZED, |_| {});
     let row = stream(&app, &c, "tone-220hz.webm", || {});
     let r = whole_report(&app, &row);
     let hz = truth("tone-220hz.webm")["tone_hz"].as_f64().unwrap();
@@ -220,14 +185,12 @@ fn the_pitch_of_a_pure_tone_is_found_within_2_percent() {
 
 #[test]
 fn without_analyze_consent_nothing_is_computed_and_no_rendition_exists() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app(dir.path());
-    let c = candidate(&app, false);
+    let (dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
     let row = stream(&app, &c, "speech-pauses.webm", || {});
     std::thread::sleep(Duration::from_secs(1));
     assert!(app.catalog.analysis_outputs(&row.id).unwrap().is_empty());
     let objects = dir.path().join("regions/jp/objects/candidates");
-    let found = common::walk(&objects);
+    let found = common::files::walk(&objects);
     assert!(!found.is_empty());
     assert!(
         found
@@ -239,9 +202,7 @@ fn without_analyze_consent_nothing_is_computed_and_no_rendition_exists() {
 
 #[test]
 fn a_withdrawal_of_analyze_stops_analysis_and_keeps_what_was_made_sealed() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app(dir.path());
-    let c = candidate(&app, true);
+    let (dir, app, c) = app::with_candidate(ANALYZED, |_| {});
     let row = stream(&app, &c, "speech-pauses.webm", || {
         // Once segment 1 is analysed, withdraw: what was made must stay, sealed.
         let start = Instant::now();
@@ -262,7 +223,7 @@ fn a_withdrawal_of_analyze_stops_analysis_and_keeps_what_was_made_sealed() {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        common::withdraw(&app, &c, Scope::Analyze);
+        candidates::withdraw(&app, &c, Scope::Analyze);
     });
     // The capture itself went on to the end.
     assert_eq!(row.state, kiroku::catalog::InterviewState::Finished);
@@ -297,9 +258,7 @@ fn a_withdrawal_of_analyze_stops_analysis_and_keeps_what_was_made_sealed() {
 #[test]
 fn analysis_reaches_a_recruiter_only_under_share_analysis_while_analyze_stands() {
     use kiroku::consent::{Refusal, decision};
-    let dir = tempfile::tempdir().unwrap();
-    let app = app(dir.path());
-    let c = candidate(&app, true);
+    let (_dir, app, c) = app::with_candidate(ANALYZED, |_| {});
     let row = stream(&app, &c, "tone-220hz.webm", || {});
     let whole = whole_report(&app, &row);
     let acme = RecruiterHandle::parse("acme").unwrap();
@@ -307,9 +266,9 @@ fn analysis_reaches_a_recruiter_only_under_share_analysis_while_analyze_stands()
         || decision::decide(&app.catalog, &app.audit, &acme, &row, decision::Analysis).unwrap();
     assert!(matches!(decide(), Err(Refusal::NoShareConsent { .. })));
     // share.recording does not open the analysis.
-    common::grant(&app, &c, Scope::ShareRecording(acme.clone()));
+    candidates::grant(&app, &c, Scope::ShareRecording(acme.clone()));
     assert!(matches!(decide(), Err(Refusal::NoShareConsent { .. })));
-    common::grant(&app, &c, Scope::ShareAnalysis(acme.clone()));
+    candidates::grant(&app, &c, Scope::ShareAnalysis(acme.clone()));
     let proof = decide().unwrap();
     let (body, provision) = kiroku::release::release_analysis(&app, proof).unwrap();
     assert_eq!(body["analyzers"]["kiroku-builtin"]["interview"], whole);
@@ -325,19 +284,16 @@ fn analysis_reaches_a_recruiter_only_under_share_analysis_while_analyze_stands()
     assert_eq!(records[0].item, "analysis");
     assert_eq!(records[0].recipient, "acme");
     // Once `analyze` is withdrawn, the outputs stay sealed and are no longer released.
-    common::withdraw(&app, &c, Scope::Analyze);
+    candidates::withdraw(&app, &c, Scope::Analyze);
     assert_eq!(decide().unwrap_err(), Refusal::AnalyzeConsentWithdrawn);
 }
 
 #[test]
 fn external_analyzers_that_crash_hang_or_print_garbage_are_recorded_and_capture_goes_on() {
-    let dir = tempfile::tempdir().unwrap();
     let script = |name: &str| {
         vec![
             "sh".to_string(),
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("fixtures/analyzers")
-                .join(name)
+            fixtures::path(&format!("analyzers/{name}"))
                 .display()
                 .to_string(),
         ]
@@ -349,20 +305,14 @@ fn external_analyzers_that_crash_hang_or_print_garbage_are_recorded_and_capture_
         // Only the one that hangs is meant to run out of time.
         timeout_seconds: if file == "hangs.sh" { 1 } else { 20 },
     };
-    let app = kiroku::node::open(Config {
-        data_dir: dir.path().to_path_buf(),
-        pipelines_dir: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines")),
-        analyzers: vec![
+    let (_dir, app, c) = app::with_candidate(ANALYZED, |cfg| {
+        cfg.analyzers = vec![
             analyzer("wav-size", "wav-size.sh"),
             analyzer("crashes", "crashes.sh"),
             analyzer("hangs", "hangs.sh"),
             analyzer("garbage", "prints-garbage.sh"),
-        ],
-        ..Config::default()
-    })
-    .unwrap();
-    common::privacy_basics(&app);
-    let c = candidate(&app, true);
+        ]
+    });
     let row = stream(&app, &c, "speech-pauses.webm", || {});
     assert_eq!(row.state, kiroku::catalog::InterviewState::Finished);
     let outputs = wait_for_whole(&app, &row.id);
@@ -439,7 +389,6 @@ fn http_analyzer(status: u16, body: &'static str) -> (String, Arc<std::sync::ato
 
 #[test]
 fn an_http_analyzer_gets_the_wav_and_its_json_is_sealed_and_an_error_status_is_recorded() {
-    let dir = tempfile::tempdir().unwrap();
     let (good, received) = http_analyzer(200, r#"{"score": 0.7, "unit": "probability"}"#);
     let (bad, _) = http_analyzer(500, r#"{"error": "model not loaded"}"#);
     let analyzer = |name: &str, url: &str| kiroku::config::AnalyzerConfig {
@@ -448,15 +397,9 @@ fn an_http_analyzer_gets_the_wav_and_its_json_is_sealed_and_an_error_status_is_r
         url: Some(url.into()),
         timeout_seconds: 5,
     };
-    let app = kiroku::node::open(Config {
-        data_dir: dir.path().to_path_buf(),
-        pipelines_dir: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines")),
-        analyzers: vec![analyzer("vendor", &good), analyzer("broken", &bad)],
-        ..Config::default()
-    })
-    .unwrap();
-    common::privacy_basics(&app);
-    let c = candidate(&app, true);
+    let (_dir, app, c) = app::with_candidate(ANALYZED, |cfg| {
+        cfg.analyzers = vec![analyzer("vendor", &good), analyzer("broken", &bad)]
+    });
     let row = stream(&app, &c, "tone-220hz.webm", || {});
     let outputs = wait_for_whole(&app, &row.id);
     let vendor: Vec<&AnalysisRow> = outputs.iter().filter(|o| o.analyzer == "vendor").collect();

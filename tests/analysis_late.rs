@@ -4,42 +4,20 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use common::{app, candidates, cli, fixtures, interviews};
 use kiroku::app::Kiroku;
-use kiroku::capture::{self, Capture, Pushed};
-use kiroku::config::Config;
+use kiroku::capture::Pushed;
 use kiroku::consent::Scope;
-use kiroku::ids::{CandidateId, CountryCode, InterviewId, RecruiterHandle};
+use kiroku::ids::{CandidateId, InterviewId};
 
-fn speech() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/analysis/speech-pauses.webm")
-}
-
-fn app(dir: &Path) -> Arc<Kiroku> {
-    let app = kiroku::node::open(Config {
-        data_dir: dir.to_path_buf(),
-        ..Config::default()
-    })
-    .unwrap();
-    common::privacy_basics(&app);
-    app
-}
+const SPEECH: &str = "analysis/speech-pauses.webm";
 
 fn capture_without_analyze(app: &Arc<Kiroku>, c: &CandidateId) -> InterviewId {
-    let created = capture::create_interview(
-        app,
-        c,
-        &RecruiterHandle::parse("acme").unwrap(),
-        None,
-        "audio/webm",
-    )
-    .unwrap();
-    capture::spend_ingest_token(app, &created.interview_id, &created.ingest_token).unwrap();
-    let cap = Capture::start(app, &created.interview_id).unwrap();
+    let (created, cap) = interviews::start(app, c, "audio/webm").unwrap();
     let feeder = cap.feeder();
-    for piece in std::fs::read(speech()).unwrap().chunks(64 * 1024) {
+    for piece in fixtures::read(SPEECH).chunks(64 * 1024) {
         assert_eq!(feeder.push(piece.to_vec()), Pushed::Accepted);
     }
     let outcome = cap.finish();
@@ -57,13 +35,7 @@ fn whole_report_exists(app: &Kiroku, id: &InterviewId) -> bool {
 
 #[test]
 fn an_analyze_grant_after_capture_analyses_the_interview_already_captured() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app(dir.path());
-    let c = app
-        .catalog
-        .add_candidate("ref", &CountryCode::parse("JP").unwrap())
-        .unwrap();
-    common::grant(&app, &c, Scope::Record);
+    let (_dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
     let id = capture_without_analyze(&app, &c);
     app.background.wait();
     assert!(
@@ -71,7 +43,7 @@ fn an_analyze_grant_after_capture_analyses_the_interview_already_captured() {
         "nothing is analysed without `analyze`"
     );
 
-    common::grant(&app, &c, Scope::Analyze);
+    candidates::grant(&app, &c, Scope::Analyze);
     app.background.wait();
 
     assert!(
@@ -92,21 +64,15 @@ fn an_analyze_grant_after_capture_analyses_the_interview_already_captured() {
 
 #[test]
 fn a_second_analyze_grant_does_not_analyse_an_interview_twice() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app(dir.path());
-    let c = app
-        .catalog
-        .add_candidate("ref", &CountryCode::parse("JP").unwrap())
-        .unwrap();
-    common::grant(&app, &c, Scope::Record);
+    let (_dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
     let id = capture_without_analyze(&app, &c);
-    common::grant(&app, &c, Scope::Analyze);
+    candidates::grant(&app, &c, Scope::Analyze);
     app.background.wait();
     let first = app.catalog.analysis_outputs(&id).unwrap().len();
     assert!(first > 0);
 
-    common::withdraw(&app, &c, Scope::Analyze);
-    common::grant(&app, &c, Scope::Analyze);
+    candidates::withdraw(&app, &c, Scope::Analyze);
+    candidates::grant(&app, &c, Scope::Analyze);
     app.background.wait();
 
     assert_eq!(app.catalog.analysis_outputs(&id).unwrap().len(), first);
@@ -116,38 +82,25 @@ fn a_second_analyze_grant_does_not_analyse_an_interview_twice() {
 fn kiroku_ingest_under_analyze_consent_analyses_before_it_exits() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let run = |args: &[&str]| {
-        let o = common::kiroku_cmd(d).args(args).output().unwrap();
-        assert!(
-            o.status.success(),
-            "kiroku {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        common::last_line(&o)
-    };
-    let candidate = run(&["candidate", "add", "--ref", "c-1", "--home-country", "JP"]);
-    common::cli_privacy_basics(d);
+    let candidate = cli::add_candidate(d, "c-1");
+    cli::privacy_basics(d);
     for scope in ["record", "analyze"] {
-        run(&[
-            "consent",
-            "grant",
+        cli::grant(d, &candidate, scope, &[]);
+    }
+    let interview = cli::run(
+        d,
+        &[
+            "ingest",
             "--candidate",
             &candidate,
-            "--scope",
-            scope,
-        ]);
-    }
-    let interview = run(&[
-        "ingest",
-        "--candidate",
-        &candidate,
-        "--recruiter",
-        "acme",
-        speech().to_str().unwrap(),
-    ]);
+            "--recruiter",
+            "acme",
+            fixtures::path(SPEECH).to_str().unwrap(),
+        ],
+    );
 
     // The process has exited: what it analysed is in the catalog now.
-    let app = app(d);
+    let app = app::open(app::config(d));
     let id = InterviewId::parse(&interview).unwrap();
     assert!(
         whole_report_exists(&app, &id),

@@ -6,67 +6,29 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use common::fixtures::{self, read as fixture};
+use common::{app, candidates, interviews};
 use kiroku::app::Kiroku;
 use kiroku::capture::{self, Capture, CaptureOutcome, Pushed};
-use kiroku::config::Config;
 use kiroku::consent::Scope;
-use kiroku::ids::{CandidateId, CountryCode, RecruiterHandle};
-
-fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures")
-            .join(name),
-    )
-    .unwrap()
-}
-
-fn app(dir: &Path) -> Arc<Kiroku> {
-    let app = kiroku::node::open(config(dir)).unwrap();
-    common::privacy_basics(&app);
-    app
-}
-
-/// A kiroku on `dir` with one change to the default config.
-fn app_with(dir: &Path, tweak: impl FnOnce(&mut Config)) -> Arc<Kiroku> {
-    let mut cfg = config(dir);
-    tweak(&mut cfg);
-    let app = kiroku::node::open(cfg).unwrap();
-    common::privacy_basics(&app);
-    app
-}
+use kiroku::ids::CandidateId;
 
 /// The 10 s VP8 interview, streamed in 10 kB pieces.
 fn ingest_interview(app: &Arc<Kiroku>, c: &CandidateId) -> CaptureOutcome {
-    ingest(
-        app,
-        c,
-        &fixture("interview-vp8-opus.webm"),
-        "video/webm",
-        10_000,
-    )
-    .unwrap()
+    ingest_webm(app, c, "interview-vp8-opus.webm", 10_000).unwrap()
 }
 
-fn config(dir: &Path) -> Config {
-    Config {
-        data_dir: dir.to_path_buf(),
-        pipelines_dir: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines")),
-        ..Config::default()
-    }
+/// Streams `fixtures/<name>` as one WebM interview in `chunk`-sized pieces.
+fn ingest_webm(
+    app: &Arc<Kiroku>,
+    c: &CandidateId,
+    name: &str,
+    chunk: usize,
+) -> Result<CaptureOutcome, capture::CaptureError> {
+    ingest(app, c, &fixture(name), "video/webm", chunk)
 }
 
-fn candidate(app: &Arc<Kiroku>, record: bool) -> CandidateId {
-    let c = app
-        .catalog
-        .add_candidate("ext-ref", &CountryCode::parse("JP").unwrap())
-        .unwrap();
-    if record {
-        common::grant(app, &c, Scope::Record);
-    }
-    c
-}
-
+/// Streams `bytes` as one interview in `chunk`-sized pieces, until the capture is over.
 fn ingest(
     app: &Arc<Kiroku>,
     c: &CandidateId,
@@ -74,10 +36,7 @@ fn ingest(
     ct: &str,
     chunk: usize,
 ) -> Result<CaptureOutcome, capture::CaptureError> {
-    let created =
-        capture::create_interview(app, c, &RecruiterHandle::parse("acme").unwrap(), None, ct)?;
-    capture::spend_ingest_token(app, &created.interview_id, &created.ingest_token)?;
-    let cap = Capture::start(app, &created.interview_id)?;
+    let (_, cap) = interviews::start(app, c, ct)?;
     let feeder = cap.feeder();
     for piece in bytes.chunks(chunk) {
         if feeder.push(piece.to_vec()) == Pushed::CaptureOver {
@@ -87,24 +46,9 @@ fn ingest(
     Ok(cap.finish())
 }
 
-fn all_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(all_files(&p))
-        } else {
-            out.push(p)
-        }
-    }
-    out
-}
-
 #[test]
 fn every_accepted_fixture_rebuilds_and_segments_stay_time_bounded() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app(dir.path());
-    let c = candidate(&app, true);
+    let (_dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
     for (name, ct) in [
         ("interview-vp8-opus.webm", "video/webm"),
         ("sparse-keyframes-vp9-opus.webm", "video/webm"),
@@ -143,17 +87,8 @@ fn every_accepted_fixture_rebuilds_and_segments_stay_time_bounded() {
 
 #[test]
 fn sparse_keyframes_give_segments_that_do_not_start_on_a_keyframe() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app(dir.path());
-    let c = candidate(&app, true);
-    let out = ingest(
-        &app,
-        &c,
-        &fixture("sparse-keyframes-vp9-opus.webm"),
-        "video/webm",
-        65_536,
-    )
-    .unwrap();
+    let (_dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
+    let out = ingest_webm(&app, &c, "sparse-keyframes-vp9-opus.webm", 65_536).unwrap();
     let keys: Vec<bool> = app.catalog.segments(&out.interview).unwrap()[1..]
         .iter()
         .map(|s| s.starts_on_keyframe)
@@ -165,9 +100,7 @@ fn sparse_keyframes_give_segments_that_do_not_start_on_a_keyframe() {
 
 #[test]
 fn no_plaintext_media_is_left_in_the_data_dir_after_an_ingest() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app(dir.path());
-    let c = candidate(&app, true);
+    let (dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
     let media = fixture("interview-vp8-opus.webm");
     ingest(&app, &c, &media, "video/webm", 10_000).unwrap();
     assert_no_plaintext(dir.path(), &[&media]);
@@ -175,7 +108,7 @@ fn no_plaintext_media_is_left_in_the_data_dir_after_an_ingest() {
 
 /// No file under `dir` holds the EBML magic or a 64-byte run from the middle of any of `media`.
 fn assert_no_plaintext(dir: &Path, media: &[&[u8]]) {
-    let files = all_files(dir);
+    let files = common::files::walk(dir);
     assert!(files.len() > 5);
     for f in files {
         let bytes = std::fs::read(&f).unwrap();
@@ -197,26 +130,15 @@ fn assert_no_plaintext(dir: &Path, media: &[&[u8]]) {
 
 #[test]
 fn media_is_refused_without_record_consent_and_nothing_is_stored() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app(dir.path());
-    let c = candidate(&app, false);
-    let err = ingest(
-        &app,
-        &c,
-        &fixture("interview-vp8-opus.webm"),
-        "video/webm",
-        10_000,
-    )
-    .unwrap_err();
+    let (dir, app, c) = app::with_candidate(&[], |_| {});
+    let err = ingest_webm(&app, &c, "interview-vp8-opus.webm", 10_000).unwrap_err();
     assert_eq!(err.code(), "no_record_consent");
     assert!(!dir.path().join("regions/jp/objects/candidates").exists());
 }
 
 #[test]
 fn refused_or_broken_media_gets_a_precise_code() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app(dir.path());
-    let c = candidate(&app, true);
+    let (dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
     for (name, ct, code) in [
         (
             "codec-vorbis-not-allowed.webm",
@@ -255,17 +177,8 @@ fn refused_or_broken_media_gets_a_precise_code() {
 
 #[test]
 fn segments_acknowledged_before_a_truncation_stay_recoverable() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app(dir.path());
-    let c = candidate(&app, true);
-    let out = ingest(
-        &app,
-        &c,
-        &fixture("truncated-mid-cluster.webm"),
-        "video/webm",
-        8_192,
-    )
-    .unwrap();
+    let (_dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
+    let out = ingest_webm(&app, &c, "truncated-mid-cluster.webm", 8_192).unwrap();
     assert!(out.segments >= 2);
     let rec = kiroku::recording::rebuild(&app, &out.interview).unwrap();
     assert_eq!(rec.segments, out.segments);
@@ -273,11 +186,9 @@ fn segments_acknowledged_before_a_truncation_stay_recoverable() {
 
 #[test]
 fn a_stream_past_the_byte_limit_stops_and_keeps_what_came_before() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app_with(dir.path(), |cfg| {
+    let (_dir, app, c) = app::with_candidate(&[Scope::Record], |cfg| {
         cfg.limits.max_bytes_per_interview = 150_000
     });
-    let c = candidate(&app, true);
     let out = ingest_interview(&app, &c);
     assert_eq!(
         out.reason.as_ref().map(|r| r.code()),
@@ -295,9 +206,7 @@ struct Stored {
 }
 
 fn stored_interview() -> Stored {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app(dir.path());
-    let c = candidate(&app, true);
+    let (dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
     let out = ingest_interview(&app, &c);
     assert!(out.reason.is_none());
     let root = dir.path().join("regions/jp/objects");
@@ -357,15 +266,8 @@ fn export_fails_when_a_segment_is_duplicated_over_the_next() {
 #[test]
 fn export_fails_when_a_segment_comes_from_another_interview() {
     let s = stored_interview();
-    let c = candidate(&s.app, true);
-    let other = ingest(
-        &s.app,
-        &c,
-        &fixture("interview-vp8-opus.webm"),
-        "video/webm",
-        10_000,
-    )
-    .unwrap();
+    let c = candidates::add(&s.app, "JP", &[Scope::Record]);
+    let other = ingest_webm(&s.app, &c, "interview-vp8-opus.webm", 10_000).unwrap();
     let theirs = s.app.catalog.segments(&other.interview).unwrap();
     let theirs = s
         .dir
@@ -397,19 +299,8 @@ fn tags_beside_each_object_are_readable_with_only_the_store() {
 
 #[test]
 fn a_withdrawal_mid_stream_stops_capture_at_the_next_segment_boundary() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app(dir.path());
-    let c = candidate(&app, true);
-    let created = capture::create_interview(
-        &app,
-        &c,
-        &RecruiterHandle::parse("acme").unwrap(),
-        None,
-        "video/webm",
-    )
-    .unwrap();
-    capture::spend_ingest_token(&app, &created.interview_id, &created.ingest_token).unwrap();
-    let mut cap = Capture::start(&app, &created.interview_id).unwrap();
+    let (_dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
+    let (_, mut cap) = interviews::start(&app, &c, "video/webm").unwrap();
     let mut acks = cap.take_events();
     let feeder = cap.feeder();
     let media = fixture("interview-vp8-opus.webm");
@@ -431,7 +322,7 @@ fn a_withdrawal_mid_stream_stops_capture_at_the_next_segment_boundary() {
             acked += 1;
         }
     }
-    common::withdraw(&app, &c, Scope::Record);
+    candidates::withdraw(&app, &c, Scope::Record);
     for chunk in chunks {
         if feeder.push(chunk.to_vec()) == Pushed::CaptureOver {
             break;
@@ -449,9 +340,9 @@ fn a_withdrawal_mid_stream_stops_capture_at_the_next_segment_boundary() {
 
 #[test]
 fn a_stream_past_the_duration_limit_stops_and_keeps_what_came_before() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app_with(dir.path(), |cfg| cfg.limits.max_seconds_per_interview = 5);
-    let c = candidate(&app, true);
+    let (_dir, app, c) = app::with_candidate(&[Scope::Record], |cfg| {
+        cfg.limits.max_seconds_per_interview = 5
+    });
     let out = ingest_interview(&app, &c);
     assert_eq!(out.reason.as_ref().map(|r| r.code()), Some("too_long"));
     let segs = app.catalog.segments(&out.interview).unwrap();
@@ -462,19 +353,8 @@ fn a_stream_past_the_duration_limit_stops_and_keeps_what_came_before() {
 
 #[test]
 fn a_second_stream_for_the_same_interview_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app(dir.path());
-    let c = candidate(&app, true);
-    let created = capture::create_interview(
-        &app,
-        &c,
-        &RecruiterHandle::parse("acme").unwrap(),
-        None,
-        "video/webm",
-    )
-    .unwrap();
-    capture::spend_ingest_token(&app, &created.interview_id, &created.ingest_token).unwrap();
-    let cap = Capture::start(&app, &created.interview_id).unwrap();
+    let (_dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
+    let (created, cap) = interviews::start(&app, &c, "video/webm").unwrap();
     let err = capture::spend_ingest_token(&app, &created.interview_id, &created.ingest_token)
         .unwrap_err();
     assert_eq!(err.code(), "already_streamed");
@@ -490,23 +370,19 @@ fn a_second_stream_for_the_same_interview_is_refused() {
 
 #[test]
 fn every_webm_export_decodes_to_the_same_streams_every_frame_and_duration() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app(dir.path());
-    let c = candidate(&app, true);
+    let (dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
     for name in [
         "interview-vp8-opus.webm",
         "sparse-keyframes-vp9-opus.webm",
         "chromium-mediarecorder.webm",
         "audio-opus.webm",
     ] {
-        let input = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures")
-            .join(name);
-        let out = ingest(&app, &c, &fixture(name), "video/webm", 9_999).unwrap();
+        let input = fixtures::path(name);
+        let out = ingest_webm(&app, &c, name, 9_999).unwrap();
         assert!(out.reason.is_none(), "{name}");
         let export = dir.path().join(format!("{name}.export"));
         kiroku::recording::export(&app, &out.interview, &export).unwrap();
-        common::assert_same_media(&input, &export);
+        common::media::assert_same_media(&input, &export);
     }
 }
 
@@ -514,9 +390,7 @@ fn every_webm_export_decodes_to_the_same_streams_every_frame_and_duration() {
 fn a_segment_that_starts_on_a_keyframe_plays_alone_behind_the_header() {
     use kiroku::seal::{ObjectIdentity, ObjectKind, open};
     use kiroku::store::ObjectKey;
-    let dir = tempfile::tempdir().unwrap();
-    let app = app(dir.path());
-    let c = candidate(&app, true);
+    let (dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
     let out = ingest_interview(&app, &c);
     let row = app.catalog.interview(&out.interview).unwrap().unwrap();
     let (region, key) = app.interview_key(&row).unwrap().unwrap();
@@ -549,7 +423,7 @@ fn a_segment_that_starts_on_a_keyframe_plays_alone_behind_the_header() {
     for i in alone {
         let file = dir.path().join(format!("segment-{i}-alone.webm"));
         std::fs::write(&file, [plain(0), plain(i)].concat()).unwrap();
-        let video = common::decode(&file)
+        let video = common::media::decode(&file)
             .into_iter()
             .find(|s| s.codec == "video/x-vp8")
             .unwrap();

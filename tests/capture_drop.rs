@@ -4,46 +4,19 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use kiroku::app::Kiroku;
-use kiroku::capture::{self, Capture};
+use common::{app, fixtures, interviews};
 use kiroku::catalog::InterviewState;
-use kiroku::config::Config;
 use kiroku::consent::Scope;
-use kiroku::ids::{CountryCode, RecruiterHandle};
 
 #[test]
 fn a_capture_dropped_on_an_async_worker_still_ends_as_client_gone_and_frees_its_slot() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = Config {
-        data_dir: dir.path().to_path_buf(),
-        pipelines_dir: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines")),
-        ..Config::default()
-    };
-    cfg.limits.max_concurrent_interviews = 1;
-    let app = Kiroku::open(cfg).unwrap();
-    common::privacy_basics(&app);
-    let c = app
-        .catalog
-        .add_candidate("ext-ref", &CountryCode::parse("JP").unwrap())
-        .unwrap();
-    common::grant(&app, &c, Scope::Record);
-    let created = capture::create_interview(
-        &app,
-        &c,
-        &RecruiterHandle::parse("acme").unwrap(),
-        None,
-        "video/webm",
-    )
-    .unwrap();
-    capture::spend_ingest_token(&app, &created.interview_id, &created.ingest_token).unwrap();
-    let cap = Capture::start(&app, &created.interview_id).unwrap();
-    let media = std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/interview-vp8-opus.webm"),
-    )
-    .unwrap();
+    let (_dir, app, c) = app::with_candidate(&[Scope::Record], |cfg| {
+        cfg.limits.max_concurrent_interviews = 1
+    });
+    let (created, cap) = interviews::start(&app, &c, "video/webm").unwrap();
+    let media = fixtures::read("interview-vp8-opus.webm");
     let feeder = cap.feeder();
     for piece in media[..media.len() / 2].chunks(10_000) {
         feeder.push(piece.to_vec());

@@ -6,10 +6,10 @@ mod common;
 use std::path::Path;
 use std::process::Output;
 
-use common::last_line;
+use common::cli::{self, last_line};
 
 fn kiroku(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = common::kiroku_cmd(data);
+    let mut cmd = cli::kiroku_cmd(data);
     cmd.args(args).envs(env.iter().copied());
     cmd.output().unwrap()
 }
@@ -18,32 +18,10 @@ fn kiroku(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
 fn a_whole_interview_from_the_command_line_prints_ids_on_the_last_line_and_exports() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let candidate = last_line(&kiroku(
-        d,
-        &[
-            "candidate",
-            "add",
-            "--ref",
-            "cand-77",
-            "--home-country",
-            "JP",
-        ],
-        &[],
-    ));
+    let candidate = cli::add_candidate(d, "cand-77");
     assert_eq!(candidate.len(), 36);
-    common::cli_privacy_basics(d);
-    let event = last_line(&kiroku(
-        d,
-        &[
-            "consent",
-            "grant",
-            "--candidate",
-            &candidate,
-            "--scope",
-            "record",
-        ],
-        &[],
-    ));
+    cli::privacy_basics(d);
+    let event = cli::grant(d, &candidate, "record", &[]);
     assert!(event.starts_with("ce_"));
     let interview = last_line(&kiroku(
         d,
@@ -127,12 +105,8 @@ fn errors_go_to_stderr_with_a_non_zero_exit() {
     );
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("--recipient"));
-    common::cli_privacy_basics(dir.path());
-    let c = last_line(&kiroku(
-        dir.path(),
-        &["candidate", "add", "--ref", "r", "--home-country", "JP"],
-        &[],
-    ));
+    cli::privacy_basics(dir.path());
+    let c = cli::add_candidate(dir.path(), "r");
     let o = kiroku(
         dir.path(),
         &[
@@ -162,25 +136,20 @@ fn config_check_names_the_field_whether_it_comes_from_the_file_or_the_environmen
         "KIROKU_LOG is the log filter, not config: {}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    let o = kiroku(
-        dir.path(),
-        &["config", "check"],
-        &[("KIROKU_LIMITS__MAX_JSON_BODY_BYTES", "0")],
-    );
-    assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("limits.max_json_body_bytes"));
-    let o = kiroku(
-        dir.path(),
-        &["config", "check"],
-        &[("KIROKU_LISTNE", "0.0.0.0:1")],
-    );
-    assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("listne"));
-    let o = kiroku(
-        dir.path(),
-        &["config", "check", "--config", "config/kiroku.example.toml"],
-        &[("KIROKU_REGIONS__JP__BACKEND", "ftp")],
-    );
-    assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("regions.jp.backend"));
+    // (arguments, a bad setting in the environment, the field the error must name)
+    #[rustfmt::skip]
+    let rows: [(&[&str], (&str, &str), &str); 3] = [
+        (&["config", "check"], ("KIROKU_LIMITS__MAX_JSON_BODY_BYTES", "0"), "limits.max_json_body_bytes"),
+        (&["config", "check"], ("KIROKU_LISTNE", "0.0.0.0:1"), "listne"),
+        (&["config", "check", "--config", "config/kiroku.example.toml"], ("KIROKU_REGIONS__JP__BACKEND", "ftp"), "regions.jp.backend"),
+    ];
+    for (args, env, field) in rows {
+        let o = kiroku(dir.path(), args, &[env]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{env:?} is refused");
+        assert!(
+            stderr.contains(field),
+            "{env:?}: {field} not named: {stderr}"
+        );
+    }
 }

@@ -4,101 +4,57 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::cli;
+use common::serve::{Served, free_port};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
 const SERVICE: &str = "service-token-for-the-crash-test-012345";
 
-fn kiroku(data: &Path) -> Command {
-    let mut c = common::kiroku_cmd(data);
-    c.env("KIROKU_SERVICE_TOKEN", SERVICE);
-    c
+/// `kiroku serve` on `data` and `port`, with the service token.
+fn serve(data: &Path, port: u16) -> Served {
+    let mut cmd = cli::kiroku_cmd(data);
+    cmd.env("KIROKU_SERVICE_TOKEN", SERVICE);
+    Served::start(cmd, port)
 }
 
-fn last_line(out: std::process::Output) -> String {
-    common::last_line(&out)
-}
-
-async fn serve(data: &Path, port: u16) -> Child {
-    let mut child = kiroku(data)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    for _ in 0..100 {
-        if reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
-            .await
-            .is_ok()
-        {
-            return child;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("kiroku serve did not come up on port {port}");
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
+/// The JSON body of a service call.
+async fn json(request: reqwest::RequestBuilder) -> Value {
+    request
+        .bearer_auth(SERVICE)
+        .send()
+        .await
         .unwrap()
-        .local_addr()
+        .json()
+        .await
         .unwrap()
-        .port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_segments_survive_a_sigkill_and_rebuild_after_restart() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
-    let candidate = last_line(
-        kiroku(data)
-            .args(["candidate", "add", "--ref", "r", "--home-country", "JP"])
-            .output()
-            .unwrap(),
-    );
-    common::cli_privacy_basics(data);
-    last_line(
-        kiroku(data)
-            .args([
-                "consent",
-                "grant",
-                "--candidate",
-                &candidate,
-                "--scope",
-                "record",
-            ])
-            .output()
-            .unwrap(),
-    );
+    let candidate = cli::add_candidate(data, "r");
+    cli::privacy_basics(data);
+    cli::grant(data, &candidate, "record", &[]);
     let port = free_port();
-    let mut server = serve(data, port).await;
+    let mut server = serve(data, port);
     let http = reqwest::Client::new();
-    let created: Value = http
-        .post(format!("http://127.0.0.1:{port}/v1/interviews"))
-        .bearer_auth(SERVICE)
-        .json(&serde_json::json!({"candidate": candidate, "recruiter": "acme"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = json(
+        http.post(format!("{}/v1/interviews", server.base()))
+            .json(&serde_json::json!({"candidate": candidate, "recruiter": "acme"})),
+    )
+    .await;
     let id = created["interview_id"].as_str().unwrap().to_string();
     let url = format!(
         "ws://127.0.0.1:{port}/v1/interviews/{id}/stream?token={}",
         created["ingest_token"].as_str().unwrap()
     );
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    let media = std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/interview-vp8-opus.webm"),
-    )
-    .unwrap();
+    let media = common::fixtures::read("interview-vp8-opus.webm");
     let mut acked = Vec::new();
     for chunk in media.chunks(8_192) {
         ws.send(Message::binary(chunk.to_vec())).await.unwrap();
@@ -117,19 +73,10 @@ async fn acknowledged_segments_survive_a_sigkill_and_rebuild_after_restart() {
         vec![0, 1, 2],
         "header and two media segments acknowledged before the kill"
     );
-    server.kill().unwrap(); // SIGKILL
-    server.wait().unwrap();
+    server.kill(); // SIGKILL
 
-    let mut server = serve(data, port).await;
-    let shown: Value = http
-        .get(format!("http://127.0.0.1:{port}/v1/interviews/{id}"))
-        .bearer_auth(SERVICE)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let mut server = serve(data, port);
+    let shown = json(http.get(format!("{}/v1/interviews/{id}", server.base()))).await;
     assert_eq!(shown["state"], "stopped");
     assert_eq!(shown["end_reason"], "kiroku_restarted");
     let indexes: Vec<u64> = shown["segments"]
@@ -139,14 +86,12 @@ async fn acknowledged_segments_survive_a_sigkill_and_rebuild_after_restart() {
         .map(|s| s["index"].as_u64().unwrap())
         .collect();
     assert!(indexes.starts_with(&acked), "{indexes:?}");
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill();
 
     let out = data.join("after-crash.webm");
-    let o = kiroku(data)
-        .args(["recording", "export", &id, "--out", out.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    cli::run(
+        data,
+        &["recording", "export", &id, "--out", out.to_str().unwrap()],
+    );
     assert!(std::fs::metadata(&out).unwrap().len() > 100_000);
 }

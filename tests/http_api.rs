@@ -2,101 +2,37 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
+use common::fixtures::{self, browser_chunks};
+use common::server::{self, As, SERVICE, Server};
+use common::{app, candidates};
 use futures_util::{SinkExt, StreamExt};
-use kiroku::app::Kiroku;
 use kiroku::config::Config;
 use kiroku::consent::Scope;
-use kiroku::ids::{CandidateId, CountryCode, InterviewId};
+use kiroku::ids::{CandidateId, InterviewId};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-const SERVICE: &str = "service-token-for-the-tests-0123456789";
-
-struct Server {
-    dir: tempfile::TempDir,
-    app: Arc<Kiroku>,
-    base: String,
-    http: reqwest::Client,
-}
-
+/// A served kiroku ready to capture (a notice and the recruiter `acme`), `tweak` applied.
 async fn server(tweak: impl FnOnce(&mut Config)) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = Config {
-        data_dir: dir.path().to_path_buf(),
-        pipelines_dir: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines")),
-        service_token: Some(SERVICE.into()),
-        ..Config::default()
-    };
-    tweak(&mut cfg);
-    let app = kiroku::node::open(cfg).unwrap();
-    common::privacy_basics(&app);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = kiroku::http::router(app.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    Server {
-        dir,
-        app,
-        base: format!("http://{addr}"),
-        http: reqwest::Client::new(),
-    }
-}
-
-fn fixture_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(name)
-}
-
-/// The Chromium recording cut into the very chunks MediaRecorder produced.
-fn browser_chunks() -> Vec<Vec<u8>> {
-    let bytes = std::fs::read(fixture_path("chromium-mediarecorder.webm")).unwrap();
-    let meta: Value = serde_json::from_slice(
-        &std::fs::read(fixture_path("chromium-mediarecorder.chunks.json")).unwrap(),
-    )
-    .unwrap();
-    let mut at = 0;
-    let chunks: Vec<Vec<u8>> = meta["chunk_lengths"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| {
-            let n = n.as_u64().unwrap() as usize;
-            at += n;
-            bytes[at - n..at].to_vec()
-        })
-        .collect();
-    assert_eq!(at, bytes.len());
-    chunks
+    let s = server::start(tweak).await;
+    app::privacy_basics(&s.app);
+    s
 }
 
 impl Server {
+    /// A candidate in Japan, with `record` consent if `record`.
     fn candidate(&self, record: bool) -> CandidateId {
-        let c = self
-            .app
-            .catalog
-            .add_candidate("ext", &CountryCode::parse("JP").unwrap())
-            .unwrap();
-        if record {
-            common::grant(&self.app, &c, Scope::Record);
-        }
-        c
+        let scopes: &[Scope] = if record { &[Scope::Record] } else { &[] };
+        candidates::add(&self.app, "JP", scopes)
     }
 
     async fn create(&self, body: Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(format!("{}/v1/interviews", self.base))
-            .bearer_auth(SERVICE)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.json().await.unwrap())
+        let (status, _, bytes) = self
+            .raw("POST", "/v1/interviews", As::Service, Some(body), &[])
+            .await;
+        (status, serde_json::from_slice(&bytes).unwrap())
     }
 
     /// A created interview: (id, ingest token).
@@ -118,16 +54,26 @@ impl Server {
         )
     }
 
-    async fn show(&self, id: &str) -> Value {
-        let r = self
-            .http
-            .get(format!("{}/v1/interviews/{id}", self.base))
-            .bearer_auth(SERVICE)
-            .send()
+    /// A WebSocket opened on the interview's stream.
+    async fn connect(&self, id: &str, token: &str) -> Ws {
+        tokio_tungstenite::connect_async(self.ws_url(id, token))
             .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        r.json().await.unwrap()
+            .unwrap()
+            .0
+    }
+
+    async fn show(&self, id: &str) -> Value {
+        let (status, _, bytes) = self
+            .raw(
+                "GET",
+                &format!("/v1/interviews/{id}"),
+                As::Service,
+                None,
+                &[],
+            )
+            .await;
+        assert_eq!(status, 200);
+        serde_json::from_slice(&bytes).unwrap()
     }
 }
 
@@ -151,6 +97,34 @@ async fn read_to_close(ws: &mut Ws) -> (Vec<Value>, u16) {
     (texts, 1006)
 }
 
+/// Sends chunks until the server has sent `n` messages or the chunks run out; returns how many
+/// messages came.
+async fn send_until_acked(
+    ws: &mut Ws,
+    chunks: &mut impl Iterator<Item = Vec<u8>>,
+    n: usize,
+) -> usize {
+    let mut acked = 0;
+    while acked < n {
+        let Some(chunk) = chunks.next() else { break };
+        ws.send(Message::binary(chunk)).await.unwrap();
+        while let Ok(Some(Ok(Message::Text(_)))) =
+            tokio::time::timeout(Duration::from_millis(50), ws.next()).await
+        {
+            acked += 1;
+        }
+    }
+    acked
+}
+
+/// Ends the stream as a front-end does and reads to the close: (text messages, close code).
+async fn finish(ws: &mut Ws) -> (Vec<Value>, u16) {
+    ws.send(Message::text(r#"{"type":"finish"}"#))
+        .await
+        .unwrap();
+    read_to_close(ws).await
+}
+
 async fn refused_upgrade(url: &str) -> u16 {
     match tokio_tungstenite::connect_async(url).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),
@@ -167,9 +141,7 @@ async fn a_browser_recording_streamed_over_websocket_is_acknowledged_only_when_d
     let s = server(|_| {}).await;
     let c = s.candidate(true);
     let (id, token) = s.interview(&c).await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(s.ws_url(&id, &token))
-        .await
-        .unwrap();
+    let mut ws = s.connect(&id, &token).await;
     for chunk in browser_chunks() {
         ws.send(Message::binary(chunk)).await.unwrap();
     }
@@ -237,7 +209,7 @@ async fn a_browser_recording_streamed_over_websocket_is_acknowledged_only_when_d
 
     let export = s.dir.path().join("export.webm");
     kiroku::recording::export(&s.app, &InterviewId::parse(&id).unwrap(), &export).unwrap();
-    common::assert_same_media(&fixture_path("chromium-mediarecorder.webm"), &export);
+    common::media::assert_same_media(&fixtures::path("chromium-mediarecorder.webm"), &export);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -246,14 +218,7 @@ async fn media_without_record_consent_is_refused_with_403_before_the_upgrade() {
     let c = s.candidate(false);
     let (id, token) = s.interview(&c).await;
     assert_eq!(refused_upgrade(&s.ws_url(&id, &token)).await, 403);
-    let r = s
-        .http
-        .put(format!("{}/v1/interviews/{id}/media", s.base))
-        .bearer_auth(&token)
-        .body(vec![1u8; 10])
-        .send()
-        .await
-        .unwrap();
+    let r = s.put_media(&id, &token, None, vec![1u8; 10]).await;
     // The refused attempt spent the single-use token: a retry needs a new interview.
     assert_eq!(r.status(), 401);
     assert_eq!(
@@ -275,23 +240,15 @@ async fn ingest_tokens_are_single_use_bound_to_their_interview_and_short_lived()
     assert_eq!(refused_upgrade(&s.ws_url(&id, "not-a-token")).await, 401);
     assert_eq!(refused_upgrade(&s.ws_url(&id, &other_token)).await, 401);
     let r = s
-        .http
-        .put(format!("{}/v1/interviews/{id}/media", s.base))
-        .bearer_auth(&token)
-        .header("content-type", "audio/wav")
-        .body(std::fs::read(fixture_path("audio-pcm.wav")).unwrap())
-        .send()
-        .await
-        .unwrap();
+        .put_media(
+            &id,
+            &token,
+            Some("audio/wav"),
+            fixtures::read("audio-pcm.wav"),
+        )
+        .await;
     assert_eq!(r.status(), 200);
-    let again = s
-        .http
-        .put(format!("{}/v1/interviews/{id}/media", s.base))
-        .bearer_auth(&token)
-        .body(vec![0u8; 4])
-        .send()
-        .await
-        .unwrap();
+    let again = s.put_media(&id, &token, None, vec![0u8; 4]).await;
     assert_eq!(again.status(), 409);
     assert_eq!(
         again.json::<Value>().await.unwrap()["error"],
@@ -303,14 +260,7 @@ async fn ingest_tokens_are_single_use_bound_to_their_interview_and_short_lived()
     let c = short.candidate(true);
     let (id, token) = short.interview(&c).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let r = short
-        .http
-        .put(format!("{}/v1/interviews/{id}/media", short.base))
-        .bearer_auth(&token)
-        .body(vec![0u8; 4])
-        .send()
-        .await
-        .unwrap();
+    let r = short.put_media(&id, &token, None, vec![0u8; 4]).await;
     assert_eq!(r.status(), 401);
     assert_eq!(
         r.json::<Value>().await.unwrap()["error"],
@@ -318,62 +268,57 @@ async fn ingest_tokens_are_single_use_bound_to_their_interview_and_short_lived()
     );
 }
 
+/// One bad request: (what is wrong, method, path, body, status, error code).
+type BadRequest<'a> = (&'a str, &'a str, &'a str, Vec<u8>, u16, &'a str);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_a_precise_status_and_a_json_body() {
     let s = server(|_| {}).await;
     let c = s.candidate(true);
-    let post = |body: Vec<u8>| {
-        s.http
-            .post(format!("{}/v1/interviews", s.base))
-            .bearer_auth(SERVICE)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-    };
-    let cases: Vec<(Vec<u8>, u16, &str)> = vec![
-        (b"{\"candidate\": ".to_vec(), 400, "malformed_json"),
-        (json!({"candidate": c.to_string(), "recruiter": "acme", "extra": 1}).to_string().into_bytes(), 400, "malformed_json"),
-        (json!({"candidate": "../../etc", "recruiter": "acme"}).to_string().into_bytes(), 400, "invalid_id"),
-        (json!({"candidate": c.to_string(), "recruiter": "Acme/.."}).to_string().into_bytes(), 400, "invalid_id"),
-        (json!({"candidate": CandidateId::new_random().to_string(), "recruiter": "acme"}).to_string().into_bytes(), 404, "unknown_candidate"),
-        (json!({"candidate": c.to_string(), "recruiter": "acme", "content_type": "application/pdf"}).to_string().into_bytes(), 415, "unsupported_content_type"),
-        (vec![b' '; 70_000], 413, "body_rejected"),
+    let body = |v: Value| v.to_string().into_bytes();
+    let other = CandidateId::new_random().to_string();
+    let c = c.to_string();
+    #[rustfmt::skip]
+    let rows: [BadRequest; 8] = [
+        ("cut-off JSON", "POST", "/v1/interviews", b"{\"candidate\": ".to_vec(), 400, "malformed_json"),
+        ("an unknown field", "POST", "/v1/interviews", body(json!({"candidate": c, "recruiter": "acme", "extra": 1})), 400, "malformed_json"),
+        ("a candidate id that is a path", "POST", "/v1/interviews", body(json!({"candidate": "../../etc", "recruiter": "acme"})), 400, "invalid_id"),
+        ("a recruiter handle that is a path", "POST", "/v1/interviews", body(json!({"candidate": c, "recruiter": "Acme/.."})), 400, "invalid_id"),
+        ("a candidate nobody added", "POST", "/v1/interviews", body(json!({"candidate": other, "recruiter": "acme"})), 404, "unknown_candidate"),
+        ("a content type that is not media", "POST", "/v1/interviews", body(json!({"candidate": c, "recruiter": "acme", "content_type": "application/pdf"})), 415, "unsupported_content_type"),
+        ("a body past the JSON limit", "POST", "/v1/interviews", vec![b' '; 70_000], 413, "body_rejected"),
+        ("an interview id that is a path", "GET", "/v1/interviews/..%2F..%2Fsecrets", Vec::new(), 400, "invalid_id"),
     ];
-    for (body, status, code) in cases {
-        let r = post(body).await.unwrap();
-        assert_eq!(r.status().as_u16(), status, "{code}");
+    for (what, method, path, body, status, code) in rows {
+        let r = match method {
+            "POST" => s.post_bytes(path, body).await,
+            _ => s
+                .http
+                .get(format!("{}{path}", s.base))
+                .bearer_auth(SERVICE)
+                .send()
+                .await
+                .unwrap(),
+        };
+        assert_eq!(r.status().as_u16(), status, "{what}: {code}");
         let v: Value = r.json().await.unwrap();
-        assert_eq!(v["error"], code);
-        assert!(v["message"].is_string());
+        assert_eq!(v["error"], code, "{what}");
+        assert!(v["message"].is_string(), "{what}: {v}");
     }
-    let r = s
-        .http
-        .get(format!("{}/v1/interviews/..%2F..%2Fsecrets", s.base))
-        .bearer_auth(SERVICE)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_id");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_media_over_put_gets_a_precise_error_and_other_interviews_go_on() {
     let s = server(|_| {}).await;
     let c = s.candidate(true);
-    let put = |id: String, token: String, ct: &'static str, name: &'static str| {
-        let body = std::fs::read(fixture_path(name)).unwrap();
-        s.http
-            .put(format!("{}/v1/interviews/{id}/media", s.base))
-            .bearer_auth(token)
-            .header("content-type", ct)
-            .body(body)
-            .send()
+    let server = &s;
+    let put = move |id: String, token: String, ct: &'static str, name: &'static str| async move {
+        server
+            .put_media(&id, &token, Some(ct), fixtures::read(name))
+            .await
     };
     let (good, good_token) = s.interview(&c).await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(s.ws_url(&good, &good_token))
-        .await
-        .unwrap();
+    let mut ws = s.connect(&good, &good_token).await;
     let chunks = browser_chunks();
     for chunk in &chunks[..5] {
         ws.send(Message::binary(chunk.clone())).await.unwrap();
@@ -394,22 +339,17 @@ async fn broken_media_over_put_gets_a_precise_error_and_other_interviews_go_on()
         ),
     ] {
         let (id, token) = s.interview(&c).await;
-        let r = put(id, token, ct, name).await.unwrap();
+        let r = put(id, token, ct, name).await;
         assert_eq!(r.status().as_u16(), status, "{name}");
         assert_eq!(r.json::<Value>().await.unwrap()["error"], code, "{name}");
     }
     let (id, token) = s.interview(&c).await;
-    let r = put(id, token, "application/pdf", "audio-pcm.wav")
-        .await
-        .unwrap();
+    let r = put(id, token, "application/pdf", "audio-pcm.wav").await;
     assert_eq!(r.status(), 415);
     for chunk in &chunks[5..] {
         ws.send(Message::binary(chunk.clone())).await.unwrap();
     }
-    ws.send(Message::text(r#"{"type":"finish"}"#))
-        .await
-        .unwrap();
-    let (texts, code) = read_to_close(&mut ws).await;
+    let (texts, code) = finish(&mut ws).await;
     assert_eq!(code, 1000, "{texts:?}");
     assert_eq!(texts.last().unwrap()["state"], "finished");
 }
@@ -419,21 +359,8 @@ async fn a_client_that_disconnects_mid_segment_keeps_its_acknowledged_segments()
     let s = server(|_| {}).await;
     let c = s.candidate(true);
     let (id, token) = s.interview(&c).await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(s.ws_url(&id, &token))
-        .await
-        .unwrap();
-    let mut acked = 0;
-    for chunk in browser_chunks() {
-        ws.send(Message::binary(chunk)).await.unwrap();
-        while let Ok(Some(Ok(Message::Text(_)))) =
-            tokio::time::timeout(Duration::from_millis(50), ws.next()).await
-        {
-            acked += 1;
-        }
-        if acked >= 2 {
-            break;
-        }
-    }
+    let mut ws = s.connect(&id, &token).await;
+    let acked = send_until_acked(&mut ws, &mut browser_chunks().into_iter(), 2).await;
     assert!(acked >= 2, "the first media segment was acknowledged");
     drop(ws);
     let mut shown = s.show(&id).await;
@@ -456,21 +383,21 @@ async fn finish_ends_a_stream_in_flight_cleanly() {
     let s = server(|_| {}).await;
     let c = s.candidate(true);
     let (id, token) = s.interview(&c).await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(s.ws_url(&id, &token))
-        .await
-        .unwrap();
+    let mut ws = s.connect(&id, &token).await;
     for chunk in browser_chunks().into_iter().take(8) {
         ws.send(Message::binary(chunk)).await.unwrap();
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let r = s
-        .http
-        .post(format!("{}/v1/interviews/{id}/finish", s.base))
-        .bearer_auth(SERVICE)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
+    let (status, _, _) = s
+        .raw(
+            "POST",
+            &format!("/v1/interviews/{id}/finish"),
+            As::Service,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(status, 202);
     let (texts, code) = read_to_close(&mut ws).await;
     assert_eq!(code, 1000);
     assert_eq!(texts.last().unwrap()["state"], "finished");
@@ -489,14 +416,9 @@ async fn a_stream_beyond_the_concurrent_capture_limit_is_refused_with_429() {
     let c = s.candidate(true);
     let (a, a_token) = s.interview(&c).await;
     let (b, b_token) = s.interview(&c).await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(s.ws_url(&a, &a_token))
-        .await
-        .unwrap();
+    let mut ws = s.connect(&a, &a_token).await;
     assert_eq!(refused_upgrade(&s.ws_url(&b, &b_token)).await, 429);
-    ws.send(Message::text(r#"{"type":"finish"}"#))
-        .await
-        .unwrap();
-    let (_, code) = read_to_close(&mut ws).await;
+    let (_, code) = finish(&mut ws).await;
     assert_eq!(code, 1000);
 }
 
@@ -513,6 +435,7 @@ async fn every_endpoint_refuses_a_missing_or_wrong_credential() {
     ];
     for (method, path) in &endpoints {
         for credential in [None, Some("wrong-token-wrong-token-wrong-token")] {
+            // A body but no content type: the credential is all that is wrong.
             let mut req = s
                 .http
                 .request(method.parse().unwrap(), format!("{}{path}", s.base))
@@ -522,7 +445,11 @@ async fn every_endpoint_refuses_a_missing_or_wrong_credential() {
             }
             let r = req.send().await.unwrap();
             assert_eq!(r.status(), 401, "{method} {path} with {credential:?}");
-            assert!(r.json::<Value>().await.unwrap()["error"].is_string());
+            let v: Value = r.json().await.unwrap();
+            assert!(
+                v["error"].is_string(),
+                "{method} {path} with {credential:?}: {v}"
+            );
         }
     }
     // The service token is not an ingest token, and an ingest token is not a service token.
@@ -534,13 +461,8 @@ async fn every_endpoint_refuses_a_missing_or_wrong_credential() {
         .await,
         401
     );
-    let r = s
-        .http
-        .get(format!("{}/healthz", s.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let (status, _, _) = s.raw("GET", "/healthz", As::Nobody, None, &[]).await;
+    assert_eq!(status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -548,26 +470,11 @@ async fn a_withdrawal_during_the_stream_is_told_to_the_client_at_the_next_segmen
     let s = server(|_| {}).await;
     let c = s.candidate(true);
     let (id, token) = s.interview(&c).await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(s.ws_url(&id, &token))
-        .await
-        .unwrap();
+    let mut ws = s.connect(&id, &token).await;
     let mut chunks = browser_chunks().into_iter();
-    let mut acked = 0;
-    while acked < 2 {
-        ws.send(Message::binary(
-            chunks
-                .next()
-                .expect("a media segment is acknowledged first"),
-        ))
-        .await
-        .unwrap();
-        while let Ok(Some(Ok(Message::Text(_)))) =
-            tokio::time::timeout(Duration::from_millis(50), ws.next()).await
-        {
-            acked += 1;
-        }
-    }
-    common::withdraw(&s.app, &c, Scope::Record);
+    let acked = send_until_acked(&mut ws, &mut chunks, 2).await;
+    assert!(acked >= 2, "a media segment is acknowledged first");
+    candidates::withdraw(&s.app, &c, Scope::Record);
     for chunk in chunks {
         if ws.send(Message::binary(chunk)).await.is_err() {
             break;

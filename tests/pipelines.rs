@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::last_line;
+use common::cli::last_line;
 
 /// `kiroku` run from `cwd` (not the checkout) on the data dir `data`.
 fn kiroku_in(cwd: &Path, data: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -39,7 +39,7 @@ fn ingest_works_from_a_folder_without_pipelines() {
         ],
         &[],
     ));
-    common::cli_privacy_basics(&data);
+    common::cli::privacy_basics(&data);
     last_line(&kiroku_in(
         &cwd,
         &data,

@@ -10,14 +10,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::garage::Garage;
+use common::serve::{Served, free_port};
+use common::{candidates, cli, fixtures, interviews};
 use kiroku::app::Kiroku;
-use kiroku::capture::{self, Capture, CaptureEvent, Pushed};
+use kiroku::capture::{self, CaptureEvent, Pushed};
 use kiroku::config::{Config, RegionConfig};
 use kiroku::consent::Scope;
 use kiroku::ids::{CandidateId, CountryCode, InterviewId, RecruiterHandle, RegionId};
 use kiroku::store::Store;
 
-const MEDIA: &str = "fixtures/interview-vp8-opus.webm";
+/// The fixture every interview here is made of.
+const MEDIA: &str = "interview-vp8-opus.webm";
 
 fn region(country: &str, g: &Garage) -> RegionConfig {
     RegionConfig {
@@ -30,32 +33,22 @@ fn region(country: &str, g: &Garage) -> RegionConfig {
 
 /// kiroku with a JP and a DE region, each its own Garage node; `placement` as given.
 fn app(dir: &Path, jp: &Garage, de: &Garage, placement: &[(&str, &str)]) -> Arc<Kiroku> {
-    let mut regions = BTreeMap::new();
-    regions.insert("jp".to_string(), region("JP", jp));
-    regions.insert("de".to_string(), region("DE", de));
-    let cfg = Config {
-        data_dir: dir.to_path_buf(),
-        pipelines_dir: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines")),
-        default_region: "jp".into(),
-        regions,
-        placement: placement
+    common::app::ready(dir, |cfg| {
+        cfg.default_region = "jp".into();
+        cfg.regions = BTreeMap::from([
+            ("jp".to_string(), region("JP", jp)),
+            ("de".to_string(), region("DE", de)),
+        ]);
+        cfg.placement = placement
             .iter()
             .map(|(c, r)| (c.to_string(), r.to_string()))
-            .collect(),
-        ..Config::default()
-    };
-    let app = kiroku::node::open(cfg).unwrap();
-    common::privacy_basics(&app);
-    app
+            .collect();
+    })
 }
 
+/// A candidate living in `home` with `record` consent.
 fn candidate(app: &Kiroku, home: &str) -> CandidateId {
-    let c = app
-        .catalog
-        .add_candidate("ref", &CountryCode::parse(home).unwrap())
-        .unwrap();
-    common::grant(app, &c, Scope::Record);
-    c
+    candidates::add(app, home, &[Scope::Record])
 }
 
 /// Streams a file as one interview in small pieces; `after_first_ack` runs once the first
@@ -65,16 +58,8 @@ fn stream(
     c: &CandidateId,
     mut after_first_ack: impl FnMut(),
 ) -> Result<(InterviewId, u32), capture::CaptureError> {
-    let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(MEDIA)).unwrap();
-    let created = capture::create_interview(
-        app,
-        c,
-        &RecruiterHandle::parse("acme").unwrap(),
-        None,
-        "video/webm",
-    )?;
-    capture::spend_ingest_token(app, &created.interview_id, &created.ingest_token)?;
-    let mut cap = Capture::start(app, &created.interview_id)?;
+    let bytes = fixtures::read(MEDIA);
+    let (created, mut cap) = interviews::start(app, c, "video/webm")?;
     let mut events = cap.take_events();
     let feeder = cap.feeder();
     let mut acked = 0;
@@ -175,7 +160,7 @@ fn each_candidates_interview_leaves_objects_only_in_the_region_of_their_home_cou
     // Export works from S3 and decodes to the same media.
     let out = dir.path().join("jp.webm");
     kiroku::recording::export(&app, &i_jp, &out).unwrap();
-    common::assert_same_media(&Path::new(env!("CARGO_MANIFEST_DIR")).join(MEDIA), &out);
+    common::media::assert_same_media(&fixtures::path(MEDIA), &out);
 }
 
 #[test]
@@ -201,7 +186,7 @@ fn a_foreign_region_is_used_only_under_a_transfer_consent_for_its_country() {
         objects(&app, "de").is_empty(),
         "without transfer:DE nothing goes to DE"
     );
-    common::grant(
+    candidates::grant(
         &app,
         &taro,
         Scope::Transfer(CountryCode::parse("DE").unwrap()),
@@ -231,7 +216,7 @@ fn a_foreign_region_is_used_only_under_a_transfer_consent_for_its_country() {
     };
     assert_eq!(err.code(), "no_allowed_region", "{err}");
     // The recruiter's release reads from the interview's region.
-    common::grant(
+    candidates::grant(
         &app,
         &taro,
         Scope::ShareRecording(RecruiterHandle::parse("acme").unwrap()),
@@ -310,7 +295,7 @@ fn an_s3_outage_mid_interview_costs_no_acknowledged_segment() {
         "every media segment is identical"
     );
     let spool_dir = dir.path().join("spool/jp/objects");
-    let left = common::walk(&spool_dir);
+    let left = common::files::walk(&spool_dir);
     assert!(left.is_empty(), "spool is empty: {left:?}");
 }
 
@@ -335,11 +320,7 @@ fn config_file(dir: &Path, regions: &[(&str, &str, &str, &str)]) -> PathBuf {
 fn regions_check_names_each_failing_region_and_its_field() {
     let g = Garage::start("kiroku-jp");
     let dir = tempfile::tempdir().unwrap();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = free_port();
     let wrong_secret = "0".repeat(64);
     let cfg = config_file(
         dir.path(),
@@ -360,12 +341,15 @@ fn regions_check_names_each_failing_region_and_its_field() {
             ),
         ],
     );
-    let out = common::kiroku_cmd(&dir.path().join("data"))
-        .arg("--config")
-        .arg(&cfg)
-        .args(["regions", "check"])
-        .output()
-        .unwrap();
+    let kiroku = |args: &[&str]| {
+        cli::kiroku_cmd(&dir.path().join("data"))
+            .arg("--config")
+            .arg(&cfg)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = kiroku(&["regions", "check"]);
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
@@ -385,12 +369,7 @@ fn regions_check_names_each_failing_region_and_its_field() {
     }
     assert!(!stderr.contains("regions.good"), "{stderr}");
     // `regions list` shows them all with their buckets; `config check` refuses an unknown backend.
-    let list = common::kiroku_cmd(&dir.path().join("data"))
-        .arg("--config")
-        .arg(&cfg)
-        .args(["regions", "list"])
-        .output()
-        .unwrap();
+    let list = kiroku(&["regions", "list"]);
     assert!(String::from_utf8_lossy(&list.stdout).contains("kiroku-missing"));
     std::fs::write(
         &cfg,
@@ -399,40 +378,22 @@ fn regions_check_names_each_failing_region_and_its_field() {
             .replacen("backend = \"s3\"", "backend = \"ftp\"", 1),
     )
     .unwrap();
-    let bad = common::kiroku_cmd(&dir.path().join("data"))
-        .arg("--config")
-        .arg(&cfg)
-        .args(["config", "check"])
-        .output()
-        .unwrap();
+    let bad = kiroku(&["config", "check"]);
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("regions.good.backend"), "{err}");
 }
 
+/// The service token of the served kiroku.
+const SERVICE: &str = "service-token-for-the-spool-crash-test";
+
 /// `kiroku serve` on `port` with `cfg`, once /healthz answers (blocking).
-fn serve(data: &Path, cfg: &Path, port: u16) -> std::process::Child {
-    let mut child = common::kiroku_cmd(data)
-        .arg("--config")
+fn serve(data: &Path, cfg: &Path, port: u16) -> Served {
+    let mut cmd = cli::kiroku_cmd(data);
+    cmd.arg("--config")
         .arg(cfg)
-        .env(
-            "KIROKU_SERVICE_TOKEN",
-            "service-token-for-the-spool-crash-test",
-        )
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    for _ in 0..600 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return child;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("kiroku serve did not come up");
+        .env("KIROKU_SERVICE_TOKEN", SERVICE);
+    Served::start(cmd, port)
 }
 
 #[test]
@@ -445,8 +406,8 @@ fn kiroku_killed_while_segments_sit_in_the_spool_uploads_them_after_a_restart() 
         &[("good", &g.endpoint, "kiroku-jp", common::garage::SECRET)],
     );
     let cli = |args: &[&str]| {
-        common::last_line(
-            &common::kiroku_cmd(&data)
+        cli::last_line(
+            &cli::kiroku_cmd(&data)
                 .arg("--config")
                 .arg(&cfg)
                 .args(args)
@@ -470,16 +431,12 @@ fn kiroku_killed_while_segments_sit_in_the_spool_uploads_them_after_a_restart() 
     let c = cli(&["candidate", "add", "--ref", "r", "--home-country", "JP"]);
     cli(&["consent", "grant", "--candidate", &c, "--scope", "record"]);
     g.stop();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut server = serve(&data, &cfg, port);
     let http = reqwest::blocking::Client::new();
     let created: serde_json::Value = http
         .post(format!("http://127.0.0.1:{port}/v1/interviews"))
-        .bearer_auth("service-token-for-the-spool-crash-test")
+        .bearer_auth(SERVICE)
         .json(&serde_json::json!({"candidate": c, "recruiter": "acme"}))
         .send()
         .unwrap()
@@ -490,7 +447,7 @@ fn kiroku_killed_while_segments_sit_in_the_spool_uploads_them_after_a_restart() 
         .put(format!("http://127.0.0.1:{port}/v1/interviews/{id}/media"))
         .bearer_auth(created["ingest_token"].as_str().unwrap())
         .header("content-type", "video/webm")
-        .body(std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(MEDIA)).unwrap())
+        .body(fixtures::read(MEDIA))
         .timeout(Duration::from_secs(120))
         .send()
         .unwrap();
@@ -500,29 +457,27 @@ fn kiroku_killed_while_segments_sit_in_the_spool_uploads_them_after_a_restart() 
     assert!(acked >= 3, "{done}");
     let spool = data.join("spool/good/objects");
     assert!(
-        common::walk(&spool).len() as u64 > acked,
+        common::files::walk(&spool).len() as u64 > acked,
         "segments, tags and manifest sit in the spool"
     );
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill();
 
     g.resume();
     let mut server = serve(&data, &cfg, port);
     wait_until(
         "the spool to drain after the restart",
         Duration::from_secs(90),
-        || common::walk(&spool).is_empty(),
+        || common::files::walk(&spool).is_empty(),
     );
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill();
     let out = dir.path().join("export.webm");
     cli(&["recording", "export", &id, "--out", out.to_str().unwrap()]);
-    common::assert_same_media(&Path::new(env!("CARGO_MANIFEST_DIR")).join(MEDIA), &out);
+    common::media::assert_same_media(&fixtures::path(MEDIA), &out);
     let cfg_loaded = Config::load(Some(&cfg)).unwrap();
     let mut cfg_loaded = cfg_loaded;
     cfg_loaded.data_dir = data.clone();
-    cfg_loaded.pipelines_dir = Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines"));
-    let app = kiroku::node::open(cfg_loaded).unwrap();
+    cfg_loaded.pipelines_dir = Some(fixtures::pipelines());
+    let app = common::app::open(cfg_loaded);
     let keys = s3(&app, "good").list("").unwrap();
     assert_eq!(
         keys.len() as u64,
@@ -535,20 +490,15 @@ fn kiroku_killed_while_segments_sit_in_the_spool_uploads_them_after_a_restart() 
 fn past_its_spool_limit_a_region_refuses_new_interviews_until_the_spool_drains() {
     let (mut jp, de) = (Garage::start("kiroku-jp"), Garage::start("kiroku-de"));
     let dir = tempfile::tempdir().unwrap();
-    let mut regions = BTreeMap::new();
     let mut small = region("JP", &jp);
     small.s3.as_mut().unwrap().spool_limit_bytes = 1000;
-    regions.insert("jp".to_string(), small);
-    regions.insert("de".to_string(), region("DE", &de));
-    let app = kiroku::node::open(Config {
-        data_dir: dir.path().to_path_buf(),
-        pipelines_dir: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines")),
-        default_region: "jp".into(),
-        regions,
-        ..Config::default()
-    })
-    .unwrap();
-    common::privacy_basics(&app);
+    let app = common::app::ready(dir.path(), |cfg| {
+        cfg.default_region = "jp".into();
+        cfg.regions = BTreeMap::from([
+            ("jp".to_string(), small),
+            ("de".to_string(), region("DE", &de)),
+        ]);
+    });
     let taro = candidate(&app, "JP");
     jp.stop();
     // The interview under way keeps spooling past the limit: its segments are promised.

@@ -3,108 +3,30 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::HeaderMap;
-use kiroku::app::Kiroku;
+use common::server::{self, As, Server};
 use kiroku::config::Config;
 use serde_json::{Value, json};
 
-const SERVICE: &str = "service-token-for-release-tests-0123456789";
-const OPERATOR: &str = "operator-token-for-release-tests-0123456789";
-
-struct Server {
-    dir: tempfile::TempDir,
-    app: Arc<Kiroku>,
-    base: String,
-    http: reqwest::Client,
-}
-
+/// A served kiroku whose webhooks may go to loopback and give up fast, with its push
+/// deliveries running; `tweak` applied.
 async fn server(tweak: impl FnOnce(&mut Config)) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let mut cfg = Config {
-        data_dir: dir.path().to_path_buf(),
-        pipelines_dir: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines")),
-        service_token: Some(SERVICE.into()),
-        operator_token: Some(OPERATOR.into()),
-        ..Config::default()
-    };
-    cfg.release.public_url = base.clone();
-    cfg.webhooks.allow_private_addresses = true;
-    cfg.webhooks.timeout_seconds = 1;
-    cfg.webhooks.backoff_base_seconds = 1;
-    tweak(&mut cfg);
-    let app = kiroku::node::open(cfg).unwrap();
-    let router = kiroku::http::router(app.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    tokio::spawn(kiroku::delivery::run(app.clone()));
-    Server {
-        dir,
-        app,
-        base,
-        http: reqwest::Client::new(),
-    }
-}
-
-/// A credential to call with.
-#[derive(Clone, Copy)]
-enum As<'a> {
-    Nobody,
-    Service,
-    Operator,
-    Key(&'a str),
+    let s = server::start(|cfg| {
+        cfg.webhooks.allow_private_addresses = true;
+        cfg.webhooks.timeout_seconds = 1;
+        cfg.webhooks.backoff_base_seconds = 1;
+        tweak(cfg);
+    })
+    .await;
+    tokio::spawn(kiroku::delivery::run(s.app.clone()));
+    s
 }
 
 impl Server {
-    fn data(&self) -> &Path {
-        self.dir.path()
-    }
-
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        who: As<'_>,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let (status, _, bytes) = self.raw(method, path, who, body, &[]).await;
-        let v = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        (status, v)
-    }
-
-    async fn raw(
-        &self,
-        method: &str,
-        path: &str,
-        who: As<'_>,
-        body: Option<Value>,
-        headers: &[(&str, &str)],
-    ) -> (u16, HeaderMap, Vec<u8>) {
-        let mut r = self
-            .http
-            .request(method.parse().unwrap(), format!("{}{path}", self.base));
-        r = match who {
-            As::Nobody => r,
-            As::Service => r.bearer_auth(SERVICE),
-            As::Operator => r.bearer_auth(OPERATOR),
-            As::Key(k) => r.bearer_auth(k),
-        };
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        for (k, v) in headers {
-            r = r.header(*k, *v);
-        }
-        let resp = r.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let h = resp.headers().clone();
-        (status, h, resp.bytes().await.unwrap().to_vec())
-    }
-
     /// Operator setup: a notice and a recruiter; returns the recruiter's API key.
     async fn recruiter(&self, handle: &str) -> String {
         let (st, _) = self
@@ -154,18 +76,36 @@ impl Server {
         v
     }
 
-    /// A finished interview for `recruiter`, made of the Chromium MediaRecorder recording.
-    async fn interview(&self, c: &str, recruiter: &str) -> String {
-        self.interview_of(
-            c,
-            recruiter,
-            "fixtures/chromium-mediarecorder.webm",
-            "video/webm",
+    /// Withdraws the consent `id` of candidate `c` as the service: (status, body).
+    async fn withdraw(&self, c: &str, id: &str) -> (u16, Value) {
+        let path = format!("/v1/candidates/{c}/consents/{id}/withdraw");
+        self.call("POST", &path, As::Service, None).await
+    }
+
+    /// The candidate's provision records, as the service reads them: (status, body).
+    async fn provisions(&self, c: &str) -> (u16, Value) {
+        let path = format!("/v1/candidates/{c}/provisions");
+        self.call("GET", &path, As::Service, None).await
+    }
+
+    /// Sets the webhook of the recruiter whose key is `key`: (status, body).
+    async fn set_webhook(&self, key: &str, url: &str) -> (u16, Value) {
+        self.call(
+            "PUT",
+            "/v1/recruiter/webhook",
+            As::Key(key),
+            Some(json!({"url": url})),
         )
         .await
     }
 
-    /// A finished interview made of `fixture`, sent with `content_type`.
+    /// A finished interview for `recruiter`, made of the Chromium MediaRecorder recording.
+    async fn interview(&self, c: &str, recruiter: &str) -> String {
+        self.interview_of(c, recruiter, "chromium-mediarecorder.webm", "video/webm")
+            .await
+    }
+
+    /// A finished interview made of `fixtures/<fixture>`, sent with `content_type`.
     async fn interview_of(
         &self,
         c: &str,
@@ -183,24 +123,23 @@ impl Server {
             .await;
         assert_eq!(st, 201, "{v}");
         let id = v["interview_id"].as_str().unwrap().to_string();
-        let media = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(fixture)).unwrap();
+        let media = common::fixtures::read(fixture);
         let r = self
-            .http
-            .put(format!("{}/v1/interviews/{id}/media", self.base))
-            .bearer_auth(v["ingest_token"].as_str().unwrap())
-            .header("content-type", content_type)
-            .body(media)
-            .send()
-            .await
-            .unwrap();
+            .put_media(
+                &id,
+                v["ingest_token"].as_str().unwrap(),
+                Some(content_type),
+                media,
+            )
+            .await;
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
         id
     }
 
     fn export(&self, interview: &str) -> Vec<u8> {
         let out = self.data().join(format!("export-{interview}.webm"));
-        common::last_line(
-            &common::kiroku_cmd(self.data())
+        common::cli::last_line(
+            &common::cli::kiroku_cmd(self.data())
                 .args([
                     "recording",
                     "export",
@@ -288,14 +227,7 @@ async fn a_recruiter_receives_a_recording_only_while_the_candidates_share_consen
     let acme = s.recruiter("acme").await;
     let globex = s.recruiter("globex").await;
     let (hook, got) = receiver(200, Duration::ZERO).await;
-    let (st, v) = s
-        .call(
-            "PUT",
-            "/v1/recruiter/webhook",
-            As::Key(&acme),
-            Some(json!({"url": hook})),
-        )
-        .await;
+    let (st, v) = s.set_webhook(&acme, &hook).await;
     assert_eq!(st, 200, "{v}");
     let secret = v["signing_secret"].as_str().unwrap().to_string();
 
@@ -307,7 +239,7 @@ async fn a_recruiter_receives_a_recording_only_while_the_candidates_share_consen
     let receipt_file = s.data().join("receipt.json");
     std::fs::write(&receipt_file, granted["receipt"].to_string()).unwrap();
     let (_, keys) = s.call("GET", "/v1/keys", As::Nobody, None).await;
-    let verified = common::kiroku_cmd(s.data())
+    let verified = common::cli::kiroku_cmd(s.data())
         .args([
             "receipt",
             "verify",
@@ -413,14 +345,7 @@ async fn a_recruiter_receives_a_recording_only_while_the_candidates_share_consen
     assert!(via_link == export);
 
     // Withdrawal: 403 again, on the API and the link; the recipient is told.
-    let (st, w) = s
-        .call(
-            "POST",
-            &format!("/v1/candidates/{c}/consents/{share_id}/withdraw"),
-            As::Service,
-            None,
-        )
-        .await;
+    let (st, w) = s.withdraw(&c, &share_id).await;
     assert_eq!(st, 200, "{w}");
     let (st, v) = s.call("GET", &path, As::Key(&acme), None).await;
     assert_eq!(
@@ -438,14 +363,7 @@ async fn a_recruiter_receives_a_recording_only_while_the_candidates_share_consen
     assert_eq!(got.lock().unwrap().len(), 2, "nothing else was delivered");
 
     // Provision records: the three releases, each resting on the share grant.
-    let (_, p) = s
-        .call(
-            "GET",
-            &format!("/v1/candidates/{c}/provisions"),
-            As::Service,
-            None,
-        )
-        .await;
+    let (_, p) = s.provisions(&c).await;
     let p = p["provisions"].as_array().unwrap().clone();
     assert_eq!(p.len(), 3, "{p:?}");
     for r in &p {
@@ -501,7 +419,7 @@ async fn a_recruiter_receives_a_recording_only_while_the_candidates_share_consen
 
     // `kiroku audit verify` passes; one byte changed makes it fail and name the entry.
     let verify = || {
-        common::kiroku_cmd(s.data())
+        common::cli::kiroku_cmd(s.data())
             .args(["audit", "verify"])
             .output()
             .unwrap()
@@ -544,14 +462,7 @@ async fn webhook_endpoints_that_fail_hang_or_redirect_are_recorded_as_failed_del
     ] {
         let key = s.recruiter(handle).await;
         let (url, got) = receiver(status, delay).await;
-        let (st, _) = s
-            .call(
-                "PUT",
-                "/v1/recruiter/webhook",
-                As::Key(&key),
-                Some(json!({"url": url})),
-            )
-            .await;
+        let (st, _) = s.set_webhook(&key, &url).await;
         assert_eq!(st, 200);
         receivers.push((handle, got));
     }
@@ -627,13 +538,7 @@ async fn a_withdrawal_before_delivery_cancels_it_and_nothing_more_is_sent() {
     .await;
     let key = s.recruiter("acme").await;
     let (url, got) = receiver(503, Duration::ZERO).await;
-    s.call(
-        "PUT",
-        "/v1/recruiter/webhook",
-        As::Key(&key),
-        Some(json!({"url": url})),
-    )
-    .await;
+    s.set_webhook(&key, &url).await;
     let c = s.candidate().await;
     s.grant(&c, json!({"scope": "record"})).await;
     s.interview(&c, "acme").await;
@@ -662,72 +567,58 @@ async fn a_withdrawal_before_delivery_cancels_it_and_nothing_more_is_sent() {
     assert_eq!(got.lock().unwrap().len(), 1);
 }
 
+/// Who an endpoint admits.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Role {
+    Anyone,
+    Service,
+    Recruiter,
+    Operator,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_endpoint_admits_only_its_role() {
     let s = server(|_| {}).await;
     let key = s.recruiter("acme").await;
     let c = s.candidate().await;
     let i = "00000000-0000-4000-8000-000000000000";
-    let endpoints: &[(&str, String, &str)] = &[
-        ("GET", "/healthz".into(), "anyone"),
-        ("GET", "/v1/keys".into(), "anyone"),
-        ("POST", "/v1/interviews".into(), "service"),
-        ("GET", format!("/v1/interviews/{i}"), "service"),
-        ("POST", format!("/v1/interviews/{i}/finish"), "service"),
-        ("POST", "/v1/candidates".into(), "service"),
-        ("POST", format!("/v1/candidates/{c}/consents"), "service"),
-        ("GET", format!("/v1/candidates/{c}/consents"), "service"),
-        (
-            "POST",
-            format!("/v1/candidates/{c}/consents/ce_x/withdraw"),
-            "service",
-        ),
-        (
-            "GET",
-            format!("/v1/candidates/{c}/consents/ce_x/receipt"),
-            "service",
-        ),
-        ("GET", format!("/v1/candidates/{c}/provisions"), "service"),
-        ("GET", "/v1/recruiter/interviews".into(), "recruiter"),
-        (
-            "GET",
-            format!("/v1/recruiter/interviews/{i}/recording"),
-            "recruiter",
-        ),
-        (
-            "GET",
-            format!("/v1/recruiter/interviews/{i}/analysis"),
-            "recruiter",
-        ),
-        ("PUT", "/v1/recruiter/webhook".into(), "recruiter"),
-        ("DELETE", "/v1/recruiter/webhook".into(), "recruiter"),
-        ("POST", "/v1/admin/notices".into(), "operator"),
-        ("GET", "/v1/admin/notices".into(), "operator"),
-        ("POST", "/v1/admin/recruiters".into(), "operator"),
+    #[rustfmt::skip]
+    let endpoints: &[(&str, String, Role)] = &[
+        ("GET", "/healthz".into(), Role::Anyone),
+        ("GET", "/v1/keys".into(), Role::Anyone),
+        ("POST", "/v1/interviews".into(), Role::Service),
+        ("GET", format!("/v1/interviews/{i}"), Role::Service),
+        ("POST", format!("/v1/interviews/{i}/finish"), Role::Service),
+        ("POST", "/v1/candidates".into(), Role::Service),
+        ("POST", format!("/v1/candidates/{c}/consents"), Role::Service),
+        ("GET", format!("/v1/candidates/{c}/consents"), Role::Service),
+        ("POST", format!("/v1/candidates/{c}/consents/ce_x/withdraw"), Role::Service),
+        ("GET", format!("/v1/candidates/{c}/consents/ce_x/receipt"), Role::Service),
+        ("GET", format!("/v1/candidates/{c}/provisions"), Role::Service),
+        ("GET", "/v1/recruiter/interviews".into(), Role::Recruiter),
+        ("GET", format!("/v1/recruiter/interviews/{i}/recording"), Role::Recruiter),
+        ("GET", format!("/v1/recruiter/interviews/{i}/analysis"), Role::Recruiter),
+        ("PUT", "/v1/recruiter/webhook".into(), Role::Recruiter),
+        ("DELETE", "/v1/recruiter/webhook".into(), Role::Recruiter),
+        ("POST", "/v1/admin/notices".into(), Role::Operator),
+        ("GET", "/v1/admin/notices".into(), Role::Operator),
+        ("POST", "/v1/admin/recruiters".into(), Role::Operator),
         // Rotating acme's key as the operator revokes `key`: only operator rows follow.
-        (
-            "POST",
-            "/v1/admin/recruiters/acme/rotate".into(),
-            "operator",
-        ),
-        (
-            "POST",
-            "/v1/admin/recruiters/nobody/revoke".into(),
-            "operator",
-        ),
-        ("POST", "/v1/admin/releases".into(), "operator"),
-        ("GET", "/v1/admin/deliveries".into(), "operator"),
-        ("GET", "/v1/admin/audit".into(), "operator"),
+        ("POST", "/v1/admin/recruiters/acme/rotate".into(), Role::Operator),
+        ("POST", "/v1/admin/recruiters/nobody/revoke".into(), Role::Operator),
+        ("POST", "/v1/admin/releases".into(), Role::Operator),
+        ("GET", "/v1/admin/deliveries".into(), Role::Operator),
+        ("GET", "/v1/admin/audit".into(), Role::Operator),
     ];
     for (method, path, role) in endpoints {
-        for (who, name) in [
-            (As::Nobody, "none"),
-            (As::Service, "service"),
-            (As::Operator, "operator"),
-            (As::Key(&key), "recruiter"),
+        for (who, name, admitted) in [
+            (As::Nobody, "none", None),
+            (As::Service, "service", Some(Role::Service)),
+            (As::Operator, "operator", Some(Role::Operator)),
+            (As::Key(&key), "recruiter", Some(Role::Recruiter)),
         ] {
             let (status, body) = s.call(method, path, who, Some(json!({}))).await;
-            let allowed = *role == "anyone" || *role == name;
+            let allowed = *role == Role::Anyone || Some(*role) == admitted;
             if allowed {
                 assert_ne!(status, 401, "{method} {path} as {name}: {body}");
             } else {
@@ -737,12 +628,16 @@ async fn every_endpoint_admits_only_its_role() {
                 );
                 assert!(
                     body["error"].is_string(),
-                    "{method} {path}: a JSON error body"
+                    "{method} {path} as {name}: a JSON error body"
                 );
             }
         }
     }
 }
+
+/// One bad consent request: (what is wrong, path, body as sent, status, error code where one
+/// is promised).
+type BadGrant<'a> = (&'a str, &'a str, Vec<u8>, u16, Option<&'a str>);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_consent_and_release_requests_get_precise_errors_and_change_nothing() {
@@ -762,102 +657,37 @@ async fn bad_consent_and_release_requests_get_precise_errors_and_change_nothing(
     };
     let before = history(&s);
     let consents = format!("/v1/candidates/{c}/consents");
-    let raw_post = |body: Vec<u8>| {
-        s.http
-            .post(format!("{}{consents}", s.base))
-            .bearer_auth(SERVICE)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-    };
-    let r = raw_post(b"{\"scope\": ".to_vec()).await.unwrap();
-    assert_eq!(r.status(), 400);
-    assert_eq!(r.json::<Value>().await.unwrap()["error"], "malformed_json");
-    let r = raw_post(vec![b' '; 4096]).await.unwrap();
-    assert_eq!(r.status(), 413);
-    for (body, status, code) in [
-        (
-            json!({"scope": "record", "extra": 1}),
-            400,
-            "malformed_json",
-        ),
-        (json!({"scope": "share.everything"}), 400, "unknown_scope"),
-        (
-            json!({"scope": "share.recording"}),
-            400,
-            "recipient_required",
-        ),
-        (
-            json!({"scope": "share.recording", "recipient": "initech"}),
-            422,
-            "unknown_recruiter",
-        ),
-        (
-            json!({"scope": "share.recording", "recipient": "../acme"}),
-            400,
-            "invalid_id",
-        ),
-        (
-            json!({"scope": "record", "notice": "notice-v9"}),
-            422,
-            "unknown_notice",
-        ),
-        (
-            json!({"scope": "record", "time_zone": "Tokyo"}),
-            400,
-            "invalid_field",
-        ),
-        (
-            json!({"scope": "record", "method": "telepathy"}),
-            400,
-            "malformed_json",
-        ),
-    ] {
-        let (st, v) = s
-            .call("POST", &consents, As::Service, Some(body.clone()))
-            .await;
-        assert_eq!(
-            (st, v["error"].as_str()),
-            (status, Some(code)),
-            "{body}: {v}"
-        );
+    let body = |v: Value| v.to_string().into_bytes();
+    let escaping = "/v1/candidates/..%2F..%2Fetc/consents";
+    #[rustfmt::skip]
+    let rows: [BadGrant; 11] = [
+        ("cut-off JSON", &consents, b"{\"scope\": ".to_vec(), 400, Some("malformed_json")),
+        ("a body past the JSON limit", &consents, vec![b' '; 4096], 413, None),
+        ("an unknown field", &consents, body(json!({"scope": "record", "extra": 1})), 400, Some("malformed_json")),
+        ("an unknown scope", &consents, body(json!({"scope": "share.everything"})), 400, Some("unknown_scope")),
+        ("a share without recipient", &consents, body(json!({"scope": "share.recording"})), 400, Some("recipient_required")),
+        ("a recipient nobody registered", &consents, body(json!({"scope": "share.recording", "recipient": "initech"})), 422, Some("unknown_recruiter")),
+        ("a recipient that is a path", &consents, body(json!({"scope": "share.recording", "recipient": "../acme"})), 400, Some("invalid_id")),
+        ("a notice nobody registered", &consents, body(json!({"scope": "record", "notice": "notice-v9"})), 422, Some("unknown_notice")),
+        ("a time zone that is not one", &consents, body(json!({"scope": "record", "time_zone": "Tokyo"})), 400, Some("invalid_field")),
+        ("an unknown method", &consents, body(json!({"scope": "record", "method": "telepathy"})), 400, Some("malformed_json")),
+        ("a candidate id that is a path", escaping, body(json!({"scope": "record"})), 400, Some("invalid_id")),
+    ];
+    for (what, path, body, status, code) in rows {
+        let r = s.post_bytes(path, body).await;
+        let st = r.status().as_u16();
+        let v: Value = match code {
+            Some(_) => r.json().await.unwrap(),
+            None => Value::Null,
+        };
+        assert_eq!((st, v["error"].as_str()), (status, code), "{what}: {v}");
     }
-    let (st, v) = s
-        .call(
-            "POST",
-            "/v1/candidates/..%2F..%2Fetc/consents",
-            As::Service,
-            Some(json!({"scope": "record"})),
-        )
-        .await;
-    assert_eq!((st, v["error"].as_str()), (400, Some("invalid_id")));
-    let (st, v) = s
-        .call(
-            "POST",
-            &format!("{consents}/ce_never/withdraw"),
-            As::Service,
-            None,
-        )
-        .await;
+    let (st, v) = s.withdraw(&c, "ce_never").await;
     assert_eq!((st, v["error"].as_str()), (404, Some("unknown_consent")));
     let sid = share["consent_id"].as_str().unwrap();
-    let (st, _) = s
-        .call(
-            "POST",
-            &format!("{consents}/{sid}/withdraw"),
-            As::Service,
-            None,
-        )
-        .await;
+    let (st, _) = s.withdraw(&c, sid).await;
     assert_eq!(st, 200);
-    let (st, v) = s
-        .call(
-            "POST",
-            &format!("{consents}/{sid}/withdraw"),
-            As::Service,
-            None,
-        )
-        .await;
+    let (st, v) = s.withdraw(&c, sid).await;
     assert_eq!(
         (st, v["error"].as_str()),
         (409, Some("nothing_to_withdraw"))
@@ -871,14 +701,7 @@ async fn bad_consent_and_release_requests_get_precise_errors_and_change_nothing(
         .grant(&c, json!({"scope": "share.recording", "recipient": "acme"}))
         .await;
     // A retried withdrawal naming the old grant does not withdraw the new one.
-    let (st, v) = s
-        .call(
-            "POST",
-            &format!("{consents}/{sid}/withdraw"),
-            As::Service,
-            None,
-        )
-        .await;
+    let (st, v) = s.withdraw(&c, sid).await;
     assert_eq!(
         (st, v["error"].as_str()),
         (409, Some("nothing_to_withdraw"))
@@ -955,14 +778,7 @@ async fn bad_consent_and_release_requests_get_precise_errors_and_change_nothing(
 
     // Webhook URLs.
     for url in ["ftp://x.example/", "https://u:p@x.example/", "not a url"] {
-        let (st, v) = s
-            .call(
-                "PUT",
-                "/v1/recruiter/webhook",
-                As::Key(&acme),
-                Some(json!({"url": url})),
-            )
-            .await;
+        let (st, v) = s.set_webhook(&acme, url).await;
         assert_eq!(
             (st, v["error"].as_str()),
             (400, Some("invalid_webhook_url")),
@@ -974,10 +790,15 @@ async fn bad_consent_and_release_requests_get_precise_errors_and_change_nothing(
         json!({"interview": id, "recipient": "Tokyo District Court", "legal_basis": "curiosity", "reference": "x"}),
         json!({"interview": id, "recipient": "Tokyo District Court", "legal_basis": "required_by_law", "reference": " "}),
     ] {
-        let (st, _) = s
-            .call("POST", "/v1/admin/releases", As::Operator, Some(body))
+        let (st, v) = s
+            .call(
+                "POST",
+                "/v1/admin/releases",
+                As::Operator,
+                Some(body.clone()),
+            )
             .await;
-        assert_eq!(st, 400);
+        assert_eq!(st, 400, "{body}: {v}");
     }
     let provisions = s
         .app
@@ -1009,14 +830,7 @@ async fn a_legal_exception_release_is_recorded_with_its_basis_and_reference() {
         .await;
     assert_eq!(st, 200);
     assert!(body == s.export(&id));
-    let (_, p) = s
-        .call(
-            "GET",
-            &format!("/v1/candidates/{c}/provisions"),
-            As::Service,
-            None,
-        )
-        .await;
+    let (_, p) = s.provisions(&c).await;
     let r = &p["provisions"][0];
     assert_eq!(r["id"], h["kiroku-provision-id"].to_str().unwrap());
     assert_eq!(r["basis"], "legal_exception");
@@ -1058,7 +872,11 @@ async fn a_withdrawal_stops_an_open_download_at_the_next_segment() {
         let result = kiroku::release::stream_recording(&app, release, |part| {
             sent += part.len();
             if !withdrawn {
-                common::withdraw(&app, &row.candidate, Scope::ShareRecording(acme.clone()));
+                common::candidates::withdraw(
+                    &app,
+                    &row.candidate,
+                    Scope::ShareRecording(acme.clone()),
+                );
                 withdrawn = true;
             }
             true
@@ -1091,31 +909,12 @@ async fn a_withdrawal_stops_an_open_download_at_the_next_segment() {
 fn a_receipt_that_was_altered_or_signed_by_another_key_fails_verification() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    common::cli_privacy_basics(d);
-    let c = common::last_line(
-        &common::kiroku_cmd(d)
-            .args(["candidate", "add", "--ref", "r-1", "--home-country", "JP"])
-            .output()
-            .unwrap(),
-    );
+    common::cli::privacy_basics(d);
+    let c = common::cli::add_candidate(d, "r-1");
     let file = d.join("receipt.json");
-    common::last_line(
-        &common::kiroku_cmd(d)
-            .args([
-                "consent",
-                "grant",
-                "--candidate",
-                &c,
-                "--scope",
-                "analyze",
-                "--receipt-out",
-            ])
-            .arg(&file)
-            .output()
-            .unwrap(),
-    );
+    common::cli::grant(d, &c, "analyze", &["--receipt-out", file.to_str().unwrap()]);
     let verify = |path: &Path, extra: &[&str]| {
-        common::kiroku_cmd(d)
+        common::cli::kiroku_cmd(d)
             .args(["receipt", "verify"])
             .arg(path)
             .args(extra)
@@ -1201,14 +1000,7 @@ async fn analysis_is_pushed_and_pulled_only_under_share_analysis() {
     let s = server(|_| {}).await;
     let acme = s.recruiter("acme").await;
     let (hook, got) = receiver(200, Duration::ZERO).await;
-    let (_, v) = s
-        .call(
-            "PUT",
-            "/v1/recruiter/webhook",
-            As::Key(&acme),
-            Some(json!({"url": hook})),
-        )
-        .await;
+    let (_, v) = s.set_webhook(&acme, &hook).await;
     let secret = v["signing_secret"].as_str().unwrap().to_string();
     let c = s.candidate().await;
     for scope in ["record", "analyze"] {
@@ -1217,12 +1009,7 @@ async fn analysis_is_pushed_and_pulled_only_under_share_analysis() {
     s.grant(&c, json!({"scope": "share.analysis", "recipient": "acme"}))
         .await;
     let id = s
-        .interview_of(
-            &c,
-            "acme",
-            "fixtures/analysis/speech-pauses.webm",
-            "audio/webm",
-        )
+        .interview_of(&c, "acme", "analysis/speech-pauses.webm", "audio/webm")
         .await;
     eventually("analysis.ready", || {
         !deliveries_of(&got, "analysis.ready", &secret).is_empty()
@@ -1254,14 +1041,7 @@ async fn analysis_is_pushed_and_pulled_only_under_share_analysis() {
         )
         .await;
     assert_eq!((st, v["error"].as_str()), (403, Some("no_share_consent")));
-    let (_, p) = s
-        .call(
-            "GET",
-            &format!("/v1/candidates/{c}/provisions"),
-            As::Service,
-            None,
-        )
-        .await;
+    let (_, p) = s.provisions(&c).await;
     let items: Vec<&str> = p["provisions"]
         .as_array()
         .unwrap()

@@ -1,5 +1,7 @@
 //! The sealed-object format: round trips at the chunk boundaries, and every tamper case fails.
 
+mod common;
+
 use kiroku::ids::{CandidateId, InterviewId, RegionId};
 use kiroku::seal::{
     CHUNK_SIZE, CandidateKey, HEADER_LEN, ObjectIdentity, ObjectKind, SealError, TAG_LEN, open,
@@ -63,12 +65,7 @@ fn two_seals_of_the_same_bytes_differ() {
 /// A fixture of `fixtures/sealed/` (made by `examples/make_sealed_fixtures.rs` under the test
 /// key 0x42… for the identity of [`ident`]).
 fn sealed_fixture(name: &str) -> Vec<u8> {
-    std::fs::read(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures/sealed")
-            .join(name),
-    )
-    .unwrap()
+    common::fixtures::read(&format!("sealed/{name}"))
 }
 
 fn fixture_key() -> CandidateKey {
@@ -183,12 +180,11 @@ tampered!(
 
 #[test]
 fn every_sealed_fixture_is_covered_by_a_test() {
-    let mut names: Vec<String> =
-        std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sealed"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .filter(|n| n.ends_with(".krk"))
-            .collect();
+    let mut names: Vec<String> = std::fs::read_dir(common::fixtures::path("sealed"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".krk"))
+        .collect();
     names.sort();
     let source = include_str!("seal_format.rs");
     for n in names {

@@ -3,7 +3,6 @@
 //! play an outage. A missing `garage` binary fails the test loudly (`scripts/setup.sh`
 //! installs it with `cargo install garage --locked`).
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -18,13 +17,7 @@ pub struct Garage {
     child: Option<Child>,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use super::serve::free_port;
 
 /// The `garage` binary: on PATH or where `cargo install` puts it.
 pub fn binary() -> PathBuf {
@@ -87,13 +80,15 @@ impl Garage {
         self.dir.path().join("garage.toml")
     }
 
+    /// `garage -c <config> <args>`.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(binary());
+        cmd.arg("-c").arg(self.config()).args(args);
+        cmd
+    }
+
     fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new(binary())
-            .arg("-c")
-            .arg(self.config())
-            .args(args)
-            .output()
-            .unwrap();
+        let out = self.command(args).output().unwrap();
         assert!(
             out.status.success(),
             "garage {args:?} failed: {}{}",
@@ -107,12 +102,7 @@ impl Garage {
     fn retry_cli(&self, args: &[&str]) -> String {
         let start = Instant::now();
         loop {
-            let out = Command::new(binary())
-                .arg("-c")
-                .arg(self.config())
-                .args(args)
-                .output()
-                .unwrap();
+            let out = self.command(args).output().unwrap();
             if out.status.success() {
                 return String::from_utf8_lossy(&out.stdout).to_string();
             }
@@ -138,10 +128,7 @@ impl Garage {
         assert!(self.child.is_none(), "already running");
         let log = std::fs::File::create(self.dir.path().join("server.log")).unwrap();
         self.child = Some(
-            Command::new(binary())
-                .arg("-c")
-                .arg(self.config())
-                .arg("server")
+            self.command(&["server"])
                 .stdout(Stdio::from(log.try_clone().unwrap()))
                 .stderr(Stdio::from(log))
                 .spawn()
@@ -149,10 +136,8 @@ impl Garage {
         );
         let start = Instant::now();
         loop {
-            let ok = Command::new(binary())
-                .arg("-c")
-                .arg(self.config())
-                .arg("status")
+            let ok = self
+                .command(&["status"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()

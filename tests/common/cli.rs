@@ -1,0 +1,84 @@
+//! The `kiroku` binary as operators and scripts run it.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// The `kiroku` binary, run from the project's folder with `--data-dir data`.
+pub fn kiroku_cmd(data: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiroku"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("--data-dir")
+        .arg(data);
+    cmd
+}
+
+/// The last line of a successful command's stdout (where commands print the id they made).
+pub fn last_line(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .to_string()
+}
+
+/// Runs `kiroku <args>` on `data` and returns the last line it printed; fails on an error.
+pub fn run(data: &Path, args: &[&str]) -> String {
+    last_line(&kiroku_cmd(data).args(args).output().unwrap())
+}
+
+/// `kiroku candidate add`: a candidate living in Japan; returns its id.
+pub fn add_candidate(data: &Path, external_ref: &str) -> String {
+    run(
+        data,
+        &[
+            "candidate",
+            "add",
+            "--ref",
+            external_ref,
+            "--home-country",
+            "JP",
+        ],
+    )
+}
+
+/// `kiroku consent grant` of `scope` for `candidate`, with `extra` arguments; returns the
+/// consent id.
+pub fn grant(data: &Path, candidate: &str, scope: &str, extra: &[&str]) -> String {
+    let mut args = vec![
+        "consent",
+        "grant",
+        "--candidate",
+        candidate,
+        "--scope",
+        scope,
+    ];
+    args.extend_from_slice(extra);
+    run(data, &args)
+}
+
+/// The privacy setup every capture needs (see [`super::app::privacy_basics`]), through the
+/// command line, for tests that drive the binary.
+pub fn privacy_basics(data: &Path) {
+    run(
+        data,
+        &[
+            "notice",
+            "add",
+            "--id",
+            "notice-2026-04",
+            "--language",
+            "ja",
+            "--url",
+            "https://example.invalid/privacy/2026-04",
+            "--sha256",
+            &"ab".repeat(32),
+        ],
+    );
+    let key = run(data, &["recruiter", "add", "acme"]);
+    assert!(key.starts_with("krk_"), "{key}");
+}

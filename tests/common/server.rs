@@ -1,0 +1,137 @@
+//! kiroku's HTTP API served in-process on a free loopback port, and a client that calls it
+//! with each kind of credential. The server lives as long as the test's runtime.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::http::HeaderMap;
+use kiroku::app::Kiroku;
+use kiroku::config::Config;
+use serde_json::Value;
+
+/// The service token the test front-end calls with.
+pub const SERVICE: &str = "service-token-for-the-tests-0123456789";
+/// The operator token the test operator calls with.
+pub const OPERATOR: &str = "operator-token-for-the-tests-0123456789";
+
+/// A served kiroku and a client for it.
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub app: Arc<Kiroku>,
+    /// `http://127.0.0.1:<port>`, also the configured `release.public_url`.
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+/// A credential to call with.
+#[derive(Clone, Copy, Debug)]
+pub enum As<'a> {
+    Nobody,
+    Service,
+    Operator,
+    Key(&'a str),
+}
+
+/// Serves a fresh kiroku in a temporary data dir: [`super::app::config`] with the
+/// [`SERVICE`] and [`OPERATOR`] tokens and its own address as the public URL, then `tweak`.
+pub async fn start(tweak: impl FnOnce(&mut Config)) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut cfg = super::app::config(dir.path());
+    cfg.service_token = Some(SERVICE.into());
+    cfg.operator_token = Some(OPERATOR.into());
+    cfg.release.public_url = base.clone();
+    tweak(&mut cfg);
+    let app = super::app::open(cfg);
+    let router = kiroku::http::router(app.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    Server {
+        dir,
+        app,
+        base,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl Server {
+    /// The data dir.
+    pub fn data(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Calls `method path` as `who` with an optional JSON body: (status, JSON body or null).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        who: As<'_>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let (status, _, bytes) = self.raw(method, path, who, body, &[]).await;
+        let v = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, v)
+    }
+
+    /// Calls `method path` as `who` with an optional JSON body and extra headers:
+    /// (status, headers, body bytes).
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        who: As<'_>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, HeaderMap, Vec<u8>) {
+        let mut r = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.base));
+        r = match who {
+            As::Nobody => r,
+            As::Service => r.bearer_auth(SERVICE),
+            As::Operator => r.bearer_auth(OPERATOR),
+            As::Key(k) => r.bearer_auth(k),
+        };
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let h = resp.headers().clone();
+        (status, h, resp.bytes().await.unwrap().to_vec())
+    }
+
+    /// `PUT /v1/interviews/<id>/media` with an ingest token, the body sent as `content_type`
+    /// (no header when `None`).
+    pub async fn put_media(
+        &self,
+        id: &str,
+        token: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> reqwest::Response {
+        let mut r = self
+            .http
+            .put(format!("{}/v1/interviews/{id}/media", self.base))
+            .bearer_auth(token);
+        if let Some(ct) = content_type {
+            r = r.header("content-type", ct);
+        }
+        r.body(body).send().await.unwrap()
+    }
+
+    /// `POST <path>` as the service with `body` sent verbatim as JSON, well-formed or not.
+    pub async fn post_bytes(&self, path: &str, body: Vec<u8>) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(SERVICE)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+}

@@ -106,10 +106,8 @@ mod tests {
         Happened::ConsentChanged(ConsentEventRow {
             id: "ce_1".into(),
             candidate: crate::ids::CandidateId::new_random(),
-            action: "grant".into(),
-            scope: "record".into(),
-            recipient: None,
-            country: None,
+            action: crate::vocab::ConsentAction::Grant,
+            scope: crate::vocab::Scope::Record,
             at: "2026-11-29T10:00:00+09:00".into(),
             notice_id: None,
             method: None,

@@ -32,7 +32,7 @@
 //! consent, placement                        ledger, replay, decision point; where data lives
 //! store, events, audit                      object stores; announcements; the audit log
 //! catalog, seal, signing, segment, config   SQLite; AEAD; Ed25519; GStreamer; operator config
-//! ids, util                                 identifiers; files, clock, secrets
+//! ids, vocab, util                          identifiers; the records' words; files, clock, secrets
 //! ```
 //!
 //! `tests/layering.rs` reads `src/` and fails naming the cycle if any module imports one that
@@ -62,6 +62,7 @@
 //! - [`http`]: the HTTP/WebSocket edge; maps each module's error to a status once.
 //! - [`cli`]: the `kiroku` command line.
 //! - [`bench`](mod@bench): `kiroku bench`, ratios measured in one run.
+//! - [`vocab`]: the records' words (scopes, items, legal bases, outbox kinds…) as enums.
 //! - [`util`]: durable atomic file writes, the clock, random tokens, SHA-256, secret comparison.
 //!
 //! # Non-features
@@ -95,3 +96,4 @@ pub mod segment;
 pub mod signing;
 pub mod store;
 pub mod util;
+pub mod vocab;

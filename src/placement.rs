@@ -102,10 +102,8 @@ mod tests {
         ConsentState::replay(vec![ConsentEventRow {
             id: "ce_transfer".into(),
             candidate: CandidateId::from_bytes([1; 16]),
-            action: "grant".into(),
-            scope: "transfer".into(),
-            recipient: None,
-            country: Some(to.into()),
+            action: crate::vocab::ConsentAction::Grant,
+            scope: Scope::Transfer(country(to)),
             at: "2026-11-29T10:00:00+09:00".into(),
             notice_id: None,
             method: None,
@@ -114,7 +112,6 @@ mod tests {
             withdraws: None,
             receipt: None,
         }])
-        .unwrap()
     }
 
     /// Regions `jp` (JP) and `us` (US).

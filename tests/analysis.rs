@@ -14,7 +14,6 @@ use kiroku::catalog::{AnalysisRow, InterviewRow};
 use kiroku::consent::Scope;
 use kiroku::ids::{CandidateId, InterviewId, RecruiterHandle};
 use kiroku::seal::ObjectKind;
-use kiroku::store::ObjectKey;
 use serde_json::Value;
 
 fn fixture(name: &str) -> PathBuf {
@@ -65,7 +64,8 @@ fn wait_for_whole(app: &Kiroku, id: &InterviewId) -> Vec<AnalysisRow> {
     loop {
         let rows = app.catalog.analysis_outputs(id).unwrap();
         if rows.iter().any(|r| {
-            r.analyzer == kiroku::analysis::BUILTIN && (r.segment.is_none() || r.status == "failed")
+            r.analyzer == kiroku::analysis::BUILTIN
+                && (r.segment.is_none() || r.status.as_str() == "failed")
         }) {
             return rows;
         }
@@ -80,10 +80,7 @@ fn wait_for_whole(app: &Kiroku, id: &InterviewId) -> Vec<AnalysisRow> {
 /// Opens one sealed analysis output.
 fn open(app: &Kiroku, row: &InterviewRow, out: &AnalysisRow) -> Vec<u8> {
     let (region, key) = app.interview_key(row).unwrap().unwrap();
-    let sealed = region
-        .store
-        .get(&ObjectKey::parse(out.object_key.as_ref().unwrap()).unwrap())
-        .unwrap();
+    let sealed = region.store.get(out.object_key.as_ref().unwrap()).unwrap();
     let kind = if out.kind == "wav" {
         ObjectKind::Rendition
     } else {
@@ -104,7 +101,7 @@ fn whole_report(app: &Kiroku, row: &InterviewRow) -> Value {
     let rows = wait_for_whole(app, &row.id);
     let whole = rows
         .iter()
-        .find(|r| r.segment.is_none() && r.status == "ok")
+        .find(|r| r.segment.is_none() && r.status.as_str() == "ok")
         .unwrap_or_else(|| panic!("no whole-interview report: {rows:?}"));
     serde_json::from_slice(&open(app, row, whole)).unwrap()
 }
@@ -281,7 +278,7 @@ fn analysis_reaches_a_recruiter_only_under_share_analysis_while_analyze_stands()
     let records = app.catalog.provisions(&c).unwrap();
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].id, provision);
-    assert_eq!(records[0].item, "analysis");
+    assert_eq!(records[0].item.as_str(), "analysis");
     assert_eq!(records[0].recipient, "acme");
     // Once `analyze` is withdrawn, the outputs stay sealed and are no longer released.
     candidates::withdraw(&app, &c, Scope::Analyze);
@@ -322,7 +319,7 @@ fn external_analyzers_that_crash_hang_or_print_garbage_are_recorded_and_capture_
     };
     assert_eq!(of("wav-size").len(), media_segments, "{outputs:#?}");
     for o in of("wav-size") {
-        assert_eq!(o.status, "ok");
+        assert_eq!(o.status.as_str(), "ok");
         let v: Value = serde_json::from_slice(&open(&app, &row, o)).unwrap();
         assert!(v["wav_bytes"].as_u64().unwrap() > 44, "{v}");
     }
@@ -334,7 +331,7 @@ fn external_analyzers_that_crash_hang_or_print_garbage_are_recorded_and_capture_
         let rows = of(name);
         assert_eq!(rows.len(), media_segments, "{name}");
         for o in rows {
-            assert_eq!(o.status, "failed", "{name}");
+            assert_eq!(o.status.as_str(), "failed", "{name}");
             assert!(
                 o.error.as_deref().unwrap().contains(why),
                 "{name}: {:?}",
@@ -343,11 +340,9 @@ fn external_analyzers_that_crash_hang_or_print_garbage_are_recorded_and_capture_
             assert!(o.object_key.is_none());
         }
     }
-    assert!(
-        outputs
-            .iter()
-            .any(|o| o.analyzer == "kiroku-builtin" && o.segment.is_none() && o.status == "ok")
-    );
+    assert!(outputs.iter().any(|o| o.analyzer == "kiroku-builtin"
+        && o.segment.is_none()
+        && o.status.as_str() == "ok"));
 }
 
 /// A one-route HTTP analyzer on loopback answering every POST with `status` and `body`;
@@ -405,7 +400,7 @@ fn an_http_analyzer_gets_the_wav_and_its_json_is_sealed_and_an_error_status_is_r
     let vendor: Vec<&AnalysisRow> = outputs.iter().filter(|o| o.analyzer == "vendor").collect();
     assert!(!vendor.is_empty());
     for o in &vendor {
-        assert_eq!(o.status, "ok");
+        assert_eq!(o.status.as_str(), "ok");
         let v: Value = serde_json::from_slice(&open(&app, &row, o)).unwrap();
         assert_eq!(v["score"], 0.7);
     }
@@ -415,6 +410,7 @@ fn an_http_analyzer_gets_the_wav_and_its_json_is_sealed_and_an_error_status_is_r
     assert!(
         broken
             .iter()
-            .all(|o| o.status == "failed" && o.error.as_deref() == Some("answered HTTP 500"))
+            .all(|o| o.status.as_str() == "failed"
+                && o.error.as_deref() == Some("answered HTTP 500"))
     );
 }

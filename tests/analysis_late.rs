@@ -26,11 +26,11 @@ fn capture_without_analyze(app: &Arc<Kiroku>, c: &CandidateId) -> InterviewId {
 }
 
 fn whole_report_exists(app: &Kiroku, id: &InterviewId) -> bool {
-    app.catalog
-        .analysis_outputs(id)
-        .unwrap()
-        .iter()
-        .any(|o| o.analyzer == kiroku::analysis::BUILTIN && o.segment.is_none() && o.status == "ok")
+    app.catalog.analysis_outputs(id).unwrap().iter().any(|o| {
+        o.analyzer == kiroku::analysis::BUILTIN
+            && o.segment.is_none()
+            && o.status == kiroku::vocab::AnalysisStatus::Ok
+    })
 }
 
 #[test]

@@ -60,7 +60,7 @@ fn every_accepted_fixture_rebuilds_and_segments_stay_time_bounded() {
         let out = ingest(&app, &c, &fixture(name), ct, 7_001).unwrap();
         assert!(out.reason.is_none(), "{name}: {:?}", out.reason);
         let segs = app.catalog.segments(&out.interview).unwrap();
-        assert_eq!(segs[0].media_kind, "header", "{name}");
+        assert_eq!(segs[0].media_kind.as_str(), "header", "{name}");
         assert!(segs.len() >= 2, "{name}");
         for s in &segs[1..] {
             assert!(
@@ -215,7 +215,7 @@ fn stored_interview() -> Stored {
         .segments(&out.interview)
         .unwrap()
         .iter()
-        .map(|s| root.join(&s.object_key))
+        .map(|s| root.join(s.object_key.as_str()))
         .collect();
     Stored {
         dir,
@@ -273,7 +273,7 @@ fn export_fails_when_a_segment_comes_from_another_interview() {
         .dir
         .path()
         .join("regions/jp/objects")
-        .join(&theirs[1].object_key);
+        .join(theirs[1].object_key.as_str());
     std::fs::copy(theirs, &s.objects[1]).unwrap();
     let err = s.export_error();
     assert!(err.starts_with("segment 1 fails to open"), "{err}");
@@ -389,7 +389,6 @@ fn every_webm_export_decodes_to_the_same_streams_every_frame_and_duration() {
 #[test]
 fn a_segment_that_starts_on_a_keyframe_plays_alone_behind_the_header() {
     use kiroku::seal::{ObjectIdentity, ObjectKind, open};
-    use kiroku::store::ObjectKey;
     let (dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
     let out = ingest_interview(&app, &c);
     let row = app.catalog.interview(&out.interview).unwrap().unwrap();
@@ -404,10 +403,7 @@ fn a_segment_that_starts_on_a_keyframe_plays_alone_behind_the_header() {
             index: i as u32,
             key_version: row.key_version,
         };
-        let sealed = region
-            .store
-            .get(&ObjectKey::parse(&segs[i].object_key).unwrap())
-            .unwrap();
+        let sealed = region.store.get(&segs[i].object_key).unwrap();
         open(&key, &id, &sealed).unwrap().plaintext
     };
     // Later segments only: the first media segment follows the header anyway.

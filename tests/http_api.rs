@@ -175,7 +175,7 @@ async fn a_browser_recording_streamed_over_websocket_is_acknowledged_only_when_d
                         s.dir
                             .path()
                             .join("regions/jp/objects")
-                            .join(&row.object_key)
+                            .join(row.object_key.as_str())
                             .is_file()
                     );
                     acked.push(index);

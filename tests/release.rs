@@ -478,7 +478,7 @@ async fn webhook_endpoints_that_fail_hang_or_redirect_are_recorded_as_failed_del
             .deliveries()
             .unwrap()
             .iter()
-            .filter(|d| d.state == "failed")
+            .filter(|d| d.state == kiroku::vocab::OutboxState::Failed)
             .count()
             == 3
     })
@@ -562,7 +562,7 @@ async fn a_withdrawal_before_delivery_cancels_it_and_nothing_more_is_sent() {
         1,
         "no consent.withdrawn: the recruiter never received data"
     );
-    assert_eq!(d[0].state, "cancelled");
+    assert_eq!(d[0].state, kiroku::vocab::OutboxState::Cancelled);
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(got.lock().unwrap().len(), 1);
 }
@@ -960,7 +960,10 @@ async fn a_range_opens_only_the_chunks_it_needs_and_a_damaged_chunk_stops_a_full
         .segments(&kiroku::ids::InterviewId::parse(&id).unwrap())
         .unwrap();
     let last = segs.last().unwrap();
-    let object = s.data().join("regions/jp/objects").join(&last.object_key);
+    let object = s
+        .data()
+        .join("regions/jp/objects")
+        .join(last.object_key.as_str());
     let mut sealed = std::fs::read(&object).unwrap();
     *sealed.last_mut().unwrap() ^= 1;
     std::fs::write(&object, sealed).unwrap();

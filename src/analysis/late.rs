@@ -14,6 +14,7 @@ use crate::app::Kiroku;
 use crate::catalog::ConsentEventRow;
 use crate::events::Happened;
 use crate::ids::CandidateId;
+use crate::vocab::{ConsentAction, Scope};
 
 /// One late analysis at a time in a process, so two quick grants cannot analyse one
 /// interview twice.
@@ -46,7 +47,7 @@ pub fn listen(app: &Arc<Kiroku>) {
 }
 
 fn is_analyze_grant(e: &ConsentEventRow) -> bool {
-    e.action == "grant" && e.scope == "analyze"
+    e.action == ConsentAction::Grant && e.scope == Scope::Analyze
 }
 
 /// Analyses every ended interview of the candidate that has no analysis output yet.

@@ -35,6 +35,7 @@ use crate::recording::{output_identity, segment_identity};
 use crate::seal::{self, CandidateKey, ObjectKind};
 use crate::segment::{AudioTap, MediaKind};
 use crate::store::ObjectKey;
+use crate::vocab::AnalysisStatus;
 
 pub const BUILTIN: &str = crate::config::BUILTIN_ANALYZER;
 /// Object folder of the WAV renditions.
@@ -236,14 +237,14 @@ impl Worker {
             .app
             .region(&self.row.region)
             .ok_or_else(|| AnalysisError::Input("the interview's region is gone".into()))?;
-        let sealed = region.store.get(&ObjectKey::parse(&seg.object_key)?)?;
+        let sealed = region.store.get(&seg.object_key)?;
         let opened = seal::open(&self.key, &segment_identity(&self.row, index), &sealed)?;
         if self.tap.is_none() {
             self.tap = Some(AudioTap::start(self.app.profiles.source())?);
         }
         let tap = self.tap.as_mut().expect("started");
         tap.push(&opened.plaintext)?;
-        if seg.media_kind == MediaKind::Header.as_str() {
+        if seg.media_kind == MediaKind::Header {
             return Ok(());
         }
         if seg.is_final {
@@ -370,10 +371,10 @@ impl Worker {
             analyzer,
             segment,
             kind: ext.into(),
-            object_key: Some(key.to_string()),
+            object_key: Some(key),
             plain_len: sealed.plain_len(),
             commitment: Some(hex::encode(sealed.commitment())),
-            status: "ok".into(),
+            status: AnalysisStatus::Ok,
             error: None,
             created_at: crate::util::now_rfc3339(),
         })?;
@@ -389,7 +390,7 @@ impl Worker {
             object_key: None,
             plain_len: 0,
             commitment: None,
-            status: "failed".into(),
+            status: AnalysisStatus::Failed,
             error: Some(why.chars().take(500).collect()),
             created_at: crate::util::now_rfc3339(),
         });

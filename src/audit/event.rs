@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::ids::{CandidateId, CountryCode, InterviewId, RecruiterHandle, RegionId};
+use crate::vocab::{Item, LegalBasis, ProvisionBasis};
 
 /// One auditable thing that decided or moved personal data.
 #[derive(Debug, Clone, Serialize)]
@@ -121,8 +122,7 @@ pub enum Event {
         candidate: CandidateId,
         interview: InterviewId,
         recipient: String,
-        /// `recording` or `analysis`.
-        item: &'static str,
+        item: Item,
         /// Why: the consent event, or the operator's legal basis and reference.
         basis: Value,
     },
@@ -134,7 +134,7 @@ pub enum Event {
         interview: InterviewId,
         recipient: String,
         #[serde(skip_serializing_if = "Option::is_none")]
-        item: Option<&'static str>,
+        item: Option<Item>,
         /// `{"reason": …}` and the scope it concerns.
         refusal: Value,
     },
@@ -143,8 +143,8 @@ pub enum Event {
         candidate: CandidateId,
         interview: InterviewId,
         recipient: String,
-        item: &'static str,
-        legal_basis: &'static str,
+        item: Item,
+        legal_basis: LegalBasis,
         reference: String,
     },
     #[serde(rename = "release.provided")]
@@ -153,14 +153,13 @@ pub enum Event {
         candidate: CandidateId,
         interview: InterviewId,
         recipient: String,
-        item: String,
+        item: Item,
         /// Segment indexes released, `first-last`.
         segments: String,
         byte_range: Option<String>,
-        /// `consent` or `legal_exception`.
-        basis: String,
+        basis: ProvisionBasis,
         consent_event: Option<String>,
-        legal_basis: Option<String>,
+        legal_basis: Option<LegalBasis>,
     },
     #[serde(rename = "release.interrupted")]
     ReleaseInterrupted {

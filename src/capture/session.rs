@@ -565,8 +565,8 @@ impl Worker {
         let row = SegmentRow {
             interview: self.row.id,
             index: seg.index,
-            object_key: key.to_string(),
-            media_kind: seg.kind.as_str().into(),
+            object_key: key.clone(),
+            media_kind: seg.kind,
             plain_len: sealed.plain_len(),
             sealed_len: sealed.len(),
             start_ns: seg.start_ns,

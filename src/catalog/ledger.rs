@@ -5,6 +5,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{Catalog, CatalogError, ConsentEventRow, NoticeRow};
 use crate::ids::CandidateId;
+use crate::vocab::{ConsentAction, Scope};
 
 const EVENT_COLUMNS: &str = "id, candidate_id, action, scope, recipient, country, at, notice_id, method, origin, language, withdraws, receipt";
 
@@ -16,13 +17,17 @@ fn event_from_row(
         Ok(c) => c,
         Err(e) => return Ok(Err(CatalogError::Corrupt(e.to_string()))),
     };
+    let (name, recipient, country): (String, Option<String>, Option<String>) =
+        (r.get(3)?, r.get(4)?, r.get(5)?);
+    let scope = match Scope::parse(&name, recipient.as_deref(), country.as_deref()) {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(CatalogError::Corrupt(format!("consent scope: {e}")))),
+    };
     Ok(Ok(ConsentEventRow {
         id: r.get(0)?,
         candidate,
         action: r.get(2)?,
-        scope: r.get(3)?,
-        recipient: r.get(4)?,
-        country: r.get(5)?,
+        scope,
         at: r.get(6)?,
         notice_id: r.get(7)?,
         method: r.get(8)?,
@@ -75,9 +80,9 @@ impl Catalog {
                 e.id,
                 e.candidate.to_string(),
                 e.action,
-                e.scope,
-                e.recipient,
-                e.country,
+                e.scope.name(),
+                e.scope.recipient(),
+                e.scope.country(),
                 e.at,
                 e.notice_id,
                 e.method,
@@ -101,20 +106,16 @@ impl Catalog {
             .collect()
     }
 
-    /// The newest withdrawal of a scope (`share.recording:acme`) by a candidate.
+    /// The newest withdrawal of a scope by a candidate.
     pub fn last_withdrawal(
         &self,
         c: &CandidateId,
-        scope: &str,
+        scope: &Scope,
     ) -> Result<Option<ConsentEventRow>, CatalogError> {
-        Ok(self.consent_events(c)?.into_iter().rfind(|e| {
-            e.action == "withdraw"
-                && match (&e.recipient, &e.country) {
-                    (Some(r), _) => format!("{}:{r}", e.scope) == scope,
-                    (_, Some(cc)) => format!("{}:{cc}", e.scope) == scope,
-                    _ => e.scope == scope,
-                }
-        }))
+        Ok(self
+            .consent_events(c)?
+            .into_iter()
+            .rfind(|e| e.action == ConsentAction::Withdraw && e.scope == *scope))
     }
 
     pub fn consent_event(&self, id: &str) -> Result<Option<ConsentEventRow>, CatalogError> {

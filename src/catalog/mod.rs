@@ -9,6 +9,7 @@ mod migrations;
 mod recruiters;
 mod release;
 mod rows;
+mod sql;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};

@@ -5,6 +5,8 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{Catalog, CatalogError, InterviewRow, OutboxRow, ProvisionRow, rows};
 use crate::ids::{CandidateId, InterviewId, RecruiterHandle};
+use crate::store::ObjectKey;
+use crate::vocab::{AnalysisStatus, OutboxState, Scope};
 
 const PROVISION_COLUMNS: &str = "id, at, recipient, candidate_id, interview_id, item, segments, byte_range, basis, consent_event_id, legal_basis, reference, keep_until";
 const OUTBOX_COLUMNS: &str = "id, handle, kind, candidate_id, interview_id, scope, state, attempts, next_at, last_error, created_at, done_at";
@@ -129,7 +131,7 @@ impl Catalog {
                 AND state IN ('pending', 'delivered')
                 AND (kind != 'consent.withdrawn' OR created_at = ?6))",
             params![
-                o.recruiter,
+                o.recruiter.as_str(),
                 o.kind,
                 o.candidate.to_string(),
                 o.interview.map(|i| i.to_string()),
@@ -145,7 +147,7 @@ impl Catalog {
             &format!("INSERT INTO outbox ({OUTBOX_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
             params![
                 o.id,
-                o.recruiter,
+                o.recruiter.as_str(),
                 o.kind,
                 o.candidate.to_string(),
                 o.interview.map(|i| i.to_string()),
@@ -183,7 +185,13 @@ impl Catalog {
                 r.get::<_, Option<String>>(4)?,
                 OutboxRow {
                     id: r.get(0)?,
-                    recruiter: r.get(1)?,
+                    recruiter: RecruiterHandle::parse(&r.get::<_, String>(1)?).map_err(|e| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            1,
+                            rusqlite::types::Type::Text,
+                            e.into(),
+                        )
+                    })?,
                     kind: r.get(2)?,
                     candidate: CandidateId::new_random(),
                     interview: None,
@@ -216,22 +224,22 @@ impl Catalog {
     pub fn settle_delivery(
         &self,
         id: &str,
-        state: &str,
+        state: OutboxState,
         attempts: u32,
         next_at: i64,
         error: Option<&str>,
-    ) -> Result<Option<String>, CatalogError> {
-        let done_at = (state != "pending").then(crate::util::now_rfc3339);
+    ) -> Result<Option<OutboxState>, CatalogError> {
+        let done_at = (state != OutboxState::Pending).then(crate::util::now_rfc3339);
         let mut db = self.db();
         let tx = db.transaction()?;
-        let before: Option<String> = tx
+        let before: Option<OutboxState> = tx
             .query_row("SELECT state FROM outbox WHERE id = ?1", params![id], |r| {
                 r.get(0)
             })
             .optional()?;
-        let movable = match before.as_deref() {
-            Some("pending") => true,
-            Some("cancelled") => state == "delivered",
+        let movable = match before {
+            Some(OutboxState::Pending) => true,
+            Some(OutboxState::Cancelled) => state == OutboxState::Delivered,
             _ => false,
         };
         if movable {
@@ -249,7 +257,7 @@ impl Catalog {
     pub fn cancel_deliveries(
         &self,
         c: &CandidateId,
-        scope: &str,
+        scope: &Scope,
         why: &str,
     ) -> Result<Vec<String>, CatalogError> {
         let mut db = self.db();
@@ -275,13 +283,13 @@ impl Catalog {
     pub fn was_delivered(
         &self,
         c: &CandidateId,
-        recruiter: &str,
-        scope: &str,
+        recruiter: &RecruiterHandle,
+        scope: &Scope,
     ) -> Result<bool, CatalogError> {
         Ok(self.db().query_row(
             "SELECT EXISTS (SELECT 1 FROM outbox WHERE candidate_id = ?1 AND handle = ?2 AND scope = ?3
                 AND state = 'delivered' AND kind != 'consent.withdrawn')",
-            params![c.to_string(), recruiter, scope],
+            params![c.to_string(), recruiter.as_str(), scope],
             |r| r.get(0),
         )?)
     }
@@ -296,11 +304,10 @@ pub struct AnalysisRow {
     pub segment: Option<u32>,
     /// `wav` or `json`.
     pub kind: String,
-    pub object_key: Option<String>,
+    pub object_key: Option<ObjectKey>,
     pub plain_len: u64,
     pub commitment: Option<String>,
-    /// `ok` or `failed`.
-    pub status: String,
+    pub status: AnalysisStatus,
     pub error: Option<String>,
     pub created_at: String,
 }

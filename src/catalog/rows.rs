@@ -1,6 +1,11 @@
 //! Rows of the catalog as typed values.
 
 use crate::ids::{CandidateId, CountryCode, InterviewId, RecruiterHandle, RegionId};
+use crate::store::ObjectKey;
+use crate::vocab::{
+    ConsentAction, Item, LegalBasis, MediaKind, Method, OutboxKind, OutboxState, ProvisionBasis,
+    Scope,
+};
 
 use super::CatalogError;
 
@@ -17,17 +22,15 @@ pub struct ConsentEventRow {
     pub id: String,
     #[serde(skip)]
     pub candidate: CandidateId,
-    /// `grant` or `withdraw`.
-    pub action: String,
-    pub scope: String,
-    pub recipient: Option<String>,
-    pub country: Option<String>,
+    pub action: ConsentAction,
+    /// Serialised as the three columns `scope`, `recipient` and `country`.
+    #[serde(flatten)]
+    pub scope: Scope,
     /// RFC 3339 with the zone it was recorded in.
     pub at: String,
     /// The privacy-notice version a grant was given under.
     pub notice_id: Option<String>,
-    /// `web_form`, `api` or `paper`.
-    pub method: Option<String>,
+    pub method: Option<Method>,
     /// Where the event came from: the front-end or operator that reported it.
     pub origin: Option<String>,
     /// Language the candidate was addressed in (BCP 47).
@@ -57,16 +60,14 @@ pub struct ProvisionRow {
     pub recipient: String,
     pub candidate: CandidateId,
     pub interview: InterviewId,
-    /// `recording` or `analysis`.
-    pub item: String,
+    pub item: Item,
     /// Segment indexes released, as `first-last`.
     pub segments: String,
     /// Byte range of the item released, `start-end` inclusive, when not the whole item.
     pub byte_range: Option<String>,
-    /// `consent` or `legal_exception`.
-    pub basis: String,
+    pub basis: ProvisionBasis,
     pub consent_event_id: Option<String>,
-    pub legal_basis: Option<String>,
+    pub legal_basis: Option<LegalBasis>,
     pub reference: Option<String>,
     /// Unix seconds after which the record may be purged.
     pub keep_until: i64,
@@ -76,15 +77,14 @@ pub struct ProvisionRow {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct OutboxRow {
     pub id: String,
-    pub recruiter: String,
-    /// `recording.ready` or `consent.withdrawn`.
-    pub kind: String,
+    pub recruiter: RecruiterHandle,
+    pub kind: OutboxKind,
     pub candidate: CandidateId,
     pub interview: Option<InterviewId>,
-    /// The consent scope the delivery rests on, e.g. `share.recording:acme`.
-    pub scope: String,
-    /// `pending`, `delivered`, `cancelled` or `failed`.
-    pub state: String,
+    /// The consent scope the delivery rests on (stored as `share.recording:acme`).
+    #[serde(serialize_with = "scope_tag")]
+    pub scope: Scope,
+    pub state: OutboxState,
     pub attempts: u32,
     pub next_at: i64,
     pub last_error: Option<String>,
@@ -153,8 +153,8 @@ pub struct InterviewRow {
 pub struct SegmentRow {
     pub interview: InterviewId,
     pub index: u32,
-    pub object_key: String,
-    pub media_kind: String,
+    pub object_key: ObjectKey,
+    pub media_kind: MediaKind,
     pub plain_len: u64,
     pub sealed_len: u64,
     pub start_ns: u64,
@@ -165,6 +165,12 @@ pub struct SegmentRow {
     /// The tags stored beside the object, as JSON.
     pub tags: serde_json::Value,
     pub stored_at: String,
+}
+
+/// A scope as its one-string tag form (`share.recording:acme`), as the API has always shown
+/// an outbox row's scope.
+fn scope_tag<S: serde::Serializer>(scope: &Scope, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(scope)
 }
 
 fn corrupt(what: impl std::fmt::Display) -> CatalogError {

@@ -25,71 +25,7 @@ use crate::audit::{Actor, Audit, Event};
 use crate::catalog::{Catalog, InterviewRow};
 use crate::ids::{CandidateId, InterviewId, RecruiterHandle};
 
-/// What is released.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Item {
-    Recording,
-    Analysis,
-}
-
-impl Item {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Item::Recording => "recording",
-            Item::Analysis => "analysis",
-        }
-    }
-    /// The share scope this item needs for a recipient.
-    pub fn scope(&self, to: &RecruiterHandle) -> Scope {
-        match self {
-            Item::Recording => Scope::ShareRecording(to.clone()),
-            Item::Analysis => Scope::ShareAnalysis(to.clone()),
-        }
-    }
-    pub fn parse(s: &str) -> Option<Item> {
-        match s {
-            "recording" => Some(Item::Recording),
-            "analysis" => Some(Item::Analysis),
-            _ => None,
-        }
-    }
-}
-
-/// APPI Art. 27(1)'s exceptions to consent for third-party provision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LegalBasis {
-    /// Art. 27(1)(i): based on laws and regulations.
-    RequiredByLaw,
-    /// Art. 27(1)(ii): to protect a person's life, body or property, consent hard to obtain.
-    LifeBodyProperty,
-    /// Art. 27(1)(iii): public health or the sound growth of children, consent hard to obtain.
-    PublicHealthOrChildren,
-    /// Art. 27(1)(iv): cooperating with a national or local government body's legal duties.
-    GovernmentCooperation,
-}
-
-impl LegalBasis {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            LegalBasis::RequiredByLaw => "required_by_law",
-            LegalBasis::LifeBodyProperty => "life_body_property",
-            LegalBasis::PublicHealthOrChildren => "public_health_or_children",
-            LegalBasis::GovernmentCooperation => "government_cooperation",
-        }
-    }
-    pub fn parse(s: &str) -> Option<LegalBasis> {
-        [
-            LegalBasis::RequiredByLaw,
-            LegalBasis::LifeBodyProperty,
-            LegalBasis::PublicHealthOrChildren,
-            LegalBasis::GovernmentCooperation,
-        ]
-        .into_iter()
-        .find(|b| b.as_str() == s)
-    }
-}
+pub use crate::vocab::{Item, LegalBasis};
 
 /// Why a release was allowed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -329,14 +265,14 @@ fn decide_basis(
             candidate: interview.candidate,
             interview: interview.id,
             recipient: to.to_string(),
-            item: item.as_str(),
+            item,
             basis: to_json(basis),
         },
         Err(refusal) => Event::ReleaseRefused {
             candidate: Some(interview.candidate),
             interview: interview.id,
             recipient: to.to_string(),
-            item: Some(item.as_str()),
+            item: Some(item),
             refusal: to_json(refusal),
         },
     };
@@ -384,8 +320,8 @@ pub fn legal_exception<I: Allows>(
             candidate: interview.candidate,
             interview: interview.id,
             recipient: recipient.into(),
-            item: I::ITEM.as_str(),
-            legal_basis: legal_basis.as_str(),
+            item: I::ITEM,
+            legal_basis,
             reference: reference.into(),
         },
         &Actor::Operator,
@@ -466,10 +402,8 @@ mod tests {
                 .append_consent_event(&ConsentEventRow {
                     id: id.clone(),
                     candidate: self.interview.candidate,
-                    action: action.into(),
-                    scope: scope.name().into(),
-                    recipient: scope.recipient(),
-                    country: scope.country(),
+                    action: crate::vocab::ConsentAction::parse(action).unwrap(),
+                    scope: scope.clone(),
                     at: crate::util::now_rfc3339(),
                     notice_id: None,
                     method: None,

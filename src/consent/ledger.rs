@@ -8,8 +8,6 @@
 //! [`Happened::ConsentChanged`], so push delivery cancels what a withdrawal stops and tells
 //! recipients that already received data, without the ledger knowing delivery exists.
 
-use serde::Deserialize;
-
 use super::state::ConsentState;
 use super::{ConsentError, Scope, receipt};
 use crate::audit::{Actor, Audit, ConsentChange, Event};
@@ -18,36 +16,9 @@ use crate::config::Controller;
 use crate::events::{Announcer, Happened};
 use crate::ids::{CandidateId, CountryCode};
 use crate::signing::OperatorKey;
+use crate::vocab::ConsentAction;
 
-/// How a consent event was collected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Method {
-    WebForm,
-    Api,
-    Paper,
-}
-
-impl Method {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Method::WebForm => "web_form",
-            Method::Api => "api",
-            Method::Paper => "paper",
-        }
-    }
-    pub fn parse(s: &str) -> Result<Method, ConsentError> {
-        match s {
-            "web_form" => Ok(Method::WebForm),
-            "api" => Ok(Method::Api),
-            "paper" => Ok(Method::Paper),
-            _ => Err(ConsentError::Invalid {
-                field: "method",
-                why: "one of web_form, api, paper",
-            }),
-        }
-    }
-}
+pub use crate::vocab::Method;
 
 /// The facts every event carries besides its scope.
 #[derive(Debug, Clone)]
@@ -113,7 +84,9 @@ impl<'a> Ledger<'a> {
 
     /// The candidate's consents now.
     pub fn state(&self, candidate: &CandidateId) -> Result<ConsentState, ConsentError> {
-        ConsentState::replay(self.catalog.consent_events(candidate)?)
+        Ok(ConsentState::replay(
+            self.catalog.consent_events(candidate)?,
+        ))
     }
 
     /// Every event of a candidate, oldest first.
@@ -291,7 +264,7 @@ impl<'a> Clerk<'a> {
                 .pop()
                 .ok_or(ConsentError::NoNotice)?,
         };
-        let mut event = self.event(candidate, &req.scope, "grant", &req.how)?;
+        let mut event = self.event(candidate, &req.scope, ConsentAction::Grant, &req.how)?;
         event.notice_id = Some(notice.id.clone());
         if event.language.is_none() {
             event.language = Some(notice.language.clone());
@@ -327,9 +300,9 @@ impl<'a> Clerk<'a> {
                 let e = self
                     .catalog
                     .consent_event(id)?
-                    .filter(|e| e.candidate == *candidate && e.action == "grant")
+                    .filter(|e| e.candidate == *candidate && e.action == ConsentAction::Grant)
                     .ok_or_else(|| ConsentError::UnknownConsent(id.chars().take(64).collect()))?;
-                let scope = scope_of(&e)?;
+                let scope = e.scope.clone();
                 // Only the grant that stands can be withdrawn by its id: a retried request
                 // naming an old grant must not withdraw a newer one.
                 let g = self
@@ -340,7 +313,7 @@ impl<'a> Clerk<'a> {
                 (scope, g)
             }
         };
-        let mut event = self.event(candidate, &scope, "withdraw", &req.how)?;
+        let mut event = self.event(candidate, &scope, ConsentAction::Withdraw, &req.how)?;
         event.withdraws = Some(grant.id.clone());
         event.notice_id = grant.notice_id.clone();
         self.catalog.append_consent_event(&event)?;
@@ -363,7 +336,7 @@ impl<'a> Clerk<'a> {
         &self,
         candidate: &CandidateId,
         scope: &Scope,
-        action: &str,
+        action: ConsentAction,
         how: &Circumstances,
     ) -> Result<ConsentEventRow, ConsentError> {
         let zone = how
@@ -389,13 +362,11 @@ impl<'a> Clerk<'a> {
         Ok(ConsentEventRow {
             id: format!("ce_{}", uuid::Uuid::new_v4().simple()),
             candidate: *candidate,
-            action: action.into(),
-            scope: scope.name().into(),
-            recipient: scope.recipient(),
-            country: scope.country(),
+            action,
+            scope: scope.clone(),
             at: crate::util::now_rfc3339_in(offset),
             notice_id: None,
-            method: Some(how.method.as_str().into()),
+            method: Some(how.method),
             origin: Some(how.origin.clone()),
             language: how.language.clone(),
             withdraws: None,
@@ -404,14 +375,13 @@ impl<'a> Clerk<'a> {
     }
 
     fn audit(&self, what: fn(ConsentChange) -> Event, e: &ConsentEventRow, actor: &Actor) {
-        let scope = scope_of(e).map(|s| s.to_string()).unwrap_or_default();
         self.audit.record_or_warn(
             what(ConsentChange {
                 candidate: e.candidate,
                 consent_event: e.id.clone(),
-                scope,
+                scope: e.scope.to_string(),
                 notice: e.notice_id.clone(),
-                method: e.method.clone(),
+                method: e.method.map(|m| m.as_str().to_string()),
                 withdraws: e.withdraws.clone(),
             }),
             actor,
@@ -424,11 +394,6 @@ fn known_candidate(catalog: &Catalog, c: &CandidateId) -> Result<(), ConsentErro
         Some(_) => Ok(()),
         None => Err(ConsentError::UnknownCandidate),
     }
-}
-
-/// The scope an event is about.
-pub fn scope_of(e: &ConsentEventRow) -> Result<Scope, ConsentError> {
-    Scope::parse(&e.scope, e.recipient.as_deref(), e.country.as_deref())
 }
 
 fn check_language(l: &str) -> Result<(), ConsentError> {

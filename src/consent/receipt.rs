@@ -10,7 +10,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Scope, ledger::scope_of};
+use super::Scope;
 use crate::catalog::{ConsentEventRow, NoticeRow};
 use crate::config::Controller;
 use crate::signing::OperatorKey;
@@ -36,7 +36,7 @@ pub fn build(
     e: &ConsentEventRow,
     notice: &NoticeRow,
 ) -> Value {
-    let scope = scope_of(e).ok();
+    let scope = Some(e.scope.clone());
     let (purpose, category, third_party) = match &scope {
         Some(Scope::Record) => (
             "Recording the voice and video of an AI job interview",

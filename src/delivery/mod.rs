@@ -25,12 +25,9 @@ pub use signature::{SignatureError, sign, verify_signature};
 use crate::app::Kiroku;
 use crate::consent::decision::Item;
 use crate::events::Happened;
+use crate::vocab::OutboxKind;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-pub const RECORDING_READY: &str = "recording.ready";
-pub const ANALYSIS_READY: &str = "analysis.ready";
-pub const CONSENT_WITHDRAWN: &str = "consent.withdrawn";
 
 /// Makes this process's outbox follow what the ledger, capture and analysis announce:
 /// consent changes, finished interviews and completed analyses. Wired once by
@@ -45,12 +42,12 @@ pub fn listen(app: &Arc<Kiroku>) {
         match what {
             Happened::ConsentChanged(e) => outbox::consent_changed(&app, e),
             Happened::InterviewFinished(row) => {
-                outbox::ready(&app, row, Item::Recording, RECORDING_READY)
+                outbox::ready(&app, row, Item::Recording, OutboxKind::RecordingReady)
             }
             // Queues `analysis.ready` if `share.analysis` for its recruiter stands (the
             // decision point asks again at delivery).
             Happened::AnalysisCompleted(row) => {
-                outbox::ready(&app, row, Item::Analysis, ANALYSIS_READY)
+                outbox::ready(&app, row, Item::Analysis, OutboxKind::AnalysisReady)
             }
         }
     });

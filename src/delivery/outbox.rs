@@ -2,13 +2,14 @@
 //! ledger, capture and analysis announce (wired in [`super::listen`]); every row it writes is
 //! decided again by the decision point when the sender attempts it.
 
-use super::{ANALYSIS_READY, BoxError, CONSENT_WITHDRAWN, RECORDING_READY};
+use super::BoxError;
 use crate::app::Kiroku;
 use crate::audit::{Actor, Event};
 use crate::catalog::{ConsentEventRow, InterviewRow, InterviewState, OutboxRow};
+use crate::consent::Scope;
 use crate::consent::decision::Item;
-use crate::consent::{Scope, ledger::scope_of};
 use crate::ids::RecruiterHandle;
+use crate::vocab::{AnalysisStatus, ConsentAction, OutboxKind, OutboxState};
 
 pub(super) fn consent_changed(app: &Kiroku, e: &ConsentEventRow) {
     if let Err(err) = on_consent_changed(app, e) {
@@ -18,28 +19,30 @@ pub(super) fn consent_changed(app: &Kiroku, e: &ConsentEventRow) {
 }
 
 pub(super) fn on_consent_changed(app: &Kiroku, e: &ConsentEventRow) -> Result<(), BoxError> {
-    let scope = scope_of(e)?;
-    let (Scope::ShareRecording(to) | Scope::ShareAnalysis(to)) = &scope else {
+    let scope = &e.scope;
+    let (Scope::ShareRecording(to) | Scope::ShareAnalysis(to)) = scope else {
         return Ok(());
     };
-    if e.action == "grant" {
+    if e.action == ConsentAction::Grant {
         for i in app.catalog.interviews_of_candidate(&e.candidate)? {
             if i.recruiter != *to || i.state != InterviewState::Finished {
                 continue;
             }
             match scope {
-                Scope::ShareRecording(_) => enqueue(app, to, RECORDING_READY, &i, &scope)?,
+                Scope::ShareRecording(_) => {
+                    enqueue(app, to, OutboxKind::RecordingReady, &i, scope)?
+                }
                 Scope::ShareAnalysis(_) if has_analysis(app, &i)? => {
-                    enqueue(app, to, ANALYSIS_READY, &i, &scope)?
+                    enqueue(app, to, OutboxKind::AnalysisReady, &i, scope)?
                 }
                 _ => {}
             }
         }
         return Ok(());
     }
-    let cancelled =
-        app.catalog
-            .cancel_deliveries(&e.candidate, &scope.to_string(), "consent withdrawn")?;
+    let cancelled = app
+        .catalog
+        .cancel_deliveries(&e.candidate, scope, "consent withdrawn")?;
     if !cancelled.is_empty() {
         app.audit.record_or_warn(
             Event::DeliveriesCancelled {
@@ -51,20 +54,18 @@ pub(super) fn on_consent_changed(app: &Kiroku, e: &ConsentEventRow) -> Result<()
         );
     }
     let received = app.catalog.has_received(&e.candidate, to.as_str())?
-        || app
-            .catalog
-            .was_delivered(&e.candidate, to.as_str(), &scope.to_string())?;
+        || app.catalog.was_delivered(&e.candidate, to, scope)?;
     // Queued even without a webhook: then it fails at once, so the outbox shows the operator
     // a recipient who must be told by other means.
     if received {
         app.catalog.enqueue(&OutboxRow {
             id: new_id(),
-            recruiter: to.to_string(),
-            kind: CONSENT_WITHDRAWN.into(),
+            recruiter: to.clone(),
+            kind: OutboxKind::ConsentWithdrawn,
             candidate: e.candidate,
             interview: None,
-            scope: scope.to_string(),
-            state: "pending".into(),
+            scope: scope.clone(),
+            state: OutboxState::Pending,
             attempts: 0,
             next_at: 0,
             last_error: None,
@@ -77,7 +78,7 @@ pub(super) fn on_consent_changed(app: &Kiroku, e: &ConsentEventRow) -> Result<()
 
 /// Queues a `*.ready` delivery of `item` to the interview's recruiter while its share scope
 /// stands; a failure to queue is logged, never passed back to capture or analysis.
-pub(super) fn ready(app: &Kiroku, row: &InterviewRow, item: Item, kind: &str) {
+pub(super) fn ready(app: &Kiroku, row: &InterviewRow, item: Item, kind: OutboxKind) {
     let result = (|| -> Result<(), BoxError> {
         let scope = item.scope(&row.recruiter);
         if app
@@ -90,7 +91,7 @@ pub(super) fn ready(app: &Kiroku, row: &InterviewRow, item: Item, kind: &str) {
         Ok(())
     })();
     if let Err(e) = result {
-        tracing::error!(error = %e, interview = %row.id, kind, "could not queue a delivery");
+        tracing::error!(error = %e, interview = %row.id, kind = kind.as_str(), "could not queue a delivery");
     }
     app.wake_deliveries();
 }
@@ -100,13 +101,13 @@ fn has_analysis(app: &Kiroku, i: &InterviewRow) -> Result<bool, BoxError> {
         .catalog
         .analysis_outputs(&i.id)?
         .iter()
-        .any(|o| o.segment.is_none() && o.status == "ok"))
+        .any(|o| o.segment.is_none() && o.status == AnalysisStatus::Ok))
 }
 
 fn enqueue(
     app: &Kiroku,
     to: &RecruiterHandle,
-    kind: &str,
+    kind: OutboxKind,
     i: &InterviewRow,
     scope: &Scope,
 ) -> Result<(), BoxError> {
@@ -115,12 +116,12 @@ fn enqueue(
     }
     app.catalog.enqueue(&OutboxRow {
         id: new_id(),
-        recruiter: to.to_string(),
-        kind: kind.into(),
+        recruiter: to.clone(),
+        kind,
         candidate: i.candidate,
         interview: Some(i.id),
-        scope: scope.to_string(),
-        state: "pending".into(),
+        scope: scope.clone(),
+        state: OutboxState::Pending,
         attempts: 0,
         next_at: 0,
         last_error: None,

@@ -8,12 +8,13 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::signature::sign;
-use super::{ANALYSIS_READY, BoxError, CONSENT_WITHDRAWN, RECORDING_READY, outbox};
+use super::{BoxError, outbox};
 use crate::app::Kiroku;
 use crate::audit::{Actor, DeliveryAttempt, Event};
 use crate::catalog::{InterviewRow, OutboxRow};
 use crate::consent::decision;
 use crate::ids::RecruiterHandle;
+use crate::vocab::{OutboxKind, OutboxState};
 
 /// The delivery loop of `kiroku serve`: wakes on a new delivery or every second; purges
 /// provision records past their keeping time every hour.
@@ -75,16 +76,24 @@ async fn attempt(app: &Arc<Kiroku>, client: &reqwest::Client, row: OutboxRow) {
     let (url, secret, body) = match prepared {
         Ok(Ok(Ready::Send { url, secret, body })) => (url, secret, body),
         Ok(Ok(Ready::Cancel(why))) => {
-            settle(app, &row, "cancelled", row.attempts, 0, Some(why)).await;
+            settle(
+                app,
+                &row,
+                OutboxState::Cancelled,
+                row.attempts,
+                0,
+                Some(why),
+            )
+            .await;
             return;
         }
         Ok(Ok(Ready::Fail(why))) => {
-            settle(app, &row, "failed", row.attempts, 0, Some(why)).await;
+            settle(app, &row, OutboxState::Failed, row.attempts, 0, Some(why)).await;
             return;
         }
         Ok(Ok(Ready::Later)) => {
             let next = crate::util::now_unix() + 1;
-            settle(app, &row, "pending", row.attempts, next, None).await;
+            settle(app, &row, OutboxState::Pending, row.attempts, next, None).await;
             return;
         }
         // A delivery that cannot even be built counts as a failed attempt, so it backs off
@@ -100,7 +109,15 @@ async fn attempt(app: &Arc<Kiroku>, client: &reqwest::Client, row: OutboxRow) {
         }
     };
     if let Err(e) = crate::recruiter::check_url(&url, app.config.webhooks.allow_private_addresses) {
-        settle(app, &row, "failed", row.attempts, 0, Some(e.to_string())).await;
+        settle(
+            app,
+            &row,
+            OutboxState::Failed,
+            row.attempts,
+            0,
+            Some(e.to_string()),
+        )
+        .await;
         return;
     }
     let t = crate::util::now_unix();
@@ -127,7 +144,7 @@ async fn attempt(app: &Arc<Kiroku>, client: &reqwest::Client, row: OutboxRow) {
         Err(_) => Some("the request to the endpoint failed".to_string()),
     };
     match error {
-        None => settle(app, &row, "delivered", row.attempts + 1, 0, None).await,
+        None => settle(app, &row, OutboxState::Delivered, row.attempts + 1, 0, None).await,
         Some(why) => retry_or_fail(app, &row, why).await,
     }
 }
@@ -137,14 +154,14 @@ async fn retry_or_fail(app: &Arc<Kiroku>, row: &OutboxRow, why: String) {
     let attempts = row.attempts + 1;
     let cfg = &app.config.webhooks;
     if attempts >= cfg.max_attempts {
-        settle(app, row, "failed", attempts, 0, Some(why)).await;
+        settle(app, row, OutboxState::Failed, attempts, 0, Some(why)).await;
     } else {
         let delay = cfg
             .backoff_base_seconds
             .saturating_mul(1 << (attempts - 1).min(20))
             .min(3600);
         let next = crate::util::now_unix() + delay as i64;
-        settle(app, row, "pending", attempts, next, Some(why)).await;
+        settle(app, row, OutboxState::Pending, attempts, next, Some(why)).await;
     }
 }
 
@@ -164,9 +181,9 @@ enum Ready {
 
 /// Decides again and builds the notification (blocking: catalog and audit).
 fn prepare(app: &Kiroku, row: &OutboxRow) -> Result<Ready, BoxError> {
-    let to = RecruiterHandle::parse(&row.recruiter)?;
+    let to = row.recruiter.clone();
     let Some(hook) = app.catalog.webhook(&to)? else {
-        return Ok(if row.kind == CONSENT_WITHDRAWN {
+        return Ok(if row.kind == OutboxKind::ConsentWithdrawn {
             Ready::Fail(
                 "the recruiter has no webhook endpoint: tell it of the withdrawal by other means"
                     .into(),
@@ -175,8 +192,8 @@ fn prepare(app: &Kiroku, row: &OutboxRow) -> Result<Ready, BoxError> {
             Ready::Cancel("the recruiter has no webhook endpoint".into())
         });
     };
-    let body = match row.kind.as_str() {
-        RECORDING_READY => {
+    let body = match row.kind {
+        OutboxKind::RecordingReady => {
             let Some(i) = row
                 .interview
                 .map(|id| app.catalog.interview(&id))
@@ -191,7 +208,7 @@ fn prepare(app: &Kiroku, row: &OutboxRow) -> Result<Ready, BoxError> {
                     let (url, expires_at) = download_link(app, &to, &i)?;
                     json!({
                         "id": row.id,
-                        "type": RECORDING_READY,
+                        "type": row.kind,
                         "created_at": row.created_at,
                         "interview_id": i.id,
                         "candidate_id": i.candidate,
@@ -205,7 +222,7 @@ fn prepare(app: &Kiroku, row: &OutboxRow) -> Result<Ready, BoxError> {
                 }
             }
         }
-        ANALYSIS_READY => {
+        OutboxKind::AnalysisReady => {
             let Some(i) = row
                 .interview
                 .map(|id| app.catalog.interview(&id))
@@ -221,7 +238,7 @@ fn prepare(app: &Kiroku, row: &OutboxRow) -> Result<Ready, BoxError> {
                     let base = app.config.release.public_url.trim_end_matches('/');
                     json!({
                         "id": row.id,
-                        "type": ANALYSIS_READY,
+                        "type": row.kind,
                         "created_at": row.created_at,
                         "interview_id": i.id,
                         "candidate_id": i.candidate,
@@ -232,7 +249,7 @@ fn prepare(app: &Kiroku, row: &OutboxRow) -> Result<Ready, BoxError> {
                 }
             }
         }
-        CONSENT_WITHDRAWN => {
+        OutboxKind::ConsentWithdrawn => {
             let interviews: Vec<String> = app
                 .catalog
                 .interviews_of_candidate(&row.candidate)?
@@ -242,15 +259,14 @@ fn prepare(app: &Kiroku, row: &OutboxRow) -> Result<Ready, BoxError> {
                 .collect();
             json!({
                 "id": row.id,
-                "type": CONSENT_WITHDRAWN,
+                "type": row.kind,
                 "created_at": row.created_at,
                 "candidate_id": row.candidate,
-                "scope": row.scope,
+                "scope": row.scope.to_string(),
                 "interview_ids": interviews,
                 "instruction": "The candidate withdrew this consent. Stop using what you received under it and delete it (APPI Art. 35, GDPR Art. 17 and 19).",
             })
         }
-        other => return Ok(Ready::Cancel(format!("unknown delivery kind {other}"))),
     };
     Ok(Ready::Send {
         url: hook.url,
@@ -281,7 +297,7 @@ pub fn link_hash(token: &str) -> Vec<u8> {
 async fn settle(
     app: &Arc<Kiroku>,
     row: &OutboxRow,
-    state: &'static str,
+    state: OutboxState,
     attempts: u32,
     next_at: i64,
     error: Option<String>,
@@ -296,11 +312,11 @@ async fn settle(
                 next_at,
                 error.as_deref(),
             )?;
-            match before.as_deref() {
-                Some("pending") => {}
+            match before {
+                Some(OutboxState::Pending) => {}
                 // Cancelled by a withdrawal while the request was on its way, and it arrived:
                 // it is recorded as delivered, and the recipient is told of the withdrawal.
-                Some("cancelled") if state == "delivered" => {
+                Some(OutboxState::Cancelled) if state == OutboxState::Delivered => {
                     if let Some(e) = app2.catalog.last_withdrawal(&row2.candidate, &row2.scope)? {
                         outbox::on_consent_changed(&app2, &e)?;
                     }
@@ -309,18 +325,18 @@ async fn settle(
             }
             let attempt = DeliveryAttempt {
                 delivery: row2.id.clone(),
-                kind: row2.kind.clone(),
-                recipient: row2.recruiter.clone(),
+                kind: row2.kind.as_str().to_string(),
+                recipient: row2.recruiter.to_string(),
                 candidate: row2.candidate,
                 interview: row2.interview,
                 attempts,
                 error,
             };
             let event = match state {
-                "delivered" => Event::DeliveryDelivered(attempt),
-                "cancelled" => Event::DeliveryCancelled(attempt),
-                "failed" => Event::DeliveryFailed(attempt),
-                _ => Event::DeliveryRetrying(attempt),
+                OutboxState::Delivered => Event::DeliveryDelivered(attempt),
+                OutboxState::Cancelled => Event::DeliveryCancelled(attempt),
+                OutboxState::Failed => Event::DeliveryFailed(attempt),
+                OutboxState::Pending => Event::DeliveryRetrying(attempt),
             };
             app2.audit.record(event, &Actor::System)?;
             Ok(())

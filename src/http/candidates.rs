@@ -110,7 +110,8 @@ async fn grant(
     require_service(&s, &headers)?;
     let c = candidate(&s, &id)?;
     let b: GrantBody = json_body(body)?;
-    let scope = Scope::parse(&b.scope, b.recipient.as_deref(), b.country.as_deref())?;
+    let scope = Scope::parse(&b.scope, b.recipient.as_deref(), b.country.as_deref())
+        .map_err(ConsentError::from)?;
     let g = s.app.clerk().grant(
         &c,
         &GrantRequest {
@@ -184,7 +185,7 @@ async fn receipt(
         .app
         .catalog
         .consent_event(&consent_id)?
-        .filter(|e| e.candidate == c && e.action == "grant")
+        .filter(|e| e.candidate == c && e.action == crate::vocab::ConsentAction::Grant)
         .and_then(|e| e.receipt)
         .ok_or_else(|| ConsentError::UnknownConsent(consent_id.chars().take(64).collect()))?;
     let v: serde_json::Value = serde_json::from_str(&e).map_err(|e| ApiError::internal(&e))?;

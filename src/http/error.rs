@@ -166,13 +166,7 @@ impl From<ConsentError> for ApiError {
             UnknownCandidate | UnknownConsent(_) => StatusCode::NOT_FOUND,
             UnknownRecruiter(_) | UnknownNotice(_) | NoNotice => StatusCode::UNPROCESSABLE_ENTITY,
             NothingToWithdraw(_) | NoticeExists(_) => StatusCode::CONFLICT,
-            UnknownScope(_)
-            | NeedsRecipient(_)
-            | NeedsCountry
-            | Unexpected(_)
-            | Invalid { .. }
-            | NoReference
-            | Id(_) => StatusCode::BAD_REQUEST,
+            Scope(_) | Invalid { .. } | NoReference | Id(_) => StatusCode::BAD_REQUEST,
             Audit(_) | Catalog(_) => return ApiError::internal(&e),
         };
         ApiError::new(status, e.code(), e.to_string())

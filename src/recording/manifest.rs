@@ -51,8 +51,8 @@ impl ManifestEntry {
     pub fn from_row(s: &SegmentRow) -> ManifestEntry {
         ManifestEntry {
             index: s.index,
-            object_key: s.object_key.clone(),
-            media_kind: s.media_kind.clone(),
+            object_key: s.object_key.to_string(),
+            media_kind: s.media_kind.as_str().into(),
             plain_len: s.plain_len,
             sealed_len: s.sealed_len,
             start_ns: s.start_ns,

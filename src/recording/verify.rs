@@ -92,8 +92,9 @@ impl VerifiedRecording {
     pub fn open_segment(&self, store: &Store, index: u32) -> Result<Vec<u8>, RecordingError> {
         let seg = self.segment(index)?;
         let fail = |why: String| RecordingError::Segment { index, why };
-        let object = ObjectKey::parse(&seg.object_key).map_err(|e| fail(e.to_string()))?;
-        let sealed = store.get(&object).map_err(|e| fail(e.to_string()))?;
+        let sealed = store
+            .get(&seg.object_key)
+            .map_err(|e| fail(e.to_string()))?;
         let opened = seal::open(&self.key, &segment_identity(&self.row, index), &sealed)
             .map_err(|e| fail(e.to_string()))?;
         self.check_marks(seg, &opened.commitment, opened.is_final)
@@ -112,9 +113,9 @@ impl VerifiedRecording {
     ) -> Result<Vec<Vec<u8>>, RecordingError> {
         let seg = self.segment(index)?;
         let fail = |why: String| RecordingError::Segment { index, why };
-        let object = ObjectKey::parse(&seg.object_key).map_err(|e| fail(e.to_string()))?;
+        let object = &seg.object_key;
         let header = store
-            .get_range(&object, 0, HEADER_LEN as u64)
+            .get_range(object, 0, HEADER_LEN as u64)
             .map_err(|e| fail(e.to_string()))?;
         let opener = ChunkOpener::new(
             &self.key,
@@ -130,7 +131,7 @@ impl VerifiedRecording {
         };
         let (at, span) = range.sealed_span();
         let stored = store
-            .get_range(&object, at, span)
+            .get_range(object, at, span)
             .map_err(|e| fail(e.to_string()))?;
         if stored.len() as u64 != span {
             return Err(fail(
@@ -185,9 +186,11 @@ pub fn open_output(
         analyzer: output.analyzer.clone(),
         why,
     };
-    let object = ObjectKey::parse(output.object_key.as_deref().unwrap_or_default())
-        .map_err(|e| fail(e.to_string()))?;
-    let sealed = store.get(&object).map_err(|e| fail(e.to_string()))?;
+    let object = output
+        .object_key
+        .as_ref()
+        .ok_or_else(|| fail("the catalog lists no object for it".into()))?;
+    let sealed = store.get(object).map_err(|e| fail(e.to_string()))?;
     let kind = ObjectKind::Analysis {
         analyzer: output.analyzer.clone(),
     };
@@ -214,7 +217,7 @@ pub fn check_against_manifest(m: &Manifest, rows: &[SegmentRow]) -> Result<(), R
                 "segment {i} is missing or out of order"
             )));
         }
-        if e.commitment != hex::encode(r.commitment) || e.object_key != r.object_key {
+        if e.commitment != hex::encode(r.commitment) || e.object_key != r.object_key.as_str() {
             return Err(RecordingError::Mismatch(format!(
                 "segment {i} differs between manifest and catalog"
             )));

@@ -22,6 +22,7 @@ use crate::catalog::{CatalogError, ProvisionRow};
 use crate::consent::decision::{Allows, Analysis, Recording};
 use crate::consent::{Basis, ConsentError, Proof};
 use crate::recording::{RecordingError, VerifiedRecording};
+use crate::vocab::{AnalysisStatus, ProvisionBasis};
 
 /// Why a release could not go ahead or was cut short.
 #[derive(Debug, thiserror::Error)]
@@ -221,7 +222,7 @@ pub fn release_analysis(
         .catalog
         .analysis_outputs(&row.id)?
         .into_iter()
-        .filter(|o| o.kind == "json" && o.status == "ok")
+        .filter(|o| o.kind == "json" && o.status == AnalysisStatus::Ok)
         .collect();
     if !outputs.iter().any(|o| o.segment.is_none()) {
         return Err(ReleaseError::NoAnalysis);
@@ -269,16 +270,19 @@ fn record_provision<I: Allows>(
     byte_range: Option<&str>,
 ) -> Result<String, ReleaseError> {
     let (basis, consent_event_id, legal_basis, reference) = match proof.basis() {
-        Basis::Consent { consent_event_id } => {
-            ("consent", Some(consent_event_id.clone()), None, None)
-        }
+        Basis::Consent { consent_event_id } => (
+            ProvisionBasis::Consent,
+            Some(consent_event_id.clone()),
+            None,
+            None,
+        ),
         Basis::LegalException {
             legal_basis,
             reference,
         } => (
-            "legal_exception",
+            ProvisionBasis::LegalException,
             None,
-            Some(legal_basis.as_str().to_string()),
+            Some(*legal_basis),
             Some(reference.clone()),
         ),
     };
@@ -289,10 +293,10 @@ fn record_provision<I: Allows>(
         recipient: proof.recipient().to_string(),
         candidate: *proof.candidate(),
         interview: *proof.interview(),
-        item: proof.item().as_str().into(),
+        item: proof.item(),
         segments: segments.into(),
         byte_range: byte_range.map(str::to_owned),
-        basis: basis.into(),
+        basis,
         consent_event_id,
         legal_basis,
         reference,
@@ -309,12 +313,12 @@ fn record_provision<I: Allows>(
             candidate: row.candidate,
             interview: row.interview,
             recipient: row.recipient.clone(),
-            item: row.item.clone(),
+            item: row.item,
             segments: row.segments.clone(),
             byte_range: row.byte_range.clone(),
-            basis: basis.into(),
+            basis,
             consent_event: row.consent_event_id.clone(),
-            legal_basis: row.legal_basis.clone(),
+            legal_basis: row.legal_basis,
         },
         &actor,
     )?;

@@ -14,37 +14,7 @@ pub use pipeline::{Segmenter, SegmenterEvent, SegmenterInput, remux_only};
 pub use profile::{PipelineSource, Profile, Profiles, bare_content_type, sniff_content_type};
 pub use tap::{AudioTap, TAP_RATE};
 
-/// What kind of media a segment holds; a tag stored with every segment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum MediaKind {
-    /// The recording's header data (segment 0).
-    Header,
-    VideoAudio,
-    Video,
-    Audio,
-}
-
-impl MediaKind {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            MediaKind::Header => "header",
-            MediaKind::VideoAudio => "video-audio",
-            MediaKind::Video => "video",
-            MediaKind::Audio => "audio",
-        }
-    }
-    pub fn parse(s: &str) -> Option<MediaKind> {
-        [
-            MediaKind::Header,
-            MediaKind::VideoAudio,
-            MediaKind::Video,
-            MediaKind::Audio,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
-    }
-}
+pub use crate::vocab::MediaKind;
 
 /// A cut of the recording, still in plaintext. Only `seal` turns it into something storable.
 #[derive(Debug)]

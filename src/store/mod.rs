@@ -38,7 +38,8 @@ pub enum StoreError {
 }
 
 /// Where an object lives inside its region's store.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(transparent)]
 pub struct ObjectKey(String);
 
 impl ObjectKey {

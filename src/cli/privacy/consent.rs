@@ -63,7 +63,7 @@ pub enum ConsentCmd {
 
 fn how(a: &ConsentArgs) -> Result<Circumstances, Box<dyn std::error::Error>> {
     Ok(Circumstances {
-        method: Method::parse(&a.method)?,
+        method: Method::parse(&a.method).ok_or("--method: one of web_form, api, paper")?,
         origin: a.origin.clone(),
         language: a.language.clone(),
         time_zone: a.time_zone.clone(),
@@ -129,13 +129,8 @@ pub fn consent(app: &Arc<Kiroku>, json: bool, cmd: &ConsentCmd) -> Res {
                 json,
                 serde_json::to_value(&e)?,
                 &[format!(
-                    "withdrew {}{} (grant {})",
+                    "withdrew {} (grant {})",
                     e.scope,
-                    e.recipient
-                        .as_deref()
-                        .or(e.country.as_deref())
-                        .map(|r| format!(":{r}"))
-                        .unwrap_or_default(),
                     e.withdraws.as_deref().unwrap_or("-")
                 )],
                 Some(&e.id),
@@ -149,17 +144,12 @@ pub fn consent(app: &Arc<Kiroku>, json: bool, cmd: &ConsentCmd) -> Res {
                 .iter()
                 .map(|e| {
                     format!(
-                        "{} {:<8} {}{} notice={} method={} origin={} id={}",
+                        "{} {:<8} {} notice={} method={} origin={} id={}",
                         e.at,
                         e.action,
                         e.scope,
-                        e.recipient
-                            .as_deref()
-                            .or(e.country.as_deref())
-                            .map(|r| format!(":{r}"))
-                            .unwrap_or_default(),
                         e.notice_id.as_deref().unwrap_or("-"),
-                        e.method.as_deref().unwrap_or("-"),
+                        e.method.map(|m| m.as_str()).unwrap_or("-"),
                         e.origin.as_deref().unwrap_or("-"),
                         e.id
                     )

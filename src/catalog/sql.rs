@@ -1,0 +1,108 @@
+//! Every typed value's SQL form, in one place: the vocabulary's words and object keys are
+//! written as their text and read back through their parser, so a row read from the catalog
+//! is typed or is an error naming the column's bad value, never a string passed on.
+
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+
+use crate::store::ObjectKey;
+use crate::vocab::{
+    AnalysisStatus, ConsentAction, Item, LegalBasis, MediaKind, Method, OutboxKind, OutboxState,
+    ProvisionBasis, Scope,
+};
+
+fn bad(what: &str, value: &str) -> FromSqlError {
+    FromSqlError::Other(
+        format!(
+            "not a {what}: `{}`",
+            value.chars().take(80).collect::<String>()
+        )
+        .into(),
+    )
+}
+
+/// Text enums: stored as `as_str`, read with `parse`.
+macro_rules! text_column {
+    ($($ty:ty => $what:literal),+ $(,)?) => {$(
+        impl ToSql for $ty {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(ToSqlOutput::from(self.as_str()))
+            }
+        }
+        impl FromSql for $ty {
+            fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
+                let text = v.as_str()?;
+                <$ty>::parse(text).ok_or_else(|| bad($what, text))
+            }
+        }
+    )+};
+}
+
+text_column! {
+    ConsentAction => "consent action",
+    Method => "consent method",
+    Item => "release item",
+    LegalBasis => "legal basis",
+    ProvisionBasis => "provision basis",
+    OutboxKind => "delivery kind",
+    OutboxState => "delivery state",
+    AnalysisStatus => "analysis status",
+    MediaKind => "media kind",
+}
+
+/// A scope in one column (the outbox's): its tag form, `share.recording:acme`.
+impl ToSql for Scope {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.to_string()))
+    }
+}
+
+impl FromSql for Scope {
+    fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
+        let text = v.as_str()?;
+        Scope::parse_tag(text).map_err(|_| bad("consent scope", text))
+    }
+}
+
+impl ToSql for ObjectKey {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for ObjectKey {
+    fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
+        let text = v.as_str()?;
+        ObjectKey::parse(text).map_err(|_| bad("object key", text))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip<T: ToSql + FromSql>(v: &T) -> T {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        db.query_row("SELECT ?1", [v], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn every_word_reads_back_as_itself() {
+        for k in OutboxKind::ALL {
+            assert_eq!(round_trip(k), *k);
+        }
+        for s in OutboxState::ALL {
+            assert_eq!(round_trip(s), *s);
+        }
+        let scope = Scope::parse_tag("share.analysis:acme").unwrap();
+        assert_eq!(round_trip(&scope), scope);
+    }
+
+    #[test]
+    fn an_unknown_word_in_a_column_is_an_error_naming_it() {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        let err = db
+            .query_row("SELECT 'shipped'", [], |r| r.get::<_, OutboxState>(0))
+            .unwrap_err();
+        assert!(err.to_string().contains("`shipped`"), "{err}");
+    }
+}

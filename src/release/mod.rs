@@ -91,6 +91,9 @@ pub struct RecordingRelease {
     finished: bool,
     segment_count: u32,
     pieces: Vec<Piece>,
+    /// The piece [`RecordingRelease::next_piece`] opens next, and the bytes handed out so far.
+    next: usize,
+    sent: u64,
 }
 
 impl RecordingRelease {
@@ -179,6 +182,8 @@ pub fn prepare_recording(
         row,
         key,
         pieces,
+        next: 0,
+        sent: 0,
     })
 }
 
@@ -186,37 +191,50 @@ pub fn prepare_recording(
 /// the recipient is gone. Before each segment the decision point is asked again.
 pub fn stream_recording(
     app: &Arc<Kiroku>,
-    release: RecordingRelease,
+    mut release: RecordingRelease,
     mut sink: impl FnMut(Vec<u8>) -> bool,
 ) -> Result<u64, ReleaseError> {
-    let region = app
-        .region(&release.row.region)
-        .ok_or_else(|| ReleaseError::Unverifiable("the interview's region is gone".into()))?;
-    let mut sent = 0u64;
-    for piece in &release.pieces {
-        if !release.proof.still_stands(app)? {
-            app.audit.record(
-                "release.interrupted",
-                &Actor::System,
-                serde_json::json!({
-                    "provision": release.provision_id,
-                    "interview": release.row.id.to_string(),
-                    "candidate": release.row.candidate.to_string(),
-                    "recipient": release.proof.recipient(),
-                    "segment": piece.segment.index,
-                    "bytes_sent": sent,
-                }),
-            )?;
-            return Err(ReleaseError::Withdrawn);
-        }
-        for part in open_piece(region, &release, piece)? {
-            sent += part.len() as u64;
+    while let Some(parts) = release.next_piece(app)? {
+        for part in parts {
             if !sink(part) {
                 return Err(ReleaseError::RecipientGone);
             }
         }
     }
-    Ok(sent)
+    Ok(release.sent)
+}
+
+impl RecordingRelease {
+    /// The next segment's share of the release (blocking, one segment's work), or `None` after
+    /// the last. The decision point is asked again first; a withdrawal ends the release here.
+    /// For callers that must not hold a thread for the whole release (the HTTP edge).
+    pub fn next_piece(&mut self, app: &Arc<Kiroku>) -> Result<Option<Vec<Vec<u8>>>, ReleaseError> {
+        let Some(piece) = self.pieces.get(self.next) else {
+            return Ok(None);
+        };
+        let region = app
+            .region(&self.row.region)
+            .ok_or_else(|| ReleaseError::Unverifiable("the interview's region is gone".into()))?;
+        if !self.proof.still_stands(app)? {
+            app.audit.record(
+                "release.interrupted",
+                &Actor::System,
+                serde_json::json!({
+                    "provision": self.provision_id,
+                    "interview": self.row.id.to_string(),
+                    "candidate": self.row.candidate.to_string(),
+                    "recipient": self.proof.recipient(),
+                    "segment": piece.segment.index,
+                    "bytes_sent": self.sent,
+                }),
+            )?;
+            return Err(ReleaseError::Withdrawn);
+        }
+        let parts = open_piece(region, self, piece)?;
+        self.next += 1;
+        self.sent += parts.iter().map(|p| p.len() as u64).sum::<u64>();
+        Ok(Some(parts))
+    }
 }
 
 /// Opens only the chunks of one segment that the piece covers.

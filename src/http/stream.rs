@@ -102,8 +102,9 @@ fn ended_from_outside(s: &AppState, feeder: &Feeder) -> bool {
 #[derive(Debug, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 enum ClientMessage {
-    /// Ends the stream; what was sent so far becomes the recording.
-    Finish,
+    /// Ends the stream; what was sent so far becomes the recording. (A struct variant: serde
+    /// lets unknown fields through on a unit variant of a tagged enum.)
+    Finish {},
 }
 
 /// A text message the server does not act on: its answer, and the stream goes on.
@@ -170,7 +171,7 @@ async fn run_socket(s: AppState, mut socket: WebSocket, mut cap: Capture) {
                     if push(&feeder, b.to_vec()).await == Pushed::CaptureOver { break End::Over; }
                 }
                 Some(Ok(Message::Text(t))) => match parse_text(t.as_str()) {
-                    Ok(ClientMessage::Finish) => break End::Finish,
+                    Ok(ClientMessage::Finish {}) => break End::Finish,
                     Err(answer) => if socket.send(text(&answer)).await.is_err() { break End::Gone },
                 },
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break End::Gone,
@@ -299,7 +300,7 @@ mod tests {
     fn only_a_finish_message_is_understood() {
         assert_eq!(
             parse_text(r#"{"type":"finish"}"#),
-            Ok(ClientMessage::Finish)
+            Ok(ClientMessage::Finish {})
         );
         let code = |t: &str| parse_text(t).unwrap_err()["error"].clone();
         assert_eq!(

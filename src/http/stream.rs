@@ -150,7 +150,6 @@ pub async fn websocket(
 enum End {
     Finish,
     Over,
-    Shutdown,
     Gone,
 }
 
@@ -181,16 +180,13 @@ async fn run_socket(s: AppState, mut socket: WebSocket, mut cap: Capture) {
                 let stored = json!({"type": "segment.stored", "segment": ack});
                 if socket.send(text(&stored)).await.is_err() { break End::Gone; }
             }
-            _ = tick.tick() => if ended_from_outside(&s, &feeder) {
-                break if s.app.is_shutting_down() { End::Shutdown } else { End::Over };
-            },
+            _ = tick.tick() => if ended_from_outside(&s, &feeder) { break End::Over },
         }
     };
-    let shutdown = matches!(ending, End::Shutdown);
     let outcome = blocking(move || {
         Ok::<_, ApiError>(match ending {
             End::Gone => cap.abandon(CaptureError::ClientGone),
-            End::Finish | End::Over | End::Shutdown => cap.finish(),
+            End::Finish | End::Over => cap.finish(),
         })
     })
     .await;
@@ -202,7 +198,8 @@ async fn run_socket(s: AppState, mut socket: WebSocket, mut cap: Capture) {
             .await;
     }
     let (code, reason) = match close_for(&outcome) {
-        (1000, _) if shutdown => (1001, "kiroku is shutting down".to_string()),
+        // Ended cleanly, but not by the client's choice: "going away".
+        (1000, _) if s.app.is_shutting_down() => (1001, "kiroku is shutting down".to_string()),
         other => other,
     };
     let _ = socket.send(text(&ended_json(&outcome))).await;

@@ -251,6 +251,49 @@ async fn a_server_that_is_stopping_refuses_new_streams_without_spending_their_to
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_stream_left_open_ends_cleanly_when_the_server_stops() {
+    let s = server().await;
+    let (id, token) = s.interview().await;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let body = reqwest::Body::wrap_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    }));
+    let put = tokio::spawn(
+        s.http
+            .put(format!("{}/v1/interviews/{id}/media", s.base))
+            .bearer_auth(&token)
+            .header("content-type", "video/webm")
+            .body(body)
+            .send(),
+    );
+    let media = fixture("interview-vp8-opus.webm");
+    for chunk in media[..media.len() / 2].chunks(16_384) {
+        tx.send(Ok(chunk.to_vec())).await.unwrap();
+    }
+    let interview = InterviewId::parse(&id).unwrap();
+    let start = Instant::now();
+    while s.app.catalog.segments(&interview).unwrap().len() < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "segments are stored"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.app.shutdown();
+    let answer = tokio::time::timeout(Duration::from_secs(10), put)
+        .await
+        .expect("the PUT is answered although its body never ended")
+        .unwrap()
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let v: Value = answer.json().await.unwrap();
+    assert_eq!(v["state"], "finished", "{v}");
+    assert!(v["acknowledged"].as_array().unwrap().len() >= 2, "{v}");
+    assert_eq!(s.state(&id), "finished");
+    drop(tx);
+}
+
 fn kiroku(data: &Path) -> Command {
     let mut c = common::kiroku_cmd(data);
     c.env("KIROKU_SERVICE_TOKEN", SERVICE);

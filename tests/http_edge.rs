@@ -461,3 +461,77 @@ async fn sigterm_ends_an_open_stream_cleanly_seals_its_manifest_and_exits_0() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(std::fs::metadata(&out).unwrap().len() > 10_000);
 }
+
+#[test]
+fn a_stopped_spool_uploader_exits_promptly_and_leaves_what_is_spooled_in_the_spool() {
+    use kiroku::config::{RegionConfig, S3Config};
+    use kiroku::seal::{CandidateKey, ObjectIdentity, ObjectKind};
+    use kiroku::store::{ObjectKey, Store};
+
+    let dir = tempfile::tempdir().unwrap();
+    let unreachable = free_port(); // nothing listens there: every upload fails
+    let s3 = S3Config {
+        bucket: "kiroku".into(),
+        region: "nowhere".into(),
+        endpoint: Some(format!("http://127.0.0.1:{unreachable}")),
+        path_style: true,
+        profile: None,
+        access_key_id: Some("id".into()),
+        secret_access_key: Some("secret".into()),
+        upload_timeout_seconds: 1,
+        spool_limit_bytes: 1 << 20,
+    };
+    let mut cfg = config(dir.path());
+    cfg.default_region = "jp".into();
+    cfg.regions.clear();
+    cfg.regions.insert(
+        "jp".into(),
+        RegionConfig {
+            country: "JP".into(),
+            backend: "s3".into(),
+            master_key_file: "keys/jp.master.key".into(),
+            s3: Some(s3),
+        },
+    );
+    let app = Kiroku::open(cfg).unwrap();
+    let Store::S3(store) = &app.default_region().store else {
+        panic!("the region is on S3");
+    };
+    let (candidate, interview) = (
+        kiroku::ids::CandidateId::new_random(),
+        InterviewId::new_random(),
+    );
+    let identity = ObjectIdentity {
+        kind: ObjectKind::Segment,
+        region: app.default_region().region.id.clone(),
+        candidate,
+        interview,
+        index: 0,
+        key_version: 1,
+    };
+    let sealed = kiroku::seal::seal(
+        &CandidateKey::from_bytes([7; 32], 1),
+        &identity,
+        false,
+        vec![1; 1000],
+    )
+    .unwrap();
+    let key = ObjectKey::segment(&candidate, &interview, 0);
+    store.spool().put(&key, &sealed, &json!({})).unwrap();
+
+    app.start_uploaders();
+    // Long enough for a few failed attempts: the backoff pause under way is seconds long.
+    std::thread::sleep(Duration::from_secs(4));
+    let asked = Instant::now();
+    assert!(
+        app.stop_uploaders(Duration::from_secs(10)),
+        "the uploader thread ended"
+    );
+    assert!(
+        asked.elapsed() < Duration::from_millis(1500),
+        "it does not sit out its backoff: {:?}",
+        asked.elapsed()
+    );
+    assert!(store.spool().contains(&key), "the object stays spooled");
+    assert!(store.spool().get(&key).is_ok());
+}

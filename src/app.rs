@@ -87,6 +87,10 @@ pub struct Kiroku {
     pub background: Background,
     /// One permit per interview that may be captured at once (`limits.max_concurrent_interviews`).
     capture_slots: Arc<tokio::sync::Semaphore>,
+    /// Set once, when `serve` is asked to stop; the long-running loops watch it.
+    stopping: tokio::sync::watch::Sender<bool>,
+    /// The S3 spool uploaders' threads, so a shutdown can wait for them.
+    uploaders: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 impl Kiroku {
@@ -157,6 +161,8 @@ impl Kiroku {
             plan,
             service_token,
             operator_token,
+            stopping: tokio::sync::watch::Sender::new(false),
+            uploaders: std::sync::Mutex::new(Vec::new()),
         }))
     }
 
@@ -183,11 +189,50 @@ impl Kiroku {
     /// Starts each S3 region's spool uploader (in `kiroku serve`; a command-line process
     /// leaves what it spooled for the server to drain).
     pub fn start_uploaders(&self) {
+        let mut running = self.uploaders.lock().unwrap_or_else(|p| p.into_inner());
         for r in self.regions.values() {
             if let Store::S3(s) = &r.store {
-                s.spawn_uploader();
+                running.extend(s.spawn_uploader());
             }
         }
+    }
+
+    /// Stops the spool uploaders after the upload in flight (what is spooled stays spooled)
+    /// and waits up to `within` for their threads; false if one was still busy then.
+    pub fn stop_uploaders(&self, within: std::time::Duration) -> bool {
+        for r in self.regions.values() {
+            if let Store::S3(s) = &r.store {
+                s.stop_uploader();
+            }
+        }
+        let deadline = std::time::Instant::now() + within;
+        let running =
+            std::mem::take(&mut *self.uploaders.lock().unwrap_or_else(|p| p.into_inner()));
+        while running.iter().any(|t| !t.is_finished()) {
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        true
+    }
+
+    /// Asks every long-running part of `serve` to stop: streams end at their next boundary,
+    /// the delivery loop after the attempt in flight. Idempotent.
+    pub fn shutdown(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Whether [`Kiroku::shutdown`] was called.
+    pub fn is_shutting_down(&self) -> bool {
+        *self.stopping.borrow()
+    }
+
+    /// Resolves once [`Kiroku::shutdown`] was called (at once if it already was).
+    pub async fn stopped(&self) {
+        let mut seen = self.stopping.subscribe();
+        // The sender lives as long as `self`, so this ends only by the flag being set.
+        let _ = seen.wait_for(|stopping| *stopping).await;
     }
 
     /// Tells the delivery loop that something may be due.

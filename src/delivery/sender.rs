@@ -35,7 +35,8 @@ pub async fn run(app: Arc<Kiroku>) {
         }
     };
     let mut last_purge = std::time::Instant::now();
-    loop {
+    // On shutdown the attempt in flight completes; the rest stay pending for the next start.
+    while !app.is_shutting_down() {
         if last_purge.elapsed() > Duration::from_secs(3600) {
             last_purge = std::time::Instant::now();
             let app = app.clone();
@@ -53,7 +54,7 @@ pub async fn run(app: Arc<Kiroku>) {
         };
         match due {
             Ok(Ok(rows)) => {
-                for row in rows {
+                for row in rows.into_iter().take_while(|_| !app.is_shutting_down()) {
                     attempt(&app, &client, row).await;
                 }
             }
@@ -63,6 +64,7 @@ pub async fn run(app: Arc<Kiroku>) {
         tokio::select! {
             _ = app.deliveries_wake.notified() => {}
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = app.stopped() => {}
         }
     }
 }

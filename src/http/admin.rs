@@ -2,8 +2,6 @@
 //! legal-exception releases, the delivery outbox and the audit log's state; and the public
 //! key anyone may fetch to check receipts and checkpoints.
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -12,8 +10,12 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::auth::Operator;
+use super::body::StrictJson;
 use super::recruiters::recording_response;
-use super::{ApiError, AppState, json_body, require_operator};
+use super::{ApiError, AppState, blocking};
+use crate::app::Kiroku;
+use crate::consent::decision::{Proof, Recording};
 use crate::consent::{LegalBasis, decision};
 use crate::ids::{InterviewId, RecruiterHandle};
 
@@ -44,22 +46,23 @@ struct NoticeBody {
 }
 
 async fn add_notice(
+    _: Operator,
     State(s): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    StrictJson(b): StrictJson<NoticeBody>,
 ) -> Result<Response, ApiError> {
-    require_operator(&s, &headers)?;
-    let b: NoticeBody = json_body(body)?;
-    let n = s
-        .app
-        .clerk()
-        .register_notice(&b.id, &b.language, &b.url, &b.text_sha256)?;
+    let app = s.app.clone();
+    let n = blocking(move || {
+        app.clerk()
+            .register_notice(&b.id, &b.language, &b.url, &b.text_sha256)
+    })
+    .await?;
     Ok((StatusCode::CREATED, Json(n)).into_response())
 }
 
-async fn notices(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    require_operator(&s, &headers)?;
-    Ok(Json(json!({"notices": s.app.catalog.notices()?})).into_response())
+async fn notices(_: Operator, State(s): State<AppState>) -> Result<Response, ApiError> {
+    let app = s.app.clone();
+    let notices = blocking(move || app.catalog.notices()).await?;
+    Ok(Json(json!({"notices": notices})).into_response())
 }
 
 #[derive(Deserialize)]
@@ -69,14 +72,13 @@ struct RecruiterBody {
 }
 
 async fn add_recruiter(
+    _: Operator,
     State(s): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    StrictJson(b): StrictJson<RecruiterBody>,
 ) -> Result<Response, ApiError> {
-    require_operator(&s, &headers)?;
-    let b: RecruiterBody = json_body(body)?;
     let h = RecruiterHandle::parse(&b.handle)?;
-    let key = crate::recruiter::add(&s.app, &h)?;
+    let (app, handle) = (s.app.clone(), h.clone());
+    let key = blocking(move || crate::recruiter::add(&app, &handle)).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"recruiter": h, "api_key": key})),
@@ -85,24 +87,24 @@ async fn add_recruiter(
 }
 
 async fn rotate(
+    _: Operator,
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path(handle): Path<String>,
 ) -> Result<Response, ApiError> {
-    require_operator(&s, &headers)?;
     let h = RecruiterHandle::parse(&handle)?;
-    let key = crate::recruiter::rotate(&s.app, &h)?;
+    let (app, handle) = (s.app.clone(), h.clone());
+    let key = blocking(move || crate::recruiter::rotate(&app, &handle)).await?;
     Ok(Json(json!({"recruiter": h, "api_key": key})).into_response())
 }
 
 async fn revoke(
+    _: Operator,
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path(handle): Path<String>,
 ) -> Result<Response, ApiError> {
-    require_operator(&s, &headers)?;
     let h = RecruiterHandle::parse(&handle)?;
-    let n = crate::recruiter::revoke(&s.app, &h)?;
+    let (app, handle) = (s.app.clone(), h.clone());
+    let n = blocking(move || crate::recruiter::revoke(&app, &handle)).await?;
     Ok(Json(json!({"recruiter": h, "revoked": n})).into_response())
 }
 
@@ -119,14 +121,24 @@ struct LegalReleaseBody {
 /// `POST /v1/admin/releases`: a legal-exception release (APPI Art. 27(1)); the response is
 /// the recording, with its provision record's id in `Kiroku-Provision-Id`.
 async fn legal_release(
+    _: Operator,
     State(s): State<AppState>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    StrictJson(b): StrictJson<LegalReleaseBody>,
 ) -> Result<Response, ApiError> {
-    require_operator(&s, &headers)?;
-    let b: LegalReleaseBody = json_body(body)?;
     let id = InterviewId::parse(&b.interview)?;
-    let row = s.app.catalog.interview(&id)?.ok_or_else(|| {
+    let app = s.app.clone();
+    let proof = blocking(move || legal_proof(&app, &id, b)).await?;
+    recording_response(&s, proof, &headers).await
+}
+
+/// The decision point's proof for a legal-exception release of an ended interview (blocking).
+fn legal_proof(
+    app: &Kiroku,
+    id: &InterviewId,
+    b: LegalReleaseBody,
+) -> Result<Proof<Recording>, ApiError> {
+    let row = app.catalog.interview(id)?.ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_interview",
@@ -140,31 +152,32 @@ async fn legal_release(
             "the interview is still being captured",
         ));
     }
-    let proof = decision::legal_exception(
-        &s.app.audit,
+    Ok(decision::legal_exception(
+        &app.audit,
         &row,
         &b.recipient,
-        decision::Recording,
+        Recording,
         b.legal_basis,
         &b.reference,
-    )?;
-    recording_response(&s, proof, &headers).await
+    )?)
 }
 
-async fn deliveries(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    require_operator(&s, &headers)?;
-    Ok(Json(json!({"deliveries": s.app.catalog.deliveries()?})).into_response())
+async fn deliveries(_: Operator, State(s): State<AppState>) -> Result<Response, ApiError> {
+    let app = s.app.clone();
+    let deliveries = blocking(move || app.catalog.deliveries()).await?;
+    Ok(Json(json!({"deliveries": deliveries})).into_response())
 }
 
 /// `GET /v1/admin/audit`: verifies the log; 200 with the report, or 409 naming the first fault.
-async fn audit(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    require_operator(&s, &headers)?;
+async fn audit(_: Operator, State(s): State<AppState>) -> Result<Response, ApiError> {
     let app = s.app.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        crate::audit::verify(&app.data_dir().join("audit"), &app.signer.public_key_hex())
+    let result = blocking(move || {
+        Ok::<_, ApiError>(crate::audit::verify(
+            &app.data_dir().join("audit"),
+            &app.signer.public_key_hex(),
+        ))
     })
-    .await
-    .map_err(|e| ApiError::internal(&e))?;
+    .await?;
     match result {
         Ok(report) => Ok(Json(report).into_response()),
         Err(e) => Err(ApiError::new(

@@ -2,17 +2,18 @@
 //! register candidates, grant and withdraw consents, show the consent history and the
 //! provision records (APPI Art. 33(5)).
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, AppState, json_body, require_service};
+use super::auth::ServiceCaller;
+use super::body::StrictJson;
+use super::{ApiError, AppState, blocking};
+use crate::app::Kiroku;
 use crate::audit::Actor;
 use crate::consent::{
     Circumstances, ConsentError, GrantRequest, Method, Scope, WithdrawRequest, Withdrawal,
@@ -44,17 +45,17 @@ struct CreateBody {
 
 /// `POST /v1/candidates`
 async fn create(
+    _: ServiceCaller,
     State(s): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    StrictJson(b): StrictJson<CreateBody>,
 ) -> Result<Response, ApiError> {
-    require_service(&s, &headers)?;
-    let b: CreateBody = json_body(body)?;
     let home = CountryCode::parse(&b.home_country)?;
-    let id = s
-        .app
-        .clerk()
-        .register_candidate(&b.external_ref, &home, &Actor::Service)?;
+    let app = s.app.clone();
+    let id = blocking(move || {
+        app.clerk()
+            .register_candidate(&b.external_ref, &home, &Actor::Service)
+    })
+    .await?;
     Ok((StatusCode::CREATED, Json(json!({"candidate_id": id}))).into_response())
 }
 
@@ -92,9 +93,11 @@ struct GrantBody {
     time_zone: Option<String>,
 }
 
-fn candidate(s: &AppState, id: &str) -> Result<CandidateId, ApiError> {
+/// The candidate a path names, known to the catalog.
+async fn candidate(s: &AppState, id: &str) -> Result<CandidateId, ApiError> {
     let c = CandidateId::parse(id)?;
-    if s.app.catalog.candidate(&c)?.is_none() {
+    let app = s.app.clone();
+    if blocking(move || app.catalog.candidate(&c)).await?.is_none() {
         return Err(ConsentError::UnknownCandidate.into());
     }
     Ok(c)
@@ -102,31 +105,28 @@ fn candidate(s: &AppState, id: &str) -> Result<CandidateId, ApiError> {
 
 /// `POST /v1/candidates/{id}/consents`: records a grant, returns it with its signed receipt.
 async fn grant(
+    _: ServiceCaller,
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<StrictJson<GrantBody>, ApiError>,
 ) -> Result<Response, ApiError> {
-    require_service(&s, &headers)?;
-    let c = candidate(&s, &id)?;
-    let b: GrantBody = json_body(body)?;
+    let c = candidate(&s, &id).await?;
+    let StrictJson(b) = body?;
     let scope = Scope::parse(&b.scope, b.recipient.as_deref(), b.country.as_deref())
         .map_err(ConsentError::from)?;
-    let g = s.app.clerk().grant(
-        &c,
-        &GrantRequest {
-            scope,
-            notice: b.notice,
-            how: HowBody {
-                method: b.method,
-                origin: b.origin,
-                language: b.language,
-                time_zone: b.time_zone,
-            }
-            .into_circumstances(),
-        },
-        &Actor::Service,
-    )?;
+    let request = GrantRequest {
+        scope,
+        notice: b.notice,
+        how: HowBody {
+            method: b.method,
+            origin: b.origin,
+            language: b.language,
+            time_zone: b.time_zone,
+        }
+        .into_circumstances(),
+    };
+    let app = s.app.clone();
+    let g = blocking(move || app.clerk().grant(&c, &request, &Actor::Service)).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"consent_id": g.event.id, "event": g.event, "receipt": g.receipt})),
@@ -137,71 +137,73 @@ async fn grant(
 /// `POST /v1/candidates/{id}/consents/{consent_id}/withdraw`: one call, like granting; applies
 /// to the next decision.
 async fn withdraw(
+    _: ServiceCaller,
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path((id, consent_id)): Path<(String, String)>,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<StrictJson<HowBody>, ApiError>,
 ) -> Result<Response, ApiError> {
-    require_service(&s, &headers)?;
-    let c = candidate(&s, &id)?;
-    let how: HowBody = json_body(body)?;
-    let e = s.app.clerk().withdraw(
-        &c,
-        &WithdrawRequest {
-            target: Withdrawal::Grant(consent_id),
-            how: how.into_circumstances(),
-        },
-        &Actor::Service,
-    )?;
+    let c = candidate(&s, &id).await?;
+    let StrictJson(how) = body?;
+    let request = WithdrawRequest {
+        target: Withdrawal::Grant(consent_id),
+        how: how.into_circumstances(),
+    };
+    let app = s.app.clone();
+    let e = blocking(move || app.clerk().withdraw(&c, &request, &Actor::Service)).await?;
     Ok(Json(json!({"withdrawal_id": e.id, "event": e})).into_response())
 }
 
 /// `GET /v1/candidates/{id}/consents`: the whole history and what stands now.
 async fn consents(
+    _: ServiceCaller,
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    require_service(&s, &headers)?;
-    let c = candidate(&s, &id)?;
-    let ledger = s.app.ledger();
-    Ok(Json(json!({
-        "candidate_id": c,
-        "history": ledger.history(&c)?,
-        "current": ledger.current(&c)?,
-    }))
-    .into_response())
+    let c = candidate(&s, &id).await?;
+    let app = s.app.clone();
+    let body = blocking(move || {
+        let ledger = app.ledger();
+        Ok::<_, ConsentError>(json!({
+            "candidate_id": c,
+            "history": ledger.history(&c)?,
+            "current": ledger.current(&c)?,
+        }))
+    })
+    .await?;
+    Ok(Json(body).into_response())
 }
 
 /// `GET /v1/candidates/{id}/consents/{consent_id}/receipt`: the grant's signed receipt again.
 async fn receipt(
+    _: ServiceCaller,
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path((id, consent_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    require_service(&s, &headers)?;
-    let c = candidate(&s, &id)?;
-    let e = s
-        .app
-        .catalog
-        .consent_event(&consent_id)?
-        .filter(|e| e.candidate == c && e.action == crate::vocab::ConsentAction::Grant)
-        .and_then(|e| e.receipt)
-        .ok_or_else(|| ConsentError::UnknownConsent(consent_id.chars().take(64).collect()))?;
+    let c = candidate(&s, &id).await?;
+    let app = s.app.clone();
+    let e = blocking(move || receipt_of(&app, &c, &consent_id)).await?;
     let v: serde_json::Value = serde_json::from_str(&e).map_err(|e| ApiError::internal(&e))?;
     Ok(Json(v).into_response())
 }
 
+/// A grant's stored receipt (blocking).
+fn receipt_of(app: &Kiroku, c: &CandidateId, consent_id: &str) -> Result<String, ApiError> {
+    Ok(app
+        .catalog
+        .consent_event(consent_id)?
+        .filter(|e| e.candidate == *c && e.action == crate::vocab::ConsentAction::Grant)
+        .and_then(|e| e.receipt)
+        .ok_or_else(|| ConsentError::UnknownConsent(consent_id.chars().take(64).collect()))?)
+}
+
 /// `GET /v1/candidates/{id}/provisions`: every provision of this candidate's data.
 async fn provisions(
+    _: ServiceCaller,
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    require_service(&s, &headers)?;
-    let c = candidate(&s, &id)?;
-    Ok(
-        Json(json!({"candidate_id": c, "provisions": s.app.catalog.provisions(&c)?}))
-            .into_response(),
-    )
+    let c = candidate(&s, &id).await?;
+    let app = s.app.clone();
+    let provisions = blocking(move || app.catalog.provisions(&c)).await?;
+    Ok(Json(json!({"candidate_id": c, "provisions": provisions})).into_response())
 }

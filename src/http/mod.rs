@@ -1,4 +1,5 @@
-//! The HTTP edge: router, shared state, authentication, request parsing. No business rules:
+//! The HTTP edge: router, shared state, authentication (`auth.rs`), strict JSON bodies
+//! (`body.rs`), streams (`stream.rs`), `serve` and its graceful stop (`serve.rs`). No business rules:
 //! handlers call `capture`, `catalog` and `recording`, and `error.rs` maps their errors once.
 //!
 //! | endpoint | who may call |
@@ -12,13 +13,17 @@
 //! | `POST`/`GET /v1/admin/notices`, `POST /v1/admin/recruiters`, `POST /v1/admin/recruiters/{handle}/rotate`, `POST /v1/admin/recruiters/{handle}/revoke`, `POST /v1/admin/releases`, `GET /v1/admin/deliveries`, `GET /v1/admin/audit` | operator token |
 
 mod admin;
+mod auth;
+mod body;
 mod candidates;
 mod error;
 mod ingest;
 mod recruiters;
+mod serve;
+mod stream;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -26,6 +31,7 @@ use axum::http::HeaderMap;
 use axum::routing::{get, post, put};
 
 pub use error::ApiError;
+pub use serve::serve_blocking;
 
 use crate::app::Kiroku;
 use crate::capture::Feeder;
@@ -36,16 +42,33 @@ use crate::ids::InterviewId;
 pub struct AppState {
     pub app: Arc<Kiroku>,
     /// Streams in flight, so `finish` can end one.
-    pub live: Arc<Mutex<HashMap<InterviewId, Feeder>>>,
+    live: Arc<Mutex<HashMap<InterviewId, Feeder>>>,
+    /// How many streams (WebSocket or PUT) are open, so a shutdown can wait for them.
+    open_streams: Arc<tokio::sync::watch::Sender<usize>>,
+}
+
+impl AppState {
+    fn new(app: Arc<Kiroku>) -> AppState {
+        AppState {
+            app,
+            live: Arc::default(),
+            open_streams: Arc::new(tokio::sync::watch::Sender::new(0)),
+        }
+    }
+
+    /// The streams in flight. A panic elsewhere while it was held leaves the map usable.
+    fn live(&self) -> MutexGuard<'_, HashMap<InterviewId, Feeder>> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// The router, for `serve` and for tests.
 pub fn router(app: Arc<Kiroku>) -> Router {
-    let json_limit = app.config.limits.max_json_body_bytes;
-    let state = AppState {
-        app,
-        live: Arc::new(Mutex::new(HashMap::new())),
-    };
+    routes(AppState::new(app))
+}
+
+fn routes(state: AppState) -> Router {
+    let json_limit = state.app.config.limits.max_json_body_bytes;
     Router::new()
         .route(
             "/healthz",
@@ -61,10 +84,10 @@ pub fn router(app: Arc<Kiroku>) -> Router {
         )
         .route("/v1/interviews/{id}", get(ingest::show))
         .route("/v1/interviews/{id}/finish", post(ingest::finish))
-        .route("/v1/interviews/{id}/stream", get(ingest::stream))
+        .route("/v1/interviews/{id}/stream", get(stream::websocket))
         .route(
             "/v1/interviews/{id}/media",
-            put(ingest::media).layer(DefaultBodyLimit::disable()),
+            put(stream::media).layer(DefaultBodyLimit::disable()),
         )
         .route("/v1/keys", get(admin::keys))
         .merge(candidates::routes())
@@ -95,49 +118,19 @@ fn health(app: &Kiroku) -> serde_json::Value {
     serde_json::json!({"status": "ok", "regions": regions})
 }
 
-/// Runs the API until interrupted.
-pub fn serve_blocking(app: Arc<Kiroku>) -> Result<(), std::io::Error> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(app.config.listen).await?;
-        let addr = listener.local_addr()?;
-        {
-            let app = app.clone();
-            tokio::task::spawn_blocking(move || crate::capture::recover_interrupted(&app))
-                .await
-                .map_err(std::io::Error::other)?;
-        }
-        app.start_uploaders();
-        if let Err(e) = crate::release::purge_expired_provisions(&app) {
-            tracing::error!(error = %e, "provision records could not be purged");
-        }
-        tokio::spawn(crate::delivery::run(app.clone()));
-        tracing::info!(%addr, "kiroku is listening");
-        println!("kiroku listening on http://{addr}");
-        for (role, secret) in [
-            ("service", &app.service_token),
-            ("operator", &app.operator_token),
-        ] {
-            match &secret.file {
-                Some(f) => println!("{role} token: in {}", f.display()),
-                None => println!(
-                    "{role} token: from the config or KIROKU_{}_TOKEN",
-                    role.to_uppercase()
-                ),
-            }
-        }
-        let served = axum::serve(listener, router(app.clone()))
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await;
-        if let Err(e) = app.audit.checkpoint_now() {
-            tracing::error!(error = %e, "final audit checkpoint could not be written");
-        }
-        served
-    })
+/// Runs `f` (catalog, audit, store or file work) on tokio's blocking pool, so that a slow
+/// fsync or S3 call never stalls the workers that serve other connections. Every handler's
+/// blocking call goes through here; `f` must be one short piece of work, never a whole
+/// download or stream.
+async fn blocking<T, E>(f: impl FnOnce() -> Result<T, E> + Send + 'static) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    E: Into<ApiError> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(done) => done.map_err(Into::into),
+        Err(e) => Err(ApiError::internal(&e)),
+    }
 }
 
 /// The bearer token of a request, if any.
@@ -152,53 +145,4 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// Compares secrets without an early exit.
 fn same_secret(a: &str, b: &str) -> bool {
     crate::util::secret::same_secret(a.as_bytes(), b.as_bytes())
-}
-
-/// Checks the operator token.
-fn require_operator(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    match bearer(headers) {
-        Some(t) if same_secret(t, &state.app.operator_token.value) => Ok(()),
-        Some(_) => Err(ApiError::unauthorized("wrong operator token")),
-        None => Err(ApiError::unauthorized(
-            "an operator token is required (Authorization: Bearer ...)",
-        )),
-    }
-}
-
-/// The recruiter a request's API key belongs to.
-fn require_recruiter(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<crate::ids::RecruiterHandle, ApiError> {
-    Ok(crate::recruiter::authenticate(&state.app, bearer(headers))?)
-}
-
-/// A JSON body, strictly: unknown fields and malformed JSON are a 400 naming the problem.
-fn json_body<T: serde::de::DeserializeOwned>(
-    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<T, ApiError> {
-    let body = body.map_err(|e| ApiError::new(e.status(), "body_rejected", e.body_text()))?;
-    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        &body
-    };
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "malformed_json",
-            e.to_string(),
-        )
-    })
-}
-
-/// Checks the service token.
-fn require_service(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    match bearer(headers) {
-        Some(t) if same_secret(t, &state.app.service_token.value) => Ok(()),
-        Some(_) => Err(ApiError::unauthorized("wrong service token")),
-        None => Err(ApiError::unauthorized(
-            "a service token is required (Authorization: Bearer ...)",
-        )),
-    }
 }

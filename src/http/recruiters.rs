@@ -4,21 +4,25 @@
 //! answered exactly like one that does not exist.
 
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
+use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
+use std::sync::Arc;
 
-use super::{ApiError, AppState, json_body, require_recruiter};
+use super::auth::{NotHead, Recruiter};
+use super::body::StrictJson;
+use super::{ApiError, AppState, blocking};
+use crate::app::Kiroku;
 use crate::catalog::{InterviewRow, InterviewState};
 use crate::consent::decision::{Allows, Analysis, Recording};
 use crate::consent::{Item, Proof, decision};
 use crate::ids::{InterviewId, RecruiterHandle};
-use crate::release::{self, RangeError, ReleaseError};
+use crate::release::{self, RangeError, RecordingRelease, ReleaseError};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -33,17 +37,23 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// `GET /v1/recruiter/interviews`: the interviews this recruiter may receive now.
-async fn list(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let me = require_recruiter(&s, &headers)?;
-    let ledger = s.app.ledger();
+async fn list(Recruiter(me): Recruiter, State(s): State<AppState>) -> Result<Response, ApiError> {
+    let app = s.app.clone();
+    let out = blocking(move || receivable(&app, &me)).await?;
+    Ok(Json(json!({"interviews": out})).into_response())
+}
+
+/// What `list` answers (blocking).
+fn receivable(app: &Kiroku, me: &RecruiterHandle) -> Result<Vec<serde_json::Value>, ApiError> {
+    let ledger = app.ledger();
     let mut out = Vec::new();
-    for i in s.app.catalog.interviews_of_recruiter(&me)? {
+    for i in app.catalog.interviews_of_recruiter(me)? {
         if i.state != InterviewState::Finished && i.state != InterviewState::Stopped {
             continue;
         }
         let mut items = Vec::new();
         for item in [Item::Recording, Item::Analysis] {
-            if let Some(g) = ledger.standing_grant(&i.candidate, &item.scope(&me))? {
+            if let Some(g) = ledger.standing_grant(&i.candidate, &item.scope(me))? {
                 items.push(json!({"item": item, "consent_id": g.id}));
             }
         }
@@ -58,13 +68,13 @@ async fn list(State(s): State<AppState>, headers: HeaderMap) -> Result<Response,
             }));
         }
     }
-    Ok(Json(json!({"interviews": out})).into_response())
+    Ok(out)
 }
 
 /// The interview a recruiter names, or the same 404 whether it is unknown or not theirs. An
 /// unknown id is audited as a refusal just as another recruiter's interview is, so the two
-/// take the same work and the same time.
-fn interview(s: &AppState, me: &RecruiterHandle, id: &str) -> Result<InterviewRow, ApiError> {
+/// take the same work and the same time (blocking).
+fn interview(app: &Kiroku, me: &RecruiterHandle, id: &str) -> Result<InterviewRow, ApiError> {
     let unknown = || {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -73,11 +83,10 @@ fn interview(s: &AppState, me: &RecruiterHandle, id: &str) -> Result<InterviewRo
         )
     };
     let id = InterviewId::parse(id).map_err(|_| unknown())?;
-    match s.app.catalog.interview(&id)? {
+    match app.catalog.interview(&id)? {
         Some(row) => Ok(row),
         None => {
-            s.app
-                .audit
+            app.audit
                 .record(
                     crate::audit::Event::ReleaseRefused {
                         candidate: None,
@@ -94,63 +103,45 @@ fn interview(s: &AppState, me: &RecruiterHandle, id: &str) -> Result<InterviewRo
     }
 }
 
-/// HEAD would write a provision record for bytes never sent: refused.
-fn refuse_head(method: &Method) -> Result<(), ApiError> {
-    if *method == Method::HEAD {
-        return Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "use GET; a release is recorded, so there is no HEAD",
-        ));
-    }
-    Ok(())
-}
-
+/// The decision point's answer for `item` of the interview `me` names: its proof, or the
+/// refusal as the client sees it.
 async fn decide<I: Allows + Send + 'static>(
     s: &AppState,
     me: RecruiterHandle,
-    row: InterviewRow,
+    id: String,
     item: I,
 ) -> Result<Proof<I>, ApiError> {
     let app = s.app.clone();
-    let decided = tokio::task::spawn_blocking(move || {
-        decision::decide(&app.catalog, &app.audit, &me, &row, item)
+    let decided = blocking(move || {
+        let row = interview(&app, &me, &id)?;
+        Ok::<_, ApiError>(decision::decide(&app.catalog, &app.audit, &me, &row, item)?)
     })
-    .await
-    .map_err(|e| ApiError::internal(&e))??;
+    .await?;
     Ok(decided?)
 }
 
 /// `GET /v1/recruiter/interviews/{id}/recording`
 async fn recording(
+    _: NotHead,
+    Recruiter(me): Recruiter,
     State(s): State<AppState>,
-    method: Method,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    refuse_head(&method)?;
-    let me = require_recruiter(&s, &headers)?;
-    let row = interview(&s, &me, &id)?;
-    let proof = decide(&s, me, row, Recording).await?;
+    let proof = decide(&s, me, id, Recording).await?;
     recording_response(&s, proof, &headers).await
 }
 
 /// `GET /v1/recruiter/interviews/{id}/analysis`
 async fn analysis(
+    _: NotHead,
+    Recruiter(me): Recruiter,
     State(s): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    refuse_head(&method)?;
-    let me = require_recruiter(&s, &headers)?;
-    let row = interview(&s, &me, &id)?;
-    let proof = decide(&s, me, row, Analysis).await?;
+    let proof = decide(&s, me, id, Analysis).await?;
     let app = s.app.clone();
-    let (body, provision) =
-        tokio::task::spawn_blocking(move || release::release_analysis(&app, proof))
-            .await
-            .map_err(|e| ApiError::internal(&e))??;
+    let (body, provision) = blocking(move || release::release_analysis(&app, proof)).await?;
     let mut resp = Json(body).into_response();
     if let Ok(v) = HeaderValue::from_str(&provision) {
         resp.headers_mut().insert("kiroku-provision-id", v);
@@ -160,12 +151,11 @@ async fn analysis(
 
 /// `GET /v1/links/{token}`: a delivered download link; decided and recorded like a pull.
 async fn link(
+    _: NotHead,
     State(s): State<AppState>,
-    method: Method,
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Result<Response, ApiError> {
-    refuse_head(&method)?;
     let gone = || {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -176,14 +166,23 @@ async fn link(
     if token.len() > 100 {
         return Err(gone());
     }
-    let (me, id) = s
-        .app
-        .catalog
-        .download_link(&crate::delivery::link_hash(&token), crate::util::now_unix())?
-        .ok_or_else(gone)?;
-    let row = s.app.catalog.interview(&id)?.ok_or_else(gone)?;
-    let proof = decide(&s, me, row, Recording).await?;
-    recording_response(&s, proof, &headers).await
+    let app = s.app.clone();
+    let decided = blocking(move || {
+        let (me, id) = app
+            .catalog
+            .download_link(&crate::delivery::link_hash(&token), crate::util::now_unix())?
+            .ok_or_else(gone)?;
+        let row = app.catalog.interview(&id)?.ok_or_else(gone)?;
+        Ok::<_, ApiError>(decision::decide(
+            &app.catalog,
+            &app.audit,
+            &me,
+            &row,
+            Recording,
+        )?)
+    })
+    .await?;
+    recording_response(&s, decided?, &headers).await
 }
 
 /// Streams an allowed recording release: 200 whole, or 206 for one Range. The provision
@@ -202,11 +201,8 @@ pub(super) async fn recording_response(
         ),
     };
     let app = s.app.clone();
-    let prepared = tokio::task::spawn_blocking(move || {
-        release::prepare_recording(&app, proof, range.as_deref())
-    })
-    .await
-    .map_err(|e| ApiError::internal(&e))??;
+    let prepared =
+        blocking(move || release::prepare_recording(&app, proof, range.as_deref())).await?;
     let status = if prepared.range.is_some() {
         StatusCode::PARTIAL_CONTENT
     } else {
@@ -237,21 +233,42 @@ pub(super) async fn recording_response(
         header::HeaderName::from_static("kiroku-provision-id"),
         prepared.provision_id.clone(),
     );
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    let app = s.app.clone();
-    tokio::task::spawn_blocking(move || {
-        let sent = release::stream_recording(&app, prepared, |part| {
-            tx.blocking_send(Ok(Bytes::from(part))).is_ok()
-        });
-        if let Err(e) = sent {
-            tracing::warn!(error = %e, "a release stopped before its end");
-            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
-        }
-    });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
-    Ok((status, h, Body::from_stream(stream)).into_response())
+    Ok((
+        status,
+        h,
+        Body::from_stream(pieces(s.app.clone(), prepared)),
+    )
+        .into_response())
+}
+
+/// The body of a release, one segment's piece at a time, each read and opened in its own
+/// short blocking task: a slow client holds no thread between pieces. A withdrawal or a
+/// fault ends the body with an error, which cuts the response.
+fn pieces(
+    app: Arc<Kiroku>,
+    release: RecordingRelease,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
+    futures_util::stream::unfold(Some((app, release)), |state| async move {
+        let (app, mut release) = state?;
+        let next = blocking(move || {
+            let piece = release.next_piece(&app)?;
+            Ok::<_, ApiError>(piece.map(|parts| (parts, app, release)))
+        })
+        .await;
+        let parts: Vec<Result<Bytes, std::io::Error>> = match next {
+            Ok(None) => return None,
+            Ok(Some((parts, app, release))) => {
+                let parts = parts.into_iter().map(|p| Ok(Bytes::from(p))).collect();
+                return Some((parts, Some((app, release))));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e.message, code = e.code, "a release stopped before its end");
+                vec![Err(std::io::Error::other(e.message))]
+            }
+        };
+        Some((parts, None))
+    })
+    .flat_map(futures_util::stream::iter)
 }
 
 #[derive(Deserialize)]
@@ -262,23 +279,22 @@ struct WebhookBody {
 
 /// `PUT /v1/recruiter/webhook`: registers the endpoint; returns the signing secret once.
 async fn set_webhook(
+    Recruiter(me): Recruiter,
     State(s): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    StrictJson(b): StrictJson<WebhookBody>,
 ) -> Result<Response, ApiError> {
-    let me = require_recruiter(&s, &headers)?;
-    let b: WebhookBody = json_body(body)?;
-    let secret = crate::recruiter::set_webhook(&s.app, &me, &b.url)?;
+    let (app, url) = (s.app.clone(), b.url.clone());
+    let secret = blocking(move || crate::recruiter::set_webhook(&app, &me, &url)).await?;
     Ok(Json(json!({"url": b.url, "signing_secret": secret, "signature_header": "Kiroku-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, \"<t>.<body>\")>"})).into_response())
 }
 
 /// `DELETE /v1/recruiter/webhook`
 async fn remove_webhook(
+    Recruiter(me): Recruiter,
     State(s): State<AppState>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let me = require_recruiter(&s, &headers)?;
-    if crate::recruiter::remove_webhook(&s.app, &me)? {
+    let app = s.app.clone();
+    if blocking(move || crate::recruiter::remove_webhook(&app, &me)).await? {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(ApiError::new(

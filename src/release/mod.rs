@@ -101,6 +101,9 @@ pub struct RecordingRelease {
     proof: Proof<Recording>,
     recording: VerifiedRecording,
     pieces: Vec<Piece>,
+    /// The piece [`RecordingRelease::next_piece`] opens next, and the bytes handed out so far.
+    next: usize,
+    sent: u64,
 }
 
 impl RecordingRelease {
@@ -142,6 +145,8 @@ pub fn prepare_recording(
         proof,
         recording,
         pieces,
+        next: 0,
+        sent: 0,
     })
 }
 
@@ -170,41 +175,53 @@ fn pieces(recording: &VerifiedRecording, from: u64, to: u64) -> Vec<Piece> {
 /// the recipient is gone. Before each segment the decision point is asked again.
 pub fn stream_recording(
     app: &Arc<Kiroku>,
-    release: RecordingRelease,
+    mut release: RecordingRelease,
     mut sink: impl FnMut(Vec<u8>) -> bool,
 ) -> Result<u64, ReleaseError> {
-    let row = release.recording.row();
-    let store = &app
-        .region(&row.region)
-        .ok_or(ReleaseError::Unverifiable(RecordingError::KeyGone))?
-        .store;
-    let mut sent = 0u64;
-    for piece in &release.pieces {
-        if !release.proof.still_stands(&app.catalog)? {
-            app.audit.record(
-                Event::ReleaseInterrupted {
-                    provision: release.provision_id.clone(),
-                    interview: row.id,
-                    candidate: row.candidate,
-                    recipient: release.proof.recipient().into(),
-                    segment: piece.segment,
-                    bytes_sent: sent,
-                },
-                &Actor::System,
-            )?;
-            return Err(ReleaseError::Withdrawn);
-        }
-        let parts = release
-            .recording
-            .open_range(store, piece.segment, piece.offset, piece.len)?;
+    while let Some(parts) = release.next_piece(app)? {
         for part in parts {
-            sent += part.len() as u64;
             if !sink(part) {
                 return Err(ReleaseError::RecipientGone);
             }
         }
     }
-    Ok(sent)
+    Ok(release.sent)
+}
+
+impl RecordingRelease {
+    /// The next segment's share of the release (blocking, one segment's work), or `None` after
+    /// the last. The decision point is asked again first; a withdrawal ends the release here.
+    /// For callers that must not hold a thread for the whole release (the HTTP edge).
+    pub fn next_piece(&mut self, app: &Arc<Kiroku>) -> Result<Option<Vec<Vec<u8>>>, ReleaseError> {
+        let Some(piece) = self.pieces.get(self.next) else {
+            return Ok(None);
+        };
+        let row = self.recording.row();
+        let store = &app
+            .region(&row.region)
+            .ok_or(ReleaseError::Unverifiable(RecordingError::KeyGone))?
+            .store;
+        if !self.proof.still_stands(&app.catalog)? {
+            app.audit.record(
+                Event::ReleaseInterrupted {
+                    provision: self.provision_id.clone(),
+                    interview: row.id,
+                    candidate: row.candidate,
+                    recipient: self.proof.recipient().into(),
+                    segment: piece.segment,
+                    bytes_sent: self.sent,
+                },
+                &Actor::System,
+            )?;
+            return Err(ReleaseError::Withdrawn);
+        }
+        let parts = self
+            .recording
+            .open_range(store, piece.segment, piece.offset, piece.len)?;
+        self.next += 1;
+        self.sent += parts.iter().map(|p| p.len() as u64).sum::<u64>();
+        Ok(Some(parts))
+    }
 }
 
 /// An analysis release: every analyzer's report for the whole interview and per segment,

@@ -21,7 +21,7 @@ mod uploader;
 pub use check::CheckError;
 pub use metadata::metadata;
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -69,6 +69,8 @@ pub struct S3Store {
     tagging: AtomicU8,
     /// Wakes the uploader when something is spooled.
     wake: Arc<(Mutex<bool>, Condvar)>,
+    /// Set by [`S3Store::stop_uploader`]: no upload starts after it.
+    stopping: AtomicBool,
 }
 
 impl S3Store {
@@ -88,6 +90,7 @@ impl S3Store {
             health: Mutex::new(Health::default()),
             tagging: AtomicU8::new(TagSupport::Unknown as u8),
             wake: Arc::new((Mutex::new(false), Condvar::new())),
+            stopping: AtomicBool::new(false),
         })
     }
 

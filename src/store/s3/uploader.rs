@@ -3,7 +3,8 @@
 //! refuses kiroku's credentials.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use super::client::CallError;
 use super::{S3Store, TagSupport};
@@ -27,6 +28,9 @@ impl S3Store {
         }
         let mut done = 0;
         for key in self.spool.keys() {
+            if self.stopping.load(Ordering::SeqCst) {
+                break; // what is left stays spooled for the next start
+            }
             let (bytes, tags) = match (self.spool.get(&key), self.spool.get_tags(&key)) {
                 (Ok(b), Ok(t)) => (b, t),
                 (Err(e), _) | (_, Err(e)) => {
@@ -59,20 +63,21 @@ impl S3Store {
 
     /// The uploader thread: drains the spool whenever something is spooled, and retries with
     /// backoff (1 s doubling to 30 s; 60 s after credentials were refused).
-    pub fn spawn_uploader(self: &Arc<Self>) {
+    pub fn spawn_uploader(self: &Arc<Self>) -> Option<std::thread::JoinHandle<()>> {
         let store = Arc::downgrade(self);
         let wake = self.wake.clone();
         let name = format!("uploader-{}", self.region);
-        let _ = std::thread::Builder::new().name(name).spawn(move || {
+        let stopped = |s: &S3Store| s.stopping.load(Ordering::SeqCst);
+        std::thread::Builder::new().name(name).spawn(move || {
             // One process drains a spool at a time; another waits for the claim.
             let _claim = loop {
-                let Some(s) = store.upgrade() else { return };
+                let Some(s) = store.upgrade().filter(|s| !stopped(s)) else { return };
                 if let Some(c) = s.spool.claim() {
                     break c;
                 }
                 tracing::warn!(region = %s.region, "another process is draining this region's spool; waiting");
                 drop(s);
-                std::thread::sleep(Duration::from_secs(30));
+                pause_unless_stopped(&store, Duration::from_secs(30));
             };
             if let Some(s) = store.upgrade() {
                 let found = s.detect_tagging();
@@ -80,7 +85,7 @@ impl S3Store {
             }
             let mut backoff = Duration::from_secs(1);
             loop {
-                let Some(s) = store.upgrade() else { return };
+                let Some(s) = store.upgrade().filter(|s| !stopped(s)) else { return };
                 let _ = s.spool.rescan();
                 if s.spool.keys().is_empty() {
                     drop(s);
@@ -106,9 +111,30 @@ impl S3Store {
                     continue;
                 }
                 let pause = if failing.is_some() { AUTH_PAUSE } else { backoff };
-                std::thread::sleep(pause);
+                pause_unless_stopped(&store, pause);
                 backoff = (backoff * 2).min(Duration::from_secs(30));
             }
-        });
+        })
+        .ok()
+    }
+
+    /// Stops the uploader: the upload in flight completes, nothing more starts.
+    pub fn stop_uploader(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.wake_uploader();
+    }
+}
+
+/// Sleeps up to `d`, waking early when the uploader is told to stop (or the store is gone).
+fn pause_unless_stopped(store: &std::sync::Weak<S3Store>, d: Duration) {
+    let until = Instant::now() + d;
+    while Instant::now() < until {
+        match store.upgrade() {
+            Some(s) if !s.stopping.load(Ordering::SeqCst) => {}
+            _ => return,
+        }
+        std::thread::sleep(
+            Duration::from_millis(100).min(until.saturating_duration_since(Instant::now())),
+        );
     }
 }

@@ -1,0 +1,150 @@
+//! `kiroku serve`: the listener and the background loops, and their orderly stop on SIGTERM or
+//! ctrl-c. A stop refuses new connections and streams, ends each open stream where it stands
+//! (as `finish` does: the segment in progress becomes the last, the manifest is sealed as
+//! complete), lets requests in flight finish, then stops the delivery loop after its attempt
+//! in flight and the spool uploaders after their upload in flight. Each wait is bounded; what
+//! a bound cuts short is what a crash would leave, and a restart recovers it.
+
+use std::future::IntoFuture;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::timeout;
+
+use super::{AppState, routes};
+use crate::app::Kiroku;
+
+/// How long open streams get to end and seal their manifests.
+const STREAMS_GRACE: Duration = Duration::from_secs(30);
+/// How long other requests in flight (a download, say) get to finish.
+const REQUESTS_GRACE: Duration = Duration::from_secs(10);
+/// How long an upload in flight gets to finish.
+const UPLOADS_GRACE: Duration = Duration::from_secs(30);
+/// What is still on the blocking pool at the very end (one piece of a download) gets this.
+const BLOCKING_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs the API until SIGTERM, ctrl-c or [`Kiroku::shutdown`], then stops in order.
+pub fn serve_blocking(app: Arc<Kiroku>) -> Result<(), std::io::Error> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let served = rt.block_on(serve(app));
+    rt.shutdown_timeout(BLOCKING_GRACE);
+    served
+}
+
+async fn serve(app: Arc<Kiroku>) -> Result<(), std::io::Error> {
+    let listener = tokio::net::TcpListener::bind(app.config.listen).await?;
+    let addr = listener.local_addr()?;
+    {
+        let app = app.clone();
+        tokio::task::spawn_blocking(move || crate::capture::recover_interrupted(&app))
+            .await
+            .map_err(std::io::Error::other)?;
+    }
+    app.start_uploaders();
+    if let Err(e) = crate::release::purge_expired_provisions(&app) {
+        tracing::error!(error = %e, "provision records could not be purged");
+    }
+    let mut deliveries = tokio::spawn(crate::delivery::run(app.clone()));
+    tracing::info!(%addr, "kiroku is listening");
+    println!("kiroku listening on http://{addr}");
+    for (role, secret) in [
+        ("service", &app.service_token),
+        ("operator", &app.operator_token),
+    ] {
+        match &secret.file {
+            Some(f) => println!("{role} token: in {}", f.display()),
+            None => println!(
+                "{role} token: from the config or KIROKU_{}_TOKEN",
+                role.to_uppercase()
+            ),
+        }
+    }
+    let state = AppState::new(app.clone());
+    let open_streams = state.open_streams.clone();
+    let stopped = {
+        let app = app.clone();
+        async move { app.stopped().await }
+    };
+    let mut server = tokio::spawn(
+        axum::serve(listener, routes(state))
+            .with_graceful_shutdown(stopped)
+            .into_future(),
+    );
+    let mut served = Ok(());
+    tokio::select! {
+        _ = stop_signal() => {}
+        _ = app.stopped() => {}
+        ended = &mut server => served = ended.map_err(std::io::Error::other).and_then(|r| r),
+    }
+    app.shutdown();
+    tracing::info!("kiroku is stopping: open streams end at their next boundary");
+
+    let mut open = open_streams.subscribe();
+    if timeout(STREAMS_GRACE, open.wait_for(|n| *n == 0))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open = *open.borrow(),
+            "streams still open at the deadline; a restart recovers them"
+        );
+    }
+    if !server.is_finished() {
+        match timeout(REQUESTS_GRACE, &mut server).await {
+            Ok(ended) => served = ended.map_err(std::io::Error::other).and_then(|r| r),
+            Err(_) => {
+                tracing::warn!("requests still in flight at the deadline are cut");
+                server.abort();
+            }
+        }
+    }
+    // A delivery attempt in flight completes (its own timeout bounds it) or stays pending.
+    let attempt_bound = Duration::from_secs(app.config.webhooks.timeout_seconds + 5);
+    if timeout(attempt_bound, &mut deliveries).await.is_err() {
+        tracing::warn!("the delivery in flight is left pending");
+        deliveries.abort();
+    }
+    {
+        let app = app.clone();
+        let stopped = tokio::task::spawn_blocking(move || app.stop_uploaders(UPLOADS_GRACE)).await;
+        if !matches!(stopped, Ok(true)) {
+            tracing::warn!("an upload was still in flight; its object stays in the spool");
+        }
+    }
+    let app2 = app.clone();
+    match tokio::task::spawn_blocking(move || app2.audit.checkpoint_now()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "final audit checkpoint could not be written"),
+        Err(e) => tracing::error!(error = %e, "final audit checkpoint could not be written"),
+    }
+    tracing::info!("kiroku stopped");
+    served
+}
+
+/// Resolves on SIGTERM or ctrl-c (SIGINT). A signal that cannot be watched is logged and
+/// simply never comes.
+async fn stop_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "ctrl-c cannot be watched");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "SIGTERM cannot be watched");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+}

@@ -1,0 +1,312 @@
+//! The streams of media: the WebSocket and the chunked PUT. Every refusal happens before a
+//! byte of media is read; every segment acknowledgement is sent only once it is durable; on
+//! shutdown each stream is ended where it stands, like `finish`, and its manifest sealed.
+//!
+//! WebSocket messages from the client: binary messages are media bytes in order; the one text
+//! message is `{"type":"finish"}`. Any other text is answered with
+//! `{"type":"error","error":"malformed_message"|"unknown_message","message":...}` and the
+//! stream goes on. From the server: `{"type":"segment.stored","segment":{...}}` per durable
+//! segment, `{"type":"capture.ended",...}` last, then a close frame: 1000 when it finished,
+//! 1001 when the server is shutting down (the capture still ended cleanly), or 4000 + the
+//! HTTP status of the reason it stopped.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::error::capture_status;
+use super::{ApiError, AppState, bearer, blocking};
+use crate::capture::{self, Capture, CaptureError, CaptureEvent, CaptureOutcome, Feeder, Pushed};
+use crate::ids::InterviewId;
+
+/// How often a stream looks whether it was ended from outside (`finish`, a shutdown).
+const TICK: Duration = Duration::from_millis(200);
+
+/// One open stream, counted while it lives so that a shutdown can wait for it.
+pub(super) struct OpenStream(std::sync::Arc<tokio::sync::watch::Sender<usize>>);
+
+impl OpenStream {
+    fn new(s: &AppState) -> OpenStream {
+        s.open_streams.send_modify(|n| *n += 1);
+        OpenStream(s.open_streams.clone())
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
+    }
+}
+
+#[derive(Deserialize)]
+pub struct StreamQuery {
+    token: Option<String>,
+    /// The stream's content type, when it differs from the one given at creation.
+    content_type: Option<String>,
+}
+
+/// Spends the ingest token (from `Authorization: Bearer` or `?token=`, since browsers cannot
+/// set headers on a WebSocket) and starts capture (blocking). A server shutting down refuses
+/// before the token is spent, so the client may retry with it.
+fn begin(
+    s: &AppState,
+    id: &str,
+    headers: &HeaderMap,
+    query_token: Option<&str>,
+    declared: Option<&str>,
+) -> Result<Capture, ApiError> {
+    if s.app.is_shutting_down() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "kiroku is shutting down; stream again once it is back",
+        ));
+    }
+    let id = InterviewId::parse(id)?;
+    let token = bearer(headers)
+        .or(query_token)
+        .ok_or_else(|| ApiError::unauthorized("an ingest token is required"))?;
+    capture::spend_ingest_token(&s.app, &id, token)?;
+    if let Some(ct) = declared {
+        capture::declare_content_type(&s.app, &id, ct)?;
+    }
+    Ok(Capture::start(&s.app, &id)?)
+}
+
+/// Hands bytes to the capture off the async workers (the pipeline may push back).
+async fn push(feeder: &Feeder, bytes: Vec<u8>) -> Pushed {
+    let f = feeder.clone();
+    blocking(move || Ok::<_, ApiError>(f.push(bytes)))
+        .await
+        .unwrap_or(Pushed::CaptureOver)
+}
+
+/// Every [`TICK`]: a shutdown ends the stream where it stands, as `finish` does. True once
+/// the capture is over, whoever ended it.
+fn ended_from_outside(s: &AppState, feeder: &Feeder) -> bool {
+    if s.app.is_shutting_down() && !feeder.is_over() {
+        feeder.end();
+    }
+    feeder.is_over()
+}
+
+/// What the client may say in a text message.
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum ClientMessage {
+    /// Ends the stream; what was sent so far becomes the recording. (A struct variant: serde
+    /// lets unknown fields through on a unit variant of a tagged enum.)
+    Finish {},
+}
+
+/// A text message the server does not act on: its answer, and the stream goes on.
+fn parse_text(text: &str) -> Result<ClientMessage, serde_json::Value> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        json!({"type": "error", "error": "malformed_message",
+               "message": format!("text messages are JSON ({e}); media goes in binary messages")})
+    })?;
+    serde_json::from_value(value).map_err(|e| {
+        json!({"type": "error", "error": "unknown_message",
+               "message": format!("the one text message is {{\"type\":\"finish\"}} ({e})")})
+    })
+}
+
+/// `GET /v1/interviews/{id}/stream`: the WebSocket (see the module docs for its messages).
+pub async fn websocket(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<StreamQuery>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let open = OpenStream::new(&s);
+    let s2 = s.clone();
+    let cap = blocking(move || {
+        begin(
+            &s2,
+            &id,
+            &headers,
+            q.token.as_deref(),
+            q.content_type.as_deref(),
+        )
+    })
+    .await?;
+    Ok(ws
+        .max_message_size(16 << 20)
+        .on_upgrade(move |socket| async move {
+            run_socket(s, socket, cap).await;
+            drop(open);
+        }))
+}
+
+enum End {
+    Finish,
+    Over,
+    Gone,
+}
+
+fn text(v: &serde_json::Value) -> Message {
+    Message::Text(v.to_string().into())
+}
+
+async fn run_socket(s: AppState, mut socket: WebSocket, mut cap: Capture) {
+    let id = cap.interview;
+    let feeder = cap.feeder();
+    let mut events = cap.take_events();
+    s.live().insert(id, feeder.clone());
+    let mut tick = tokio::time::interval(TICK);
+    let ending = loop {
+        tokio::select! {
+            msg = socket.recv() => match msg {
+                Some(Ok(Message::Binary(b))) => {
+                    if push(&feeder, b.to_vec()).await == Pushed::CaptureOver { break End::Over; }
+                }
+                Some(Ok(Message::Text(t))) => match parse_text(t.as_str()) {
+                    Ok(ClientMessage::Finish {}) => break End::Finish,
+                    Err(answer) => if socket.send(text(&answer)).await.is_err() { break End::Gone },
+                },
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break End::Gone,
+                Some(Ok(_)) => {}
+            },
+            Some(CaptureEvent::Stored(ack)) = events.recv() => {
+                let stored = json!({"type": "segment.stored", "segment": ack});
+                if socket.send(text(&stored)).await.is_err() { break End::Gone; }
+            }
+            _ = tick.tick() => if ended_from_outside(&s, &feeder) { break End::Over },
+        }
+    };
+    let outcome = blocking(move || {
+        Ok::<_, ApiError>(match ending {
+            End::Gone => cap.abandon(CaptureError::ClientGone),
+            End::Finish | End::Over => cap.finish(),
+        })
+    })
+    .await;
+    s.live().remove(&id);
+    let Ok(outcome) = outcome else { return };
+    while let Ok(CaptureEvent::Stored(ack)) = events.try_recv() {
+        let _ = socket
+            .send(text(&json!({"type": "segment.stored", "segment": ack})))
+            .await;
+    }
+    let (code, reason) = match close_for(&outcome) {
+        // Ended cleanly, but not by the client's choice: "going away".
+        (1000, _) if s.app.is_shutting_down() => (1001, "kiroku is shutting down".to_string()),
+        other => other,
+    };
+    let _ = socket.send(text(&ended_json(&outcome))).await;
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await;
+}
+
+fn ended_json(o: &CaptureOutcome) -> serde_json::Value {
+    json!({
+        "type": "capture.ended", "interview_id": o.interview, "state": o.state, "segments": o.segments,
+        "media_ms": o.media_ms, "bytes_in": o.bytes_in,
+        "error": o.reason.as_ref().map(|r| r.code()), "message": o.reason.as_ref().map(|r| r.to_string()),
+    })
+}
+
+fn close_for(o: &CaptureOutcome) -> (u16, String) {
+    match &o.reason {
+        None => (1000, "finished".into()),
+        Some(r) => (
+            4000 + capture_status(r).as_u16(),
+            json!({"error": r.code()}).to_string(),
+        ),
+    }
+}
+
+/// `PUT /v1/interviews/{id}/media`: the same as the WebSocket, as one chunked HTTP body.
+pub async fn media(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let declared = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Some(ct) = &declared {
+        // Refused before the token is spent, so the client can retry with a supported type.
+        s.app.profiles.for_content_type(ct)?;
+    }
+    let _open = OpenStream::new(&s);
+    let s2 = s.clone();
+    let mut cap = blocking(move || begin(&s2, &id, &headers, None, declared.as_deref())).await?;
+    let mut events = cap.take_events();
+    let feeder = cap.feeder();
+    let interview = cap.interview;
+    s.live().insert(interview, feeder.clone());
+    let mut data = body.into_data_stream();
+    let mut tick = tokio::time::interval(TICK);
+    let gone = loop {
+        tokio::select! {
+            chunk = data.next() => match chunk {
+                None => break false,
+                Some(Err(_)) => break true,
+                Some(Ok(chunk)) => if push(&feeder, chunk.to_vec()).await == Pushed::CaptureOver {
+                    break false;
+                },
+            },
+            _ = tick.tick() => if ended_from_outside(&s, &feeder) { break false },
+        }
+    };
+    let outcome = blocking(move || {
+        Ok::<_, ApiError>(if gone {
+            cap.abandon(CaptureError::ClientGone)
+        } else {
+            cap.finish()
+        })
+    })
+    .await;
+    s.live().remove(&interview);
+    let outcome = outcome?;
+    let mut acks = Vec::new();
+    while let Ok(CaptureEvent::Stored(a)) = events.try_recv() {
+        acks.push(a);
+    }
+    let mut body = ended_json(&outcome);
+    body["acknowledged"] = json!(acks);
+    let status = outcome
+        .reason
+        .as_ref()
+        .map(capture_status)
+        .unwrap_or(StatusCode::OK);
+    Ok((status, Json(body)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_finish_message_is_understood() {
+        assert_eq!(
+            parse_text(r#"{"type":"finish"}"#),
+            Ok(ClientMessage::Finish {})
+        );
+        let code = |t: &str| parse_text(t).unwrap_err()["error"].clone();
+        assert_eq!(
+            code(r#"{"type":"note","text":"finish"}"#),
+            "unknown_message"
+        );
+        assert_eq!(code(r#"{"type":"finish","now":true}"#), "unknown_message");
+        assert_eq!(code(r#""finish""#), "unknown_message");
+        assert_eq!(code(r#"please "finish""#), "malformed_message");
+        assert_eq!(code(""), "malformed_message");
+    }
+}

@@ -1,0 +1,498 @@
+//! The HTTP edge's own promises: WebSocket text messages are JSON and only
+//! `{"type":"finish"}` ends a stream; a server that is stopping refuses new streams; and
+//! `kiroku serve` stopped by SIGTERM ends an open stream cleanly, seals its manifest and
+//! exits 0.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::server::{SERVICE, Server};
+use futures_util::{SinkExt, StreamExt};
+use kiroku::consent::Scope;
+use kiroku::ids::{CountryCode, InterviewId};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The router in-process on loopback, ready to capture for `acme`.
+async fn server() -> Server {
+    let s = common::server::start(|_| {}).await;
+    common::app::privacy_basics(&s.app);
+    s
+}
+
+impl Server {
+    /// A candidate with `record` consent and an interview for them: (id, ingest token).
+    async fn interview(&self) -> (String, String) {
+        let c = self
+            .app
+            .catalog
+            .add_candidate("ext", &CountryCode::parse("JP").unwrap())
+            .unwrap();
+        common::candidates::grant(&self.app, &c, Scope::Record);
+        let r = self
+            .http
+            .post(format!("{}/v1/interviews", self.base))
+            .bearer_auth(SERVICE)
+            .json(&json!({"candidate": c.to_string(), "recruiter": "acme"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let body: Value = r.json().await.unwrap();
+        (
+            body["interview_id"].as_str().unwrap().into(),
+            body["ingest_token"].as_str().unwrap().into(),
+        )
+    }
+
+    fn ws_url(&self, id: &str, token: &str) -> String {
+        format!(
+            "{}/v1/interviews/{id}/stream?token={token}",
+            self.base.replace("http", "ws")
+        )
+    }
+
+    fn state(&self, id: &str) -> String {
+        let row = self
+            .app
+            .catalog
+            .interview(&InterviewId::parse(id).unwrap())
+            .unwrap()
+            .unwrap();
+        row.state.as_str().to_string()
+    }
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    common::fixtures::read(name)
+}
+
+/// The next text message that is not a segment acknowledgement.
+async fn next_answer(ws: &mut Ws) -> Value {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("the server answers")
+            .expect("the socket is open")
+            .unwrap();
+        if let Message::Text(t) = msg {
+            let v: Value = serde_json::from_str(t.as_str()).unwrap();
+            if v["type"] != "segment.stored" {
+                return v;
+            }
+        }
+    }
+}
+
+/// Reads server messages until the socket closes: (text messages, close code).
+async fn read_to_close(ws: &mut Ws) -> (Vec<Value>, u16) {
+    let mut texts = Vec::new();
+    while let Some(msg) = tokio::time::timeout(Duration::from_secs(30), ws.next())
+        .await
+        .expect("server answers")
+    {
+        match msg.unwrap() {
+            Message::Text(t) => texts.push(serde_json::from_str(t.as_str()).unwrap()),
+            Message::Close(Some(f)) => return (texts, u16::from(f.code)),
+            Message::Close(None) => return (texts, 1005),
+            _ => {}
+        }
+    }
+    (texts, 1006)
+}
+
+/// Streams the media, then `{"type":"finish"}`; the stream must end as `finished` with 1000.
+async fn send_all_and_finish(ws: &mut Ws, media: &[u8]) -> Vec<Value> {
+    for chunk in media.chunks(16_384) {
+        ws.send(Message::binary(chunk.to_vec())).await.unwrap();
+    }
+    ws.send(Message::text(r#"{"type":"finish"}"#))
+        .await
+        .unwrap();
+    let (texts, code) = read_to_close(ws).await;
+    assert_eq!(code, 1000, "{texts:?}");
+    let ended = texts.last().unwrap();
+    assert_eq!(ended["type"], "capture.ended");
+    assert_eq!(ended["state"], "finished", "{ended}");
+    texts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_message_that_merely_mentions_finish_does_not_end_the_stream() {
+    let s = server().await;
+    let (id, token) = s.interview().await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(s.ws_url(&id, &token))
+        .await
+        .unwrap();
+    let media = fixture("interview-vp8-opus.webm");
+    let (head, rest) = media.split_at(media.len() / 3);
+    for chunk in head.chunks(16_384) {
+        ws.send(Message::binary(chunk.to_vec())).await.unwrap();
+    }
+    for mention in [
+        r#"{"type":"note","text":"finish"}"#,
+        r#"{"type":"finish","when":"later"}"#,
+        r#""finish""#,
+    ] {
+        ws.send(Message::text(mention)).await.unwrap();
+        let answer = next_answer(&mut ws).await;
+        assert_eq!(answer["type"], "error", "{mention}: {answer}");
+        assert_eq!(answer["error"], "unknown_message", "{mention}: {answer}");
+        assert!(
+            answer["message"]
+                .as_str()
+                .unwrap()
+                .contains(r#"{"type":"finish"}"#),
+            "the answer names the message that does end a stream: {answer}"
+        );
+    }
+    assert_eq!(s.state(&id), "capturing");
+    let texts = send_all_and_finish(&mut ws, rest).await;
+    let ended = texts.last().unwrap();
+    let all_bytes = ended["bytes_in"].as_u64().unwrap();
+    assert_eq!(
+        all_bytes,
+        media.len() as u64,
+        "every byte after the mention was taken"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_json_text_is_answered_with_an_error_and_the_stream_goes_on() {
+    let s = server().await;
+    let (id, token) = s.interview().await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(s.ws_url(&id, &token))
+        .await
+        .unwrap();
+    let media = fixture("interview-vp8-opus.webm");
+    let (head, rest) = media.split_at(media.len() / 2);
+    for chunk in head.chunks(16_384) {
+        ws.send(Message::binary(chunk.to_vec())).await.unwrap();
+    }
+    for garbage in [r#"please "finish" now"#, r#"{"type":"finish""#, ""] {
+        ws.send(Message::text(garbage)).await.unwrap();
+        let answer = next_answer(&mut ws).await;
+        assert_eq!(answer["type"], "error", "{garbage:?}: {answer}");
+        assert_eq!(
+            answer["error"], "malformed_message",
+            "{garbage:?}: {answer}"
+        );
+        assert!(answer["message"].is_string());
+    }
+    assert_eq!(s.state(&id), "capturing");
+    send_all_and_finish(&mut ws, rest).await;
+    assert_eq!(s.state(&id), "finished");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_is_stopping_refuses_new_streams_without_spending_their_token() {
+    let s = server().await;
+    let (id, token) = s.interview().await;
+    s.app.shutdown();
+    match tokio_tungstenite::connect_async(s.ws_url(&id, &token)).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status().as_u16(), 503);
+            let body: Value = serde_json::from_slice(resp.body().as_deref().unwrap()).unwrap();
+            assert_eq!(body["error"], "shutting_down");
+        }
+        other => panic!("expected a 503, got {:?}", other.map(|_| "an upgrade")),
+    }
+    assert_eq!(s.state(&id), "created", "the interview was not touched");
+    let row = s
+        .app
+        .catalog
+        .interview(&InterviewId::parse(&id).unwrap())
+        .unwrap()
+        .unwrap();
+    assert!(
+        kiroku::capture::spend_ingest_token(&s.app, &row.id, &token).is_ok(),
+        "the token is still unspent, for a retry once the server is back"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_stream_left_open_ends_cleanly_when_the_server_stops() {
+    let s = server().await;
+    let (id, token) = s.interview().await;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let body = reqwest::Body::wrap_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    }));
+    let put = tokio::spawn(
+        s.http
+            .put(format!("{}/v1/interviews/{id}/media", s.base))
+            .bearer_auth(&token)
+            .header("content-type", "video/webm")
+            .body(body)
+            .send(),
+    );
+    let media = fixture("interview-vp8-opus.webm");
+    for chunk in media[..media.len() / 2].chunks(16_384) {
+        tx.send(Ok(chunk.to_vec())).await.unwrap();
+    }
+    let interview = InterviewId::parse(&id).unwrap();
+    let start = Instant::now();
+    while s.app.catalog.segments(&interview).unwrap().len() < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "segments are stored"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.app.shutdown();
+    let answer = tokio::time::timeout(Duration::from_secs(10), put)
+        .await
+        .expect("the PUT is answered although its body never ended")
+        .unwrap()
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let v: Value = answer.json().await.unwrap();
+    assert_eq!(v["state"], "finished", "{v}");
+    assert!(v["acknowledged"].as_array().unwrap().len() >= 2, "{v}");
+    assert_eq!(s.state(&id), "finished");
+    drop(tx);
+}
+
+fn kiroku(data: &Path) -> Command {
+    let mut c = common::cli::kiroku_cmd(data);
+    c.env("KIROKU_SERVICE_TOKEN", SERVICE);
+    c
+}
+
+fn free_port() -> u16 {
+    common::serve::free_port()
+}
+
+async fn serve(data: &Path, port: u16) -> Child {
+    let mut child = kiroku(data)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+            .await
+            .is_ok()
+        {
+            return child;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("kiroku serve did not come up on port {port}");
+}
+
+/// Waits up to `bound` for the process to exit on its own.
+async fn exit_within(child: &mut Child, bound: Duration) -> Option<std::process::ExitStatus> {
+    let start = Instant::now();
+    while start.elapsed() < bound {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_an_open_stream_cleanly_seals_its_manifest_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let candidate = common::cli::last_line(
+        &kiroku(data)
+            .args(["candidate", "add", "--ref", "r", "--home-country", "JP"])
+            .output()
+            .unwrap(),
+    );
+    common::cli::privacy_basics(data);
+    common::cli::last_line(
+        &kiroku(data)
+            .args([
+                "consent",
+                "grant",
+                "--candidate",
+                &candidate,
+                "--scope",
+                "record",
+            ])
+            .output()
+            .unwrap(),
+    );
+    let port = free_port();
+    let mut server = serve(data, port).await;
+    let created: Value = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/v1/interviews"))
+        .bearer_auth(SERVICE)
+        .json(&json!({"candidate": candidate, "recruiter": "acme"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["interview_id"].as_str().unwrap().to_string();
+    let url = format!(
+        "ws://127.0.0.1:{port}/v1/interviews/{id}/stream?token={}",
+        created["ingest_token"].as_str().unwrap()
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let media = fixture("interview-vp8-opus.webm");
+    let mut acked = 0;
+    for chunk in media.chunks(8_192) {
+        ws.send(Message::binary(chunk.to_vec())).await.unwrap();
+        while let Ok(Some(Ok(Message::Text(_)))) =
+            tokio::time::timeout(Duration::from_millis(30), ws.next()).await
+        {
+            acked += 1;
+        }
+        if acked >= 3 {
+            break;
+        }
+    }
+    assert!(acked >= 3, "header and two media segments acknowledged");
+
+    let signalled = Instant::now();
+    let sent = Command::new("sh")
+        .args(["-c", "kill -TERM \"$0\"", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let (texts, code) = read_to_close(&mut ws).await;
+    assert_eq!(code, 1001, "going away: {texts:?}");
+    let ended = texts.last().unwrap();
+    assert_eq!(ended["type"], "capture.ended");
+    assert_eq!(ended["state"], "finished", "{ended}");
+    assert!(ended["error"].is_null(), "{ended}");
+    let stored = texts
+        .iter()
+        .filter(|t| t["type"] == "segment.stored")
+        .count();
+    let status = exit_within(&mut server, Duration::from_secs(10)).await;
+    let Some(status) = status else {
+        let _ = server.kill();
+        let _ = server.wait();
+        panic!("kiroku serve still runs 10 s after SIGTERM");
+    };
+    assert!(status.success(), "exit status {status:?}");
+    assert!(signalled.elapsed() < Duration::from_secs(10));
+
+    // Everything the client was told is on disk, the manifest is sealed as complete.
+    let app = common::app::open(common::app::config(data));
+    let row = app
+        .catalog
+        .interview(&InterviewId::parse(&id).unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.state.as_str(), "finished");
+    assert_eq!(row.end_reason.as_deref(), Some("finished"));
+    let segments = app.catalog.segments(&row.id).unwrap();
+    assert_eq!(
+        segments.len(),
+        acked + stored,
+        "every acknowledged segment, no more"
+    );
+    assert!(
+        segments.last().unwrap().is_final,
+        "the last segment is marked final"
+    );
+    let (region, key) = app.interview_key(&row).unwrap().unwrap();
+    let sealed = region
+        .store
+        .get(&kiroku::store::ObjectKey::manifest(&row.candidate, &row.id))
+        .unwrap();
+    let manifest = kiroku::recording::Manifest::open(&key, &row, &sealed).unwrap();
+    assert!(manifest.complete, "the manifest is sealed as complete");
+    assert_eq!(manifest.end.as_deref(), Some("finished"));
+    assert_eq!(manifest.segments.len(), segments.len());
+    drop(app);
+
+    let out = data.join("after-sigterm.webm");
+    let o = kiroku(data)
+        .args(["recording", "export", &id, "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(std::fs::metadata(&out).unwrap().len() > 10_000);
+}
+
+#[test]
+fn a_stopped_spool_uploader_exits_promptly_and_leaves_what_is_spooled_in_the_spool() {
+    use kiroku::config::{RegionConfig, S3Config};
+    use kiroku::seal::{CandidateKey, ObjectIdentity, ObjectKind};
+    use kiroku::store::{ObjectKey, Store};
+
+    let dir = tempfile::tempdir().unwrap();
+    let unreachable = free_port(); // nothing listens there: every upload fails
+    let s3 = S3Config {
+        bucket: "kiroku".into(),
+        region: "nowhere".into(),
+        endpoint: Some(format!("http://127.0.0.1:{unreachable}")),
+        path_style: true,
+        profile: None,
+        access_key_id: Some("id".into()),
+        secret_access_key: Some("secret".into()),
+        upload_timeout_seconds: 1,
+        spool_limit_bytes: 1 << 20,
+    };
+    let mut cfg = common::app::config(dir.path());
+    cfg.default_region = "jp".into();
+    cfg.regions.clear();
+    cfg.regions.insert(
+        "jp".into(),
+        RegionConfig {
+            country: "JP".into(),
+            backend: "s3".into(),
+            master_key_file: "keys/jp.master.key".into(),
+            s3: Some(s3),
+        },
+    );
+    let app = common::app::open(cfg);
+    let Store::S3(store) = &app.default_region().store else {
+        panic!("the region is on S3");
+    };
+    let (candidate, interview) = (
+        kiroku::ids::CandidateId::new_random(),
+        InterviewId::new_random(),
+    );
+    let identity = ObjectIdentity {
+        kind: ObjectKind::Segment,
+        region: app.default_region().region.id.clone(),
+        candidate,
+        interview,
+        index: 0,
+        key_version: 1,
+    };
+    let sealed = kiroku::seal::seal(
+        &CandidateKey::from_bytes([7; 32], 1),
+        &identity,
+        false,
+        vec![1; 1000],
+    )
+    .unwrap();
+    let key = ObjectKey::segment(&candidate, &interview, 0);
+    store.spool().put(&key, &sealed, &json!({})).unwrap();
+
+    app.start_uploaders();
+    // Long enough for a few failed attempts: the backoff pause under way is seconds long.
+    std::thread::sleep(Duration::from_secs(4));
+    let asked = Instant::now();
+    assert!(
+        app.stop_uploaders(Duration::from_secs(10)),
+        "the uploader thread ended"
+    );
+    assert!(
+        asked.elapsed() < Duration::from_millis(1500),
+        "it does not sit out its backoff: {:?}",
+        asked.elapsed()
+    );
+    assert!(store.spool().contains(&key), "the object stays spooled");
+    assert!(store.spool().get(&key).is_ok());
+}

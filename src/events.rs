@@ -103,19 +103,12 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn finished() -> Happened {
-        Happened::ConsentChanged(ConsentEventRow {
-            id: "ce_1".into(),
-            candidate: crate::ids::CandidateId::new_random(),
-            action: crate::vocab::ConsentAction::Grant,
-            scope: crate::vocab::Scope::Record,
-            at: "2026-11-29T10:00:00+09:00".into(),
-            notice_id: None,
-            method: None,
-            origin: None,
-            language: None,
-            withdraws: None,
-            receipt: None,
-        })
+        Happened::ConsentChanged(ConsentEventRow::bare(
+            "ce_1",
+            crate::ids::CandidateId::new_random(),
+            crate::vocab::ConsentAction::Grant,
+            crate::vocab::Scope::Record,
+        ))
     }
 
     #[test]

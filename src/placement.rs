@@ -99,19 +99,12 @@ mod tests {
     }
 
     fn transfer_granted(to: &str) -> ConsentState {
-        ConsentState::replay(vec![ConsentEventRow {
-            id: "ce_transfer".into(),
-            candidate: CandidateId::from_bytes([1; 16]),
-            action: crate::vocab::ConsentAction::Grant,
-            scope: Scope::Transfer(country(to)),
-            at: "2026-11-29T10:00:00+09:00".into(),
-            notice_id: None,
-            method: None,
-            origin: None,
-            language: None,
-            withdraws: None,
-            receipt: None,
-        }])
+        ConsentState::replay(vec![ConsentEventRow::bare(
+            "ce_transfer",
+            CandidateId::from_bytes([1; 16]),
+            crate::vocab::ConsentAction::Grant,
+            Scope::Transfer(country(to)),
+        )])
     }
 
     /// Regions `jp` (JP) and `us` (US).

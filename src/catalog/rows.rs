@@ -42,6 +42,26 @@ pub struct ConsentEventRow {
     pub receipt: Option<String>,
 }
 
+#[cfg(test)]
+impl ConsentEventRow {
+    /// An event with only what the consent rules read (for unit tests of those rules).
+    pub fn bare(id: &str, candidate: CandidateId, action: ConsentAction, scope: Scope) -> Self {
+        ConsentEventRow {
+            id: id.into(),
+            candidate,
+            action,
+            scope,
+            at: "2026-11-29T10:00:00+09:00".into(),
+            notice_id: None,
+            method: None,
+            origin: None,
+            language: None,
+            withdraws: None,
+            receipt: None,
+        }
+    }
+}
+
 /// A registered privacy-notice version.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct NoticeRow {

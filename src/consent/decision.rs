@@ -399,19 +399,12 @@ mod tests {
             self.events += 1;
             let id = format!("ce_{}", self.events);
             self.catalog
-                .append_consent_event(&ConsentEventRow {
-                    id: id.clone(),
-                    candidate: self.interview.candidate,
-                    action: crate::vocab::ConsentAction::parse(action).unwrap(),
-                    scope: scope.clone(),
-                    at: crate::util::now_rfc3339(),
-                    notice_id: None,
-                    method: None,
-                    origin: None,
-                    language: None,
-                    withdraws: None,
-                    receipt: None,
-                })
+                .append_consent_event(&ConsentEventRow::bare(
+                    &id,
+                    self.interview.candidate,
+                    crate::vocab::ConsentAction::parse(action).unwrap(),
+                    scope.clone(),
+                ))
                 .unwrap();
             id
         }

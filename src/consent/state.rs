@@ -66,19 +66,12 @@ mod tests {
     use crate::ids::{CandidateId, RecruiterHandle};
 
     fn event(n: u32, action: &str, scope: &str, recipient: Option<&str>) -> ConsentEventRow {
-        ConsentEventRow {
-            id: format!("ce_{n}"),
-            candidate: CandidateId::from_bytes([7; 16]),
-            action: ConsentAction::parse(action).unwrap(),
-            scope: Scope::parse(scope, recipient, None).unwrap(),
-            at: format!("2026-11-29T10:00:{n:02}+09:00"),
-            notice_id: None,
-            method: None,
-            origin: None,
-            language: None,
-            withdraws: None,
-            receipt: None,
-        }
+        ConsentEventRow::bare(
+            &format!("ce_{n}"),
+            CandidateId::from_bytes([7; 16]),
+            ConsentAction::parse(action).unwrap(),
+            Scope::parse(scope, recipient, None).unwrap(),
+        )
     }
 
     fn acme() -> Scope {

@@ -194,15 +194,17 @@ fn prepare(app: &Kiroku, row: &OutboxRow) -> Result<Ready, BoxError> {
             Ready::Cancel("the recruiter has no webhook endpoint".into())
         });
     };
+    // The interview a `*.ready` delivery is about; `None` once it is gone.
+    let interview = row
+        .interview
+        .map(|id| app.catalog.interview(&id))
+        .transpose()?
+        .flatten();
+    const GONE: &str = "the interview is gone";
     let body = match row.kind {
         OutboxKind::RecordingReady => {
-            let Some(i) = row
-                .interview
-                .map(|id| app.catalog.interview(&id))
-                .transpose()?
-                .flatten()
-            else {
-                return Ok(Ready::Cancel("the interview is gone".into()));
+            let Some(i) = interview else {
+                return Ok(Ready::Cancel(GONE.into()));
             };
             match decision::decide(&app.catalog, &app.audit, &to, &i, decision::Recording)? {
                 Err(refusal) => return Ok(Ready::Cancel(refusal.code().into())),
@@ -225,13 +227,8 @@ fn prepare(app: &Kiroku, row: &OutboxRow) -> Result<Ready, BoxError> {
             }
         }
         OutboxKind::AnalysisReady => {
-            let Some(i) = row
-                .interview
-                .map(|id| app.catalog.interview(&id))
-                .transpose()?
-                .flatten()
-            else {
-                return Ok(Ready::Cancel("the interview is gone".into()));
+            let Some(i) = interview else {
+                return Ok(Ready::Cancel(GONE.into()));
             };
             match decision::decide(&app.catalog, &app.audit, &to, &i, decision::Analysis)? {
                 Err(crate::consent::Refusal::NotEnded) => return Ok(Ready::Later),

@@ -22,17 +22,20 @@
 //! an analysis completed) and the modules above listen, wired once in [`node`].
 //!
 //! ```text
-//! cli                                       the command line
-//! http, bench                               the edge; `kiroku bench`
-//! node                                      open + wire the listeners
-//! capture, delivery                         one interview's capture; push release (listens)
-//! analysis, release                         consent-gated analysis (listens); pull release
-//! recording, recruiter                      one verified road to plaintext; recipients
-//! app                                       wiring: config, catalog, regions, keys, announcer
-//! consent, placement                        ledger, replay, decision point; where data lives
-//! store, events, audit                      object stores; announcements; the audit log
-//! catalog, seal, signing, segment, config   SQLite; AEAD; Ed25519; GStreamer; operator config
-//! ids, vocab, util                          identifiers; the records' words; files, clock, secrets
+//! cli                               the command line
+//! http, bench                       the edge; `kiroku bench`
+//! node                              open + wire the listeners
+//! capture, delivery                 one interview's capture; push release (listens)
+//! analysis, release                 consent-gated analysis (listens); pull release
+//! recording, recruiter              one verified road to plaintext; recipients
+//! app, placement                    wiring: config, catalog, regions, keys; where data lives
+//! consent                           ledger, consent-state replay, decision point
+//! events, audit                     announcements; the audit log
+//! catalog                           SQLite: the typed rows
+//! store, segment                    object stores; GStreamer
+//! seal, signing, config             AEAD; Ed25519; the operator's config
+//! vocab                             the records' words (scopes, items, outbox states…)
+//! ids, util                         identifiers; files, clock, secrets
 //! ```
 //!
 //! `tests/layering.rs` reads `src/` and fails naming the cycle if any module imports one that
@@ -46,7 +49,8 @@
 //! - [`events`]: what lower modules announce to the modules above them.
 //! - [`node`]: opens kiroku with the listeners wired; what `serve`, the CLI and tests use.
 //! - [`ids`]: identifiers that can never escape a folder or carry personal data.
-//! - [`seal`]: the only user of ring's AEAD: keys, the sealed-object format, seal and open.
+//! - [`seal`]: the only user of ring's AEAD: keys, the sealed-object format, seal and open,
+//!   and which 64 KiB chunks a byte range needs (`seal::chunks`).
 //! - [`segment`]: the only user of GStreamer: pipelines (built in or `pipelines_dir`), remux, cuts.
 //! - [`store`]: object stores; accepts only sealed objects.
 //! - [`catalog`]: the SQLite database: candidates, interviews, segments, wrapped keys, consents.
@@ -58,7 +62,8 @@
 //! - [`audit`]: the append-only, hash-chained, signed audit log.
 //! - [`signing`]: the operator's Ed25519 key (receipts, audit checkpoints).
 //! - [`capture`]: one interview's capture session, from bytes in to acknowledged segments.
-//! - [`recording`]: rebuilding a recording from sealed segments, verifying every one.
+//! - [`recording`]: the one verification of a recording (`recording::verify`: manifest,
+//!   catalog, key, region) that export and release both use; each segment proven on opening.
 //! - [`http`]: the HTTP/WebSocket edge; maps each module's error to a status once.
 //! - [`cli`]: the `kiroku` command line.
 //! - [`bench`](mod@bench): `kiroku bench`, ratios measured in one run.

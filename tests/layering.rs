@@ -135,6 +135,44 @@ fn the_cycle_finder_finds_a_cycle_through_three_modules() {
     assert_eq!(cycle.len(), 4);
 }
 
+/// The layer table drawn in the crate docs, highest row first: each row's module names.
+fn documented_layers() -> Vec<Vec<String>> {
+    let lib = std::fs::read_to_string(src().join("lib.rs")).unwrap();
+    let start = lib
+        .find("//! ```text\n//! cli")
+        .expect("the layer table in src/lib.rs");
+    lib[start..]
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.starts_with("//! ```"))
+        .map(|l| {
+            let row = l.trim_start_matches("//!").trim();
+            let names = row.split("  ").next().unwrap_or("");
+            names.split(", ").map(|n| n.trim().to_string()).collect()
+        })
+        .collect()
+}
+
+#[test]
+fn every_module_imports_only_modules_in_lower_rows_of_the_documented_layers() {
+    let layers = documented_layers();
+    let row_of = |m: &str| layers.iter().position(|row| row.iter().any(|n| n == m));
+    let graph = import_graph();
+    for (module, imports) in &graph {
+        let here = row_of(module)
+            .unwrap_or_else(|| panic!("module `{module}` is not in the layer table of src/lib.rs"));
+        for import in imports {
+            let there = row_of(import).unwrap_or_else(|| {
+                panic!("`{module}` imports `{import}`, which is not in the layer table")
+            });
+            assert!(
+                there > here,
+                "`{module}` (row {here}) imports `{import}` (row {there}): not a lower layer"
+            );
+        }
+    }
+}
+
 #[test]
 fn the_crate_docs_list_every_module() {
     let lib = std::fs::read_to_string(src().join("lib.rs")).unwrap();

@@ -32,6 +32,8 @@ pub enum RecruiterError {
     Catalog(#[from] CatalogError),
     #[error(transparent)]
     Audit(#[from] crate::audit::AuditError),
+    #[error(transparent)]
+    Random(#[from] crate::util::secret::RandomFailed),
 }
 
 impl RecruiterError {
@@ -43,14 +45,16 @@ impl RecruiterError {
             RecruiterError::WrongKey => "recruiter_key_invalid",
             RecruiterError::Revoked => "recruiter_key_revoked",
             RecruiterError::BadUrl(_) => "invalid_webhook_url",
-            RecruiterError::Catalog(_) | RecruiterError::Audit(_) => "internal",
+            RecruiterError::Catalog(_) | RecruiterError::Audit(_) | RecruiterError::Random(_) => {
+                "internal"
+            }
         }
     }
 }
 
 /// Registers a recruiter; returns its first API key (shown once).
 pub fn add(app: &Kiroku, h: &RecruiterHandle) -> Result<String, RecruiterError> {
-    let (key, key_id, hash) = new_key();
+    let (key, key_id, hash) = new_key()?;
     if !app.catalog.insert_recruiter(h, &key_id, &hash)? {
         return Err(RecruiterError::Exists(h.to_string()));
     }
@@ -67,7 +71,7 @@ pub fn add(app: &Kiroku, h: &RecruiterHandle) -> Result<String, RecruiterError> 
 /// Replaces every live key of a recruiter with a new one; returns the new key (shown once).
 pub fn rotate(app: &Kiroku, h: &RecruiterHandle) -> Result<String, RecruiterError> {
     known(app, h)?;
-    let (key, key_id, hash) = new_key();
+    let (key, key_id, hash) = new_key()?;
     let revoked = app
         .catalog
         .replace_recruiter_keys(h, Some((&key_id, &hash)))?;
@@ -145,11 +149,7 @@ pub fn remove_webhook(app: &Kiroku, h: &RecruiterHandle) -> Result<bool, Recruit
 /// the operator allows them.
 pub fn set_webhook(app: &Kiroku, h: &RecruiterHandle, url: &str) -> Result<String, RecruiterError> {
     check_url(url, app.config.webhooks.allow_private_addresses)?;
-    let secret = format!(
-        "whsec_{}",
-        crate::util::secret::random_token(32)
-            .map_err(|_| RecruiterError::BadUrl("random generator failed"))?
-    );
+    let secret = format!("whsec_{}", crate::util::secret::random_token(32)?);
     app.catalog.set_webhook(&WebhookRow {
         handle: h.clone(),
         url: url.into(),
@@ -255,11 +255,11 @@ fn known(app: &Kiroku, h: &RecruiterHandle) -> Result<(), RecruiterError> {
     }
 }
 
-fn new_key() -> (String, String, Vec<u8>) {
-    let key_id = crate::util::secret::random_hex(8).expect("system random");
-    let secret = crate::util::secret::random_token(32).expect("system random");
+fn new_key() -> Result<(String, String, Vec<u8>), RecruiterError> {
+    let key_id = crate::util::secret::random_hex(8)?;
+    let secret = crate::util::secret::random_token(32)?;
     let hash = sha256(secret.as_bytes());
-    (format!("krk_{key_id}_{secret}"), key_id, hash)
+    Ok((format!("krk_{key_id}_{secret}"), key_id, hash))
 }
 
 fn sha256(b: &[u8]) -> Vec<u8> {

@@ -58,6 +58,10 @@ pub enum AnalysisError {
     Catalog(#[from] crate::catalog::CatalogError),
     #[error(transparent)]
     Consent(#[from] crate::consent::ConsentError),
+    #[error(transparent)]
+    KeyLookup(#[from] crate::app::KeyLookupError),
+    #[error("segment {0} is not the one the catalog lists")]
+    NotCatalogued(u32),
 }
 
 /// What capture tells the worker.
@@ -157,8 +161,7 @@ struct Worker {
 impl Worker {
     fn new(app: &Arc<Kiroku>, row: &InterviewRow) -> Result<Worker, AnalysisError> {
         let (_, key) = app
-            .interview_key(row)
-            .map_err(|e| AnalysisError::Input(e.to_string()))?
+            .interview_key(row)?
             .ok_or_else(|| AnalysisError::Input("the interview's key is gone".into()))?;
         Ok(Worker {
             app: app.clone(),
@@ -239,10 +242,17 @@ impl Worker {
             .ok_or_else(|| AnalysisError::Input("the interview's region is gone".into()))?;
         let sealed = region.store.get(&seg.object_key)?;
         let opened = seal::open(&self.key, &segment_identity(&self.row, index), &sealed)?;
-        if self.tap.is_none() {
-            self.tap = Some(AudioTap::start(self.app.profiles.source())?);
+        // The sealed object proves it is this interview's segment `index`; the catalog's
+        // commitment proves it is the very segment capture acknowledged, as export checks.
+        if opened.commitment != seg.commitment {
+            return Err(AnalysisError::NotCatalogued(index));
         }
-        let tap = self.tap.as_mut().expect("started");
+        let tap = match &mut self.tap {
+            Some(tap) => tap,
+            None => self
+                .tap
+                .insert(AudioTap::start(self.app.profiles.source())?),
+        };
         tap.push(&opened.plaintext)?;
         if seg.media_kind == MediaKind::Header {
             return Ok(());

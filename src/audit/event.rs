@@ -9,8 +9,9 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::catalog::InterviewState;
 use crate::ids::{CandidateId, CountryCode, InterviewId, RecruiterHandle, RegionId};
-use crate::vocab::{Item, LegalBasis, ProvisionBasis};
+use crate::vocab::{Item, LegalBasis, Method, OutboxKind, ProvisionBasis, Scope};
 
 /// One auditable thing that decided or moved personal data.
 #[derive(Debug, Clone, Serialize)]
@@ -52,8 +53,7 @@ pub enum Event {
     CaptureEnded {
         interview: InterviewId,
         candidate: CandidateId,
-        /// `finished` or `stopped`.
-        state: &'static str,
+        state: InterviewState,
         /// `finished`, or the code of why capture stopped.
         reason: &'static str,
         segments: usize,
@@ -198,11 +198,11 @@ pub enum Event {
 pub struct ConsentChange {
     pub candidate: CandidateId,
     pub consent_event: String,
-    /// `record`, `share.recording:acme`, `transfer:US`…
-    pub scope: String,
+    /// Written in its tag form: `record`, `share.recording:acme`, `transfer:US`…
+    #[serde(serialize_with = "tag_form")]
+    pub scope: Scope,
     pub notice: Option<String>,
-    /// `web_form`, `api` or `paper`.
-    pub method: Option<String>,
+    pub method: Option<Method>,
     /// For a withdrawal: the grant it withdraws.
     pub withdraws: Option<String>,
 }
@@ -211,9 +211,8 @@ pub struct ConsentChange {
 #[derive(Debug, Clone, Serialize)]
 pub struct DeliveryAttempt {
     pub delivery: String,
-    /// `recording.ready`, `analysis.ready` or `consent.withdrawn`.
-    pub kind: String,
-    pub recipient: String,
+    pub kind: OutboxKind,
+    pub recipient: RecruiterHandle,
     pub candidate: CandidateId,
     pub interview: Option<InterviewId>,
     pub attempts: u32,
@@ -227,19 +226,29 @@ pub enum AnalysisStop {
     AnalyzeConsentWithdrawn,
 }
 
+/// A value written in its one-string `Display` form.
+fn tag_form<S: serde::Serializer>(v: &impl std::fmt::Display, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
 impl Event {
-    /// The entry's `event` and `data`.
+    /// The entry's `event` and `data`. Every variant is plain fields under a tag, so this
+    /// always yields a name; were serialising ever to fail, the entry still records that an
+    /// event happened, with the failure as its data, rather than panicking in a request.
     pub(super) fn into_parts(self) -> (String, Value) {
         match serde_json::to_value(&self) {
             Ok(Value::Object(mut m)) => {
                 let name = match m.remove("event") {
                     Some(Value::String(s)) => s,
-                    _ => String::new(),
+                    _ => "audit.unnamed".to_string(),
                 };
                 (name, m.remove("data").unwrap_or(Value::Null))
             }
-            // Serialising plain fields cannot fail, and a tagged enum is always an object.
-            _ => unreachable!("audit events serialise to a tagged object"),
+            Ok(other) => ("audit.unnamed".into(), other),
+            Err(e) => (
+                "audit.unserialisable".into(),
+                serde_json::json!({"error": e.to_string()}),
+            ),
         }
     }
 }

@@ -67,6 +67,8 @@ pub enum CaptureError {
     Consent(#[from] ConsentError),
     #[error(transparent)]
     Keys(KeyLookupError),
+    #[error(transparent)]
+    Random(#[from] crate::util::secret::RandomFailed),
 }
 
 /// A key lookup that failed in the catalog is a catalog failure (`catalog_failed`), never
@@ -114,6 +116,7 @@ impl CaptureError {
             CaptureError::Store(_) | CaptureError::Manifest(_) => "store_failed",
             CaptureError::Catalog(_) => "catalog_failed",
             CaptureError::Consent(_) => "consent_check_failed",
+            CaptureError::Random(_) => "random_failed",
         }
     }
 }
@@ -178,7 +181,7 @@ pub fn create_interview(
         bytes_in: 0,
         end_reason: None,
     })?;
-    let token = new_token();
+    let token = new_token()?;
     let expires_at = crate::util::now_unix() + app.config.ingest_token_ttl_seconds as i64;
     app.catalog
         .insert_ingest_token(&token_hash(&token), &id, expires_at)?;
@@ -290,8 +293,8 @@ pub fn recover_interrupted(app: &Arc<Kiroku>) {
     }
 }
 
-fn new_token() -> String {
-    crate::util::secret::random_token(32).expect("system random")
+fn new_token() -> Result<String, crate::util::secret::RandomFailed> {
+    crate::util::secret::random_token(32)
 }
 
 /// Tokens are stored hashed: a copy of the catalog cannot start a stream.

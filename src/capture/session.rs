@@ -94,7 +94,13 @@ impl Feeder {
             });
             return Pushed::CaptureOver;
         }
-        if let Some(scan) = self.shared.scan.lock().expect("scan lock").as_mut() {
+        if let Some(scan) = self
+            .shared
+            .scan
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
             scan.push(&bytes);
         }
         match self.input.push(bytes) {
@@ -215,7 +221,7 @@ impl Capture {
             scan: Mutex::new(None),
         });
         if row.content_type.contains("webm") || row.content_type.contains("matroska") {
-            *shared.scan.lock().expect("scan lock") = Some(InputScan::default());
+            *shared.scan.lock().unwrap_or_else(|p| p.into_inner()) = Some(InputScan::default());
         }
         let feeder = Feeder {
             input,
@@ -276,14 +282,18 @@ impl Capture {
     pub fn finish(self) -> CaptureOutcome {
         let shared = &self.feeder.shared;
         if !shared.cut_by_service.load(Ordering::SeqCst)
-            && let Some(scan) = shared.scan.lock().expect("scan lock").as_ref()
+            && let Some(scan) = shared
+                .scan
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
             && let Some(why) = scan.incomplete()
         {
             self.feeder
                 .shared
                 .reason
                 .lock()
-                .expect("reason lock")
+                .unwrap_or_else(|p| p.into_inner())
                 .get_or_insert(CaptureError::Truncated(why));
         }
         self.feeder.input.end();
@@ -393,7 +403,7 @@ impl Ending {
             Event::CaptureEnded {
                 interview: self.interview,
                 candidate: end.row.candidate,
-                state: state.as_str(),
+                state,
                 reason: code,
                 segments: manifest.segments.len(),
             },
@@ -442,7 +452,7 @@ impl Ending {
             Event::CaptureEnded {
                 interview: *interview,
                 candidate: row.candidate,
-                state: InterviewState::Stopped.as_str(),
+                state: InterviewState::Stopped,
                 reason: code,
                 segments: 0,
             },
@@ -498,8 +508,11 @@ impl Worker {
                 Err(e) => break Some(CaptureError::Media(e)),
             }
             // Rewritten after each segment so that a crash leaves an exact, sealed list.
-            if let Err(e) = manifest.store(&self.key, &self.row, self.store()) {
-                break Some(e.into());
+            let stored = self
+                .store()
+                .and_then(|store| Ok(manifest.store(&self.key, &self.row, store)?));
+            if let Err(e) = stored {
+                break Some(e);
             }
         };
         if reason.is_some() {
@@ -517,12 +530,13 @@ impl Worker {
         }
     }
 
-    fn store(&self) -> &Store {
-        &self
-            .app
+    /// The interview's store. `Capture::start` found its region, and regions are fixed for the
+    /// process's life, so this fails only if that invariant is ever broken.
+    fn store(&self) -> Result<&Store, CaptureError> {
+        self.app
             .region(&self.row.region)
-            .expect("interview region exists")
-            .store
+            .map(|r| &r.store)
+            .ok_or(CaptureError::UnknownInterview)
     }
 
     /// The checks at every segment boundary: consent still stands, limits hold. Returns the
@@ -561,7 +575,7 @@ impl Worker {
         };
         let sealed = seal::seal(&self.key, &identity, seg.is_last, seg.bytes)?;
         let key = ObjectKey::segment(&self.row.candidate, &self.row.id, seg.index);
-        self.store().put(&key, &sealed, &tags)?;
+        self.store()?.put(&key, &sealed, &tags)?;
         let row = SegmentRow {
             interview: self.row.id,
             index: seg.index,

@@ -379,9 +379,9 @@ impl<'a> Clerk<'a> {
             what(ConsentChange {
                 candidate: e.candidate,
                 consent_event: e.id.clone(),
-                scope: e.scope.to_string(),
+                scope: e.scope.clone(),
                 notice: e.notice_id.clone(),
-                method: e.method.map(|m| m.as_str().to_string()),
+                method: e.method,
                 withdraws: e.withdraws.clone(),
             }),
             actor,

@@ -324,8 +324,8 @@ async fn settle(
             }
             let attempt = DeliveryAttempt {
                 delivery: row2.id.clone(),
-                kind: row2.kind.as_str().to_string(),
-                recipient: row2.recruiter.to_string(),
+                kind: row2.kind,
+                recipient: row2.recruiter.clone(),
                 candidate: row2.candidate,
                 interview: row2.interview,
                 attempts,

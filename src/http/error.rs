@@ -100,7 +100,7 @@ pub fn capture_status(e: &CaptureError) -> StatusCode {
         }
         Consent(ConsentError::UnknownCandidate) => StatusCode::NOT_FOUND,
         Consent(_) => StatusCode::BAD_REQUEST,
-        Media(_) | Seal(_) | Store(_) | Manifest(_) | Catalog(_) | Keys(_) => {
+        Media(_) | Seal(_) | Store(_) | Manifest(_) | Catalog(_) | Keys(_) | Random(_) => {
             StatusCode::INTERNAL_SERVER_ERROR
         }
     }
@@ -181,7 +181,7 @@ impl From<RecruiterError> for ApiError {
             Unknown(_) => StatusCode::NOT_FOUND,
             NoKey | WrongKey | Revoked => StatusCode::UNAUTHORIZED,
             BadUrl(_) => StatusCode::BAD_REQUEST,
-            Catalog(_) | Audit(_) => return ApiError::internal(&e),
+            Catalog(_) | Audit(_) | Random(_) => return ApiError::internal(&e),
         };
         ApiError::new(status, e.code(), e.to_string())
     }

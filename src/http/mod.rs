@@ -74,7 +74,12 @@ fn routes(state: AppState) -> Router {
             "/healthz",
             get(
                 |axum::extract::State(s): axum::extract::State<AppState>| async move {
-                    axum::Json(health(&s.app))
+                    // Reading a spool's size takes its lock, which a spooling write holds
+                    // through an fsync: not on an async worker.
+                    let app = s.app.clone();
+                    blocking(move || Ok::<_, ApiError>(health(&app)))
+                        .await
+                        .map(axum::Json)
                 },
             ),
         )

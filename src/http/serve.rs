@@ -43,8 +43,15 @@ async fn serve(app: Arc<Kiroku>) -> Result<(), std::io::Error> {
             .map_err(std::io::Error::other)?;
     }
     app.start_uploaders();
-    if let Err(e) = crate::release::purge_expired_provisions(&app) {
-        tracing::error!(error = %e, "provision records could not be purged");
+    {
+        let app = app.clone();
+        let purged =
+            tokio::task::spawn_blocking(move || crate::release::purge_expired_provisions(&app))
+                .await
+                .map_err(std::io::Error::other)?;
+        if let Err(e) = purged {
+            tracing::error!(error = %e, "provision records could not be purged");
+        }
     }
     let mut deliveries = tokio::spawn(crate::delivery::run(app.clone()));
     tracing::info!(%addr, "kiroku is listening");

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use common::fixtures::{self, browser_chunks};
 use common::server::{self, As, SERVICE, Server};
+use common::ws::{finish, read_to_close, send_until_acked};
 use common::{app, candidates};
 use futures_util::{SinkExt, StreamExt};
 use kiroku::config::Config;
@@ -47,21 +48,6 @@ impl Server {
         )
     }
 
-    fn ws_url(&self, id: &str, token: &str) -> String {
-        format!(
-            "{}/v1/interviews/{id}/stream?token={token}",
-            self.base.replace("http", "ws")
-        )
-    }
-
-    /// A WebSocket opened on the interview's stream.
-    async fn connect(&self, id: &str, token: &str) -> Ws {
-        tokio_tungstenite::connect_async(self.ws_url(id, token))
-            .await
-            .unwrap()
-            .0
-    }
-
     async fn show(&self, id: &str) -> Value {
         let (status, _, bytes) = self
             .raw(
@@ -75,54 +61,6 @@ impl Server {
         assert_eq!(status, 200);
         serde_json::from_slice(&bytes).unwrap()
     }
-}
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// Reads server messages until the socket closes: (text messages, close code).
-async fn read_to_close(ws: &mut Ws) -> (Vec<Value>, u16) {
-    let mut texts = Vec::new();
-    while let Some(msg) = tokio::time::timeout(Duration::from_secs(30), ws.next())
-        .await
-        .expect("server answers")
-    {
-        match msg.unwrap() {
-            Message::Text(t) => texts.push(serde_json::from_str(t.as_str()).unwrap()),
-            Message::Close(Some(f)) => return (texts, u16::from(f.code)),
-            Message::Close(None) => return (texts, 1005),
-            _ => {}
-        }
-    }
-    (texts, 1006)
-}
-
-/// Sends chunks until the server has sent `n` messages or the chunks run out; returns how many
-/// messages came.
-async fn send_until_acked(
-    ws: &mut Ws,
-    chunks: &mut impl Iterator<Item = Vec<u8>>,
-    n: usize,
-) -> usize {
-    let mut acked = 0;
-    while acked < n {
-        let Some(chunk) = chunks.next() else { break };
-        ws.send(Message::binary(chunk)).await.unwrap();
-        while let Ok(Some(Ok(Message::Text(_)))) =
-            tokio::time::timeout(Duration::from_millis(50), ws.next()).await
-        {
-            acked += 1;
-        }
-    }
-    acked
-}
-
-/// Ends the stream as a front-end does and reads to the close: (text messages, close code).
-async fn finish(ws: &mut Ws) -> (Vec<Value>, u16) {
-    ws.send(Message::text(r#"{"type":"finish"}"#))
-        .await
-        .unwrap();
-    read_to_close(ws).await
 }
 
 async fn refused_upgrade(url: &str) -> u16 {

@@ -6,18 +6,17 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::serve::{Served, free_port};
 use common::server::{SERVICE, Server};
-use futures_util::{SinkExt, StreamExt};
+use common::ws::{self, Ws, next_answer, read_to_close, send_media};
+use futures_util::SinkExt;
 use kiroku::consent::Scope;
-use kiroku::ids::{CountryCode, InterviewId};
+use kiroku::ids::InterviewId;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// The router in-process on loopback, ready to capture for `acme`.
 async fn server() -> Server {
@@ -29,12 +28,7 @@ async fn server() -> Server {
 impl Server {
     /// A candidate with `record` consent and an interview for them: (id, ingest token).
     async fn interview(&self) -> (String, String) {
-        let c = self
-            .app
-            .catalog
-            .add_candidate("ext", &CountryCode::parse("JP").unwrap())
-            .unwrap();
-        common::candidates::grant(&self.app, &c, Scope::Record);
+        let c = common::candidates::add(&self.app, "JP", &[Scope::Record]);
         let r = self
             .http
             .post(format!("{}/v1/interviews", self.base))
@@ -48,13 +42,6 @@ impl Server {
         (
             body["interview_id"].as_str().unwrap().into(),
             body["ingest_token"].as_str().unwrap().into(),
-        )
-    }
-
-    fn ws_url(&self, id: &str, token: &str) -> String {
-        format!(
-            "{}/v1/interviews/{id}/stream?token={token}",
-            self.base.replace("http", "ws")
         )
     }
 
@@ -73,49 +60,10 @@ fn fixture(name: &str) -> Vec<u8> {
     common::fixtures::read(name)
 }
 
-/// The next text message that is not a segment acknowledgement.
-async fn next_answer(ws: &mut Ws) -> Value {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("the server answers")
-            .expect("the socket is open")
-            .unwrap();
-        if let Message::Text(t) = msg {
-            let v: Value = serde_json::from_str(t.as_str()).unwrap();
-            if v["type"] != "segment.stored" {
-                return v;
-            }
-        }
-    }
-}
-
-/// Reads server messages until the socket closes: (text messages, close code).
-async fn read_to_close(ws: &mut Ws) -> (Vec<Value>, u16) {
-    let mut texts = Vec::new();
-    while let Some(msg) = tokio::time::timeout(Duration::from_secs(30), ws.next())
-        .await
-        .expect("server answers")
-    {
-        match msg.unwrap() {
-            Message::Text(t) => texts.push(serde_json::from_str(t.as_str()).unwrap()),
-            Message::Close(Some(f)) => return (texts, u16::from(f.code)),
-            Message::Close(None) => return (texts, 1005),
-            _ => {}
-        }
-    }
-    (texts, 1006)
-}
-
 /// Streams the media, then `{"type":"finish"}`; the stream must end as `finished` with 1000.
 async fn send_all_and_finish(ws: &mut Ws, media: &[u8]) -> Vec<Value> {
-    for chunk in media.chunks(16_384) {
-        ws.send(Message::binary(chunk.to_vec())).await.unwrap();
-    }
-    ws.send(Message::text(r#"{"type":"finish"}"#))
-        .await
-        .unwrap();
-    let (texts, code) = read_to_close(ws).await;
+    send_media(ws, media).await;
+    let (texts, code) = ws::finish(ws).await;
     assert_eq!(code, 1000, "{texts:?}");
     let ended = texts.last().unwrap();
     assert_eq!(ended["type"], "capture.ended");
@@ -127,14 +75,10 @@ async fn send_all_and_finish(ws: &mut Ws, media: &[u8]) -> Vec<Value> {
 async fn a_text_message_that_merely_mentions_finish_does_not_end_the_stream() {
     let s = server().await;
     let (id, token) = s.interview().await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(s.ws_url(&id, &token))
-        .await
-        .unwrap();
+    let mut ws = s.connect(&id, &token).await;
     let media = fixture("interview-vp8-opus.webm");
     let (head, rest) = media.split_at(media.len() / 3);
-    for chunk in head.chunks(16_384) {
-        ws.send(Message::binary(chunk.to_vec())).await.unwrap();
-    }
+    send_media(&mut ws, head).await;
     for mention in [
         r#"{"type":"note","text":"finish"}"#,
         r#"{"type":"finish","when":"later"}"#,
@@ -167,14 +111,10 @@ async fn a_text_message_that_merely_mentions_finish_does_not_end_the_stream() {
 async fn malformed_json_text_is_answered_with_an_error_and_the_stream_goes_on() {
     let s = server().await;
     let (id, token) = s.interview().await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(s.ws_url(&id, &token))
-        .await
-        .unwrap();
+    let mut ws = s.connect(&id, &token).await;
     let media = fixture("interview-vp8-opus.webm");
     let (head, rest) = media.split_at(media.len() / 2);
-    for chunk in head.chunks(16_384) {
-        ws.send(Message::binary(chunk.to_vec())).await.unwrap();
-    }
+    send_media(&mut ws, head).await;
     for garbage in [r#"please "finish" now"#, r#"{"type":"finish""#, ""] {
         ws.send(Message::text(garbage)).await.unwrap();
         let answer = next_answer(&mut ws).await;
@@ -265,71 +205,16 @@ fn kiroku(data: &Path) -> Command {
     c
 }
 
-fn free_port() -> u16 {
-    common::serve::free_port()
-}
-
-async fn serve(data: &Path, port: u16) -> Child {
-    let mut child = kiroku(data)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    for _ in 0..100 {
-        if reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
-            .await
-            .is_ok()
-        {
-            return child;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("kiroku serve did not come up on port {port}");
-}
-
-/// Waits up to `bound` for the process to exit on its own.
-async fn exit_within(child: &mut Child, bound: Duration) -> Option<std::process::ExitStatus> {
-    let start = Instant::now();
-    while start.elapsed() < bound {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    None
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_ends_an_open_stream_cleanly_seals_its_manifest_and_exits_0() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
-    let candidate = common::cli::last_line(
-        &kiroku(data)
-            .args(["candidate", "add", "--ref", "r", "--home-country", "JP"])
-            .output()
-            .unwrap(),
-    );
+    let candidate = common::cli::add_candidate(data, "r");
     common::cli::privacy_basics(data);
-    common::cli::last_line(
-        &kiroku(data)
-            .args([
-                "consent",
-                "grant",
-                "--candidate",
-                &candidate,
-                "--scope",
-                "record",
-            ])
-            .output()
-            .unwrap(),
-    );
-    let port = free_port();
-    let mut server = serve(data, port).await;
+    common::cli::grant(data, &candidate, "record", &[]);
+    let mut server = Served::start(kiroku(data), free_port());
     let created: Value = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{port}/v1/interviews"))
+        .post(format!("{}/v1/interviews", server.base()))
         .bearer_auth(SERVICE)
         .json(&json!({"candidate": candidate, "recruiter": "acme"}))
         .send()
@@ -339,32 +224,16 @@ async fn sigterm_ends_an_open_stream_cleanly_seals_its_manifest_and_exits_0() {
         .await
         .unwrap();
     let id = created["interview_id"].as_str().unwrap().to_string();
-    let url = format!(
-        "ws://127.0.0.1:{port}/v1/interviews/{id}/stream?token={}",
-        created["ingest_token"].as_str().unwrap()
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let token = created["ingest_token"].as_str().unwrap();
+    let mut ws = ws::connect(&ws::stream_url(&server.base(), &id, token)).await;
     let media = fixture("interview-vp8-opus.webm");
-    let mut acked = 0;
-    for chunk in media.chunks(8_192) {
-        ws.send(Message::binary(chunk.to_vec())).await.unwrap();
-        while let Ok(Some(Ok(Message::Text(_)))) =
-            tokio::time::timeout(Duration::from_millis(30), ws.next()).await
-        {
-            acked += 1;
-        }
-        if acked >= 3 {
-            break;
-        }
-    }
+    let mut chunks = media.chunks(8_192).map(<[u8]>::to_vec);
+    let acked = ws::send_until_acked(&mut ws, &mut chunks, 3).await;
     assert!(acked >= 3, "header and two media segments acknowledged");
 
+    // SIGTERM while the stream is open; the client reads on meanwhile, as a browser would.
     let signalled = Instant::now();
-    let sent = Command::new("sh")
-        .args(["-c", "kill -TERM \"$0\"", &server.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
+    let stopping = tokio::task::spawn_blocking(move || server.terminate(Duration::from_secs(10)));
     let (texts, code) = read_to_close(&mut ws).await;
     assert_eq!(code, 1001, "going away: {texts:?}");
     let ended = texts.last().unwrap();
@@ -375,12 +244,9 @@ async fn sigterm_ends_an_open_stream_cleanly_seals_its_manifest_and_exits_0() {
         .iter()
         .filter(|t| t["type"] == "segment.stored")
         .count();
-    let status = exit_within(&mut server, Duration::from_secs(10)).await;
-    let Some(status) = status else {
-        let _ = server.kill();
-        let _ = server.wait();
-        panic!("kiroku serve still runs 10 s after SIGTERM");
-    };
+    let status = stopping
+        .await
+        .expect("kiroku serve exits within 10 s of SIGTERM");
     assert!(status.success(), "exit status {status:?}");
     assert!(signalled.elapsed() < Duration::from_secs(10));
 

@@ -12,3 +12,4 @@ pub mod interviews;
 pub mod media;
 pub mod serve;
 pub mod server;
+pub mod ws;

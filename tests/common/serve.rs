@@ -1,10 +1,11 @@
-//! `kiroku serve` as a child process on a free loopback port, for tests that kill and restart
-//! it. The child is killed when the handle is dropped, so a failing test leaves none behind.
+//! `kiroku serve` as a child process on a free loopback port, for tests that kill, stop and
+//! restart it. The child is killed when the handle is dropped, so a failing test leaves none
+//! behind.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 /// A loopback port nothing listens on at the moment.
 pub fn free_port() -> u16 {
@@ -57,6 +58,28 @@ impl Served {
             c.kill().unwrap();
             c.wait().unwrap();
         }
+    }
+
+    /// Stops the server with SIGTERM, as an operator or a service manager does, and waits up to
+    /// `bound` for it to exit: its exit status. Fails the test if it still runs then (the drop
+    /// kills and reaps it). The signal is sent with the `kill` command: the tests use no `unsafe`.
+    pub fn terminate(&mut self, bound: Duration) -> ExitStatus {
+        // The child stays in `self` until it is reaped: a panic here leaves it to the drop.
+        let child = self.child.as_mut().expect("kiroku serve is running");
+        let sent = Command::new("sh")
+            .args(["-c", "kill -TERM \"$0\"", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "SIGTERM sent to kiroku serve: {sent:?}");
+        let signalled = Instant::now();
+        while signalled.elapsed() < bound {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("kiroku serve still runs {bound:?} after SIGTERM");
     }
 }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::audit::{Audit, AuditError, CheckpointPolicy};
 use crate::catalog::{Catalog, CatalogError, InterviewRow};
-use crate::config::{Config, Region, RegionPlan};
+use crate::config::{Backend, Config, Region, RegionPlan};
 use crate::consent::{Clerk, Ledger};
 use crate::events::{Announcer, Background};
 use crate::ids::{CandidateId, CountryCode, RegionId};
@@ -108,14 +108,14 @@ impl Kiroku {
         let mut regions = BTreeMap::new();
         for region in plan.regions.clone() {
             let master = MasterKey::load_or_create(&data.join(&region.master_key_file))?;
-            let store = match &region.s3 {
-                None => Store::Local(LocalStore::new(
+            let store = match region.backend() {
+                Backend::Local => Store::Local(LocalStore::new(
                     &data
                         .join("regions")
                         .join(region.id.as_str())
                         .join("objects"),
                 )),
-                Some(s3) => {
+                Backend::S3(s3) => {
                     let spool =
                         Spool::open(&data.join("spool").join(region.id.as_str()).join("objects"))?;
                     Store::S3(Arc::new(S3Store::open(region.id.as_str(), s3, spool)?))

@@ -1,6 +1,6 @@
 //! The words kiroku's records are written in: consent scopes and actions, how a consent was
-//! collected, what is released and on which legal basis, the outbox's kinds and states, an
-//! analysis output's status. Each is an enum with exactly one text form, used alike by the
+//! collected, what is released and on which legal basis, the outbox's kinds and states, where
+//! an interview's capture stands, an analysis output's status and format. Each is an enum with exactly one text form, used alike by the
 //! catalog's columns, the audit log, tags and the API, so past the catalog boundary no code
 //! compares strings.
 //!
@@ -146,6 +146,37 @@ text_enum! {
         Cancelled = "cancelled",
         /// Every attempt failed.
         Failed = "failed",
+    }
+}
+
+text_enum! {
+    /// Where an interview's capture stands.
+    pub enum InterviewState {
+        /// Created; waiting for its one stream.
+        Created = "created",
+        /// A stream is being captured.
+        Capturing = "capturing",
+        /// The stream ended and every segment is stored.
+        Finished = "finished",
+        /// Capture stopped early (consent withdrawn, a limit reached, bad media, a lost client);
+        /// the segments stored before stay recoverable.
+        Stopped = "stopped",
+    }
+}
+
+impl InterviewState {
+    /// Capture is over, one way or another.
+    pub fn is_ended(&self) -> bool {
+        matches!(self, InterviewState::Finished | InterviewState::Stopped)
+    }
+}
+
+text_enum! {
+    /// What an analysis output is: a 16 kHz WAV rendition or an analyzer's JSON report (also
+    /// the format recorded for a failure). Its text is the object key's extension.
+    pub enum OutputFormat {
+        Wav = "wav",
+        Json = "json",
     }
 }
 
@@ -350,6 +381,19 @@ mod tests {
         for s in OutboxState::ALL {
             assert_eq!(OutboxState::parse(s.as_str()), Some(*s));
         }
+        for s in InterviewState::ALL {
+            assert_eq!(InterviewState::parse(s.as_str()), Some(*s));
+        }
+        for f in OutputFormat::ALL {
+            assert_eq!(OutputFormat::parse(f.as_str()), Some(*f));
+        }
+        assert_eq!(OutputFormat::Wav.as_str(), "wav");
+        assert_eq!(OutputFormat::Json.to_string(), "json");
+        assert_eq!(OutputFormat::parse("JSON"), None);
+        assert_eq!(
+            serde_json::to_value(InterviewState::Stopped).unwrap(),
+            serde_json::json!("stopped")
+        );
         assert_eq!(OutboxState::parse("Pending"), None);
         assert_eq!(Item::parse(""), None);
         let err = serde_json::from_str::<LegalBasis>("\"because\"").unwrap_err();

@@ -14,6 +14,7 @@ use kiroku::catalog::{AnalysisRow, InterviewRow};
 use kiroku::consent::Scope;
 use kiroku::ids::{CandidateId, InterviewId, RecruiterHandle};
 use kiroku::seal::ObjectKind;
+use kiroku::vocab::OutputFormat;
 use serde_json::Value;
 
 fn fixture(name: &str) -> PathBuf {
@@ -81,7 +82,7 @@ fn wait_for_whole(app: &Kiroku, id: &InterviewId) -> Vec<AnalysisRow> {
 fn open(app: &Kiroku, row: &InterviewRow, out: &AnalysisRow) -> Vec<u8> {
     let (region, key) = app.interview_key(row).unwrap().unwrap();
     let sealed = region.store.get(out.object_key.as_ref().unwrap()).unwrap();
-    let kind = if out.kind == "wav" {
+    let kind = if out.kind == OutputFormat::Wav {
         ObjectKind::Rendition
     } else {
         ObjectKind::Analysis {
@@ -110,7 +111,7 @@ fn whole_report(app: &Kiroku, row: &InterviewRow) -> Value {
 fn rendition(app: &Kiroku, row: &InterviewRow) -> Vec<f32> {
     let mut out = Vec::new();
     for r in app.catalog.analysis_outputs(&row.id).unwrap() {
-        if r.kind == "wav" {
+        if r.kind == OutputFormat::Wav {
             let bytes = open(app, row, &r);
             let mut reader = hound::WavReader::new(std::io::Cursor::new(bytes)).unwrap();
             assert_eq!(reader.spec().sample_rate, 16_000);
@@ -163,7 +164,7 @@ fn talk_time_and_pauses_of_speech_between_silences_match_the_script() {
             .analysis_outputs(&row.id)
             .unwrap()
             .iter()
-            .filter(|o| o.kind == "json" && o.segment.is_some())
+            .filter(|o| o.kind == OutputFormat::Json && o.segment.is_some())
             .count();
         assert!(per_segment >= 3, "{per_segment}");
     }
@@ -210,7 +211,7 @@ fn a_withdrawal_of_analyze_stops_analysis_and_keeps_what_was_made_sealed() {
                 .analysis_outputs(&interviews[0].id)
                 .unwrap()
                 .iter()
-                .any(|o| o.kind == "wav" && o.segment == Some(1));
+                .any(|o| o.kind == OutputFormat::Wav && o.segment == Some(1));
             if made {
                 break;
             }
@@ -244,12 +245,18 @@ fn a_withdrawal_of_analyze_stops_analysis_and_keeps_what_was_made_sealed() {
     );
     let first = outputs
         .iter()
-        .find(|o| o.kind == "wav" && o.segment == Some(1))
+        .find(|o| o.kind == OutputFormat::Wav && o.segment == Some(1))
         .expect("the output made before the withdrawal stays");
     let wav = open(&app, &row, first);
     assert!(wav.starts_with(b"RIFF"), "it opens, sealed as it was");
     let segments = app.catalog.segments(&row.id).unwrap().len();
-    assert!(outputs.iter().filter(|o| o.kind == "wav").count() < segments - 1);
+    assert!(
+        outputs
+            .iter()
+            .filter(|o| o.kind == OutputFormat::Wav)
+            .count()
+            < segments - 1
+    );
 }
 
 #[test]

@@ -35,7 +35,7 @@ use crate::recording::{output_identity, segment_identity};
 use crate::seal::{self, CandidateKey, ObjectKind};
 use crate::segment::{AudioTap, MediaKind};
 use crate::store::ObjectKey;
-use crate::vocab::AnalysisStatus;
+use crate::vocab::{AnalysisStatus, OutputFormat};
 
 pub const BUILTIN: &str = crate::config::BUILTIN_ANALYZER;
 /// Object folder of the WAV renditions.
@@ -287,7 +287,7 @@ impl Worker {
                         analyzer: a.name.clone(),
                     },
                     Some(index),
-                    "json",
+                    OutputFormat::Json,
                     serde_json::to_vec(&out).expect("JSON serialises"),
                 )?,
                 Err(why) => {
@@ -296,11 +296,16 @@ impl Worker {
                 }
             }
         }
-        self.put(ObjectKind::Rendition, Some(index), "wav", rendition)?;
+        self.put(
+            ObjectKind::Rendition,
+            Some(index),
+            OutputFormat::Wav,
+            rendition,
+        )?;
         self.put(
             builtin(),
             Some(index),
-            "json",
+            OutputFormat::Json,
             serde_json::to_vec(&report).expect("report serialises"),
         )?;
         self.done += 1;
@@ -324,7 +329,7 @@ impl Worker {
         self.features.finish();
         let whole = report::whole(&self.features.features);
         let body = serde_json::to_vec(&whole).expect("report serialises");
-        match self.put(builtin(), None, "json", body) {
+        match self.put(builtin(), None, OutputFormat::Json, body) {
             Ok(()) => {
                 self.app.audit.record_or_warn(
                     Event::AnalysisCompleted {
@@ -350,7 +355,7 @@ impl Worker {
         &self,
         kind: ObjectKind,
         segment: Option<u32>,
-        ext: &str,
+        format: OutputFormat,
         plain: Vec<u8>,
     ) -> Result<(), AnalysisError> {
         let (analyzer, tag) = match &kind {
@@ -363,7 +368,13 @@ impl Worker {
             .ok_or_else(|| AnalysisError::Input("the interview's region is gone".into()))?;
         let identity = output_identity(&self.row, kind, segment);
         let sealed = seal::seal(&self.key, &identity, segment.is_none(), plain)?;
-        let key = ObjectKey::analysis(&self.row.candidate, &self.row.id, &analyzer, segment, ext);
+        let key = ObjectKey::analysis(
+            &self.row.candidate,
+            &self.row.id,
+            &analyzer,
+            segment,
+            format.as_str(),
+        );
         let tags = serde_json::json!({
             "kiroku": 1,
             "kind": tag,
@@ -380,7 +391,7 @@ impl Worker {
             interview: self.row.id,
             analyzer,
             segment,
-            kind: ext.into(),
+            kind: format,
             object_key: Some(key),
             plain_len: sealed.plain_len(),
             commitment: Some(hex::encode(sealed.commitment())),
@@ -396,7 +407,7 @@ impl Worker {
             interview: self.row.id,
             analyzer: analyzer.into(),
             segment,
-            kind: "json".into(),
+            kind: OutputFormat::Json,
             object_key: None,
             plain_len: 0,
             commitment: None,

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 
 use super::CatalogError;
 
-const STEPS: &[&str] = &[
+pub(super) const STEPS: &[&str] = &[
     // 1: the capture pipeline's tables.
     "CREATE TABLE candidates (
         id TEXT PRIMARY KEY,

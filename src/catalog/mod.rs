@@ -16,11 +16,12 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+/// A word of the vocabulary, named here too, beside the interview rows that carry it.
+pub use crate::vocab::InterviewState;
 pub use recruiters::{KeyCheck, WebhookRow};
 pub use release::AnalysisRow;
 pub use rows::{
-    CandidateRow, ConsentEventRow, InterviewRow, InterviewState, NoticeRow, OutboxRow,
-    ProvisionRow, SegmentRow,
+    CandidateRow, ConsentEventRow, InterviewRow, NoticeRow, OutboxRow, ProvisionRow, SegmentRow,
 };
 
 use crate::ids::{CandidateId, CountryCode, InterviewId, RegionId};
@@ -176,7 +177,7 @@ impl Catalog {
                 i.region.as_str(),
                 i.content_type,
                 i.profile,
-                i.state.as_str(),
+                i.state,
                 i.key_version,
                 i.created_at
             ],
@@ -206,8 +207,13 @@ impl Catalog {
         profile: &str,
     ) -> Result<bool, CatalogError> {
         let n = self.db().execute(
-            "UPDATE interviews SET content_type = ?2, profile = ?3 WHERE id = ?1 AND state = 'created'",
-            params![id.to_string(), content_type, profile],
+            "UPDATE interviews SET content_type = ?2, profile = ?3 WHERE id = ?1 AND state = ?4",
+            params![
+                id.to_string(),
+                content_type,
+                profile,
+                InterviewState::Created
+            ],
         )?;
         Ok(n == 1)
     }
@@ -222,7 +228,7 @@ impl Catalog {
     ) -> Result<bool, CatalogError> {
         let n = self.db().execute(
             "UPDATE interviews SET state = ?3 WHERE id = ?1 AND state = ?2",
-            params![id.to_string(), from.as_str(), to.as_str()],
+            params![id.to_string(), from, to],
         )?;
         Ok(n == 1)
     }
@@ -237,7 +243,7 @@ impl Catalog {
     ) -> Result<(), CatalogError> {
         self.db().execute(
             "UPDATE interviews SET state = ?2, end_reason = ?3, bytes_in = ?4, ended_at = ?5 WHERE id = ?1",
-            params![id.to_string(), state.as_str(), reason, bytes_in as i64, crate::util::now_rfc3339()],
+            params![id.to_string(), state, reason, bytes_in as i64, crate::util::now_rfc3339()],
         )?;
         Ok(())
     }
@@ -355,7 +361,7 @@ impl Catalog {
     ) -> Result<Vec<InterviewId>, CatalogError> {
         let db = self.db();
         let mut st = db.prepare("SELECT id FROM interviews WHERE state = ?1")?;
-        let ids = st.query_map(params![state.as_str()], |r| r.get::<_, String>(0))?;
+        let ids = st.query_map(params![state], |r| r.get::<_, String>(0))?;
         ids.map(|r| {
             let s = r?;
             InterviewId::parse(&s).map_err(|e| CatalogError::Corrupt(e.to_string()))

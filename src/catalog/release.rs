@@ -6,14 +6,10 @@ use rusqlite::{OptionalExtension, params};
 use super::{Catalog, CatalogError, InterviewRow, OutboxRow, ProvisionRow, rows};
 use crate::ids::{CandidateId, InterviewId, RecruiterHandle};
 use crate::store::ObjectKey;
-use crate::vocab::{AnalysisStatus, OutboxState, Scope};
+use crate::vocab::{AnalysisStatus, OutboxKind, OutboxState, OutputFormat, Scope};
 
 const PROVISION_COLUMNS: &str = "id, at, recipient, candidate_id, interview_id, item, segments, byte_range, basis, consent_event_id, legal_basis, reference, keep_until";
 const OUTBOX_COLUMNS: &str = "id, handle, kind, candidate_id, interview_id, scope, state, attempts, next_at, last_error, created_at, done_at";
-
-fn corrupt(e: crate::ids::IdError) -> CatalogError {
-    CatalogError::Corrupt(e.to_string())
-}
 
 impl Catalog {
     pub fn insert_provision(&self, p: &ProvisionRow) -> Result<(), CatalogError> {
@@ -47,33 +43,9 @@ impl Catalog {
         let mut st = db.prepare(&format!(
             "SELECT {PROVISION_COLUMNS} FROM provisions WHERE candidate_id = ?1 ORDER BY seq"
         ))?;
-        let rows = st.query_map(params![c.to_string()], |r| {
-            Ok((
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                ProvisionRow {
-                    id: r.get(0)?,
-                    at: r.get(1)?,
-                    recipient: r.get(2)?,
-                    candidate: *c,
-                    interview: InterviewId::new_random(),
-                    item: r.get(5)?,
-                    segments: r.get(6)?,
-                    byte_range: r.get(7)?,
-                    basis: r.get(8)?,
-                    consent_event_id: r.get(9)?,
-                    legal_basis: r.get(10)?,
-                    reference: r.get(11)?,
-                    keep_until: r.get(12)?,
-                },
-            ))
-        })?;
-        rows.map(|r| {
-            let (_, interview, mut p) = r?;
-            p.interview = InterviewId::parse(&interview).map_err(corrupt)?;
-            Ok(p)
-        })
-        .collect()
+        let rows = st.query_map(params![c.to_string()], rows::provision_from_row)?;
+        rows.map(|r| r.map_err(CatalogError::from).and_then(|x| x))
+            .collect()
     }
 
     /// Whether this recruiter has ever received data of this candidate.
@@ -128,15 +100,18 @@ impl Catalog {
         let dup: bool = tx.query_row(
             "SELECT EXISTS (SELECT 1 FROM outbox WHERE handle = ?1 AND kind = ?2 AND candidate_id = ?3
                 AND COALESCE(interview_id, '') = COALESCE(?4, '') AND scope = ?5
-                AND state IN ('pending', 'delivered')
-                AND (kind != 'consent.withdrawn' OR created_at = ?6))",
+                AND state IN (?7, ?8)
+                AND (kind != ?9 OR created_at = ?6))",
             params![
                 o.recruiter.as_str(),
                 o.kind,
                 o.candidate.to_string(),
                 o.interview.map(|i| i.to_string()),
                 o.scope,
-                o.created_at
+                o.created_at,
+                OutboxState::Pending,
+                OutboxState::Delivered,
+                OutboxKind::ConsentWithdrawn
             ],
             |r| r.get(0),
         )?;
@@ -166,56 +141,30 @@ impl Catalog {
 
     /// Pending deliveries due by `now`, oldest first.
     pub fn due_deliveries(&self, now: i64) -> Result<Vec<OutboxRow>, CatalogError> {
-        self.outbox_where("state = 'pending' AND next_at <= ?1", now)
+        self.outbox_where(
+            "state = ?1 AND next_at <= ?2",
+            params![OutboxState::Pending, now],
+        )
     }
 
     /// Every delivery, oldest first (for operators).
     pub fn deliveries(&self) -> Result<Vec<OutboxRow>, CatalogError> {
-        self.outbox_where("?1 = ?1", 0)
+        self.outbox_where("TRUE", params![])
     }
 
-    fn outbox_where(&self, cond: &str, v: i64) -> Result<Vec<OutboxRow>, CatalogError> {
+    /// Deliveries matching `cond`, whose parameters are `args`.
+    fn outbox_where(
+        &self,
+        cond: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<OutboxRow>, CatalogError> {
         let db = self.db();
         let mut st = db.prepare(&format!(
             "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE {cond} ORDER BY seq"
         ))?;
-        let rows = st.query_map(params![v], |r| {
-            Ok((
-                r.get::<_, String>(3)?,
-                r.get::<_, Option<String>>(4)?,
-                OutboxRow {
-                    id: r.get(0)?,
-                    recruiter: RecruiterHandle::parse(&r.get::<_, String>(1)?).map_err(|e| {
-                        rusqlite::Error::FromSqlConversionFailure(
-                            1,
-                            rusqlite::types::Type::Text,
-                            e.into(),
-                        )
-                    })?,
-                    kind: r.get(2)?,
-                    candidate: CandidateId::new_random(),
-                    interview: None,
-                    scope: r.get(5)?,
-                    state: r.get(6)?,
-                    attempts: r.get(7)?,
-                    next_at: r.get(8)?,
-                    last_error: r.get(9)?,
-                    created_at: r.get(10)?,
-                    done_at: r.get(11)?,
-                },
-            ))
-        })?;
-        rows.map(|r| {
-            let (c, i, mut o) = r?;
-            o.candidate = CandidateId::parse(&c).map_err(corrupt)?;
-            o.interview = i
-                .as_deref()
-                .map(InterviewId::parse)
-                .transpose()
-                .map_err(corrupt)?;
-            Ok(o)
-        })
-        .collect()
+        let rows = st.query_map(args, rows::outbox_from_row)?;
+        rows.map(|r| r.map_err(CatalogError::from).and_then(|x| x))
+            .collect()
     }
 
     /// Moves a pending delivery to `state` (delivered, failed, cancelled) or, for `pending`,
@@ -264,16 +213,32 @@ impl Catalog {
         let tx = db.transaction()?;
         let ids: Vec<String> = {
             let mut st = tx.prepare(
-                "SELECT id FROM outbox WHERE candidate_id = ?1 AND scope = ?2 AND state = 'pending'
-                 AND kind != 'consent.withdrawn'",
+                "SELECT id FROM outbox WHERE candidate_id = ?1 AND scope = ?2 AND state = ?3
+                 AND kind != ?4",
             )?;
-            st.query_map(params![c.to_string(), scope], |r| r.get(0))?
-                .collect::<Result<_, _>>()?
+            st.query_map(
+                params![
+                    c.to_string(),
+                    scope,
+                    OutboxState::Pending,
+                    OutboxKind::ConsentWithdrawn
+                ],
+                |r| r.get(0),
+            )?
+            .collect::<Result<_, _>>()?
         };
         tx.execute(
-            "UPDATE outbox SET state = 'cancelled', last_error = ?3, done_at = ?4
-             WHERE candidate_id = ?1 AND scope = ?2 AND state = 'pending' AND kind != 'consent.withdrawn'",
-            params![c.to_string(), scope, why, crate::util::now_rfc3339()],
+            "UPDATE outbox SET state = ?5, last_error = ?3, done_at = ?4
+             WHERE candidate_id = ?1 AND scope = ?2 AND state = ?6 AND kind != ?7",
+            params![
+                c.to_string(),
+                scope,
+                why,
+                crate::util::now_rfc3339(),
+                OutboxState::Cancelled,
+                OutboxState::Pending,
+                OutboxKind::ConsentWithdrawn
+            ],
         )?;
         tx.commit()?;
         Ok(ids)
@@ -288,8 +253,14 @@ impl Catalog {
     ) -> Result<bool, CatalogError> {
         Ok(self.db().query_row(
             "SELECT EXISTS (SELECT 1 FROM outbox WHERE candidate_id = ?1 AND handle = ?2 AND scope = ?3
-                AND state = 'delivered' AND kind != 'consent.withdrawn')",
-            params![c.to_string(), recruiter.as_str(), scope],
+                AND state = ?4 AND kind != ?5)",
+            params![
+                c.to_string(),
+                recruiter.as_str(),
+                scope,
+                OutboxState::Delivered,
+                OutboxKind::ConsentWithdrawn
+            ],
             |r| r.get(0),
         )?)
     }
@@ -302,8 +273,8 @@ pub struct AnalysisRow {
     pub analyzer: String,
     /// The segment it covers; `None` for the whole interview.
     pub segment: Option<u32>,
-    /// `wav` or `json`.
-    pub kind: String,
+    /// A WAV rendition or a JSON report.
+    pub kind: OutputFormat,
     pub object_key: Option<ObjectKey>,
     pub plain_len: u64,
     pub commitment: Option<String>,
@@ -356,5 +327,173 @@ impl Catalog {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A catalog whose tables take any value: foreign keys and CHECK constraints off, so a
+    /// test can plant what a damaged or hand-edited database might hold.
+    fn lax_catalog() -> (tempfile::TempDir, Catalog) {
+        let dir = tempfile::tempdir().unwrap();
+        let cat = Catalog::open(&dir.path().join("catalog.db")).unwrap();
+        cat.db()
+            .execute_batch("PRAGMA foreign_keys = OFF; PRAGMA ignore_check_constraints = ON;")
+            .unwrap();
+        (dir, cat)
+    }
+
+    #[test]
+    fn an_analysis_outputs_format_reads_back_and_a_corrupt_one_is_an_error_naming_it() {
+        let (_dir, cat) = lax_catalog();
+        let i = InterviewId::new_random();
+        let row = AnalysisRow {
+            interview: i,
+            analyzer: "kiroku-builtin".into(),
+            segment: None,
+            kind: OutputFormat::Json,
+            object_key: None,
+            plain_len: 0,
+            commitment: None,
+            status: AnalysisStatus::Failed,
+            error: Some("no audio".into()),
+            created_at: "2026-11-29T10:00:00+09:00".into(),
+        };
+        cat.insert_analysis(&row).unwrap();
+        let got = cat.analysis_outputs(&i).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].kind, OutputFormat::Json);
+        assert_eq!(
+            serde_json::to_value(&got[0]).unwrap()["kind"],
+            serde_json::json!("json")
+        );
+
+        cat.db()
+            .execute(
+                "UPDATE analysis_outputs SET kind = 'mp3' WHERE interview_id = ?1",
+                params![i.to_string()],
+            )
+            .unwrap();
+        let err = cat.analysis_outputs(&i).unwrap_err().to_string();
+        assert!(err.contains("`mp3`"), "{err}");
+    }
+
+    #[test]
+    fn a_corrupt_id_in_a_provision_or_a_delivery_is_an_error_naming_it() {
+        let (_dir, cat) = lax_catalog();
+        let c = CandidateId::new_random();
+        cat.db()
+            .execute(
+                &format!(
+                    "INSERT INTO provisions ({PROVISION_COLUMNS})
+                     VALUES ('p1', 'now', 'acme', ?1, 'not-an-interview', 'recording', '0-1',
+                             NULL, 'consent', 'e1', NULL, NULL, 0)"
+                ),
+                params![c.to_string()],
+            )
+            .unwrap();
+        match cat.provisions(&c) {
+            Err(CatalogError::Corrupt(why)) => assert!(why.contains("not-an-interview"), "{why}"),
+            other => panic!("expected a corrupt provision, got {other:?}"),
+        }
+
+        cat.db()
+            .execute(
+                &format!(
+                    "INSERT INTO outbox ({OUTBOX_COLUMNS})
+                     VALUES ('d1', 'acme', 'recording.ready', 'not-a-candidate', NULL,
+                             'share.recording:acme', 'pending', 0, 0, NULL, 'now', NULL)"
+                ),
+                [],
+            )
+            .unwrap();
+        for got in [cat.deliveries(), cat.due_deliveries(1)] {
+            match got {
+                Err(CatalogError::Corrupt(why)) => {
+                    assert!(why.contains("not-a-candidate"), "{why}")
+                }
+                other => panic!("expected a corrupt delivery, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn pending_deliveries_are_found_by_the_bound_state_and_cancelled_by_it() {
+        let (_dir, cat) = lax_catalog();
+        let c = CandidateId::new_random();
+        let scope = Scope::parse_tag("share.recording:acme").unwrap();
+        let row = |id: &str, kind: OutboxKind, created_at: &str| OutboxRow {
+            id: id.into(),
+            recruiter: RecruiterHandle::parse("acme").unwrap(),
+            kind,
+            candidate: c,
+            interview: None,
+            scope: scope.clone(),
+            state: OutboxState::Pending,
+            attempts: 0,
+            next_at: 5,
+            last_error: None,
+            created_at: created_at.into(),
+            done_at: None,
+        };
+        assert!(
+            cat.enqueue(&row("d1", OutboxKind::RecordingReady, "t1"))
+                .unwrap()
+        );
+        // The same kind, interview and scope again is a duplicate while pending…
+        assert!(
+            !cat.enqueue(&row("d2", OutboxKind::RecordingReady, "t2"))
+                .unwrap()
+        );
+        // …but a withdrawal notice is one per withdrawal.
+        assert!(
+            cat.enqueue(&row("w1", OutboxKind::ConsentWithdrawn, "t1"))
+                .unwrap()
+        );
+        assert!(
+            !cat.enqueue(&row("w2", OutboxKind::ConsentWithdrawn, "t1"))
+                .unwrap()
+        );
+        assert!(
+            cat.enqueue(&row("w3", OutboxKind::ConsentWithdrawn, "t3"))
+                .unwrap()
+        );
+        assert!(cat.due_deliveries(4).unwrap().is_empty());
+        let due: Vec<String> = cat
+            .due_deliveries(5)
+            .unwrap()
+            .into_iter()
+            .map(|o| o.id)
+            .collect();
+        assert_eq!(due, ["d1", "w1", "w3"]);
+        assert_eq!(cat.deliveries().unwrap().len(), 3);
+
+        // Cancelling leaves withdrawal notices alone.
+        assert_eq!(
+            cat.cancel_deliveries(&c, &scope, "withdrawn").unwrap(),
+            ["d1"]
+        );
+        let states: Vec<(String, OutboxState)> = cat
+            .deliveries()
+            .unwrap()
+            .into_iter()
+            .map(|o| (o.id, o.state))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                ("d1".to_string(), OutboxState::Cancelled),
+                ("w1".to_string(), OutboxState::Pending),
+                ("w3".to_string(), OutboxState::Pending),
+            ]
+        );
+        let acme = RecruiterHandle::parse("acme").unwrap();
+        assert!(!cat.was_delivered(&c, &acme, &scope).unwrap());
+        cat.settle_delivery("w1", OutboxState::Delivered, 1, 0, None)
+            .unwrap();
+        // A delivered withdrawal notice is not a delivered recording.
+        assert!(!cat.was_delivered(&c, &acme, &scope).unwrap());
     }
 }

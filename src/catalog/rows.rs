@@ -3,8 +3,8 @@
 use crate::ids::{CandidateId, CountryCode, InterviewId, RecruiterHandle, RegionId};
 use crate::store::ObjectKey;
 use crate::vocab::{
-    ConsentAction, Item, LegalBasis, MediaKind, Method, OutboxKind, OutboxState, ProvisionBasis,
-    Scope,
+    ConsentAction, InterviewState, Item, LegalBasis, MediaKind, Method, OutboxKind, OutboxState,
+    ProvisionBasis, Scope,
 };
 
 use super::CatalogError;
@@ -112,46 +112,6 @@ pub struct OutboxRow {
     pub done_at: Option<String>,
 }
 
-/// Where an interview's capture stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum InterviewState {
-    /// Created; waiting for its one stream.
-    Created,
-    /// A stream is being captured.
-    Capturing,
-    /// The stream ended and every segment is stored.
-    Finished,
-    /// Capture stopped early (consent withdrawn, a limit reached, bad media, a lost client);
-    /// the segments stored before stay recoverable.
-    Stopped,
-}
-
-impl InterviewState {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            InterviewState::Created => "created",
-            InterviewState::Capturing => "capturing",
-            InterviewState::Finished => "finished",
-            InterviewState::Stopped => "stopped",
-        }
-    }
-    fn parse(s: &str) -> Option<InterviewState> {
-        [
-            InterviewState::Created,
-            InterviewState::Capturing,
-            InterviewState::Finished,
-            InterviewState::Stopped,
-        ]
-        .into_iter()
-        .find(|x| x.as_str() == s)
-    }
-    /// Capture is over, one way or another.
-    pub fn is_ended(&self) -> bool {
-        matches!(self, InterviewState::Finished | InterviewState::Stopped)
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct InterviewRow {
     pub id: InterviewId,
@@ -204,11 +164,21 @@ pub(super) fn interview_from_row(
     let cand: String = r.get(1)?;
     let recruiter: String = r.get(2)?;
     let region: String = r.get(4)?;
-    let state: String = r.get(7)?;
-    let (job_ref, content_type, profile, key_version, created_at, ended_at, bytes_in, end_reason) = (
+    let (
+        job_ref,
+        content_type,
+        profile,
+        state,
+        key_version,
+        created_at,
+        ended_at,
+        bytes_in,
+        end_reason,
+    ) = (
         r.get(3)?,
         r.get(5)?,
         r.get(6)?,
+        r.get(7)?,
         r.get(8)?,
         r.get(9)?,
         r.get(10)?,
@@ -224,8 +194,7 @@ pub(super) fn interview_from_row(
             region: RegionId::parse(&region).map_err(corrupt)?,
             content_type,
             profile,
-            state: InterviewState::parse(&state)
-                .ok_or_else(|| corrupt(format!("interview state {state}")))?,
+            state,
             key_version,
             created_at,
             ended_at,
@@ -283,6 +252,96 @@ pub(super) fn segment_from_row(
             commitment,
             tags: serde_json::from_str(&tags).map_err(corrupt)?,
             stored_at,
+        })
+    })())
+}
+
+/// A provision record from `SELECT {PROVISION_COLUMNS}` (release.rs's column order).
+pub(super) fn provision_from_row(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<Result<ProvisionRow, CatalogError>> {
+    let candidate: String = r.get(3)?;
+    let interview: String = r.get(4)?;
+    let (
+        id,
+        at,
+        recipient,
+        item,
+        segments,
+        byte_range,
+        basis,
+        consent_event_id,
+        legal_basis,
+        reference,
+        keep_until,
+    ) = (
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+        r.get(11)?,
+        r.get(12)?,
+    );
+    Ok((|| {
+        Ok(ProvisionRow {
+            id,
+            at,
+            recipient,
+            candidate: CandidateId::parse(&candidate).map_err(corrupt)?,
+            interview: InterviewId::parse(&interview).map_err(corrupt)?,
+            item,
+            segments,
+            byte_range,
+            basis,
+            consent_event_id,
+            legal_basis,
+            reference,
+            keep_until,
+        })
+    })())
+}
+
+/// A delivery from `SELECT {OUTBOX_COLUMNS}` (release.rs's column order).
+pub(super) fn outbox_from_row(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<Result<OutboxRow, CatalogError>> {
+    let recruiter: String = r.get(1)?;
+    let candidate: String = r.get(3)?;
+    let interview: Option<String> = r.get(4)?;
+    let (id, kind, scope, state, attempts, next_at, last_error, created_at, done_at) = (
+        r.get(0)?,
+        r.get(2)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+        r.get(11)?,
+    );
+    Ok((|| {
+        Ok(OutboxRow {
+            id,
+            recruiter: RecruiterHandle::parse(&recruiter).map_err(corrupt)?,
+            kind,
+            candidate: CandidateId::parse(&candidate).map_err(corrupt)?,
+            interview: interview
+                .as_deref()
+                .map(InterviewId::parse)
+                .transpose()
+                .map_err(corrupt)?,
+            scope,
+            state,
+            attempts,
+            next_at,
+            last_error,
+            created_at,
+            done_at,
         })
     })())
 }

@@ -281,14 +281,33 @@ impl Default for Config {
     }
 }
 
-/// A region as parsed from its config: id and country checked.
+/// Where a region's objects are stored: `backend` and `[regions.<id>.s3]` parsed together.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Backend {
+    /// Files under the data dir.
+    Local,
+    /// An S3 (or S3-compatible) bucket, checked, with a local spool in front of it.
+    S3(S3Config),
+}
+
+/// A region as parsed from its config: id, country and backend checked. Only
+/// [`Config::region_plan`] makes one.
 #[derive(Debug, Clone)]
 pub struct Region {
     pub id: RegionId,
     pub country: CountryCode,
     pub master_key_file: PathBuf,
-    /// The bucket, for an S3 region; `None` for a local one.
+    /// The bucket, for an S3 region; `None` for a local one. The bucket of
+    /// [`Region::backend`], copied for readers that want only the bucket.
     pub s3: Option<S3Config>,
+    backend: Backend,
+}
+
+impl Region {
+    /// Where the region's objects are stored.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
 }
 
 /// The region settings, parsed once: every region's id and country checked, and the default
@@ -307,6 +326,35 @@ impl RegionPlan {
     /// The region the placement policy names for a home country, else the default region.
     pub fn preferred(&self, home: &CountryCode) -> &RegionId {
         self.placement.get(home).unwrap_or(&self.default_region)
+    }
+}
+
+impl RegionConfig {
+    /// The region's backend: `backend` and the `[regions.<id>.s3]` section must agree, and the
+    /// section must be valid.
+    fn parse_backend(&self, id: &str) -> Result<Backend, ConfigError> {
+        let invalid = |field: String, why: &str| {
+            Err(ConfigError::Invalid {
+                field,
+                why: why.into(),
+            })
+        };
+        match (self.backend.as_str(), &self.s3) {
+            ("local", None) => Ok(Backend::Local),
+            ("local", Some(_)) => invalid(format!("regions.{id}.s3"), "only for backend = \"s3\""),
+            ("s3", None) => invalid(
+                format!("regions.{id}.s3.bucket"),
+                "backend = \"s3\" needs [regions.<id>.s3] with a bucket",
+            ),
+            ("s3", Some(s3)) => {
+                s3.validate(id)?;
+                Ok(Backend::S3(s3.clone()))
+            }
+            _ => invalid(
+                format!("regions.{id}.backend"),
+                "unknown backend (this build knows: local, s3)",
+            ),
+        }
     }
 }
 
@@ -388,30 +436,6 @@ impl Config {
                 why: why.into(),
             })
         };
-        for (id, r) in &self.regions {
-            match (r.backend.as_str(), &r.s3) {
-                ("local", None) => {}
-                ("local", Some(_)) => {
-                    return invalid(&format!("regions.{id}.s3"), "only for backend = \"s3\"");
-                }
-                ("s3", None) => {
-                    return invalid(
-                        &format!("regions.{id}.s3.bucket"),
-                        "backend = \"s3\" needs [regions.<id>.s3] with a bucket",
-                    );
-                }
-                ("s3", Some(s3)) => s3.validate(id)?,
-                _ => {
-                    return invalid(
-                        &format!("regions.{id}.backend"),
-                        "unknown backend (this build knows: local, s3)",
-                    );
-                }
-            }
-            if r.master_key_file.as_os_str().is_empty() {
-                return invalid(&format!("regions.{id}.master_key_file"), "must name a file");
-            }
-        }
         if !(self.segment.target_seconds >= 1.0 && self.segment.target_seconds <= 60.0) {
             return invalid("segment.target_seconds", "must be between 1 and 60");
         }
@@ -502,8 +526,10 @@ impl Config {
         Ok(())
     }
 
-    /// Parses the region settings: ids, countries, the default region and the placement
-    /// policy (whose keys match in any case, as environment variables arrive lowercased).
+    /// Parses the region settings: ids, countries, the default region, the placement policy
+    /// (whose keys match in any case, as environment variables arrive lowercased), then each
+    /// region's backend and master key file. The one place a region's settings are read, so
+    /// a config built in code is held to what a loaded one is.
     pub fn region_plan(&self) -> Result<RegionPlan, ConfigError> {
         let invalid = |field: String, why: &str| ConfigError::Invalid {
             field,
@@ -512,30 +538,28 @@ impl Config {
         if self.regions.is_empty() {
             return Err(invalid("regions".into(), "at least one region is needed"));
         }
-        let mut regions = Vec::with_capacity(self.regions.len());
+        let mut named = Vec::with_capacity(self.regions.len());
         for (id, r) in &self.regions {
-            regions.push(Region {
-                id: RegionId::parse(id).map_err(|_| {
+            named.push((
+                RegionId::parse(id).map_err(|_| {
                     invalid(
                         format!("regions.{id}"),
                         "a region id is 1 to 32 of a-z, 0-9 and '-'",
                     )
                 })?,
-                country: CountryCode::parse(&r.country).map_err(|_| {
+                CountryCode::parse(&r.country).map_err(|_| {
                     invalid(
                         format!("regions.{id}.country"),
                         "two uppercase letters, e.g. JP",
                     )
                 })?,
-                master_key_file: r.master_key_file.clone(),
-                s3: r.s3.clone(),
-            });
+            ));
         }
         let configured = |field: String, id: &str| {
-            regions
+            named
                 .iter()
-                .find(|r| r.id.as_str() == id)
-                .map(|r| r.id.clone())
+                .find(|(r, _)| r.as_str() == id)
+                .map(|(r, _)| r.clone())
                 .ok_or_else(|| invalid(field, "names no region in `regions`"))
         };
         let default_region = configured("default_region".into(), &self.default_region)?;
@@ -548,6 +572,26 @@ impl Config {
                 )
             })?;
             placement.insert(code, configured(format!("placement.{country}"), region)?);
+        }
+        let mut regions = Vec::with_capacity(named.len());
+        for ((id, country), (key, r)) in named.into_iter().zip(&self.regions) {
+            let backend = r.parse_backend(key)?;
+            if r.master_key_file.as_os_str().is_empty() {
+                return Err(invalid(
+                    format!("regions.{key}.master_key_file"),
+                    "must name a file",
+                ));
+            }
+            regions.push(Region {
+                id,
+                country,
+                master_key_file: r.master_key_file.clone(),
+                s3: match &backend {
+                    Backend::S3(s3) => Some(s3.clone()),
+                    Backend::Local => None,
+                },
+                backend,
+            });
         }
         Ok(RegionPlan {
             regions,
@@ -634,6 +678,63 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("regions.jp.s3.bucket"), "{err}");
+    }
+
+    /// A config built in code goes through the same parse as a loaded one: `backend = "s3"`
+    /// without its section is refused, not taken for a local region.
+    #[test]
+    fn the_plan_refuses_an_s3_backend_without_its_section_naming_the_field() {
+        let mut cfg = Config::default();
+        let jp = cfg.regions.get_mut("jp").unwrap();
+        jp.backend = "s3".into();
+        jp.s3 = None;
+        let err = cfg.region_plan().unwrap_err().to_string();
+        assert!(err.contains("regions.jp.s3.bucket"), "{err}");
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("regions.jp.s3.bucket"), "{err}");
+
+        let jp = cfg.regions.get_mut("jp").unwrap();
+        jp.backend = "local".into();
+        jp.s3 = Some(S3Config {
+            bucket: "kiroku-jp".into(),
+            region: "ap-northeast-1".into(),
+            endpoint: None,
+            path_style: false,
+            profile: None,
+            access_key_id: None,
+            secret_access_key: None,
+            upload_timeout_seconds: 10,
+            spool_limit_bytes: 1,
+        });
+        let err = cfg.region_plan().unwrap_err().to_string();
+        assert!(err.contains("regions.jp.s3"), "{err}");
+    }
+
+    #[test]
+    fn the_plan_carries_each_regions_backend() {
+        let text = format!(
+            "{MINIMAL}[regions.us]\ncountry = \"US\"\nbackend = \"s3\"\nmaster_key_file = \"keys/us.key\"\n\
+             [regions.us.s3]\nbucket = \"kiroku-us\"\nregion = \"us-east-1\"\n"
+        );
+        let plan = load_text(&text).unwrap().region_plan().unwrap();
+        let by_id = |id: &str| plan.regions.iter().find(|r| r.id.as_str() == id).unwrap();
+        assert_eq!(by_id("jp").backend(), &Backend::Local);
+        assert!(by_id("jp").s3.is_none());
+        match by_id("us").backend() {
+            Backend::S3(s3) => {
+                assert_eq!(s3.bucket, "kiroku-us");
+                assert_eq!(by_id("us").s3.as_ref(), Some(s3));
+            }
+            other => panic!("expected an S3 backend, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_empty_master_key_file_names_its_field() {
+        let mut cfg = Config::default();
+        cfg.regions.get_mut("jp").unwrap().master_key_file = PathBuf::new();
+        let err = cfg.region_plan().unwrap_err().to_string();
+        assert!(err.contains("regions.jp.master_key_file"), "{err}");
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::catalog::{CatalogError, ProvisionRow};
 use crate::consent::decision::{Allows, Analysis, Recording};
 use crate::consent::{Basis, ConsentError, Proof};
 use crate::recording::{RecordingError, VerifiedRecording};
-use crate::vocab::{AnalysisStatus, ProvisionBasis};
+use crate::vocab::{AnalysisStatus, OutputFormat, ProvisionBasis};
 
 /// Why a release could not go ahead or was cut short.
 #[derive(Debug, thiserror::Error)]
@@ -239,7 +239,7 @@ pub fn release_analysis(
         .catalog
         .analysis_outputs(&row.id)?
         .into_iter()
-        .filter(|o| o.kind == "json" && o.status == AnalysisStatus::Ok)
+        .filter(|o| o.kind == OutputFormat::Json && o.status == AnalysisStatus::Ok)
         .collect();
     if !outputs.iter().any(|o| o.segment.is_none()) {
         return Err(ReleaseError::NoAnalysis);

@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 
 use crate::app::Kiroku;
 use crate::capture::{self, Capture};
-use crate::config::Config;
+use crate::config::{Backend, Config};
 use crate::ids::{CandidateId, CountryCode, InterviewId, RecruiterHandle};
 
 mod privacy;
@@ -224,9 +224,11 @@ fn run(cli: Cli) -> Res {
                 .region_plan()?
                 .regions
                 .iter()
-                .map(|r| match &r.s3 {
-                    None => format!("{} ({}, local)", r.id, r.country),
-                    Some(s3) => format!("{} ({}, s3 bucket {})", r.id, r.country, s3.bucket),
+                .map(|r| match r.backend() {
+                    Backend::Local => format!("{} ({}, local)", r.id, r.country),
+                    Backend::S3(s3) => {
+                        format!("{} ({}, s3 bucket {})", r.id, r.country, s3.bucket)
+                    }
                 })
                 .collect();
             emit(

@@ -297,9 +297,6 @@ pub struct Region {
     pub id: RegionId,
     pub country: CountryCode,
     pub master_key_file: PathBuf,
-    /// The bucket, for an S3 region; `None` for a local one. The bucket of
-    /// [`Region::backend`], copied for readers that want only the bucket.
-    pub s3: Option<S3Config>,
     backend: Backend,
 }
 
@@ -586,10 +583,6 @@ impl Config {
                 id,
                 country,
                 master_key_file: r.master_key_file.clone(),
-                s3: match &backend {
-                    Backend::S3(s3) => Some(s3.clone()),
-                    Backend::Local => None,
-                },
                 backend,
             });
         }
@@ -719,12 +712,8 @@ mod tests {
         let plan = load_text(&text).unwrap().region_plan().unwrap();
         let by_id = |id: &str| plan.regions.iter().find(|r| r.id.as_str() == id).unwrap();
         assert_eq!(by_id("jp").backend(), &Backend::Local);
-        assert!(by_id("jp").s3.is_none());
         match by_id("us").backend() {
-            Backend::S3(s3) => {
-                assert_eq!(s3.bucket, "kiroku-us");
-                assert_eq!(by_id("us").s3.as_ref(), Some(s3));
-            }
+            Backend::S3(s3) => assert_eq!(s3.bucket, "kiroku-us"),
             other => panic!("expected an S3 backend, got {other:?}"),
         }
     }

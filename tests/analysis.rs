@@ -29,27 +29,53 @@ fn truth(name: &str) -> Value {
 /// What a candidate whose interviews are analysed granted.
 const ANALYZED: &[Scope] = &[Scope::Record, Scope::Analyze];
 
-/// Streams a fixture as an interview; `on_first_ack` runs once the first media segment is
-/// stored.
+/// Streams a fixture as an interview. `on_first_ack`, if given, runs once the first media
+/// segment is stored, and always before the stream ends: the capture may still be working
+/// through what was fed when the last byte goes in (tests run side by side on two cores), so
+/// the stream waits for that segment rather than let the callback miss the stream.
 fn stream(
     app: &Arc<Kiroku>,
     c: &CandidateId,
     name: &str,
-    mut on_first_ack: impl FnMut(),
+    mut on_first_ack: Option<&mut dyn FnMut()>,
 ) -> InterviewRow {
     let bytes = std::fs::read(fixture(name)).unwrap();
     let (created, mut cap) = interviews::start(app, c, "audio/webm").unwrap();
     let mut events = cap.take_events();
+    // Whether a media segment (segment 0 is the recording's header) was acknowledged among
+    // the events that came since the last look.
+    let mut media_acked = move || {
+        let mut seen = false;
+        while let Ok(e) = events.try_recv() {
+            seen |= matches!(e, CaptureEvent::Stored(a) if a.index >= 1);
+        }
+        seen
+    };
     let feeder = cap.feeder();
     let mut fired = false;
     for piece in bytes.chunks(4096) {
         assert_eq!(feeder.push(piece.to_vec()), Pushed::Accepted);
-        // The first media segment (segment 0 is the recording's header).
-        if !fired && matches!(events.try_recv(), Ok(CaptureEvent::Stored(a)) if a.index >= 1) {
+        if let Some(callback) = on_first_ack.as_mut()
+            && !fired
+            && media_acked()
+        {
             fired = true;
-            on_first_ack();
+            callback();
         }
         std::thread::sleep(Duration::from_millis(2));
+    }
+    if let Some(callback) = on_first_ack
+        && !fired
+    {
+        let start = Instant::now();
+        while !media_acked() {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "no media segment was stored before the stream ended"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        callback();
     }
     let outcome = cap.finish();
     assert!(outcome.reason.is_none(), "{:?}", outcome.reason);
@@ -136,7 +162,7 @@ fn value(v: &Value) -> f64 {
 fn talk_time_and_pauses_of_speech_between_silences_match_the_script() {
     let (_dir, app, c) = app::with_candidate(ANALYZED, |_| {});
     for name in ["speech-pauses.webm", "speech-pauses-noise.webm"] {
-        let row = stream(&app, &c, name, || {});
+        let row = stream(&app, &c, name, None);
         let r = whole_report(&app, &row);
         let t = truth(name);
         let known = t["speech_seconds"].as_f64().unwrap();
@@ -173,7 +199,7 @@ fn talk_time_and_pauses_of_speech_between_silences_match_the_script() {
 #[test]
 fn the_pitch_of_a_pure_tone_is_found_within_2_percent() {
     let (_dir, app, c) = app::with_candidate(ANALYZED, |_| {});
-    let row = stream(&app, &c, "tone-220hz.webm", || {});
+    let row = stream(&app, &c, "tone-220hz.webm", None);
     let r = whole_report(&app, &row);
     let hz = truth("tone-220hz.webm")["tone_hz"].as_f64().unwrap();
     let f0 = value(&r["pitch"]["median"]);
@@ -184,7 +210,7 @@ fn the_pitch_of_a_pure_tone_is_found_within_2_percent() {
 #[test]
 fn without_analyze_consent_nothing_is_computed_and_no_rendition_exists() {
     let (dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
-    let row = stream(&app, &c, "speech-pauses.webm", || {});
+    let row = stream(&app, &c, "speech-pauses.webm", None);
     std::thread::sleep(Duration::from_secs(1));
     assert!(app.catalog.analysis_outputs(&row.id).unwrap().is_empty());
     let objects = dir.path().join("regions/jp/objects/candidates");
@@ -201,7 +227,7 @@ fn without_analyze_consent_nothing_is_computed_and_no_rendition_exists() {
 #[test]
 fn a_withdrawal_of_analyze_stops_analysis_and_keeps_what_was_made_sealed() {
     let (dir, app, c) = app::with_candidate(ANALYZED, |_| {});
-    let row = stream(&app, &c, "speech-pauses.webm", || {
+    let mut withdraw_once_segment_1_is_analysed = || {
         // Once segment 1 is analysed, withdraw: what was made must stay, sealed.
         let start = Instant::now();
         loop {
@@ -222,7 +248,13 @@ fn a_withdrawal_of_analyze_stops_analysis_and_keeps_what_was_made_sealed() {
             std::thread::sleep(Duration::from_millis(20));
         }
         candidates::withdraw(&app, &c, Scope::Analyze);
-    });
+    };
+    let row = stream(
+        &app,
+        &c,
+        "speech-pauses.webm",
+        Some(&mut withdraw_once_segment_1_is_analysed),
+    );
     // The capture itself went on to the end.
     assert_eq!(row.state, kiroku::catalog::InterviewState::Finished);
     let start = Instant::now();
@@ -263,7 +295,7 @@ fn a_withdrawal_of_analyze_stops_analysis_and_keeps_what_was_made_sealed() {
 fn analysis_reaches_a_recruiter_only_under_share_analysis_while_analyze_stands() {
     use kiroku::consent::{Refusal, decision};
     let (_dir, app, c) = app::with_candidate(ANALYZED, |_| {});
-    let row = stream(&app, &c, "tone-220hz.webm", || {});
+    let row = stream(&app, &c, "tone-220hz.webm", None);
     let whole = whole_report(&app, &row);
     let acme = RecruiterHandle::parse("acme").unwrap();
     let decide =
@@ -317,7 +349,7 @@ fn external_analyzers_that_crash_hang_or_print_garbage_are_recorded_and_capture_
             analyzer("garbage", "prints-garbage.sh"),
         ]
     });
-    let row = stream(&app, &c, "speech-pauses.webm", || {});
+    let row = stream(&app, &c, "speech-pauses.webm", None);
     assert_eq!(row.state, kiroku::catalog::InterviewState::Finished);
     let outputs = wait_for_whole(&app, &row.id);
     let media_segments = app.catalog.segments(&row.id).unwrap().len() - 1;
@@ -402,7 +434,7 @@ fn an_http_analyzer_gets_the_wav_and_its_json_is_sealed_and_an_error_status_is_r
     let (_dir, app, c) = app::with_candidate(ANALYZED, |cfg| {
         cfg.analyzers = vec![analyzer("vendor", &good), analyzer("broken", &bad)]
     });
-    let row = stream(&app, &c, "tone-220hz.webm", || {});
+    let row = stream(&app, &c, "tone-220hz.webm", None);
     let outputs = wait_for_whole(&app, &row.id);
     let vendor: Vec<&AnalysisRow> = outputs.iter().filter(|o| o.analyzer == "vendor").collect();
     assert!(!vendor.is_empty());

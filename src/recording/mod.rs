@@ -1,9 +1,10 @@
 //! Recordings: an interview's sealed objects and the one road from them to plaintext.
 //!
-//! - [`identity`]: the identity each sealed object of an interview is sealed under.
-//! - [`manifest`]: the sealed, ordered list of an interview's segments.
-//! - [`verify`]: the verification export and release share: the manifest opened, complete and
-//!   checked against the catalog, then every segment checked against it as it is opened.
+//! - `identity`: the identity each sealed object of an interview is sealed under.
+//! - `manifest`: the sealed, ordered list of an interview's segments.
+//! - `verify` ([`VerifiedRecording`]): the verification export and release share: the
+//!   manifest opened, complete and checked against the catalog, then every segment checked
+//!   against it as it is opened.
 //!
 //! [`rebuild`] and [`export`] open every segment before a byte is written, and the first one
 //! that fails is named.

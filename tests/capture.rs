@@ -53,6 +53,14 @@ fn every_accepted_fixture_rebuilds_and_segments_stay_time_bounded() {
         ("interview-vp8-opus.webm", "video/webm"),
         ("sparse-keyframes-vp9-opus.webm", "video/webm"),
         ("chromium-mediarecorder.webm", "video/webm;codecs=vp8,opus"),
+        (
+            "chromium-mediarecorder-h264-opus.mkv",
+            "video/x-matroska;codecs=avc1,opus",
+        ),
+        (
+            "chromium-mediarecorder-av1-opus.webm",
+            "video/webm;codecs=av01,opus",
+        ),
         ("audio-opus.ogg", "audio/ogg"),
         ("audio-opus.webm", "audio/webm"),
         ("audio-pcm.wav", "audio/wav"),
@@ -148,6 +156,18 @@ fn refused_or_broken_media_gets_a_precise_code() {
         (
             "codec-vorbis-not-allowed.ogg",
             "audio/ogg",
+            "codec_not_allowed",
+        ),
+        // WebM cannot carry H.264: declared as WebM, Chrome's H.264 recording is refused.
+        (
+            "chromium-mediarecorder-h264-opus.mkv",
+            "video/webm",
+            "codec_not_allowed",
+        ),
+        // The Matroska profile takes H.264, VP8, VP9 and AV1, and still only Opus audio.
+        (
+            "codec-vorbis-not-allowed.webm",
+            "video/x-matroska",
             "codec_not_allowed",
         ),
         ("not-media.bin", "video/webm", "media_unreadable"),
@@ -369,16 +389,18 @@ fn a_second_stream_for_the_same_interview_is_refused() {
 }
 
 #[test]
-fn every_webm_export_decodes_to_the_same_streams_every_frame_and_duration() {
+fn every_webm_and_matroska_export_decodes_to_the_same_streams_every_frame_and_duration() {
     let (dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
-    for name in [
-        "interview-vp8-opus.webm",
-        "sparse-keyframes-vp9-opus.webm",
-        "chromium-mediarecorder.webm",
-        "audio-opus.webm",
+    for (name, ct) in [
+        ("interview-vp8-opus.webm", "video/webm"),
+        ("sparse-keyframes-vp9-opus.webm", "video/webm"),
+        ("chromium-mediarecorder.webm", "video/webm"),
+        ("chromium-mediarecorder-av1-opus.webm", "video/webm"),
+        ("chromium-mediarecorder-h264-opus.mkv", "video/x-matroska"),
+        ("audio-opus.webm", "video/webm"),
     ] {
         let input = fixtures::path(name);
-        let out = ingest_webm(&app, &c, name, 9_999).unwrap();
+        let out = ingest(&app, &c, &fixture(name), ct, 9_999).unwrap();
         assert!(out.reason.is_none(), "{name}");
         let export = dir.path().join(format!("{name}.export"));
         kiroku::recording::export(&app, &out.interview, &export).unwrap();

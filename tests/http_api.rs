@@ -428,3 +428,133 @@ async fn a_withdrawal_during_the_stream_is_told_to_the_client_at_the_next_segmen
     assert_eq!(ended["segments"], 2);
     assert_eq!(s.show(&id).await["end_reason"], "consent_withdrawn");
 }
+
+/// Chrome's H.264-in-Matroska and AV1-in-WebM recordings (real headless Chromium,
+/// `MediaRecorder` with those MIME types) streamed live over the WebSocket in the very chunks
+/// the browser produced, one every timeslice as the browser sends them: every segment is
+/// acknowledged in order, the recording keeps its container, and the export decodes to the
+/// same streams, every frame and the same duration as the browser's own recording.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chrome_h264_in_matroska_and_av1_in_webm_stream_live_and_export_the_same_frames() {
+    let s = server(|_| {}).await;
+    let c = s.candidate(true);
+    let record = |name: &'static str, mime: &'static str| {
+        let (s, c) = (&s, &c);
+        async move {
+            let (status, body) = s
+                .create(
+                    json!({"candidate": c.to_string(), "recruiter": "acme", "content_type": mime}),
+                )
+                .await;
+            assert_eq!(status, 201, "{body}");
+            let id = body["interview_id"].as_str().unwrap().to_string();
+            let mut ws = s.connect(&id, body["ingest_token"].as_str().unwrap()).await;
+            let chunks = fixtures::recorded_chunks(name);
+            assert!(chunks.len() >= 10, "{name}");
+            for chunk in chunks {
+                if ws.send(Message::binary(chunk)).await.is_err() {
+                    panic!(
+                        "{name}: the stream was closed early: {:?}",
+                        read_to_close(&mut ws).await
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            let (texts, code) = finish(&mut ws).await;
+            assert_eq!(code, 1000, "{name}: {texts:?}");
+            let acked: Vec<u64> = texts
+                .iter()
+                .filter(|t| t["type"] == "segment.stored")
+                .map(|t| t["segment"]["index"].as_u64().unwrap())
+                .collect();
+            assert!(acked.len() >= 3, "{name}: {texts:?}");
+            assert_eq!(acked, (0..acked.len() as u64).collect::<Vec<_>>(), "{name}");
+            let ended = texts.last().unwrap();
+            assert_eq!(ended["type"], "capture.ended", "{name}");
+            assert_eq!(ended["state"], "finished", "{name}");
+            id
+        }
+    };
+    // Both browsers' streams at once, as two candidates' front-ends would send them.
+    let (h264, av1) = futures_util::future::join(
+        record(
+            "chromium-mediarecorder-h264-opus.mkv",
+            "video/x-matroska;codecs=avc1,opus",
+        ),
+        record(
+            "chromium-mediarecorder-av1-opus.webm",
+            "video/webm;codecs=av01,opus",
+        ),
+    )
+    .await;
+    for (id, name, profile, container, doctype) in [
+        (
+            h264,
+            "chromium-mediarecorder-h264-opus.mkv",
+            "matroska",
+            "video/x-matroska",
+            &b"matroska"[..],
+        ),
+        (
+            av1,
+            "chromium-mediarecorder-av1-opus.webm",
+            "webm",
+            "video/webm",
+            &b"webm"[..],
+        ),
+    ] {
+        let shown = s.show(&id).await;
+        assert_eq!(shown["state"], "finished", "{name}");
+        assert_eq!(shown["profile"], profile, "{name}");
+        let export = s.dir.path().join(format!("{name}.export"));
+        let rec =
+            kiroku::recording::export(&s.app, &InterviewId::parse(&id).unwrap(), &export).unwrap();
+        assert_eq!(rec.content_type, container, "{name}");
+        // The EBML header's DocType, right after the magic: the container the remux wrote.
+        let head = std::fs::read(&export).unwrap();
+        assert!(
+            head[..64].windows(doctype.len()).any(|w| w == doctype),
+            "{name}: export is not {container}"
+        );
+        common::media::assert_same_media(&fixtures::path(name), &export);
+    }
+}
+
+/// H.264 cannot go into WebM: Chrome's H.264 recording declared as WebM is refused over the
+/// WebSocket with `codec_not_allowed` (4415), naming the codec.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h264_declared_as_webm_is_refused_as_a_codec_not_allowed() {
+    let s = server(|_| {}).await;
+    let c = s.candidate(true);
+    let (status, body) = s
+        .create(json!({"candidate": c.to_string(), "recruiter": "acme", "content_type": "video/webm;codecs=h264,opus"}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["interview_id"].as_str().unwrap();
+    let mut ws = s.connect(id, body["ingest_token"].as_str().unwrap()).await;
+    // As the browser sends: one chunk per timeslice, until the server answers. (Bytes sent
+    // after the server closed would make it reset the connection, losing its close frame.)
+    let mut first = None;
+    for chunk in fixtures::recorded_chunks("chromium-mediarecorder-h264-opus.mkv") {
+        ws.send(Message::binary(chunk)).await.unwrap();
+        if let Ok(msg) = tokio::time::timeout(Duration::from_millis(500), ws.next()).await {
+            first = msg;
+            break;
+        }
+    }
+    let first = first
+        .expect("the server answers before the recording ends")
+        .unwrap();
+    let Message::Text(t) = first else {
+        panic!("expected capture.ended first, got {first:?}")
+    };
+    let (mut texts, code) = read_to_close(&mut ws).await;
+    texts.insert(0, serde_json::from_str(t.as_str()).unwrap());
+    assert_eq!(code, 4415, "{texts:?}");
+    let ended = texts.last().unwrap();
+    assert_eq!(ended["error"], "codec_not_allowed", "{texts:?}");
+    assert!(
+        ended["message"].as_str().unwrap().contains("video/x-h264"),
+        "{ended}"
+    );
+}

@@ -283,6 +283,13 @@ pub(super) fn check_description(profile: &Profile) -> Result<(), String> {
     let (pipeline, ..) = build(profile)?;
     let _ = pipeline.set_state(gst::State::Null);
     gst::parse::bin_from_description(&profile.stream, true).map_err(|e| format!("stream: {e}"))?;
+    for (codec, branch) in &profile.stream_by_codec {
+        if !profile.allowed_codecs.contains(codec) {
+            return Err(format!("stream_by_codec: {codec} is not in allowed_codecs"));
+        }
+        gst::parse::bin_from_description(branch, true)
+            .map_err(|e| format!("stream_by_codec.\"{codec}\": {e}"))?;
+    }
     if profile.allowed_codecs.is_empty() || profile.content_types.is_empty() {
         return Err("allowed_codecs and content_types must not be empty".into());
     }
@@ -302,7 +309,7 @@ fn link_streams_on_demand(
     let pipeline = pipeline.downgrade();
     let mux = mux.downgrade();
     let allowed = profile.allowed_codecs.clone();
-    let branch = profile.stream.clone();
+    let profile_for_branch = profile.clone();
     let profile_name = profile.name.clone();
     demux.connect_pad_added(move |_, pad| {
         let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
@@ -331,7 +338,8 @@ fn link_streams_on_demand(
             "audio_%u"
         };
         let linked = (|| -> Result<(), String> {
-            let bin = gst::parse::bin_from_description(&branch, true).map_err(|e| e.to_string())?;
+            let branch = profile_for_branch.stream_for(&codec);
+            let bin = gst::parse::bin_from_description(branch, true).map_err(|e| e.to_string())?;
             pipeline.add(&bin).map_err(|e| e.to_string())?;
             bin.sync_state_with_parent().map_err(|e| e.to_string())?;
             let sink = bin

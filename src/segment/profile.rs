@@ -28,11 +28,26 @@ pub struct Profile {
     pub pipeline: String,
     /// The branch put between each accepted stream of `demux` and `mux`.
     pub stream: String,
+    /// Branches used instead of `stream` for some codecs (caps name → branch), e.g. a parser
+    /// that rewrites H.264's framing for the muxer. Parsers only: nothing is decoded.
+    #[serde(default)]
+    pub stream_by_codec: std::collections::BTreeMap<String, String>,
+}
+
+impl Profile {
+    /// The branch put between a stream of `codec` and `mux`.
+    pub fn stream_for(&self, codec: &str) -> &str {
+        self.stream_by_codec.get(codec).unwrap_or(&self.stream)
+    }
 }
 
 /// The descriptions shipped in the binary: `pipelines/*.toml`, by file name.
-const BUILTIN_PROFILES: [(&str, &str); 2] = [
+const BUILTIN_PROFILES: [(&str, &str); 3] = [
     ("audio.toml", include_str!("../../pipelines/audio.toml")),
+    (
+        "matroska.toml",
+        include_str!("../../pipelines/matroska.toml"),
+    ),
     ("webm.toml", include_str!("../../pipelines/webm.toml")),
 ];
 /// The audio tap shipped in the binary: `pipelines/analysis/audio-tap.toml`.
@@ -193,7 +208,13 @@ pub fn sniff_content_type(head: &[u8]) -> Option<&'static str> {
     if head.starts_with(&[0x1A, 0x45, 0xDF, 0xA3]) {
         // WebM and Matroska share the magic; audio-only WebM is told apart by its tracks later.
         let window = &head[..head.len().min(4096)];
-        let has_video = window.windows(5).any(|w| w == b"V_VP8" || w == b"V_VP9");
+        // H.264 cannot be in WebM: Chrome's H.264 recordings are Matroska (DocType `matroska`).
+        if window.windows(15).any(|w| w == b"V_MPEG4/ISO/AVC") {
+            return Some("video/x-matroska");
+        }
+        let has_video = window
+            .windows(5)
+            .any(|w| w == b"V_VP8" || w == b"V_VP9" || w == b"V_AV1");
         return Some(if has_video || !window.windows(6).any(|w| w == b"A_OPUS") {
             "video/webm"
         } else {
@@ -207,4 +228,36 @@ pub fn sniff_content_type(head: &[u8]) -> Option<&'static str> {
         return Some("audio/wav");
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ebml_with(codec_id: &[u8]) -> Vec<u8> {
+        let mut head = vec![0x1A, 0x45, 0xDF, 0xA3, 0x86];
+        head.extend_from_slice(codec_id);
+        head
+    }
+
+    #[test]
+    fn sniffing_tells_chrome_h264_matroska_from_webm() {
+        assert_eq!(
+            sniff_content_type(&ebml_with(b"V_MPEG4/ISO/AVC")),
+            Some("video/x-matroska")
+        );
+        assert_eq!(sniff_content_type(&ebml_with(b"V_AV1")), Some("video/webm"));
+        assert_eq!(sniff_content_type(&ebml_with(b"V_VP8")), Some("video/webm"));
+        assert_eq!(
+            sniff_content_type(&ebml_with(b"A_OPUS")),
+            Some("audio/webm")
+        );
+    }
+
+    #[test]
+    fn a_codec_without_its_own_branch_gets_the_common_one() {
+        let p: Profile = toml::from_str(include_str!("../../pipelines/matroska.toml")).unwrap();
+        assert!(p.stream_for("video/x-h264").contains("h264parse"));
+        assert_eq!(p.stream_for("audio/x-opus"), p.stream);
+    }
 }

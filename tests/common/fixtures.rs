@@ -24,9 +24,16 @@ pub fn pipelines() -> PathBuf {
 
 /// The Chromium recording cut into the very chunks MediaRecorder produced.
 pub fn browser_chunks() -> Vec<Vec<u8>> {
-    let bytes = read("chromium-mediarecorder.webm");
+    recorded_chunks("chromium-mediarecorder.webm")
+}
+
+/// A browser recording `fixtures/<name>` cut into the very chunks MediaRecorder produced, as
+/// listed in its `<stem>.chunks.json`.
+pub fn recorded_chunks(name: &str) -> Vec<Vec<u8>> {
+    let bytes = read(name);
+    let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
     let meta: serde_json::Value =
-        serde_json::from_slice(&read("chromium-mediarecorder.chunks.json")).unwrap();
+        serde_json::from_slice(&read(&format!("{stem}.chunks.json"))).unwrap();
     let mut at = 0;
     let chunks: Vec<Vec<u8>> = meta["chunk_lengths"]
         .as_array()

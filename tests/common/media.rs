@@ -40,12 +40,16 @@ pub fn decode(path: &Path) -> Vec<DecodedStream> {
         let decoder = match codec.as_str() {
             "video/x-vp8" => "vp8dec",
             "video/x-vp9" => "vp9dec",
+            "video/x-h264" => "h264parse ! openh264dec",
+            "video/x-av1" => "av1parse ! av1dec",
             "audio/x-opus" => "opusdec",
             "audio/x-raw" => "identity",
             other => panic!("unexpected codec {other}"),
         };
         let queue = gst::ElementFactory::make("queue").build().unwrap();
-        let dec = gst::ElementFactory::make(decoder).build().unwrap();
+        let dec = gst::parse::bin_from_description(decoder, true)
+            .unwrap()
+            .upcast::<gst::Element>();
         let sink = gst::ElementFactory::make("fakesink")
             .property("sync", false)
             .build()

@@ -9,23 +9,19 @@ use crate::vocab::{ConsentAction, Scope};
 
 const EVENT_COLUMNS: &str = "id, candidate_id, action, scope, recipient, country, at, notice_id, method, origin, language, withdraws, receipt";
 
-fn event_from_row(
-    r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<Result<ConsentEventRow, CatalogError>> {
-    let candidate: String = r.get(1)?;
-    let candidate = match CandidateId::parse(&candidate) {
-        Ok(c) => c,
-        Err(e) => return Ok(Err(CatalogError::Corrupt(e.to_string()))),
-    };
+fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConsentEventRow> {
     let (name, recipient, country): (String, Option<String>, Option<String>) =
         (r.get(3)?, r.get(4)?, r.get(5)?);
-    let scope = match Scope::parse(&name, recipient.as_deref(), country.as_deref()) {
-        Ok(s) => s,
-        Err(e) => return Ok(Err(CatalogError::Corrupt(format!("consent scope: {e}")))),
-    };
-    Ok(Ok(ConsentEventRow {
+    let scope = Scope::parse(&name, recipient.as_deref(), country.as_deref()).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(
+            3,
+            rusqlite::types::Type::Text,
+            format!("consent scope: {e}").into(),
+        )
+    })?;
+    Ok(ConsentEventRow {
         id: r.get(0)?,
-        candidate,
+        candidate: r.get(1)?,
         action: r.get(2)?,
         scope,
         at: r.get(6)?,
@@ -35,7 +31,7 @@ fn event_from_row(
         language: r.get(10)?,
         withdraws: r.get(11)?,
         receipt: r.get(12)?,
-    }))
+    })
 }
 
 impl Catalog {
@@ -102,8 +98,7 @@ impl Catalog {
             "SELECT {EVENT_COLUMNS} FROM consent_events WHERE candidate_id = ?1 ORDER BY seq"
         ))?;
         let rows = st.query_map(params![c.to_string()], event_from_row)?;
-        rows.map(|r| r.map_err(CatalogError::from).and_then(|x| x))
-            .collect()
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The newest withdrawal of a scope by a candidate.
@@ -125,8 +120,8 @@ impl Catalog {
                 params![id],
                 event_from_row,
             )
-            .optional()?
-            .transpose()
+            .optional()
+            .map_err(CatalogError::from)
     }
 }
 

@@ -30,11 +30,24 @@ use crate::ids::{CandidateId, CountryCode, InterviewId, RegionId};
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
     #[error("catalog database: {0}")]
-    Db(#[from] rusqlite::Error),
+    Db(rusqlite::Error),
     #[error("catalog holds a value it cannot read back: {0}")]
     Corrupt(String),
     #[error("catalog schema version {found} is newer than this kiroku knows ({known})")]
     TooNew { found: i64, known: i64 },
+}
+
+/// A column whose value does not read back as its type (see `sql.rs`) is a corrupt catalog,
+/// named as such; every other SQLite failure is the database's.
+impl From<rusqlite::Error> for CatalogError {
+    fn from(e: rusqlite::Error) -> CatalogError {
+        match e {
+            rusqlite::Error::FromSqlConversionFailure(_, _, why) => {
+                CatalogError::Corrupt(why.to_string())
+            }
+            other => CatalogError::Db(other),
+        }
+    }
 }
 
 /// Why an ingest token was not accepted.
@@ -89,29 +102,20 @@ impl Catalog {
     }
 
     pub fn candidate(&self, id: &CandidateId) -> Result<Option<CandidateRow>, CatalogError> {
-        self.db()
+        Ok(self
+            .db()
             .query_row(
                 "SELECT id, home_country, created_at FROM candidates WHERE id = ?1",
                 params![id.to_string()],
                 |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                    ))
+                    Ok(CandidateRow {
+                        id: r.get(0)?,
+                        home_country: r.get(1)?,
+                        created_at: r.get(2)?,
+                    })
                 },
             )
-            .optional()?
-            .map(|(id, home, created_at)| {
-                Ok(CandidateRow {
-                    id: CandidateId::parse(&id)
-                        .map_err(|e| CatalogError::Corrupt(e.to_string()))?,
-                    home_country: CountryCode::parse(&home)
-                        .map_err(|e| CatalogError::Corrupt(e.to_string()))?,
-                    created_at,
-                })
-            })
-            .transpose()
+            .optional()?)
     }
 
     /// The newest wrapped key of a candidate in a region: (version, wrapped bytes).
@@ -196,7 +200,7 @@ impl Catalog {
                 rows::interview_from_row,
             )
             .optional()?;
-        row.transpose()
+        Ok(row)
     }
 
     /// Changes the declared content type (and so the profile) of an interview not yet streamed.
@@ -337,8 +341,8 @@ impl Catalog {
                 params![interview.to_string(), index],
                 rows::segment_from_row,
             )
-            .optional()?
-            .transpose()
+            .optional()
+            .map_err(CatalogError::from)
     }
 
     /// An interview's segments in order.
@@ -350,8 +354,7 @@ impl Catalog {
              FROM segments WHERE interview_id = ?1 ORDER BY idx",
         )?;
         let rows = st.query_map(params![interview.to_string()], rows::segment_from_row)?;
-        rows.map(|r| r.map_err(CatalogError::from).and_then(|x| x))
-            .collect()
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Interviews still marked as capturing (after a crash): the capture ended without a word.
@@ -361,11 +364,7 @@ impl Catalog {
     ) -> Result<Vec<InterviewId>, CatalogError> {
         let db = self.db();
         let mut st = db.prepare("SELECT id FROM interviews WHERE state = ?1")?;
-        let ids = st.query_map(params![state], |r| r.get::<_, String>(0))?;
-        ids.map(|r| {
-            let s = r?;
-            InterviewId::parse(&s).map_err(|e| CatalogError::Corrupt(e.to_string()))
-        })
-        .collect()
+        let ids = st.query_map(params![state], |r| r.get(0))?;
+        Ok(ids.collect::<Result<_, _>>()?)
     }
 }

@@ -72,15 +72,8 @@ impl Catalog {
              LEFT JOIN recruiter_keys k ON k.handle = r.handle AND k.revoked_at IS NULL
              GROUP BY r.handle ORDER BY r.handle",
         )?;
-        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?)))?;
-        rows.map(|r| {
-            let (h, n) = r?;
-            Ok((
-                RecruiterHandle::parse(&h).map_err(|e| CatalogError::Corrupt(e.to_string()))?,
-                n,
-            ))
-        })
-        .collect()
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Revokes every live key of a recruiter and, when given, adds a new one, atomically.
@@ -108,7 +101,7 @@ impl Catalog {
     }
 
     pub fn recruiter_key(&self, key_id: &str) -> Result<KeyCheck, CatalogError> {
-        let row: Option<(String, Vec<u8>, Option<String>)> = self
+        let row: Option<(RecruiterHandle, Vec<u8>, Option<String>)> = self
             .db()
             .query_row(
                 "SELECT handle, hash, revoked_at FROM recruiter_keys WHERE key_id = ?1",
@@ -119,11 +112,7 @@ impl Catalog {
         Ok(match row {
             None => KeyCheck::Unknown,
             Some((_, _, Some(_))) => KeyCheck::Revoked,
-            Some((h, hash, None)) => KeyCheck::Live {
-                handle: RecruiterHandle::parse(&h)
-                    .map_err(|e| CatalogError::Corrupt(e.to_string()))?,
-                hash,
-            },
+            Some((handle, hash, None)) => KeyCheck::Live { handle, hash },
         })
     }
 
@@ -185,21 +174,13 @@ impl Catalog {
         hash: &[u8],
         now: i64,
     ) -> Result<Option<(RecruiterHandle, InterviewId)>, CatalogError> {
-        let row: Option<(String, String)> = self
+        Ok(self
             .db()
             .query_row(
                 "SELECT handle, interview_id FROM download_links WHERE hash = ?1 AND expires_at > ?2",
                 params![hash, now],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
-            .optional()?;
-        row.map(|(h, i)| {
-            let corrupt = |e: crate::ids::IdError| CatalogError::Corrupt(e.to_string());
-            Ok((
-                RecruiterHandle::parse(&h).map_err(corrupt)?,
-                InterviewId::parse(&i).map_err(corrupt)?,
-            ))
-        })
-        .transpose()
+            .optional()?)
     }
 }

@@ -44,8 +44,7 @@ impl Catalog {
             "SELECT {PROVISION_COLUMNS} FROM provisions WHERE candidate_id = ?1 ORDER BY seq"
         ))?;
         let rows = st.query_map(params![c.to_string()], rows::provision_from_row)?;
-        rows.map(|r| r.map_err(CatalogError::from).and_then(|x| x))
-            .collect()
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Whether this recruiter has ever received data of this candidate.
@@ -88,8 +87,7 @@ impl Catalog {
              FROM interviews WHERE {cond} ORDER BY created_at DESC, id"
         ))?;
         let rows = st.query_map(params![v], rows::interview_from_row)?;
-        rows.map(|r| r.map_err(CatalogError::from).and_then(|x| x))
-            .collect()
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Queues a delivery unless one of the same kind for the same interview and scope is
@@ -163,8 +161,7 @@ impl Catalog {
             "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE {cond} ORDER BY seq"
         ))?;
         let rows = st.query_map(args, rows::outbox_from_row)?;
-        rows.map(|r| r.map_err(CatalogError::from).and_then(|x| x))
-            .collect()
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Moves a pending delivery to `state` (delivered, failed, cancelled) or, for `pending`,

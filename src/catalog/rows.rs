@@ -7,8 +7,6 @@ use crate::vocab::{
     ProvisionBasis, Scope,
 };
 
-use super::CatalogError;
-
 #[derive(Debug, Clone)]
 pub struct CandidateRow {
     pub id: CandidateId,
@@ -153,195 +151,90 @@ fn scope_tag<S: serde::Serializer>(scope: &Scope, s: S) -> Result<S::Ok, S::Erro
     s.collect_str(scope)
 }
 
-fn corrupt(what: impl std::fmt::Display) -> CatalogError {
-    CatalogError::Corrupt(what.to_string())
+/// A column that holds text it cannot be read back from, as rusqlite reports a bad value.
+fn corrupt_column(index: usize, what: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        index,
+        rusqlite::types::Type::Text,
+        format!("not a {what}").into(),
+    )
 }
 
-pub(super) fn interview_from_row(
-    r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<Result<InterviewRow, CatalogError>> {
-    let id: String = r.get(0)?;
-    let cand: String = r.get(1)?;
-    let recruiter: String = r.get(2)?;
-    let region: String = r.get(4)?;
-    let (
-        job_ref,
-        content_type,
-        profile,
-        state,
-        key_version,
-        created_at,
-        ended_at,
-        bytes_in,
-        end_reason,
-    ) = (
-        r.get(3)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-        r.get(10)?,
-        r.get::<_, i64>(11)?,
-        r.get(12)?,
-    );
-    Ok((|| {
-        Ok(InterviewRow {
-            id: InterviewId::parse(&id).map_err(corrupt)?,
-            candidate: CandidateId::parse(&cand).map_err(corrupt)?,
-            recruiter: RecruiterHandle::parse(&recruiter).map_err(corrupt)?,
-            job_ref,
-            region: RegionId::parse(&region).map_err(corrupt)?,
-            content_type,
-            profile,
-            state,
-            key_version,
-            created_at,
-            ended_at,
-            bytes_in: bytes_in as u64,
-            end_reason,
-        })
-    })())
+pub(super) fn interview_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<InterviewRow> {
+    Ok(InterviewRow {
+        id: r.get(0)?,
+        candidate: r.get(1)?,
+        recruiter: r.get(2)?,
+        job_ref: r.get(3)?,
+        region: r.get(4)?,
+        content_type: r.get(5)?,
+        profile: r.get(6)?,
+        state: r.get(7)?,
+        key_version: r.get(8)?,
+        created_at: r.get(9)?,
+        ended_at: r.get(10)?,
+        bytes_in: r.get::<_, i64>(11)? as u64,
+        end_reason: r.get(12)?,
+    })
 }
 
-pub(super) fn segment_from_row(
-    r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<Result<SegmentRow, CatalogError>> {
-    let interview: String = r.get(0)?;
+pub(super) fn segment_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SegmentRow> {
     let commitment: String = r.get(10)?;
     let tags: String = r.get(11)?;
-    let (
-        index,
-        object_key,
-        media_kind,
-        plain_len,
-        sealed_len,
-        start_ns,
-        end_ns,
-        keyframe,
-        is_final,
-        stored_at,
-    ) = (
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get::<_, i64>(4)?,
-        r.get::<_, i64>(5)?,
-        r.get::<_, i64>(6)?,
-        r.get::<_, i64>(7)?,
-        r.get(8)?,
-        r.get(9)?,
-        r.get(12)?,
-    );
-    Ok((|| {
-        let commitment: [u8; 32] = hex::decode(&commitment)
+    Ok(SegmentRow {
+        interview: r.get(0)?,
+        index: r.get(1)?,
+        object_key: r.get(2)?,
+        media_kind: r.get(3)?,
+        plain_len: r.get::<_, i64>(4)? as u64,
+        sealed_len: r.get::<_, i64>(5)? as u64,
+        start_ns: r.get::<_, i64>(6)? as u64,
+        end_ns: r.get::<_, i64>(7)? as u64,
+        starts_on_keyframe: r.get(8)?,
+        is_final: r.get(9)?,
+        commitment: hex::decode(&commitment)
             .ok()
             .and_then(|v| v.try_into().ok())
-            .ok_or_else(|| corrupt("segment commitment"))?;
-        Ok(SegmentRow {
-            interview: InterviewId::parse(&interview).map_err(corrupt)?,
-            index,
-            object_key,
-            media_kind,
-            plain_len: plain_len as u64,
-            sealed_len: sealed_len as u64,
-            start_ns: start_ns as u64,
-            end_ns: end_ns as u64,
-            starts_on_keyframe: keyframe,
-            is_final,
-            commitment,
-            tags: serde_json::from_str(&tags).map_err(corrupt)?,
-            stored_at,
-        })
-    })())
+            .ok_or_else(|| corrupt_column(10, "segment commitment".into()))?,
+        tags: serde_json::from_str(&tags)
+            .map_err(|e| corrupt_column(11, format!("tags object: {e}")))?,
+        stored_at: r.get(12)?,
+    })
 }
 
 /// A provision record from `SELECT {PROVISION_COLUMNS}` (release.rs's column order).
-pub(super) fn provision_from_row(
-    r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<Result<ProvisionRow, CatalogError>> {
-    let candidate: String = r.get(3)?;
-    let interview: String = r.get(4)?;
-    let (
-        id,
-        at,
-        recipient,
-        item,
-        segments,
-        byte_range,
-        basis,
-        consent_event_id,
-        legal_basis,
-        reference,
-        keep_until,
-    ) = (
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-        r.get(10)?,
-        r.get(11)?,
-        r.get(12)?,
-    );
-    Ok((|| {
-        Ok(ProvisionRow {
-            id,
-            at,
-            recipient,
-            candidate: CandidateId::parse(&candidate).map_err(corrupt)?,
-            interview: InterviewId::parse(&interview).map_err(corrupt)?,
-            item,
-            segments,
-            byte_range,
-            basis,
-            consent_event_id,
-            legal_basis,
-            reference,
-            keep_until,
-        })
-    })())
+pub(super) fn provision_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProvisionRow> {
+    Ok(ProvisionRow {
+        id: r.get(0)?,
+        at: r.get(1)?,
+        recipient: r.get(2)?,
+        candidate: r.get(3)?,
+        interview: r.get(4)?,
+        item: r.get(5)?,
+        segments: r.get(6)?,
+        byte_range: r.get(7)?,
+        basis: r.get(8)?,
+        consent_event_id: r.get(9)?,
+        legal_basis: r.get(10)?,
+        reference: r.get(11)?,
+        keep_until: r.get(12)?,
+    })
 }
 
 /// A delivery from `SELECT {OUTBOX_COLUMNS}` (release.rs's column order).
-pub(super) fn outbox_from_row(
-    r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<Result<OutboxRow, CatalogError>> {
-    let recruiter: String = r.get(1)?;
-    let candidate: String = r.get(3)?;
-    let interview: Option<String> = r.get(4)?;
-    let (id, kind, scope, state, attempts, next_at, last_error, created_at, done_at) = (
-        r.get(0)?,
-        r.get(2)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-        r.get(10)?,
-        r.get(11)?,
-    );
-    Ok((|| {
-        Ok(OutboxRow {
-            id,
-            recruiter: RecruiterHandle::parse(&recruiter).map_err(corrupt)?,
-            kind,
-            candidate: CandidateId::parse(&candidate).map_err(corrupt)?,
-            interview: interview
-                .as_deref()
-                .map(InterviewId::parse)
-                .transpose()
-                .map_err(corrupt)?,
-            scope,
-            state,
-            attempts,
-            next_at,
-            last_error,
-            created_at,
-            done_at,
-        })
-    })())
+pub(super) fn outbox_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
+    Ok(OutboxRow {
+        id: r.get(0)?,
+        recruiter: r.get(1)?,
+        kind: r.get(2)?,
+        candidate: r.get(3)?,
+        interview: r.get(4)?,
+        scope: r.get(5)?,
+        state: r.get(6)?,
+        attempts: r.get(7)?,
+        next_at: r.get(8)?,
+        last_error: r.get(9)?,
+        created_at: r.get(10)?,
+        done_at: r.get(11)?,
+    })
 }

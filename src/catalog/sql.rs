@@ -4,6 +4,7 @@
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
+use crate::ids::{CandidateId, CountryCode, InterviewId, RecruiterHandle, RegionId};
 use crate::store::ObjectKey;
 use crate::vocab::{
     AnalysisStatus, ConsentAction, InterviewState, Item, LegalBasis, MediaKind, Method, OutboxKind,
@@ -49,6 +50,27 @@ text_column! {
     OutputFormat => "kind of analysis output",
     MediaKind => "media kind",
     InterviewState => "capture state",
+}
+
+/// Identifiers: read with their own parser, so a row never carries one that could escape a
+/// folder. (They are written as `to_string()`.)
+macro_rules! id_column {
+    ($($ty:ty => $what:literal),+ $(,)?) => {$(
+        impl FromSql for $ty {
+            fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
+                let text = v.as_str()?;
+                <$ty>::parse(text).map_err(|_| bad($what, text))
+            }
+        }
+    )+};
+}
+
+id_column! {
+    CandidateId => "candidate id",
+    InterviewId => "interview id",
+    RecruiterHandle => "recruiter handle",
+    RegionId => "region id",
+    CountryCode => "country code",
 }
 
 /// A scope in one column (the outbox's): its tag form, `share.recording:acme`.

@@ -119,7 +119,7 @@ pub fn authenticate(
         KeyCheck::Unknown => Err(RecruiterError::WrongKey),
         KeyCheck::Revoked => Err(RecruiterError::Revoked),
         KeyCheck::Live { handle, hash } => {
-            let presented_hash = sha256(secret.as_bytes());
+            let presented_hash = crate::util::secret::token_hash(secret);
             let same = crate::util::secret::same_secret(&presented_hash, &hash);
             if same {
                 Ok(handle)
@@ -258,12 +258,8 @@ fn known(app: &Kiroku, h: &RecruiterHandle) -> Result<(), RecruiterError> {
 fn new_key() -> Result<(String, String, Vec<u8>), RecruiterError> {
     let key_id = crate::util::secret::random_hex(8)?;
     let secret = crate::util::secret::random_token(32)?;
-    let hash = sha256(secret.as_bytes());
+    let hash = crate::util::secret::token_hash(&secret);
     Ok((format!("krk_{key_id}_{secret}"), key_id, hash))
-}
-
-fn sha256(b: &[u8]) -> Vec<u8> {
-    crate::util::secret::sha256(b).to_vec()
 }
 
 #[cfg(test)]

@@ -157,6 +157,32 @@ async fn a_server_that_is_stopping_refuses_new_streams_without_spending_their_to
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_declaring_an_unsupported_type_is_refused_without_spending_its_token() {
+    let s = server().await;
+    let (id, token) = s.interview().await;
+    let url = format!("{}&content_type=application/pdf", s.ws_url(&id, &token));
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status().as_u16(), 415);
+            let body: Value = serde_json::from_slice(resp.body().as_deref().unwrap()).unwrap();
+            assert_eq!(body["error"], "unsupported_content_type");
+        }
+        other => panic!("expected a 415, got {:?}", other.map(|_| "an upgrade")),
+    }
+    assert_eq!(s.state(&id), "created", "the interview was not touched");
+    let row = s
+        .app
+        .catalog
+        .interview(&InterviewId::parse(&id).unwrap())
+        .unwrap()
+        .unwrap();
+    assert!(
+        kiroku::capture::spend_ingest_token(&s.app, &row.id, &token).is_ok(),
+        "the token is still unspent, for a retry with a supported type"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_put_stream_left_open_ends_cleanly_when_the_server_stops() {
     let s = server().await;
     let (id, token) = s.interview().await;

@@ -62,8 +62,11 @@ fn analyze_captured(app: &Arc<Kiroku>, candidate: &CandidateId) -> Result<(), An
         }
         tracing::info!(interview = %interview.id, "analysing an interview captured before the analyze grant");
         // `analyze_stored` asks the ledger itself: a withdrawal that came in the meantime
-        // means nothing is analysed.
-        analyze_stored(app, &interview)?;
+        // means nothing is analysed. One interview that fails (its store down, a bad segment)
+        // does not keep the candidate's others from being analysed.
+        if let Err(e) = analyze_stored(app, &interview) {
+            tracing::error!(interview = %interview.id, error = %e, "late analysis of an interview failed");
+        }
     }
     Ok(())
 }

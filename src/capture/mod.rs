@@ -121,6 +121,13 @@ impl CaptureError {
     }
 }
 
+/// The catalog row of an interview, or `UnknownInterview`.
+pub fn interview_row(app: &Kiroku, id: &InterviewId) -> Result<InterviewRow, CaptureError> {
+    app.catalog
+        .interview(id)?
+        .ok_or(CaptureError::UnknownInterview)
+}
+
 /// What a front-end gets back when it creates an interview.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CreatedInterview {
@@ -184,7 +191,7 @@ pub fn create_interview(
     let token = new_token()?;
     let expires_at = crate::util::now_unix() + app.config.ingest_token_ttl_seconds as i64;
     app.catalog
-        .insert_ingest_token(&token_hash(&token), &id, expires_at)?;
+        .insert_ingest_token(&crate::util::secret::token_hash(&token), &id, expires_at)?;
     tracing::info!(interview = %id, candidate = %candidate, region = %region.region.id, profile = %profile.name, "interview created");
     app.audit.record_or_warn(
         crate::audit::Event::InterviewCreated {
@@ -229,14 +236,12 @@ pub fn spend_ingest_token(
     interview: &InterviewId,
     token: &str,
 ) -> Result<(), CaptureError> {
-    let row = app
-        .catalog
-        .interview(interview)?
-        .ok_or(CaptureError::UnknownInterview)?;
-    match app
-        .catalog
-        .spend_ingest_token(&token_hash(token), interview, crate::util::now_unix())?
-    {
+    let row = interview_row(app, interview)?;
+    match app.catalog.spend_ingest_token(
+        &crate::util::secret::token_hash(token),
+        interview,
+        crate::util::now_unix(),
+    )? {
         Ok(()) => Ok(()),
         // A used token for an interview that is streaming or streamed: say what really happened.
         Err(TokenError::Used) if row.state != InterviewState::Created => {
@@ -256,10 +261,7 @@ pub fn recover_interrupted(app: &Arc<Kiroku>) {
     };
     for id in ids {
         let result = (|| -> Result<(), CaptureError> {
-            let row = app
-                .catalog
-                .interview(&id)?
-                .ok_or(CaptureError::UnknownInterview)?;
+            let row = interview_row(app, &id)?;
             let (region, key) = app
                 .interview_key(&row)?
                 .ok_or(CaptureError::UnknownInterview)?;
@@ -295,11 +297,6 @@ pub fn recover_interrupted(app: &Arc<Kiroku>) {
 
 fn new_token() -> Result<String, crate::util::secret::RandomFailed> {
     crate::util::secret::random_token(32)
-}
-
-/// Tokens are stored hashed: a copy of the catalog cannot start a stream.
-fn token_hash(token: &str) -> Vec<u8> {
-    crate::util::secret::sha256(token.as_bytes()).to_vec()
 }
 
 #[cfg(test)]

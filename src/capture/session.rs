@@ -174,10 +174,7 @@ impl Capture {
     /// (refusing before one byte is taken), claims the interview's single stream and a
     /// concurrency slot, and starts the pipeline.
     pub fn start(app: &Arc<Kiroku>, interview: &InterviewId) -> Result<Capture, CaptureError> {
-        let row = app
-            .catalog
-            .interview(interview)?
-            .ok_or(CaptureError::UnknownInterview)?;
+        let row = super::interview_row(app, interview)?;
         if !app.ledger().allows_record(&row.candidate)? {
             return Err(CaptureError::NoRecordConsent);
         }

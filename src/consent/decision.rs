@@ -101,28 +101,15 @@ pub struct Proof<I: Allows> {
     recipient: String,
     candidate: CandidateId,
     interview: InterviewId,
-    decided_at: String,
     item: PhantomData<I>,
 }
 
-/// A proof for an item known only at run time (a delivery of either kind).
-#[derive(Debug)]
-pub enum AnyProof {
-    Recording(Proof<Recording>),
-    Analysis(Proof<Analysis>),
-}
-
-impl AnyProof {
-    pub fn item(&self) -> Item {
+impl Basis {
+    /// The consent event a release rests on; `None` for a legal exception.
+    pub fn consent_event_id(&self) -> Option<&str> {
         match self {
-            AnyProof::Recording(_) => Item::Recording,
-            AnyProof::Analysis(_) => Item::Analysis,
-        }
-    }
-    pub fn basis(&self) -> &Basis {
-        match self {
-            AnyProof::Recording(p) => p.basis(),
-            AnyProof::Analysis(p) => p.basis(),
+            Basis::Consent { consent_event_id } => Some(consent_event_id),
+            Basis::LegalException { .. } => None,
         }
     }
 }
@@ -134,7 +121,6 @@ impl<I: Allows> Proof<I> {
             recipient,
             candidate: interview.candidate,
             interview: interview.id,
-            decided_at: crate::util::now_rfc3339(),
             item: PhantomData,
         }
     }
@@ -152,9 +138,6 @@ impl<I: Allows> Proof<I> {
     }
     pub fn item(&self) -> Item {
         I::ITEM
-    }
-    pub fn decided_at(&self) -> &str {
-        &self.decided_at
     }
 
     /// Asks again, for a release still under way (the next segment of a download, a delivery
@@ -211,22 +194,6 @@ pub fn decide<I: Allows>(
 ) -> Result<Result<Proof<I>, Refusal>, ConsentError> {
     Ok(decide_basis(catalog, audit, to, interview, I::ITEM)?
         .map(|basis| Proof::new(basis, to.to_string(), interview)))
-}
-
-/// [`decide`] for an item known only at run time.
-pub fn decide_any(
-    catalog: &Catalog,
-    audit: &Audit,
-    to: &RecruiterHandle,
-    interview: &InterviewRow,
-    item: Item,
-) -> Result<Result<AnyProof, Refusal>, ConsentError> {
-    Ok(match item {
-        Item::Recording => {
-            decide(catalog, audit, to, interview, Recording)?.map(AnyProof::Recording)
-        }
-        Item::Analysis => decide(catalog, audit, to, interview, Analysis)?.map(AnyProof::Analysis),
-    })
 }
 
 /// The rules, and the audit entry of their answer: the basis a proof rests on, or a refusal.

@@ -124,15 +124,6 @@ impl<'a> Ledger<'a> {
         Ok(self.state(candidate)?.grant_for(scope).cloned())
     }
 
-    /// Whether a scope was ever granted (so a refusal can say "withdrawn" rather than "never").
-    pub fn ever_granted(
-        &self,
-        candidate: &CandidateId,
-        scope: &Scope,
-    ) -> Result<bool, ConsentError> {
-        Ok(self.state(candidate)?.ever_granted(scope))
-    }
-
     /// The capture gate: may media of this candidate be recorded right now?
     pub fn allows_record(&self, candidate: &CandidateId) -> Result<bool, ConsentError> {
         Ok(self.standing_grant(candidate, &Scope::Record)?.is_some())

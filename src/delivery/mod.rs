@@ -19,7 +19,7 @@ mod signature;
 
 use std::sync::Arc;
 
-pub use sender::{link_hash, run};
+pub use sender::run;
 pub use signature::{SignatureError, sign, verify_signature};
 
 use crate::app::Kiroku;

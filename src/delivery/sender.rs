@@ -210,19 +210,10 @@ fn prepare(app: &Kiroku, row: &OutboxRow) -> Result<Ready, BoxError> {
                 Err(refusal) => return Ok(Ready::Cancel(refusal.code().into())),
                 Ok(proof) => {
                     let (url, expires_at) = download_link(app, &to, &i)?;
-                    json!({
-                        "id": row.id,
-                        "type": row.kind,
-                        "created_at": row.created_at,
-                        "interview_id": i.id,
-                        "candidate_id": i.candidate,
-                        "job_ref": i.job_ref,
-                        "consent_event_id": match proof.basis() {
-                            crate::consent::Basis::Consent { consent_event_id } => Some(consent_event_id.clone()),
-                            _ => None,
-                        },
-                        "download": {"url": url, "expires_at": expires_at},
-                    })
+                    let mut body = ready_body(row, &i);
+                    body["consent_event_id"] = json!(proof.basis().consent_event_id());
+                    body["download"] = json!({"url": url, "expires_at": expires_at});
+                    body
                 }
             }
         }
@@ -235,16 +226,11 @@ fn prepare(app: &Kiroku, row: &OutboxRow) -> Result<Ready, BoxError> {
                 Err(refusal) => return Ok(Ready::Cancel(refusal.code().into())),
                 Ok(_) => {
                     let base = app.config.release.public_url.trim_end_matches('/');
-                    json!({
-                        "id": row.id,
-                        "type": row.kind,
-                        "created_at": row.created_at,
-                        "interview_id": i.id,
-                        "candidate_id": i.candidate,
-                        "job_ref": i.job_ref,
-                        // Fetched with the recruiter's API key; decided and recorded then.
-                        "analysis_url": format!("{base}/v1/recruiter/interviews/{}/analysis", i.id),
-                    })
+                    let mut body = ready_body(row, &i);
+                    // Fetched with the recruiter's API key; decided and recorded then.
+                    body["analysis_url"] =
+                        json!(format!("{base}/v1/recruiter/interviews/{}/analysis", i.id));
+                    body
                 }
             }
         }
@@ -274,6 +260,18 @@ fn prepare(app: &Kiroku, row: &OutboxRow) -> Result<Ready, BoxError> {
     })
 }
 
+/// What every `*.ready` notification says of itself and its interview.
+fn ready_body(row: &OutboxRow, i: &InterviewRow) -> serde_json::Value {
+    json!({
+        "id": row.id,
+        "type": row.kind,
+        "created_at": row.created_at,
+        "interview_id": i.id,
+        "candidate_id": i.candidate,
+        "job_ref": i.job_ref,
+    })
+}
+
 /// A short-lived capability link to the recording; its use is decided and recorded like a pull.
 fn download_link(
     app: &Kiroku,
@@ -283,14 +281,15 @@ fn download_link(
     let token = crate::util::secret::random_token(32)?;
     let expires_at = crate::util::now_unix() + app.config.release.download_link_ttl_seconds as i64;
     app.catalog
-        .insert_download_link(&link_hash(&token), to, &i.id, expires_at)?;
+        // Stored hashed, like every bearer secret.
+        .insert_download_link(
+            &crate::util::secret::token_hash(&token),
+            to,
+            &i.id,
+            expires_at,
+        )?;
     let base = app.config.release.public_url.trim_end_matches('/');
     Ok((format!("{base}/v1/links/{token}"), expires_at))
-}
-
-/// Links are stored hashed, like every bearer secret.
-pub fn link_hash(token: &str) -> Vec<u8> {
-    crate::util::secret::sha256(token.as_bytes()).to_vec()
 }
 
 async fn settle(

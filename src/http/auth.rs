@@ -6,7 +6,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 
-use super::{ApiError, AppState, bearer, blocking, same_secret};
+use super::{ApiError, AppState, bearer, blocking};
 use crate::ids::RecruiterHandle;
 
 /// The front-end's backend, holding the service token.
@@ -22,17 +22,19 @@ pub struct Recruiter(pub RecruiterHandle);
 /// for bytes never sent.
 pub struct NotHead;
 
-/// Checks a shared bearer secret; `missing` is the message when none was presented.
-fn shared_secret(
-    parts: &Parts,
-    expected: &str,
-    wrong: &str,
-    missing: &str,
-) -> Result<(), ApiError> {
+/// Checks a shared bearer secret: the `role`'s token (`service`, `operator`).
+fn shared_secret(parts: &Parts, expected: &str, role: &str) -> Result<(), ApiError> {
     match bearer(&parts.headers) {
-        Some(t) if same_secret(t, expected) => Ok(()),
-        Some(_) => Err(ApiError::unauthorized(wrong)),
-        None => Err(ApiError::unauthorized(missing)),
+        Some(t) if crate::util::secret::same_secret(t.as_bytes(), expected.as_bytes()) => Ok(()),
+        Some(_) => Err(ApiError::unauthorized(&format!("wrong {role} token"))),
+        None => Err(ApiError::unauthorized(&format!(
+            "a{} {role} token is required (Authorization: Bearer ...)",
+            if role.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                "n"
+            } else {
+                ""
+            }
+        ))),
     }
 }
 
@@ -40,13 +42,7 @@ impl FromRequestParts<AppState> for ServiceCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, ApiError> {
-        shared_secret(
-            parts,
-            &s.app.service_token.value,
-            "wrong service token",
-            "a service token is required (Authorization: Bearer ...)",
-        )?;
-        Ok(ServiceCaller)
+        shared_secret(parts, &s.app.service_token.value, "service").map(|()| ServiceCaller)
     }
 }
 
@@ -54,13 +50,7 @@ impl FromRequestParts<AppState> for Operator {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, ApiError> {
-        shared_secret(
-            parts,
-            &s.app.operator_token.value,
-            "wrong operator token",
-            "an operator token is required (Authorization: Bearer ...)",
-        )?;
-        Ok(Operator)
+        shared_secret(parts, &s.app.operator_token.value, "operator").map(|()| Operator)
     }
 }
 

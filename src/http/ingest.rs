@@ -13,7 +13,7 @@ use super::body::StrictJson;
 use super::{ApiError, AppState, blocking};
 use crate::app::Kiroku;
 use crate::capture::{self, CaptureError};
-use crate::catalog::{InterviewRow, InterviewState};
+use crate::catalog::InterviewState;
 use crate::ids::{CandidateId, InterviewId, RecruiterHandle};
 
 #[derive(Deserialize)]
@@ -50,12 +50,6 @@ pub async fn create(
 }
 
 /// The interview a service call names (blocking).
-fn interview(app: &Kiroku, id: &InterviewId) -> Result<InterviewRow, CaptureError> {
-    app.catalog
-        .interview(id)?
-        .ok_or(CaptureError::UnknownInterview)
-}
-
 /// `GET /v1/interviews/{id}`: state, segments so far with their tags, durations.
 pub async fn show(
     _: ServiceCaller,
@@ -69,7 +63,7 @@ pub async fn show(
 
 /// What `show` answers (blocking).
 fn describe(app: &Kiroku, id: &InterviewId) -> Result<Value, CaptureError> {
-    let row = interview(app, id)?;
+    let row = capture::interview_row(app, id)?;
     let segments = app.catalog.segments(id)?;
     let media_ms = segments.last().map(|x| x.end_ns / 1_000_000).unwrap_or(0);
     let list: Vec<_> = segments
@@ -106,7 +100,7 @@ pub async fn finish(
 ) -> Result<Response, ApiError> {
     let id = InterviewId::parse(&id)?;
     let app = s.app.clone();
-    let row = blocking(move || interview(&app, &id)).await?;
+    let row = blocking(move || capture::interview_row(&app, &id)).await?;
     let live = s.live().get(&id).cloned();
     if let Some(feeder) = live {
         feeder.end();

@@ -146,8 +146,3 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .ok()?
         .strip_prefix("Bearer ")
 }
-
-/// Compares secrets without an early exit.
-fn same_secret(a: &str, b: &str) -> bool {
-    crate::util::secret::same_secret(a.as_bytes(), b.as_bytes())
-}

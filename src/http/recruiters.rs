@@ -170,7 +170,10 @@ async fn link(
     let decided = blocking(move || {
         let (me, id) = app
             .catalog
-            .download_link(&crate::delivery::link_hash(&token), crate::util::now_unix())?
+            .download_link(
+                &crate::util::secret::token_hash(&token),
+                crate::util::now_unix(),
+            )?
             .ok_or_else(gone)?;
         let row = app.catalog.interview(&id)?.ok_or_else(gone)?;
         Ok::<_, ApiError>(decision::decide(

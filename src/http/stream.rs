@@ -74,6 +74,10 @@ fn begin(
     let token = bearer(headers)
         .or(query_token)
         .ok_or_else(|| ApiError::unauthorized("an ingest token is required"))?;
+    if let Some(ct) = declared {
+        // Refused before the token is spent, so the client can retry with a supported type.
+        s.app.profiles.for_content_type(ct)?;
+    }
     capture::spend_ingest_token(&s.app, &id, token)?;
     if let Some(ct) = declared {
         capture::declare_content_type(&s.app, &id, ct)?;
@@ -240,10 +244,6 @@ pub async fn media(
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    if let Some(ct) = &declared {
-        // Refused before the token is spent, so the client can retry with a supported type.
-        s.app.profiles.for_content_type(ct)?;
-    }
     let _open = OpenStream::new(&s);
     let s2 = s.clone();
     let mut cap = blocking(move || begin(&s2, &id, &headers, None, declared.as_deref())).await?;

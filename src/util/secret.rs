@@ -50,6 +50,12 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
 }
 
 /// SHA-256 of `bytes` as lowercase hex.
+/// How a bearer secret (ingest token, download link, API key) is stored: its SHA-256, so a
+/// copy of the catalog cannot be presented.
+pub fn token_hash(token: &str) -> Vec<u8> {
+    sha256(token.as_bytes()).to_vec()
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(sha256(bytes))
 }

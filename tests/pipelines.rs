@@ -73,42 +73,45 @@ fn ingest_works_from_a_folder_without_pipelines() {
 #[test]
 fn a_configured_folder_with_a_broken_description_fails_naming_its_path() {
     let dir = tempfile::tempdir().unwrap();
-    let pipelines = dir.path().join("my-pipelines");
-    std::fs::create_dir_all(&pipelines).unwrap();
-    let broken = pipelines.join("webm.toml");
-    std::fs::write(&broken, "description = \"no pipeline here\"\n").unwrap();
-    let out = kiroku_in(
-        dir.path(),
-        &dir.path().join("data"),
-        &[
-            "candidate",
-            "add",
-            "--ref",
-            "cand-1",
-            "--home-country",
-            "JP",
-        ],
-        &[("KIROKU_PIPELINES_DIR", pipelines.to_str().unwrap())],
-    );
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(broken.to_str().unwrap()), "{err}");
-    // A configured folder that is not there is named too, not the built-in descriptions used.
+    let broken = dir.path().join("my-pipelines");
+    std::fs::create_dir_all(&broken).unwrap();
+    let broken_file = broken.join("webm.toml");
+    std::fs::write(&broken_file, "description = \"no pipeline here\"\n").unwrap();
+    // Every profile there, but not the analysis tap: refused when kiroku opens, naming the
+    // tap's file, rather than failing each analysis later.
+    let no_tap = dir.path().join("no-tap");
+    std::fs::create_dir_all(&no_tap).unwrap();
+    for entry in std::fs::read_dir(common::fixtures::pipelines()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, no_tap.join(path.file_name().unwrap())).unwrap();
+        }
+    }
     let missing = dir.path().join("no-such-folder");
-    let out = kiroku_in(
-        dir.path(),
-        &dir.path().join("data"),
-        &[
-            "candidate",
-            "add",
-            "--ref",
-            "cand-2",
-            "--home-country",
-            "JP",
-        ],
-        &[("KIROKU_PIPELINES_DIR", missing.to_str().unwrap())],
-    );
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(missing.to_str().unwrap()), "{err}");
+    for (n, (folder, named)) in [
+        (&broken, broken_file.clone()),
+        (&no_tap, no_tap.join("analysis").join("audio-tap.toml")),
+        // A configured folder that is not there is named too, not the built-in ones used.
+        (&missing, missing.clone()),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = kiroku_in(
+            dir.path(),
+            &dir.path().join("data"),
+            &[
+                "candidate",
+                "add",
+                "--ref",
+                &format!("cand-{n}"),
+                "--home-country",
+                "JP",
+            ],
+            &[("KIROKU_PIPELINES_DIR", folder.to_str().unwrap())],
+        );
+        assert!(!out.status.success(), "{}", folder.display());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(named.to_str().unwrap()), "{err}");
+    }
 }

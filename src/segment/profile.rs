@@ -168,6 +168,7 @@ impl Profiles {
             super::pipeline::check_description(&p).map_err(bad)?;
             list.push(p);
         }
+        super::tap::check_description(source)?;
         Ok(Profiles {
             list,
             source: source.clone(),

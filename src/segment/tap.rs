@@ -28,6 +28,22 @@ struct TapDescription {
     pipeline: String,
 }
 
+/// Reads and parses the tap's description; the error names its file.
+fn read_description(source: &PipelineSource) -> Result<(String, TapDescription), SegmentError> {
+    let (file, text) = source.tap()?;
+    let d = toml::from_str(&text).map_err(|e| SegmentError::Profile {
+        file: file.clone(),
+        why: e.to_string(),
+    })?;
+    Ok((file, d))
+}
+
+/// Checks at start-up that the tap's description is there and reads, so a broken
+/// `pipelines_dir` is refused when kiroku opens rather than failing every analysis later.
+pub(super) fn check_description(source: &PipelineSource) -> Result<(), SegmentError> {
+    read_description(source).map(|_| ())
+}
+
 pub struct AudioTap {
     pipeline: gst::Pipeline,
     src: gst_app::AppSrc,
@@ -42,12 +58,11 @@ impl AudioTap {
     /// Starts the tap described in `analysis/audio-tap.toml` of the pipeline descriptions.
     pub fn start(source: &PipelineSource) -> Result<AudioTap, SegmentError> {
         super::init_gstreamer()?;
-        let (file, text) = source.tap()?;
+        let (file, d) = read_description(source)?;
         let bad = |why: String| SegmentError::Profile {
             file: file.clone(),
             why,
         };
-        let d: TapDescription = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
         let pipeline = gst::parse::launch(&d.pipeline)
             .map_err(|e| bad(e.to_string()))?
             .downcast::<gst::Pipeline>()

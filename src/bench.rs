@@ -76,7 +76,9 @@ pub fn run(app: &Arc<Kiroku>, media: &Path, rounds: u32) -> Result<(), Box<dyn s
         rounds,
         per_min_ingest / per_min_remux
     );
-    analyzer(app, &bytes, rounds)?;
+    let container = crate::segment::Container::of(ct)
+        .ok_or("bench media: the analyzer bench reads WebM, Matroska or MP4")?;
+    analyzer(app, &bytes, container, rounds)?;
     Ok(())
 }
 
@@ -85,9 +87,10 @@ pub fn run(app: &Arc<Kiroku>, media: &Path, rounds: u32) -> Result<(), Box<dyn s
 fn analyzer(
     app: &Arc<Kiroku>,
     media: &[u8],
+    container: crate::segment::Container,
     rounds: u32,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let mut tap = crate::segment::AudioTap::start(app.profiles.source())?;
+    let mut tap = crate::segment::AudioTap::start(app.profiles.source(), container)?;
     tap.push(media)?;
     tap.end();
     let samples = tap.samples_until(None, std::time::Duration::from_secs(30))?;
@@ -154,7 +157,7 @@ fn ingest_once(
 ) -> Result<u64, Box<dyn std::error::Error>> {
     let created = capture::create_interview(app, c, &RecruiterHandle::parse("bench")?, None, ct)?;
     capture::spend_ingest_token(app, &created.interview_id, &created.ingest_token)?;
-    let cap = Capture::start(app, &created.interview_id)?;
+    let cap = Capture::start(app, &created.interview_id, capture::Transport::Upload)?;
     let feeder = cap.feeder();
     for chunk in bytes.chunks(64 * 1024) {
         if feeder.push(chunk.to_vec()) == Pushed::CaptureOver {

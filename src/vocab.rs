@@ -57,6 +57,22 @@ macro_rules! text_enum {
 }
 
 text_enum! {
+    /// A codec a recording holds, as recorded (kiroku never transcodes). Whether a recruiter's
+    /// browser plays it is `recording::playback`'s question.
+    pub enum Codec {
+        Vp8 = "vp8",
+        Vp9 = "vp9",
+        Av1 = "av1",
+        H264 = "h264",
+        H265 = "h265",
+        Opus = "opus",
+        Aac = "aac",
+        Mp3 = "mp3",
+        Pcm = "pcm",
+    }
+}
+
+text_enum! {
     /// What kind of media a segment holds; a tag stored with every segment.
     pub enum MediaKind {
         /// The recording's header data (segment 0).

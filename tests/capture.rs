@@ -64,6 +64,12 @@ fn every_accepted_fixture_rebuilds_and_segments_stay_time_bounded() {
         ("audio-opus.ogg", "audio/ogg"),
         ("audio-opus.webm", "audio/webm"),
         ("audio-pcm.wav", "audio/wav"),
+        (
+            "safari-like-fmp4-h264-aac.mp4",
+            "video/mp4;codecs=\"avc1.42E01E,mp4a.40.2\"",
+        ),
+        ("chromium-mediarecorder-h264-opus.mp4", "video/mp4"),
+        ("non-fragmented-h264-aac.mp4", "video/mp4"),
     ] {
         let out = ingest(&app, &c, &fixture(name), ct, 7_001).unwrap();
         assert!(out.reason.is_none(), "{name}: {:?}", out.reason);
@@ -96,14 +102,26 @@ fn every_accepted_fixture_rebuilds_and_segments_stay_time_bounded() {
 #[test]
 fn sparse_keyframes_give_segments_that_do_not_start_on_a_keyframe() {
     let (_dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
-    let out = ingest_webm(&app, &c, "sparse-keyframes-vp9-opus.webm", 65_536).unwrap();
-    let keys: Vec<bool> = app.catalog.segments(&out.interview).unwrap()[1..]
-        .iter()
-        .map(|s| s.starts_on_keyframe)
-        .collect();
-    assert!(keys[0]);
-    assert!(keys[1..].iter().all(|k| !k), "{keys:?}");
-    assert!(keys.len() >= 3);
+    // One keyframe in each recording, at its start: WebM cut at clusters, MP4 at fragments.
+    for (name, ct) in [
+        ("sparse-keyframes-vp9-opus.webm", "video/webm"),
+        ("safari-like-fmp4-h264-aac.mp4", "video/mp4"),
+    ] {
+        let out = ingest(&app, &c, &fixture(name), ct, 65_536).unwrap();
+        let segs = app.catalog.segments(&out.interview).unwrap();
+        let keys: Vec<bool> = segs[1..].iter().map(|s| s.starts_on_keyframe).collect();
+        assert!(keys[0], "{name}");
+        assert!(keys[1..].iter().all(|k| !k), "{name}: {keys:?}");
+        assert!(keys.len() >= 2, "{name}: {keys:?}");
+        for s in &segs[1..] {
+            assert!(
+                s.end_ns - s.start_ns <= 5_100_000_000,
+                "{name}: segment {} lasts {} ns though the target is 4 s",
+                s.index,
+                s.end_ns - s.start_ns
+            );
+        }
+    }
 }
 
 #[test]
@@ -111,7 +129,9 @@ fn no_plaintext_media_is_left_in_the_data_dir_after_an_ingest() {
     let (dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
     let media = fixture("interview-vp8-opus.webm");
     ingest(&app, &c, &media, "video/webm", 10_000).unwrap();
-    assert_no_plaintext(dir.path(), &[&media]);
+    let mp4 = fixture("safari-like-fmp4-h264-aac.mp4");
+    ingest(&app, &c, &mp4, "video/mp4", 10_000).unwrap();
+    assert_no_plaintext(dir.path(), &[&media, &mp4]);
 }
 
 /// No file under `dir` holds the EBML magic or a 64-byte run from the middle of any of `media`.
@@ -181,6 +201,15 @@ fn refused_or_broken_media_gets_a_precise_code() {
             "video/webm",
             "media_truncated",
         ),
+        (
+            "codec-jpeg-not-allowed.mp4",
+            "video/mp4",
+            "codec_not_allowed",
+        ),
+        ("truncated-mid-fragment.mp4", "video/mp4", "media_truncated"),
+        ("not-media.bin", "video/mp4", "media_unreadable"),
+        // WebM declared as MP4: the demuxer chosen by the declaration cannot read it.
+        ("interview-vp8-opus.webm", "video/mp4", "media_unreadable"),
     ] {
         let out = ingest(&app, &c, &fixture(name), ct, 8_192).unwrap();
         assert_eq!(out.reason.as_ref().map(|r| r.code()), Some(code), "{name}");
@@ -190,9 +219,10 @@ fn refused_or_broken_media_gets_a_precise_code() {
     let broken = [
         "truncated-mid-cluster.webm",
         "corrupted-garbage-in-middle.webm",
+        "truncated-mid-fragment.mp4",
     ]
     .map(fixture);
-    assert_no_plaintext(dir.path(), &[&broken[0], &broken[1]]);
+    assert_no_plaintext(dir.path(), &[&broken[0], &broken[1], &broken[2]]);
 }
 
 #[test]
@@ -379,17 +409,21 @@ fn a_second_stream_for_the_same_interview_is_refused() {
         .unwrap_err();
     assert_eq!(err.code(), "already_streamed");
     assert_eq!(
-        Capture::start(&app, &created.interview_id)
-            .err()
-            .unwrap()
-            .code(),
+        Capture::start(
+            &app,
+            &created.interview_id,
+            kiroku::capture::Transport::Upload
+        )
+        .err()
+        .unwrap()
+        .code(),
         "already_streamed"
     );
     drop(cap.finish());
 }
 
 #[test]
-fn every_webm_and_matroska_export_decodes_to_the_same_streams_every_frame_and_duration() {
+fn every_export_decodes_to_the_same_streams_every_frame_and_duration() {
     let (dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
     for (name, ct) in [
         ("interview-vp8-opus.webm", "video/webm"),
@@ -398,6 +432,9 @@ fn every_webm_and_matroska_export_decodes_to_the_same_streams_every_frame_and_du
         ("chromium-mediarecorder-av1-opus.webm", "video/webm"),
         ("chromium-mediarecorder-h264-opus.mkv", "video/x-matroska"),
         ("audio-opus.webm", "video/webm"),
+        ("safari-like-fmp4-h264-aac.mp4", "video/mp4"),
+        ("chromium-mediarecorder-h264-opus.mp4", "video/mp4"),
+        ("non-fragmented-h264-aac.mp4", "video/mp4"),
     ] {
         let input = fixtures::path(name);
         let out = ingest(&app, &c, &fixture(name), ct, 9_999).unwrap();
@@ -411,50 +448,58 @@ fn every_webm_and_matroska_export_decodes_to_the_same_streams_every_frame_and_du
 #[test]
 fn a_segment_that_starts_on_a_keyframe_plays_alone_behind_the_header() {
     use kiroku::seal::{ObjectIdentity, ObjectKind, open};
-    let (dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
-    let out = ingest_interview(&app, &c);
-    let row = app.catalog.interview(&out.interview).unwrap().unwrap();
-    let (region, key) = app.interview_key(&row).unwrap().unwrap();
-    let segs = app.catalog.segments(&out.interview).unwrap();
-    let plain = |i: usize| {
-        let id = ObjectIdentity {
-            kind: ObjectKind::Segment,
-            region: row.region.clone(),
-            candidate: row.candidate,
-            interview: row.id,
-            index: i as u32,
-            key_version: row.key_version,
+    // 1 s segments, so the MP4 (4 s, a keyframe every second) has later segments too.
+    let (dir, app, c) =
+        app::with_candidate(&[Scope::Record], |cfg| cfg.segment.target_seconds = 1.0);
+    for (name, ct, codec) in [
+        ("interview-vp8-opus.webm", "video/webm", "video/x-vp8"),
+        ("non-fragmented-h264-aac.mp4", "video/mp4", "video/x-h264"),
+    ] {
+        let out = ingest(&app, &c, &fixture(name), ct, 10_000).unwrap();
+        assert!(out.reason.is_none(), "{name}: {:?}", out.reason);
+        let row = app.catalog.interview(&out.interview).unwrap().unwrap();
+        let (region, key) = app.interview_key(&row).unwrap().unwrap();
+        let segs = app.catalog.segments(&out.interview).unwrap();
+        let plain = |i: usize| {
+            let id = ObjectIdentity {
+                kind: ObjectKind::Segment,
+                region: row.region.clone(),
+                candidate: row.candidate,
+                interview: row.id,
+                index: i as u32,
+                key_version: row.key_version,
+            };
+            let sealed = region.store.get(&segs[i].object_key).unwrap();
+            open(&key, &id, &sealed).unwrap().plaintext
         };
-        let sealed = region.store.get(&segs[i].object_key).unwrap();
-        open(&key, &id, &sealed).unwrap().plaintext
-    };
-    // Later segments only: the first media segment follows the header anyway.
-    let alone: Vec<usize> = segs
-        .iter()
-        .filter(|s| s.starts_on_keyframe && s.index > 1)
-        .map(|s| s.index as usize)
-        .collect();
-    assert!(
-        !alone.is_empty(),
-        "the 2 s keyframe interval gives later segments that start on one"
-    );
-    for i in alone {
-        let file = dir.path().join(format!("segment-{i}-alone.webm"));
-        std::fs::write(&file, [plain(0), plain(i)].concat()).unwrap();
-        let video = common::media::decode(&file)
-            .into_iter()
-            .find(|s| s.codec == "video/x-vp8")
-            .unwrap();
-        let seconds = (segs[i].end_ns - segs[i].start_ns) as f64 / 1e9;
-        // 30 frames per second in the fixture: every frame of the segment decodes.
+        // Later segments only: the first media segment follows the header anyway.
+        let alone: Vec<usize> = segs
+            .iter()
+            .filter(|s| s.starts_on_keyframe && s.index > 1)
+            .map(|s| s.index as usize)
+            .collect();
         assert!(
-            video.frames as f64 >= seconds * 30.0 - 1.0,
-            "segment {i}: {} frames in {seconds} s",
-            video.frames
+            alone.len() >= 2,
+            "{name}: the keyframe interval gives later segments that start on one"
         );
-        assert!(
-            video.end_ns + 100_000_000 >= segs[i].end_ns,
-            "segment {i} plays to its end"
-        );
+        for i in alone {
+            let file = dir.path().join(format!("{name}-segment-{i}-alone"));
+            std::fs::write(&file, [plain(0), plain(i)].concat()).unwrap();
+            let video = common::media::decode(&file)
+                .into_iter()
+                .find(|s| s.codec == codec)
+                .unwrap();
+            let seconds = (segs[i].end_ns - segs[i].start_ns) as f64 / 1e9;
+            // 30 frames per second in both fixtures: every frame of the segment decodes.
+            assert!(
+                video.frames as f64 >= seconds * 30.0 - 1.0,
+                "{name} segment {i}: {} frames in {seconds} s",
+                video.frames
+            );
+            assert!(
+                video.end_ns + 100_000_000 >= segs[i].end_ns,
+                "{name} segment {i} plays to its end"
+            );
+        }
     }
 }

@@ -78,6 +78,49 @@ fn a_whole_interview_from_the_command_line_prints_ids_on_the_last_line_and_expor
 }
 
 #[test]
+fn a_plain_mp4_file_is_ingested_by_its_bytes_and_exported_as_fragmented_mp4() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let candidate = cli::add_candidate(d, "cand-mp4");
+    cli::privacy_basics(d);
+    cli::grant(d, &candidate, "record", &[]);
+    // No --content-type: `ftyp` tells MP4, and a file may keep its moov at the end.
+    let interview = last_line(&kiroku(
+        d,
+        &[
+            "ingest",
+            "--candidate",
+            &candidate,
+            "--recruiter",
+            "acme",
+            "fixtures/non-fragmented-h264-aac.mp4",
+        ],
+        &[],
+    ));
+    let out = d.join("export.mp4");
+    let o = kiroku(
+        d,
+        &[
+            "--json",
+            "recording",
+            "export",
+            &interview,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let v: serde_json::Value = serde_json::from_str(&last_line(&o)).unwrap();
+    assert_eq!(v["content_type"], "video/mp4");
+    let export = std::fs::read(&out).unwrap();
+    assert!(
+        export.windows(4).any(|w| w == b"moof"),
+        "the export is fragmented"
+    );
+    common::media::assert_same_media(&common::fixtures::path("non-fragmented-h264-aac.mp4"), &out);
+}
+
+#[test]
 fn errors_go_to_stderr_with_a_non_zero_exit() {
     let dir = tempfile::tempdir().unwrap();
     let o = kiroku(

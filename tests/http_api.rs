@@ -506,6 +506,20 @@ async fn chrome_h264_in_matroska_and_av1_in_webm_stream_live_and_export_the_same
         let shown = s.show(&id).await;
         assert_eq!(shown["state"], "finished", "{name}");
         assert_eq!(shown["profile"], profile, "{name}");
+        // Kept as recorded; the status names the browsers that may not play it.
+        let may_not: Vec<&str> = shown["playback"]["may_not_play_in"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["browser"].as_str().unwrap())
+            .collect();
+        let (codecs, browsers) = if profile == "matroska" {
+            (json!(["h264", "opus"]), vec!["firefox", "safari"])
+        } else {
+            (json!(["av1", "opus"]), vec!["safari"])
+        };
+        assert_eq!(shown["playback"]["codecs"], codecs, "{name}");
+        assert_eq!(may_not, browsers, "{name}: {}", shown["playback"]);
         let export = s.dir.path().join(format!("{name}.export"));
         let rec =
             kiroku::recording::export(&s.app, &InterviewId::parse(&id).unwrap(), &export).unwrap();
@@ -557,4 +571,107 @@ async fn h264_declared_as_webm_is_refused_as_a_codec_not_allowed() {
         ended["message"].as_str().unwrap().contains("video/x-h264"),
         "{ended}"
     );
+}
+
+/// Safari's MediaRecorder sends fragmented MP4 (H.264 + AAC), one timeslice of fragments at a
+/// time behind one init segment. Streamed live over the WebSocket so, every segment is
+/// acknowledged in order, the recording stays MP4 (`mp4` profile), its status says it plays in
+/// every browser, and the export decodes to every frame of the input.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn safaris_fragmented_mp4_streams_live_and_exports_every_frame() {
+    let s = server(|_| {}).await;
+    let c = s.candidate(true);
+    let name = "safari-like-fmp4-h264-aac.mp4";
+    let (status, body) = s
+        .create(json!({"candidate": c.to_string(), "recruiter": "acme",
+                       "content_type": "video/mp4;codecs=\"avc1.42E01E,mp4a.40.2\""}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["interview_id"].as_str().unwrap().to_string();
+    let mut ws = s.connect(&id, body["ingest_token"].as_str().unwrap()).await;
+    for chunk in fixtures::mp4_timeslices(name) {
+        ws.send(Message::binary(chunk)).await.unwrap();
+    }
+    let (texts, code) = finish(&mut ws).await;
+    assert_eq!(code, 1000, "{texts:?}");
+    let acked: Vec<u64> = texts
+        .iter()
+        .filter(|t| t["type"] == "segment.stored")
+        .map(|t| t["segment"]["index"].as_u64().unwrap())
+        .collect();
+    assert!(acked.len() >= 3, "{texts:?}");
+    assert_eq!(acked, (0..acked.len() as u64).collect::<Vec<_>>());
+    let shown = s.show(&id).await;
+    assert_eq!(shown["state"], "finished");
+    assert_eq!(shown["profile"], "mp4");
+    assert_eq!(shown["playback"]["content_type"], "video/mp4");
+    assert_eq!(shown["playback"]["codecs"], json!(["h264", "aac"]));
+    assert_eq!(shown["playback"]["may_not_play_in"], json!([]));
+    let export = s.dir.path().join("safari.export.mp4");
+    let rec =
+        kiroku::recording::export(&s.app, &InterviewId::parse(&id).unwrap(), &export).unwrap();
+    assert_eq!(rec.content_type, "video/mp4");
+    assert_eq!(&std::fs::read(&export).unwrap()[4..8], b"ftyp");
+    common::media::assert_same_media(&fixtures::path(name), &export);
+}
+
+/// A plain MP4 (its `moov` after its `mdat`) cannot be cut as it arrives: over the live
+/// WebSocket it is refused at once with `mp4_not_fragmented` (4422) and a message that points
+/// to the upload; the same file through the chunked PUT is recorded whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_mp4_is_refused_on_the_live_stream_and_recorded_as_an_upload() {
+    let s = server(|_| {}).await;
+    let c = s.candidate(true);
+    let name = "non-fragmented-h264-aac.mp4";
+    let media = fixtures::read(name);
+    let create = || {
+        s.create(
+            json!({"candidate": c.to_string(), "recruiter": "acme", "content_type": "video/mp4"}),
+        )
+    };
+    let (status, body) = create().await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["interview_id"].as_str().unwrap().to_string();
+    let mut ws = s.connect(&id, body["ingest_token"].as_str().unwrap()).await;
+    let mut first = None;
+    for chunk in media.chunks(16 * 1024) {
+        ws.send(Message::binary(chunk.to_vec())).await.unwrap();
+        if let Ok(msg) = tokio::time::timeout(Duration::from_millis(500), ws.next()).await {
+            first = msg;
+            break;
+        }
+    }
+    let first = first
+        .expect("the server answers before the file ends")
+        .unwrap();
+    let Message::Text(t) = first else {
+        panic!("expected capture.ended first, got {first:?}")
+    };
+    let (mut texts, code) = read_to_close(&mut ws).await;
+    texts.insert(0, serde_json::from_str(t.as_str()).unwrap());
+    assert_eq!(code, 4422, "{texts:?}");
+    let ended = texts.last().unwrap();
+    assert_eq!(ended["error"], "mp4_not_fragmented", "{texts:?}");
+    assert!(
+        ended["message"].as_str().unwrap().contains("PUT"),
+        "{ended}"
+    );
+    assert_eq!(s.show(&id).await["end_reason"], "mp4_not_fragmented");
+
+    let (status, body) = create().await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["interview_id"].as_str().unwrap().to_string();
+    let r = s
+        .put_media(
+            &id,
+            body["ingest_token"].as_str().unwrap(),
+            Some("video/mp4"),
+            media,
+        )
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(s.show(&id).await["state"], "finished");
+    let export = s.dir.path().join("plain.export.mp4");
+    kiroku::recording::export(&s.app, &InterviewId::parse(&id).unwrap(), &export).unwrap();
+    common::media::assert_same_media(&fixtures::path(name), &export);
 }

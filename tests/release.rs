@@ -1053,3 +1053,54 @@ async fn analysis_is_pushed_and_pulled_only_under_share_analysis() {
         .collect();
     assert_eq!(items, vec!["analysis"]);
 }
+
+/// A Safari recording is released as it was recorded: `video/mp4`, equal to the export byte
+/// for byte, a Range mapped onto its sealed segments, and the recruiter's list says it plays
+/// in every browser.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_safari_recording_is_released_as_mp4_and_a_range_maps_onto_it() {
+    let s = server(|_| {}).await;
+    let acme = s.recruiter("acme").await;
+    let c = s.candidate().await;
+    s.grant(&c, json!({"scope": "record", "language": "ja"}))
+        .await;
+    let id = s
+        .interview_of(&c, "acme", "safari-like-fmp4-h264-aac.mp4", "video/mp4")
+        .await;
+    s.grant(&c, json!({"scope": "share.recording", "recipient": "acme"}))
+        .await;
+    let (_, list) = s
+        .call("GET", "/v1/recruiter/interviews", As::Key(&acme), None)
+        .await;
+    let listed = &list["interviews"][0];
+    assert_eq!(listed["interview_id"], id.as_str());
+    assert_eq!(listed["playback"]["content_type"], "video/mp4");
+    assert_eq!(listed["playback"]["codecs"], json!(["h264", "aac"]));
+    assert_eq!(listed["playback"]["may_not_play_in"], json!([]));
+    let path = format!("/v1/recruiter/interviews/{id}/recording");
+    let (st, h, body) = s.raw("GET", &path, As::Key(&acme), None, &[]).await;
+    assert_eq!(st, 200);
+    assert_eq!(h["content-type"], "video/mp4");
+    let export = s.export(&id);
+    assert_eq!(&export[4..8], b"ftyp");
+    assert!(body == export, "the release equals the export");
+    let (a, b) = (1_000usize, export.len() * 3 / 4);
+    let (st, h, slice) = s
+        .raw(
+            "GET",
+            &path,
+            As::Key(&acme),
+            None,
+            &[("range", &format!("bytes={a}-{b}"))],
+        )
+        .await;
+    assert_eq!(st, 206);
+    assert_eq!(
+        h["content-range"],
+        format!("bytes {a}-{b}/{}", export.len()).as_str()
+    );
+    assert!(
+        slice == export[a..=b],
+        "the range equals the export's slice"
+    );
+}

@@ -249,9 +249,21 @@ impl Worker {
         }
         let tap = match &mut self.tap {
             Some(tap) => tap,
-            None => self
-                .tap
-                .insert(AudioTap::start(self.app.profiles.source())?),
+            None => {
+                let container = self
+                    .app
+                    .profiles
+                    .by_name(&self.row.profile)
+                    .map(|p| p.container)
+                    .ok_or_else(|| {
+                        AnalysisError::Input(format!(
+                            "the interview's ingest profile `{}` is no longer configured",
+                            self.row.profile
+                        ))
+                    })?;
+                self.tap
+                    .insert(AudioTap::start(self.app.profiles.source(), container)?)
+            }
         };
         tap.push(&opened.plaintext)?;
         if seg.media_kind == MediaKind::Header {

@@ -13,6 +13,16 @@ use std::sync::Arc;
 
 pub use session::{Capture, CaptureEvent, CaptureOutcome, Feeder, Pushed, SegmentAck};
 
+/// How a front-end's bytes arrive, which decides the layouts a stream may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// As they are recorded (the WebSocket): only media that can be cut as it arrives.
+    Live,
+    /// A finished file, sent in one request body or read from disk (`PUT`, `kiroku ingest`):
+    /// also a plain MP4 whose index (`moov`) comes last.
+    Upload,
+}
+
 use crate::app::{KeyLookupError, Kiroku};
 use crate::catalog::{CatalogError, InterviewRow, InterviewState, TokenError};
 use crate::consent::ConsentError;
@@ -51,6 +61,12 @@ pub enum CaptureError {
     BitrateTooHigh { limit: u64 },
     #[error("the media stream is truncated: {0}")]
     Truncated(String),
+    #[error(
+        "this MP4 is not fragmented (its samples are indexed at the end), so it cannot be \
+         streamed live; record fragmented MP4 (MediaRecorder does), or upload the finished \
+         file with PUT /v1/interviews/{{id}}/media"
+    )]
+    NotStreamable,
     #[error("the client went away before finishing the stream")]
     ClientGone,
     #[error(transparent)]
@@ -105,6 +121,7 @@ impl CaptureError {
             CaptureError::TooLong { .. } => "too_long",
             CaptureError::BitrateTooHigh { .. } => "bitrate_too_high",
             CaptureError::Truncated(_) => "media_truncated",
+            CaptureError::NotStreamable => "mp4_not_fragmented",
             CaptureError::ClientGone => "client_gone",
             CaptureError::Media(SegmentError::UnsupportedContentType(_)) => {
                 "unsupported_content_type"

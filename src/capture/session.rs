@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::{CaptureError, tags};
+use super::{CaptureError, Transport, tags};
 use crate::analysis::Analysis;
 use crate::app::{CaptureSlot, Kiroku};
 use crate::audit::{Actor, Event};
@@ -66,6 +66,7 @@ pub struct Feeder {
     input: SegmenterInput,
     shared: Arc<Shared>,
     byte_limit: u64,
+    transport: Transport,
 }
 
 struct Shared {
@@ -94,14 +95,24 @@ impl Feeder {
             });
             return Pushed::CaptureOver;
         }
-        if let Some(scan) = self
+        let unstreamable = match self
             .shared
             .scan
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .as_mut()
         {
-            scan.push(&bytes);
+            Some(scan) => {
+                scan.push(&bytes);
+                self.transport == Transport::Live && scan.is_unfragmented_mp4()
+            }
+            None => false,
+        };
+        if unstreamable {
+            // Refused before these bytes reach the demuxer, which would hold the whole file
+            // in memory waiting for its index.
+            self.stop_with(CaptureError::NotStreamable);
+            return Pushed::CaptureOver;
         }
         match self.input.push(bytes) {
             Ok(()) => Pushed::Accepted,
@@ -173,7 +184,11 @@ impl Capture {
     /// Starts capturing an interview whose ingest token was spent: checks the `record` consent
     /// (refusing before one byte is taken), claims the interview's single stream and a
     /// concurrency slot, and starts the pipeline.
-    pub fn start(app: &Arc<Kiroku>, interview: &InterviewId) -> Result<Capture, CaptureError> {
+    pub fn start(
+        app: &Arc<Kiroku>,
+        interview: &InterviewId,
+        transport: Transport,
+    ) -> Result<Capture, CaptureError> {
         let row = super::interview_row(app, interview)?;
         if !app.ledger().allows_record(&row.candidate)? {
             return Err(CaptureError::NoRecordConsent);
@@ -217,13 +232,13 @@ impl Capture {
             reason: Mutex::new(None),
             scan: Mutex::new(None),
         });
-        if row.content_type.contains("webm") || row.content_type.contains("matroska") {
-            *shared.scan.lock().unwrap_or_else(|p| p.into_inner()) = Some(InputScan::default());
-        }
+        *shared.scan.lock().unwrap_or_else(|p| p.into_inner()) =
+            InputScan::for_content_type(&row.content_type);
         let feeder = Feeder {
             input,
             shared: shared.clone(),
             byte_limit: app.config.limits.max_bytes_per_interview,
+            transport,
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let row_candidate = row.candidate;
@@ -477,6 +492,16 @@ struct Worker {
 }
 
 impl Worker {
+    /// Notes the recording's codecs in the catalog, once, as its first media segment comes:
+    /// the demuxer has offered every stream by then. The interview's status tells from them
+    /// which browsers may not play the recording.
+    fn record_codecs(&self) -> Result<(), CaptureError> {
+        Ok(self
+            .app
+            .catalog
+            .set_codecs(&self.row.id, &self.segmenter.codecs())?)
+    }
+
     fn run(mut self) -> ThreadEnd {
         let mut manifest = Manifest::new(&self.row, Vec::new(), None);
         // Analysis runs beside capture, never in its way: it is told each stored segment's
@@ -491,6 +516,11 @@ impl Worker {
         let reason = loop {
             match self.segmenter.next() {
                 Ok(SegmenterEvent::Segment(seg)) => {
+                    if seg.index == 1
+                        && let Err(e) = self.record_codecs()
+                    {
+                        break Some(e);
+                    }
                     match self.admit(&seg).and_then(|scopes| self.keep(seg, &scopes)) {
                         Ok(entry) => {
                             if let Some(a) = &analysis {

@@ -153,6 +153,8 @@ pub(super) const STEPS: &[&str] = &[
         created_at TEXT NOT NULL
      );
      CREATE INDEX analysis_by_interview ON analysis_outputs (interview_id, analyzer, segment);",
+    // The codecs a recording holds (`vp8,opus`), known once its first media segment is stored.
+    "ALTER TABLE interviews ADD COLUMN codecs TEXT;",
 ];
 
 pub fn run(conn: &Connection) -> Result<(), CatalogError> {

@@ -25,6 +25,7 @@ pub use rows::{
 };
 
 use crate::ids::{CandidateId, CountryCode, InterviewId, RegionId};
+use crate::vocab::Codec;
 
 /// Why a catalog operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -220,6 +221,36 @@ impl Catalog {
             ],
         )?;
         Ok(n == 1)
+    }
+
+    /// Records the codecs an interview's recording holds.
+    pub fn set_codecs(&self, id: &InterviewId, codecs: &[Codec]) -> Result<(), CatalogError> {
+        let text: Vec<&str> = codecs.iter().map(Codec::as_str).collect();
+        self.db().execute(
+            "UPDATE interviews SET codecs = ?2 WHERE id = ?1",
+            params![id.to_string(), text.join(",")],
+        )?;
+        Ok(())
+    }
+
+    /// The codecs an interview's recording holds; empty until its first media segment.
+    pub fn codecs(&self, id: &InterviewId) -> Result<Vec<Codec>, CatalogError> {
+        let text: Option<String> = self
+            .db()
+            .query_row(
+                "SELECT codecs FROM interviews WHERE id = ?1",
+                params![id.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        text.unwrap_or_default()
+            .split(',')
+            .filter(|w| !w.is_empty())
+            .map(|w| {
+                Codec::parse(w).ok_or_else(|| CatalogError::Corrupt(format!("not a codec: `{w}`")))
+            })
+            .collect()
     }
 
     /// Moves an interview from `from` to `to`; false if it was not in `from` (another stream

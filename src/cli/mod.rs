@@ -335,7 +335,7 @@ fn ingest_file(
     let created =
         capture::create_interview(app, &c, &RecruiterHandle::parse(recruiter)?, None, &ct)?;
     capture::spend_ingest_token(app, &created.interview_id, &created.ingest_token)?;
-    let mut cap = Capture::start(app, &created.interview_id)?;
+    let mut cap = Capture::start(app, &created.interview_id, capture::Transport::Upload)?;
     let mut events = cap.take_events();
     let feeder = cap.feeder();
     for chunk in bytes.chunks(64 * 1024) {

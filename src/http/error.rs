@@ -89,7 +89,7 @@ pub fn capture_status(e: &CaptureError) -> StatusCode {
         TooManyBytes { .. } | TooLong { .. } | BitrateTooHigh { .. } => {
             StatusCode::PAYLOAD_TOO_LARGE
         }
-        Truncated(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        Truncated(_) | NotStreamable => StatusCode::UNPROCESSABLE_ENTITY,
         ClientGone => StatusCode::BAD_REQUEST,
         Media(SegmentError::UnsupportedContentType(_) | SegmentError::CodecNotAllowed { .. }) => {
             StatusCode::UNSUPPORTED_MEDIA_TYPE

@@ -65,6 +65,7 @@ fn receivable(app: &Kiroku, me: &RecruiterHandle) -> Result<Vec<serde_json::Valu
                 "state": i.state,
                 "ended_at": i.ended_at,
                 "items": items,
+                "playback": crate::recording::playback_of(app, &i)?,
             }));
         }
     }

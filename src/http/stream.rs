@@ -24,7 +24,9 @@ use serde_json::json;
 
 use super::error::capture_status;
 use super::{ApiError, AppState, bearer, blocking};
-use crate::capture::{self, Capture, CaptureError, CaptureEvent, CaptureOutcome, Feeder, Pushed};
+use crate::capture::{
+    self, Capture, CaptureError, CaptureEvent, CaptureOutcome, Feeder, Pushed, Transport,
+};
 use crate::ids::InterviewId;
 
 /// How often a stream looks whether it was ended from outside (`finish`, a shutdown).
@@ -62,6 +64,7 @@ fn begin(
     headers: &HeaderMap,
     query_token: Option<&str>,
     declared: Option<&str>,
+    transport: Transport,
 ) -> Result<Capture, ApiError> {
     if s.app.is_shutting_down() {
         return Err(ApiError::new(
@@ -82,7 +85,7 @@ fn begin(
     if let Some(ct) = declared {
         capture::declare_content_type(&s.app, &id, ct)?;
     }
-    Ok(Capture::start(&s.app, &id)?)
+    Ok(Capture::start(&s.app, &id, transport)?)
 }
 
 /// Hands bytes to the capture off the async workers (the pipeline may push back).
@@ -140,6 +143,7 @@ pub async fn websocket(
             &headers,
             q.token.as_deref(),
             q.content_type.as_deref(),
+            Transport::Live,
         )
     })
     .await?;
@@ -246,7 +250,17 @@ pub async fn media(
         .map(str::to_owned);
     let _open = OpenStream::new(&s);
     let s2 = s.clone();
-    let mut cap = blocking(move || begin(&s2, &id, &headers, None, declared.as_deref())).await?;
+    let mut cap = blocking(move || {
+        begin(
+            &s2,
+            &id,
+            &headers,
+            None,
+            declared.as_deref(),
+            Transport::Upload,
+        )
+    })
+    .await?;
     let mut events = cap.take_events();
     let feeder = cap.feeder();
     let interview = cap.interview;

@@ -5,12 +5,14 @@
 //! - `verify` ([`VerifiedRecording`]): the verification export and release share: the
 //!   manifest opened, complete and checked against the catalog, then every segment checked
 //!   against it as it is opened.
+//! - `playback` ([`Playback`]): which browsers may not play a recording as recorded.
 //!
 //! [`rebuild`] and [`export`] open every segment before a byte is written, and the first one
 //! that fails is named.
 
 mod identity;
 mod manifest;
+mod playback;
 mod verify;
 
 use std::io::Write;
@@ -18,6 +20,7 @@ use std::path::Path;
 
 pub use identity::{output_identity, segment_identity};
 pub use manifest::{Manifest, ManifestEntry, ManifestWriteError};
+pub use playback::{Browser, MayNotPlay, Playback, playback};
 pub use verify::{VerifiedRecording, check_against_manifest, open_output, store_and_key};
 
 use crate::app::{KeyLookupError, Kiroku};
@@ -105,6 +108,18 @@ pub fn content_type(app: &Kiroku, row: &InterviewRow) -> String {
         .by_name(&row.profile)
         .map(|p| p.output_content_type.clone())
         .unwrap_or_else(|| "application/octet-stream".into())
+}
+
+/// What the interview's status says about playing its recording: its content type, codecs
+/// (empty until the first media segment is stored) and the browsers that may not play it.
+pub fn playback_of(app: &Kiroku, row: &InterviewRow) -> Result<Playback, CatalogError> {
+    let content_type = content_type(app, row);
+    let container = crate::segment::Container::of(&content_type).unwrap_or_default();
+    Ok(playback(
+        &content_type,
+        container,
+        &app.catalog.codecs(&row.id)?,
+    ))
 }
 
 /// Rebuilds and writes the recording to `out` atomically: the file appears whole or not at all.

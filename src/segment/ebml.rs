@@ -7,6 +7,8 @@
 //! header (EBML header, Segment start, Info, Tracks); every later piece is whole clusters.
 //! Concatenating all pieces gives back the muxer's output byte for byte.
 
+use super::piece::{Piece, PieceKind, TrackSummary};
+
 /// Why the byte stream is not Matroska as the muxer writes it.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum EbmlError {
@@ -14,36 +16,6 @@ pub enum EbmlError {
     Malformed(u64),
     #[error("unexpected element {id:#x} of unknown size at byte {at}")]
     UnknownSize { id: u32, at: u64 },
-}
-
-/// What a piece holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PieceKind {
-    /// The recording's header data, needed in front of any piece to play it.
-    Header,
-    /// Whole clusters of media.
-    Media,
-}
-
-/// One cut of the stream.
-#[derive(Debug, Clone)]
-pub struct Piece {
-    pub kind: PieceKind,
-    pub bytes: Vec<u8>,
-    /// Media time of the first cluster, in nanoseconds (0 for the header).
-    pub start_ns: u64,
-    /// Media time where the next piece starts, or the end of the last frame.
-    pub end_ns: u64,
-    /// The first video frame is a keyframe (always true for audio-only media), so the piece
-    /// plays alone behind the header.
-    pub starts_on_keyframe: bool,
-}
-
-/// Tracks seen in the header: which are video, and their kinds for tags.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrackSummary {
-    pub video_tracks: Vec<u64>,
-    pub audio_tracks: Vec<u64>,
 }
 
 const ID_EBML: u32 = 0x1A45_DFA3;

@@ -1,15 +1,22 @@
 //! Segmenting: the only module that uses GStreamer. It loads the pipeline descriptions of
 //! `pipelines/`, runs one pipeline per interview that remuxes the front-end's bytes without
-//! decoding them, and cuts the muxed stream into time-bounded [`PlainSegment`]s.
+//! decoding them, and cuts the muxed stream (Matroska/WebM at clusters, fragmented MP4 at
+//! fragments) into time-bounded [`PlainSegment`]s.
 //!
 //! Plain segments live only in memory; the capture session hands each one to `seal` at once.
 
+mod cut;
 mod ebml;
+mod mp4;
+mod piece;
 mod pipeline;
 mod profile;
 mod tap;
 
-pub use ebml::{Cutter, EbmlError, InputScan, Piece, PieceKind, TrackSummary};
+pub use cut::{Container, CutError, Cutter, InputScan};
+pub use ebml::EbmlError;
+pub use mp4::Mp4Error;
+pub use piece::{Piece, PieceKind, TrackSummary};
 pub use pipeline::{Segmenter, SegmenterEvent, SegmenterInput, remux_only};
 pub use profile::{PipelineSource, Profile, Profiles, bare_content_type, sniff_content_type};
 pub use tap::{AudioTap, TAP_RATE};

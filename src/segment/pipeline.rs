@@ -13,8 +13,10 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
-use super::ebml::{Cutter, PieceKind};
+use super::cut::Cutter;
+use super::piece::PieceKind;
 use super::{MediaKind, PlainSegment, Profile, SegmentError};
+use crate::vocab::Codec;
 
 /// How long one wait for muxer output lasts before the bus is checked again.
 const POLL: Duration = Duration::from_millis(50);
@@ -56,6 +58,8 @@ pub struct Segmenter {
     bus: gst::Bus,
     cutter: Option<Cutter>,
     refusal: Arc<Mutex<Option<SegmentError>>>,
+    /// The codecs of the streams linked to the muxer, in the order the demuxer offered them.
+    codecs: Arc<Mutex<Vec<Codec>>>,
     pending: VecDeque<PlainSegment>,
     next_index: u32,
     media: MediaKind,
@@ -75,7 +79,15 @@ impl Segmenter {
                 why,
             })?;
         let refusal = Arc::new(Mutex::new(None));
-        link_streams_on_demand(&pipeline, &demux, &mux, profile, refusal.clone());
+        let codecs = Arc::new(Mutex::new(Vec::new()));
+        link_streams_on_demand(
+            &pipeline,
+            &demux,
+            &mux,
+            profile,
+            refusal.clone(),
+            codecs.clone(),
+        );
         let bus = pipeline
             .bus()
             .ok_or_else(|| SegmentError::Pipeline("pipeline has no bus".into()))?;
@@ -86,8 +98,9 @@ impl Segmenter {
             pipeline,
             sink,
             bus,
-            cutter: Some(Cutter::new(target.as_nanos() as u64)),
+            cutter: Some(Cutter::new(profile.container, target.as_nanos() as u64)),
             refusal,
+            codecs,
             pending: VecDeque::new(),
             next_index: 0,
             media: MediaKind::VideoAudio,
@@ -137,6 +150,15 @@ impl Segmenter {
                 None => {}
             }
         }
+    }
+
+    /// The codecs of the streams being recorded; complete once the first media segment is out
+    /// (the demuxer offers every stream before any media flows).
+    pub fn codecs(&self) -> Vec<Codec> {
+        self.codecs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Stops the pipeline now; pending input pushes fail from here on.
@@ -305,6 +327,7 @@ fn link_streams_on_demand(
     mux: &gst::Element,
     profile: &Profile,
     refusal: Arc<Mutex<Option<SegmentError>>>,
+    codecs: Arc<Mutex<Vec<Codec>>>,
 ) {
     let pipeline = pipeline.downgrade();
     let mux = mux.downgrade();
@@ -313,8 +336,8 @@ fn link_streams_on_demand(
     let profile_name = profile.name.clone();
     demux.connect_pad_added(move |_, pad| {
         let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
-        let codec = caps
-            .structure(0)
+        let structure = caps.structure(0);
+        let codec = structure
             .map(|s| s.name().to_string())
             .unwrap_or_else(|| "unknown".into());
         let refuse = |err: SegmentError| {
@@ -355,10 +378,36 @@ fn link_streams_on_demand(
             src.link(&mux_pad).map_err(|e| format!("{e:?}"))?;
             Ok(())
         })();
-        if let Err(why) = linked {
-            refuse(SegmentError::Pipeline(format!(
+        match linked {
+            Ok(()) => {
+                if let Some(c) = structure.and_then(codec_of) {
+                    codecs.lock().unwrap_or_else(|p| p.into_inner()).push(c);
+                }
+            }
+            Err(why) => refuse(SegmentError::Pipeline(format!(
                 "could not link a {codec} stream: {why}"
-            )));
+            ))),
         }
     });
+}
+
+/// The codec a demuxer's stream carries, from its caps (`audio/mpeg` is AAC with
+/// `mpegversion=4`, MP3 with 1). `None` for a codec kiroku has no word for (an operator's
+/// profile may allow more than the shipped ones).
+fn codec_of(caps: &gst::StructureRef) -> Option<Codec> {
+    Some(match caps.name().as_str() {
+        "video/x-vp8" => Codec::Vp8,
+        "video/x-vp9" => Codec::Vp9,
+        "video/x-av1" => Codec::Av1,
+        "video/x-h264" => Codec::H264,
+        "video/x-h265" => Codec::H265,
+        "audio/x-opus" => Codec::Opus,
+        "audio/x-raw" => Codec::Pcm,
+        "audio/mpeg" => match caps.get::<i32>("mpegversion").ok()? {
+            2 | 4 => Codec::Aac,
+            1 => Codec::Mp3,
+            _ => return None,
+        },
+        _ => return None,
+    })
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::SegmentError;
+use super::{Container, SegmentError};
 
 /// One `pipelines/*.toml` file.
 #[derive(Debug, Clone, Deserialize)]
@@ -22,8 +22,12 @@ pub struct Profile {
     pub content_types: Vec<String>,
     /// Caps names of the elementary streams this profile accepts; any other stream is refused.
     pub allowed_codecs: Vec<String>,
-    /// Content type of the rebuilt recording.
+    /// Content type of the rebuilt recording; it names the container the muxer writes.
     pub output_content_type: String,
+    /// The container of `output_content_type`, which decides how the output is cut; set by
+    /// the loader.
+    #[serde(skip)]
+    pub container: Container,
     /// The pipeline, in `gst-launch` syntax, with elements named `src`, `demux`, `mux`, `sink`.
     pub pipeline: String,
     /// The branch put between each accepted stream of `demux` and `mux`.
@@ -42,12 +46,13 @@ impl Profile {
 }
 
 /// The descriptions shipped in the binary: `pipelines/*.toml`, by file name.
-const BUILTIN_PROFILES: [(&str, &str); 3] = [
+const BUILTIN_PROFILES: [(&str, &str); 4] = [
     ("audio.toml", include_str!("../../pipelines/audio.toml")),
     (
         "matroska.toml",
         include_str!("../../pipelines/matroska.toml"),
     ),
+    ("mp4.toml", include_str!("../../pipelines/mp4.toml")),
     ("webm.toml", include_str!("../../pipelines/webm.toml")),
 ];
 /// The audio tap shipped in the binary: `pipelines/analysis/audio-tap.toml`.
@@ -165,6 +170,13 @@ impl Profiles {
             };
             let mut p: Profile = toml::from_str(&d.text).map_err(|e| bad(e.to_string()))?;
             p.name = d.stem.clone();
+            p.container = Container::of(&p.output_content_type).ok_or_else(|| {
+                bad(format!(
+                    "output_content_type `{}` is not a container kiroku can cut \
+                     (WebM, Matroska or MP4)",
+                    p.output_content_type
+                ))
+            })?;
             super::pipeline::check_description(&p).map_err(bad)?;
             list.push(p);
         }
@@ -222,6 +234,10 @@ pub fn sniff_content_type(head: &[u8]) -> Option<&'static str> {
             "audio/webm"
         });
     }
+    // ISO BMFF (MP4, Safari's and Chrome's MediaRecorder MP4): a `ftyp` box comes first.
+    if head.len() >= 8 && &head[4..8] == b"ftyp" {
+        return Some("video/mp4");
+    }
     if head.starts_with(b"OggS") {
         return Some("audio/ogg");
     }
@@ -253,6 +269,16 @@ mod tests {
             sniff_content_type(&ebml_with(b"A_OPUS")),
             Some("audio/webm")
         );
+    }
+
+    #[test]
+    fn sniffing_knows_mp4_by_its_ftyp() {
+        assert_eq!(
+            sniff_content_type(b"\0\0\0\x20ftypmp42\0\0\0\0"),
+            Some("video/mp4")
+        );
+        assert_eq!(sniff_content_type(b"\0\0\0\x20moov"), None);
+        assert_eq!(sniff_content_type(b"ftyp"), None);
     }
 
     #[test]

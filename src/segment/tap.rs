@@ -11,8 +11,8 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
-use super::SegmentError;
 use super::profile::PipelineSource;
+use super::{Container, SegmentError};
 
 /// Samples per second out of the tap.
 pub const TAP_RATE: u64 = 16_000;
@@ -55,15 +55,17 @@ pub struct AudioTap {
 }
 
 impl AudioTap {
-    /// Starts the tap described in `analysis/audio-tap.toml` of the pipeline descriptions.
-    pub fn start(source: &PipelineSource) -> Result<AudioTap, SegmentError> {
+    /// Starts the tap described in `analysis/audio-tap.toml` of the pipeline descriptions, for
+    /// a recording in `container`.
+    pub fn start(source: &PipelineSource, container: Container) -> Result<AudioTap, SegmentError> {
         super::init_gstreamer()?;
         let (file, d) = read_description(source)?;
         let bad = |why: String| SegmentError::Profile {
             file: file.clone(),
             why,
         };
-        let pipeline = gst::parse::launch(&d.pipeline)
+        let description = d.pipeline.replace("{demuxer}", container.demuxer());
+        let pipeline = gst::parse::launch(&description)
             .map_err(|e| bad(e.to_string()))?
             .downcast::<gst::Pipeline>()
             .map_err(|_| bad("not a pipeline".into()))?;

@@ -48,3 +48,29 @@ pub fn recorded_chunks(name: &str) -> Vec<Vec<u8>> {
     assert_eq!(at, bytes.len());
     chunks
 }
+
+/// A fragmented MP4 `fixtures/<name>` cut as Safari's MediaRecorder sends it, one timeslice
+/// per chunk: the init segment (everything before the first `moof`), then each `moof` with the
+/// boxes up to the next `moof`.
+pub fn mp4_timeslices(name: &str) -> Vec<Vec<u8>> {
+    let bytes = read(name);
+    let mut starts = vec![0];
+    let mut at = 0usize;
+    while at + 8 <= bytes.len() {
+        let size = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        assert!(size >= 8, "{name}: a box of size {size} at {at}");
+        if &bytes[at + 4..at + 8] == b"moof" {
+            starts.push(at);
+        }
+        at += size;
+    }
+    assert_eq!(at, bytes.len(), "{name} ends on a box boundary");
+    starts.dedup();
+    starts.push(bytes.len());
+    let chunks: Vec<Vec<u8>> = starts
+        .windows(2)
+        .map(|w| bytes[w[0]..w[1]].to_vec())
+        .collect();
+    assert!(chunks.len() >= 3, "{name} is fragmented");
+    chunks
+}

@@ -29,6 +29,10 @@ pub fn start(
 ) -> Result<(CreatedInterview, Capture), CaptureError> {
     let created = create(app, c, content_type)?;
     capture::spend_ingest_token(app, &created.interview_id, &created.ingest_token)?;
-    let cap = Capture::start(app, &created.interview_id)?;
+    let cap = Capture::start(
+        app,
+        &created.interview_id,
+        kiroku::capture::Transport::Upload,
+    )?;
     Ok((created, cap))
 }

@@ -1,5 +1,5 @@
-//! What a recording decodes to: every stream of a WebM/Matroska file run through its decoder,
-//! so tests can claim that an export plays like its input.
+//! What a recording decodes to: every stream of a WebM/Matroska or MP4 file run through its
+//! decoder, so tests can claim that an export plays like its input.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -18,8 +18,8 @@ pub struct DecodedStream {
     pub end_ns: u64,
 }
 
-/// Decodes every stream of a WebM/Matroska file with explicit decoders (decodebin would pick
-/// the alpha decoder for Chromium's VP8, which then fails) and reports what came out.
+/// Decodes every stream of a WebM/Matroska or MP4 file with explicit decoders (decodebin would
+/// pick the alpha decoder for Chromium's VP8, which then fails) and reports what came out.
 pub fn decode(path: &Path) -> Vec<DecodedStream> {
     gst::init().unwrap();
     let pipeline = gst::Pipeline::new();
@@ -27,7 +27,13 @@ pub fn decode(path: &Path) -> Vec<DecodedStream> {
         .property("location", path.to_str().unwrap())
         .build()
         .unwrap();
-    let demux = gst::ElementFactory::make("matroskademux").build().unwrap();
+    let head = std::fs::read(path).unwrap();
+    let demuxer = if head.len() >= 8 && &head[4..8] == b"ftyp" {
+        "qtdemux"
+    } else {
+        "matroskademux"
+    };
+    let demux = gst::ElementFactory::make(demuxer).build().unwrap();
     pipeline.add_many([&src, &demux]).unwrap();
     src.link(&demux).unwrap();
     let streams: Arc<Mutex<Vec<Arc<Mutex<DecodedStream>>>>> = Arc::default();
@@ -42,6 +48,8 @@ pub fn decode(path: &Path) -> Vec<DecodedStream> {
             "video/x-vp9" => "vp9dec",
             "video/x-h264" => "h264parse ! openh264dec",
             "video/x-av1" => "av1parse ! av1dec",
+            "video/x-h265" => "h265parse ! avdec_h265",
+            "audio/mpeg" => "avdec_aac",
             "audio/x-opus" => "opusdec",
             "audio/x-raw" => "identity",
             other => panic!("unexpected codec {other}"),

@@ -68,7 +68,7 @@ fn every_accepted_fixture_rebuilds_and_segments_stay_time_bounded() {
             "safari-like-fmp4-h264-aac.mp4",
             "video/mp4;codecs=\"avc1.42E01E,mp4a.40.2\"",
         ),
-        ("chromium-mediarecorder-h264-opus.mp4", "video/mp4"),
+        ("chromium-mediarecorder-fmp4-h264-opus.mp4", "video/mp4"),
         ("non-fragmented-h264-aac.mp4", "video/mp4"),
     ] {
         let out = ingest(&app, &c, &fixture(name), ct, 7_001).unwrap();
@@ -202,7 +202,7 @@ fn refused_or_broken_media_gets_a_precise_code() {
             "media_truncated",
         ),
         (
-            "codec-jpeg-not-allowed.mp4",
+            "codec-mpeg4part2-not-allowed.mp4",
             "video/mp4",
             "codec_not_allowed",
         ),
@@ -255,10 +255,23 @@ struct Stored {
     objects: Vec<PathBuf>,
 }
 
-fn stored_interview() -> Stored {
+/// The recordings the tamper tests run on: WebM cut at clusters, Safari's MP4 at fragments.
+const TAMPERED: [(&str, &str); 2] = [
+    ("interview-vp8-opus.webm", "video/webm"),
+    ("safari-like-fmp4-h264-aac.mp4", "video/mp4"),
+];
+
+/// Runs `check` on a freshly stored interview of each of [`TAMPERED`].
+fn each_stored(check: impl Fn(Stored)) {
+    for (name, ct) in TAMPERED {
+        check(stored_interview(name, ct));
+    }
+}
+
+fn stored_interview(name: &str, ct: &str) -> Stored {
     let (dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
-    let out = ingest_interview(&app, &c);
-    assert!(out.reason.is_none());
+    let out = ingest(&app, &c, &fixture(name), ct, 10_000).unwrap();
+    assert!(out.reason.is_none(), "{name}: {:?}", out.reason);
     let root = dir.path().join("regions/jp/objects");
     let objects = app
         .catalog
@@ -286,52 +299,56 @@ impl Stored {
 
 #[test]
 fn export_fails_naming_the_segment_when_a_segment_is_swapped() {
-    let s = stored_interview();
-    let (a, b) = (
-        std::fs::read(&s.objects[1]).unwrap(),
-        std::fs::read(&s.objects[2]).unwrap(),
-    );
-    std::fs::write(&s.objects[1], &b).unwrap();
-    std::fs::write(&s.objects[2], &a).unwrap();
-    let err = s.export_error();
-    assert!(err.starts_with("segment 1 fails to open"), "{err}");
+    each_stored(|s| {
+        let (a, b) = (
+            std::fs::read(&s.objects[1]).unwrap(),
+            std::fs::read(&s.objects[2]).unwrap(),
+        );
+        std::fs::write(&s.objects[1], &b).unwrap();
+        std::fs::write(&s.objects[2], &a).unwrap();
+        let err = s.export_error();
+        assert!(err.starts_with("segment 1 fails to open"), "{err}");
+    });
 }
 
 #[test]
 fn export_fails_when_a_segment_is_missing() {
-    let s = stored_interview();
-    std::fs::remove_file(&s.objects[2]).unwrap();
-    let err = s.export_error();
-    assert!(err.starts_with("segment 2 fails to open"), "{err}");
+    each_stored(|s| {
+        std::fs::remove_file(&s.objects[2]).unwrap();
+        let err = s.export_error();
+        assert!(err.starts_with("segment 2 fails to open"), "{err}");
+    });
 }
 
 #[test]
 fn export_fails_when_a_segment_is_duplicated_over_the_next() {
-    let s = stored_interview();
-    std::fs::copy(&s.objects[1], &s.objects[2]).unwrap();
-    let err = s.export_error();
-    assert!(err.starts_with("segment 2 fails to open"), "{err}");
+    each_stored(|s| {
+        std::fs::copy(&s.objects[1], &s.objects[2]).unwrap();
+        let err = s.export_error();
+        assert!(err.starts_with("segment 2 fails to open"), "{err}");
+    });
 }
 
 #[test]
 fn export_fails_when_a_segment_comes_from_another_interview() {
-    let s = stored_interview();
-    let c = candidates::add(&s.app, "JP", &[Scope::Record]);
-    let other = ingest_webm(&s.app, &c, "interview-vp8-opus.webm", 10_000).unwrap();
-    let theirs = s.app.catalog.segments(&other.interview).unwrap();
-    let theirs = s
-        .dir
-        .path()
-        .join("regions/jp/objects")
-        .join(theirs[1].object_key.as_str());
-    std::fs::copy(theirs, &s.objects[1]).unwrap();
-    let err = s.export_error();
-    assert!(err.starts_with("segment 1 fails to open"), "{err}");
+    each_stored(|s| {
+        let c = candidates::add(&s.app, "JP", &[Scope::Record]);
+        let other = ingest_webm(&s.app, &c, "interview-vp8-opus.webm", 10_000).unwrap();
+        let theirs = s.app.catalog.segments(&other.interview).unwrap();
+        let theirs = s
+            .dir
+            .path()
+            .join("regions/jp/objects")
+            .join(theirs[1].object_key.as_str());
+        std::fs::copy(theirs, &s.objects[1]).unwrap();
+        let err = s.export_error();
+        assert!(err.starts_with("segment 1 fails to open"), "{err}");
+    });
 }
 
 #[test]
 fn tags_beside_each_object_are_readable_with_only_the_store() {
-    let s = stored_interview();
+    let s = stored_interview("interview-vp8-opus.webm", "video/webm");
     for (i, obj) in s.objects.iter().enumerate() {
         let path = PathBuf::from(format!("{}.tags.json", obj.display()));
         let tags: serde_json::Value =
@@ -349,43 +366,51 @@ fn tags_beside_each_object_are_readable_with_only_the_store() {
 
 #[test]
 fn a_withdrawal_mid_stream_stops_capture_at_the_next_segment_boundary() {
-    let (_dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
-    let (_, mut cap) = interviews::start(&app, &c, "video/webm").unwrap();
-    let mut acks = cap.take_events();
-    let feeder = cap.feeder();
-    let media = fixture("interview-vp8-opus.webm");
-    let mut chunks = media.chunks(4_096);
-    // Stream until the first media segment (0-4 s) is acknowledged, then withdraw.
-    let mut acked = 0;
-    while acked < 2 {
+    for (name, ct) in TAMPERED {
+        let (_dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
+        let (_, mut cap) = interviews::start(&app, &c, ct).unwrap();
+        let mut acks = cap.take_events();
+        let feeder = cap.feeder();
+        let media = fixture(name);
+        let mut chunks = media.chunks(4_096);
+        // Stream until the first media segment (0-4 s) is acknowledged, then withdraw.
+        let mut acked = 0;
+        while acked < 2 {
+            assert_eq!(
+                feeder.push(
+                    chunks
+                        .next()
+                        .expect("segment 1 acknowledged before the end")
+                        .to_vec()
+                ),
+                Pushed::Accepted,
+                "{name}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            while acks.try_recv().is_ok() {
+                acked += 1;
+            }
+        }
+        candidates::withdraw(&app, &c, Scope::Record);
+        for chunk in chunks {
+            if feeder.push(chunk.to_vec()) == Pushed::CaptureOver {
+                break;
+            }
+        }
+        let out = cap.finish();
         assert_eq!(
-            feeder.push(
-                chunks
-                    .next()
-                    .expect("segment 1 acknowledged before the end")
-                    .to_vec()
-            ),
-            Pushed::Accepted
+            out.reason.as_ref().map(|r| r.code()),
+            Some("consent_withdrawn"),
+            "{name}"
         );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-        while acks.try_recv().is_ok() {
-            acked += 1;
-        }
+        let segs = app.catalog.segments(&out.interview).unwrap();
+        assert_eq!(
+            segs.len(),
+            2,
+            "{name}: nothing after the withdrawal is kept"
+        );
+        assert!(kiroku::recording::rebuild(&app, &out.interview).is_ok());
     }
-    candidates::withdraw(&app, &c, Scope::Record);
-    for chunk in chunks {
-        if feeder.push(chunk.to_vec()) == Pushed::CaptureOver {
-            break;
-        }
-    }
-    let out = cap.finish();
-    assert_eq!(
-        out.reason.as_ref().map(|r| r.code()),
-        Some("consent_withdrawn")
-    );
-    let segs = app.catalog.segments(&out.interview).unwrap();
-    assert_eq!(segs.len(), 2, "nothing after the withdrawal is kept");
-    assert!(kiroku::recording::rebuild(&app, &out.interview).is_ok());
 }
 
 #[test]
@@ -433,7 +458,7 @@ fn every_export_decodes_to_the_same_streams_every_frame_and_duration() {
         ("chromium-mediarecorder-h264-opus.mkv", "video/x-matroska"),
         ("audio-opus.webm", "video/webm"),
         ("safari-like-fmp4-h264-aac.mp4", "video/mp4"),
-        ("chromium-mediarecorder-h264-opus.mp4", "video/mp4"),
+        ("chromium-mediarecorder-fmp4-h264-opus.mp4", "video/mp4"),
         ("non-fragmented-h264-aac.mp4", "video/mp4"),
     ] {
         let input = fixtures::path(name);

@@ -377,7 +377,15 @@ impl Ending {
             .unwrap_or_else(|p| p.into_inner())
             .take();
         let bytes_in = self.shared.bytes_in.load(Ordering::SeqCst);
-        let reason = match end.reason.or(feeder_reason) {
+        // The capture thread's reason first, except where the feeding side cut the input
+        // short on purpose: then the demuxer's complaint about the cut stream is a consequence.
+        let first = match feeder_reason {
+            Some(cut @ (CaptureError::NotStreamable | CaptureError::TooManyBytes { .. })) => {
+                Some(cut)
+            }
+            other => end.reason.or(other),
+        };
+        let reason = match first {
             // No byte ever came: the demuxer's complaint about an empty stream is not a fault
             // of the media; the interview simply ended without any.
             Some(CaptureError::Media(SegmentError::Unreadable(_))) if bytes_in == 0 => None,

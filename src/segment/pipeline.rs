@@ -154,11 +154,15 @@ impl Segmenter {
 
     /// The codecs of the streams being recorded; complete once the first media segment is out
     /// (the demuxer offers every stream before any media flows).
+    /// Sorted in the vocabulary's order (video before audio), whatever order the pads came in.
     pub fn codecs(&self) -> Vec<Codec> {
-        self.codecs
+        let mut codecs = self
+            .codecs
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .clone()
+            .clone();
+        codecs.sort_by_key(|c| Codec::ALL.iter().position(|x| x == c));
+        codecs
     }
 
     /// Stops the pipeline now; pending input pushes fail from here on.

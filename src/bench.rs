@@ -13,7 +13,7 @@
 //!    throughput of kiroku's store path against a bare `put_object` loop of the same bytes
 //!    (target ≥ 0.9).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -24,8 +24,13 @@ use crate::consent::{Circumstances, GrantRequest, Method, Scope};
 use crate::ids::{CandidateId, CountryCode, InterviewId, RecruiterHandle, RegionId};
 use crate::seal::{self, CandidateKey, ObjectIdentity, ObjectKind};
 
-/// Runs both measurements and prints them.
-pub fn run(app: &Arc<Kiroku>, media: &Path, rounds: u32) -> Result<(), Box<dyn std::error::Error>> {
+/// Runs every measurement and prints them: the ingest ratio once per media file (WebM and
+/// Safari's MP4 by default), the analyzer on the first.
+pub fn run(
+    app: &Arc<Kiroku>,
+    media: &[PathBuf],
+    rounds: u32,
+) -> Result<(), Box<dyn std::error::Error>> {
     let rounds = rounds.max(1);
     let (ours, raw) = seal_throughput(rounds);
     println!(
@@ -34,15 +39,35 @@ pub fn run(app: &Arc<Kiroku>, media: &Path, rounds: u32) -> Result<(), Box<dyn s
         raw,
         ours / raw
     );
-
-    let bytes = std::fs::read(media).map_err(|e| format!("{}: {e}", media.display()))?;
-    let ct =
-        crate::segment::sniff_content_type(&bytes).ok_or("bench media: unknown content type")?;
-    let profile = app.profiles.for_content_type(ct)?.clone();
     let c = app
         .catalog
         .add_candidate("bench", &CountryCode::parse("JP")?)?;
     bench_setup(app, &c)?;
+    for path in media {
+        ingest_ratio(app, &c, path, rounds)?;
+    }
+    let first = media.first().ok_or("bench: no media given")?;
+    let bytes = std::fs::read(first).map_err(|e| format!("{}: {e}", first.display()))?;
+    let ct =
+        crate::segment::sniff_content_type(&bytes).ok_or("bench media: unknown content type")?;
+    let container = crate::segment::Container::of(ct)
+        .ok_or("bench media: the analyzer bench reads WebM, Matroska or MP4")?;
+    analyzer(app, &bytes, container, rounds)?;
+    Ok(())
+}
+
+/// CPU seconds per media minute of the whole ingest path against a GStreamer-only remux of
+/// the same file through the same profile, printed as one line naming the file.
+fn ingest_ratio(
+    app: &Arc<Kiroku>,
+    c: &CandidateId,
+    media: &Path,
+    rounds: u32,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let bytes = std::fs::read(media).map_err(|e| format!("{}: {e}", media.display()))?;
+    let ct =
+        crate::segment::sniff_content_type(&bytes).ok_or("bench media: unknown content type")?;
+    let profile = app.profiles.for_content_type(ct)?.clone();
     let (mut remux_cpu, mut ingest_cpu, mut media_ms) = (0.0, 0.0, 0u64);
     let mut round_ratios = Vec::with_capacity(rounds as usize);
     for round in 0..rounds {
@@ -57,7 +82,7 @@ pub fn run(app: &Arc<Kiroku>, media: &Path, rounds: u32) -> Result<(), Box<dyn s
                 crate::segment::remux_only(&profile, &bytes)?;
                 remux = cpu_seconds() - t;
             } else {
-                media_ms = ingest_once(app, &c, &bytes, ct)?;
+                media_ms = ingest_once(app, c, &bytes, ct)?;
                 ingest = cpu_seconds() - t;
             }
         }
@@ -66,19 +91,21 @@ pub fn run(app: &Arc<Kiroku>, media: &Path, rounds: u32) -> Result<(), Box<dyn s
     }
     let minutes = media_ms as f64 / 60_000.0 * rounds as f64;
     let (per_min_ingest, per_min_remux) = (ingest_cpu / minutes, remux_cpu / minutes);
+    let name = media
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     // The median of the rounds' own ratios: each round runs both paths back to back, so a
     // round disturbed by the machine (a slow fsync, reclaim) does not decide the figure.
     println!(
-        "ingest CPU: whole path {:.3} s per media minute, GStreamer-only remux {:.3} s per media minute, ratio {:.3} (median of {} rounds; of the sums {:.3}; target <= 1.25)",
+        "ingest CPU ({name}, profile {}): whole path {:.3} s per media minute, GStreamer-only remux {:.3} s per media minute, ratio {:.3} (median of {} rounds; of the sums {:.3}; target <= 1.25)",
+        profile.name,
         per_min_ingest,
         per_min_remux,
         median(&mut round_ratios),
         rounds,
         per_min_ingest / per_min_remux
     );
-    let container = crate::segment::Container::of(ct)
-        .ok_or("bench media: the analyzer bench reads WebM, Matroska or MP4")?;
-    analyzer(app, &bytes, container, rounds)?;
     Ok(())
 }
 

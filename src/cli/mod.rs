@@ -105,9 +105,12 @@ enum Command {
     },
     /// Measure seal throughput and ingest CPU against their baselines, in one run.
     Bench {
-        /// Media file for the ingest measurement.
-        #[arg(long, default_value = "fixtures/interview-vp8-opus.webm")]
-        media: PathBuf,
+        /// Media files for the ingest measurement, one ratio each (repeat the flag).
+        #[arg(
+            long,
+            default_values = ["fixtures/interview-vp8-opus.webm", "fixtures/safari-like-fmp4-h264-aac.mp4"]
+        )]
+        media: Vec<PathBuf>,
         /// Rounds of each measurement.
         #[arg(long, default_value_t = 5)]
         rounds: u32,
@@ -307,7 +310,12 @@ fn run(cli: Cli) -> Res {
         } => {
             let app = open(&cli)?;
             match s3_region {
-                Some(r) => crate::bench::s3(&app, r, media, *rounds)?,
+                Some(r) => crate::bench::s3(
+                    &app,
+                    r,
+                    media.first().ok_or("bench: no media given")?,
+                    *rounds,
+                )?,
                 None => crate::bench::run(&app, media, *rounds)?,
             }
         }

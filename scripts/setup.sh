@@ -9,6 +9,8 @@ export PATH="$HOME/.cargo/bin:$PATH"
 packages=(
   pkg-config build-essential curl ca-certificates python3
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+  # WHIP ingest: webrtcbin's library headers (gstreamer-webrtc-1.0) and its ICE agent (libnice)
+  libgstreamer-plugins-bad1.0-dev gstreamer1.0-nice
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-tools
   # avdec_aac: the analysis of Safari's AAC audio (Debian's -good and -bad have no AAC decoder)
   gstreamer1.0-libav

@@ -15,7 +15,7 @@ use crate::consent::{Clerk, Ledger};
 use crate::events::{Announcer, Background};
 use crate::ids::{CandidateId, CountryCode, RegionId};
 use crate::seal::{CandidateKey, KeyError, MasterKey};
-use crate::segment::{PipelineSource, Profiles, SegmentError};
+use crate::segment::{PipelineSource, Profiles, SegmentError, WhipDescription};
 use crate::signing::{OperatorKey, SigningError};
 use crate::store::{LocalStore, S3Store, Spool, Store, StoreError};
 
@@ -69,6 +69,8 @@ pub struct Secret {
 pub struct Kiroku {
     pub config: Config,
     pub profiles: Profiles,
+    /// The WHIP ingest description (`pipelines/webrtc/whip.toml`).
+    pub whip: WhipDescription,
     pub catalog: Catalog,
     pub regions: BTreeMap<RegionId, RegionRuntime>,
     /// The default region and the placement policy, parsed from the config at open; every
@@ -103,7 +105,16 @@ impl Kiroku {
             source,
         })?;
         let plan = config.region_plan()?;
-        let profiles = Profiles::load(&PipelineSource::new(config.pipelines_dir.as_deref()))?;
+        let source = PipelineSource::new(config.pipelines_dir.as_deref());
+        let profiles = Profiles::load(&source)?;
+        let whip = WhipDescription::load(&source)?;
+        if let Some(missing) = whip.profiles().find(|p| profiles.by_name(p).is_none()) {
+            return Err(SegmentError::Profile {
+                file: "webrtc/whip.toml".into(),
+                why: format!("names the ingest profile `{missing}`, which is not there"),
+            }
+            .into());
+        }
         let catalog = Catalog::open(&data.join("catalog.db"))?;
         let mut regions = BTreeMap::new();
         for region in plan.regions.clone() {
@@ -156,6 +167,7 @@ impl Kiroku {
             background: Background::default(),
             config,
             profiles,
+            whip,
             catalog,
             regions,
             plan,

@@ -128,6 +128,7 @@ impl CaptureError {
             }
             CaptureError::Media(SegmentError::CodecNotAllowed { .. }) => "codec_not_allowed",
             CaptureError::Media(SegmentError::Unreadable(_)) => "media_unreadable",
+            CaptureError::Media(SegmentError::BadOffer(_)) => "whip_offer_refused",
             CaptureError::Media(_) => "media_pipeline_failed",
             CaptureError::Seal(_) | CaptureError::Keys(_) => "sealing_failed",
             CaptureError::Store(_) | CaptureError::Manifest(_) => "store_failed",
@@ -135,6 +136,14 @@ impl CaptureError {
             CaptureError::Consent(_) => "consent_check_failed",
             CaptureError::Random(_) => "random_failed",
         }
+    }
+}
+
+/// Where the WHIP ICE agent gathers, from the operator's `[whip]` config.
+fn ice_settings(config: &crate::config::Config) -> crate::segment::IceSettings {
+    crate::segment::IceSettings {
+        addresses: config.whip.ice_addresses.clone(),
+        ports: config.whip.ice_port_min.zip(config.whip.ice_port_max),
     }
 }
 

@@ -75,6 +75,8 @@ struct Shared {
     cut_by_service: AtomicBool,
     reason: Mutex<Option<CaptureError>>,
     scan: Mutex<Option<InputScan>>,
+    /// The media comes as the front-end's bytes (not a WHIP session's RTP).
+    takes_bytes: bool,
 }
 
 impl Feeder {
@@ -131,6 +133,11 @@ impl Feeder {
         self.input.end();
     }
 
+    /// The sender went away without ending the stream (a WHIP peer's BYE or long silence).
+    pub fn peer_gone(&self) -> bool {
+        self.input.peer_gone()
+    }
+
     /// Capture has stopped; further bytes would be thrown away.
     pub fn is_over(&self) -> bool {
         self.shared.over.load(Ordering::SeqCst)
@@ -147,6 +154,14 @@ impl Feeder {
         self.shared.over.store(true, Ordering::SeqCst);
         self.input.end();
     }
+}
+
+/// Where a capture's media comes from.
+enum Intake<'a> {
+    /// The front-end's bytes, pushed through the feeder.
+    Bytes(Transport),
+    /// A WHIP offer: kiroku answers it and receives the session itself.
+    Whip(&'a str),
 }
 
 /// A running capture.
@@ -189,7 +204,31 @@ impl Capture {
         interview: &InterviewId,
         transport: Transport,
     ) -> Result<Capture, CaptureError> {
-        let row = super::interview_row(app, interview)?;
+        Capture::open(app, interview, Intake::Bytes(transport)).map(|(capture, _)| capture)
+    }
+
+    /// Starts capturing a WHIP session (its ingest token spent): the same checks as
+    /// [`Capture::start`], then kiroku answers `offer` and receives the session itself. Returns
+    /// the SDP answer; the interview's profile becomes the one the answered codecs are stored
+    /// under.
+    pub fn start_whip(
+        app: &Arc<Kiroku>,
+        interview: &InterviewId,
+        offer: &str,
+    ) -> Result<(Capture, String), CaptureError> {
+        let (capture, answer) = Capture::open(app, interview, Intake::Whip(offer))?;
+        let answer = answer.ok_or_else(|| {
+            CaptureError::Media(SegmentError::Pipeline("no WHIP answer was made".into()))
+        })?;
+        Ok((capture, answer))
+    }
+
+    fn open(
+        app: &Arc<Kiroku>,
+        interview: &InterviewId,
+        intake: Intake<'_>,
+    ) -> Result<(Capture, Option<String>), CaptureError> {
+        let mut row = super::interview_row(app, interview)?;
         if !app.ledger().allows_record(&row.candidate)? {
             return Err(CaptureError::NoRecordConsent);
         }
@@ -213,7 +252,17 @@ impl Capture {
             return Err(CaptureError::AlreadyStreamed);
         }
         let target = Duration::from_secs_f64(app.config.segment.target_seconds);
-        let (segmenter, input) = match Segmenter::start(&profile, target) {
+        let built = match intake {
+            Intake::Bytes(transport) => {
+                Segmenter::start(&profile, target).map(|(s, i)| (s, i, None, transport))
+            }
+            Intake::Whip(offer) => {
+                let ice = super::ice_settings(&app.config);
+                Segmenter::start_whip(&app.whip, offer, &ice, target)
+                    .map(|(s, i, answer)| (s, i, Some(answer), Transport::Live))
+            }
+        };
+        let (segmenter, input, answer, transport) = match built {
             Ok(s) => s,
             Err(e) => {
                 app.catalog.end_interview(
@@ -231,9 +280,27 @@ impl Capture {
             cut_by_service: AtomicBool::new(false),
             reason: Mutex::new(None),
             scan: Mutex::new(None),
+            takes_bytes: answer.is_none(),
         });
-        *shared.scan.lock().unwrap_or_else(|p| p.into_inner()) =
-            InputScan::for_content_type(&row.content_type);
+        let answer = match answer {
+            Some(a) => {
+                // The answered codecs decide the profile the recording is stored under.
+                let content_type = app
+                    .profiles
+                    .by_name(&a.profile)
+                    .map(|p| p.content_types[0].clone())
+                    .ok_or(CaptureError::UnknownInterview)?;
+                app.catalog
+                    .set_capture_profile(interview, &content_type, &a.profile)?;
+                (row.content_type, row.profile) = (content_type, a.profile);
+                Some(a.sdp)
+            }
+            None => {
+                *shared.scan.lock().unwrap_or_else(|p| p.into_inner()) =
+                    InputScan::for_content_type(&row.content_type);
+                None
+            }
+        };
         let feeder = Feeder {
             input,
             shared: shared.clone(),
@@ -266,7 +333,7 @@ impl Capture {
             },
             &Actor::Service,
         );
-        Ok(Capture {
+        let capture = Capture {
             interview: *interview,
             events: Some(rx),
             ending: Some(Ending {
@@ -278,11 +345,20 @@ impl Capture {
                 _slot: slot,
             }),
             feeder,
-        })
+        };
+        Ok((capture, answer))
     }
 
     pub fn feeder(&self) -> Feeder {
         self.feeder.clone()
+    }
+
+    /// The capture thread has ended on its own (the stream's end reached the cutter, or a
+    /// withdrawal or error stopped it); [`Capture::finish`] then only concludes.
+    pub fn has_ended(&self) -> bool {
+        self.ending
+            .as_ref()
+            .is_none_or(|e| e.thread.is_finished())
     }
 
     /// The acknowledgements, in order; take it once.
@@ -388,7 +464,11 @@ impl Ending {
         let reason = match first {
             // No byte ever came: the demuxer's complaint about an empty stream is not a fault
             // of the media; the interview simply ended without any.
-            Some(CaptureError::Media(SegmentError::Unreadable(_))) if bytes_in == 0 => None,
+            Some(CaptureError::Media(SegmentError::Unreadable(_)))
+                if bytes_in == 0 && self.shared.takes_bytes =>
+            {
+                None
+            }
             other => other,
         };
         let state = if reason.is_some() {

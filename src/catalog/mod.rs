@@ -223,6 +223,26 @@ impl Catalog {
         Ok(n == 1)
     }
 
+    /// Sets the content type and profile of an interview whose capture has just started (a
+    /// WHIP session's, decided by the codecs kiroku answered with).
+    pub fn set_capture_profile(
+        &self,
+        id: &InterviewId,
+        content_type: &str,
+        profile: &str,
+    ) -> Result<(), CatalogError> {
+        self.db().execute(
+            "UPDATE interviews SET content_type = ?2, profile = ?3 WHERE id = ?1 AND state = ?4",
+            params![
+                id.to_string(),
+                content_type,
+                profile,
+                InterviewState::Capturing
+            ],
+        )?;
+        Ok(())
+    }
+
     /// Records the codecs an interview's recording holds.
     pub fn set_codecs(&self, id: &InterviewId, codecs: &[Codec]) -> Result<(), CatalogError> {
         let text: Vec<&str> = codecs.iter().map(Codec::as_str).collect();

@@ -5,7 +5,7 @@
 //! the file. `KIROKU_LOG` (the log filter) is the one `KIROKU_` variable that is not config.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
@@ -59,6 +59,9 @@ pub struct Config {
     pub audit: AuditConfig,
     pub release: ReleaseConfig,
     pub webhooks: WebhookConfig,
+    /// WHIP (WebRTC) ingest: where kiroku's ICE agent listens, which pages may publish.
+    #[serde(default)]
+    pub whip: WhipConfig,
     /// External analyzers, run on each segment's 16 kHz WAV under `analyze` consent.
     #[serde(default)]
     pub analyzers: Vec<AnalyzerConfig>,
@@ -140,6 +143,32 @@ pub struct WebhookConfig {
     pub backoff_base_seconds: u64,
     /// Accept endpoints on loopback and private addresses (for tests and closed networks).
     pub allow_private_addresses: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhipConfig {
+    /// The local addresses kiroku gathers ICE candidates on, and so receives media at; only
+    /// these appear in answers. With only loopback addresses, remote candidates elsewhere are
+    /// dropped, so nothing is sent off the machine. Empty: every interface.
+    pub ice_addresses: Vec<IpAddr>,
+    /// Lowest and highest UDP port for media (both set, or neither: any port).
+    pub ice_port_min: Option<u16>,
+    pub ice_port_max: Option<u16>,
+    /// Origins whose pages may publish with WHIP from the browser (`https://app.example.com`);
+    /// the endpoint answers their CORS preflights. Empty: no cross-origin publishing.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for WhipConfig {
+    fn default() -> Self {
+        WhipConfig {
+            ice_addresses: vec![IpAddr::from([127, 0, 0, 1])],
+            ice_port_min: None,
+            ice_port_max: None,
+            allowed_origins: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -276,6 +305,7 @@ impl Default for Config {
                 backoff_base_seconds: 2,
                 allow_private_addresses: false,
             },
+            whip: WhipConfig::default(),
             analyzers: Vec::new(),
         }
     }
@@ -435,6 +465,31 @@ impl Config {
         };
         if !(self.segment.target_seconds >= 1.0 && self.segment.target_seconds <= 60.0) {
             return invalid("segment.target_seconds", "must be between 1 and 60");
+        }
+        match (self.whip.ice_port_min, self.whip.ice_port_max) {
+            (None, None) => {}
+            (Some(min), Some(max)) if min > 0 && min <= max => {}
+            _ => {
+                return invalid(
+                    "whip.ice_port_min",
+                    "set both ice_port_min and ice_port_max, with 0 < min <= max",
+                );
+            }
+        }
+        for origin in &self.whip.allowed_origins {
+            let ok = url::Url::parse(origin).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host().is_some()
+                    && u.path() == "/"
+                    && !origin.ends_with('/')
+                    && u.query().is_none()
+            });
+            if !ok {
+                return invalid(
+                    "whip.allowed_origins",
+                    "each is an origin, scheme://host[:port], with no path (https://app.example.com)",
+                );
+            }
         }
         let l = &self.limits;
         for (field, v) in [

@@ -95,6 +95,7 @@ pub fn capture_status(e: &CaptureError) -> StatusCode {
             StatusCode::UNSUPPORTED_MEDIA_TYPE
         }
         Media(SegmentError::Unreadable(_)) => StatusCode::UNPROCESSABLE_ENTITY,
+        Media(SegmentError::BadOffer(_)) => StatusCode::BAD_REQUEST,
         Consent(ConsentError::Catalog(_) | ConsentError::Audit(_)) => {
             StatusCode::INTERNAL_SERVER_ERROR
         }

@@ -6,7 +6,8 @@
 //! |---|---|
 //! | `GET /healthz`, `GET /v1/keys` | anyone |
 //! | `POST /v1/interviews`, `GET /v1/interviews/{id}`, `POST /v1/interviews/{id}/finish` | service token |
-//! | `GET /v1/interviews/{id}/stream` (WebSocket), `PUT /v1/interviews/{id}/media` | the interview's single-use ingest token |
+//! | `GET /v1/interviews/{id}/stream` (WebSocket), `PUT /v1/interviews/{id}/media`, `POST /v1/interviews/{id}/whip` (WHIP) | the interview's single-use ingest token |
+//! | `DELETE /v1/interviews/{id}/whip/{session}` | the ingest token the WHIP session was started with |
 //! | `POST /v1/candidates`, `POST /v1/candidates/{id}/consents`, `POST /v1/candidates/{id}/consents/{consent_id}/withdraw`, `GET /v1/candidates/{id}/consents`, `GET /v1/candidates/{id}/consents/{consent_id}/receipt`, `GET /v1/candidates/{id}/provisions` | service token |
 //! | `GET /v1/recruiter/interviews`, `GET /v1/recruiter/interviews/{id}/recording`, `GET /v1/recruiter/interviews/{id}/analysis`, `PUT`/`DELETE /v1/recruiter/webhook` | a recruiter's API key |
 //! | `GET /v1/links/{token}` | the holder of a delivered download link |
@@ -21,6 +22,7 @@ mod ingest;
 mod recruiters;
 mod serve;
 mod stream;
+mod whip;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -43,8 +45,10 @@ pub struct AppState {
     pub app: Arc<Kiroku>,
     /// Streams in flight, so `finish` can end one.
     live: Arc<Mutex<HashMap<InterviewId, Feeder>>>,
-    /// How many streams (WebSocket or PUT) are open, so a shutdown can wait for them.
+    /// How many streams (WebSocket, PUT or WHIP) are open, so a shutdown can wait for them.
     open_streams: Arc<tokio::sync::watch::Sender<usize>>,
+    /// WHIP sessions by the id in their `Location`.
+    whip: whip::Sessions,
 }
 
 impl AppState {
@@ -53,7 +57,13 @@ impl AppState {
             app,
             live: Arc::default(),
             open_streams: Arc::new(tokio::sync::watch::Sender::new(0)),
+            whip: Arc::default(),
         }
+    }
+
+    /// The WHIP sessions running.
+    fn whip_sessions(&self) -> MutexGuard<'_, HashMap<String, whip::WhipSession>> {
+        self.whip.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The streams in flight. A panic elsewhere while it was held leaves the map usable.
@@ -95,6 +105,7 @@ fn routes(state: AppState) -> Router {
             put(stream::media).layer(DefaultBodyLimit::disable()),
         )
         .route("/v1/keys", get(admin::keys))
+        .merge(whip::routes())
         .merge(candidates::routes())
         .merge(recruiters::routes())
         .merge(admin::routes())

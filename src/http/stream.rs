@@ -30,13 +30,13 @@ use crate::capture::{
 use crate::ids::InterviewId;
 
 /// How often a stream looks whether it was ended from outside (`finish`, a shutdown).
-const TICK: Duration = Duration::from_millis(200);
+pub(super) const TICK: Duration = Duration::from_millis(200);
 
 /// One open stream, counted while it lives so that a shutdown can wait for it.
 pub(super) struct OpenStream(std::sync::Arc<tokio::sync::watch::Sender<usize>>);
 
 impl OpenStream {
-    fn new(s: &AppState) -> OpenStream {
+    pub(super) fn new(s: &AppState) -> OpenStream {
         s.open_streams.send_modify(|n| *n += 1);
         OpenStream(s.open_streams.clone())
     }

@@ -12,6 +12,7 @@ mod piece;
 mod pipeline;
 mod profile;
 mod tap;
+mod whip;
 
 pub use cut::{Container, CutError, Cutter, InputScan};
 pub use ebml::EbmlError;
@@ -20,6 +21,7 @@ pub use piece::{Piece, PieceKind, TrackSummary};
 pub use pipeline::{Segmenter, SegmenterEvent, SegmenterInput, remux_only};
 pub use profile::{PipelineSource, Profile, Profiles, bare_content_type, sniff_content_type};
 pub use tap::{AudioTap, TAP_RATE};
+pub use whip::{Answer, IceSettings, Session as WhipSession, WhipDescription, check_offer};
 
 pub use crate::vocab::MediaKind;
 
@@ -51,6 +53,8 @@ pub enum SegmentError {
         profile: String,
         allowed: String,
     },
+    #[error("the WHIP offer cannot be answered: {0}")]
+    BadOffer(String),
     #[error("media could not be read: {0}")]
     Unreadable(String),
     #[error("the media pipeline stopped: {0}")]

@@ -15,7 +15,8 @@ use gstreamer_app as gst_app;
 
 use super::cut::Cutter;
 use super::piece::PieceKind;
-use super::{MediaKind, PlainSegment, Profile, SegmentError};
+use super::whip::{self, IceSettings, Session as WhipSession, WhipDescription};
+use super::{Container, MediaKind, PlainSegment, Profile, SegmentError};
 use crate::vocab::Codec;
 
 /// How long one wait for muxer output lasts before the bus is checked again.
@@ -29,25 +30,43 @@ pub enum SegmenterEvent {
     End,
 }
 
-/// The pushing side of a running pipeline. Cheap to clone.
+/// The feeding side of a running pipeline: the front-end's bytes, or a WHIP session that
+/// feeds itself. Cheap to clone.
 #[derive(Clone)]
-pub struct SegmenterInput {
-    src: gst_app::AppSrc,
+pub enum SegmenterInput {
+    Bytes(gst_app::AppSrc),
+    Whip(Arc<WhipSession>),
 }
 
 impl SegmenterInput {
     /// Hands the next bytes of the stream to the pipeline; blocks while its queue is full.
-    /// Fails once the pipeline has stopped (an error, a refusal, or the end).
+    /// Fails once the pipeline has stopped (an error, a refusal, or the end), and always for
+    /// a WHIP session, whose media comes over RTP.
     pub fn push(&self, bytes: Vec<u8>) -> Result<(), SegmentError> {
-        self.src
-            .push_buffer(gst::Buffer::from_mut_slice(bytes))
-            .map(|_| ())
-            .map_err(|e| SegmentError::Pipeline(format!("input refused: {e:?}")))
+        match self {
+            SegmenterInput::Bytes(src) => src
+                .push_buffer(gst::Buffer::from_mut_slice(bytes))
+                .map(|_| ())
+                .map_err(|e| SegmentError::Pipeline(format!("input refused: {e:?}"))),
+            SegmenterInput::Whip(_) => Err(SegmentError::Pipeline(
+                "a WHIP session takes its media over RTP, not as bytes".into(),
+            )),
+        }
     }
 
     /// Marks the end of the stream; the segmenter then flushes its last segment.
     pub fn end(&self) {
-        let _ = self.src.end_of_stream();
+        match self {
+            SegmenterInput::Bytes(src) => {
+                let _ = src.end_of_stream();
+            }
+            SegmenterInput::Whip(session) => session.finish(),
+        }
+    }
+
+    /// The sender went away without ending the stream (a WHIP peer's BYE or silence).
+    pub fn peer_gone(&self) -> bool {
+        matches!(self, SegmenterInput::Whip(s) if s.peer_gone())
     }
 }
 
@@ -61,6 +80,8 @@ pub struct Segmenter {
     /// The codecs of the streams linked to the muxer, in the order the demuxer offered them.
     codecs: Arc<Mutex<Vec<Codec>>>,
     pending: VecDeque<PlainSegment>,
+    /// A WHIP session's housekeeping runs on this thread between pulls.
+    whip: Option<Arc<WhipSession>>,
     next_index: u32,
     media: MediaKind,
     done: bool,
@@ -102,11 +123,43 @@ impl Segmenter {
             refusal,
             codecs,
             pending: VecDeque::new(),
+            whip: None,
             next_index: 0,
             media: MediaKind::VideoAudio,
             done: false,
         };
-        Ok((seg, SegmenterInput { src }))
+        Ok((seg, SegmenterInput::Bytes(src)))
+    }
+
+    /// Answers a WHIP offer and starts receiving: the session's streams go through the
+    /// description's depayloaders into the muxer, cut into segments of about `target`. The
+    /// answer names the ingest profile the recording is stored under.
+    pub fn start_whip(
+        description: &WhipDescription,
+        offer: &str,
+        ice: &IceSettings,
+        target: Duration,
+    ) -> Result<(Segmenter, SegmenterInput, whip::Answer), SegmentError> {
+        let n = whip::negotiate(description, offer, ice, target)?;
+        let bus = n
+            .pipeline
+            .bus()
+            .ok_or_else(|| SegmentError::Pipeline("pipeline has no bus".into()))?;
+        let codecs = n.session.codecs();
+        let seg = Segmenter {
+            pipeline: n.pipeline,
+            sink: n.sink,
+            bus,
+            cutter: Some(Cutter::new(Container::Matroska, target.as_nanos() as u64)),
+            refusal: Arc::new(Mutex::new(None)),
+            codecs: Arc::new(Mutex::new(codecs)),
+            pending: VecDeque::new(),
+            whip: Some(n.session.clone()),
+            next_index: 0,
+            media: MediaKind::VideoAudio,
+            done: false,
+        };
+        Ok((seg, SegmenterInput::Whip(n.session), n.answer))
     }
 
     /// Waits for the next segment or the end. An error stops the pipeline for good.
@@ -120,6 +173,9 @@ impl Segmenter {
                 return Ok(SegmenterEvent::End);
             }
             self.check_failures()?;
+            if let Some(session) = &self.whip {
+                session.tick();
+            }
             match self
                 .sink
                 .try_pull_sample(gst::ClockTime::from_nseconds(POLL.as_nanos() as u64))

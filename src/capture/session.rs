@@ -356,9 +356,7 @@ impl Capture {
     /// The capture thread has ended on its own (the stream's end reached the cutter, or a
     /// withdrawal or error stopped it); [`Capture::finish`] then only concludes.
     pub fn has_ended(&self) -> bool {
-        self.ending
-            .as_ref()
-            .is_none_or(|e| e.thread.is_finished())
+        self.ending.as_ref().is_none_or(|e| e.thread.is_finished())
     }
 
     /// The acknowledgements, in order; take it once.

@@ -177,8 +177,13 @@ async fn start(
             "a WHIP offer is sent as application/sdp",
         ));
     }
-    let offer = String::from_utf8(body.to_vec())
-        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "bad_offer", "the offer is not UTF-8"))?;
+    let offer = String::from_utf8(body.to_vec()).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_offer",
+            "the offer is not UTF-8",
+        )
+    })?;
     let open = OpenStream::new(s);
     let app = s.app.clone();
     let (cap, answer) = blocking(move || {
@@ -190,8 +195,13 @@ async fn start(
     .await?;
     let session = secret::random_hex(16).map_err(|e| ApiError::internal(&e))?;
     let token_hash = secret::token_hash(bearer(headers).unwrap_or_default());
-    s.whip_sessions()
-        .insert(session.clone(), WhipSession { interview: id, token_hash });
+    s.whip_sessions().insert(
+        session.clone(),
+        WhipSession {
+            interview: id,
+            token_hash,
+        },
+    );
     s.live().insert(id, cap.feeder());
     tokio::spawn(watch(s.clone(), cap, session.clone(), open));
     let location = format!("/v1/interviews/{id}/whip/{session}");
@@ -230,8 +240,12 @@ async fn watch(s: AppState, cap: Capture, session: String, open: OpenStream) {
     s.live().remove(&interview);
     s.whip_sessions().remove(&session);
     match outcome {
-        Ok(o) => tracing::info!(interview = %interview, state = %o.state, segments = o.segments, "WHIP session ended"),
-        Err(e) => tracing::error!(interview = %interview, error = %e.message, "WHIP session did not conclude"),
+        Ok(o) => {
+            tracing::info!(interview = %interview, state = %o.state, segments = o.segments, "WHIP session ended")
+        }
+        Err(e) => {
+            tracing::error!(interview = %interview, error = %e.message, "WHIP session did not conclude")
+        }
     }
     drop(open);
 }

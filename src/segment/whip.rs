@@ -20,8 +20,8 @@ use gstreamer_webrtc as gst_webrtc;
 use serde::Deserialize;
 
 use super::SegmentError;
-use crate::vocab::Codec;
 use super::profile::PipelineSource;
+use crate::vocab::Codec;
 
 /// Where the WHIP description lives, relative to a pipelines folder.
 const WHIP_FILE: &str = "webrtc/whip.toml";
@@ -193,6 +193,12 @@ fn loopback_candidates_only(offer: &str) -> String {
 /// Chooses, for each media line of `offer`, the first payload (in the offer's order, the
 /// browser's preference) whose encoding the description lists.
 fn plan(offer: &gst_sdp::SDPMessageRef, d: &WhipDescription) -> Result<Plan, SegmentError> {
+    // GStreamer's SDP parser takes nearly any text; an offer names its version and media.
+    if offer.version() != Some("0") || offer.medias_len() == 0 {
+        return Err(SegmentError::BadOffer(
+            "not an SDP offer with media lines (v=0, m=…)".into(),
+        ));
+    }
     let mut accepted: Vec<Accepted> = Vec::new();
     let mut offered = Vec::new();
     let mut video_codec: Option<&VideoCodec> = None;
@@ -334,7 +340,12 @@ impl Session {
         if self.closing.swap(true, Ordering::SeqCst) {
             return;
         }
-        for b in self.branches.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        for b in self
+            .branches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
             if let Some(pad) = &b.source {
                 pad.add_probe(
                     gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
@@ -551,22 +562,29 @@ pub fn negotiate(
     webrtc.connect_notify(Some("ice-gathering-state"), move |w, _| {
         let state = w.property::<gst_webrtc::WebRTCICEGatheringState>("ice-gathering-state");
         if state == gst_webrtc::WebRTCICEGatheringState::Complete {
-            let _ = gathered_tx.lock().unwrap_or_else(|p| p.into_inner()).send(());
+            let _ = gathered_tx
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .send(());
         }
     });
     pipeline
         .set_state(gst::State::Playing)
         .map_err(|e| pipe(e.to_string()))?;
     for a in &plan.accepted {
-        webrtc.emit_by_name::<gst_webrtc::WebRTCRTPTransceiver>(
+        let transceiver = webrtc.emit_by_name::<gst_webrtc::WebRTCRTPTransceiver>(
             "add-transceiver",
             &[
                 &gst_webrtc::WebRTCRTPTransceiverDirection::Recvonly,
                 &a.caps,
             ],
         );
+        // NACK: a lost video packet is asked for again (RTX) within the jitter buffer's
+        // latency, rather than costing every frame up to the next keyframe.
+        transceiver.set_property("do-nack", a.video);
     }
-    let offer = gst_webrtc::WebRTCSessionDescription::new(gst_webrtc::WebRTCSDPType::Offer, message);
+    let offer =
+        gst_webrtc::WebRTCSessionDescription::new(gst_webrtc::WebRTCSDPType::Offer, message);
     call(&webrtc, "set-remote-description", &offer)?;
     let answer = create_answer(&webrtc)?;
     call(&webrtc, "set-local-description", &answer)?;
@@ -716,7 +734,9 @@ fn call(
     webrtc.emit_by_name::<()>(action, &[description, &promise]);
     match rx.recv_timeout(NEGOTIATION) {
         Ok(true) => Ok(()),
-        _ => Err(SegmentError::BadOffer(format!("webrtcbin's {action} failed"))),
+        _ => Err(SegmentError::BadOffer(format!(
+            "webrtcbin's {action} failed"
+        ))),
     }
 }
 
@@ -814,6 +834,18 @@ a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01
             .replace("packetization-mode=1", "packetization-mode=0");
         let p = plan_of(&offer).unwrap();
         assert_eq!(p.accepted.len(), 1, "only the audio is taken");
+    }
+
+    #[test]
+    fn text_that_is_not_an_offer_with_media_is_a_bad_offer() {
+        for text in [
+            "hello",
+            "",
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n",
+        ] {
+            let err = check_offer(&description(), text).unwrap_err();
+            assert!(matches!(err, SegmentError::BadOffer(_)), "{text:?}: {err}");
+        }
     }
 
     #[test]

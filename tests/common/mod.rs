@@ -12,4 +12,5 @@ pub mod interviews;
 pub mod media;
 pub mod serve;
 pub mod server;
+pub mod whip;
 pub mod ws;

@@ -1,0 +1,382 @@
+//! WHIP ingest (RFC 9725) over real WebRTC on loopback: a GStreamer WHIP client (clean, and
+//! losing 5 % of its packets), a real headless Chromium publishing its fake camera and
+//! microphone, and the endpoint's refusals, CORS and session control.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::server::{self, As, Server};
+use common::whip::{self, WhipClient};
+use common::{app, candidates};
+use kiroku::config::Config;
+use kiroku::consent::Scope;
+use kiroku::ids::{CandidateId, InterviewId};
+use serde_json::{Value, json};
+
+/// A page origin the tests' Chromium publishes from.
+const PAGE_ORIGIN: &str = "http://127.0.0.1:1";
+
+async fn server(tweak: impl FnOnce(&mut Config)) -> Server {
+    let s = server::start(tweak).await;
+    app::privacy_basics(&s.app);
+    s
+}
+
+/// A candidate with `record` consent and a created interview: (candidate, id, ingest token).
+async fn interview(s: &Server) -> (CandidateId, String, String) {
+    let c = candidates::add(&s.app, "JP", &[Scope::Record]);
+    let (status, body) = s
+        .call(
+            "POST",
+            "/v1/interviews",
+            As::Service,
+            Some(json!({"candidate": c.to_string(), "recruiter": "acme"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    (
+        c,
+        body["interview_id"].as_str().unwrap().into(),
+        body["ingest_token"].as_str().unwrap().into(),
+    )
+}
+
+fn whip_url(s: &Server, id: &str) -> String {
+    format!("{}/v1/interviews/{id}/whip", s.base)
+}
+
+async fn show(s: &Server, id: &str) -> Value {
+    let (status, v) = s
+        .call("GET", &format!("/v1/interviews/{id}"), As::Service, None)
+        .await;
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+/// Waits until the interview's capture has ended; its status then.
+async fn ended(s: &Server, id: &str, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let v = show(s, id).await;
+        if v["state"] != "capturing" && v["state"] != "created" {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "still capturing: {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until the interview has a stored media segment.
+async fn first_media_segment(s: &Server, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while show(s, id).await["segments"].as_array().unwrap().len() < 2 {
+        assert!(Instant::now() < deadline, "no media segment came");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn publish(url: String, token: String, loss: f64) -> Result<WhipClient, whip::Refused> {
+    tokio::task::spawn_blocking(move || whip::publish(&url, &token, loss))
+        .await
+        .unwrap()
+}
+
+/// Exports the interview and decodes it: (video stream, audio stream).
+fn exported(s: &Server, id: &str) -> (common::media::DecodedStream, common::media::DecodedStream) {
+    let out = s.dir.path().join(format!("{id}.export"));
+    let rec = kiroku::recording::export(&s.app, &InterviewId::parse(id).unwrap(), &out).unwrap();
+    assert_eq!(rec.content_type, "video/webm");
+    let streams = common::media::decode(&out);
+    let find = |codec: &str| {
+        streams
+            .iter()
+            .find(|st| st.codec == codec)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {codec} in {streams:?}"))
+    };
+    (find("video/x-vp8"), find("audio/x-opus"))
+}
+
+/// Every candidate line of an SDP is on 127.0.0.1.
+fn candidates_are_loopback(sdp: &str) -> bool {
+    let cands: Vec<&str> = sdp
+        .lines()
+        .filter(|l| l.starts_with("a=candidate:"))
+        .collect();
+    !cands.is_empty() && cands.iter().all(|l| l.contains(" 127.0.0.1 "))
+}
+
+/// A WHIP client that is not a browser publishes for about 6 s and ends with DELETE: the
+/// answer holds only loopback candidates, every segment after the first starts on a keyframe
+/// (kiroku asks for one about every segment), and the export decodes, both streams, to the
+/// session's length.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whip_client_publishes_and_its_recording_is_segmented_on_keyframes_and_plays() {
+    let s = server(|_| {}).await;
+    let (_, id, token) = interview(&s).await;
+    let client = publish(whip_url(&s, &id), token, 0.0).await.unwrap();
+    assert!(candidates_are_loopback(&client.answer), "{}", client.answer);
+    assert!(
+        client
+            .location
+            .starts_with(&format!("{}/v1/interviews/{id}/whip/", s.base)),
+        "{}",
+        client.location
+    );
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    let session = started.elapsed();
+    let status = tokio::task::spawn_blocking(move || client.finish())
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let v = ended(&s, &id, Duration::from_secs(20)).await;
+    assert_eq!(v["state"], "finished", "{v}");
+    assert_eq!(v["profile"], "webm");
+    assert_eq!(v["playback"]["codecs"], json!(["vp8", "opus"]));
+    let segs = v["segments"].as_array().unwrap();
+    assert!(segs.len() >= 3, "{v}");
+    for seg in &segs[1..] {
+        assert_eq!(seg["starts_on_keyframe"], true, "{seg}");
+        assert!(seg["duration_ms"].as_u64().unwrap() <= 6_500, "{seg}");
+    }
+    let (video, audio) = exported(&s, &id);
+    let media_s = audio.end_ns as f64 / 1e9;
+    assert!(
+        (media_s - session.as_secs_f64()).abs() <= 1.0,
+        "{media_s} s of audio for a {session:?} session"
+    );
+    assert!(
+        video.frames as f64 >= media_s * 30.0 * 0.8,
+        "{video:?} over {media_s} s"
+    );
+}
+
+/// 5 % of the client's RTP packets are dropped before they leave it: the jitter buffer and
+/// the depayloaders' keyframe requests carry the recording through, and it decodes from start
+/// to end with both streams.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_5_percent_of_packets_lost_the_recording_still_plays_through() {
+    let s = server(|_| {}).await;
+    let (_, id, token) = interview(&s).await;
+    let client = publish(whip_url(&s, &id), token, 0.05).await.unwrap();
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let session = started.elapsed().as_secs_f64();
+    tokio::task::spawn_blocking(move || client.finish())
+        .await
+        .unwrap();
+    let v = ended(&s, &id, Duration::from_secs(20)).await;
+    assert_eq!(v["state"], "finished", "{v}");
+    let (video, audio) = exported(&s, &id);
+    assert!(
+        audio.end_ns as f64 / 1e9 >= session - 1.0,
+        "{audio:?} for {session} s"
+    );
+    assert!(
+        video.end_ns as f64 / 1e9 >= session - 1.5,
+        "video plays to the end: {video:?} for {session} s"
+    );
+    // About 0.95^packets-per-frame of the frames arrive whole; a lost one costs the frames up
+    // to the next keyframe, which the depayloader asks for at once.
+    assert!(
+        video.frames as f64 >= session * 30.0 * 0.3,
+        "{video:?} for {session} s"
+    );
+    assert!(
+        audio.frames as f64 >= session * 50.0 * 0.85,
+        "{audio:?} for {session} s"
+    );
+}
+
+/// A withdrawal of `record` during a session ends it at the next segment boundary: the
+/// segments before stay, nothing after is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withdrawal_mid_session_ends_it_at_the_next_segment_boundary() {
+    let s = server(|_| {}).await;
+    let (c, id, token) = interview(&s).await;
+    let client = publish(whip_url(&s, &id), token, 0.0).await.unwrap();
+    first_media_segment(&s, &id).await;
+    candidates::withdraw(&s.app, &c, Scope::Record);
+    let v = ended(&s, &id, Duration::from_secs(20)).await;
+    assert_eq!(v["state"], "stopped", "{v}");
+    assert_eq!(v["end_reason"], "consent_withdrawn", "{v}");
+    assert_eq!(v["segments"].as_array().unwrap().len(), 2, "{v}");
+    assert!(kiroku::recording::rebuild(&s.app, &InterviewId::parse(&id).unwrap()).is_ok());
+    drop(client);
+}
+
+/// A client that stops sending without DELETE (a closed tab) ends the interview as
+/// `client_gone` once ten seconds pass without media, keeping what was recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publisher_that_vanishes_without_delete_ends_as_client_gone() {
+    let s = server(|_| {}).await;
+    let (_, id, token) = interview(&s).await;
+    let client = publish(whip_url(&s, &id), token, 0.0).await.unwrap();
+    first_media_segment(&s, &id).await;
+    tokio::task::spawn_blocking(move || client.vanish())
+        .await
+        .unwrap();
+    let v = ended(&s, &id, Duration::from_secs(30)).await;
+    assert_eq!(v["state"], "stopped", "{v}");
+    assert_eq!(v["end_reason"], "client_gone", "{v}");
+    assert!(v["segments"].as_array().unwrap().len() >= 2, "{v}");
+    assert!(kiroku::recording::rebuild(&s.app, &InterviewId::parse(&id).unwrap()).is_ok());
+}
+
+/// Refusals name their cause, and those about the offer come before the token is spent: the
+/// same token then publishes. A second POST, a DELETE with another token or for an unknown
+/// session, and trickle ICE are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_whip_requests_get_precise_errors_and_a_refused_offer_keeps_its_token() {
+    let s = server(|_| {}).await;
+    let (_, id, token) = interview(&s).await;
+    let url = whip_url(&s, &id);
+    let post = |token: Option<&str>, ct: &str, body: &str| {
+        let mut r = s
+            .http
+            .post(&url)
+            .header("content-type", ct)
+            .body(body.to_string());
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send()
+    };
+    let g722_only = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+        m=audio 9 UDP/TLS/RTP/SAVPF 9\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=rtpmap:9 G722/8000\r\n";
+    for (row, token, ct, body, status, code) in [
+        (
+            "no token",
+            None,
+            "application/sdp",
+            "v=0",
+            401,
+            "unauthorized",
+        ),
+        (
+            "not SDP's type",
+            Some(token.as_str()),
+            "application/json",
+            "{}",
+            415,
+            "unsupported_content_type",
+        ),
+        (
+            "not SDP",
+            Some(token.as_str()),
+            "application/sdp",
+            "hello",
+            400,
+            "whip_offer_refused",
+        ),
+        (
+            "no codec kiroku takes",
+            Some(token.as_str()),
+            "application/sdp",
+            g722_only,
+            415,
+            "codec_not_allowed",
+        ),
+    ] {
+        let r = post(token, ct, body).await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "{row}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"], code, "{row}: {v}");
+    }
+    assert_eq!(show(&s, &id).await["state"], "created", "nothing started");
+    let client = publish(url.clone(), token.clone(), 0.0).await.unwrap();
+    let opus = g722_only
+        .replace("SAVPF 9\r\n", "SAVPF 111\r\n")
+        .replace("9 G722/8000", "111 opus/48000/2");
+    let again = post(Some(&token), "application/sdp", &opus).await.unwrap();
+    assert_eq!(again.status().as_u16(), 409, "the stream is taken");
+    let patch = s.http.patch(&client.location).send().await.unwrap();
+    assert_eq!(patch.status().as_u16(), 405);
+    let other = client.location.rsplit_once('/').unwrap().0.to_string() + "/0000";
+    let unknown = s
+        .http
+        .delete(&other)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status().as_u16(), 404);
+    let client = tokio::task::spawn_blocking(move || {
+        assert_eq!(client.delete_with("not-the-token"), 401);
+        client
+    })
+    .await
+    .unwrap();
+    assert_eq!(show(&s, &id).await["state"], "capturing");
+    tokio::task::spawn_blocking(move || client.finish())
+        .await
+        .unwrap();
+    assert_eq!(
+        ended(&s, &id, Duration::from_secs(20)).await["state"],
+        "finished"
+    );
+}
+
+/// Browsers publish from the front-end's origin: a preflight from an allowed origin gets the
+/// methods and headers WHIP needs, and the answer exposes `Location`; another origin is
+/// refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_lets_only_the_allowed_origins_publish() {
+    let s = server(|c| c.whip.allowed_origins = vec![PAGE_ORIGIN.into()]).await;
+    let (_, id, _) = interview(&s).await;
+    let preflight = |origin: &str| {
+        s.http
+            .request(reqwest::Method::OPTIONS, whip_url(&s, &id))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+    };
+    let ok = preflight(PAGE_ORIGIN).await.unwrap();
+    assert_eq!(ok.status().as_u16(), 204);
+    let h = ok.headers();
+    assert_eq!(h["access-control-allow-origin"], PAGE_ORIGIN);
+    assert!(
+        h["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
+    assert!(
+        h["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("DELETE")
+    );
+    let allowed = h["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(allowed.contains("authorization") && allowed.contains("content-type"));
+    let refused = preflight("https://evil.example").await.unwrap();
+    assert_eq!(refused.status().as_u16(), 403);
+    assert!(
+        refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    // A refusal to an allowed origin still carries CORS headers, so the page can read it.
+    let r = s
+        .http
+        .post(whip_url(&s, &id))
+        .header("origin", PAGE_ORIGIN)
+        .header("content-type", "application/sdp")
+        .body("v=0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert_eq!(r.headers()["access-control-allow-origin"], PAGE_ORIGIN);
+    assert_eq!(r.headers()["access-control-expose-headers"], "Location");
+}

@@ -6,6 +6,13 @@ set -euo pipefail
 export PATH="$HOME/.cargo/bin:$PATH"
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The WHIP test publishes from a real headless Chromium (its fake camera and microphone).
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "test: installing chromium (for the WHIP browser test)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends chromium
+fi
 # The S3 tests run Garage, a real S3-compatible store, on loopback. Built from crates.io once
 # (about 10 minutes on two cores) and kept in ~/.cargo/bin.
 if ! command -v garage >/dev/null 2>&1; then

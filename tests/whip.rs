@@ -6,6 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::browser::{Browser, PageServer, wait_for_report};
 use common::server::{self, As, Server};
 use common::whip::{self, WhipClient};
 use common::{app, candidates};
@@ -14,7 +15,7 @@ use kiroku::consent::Scope;
 use kiroku::ids::{CandidateId, InterviewId};
 use serde_json::{Value, json};
 
-/// A page origin the tests' Chromium publishes from.
+/// A page origin allowed to publish in the CORS test.
 const PAGE_ORIGIN: &str = "http://127.0.0.1:1";
 
 async fn server(tweak: impl FnOnce(&mut Config)) -> Server {
@@ -379,4 +380,69 @@ async fn cors_lets_only_the_allowed_origins_publish() {
     assert_eq!(r.status().as_u16(), 401);
     assert_eq!(r.headers()["access-control-allow-origin"], PAGE_ORIGIN);
     assert_eq!(r.headers()["access-control-expose-headers"], "Location");
+}
+
+/// The page that publishes to interview `id` for `seconds`, on `page`'s origin.
+fn page_url(page: &PageServer, s: &Server, id: &str, token: &str, seconds: u32) -> String {
+    let whip: String = url::form_urlencoded::byte_serialize(whip_url(s, id).as_bytes()).collect();
+    format!(
+        "{}/?whip={whip}&token={token}&seconds={seconds}",
+        page.origin
+    )
+}
+
+/// A real headless Chromium publishes its fake camera and microphone over WHIP for about
+/// 10 s, from its own origin (CORS), and ends with DELETE: every candidate it was answered
+/// with and the address its media went to are loopback, and the export decodes with audio
+/// and video, its duration within 0.5 s of the session's (connected to DELETE).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_chromium_publishes_over_whip_and_the_recording_lasts_the_session() {
+    let page = PageServer::start().await;
+    let origin = page.origin.clone();
+    let s = server(move |c| c.whip.allowed_origins = vec![origin]).await;
+    let (_, id, token) = interview(&s).await;
+    let _browser = Browser::open(&page_url(&page, &s, &id, &token, 10));
+    let report = wait_for_report(&page, Duration::from_secs(60)).await;
+    assert!(report.get("error").is_none(), "{report}");
+    assert_eq!(report["post_status"], 201, "{report}");
+    assert_eq!(report["delete_status"], 200, "{report}");
+    assert!(
+        candidates_are_loopback(report["answer"].as_str().unwrap()),
+        "{report}"
+    );
+    assert_eq!(report["remote_address"], "127.0.0.1", "{report}");
+    let v = ended(&s, &id, Duration::from_secs(20)).await;
+    assert_eq!(v["state"], "finished", "{v}");
+    assert_eq!(v["playback"]["codecs"], json!(["vp8", "opus"]), "{v}");
+    let session =
+        (report["deleted_ms"].as_f64().unwrap() - report["connected_ms"].as_f64().unwrap()) / 1e3;
+    let (video, audio) = exported(&s, &id);
+    assert!(video.frames > 0 && audio.frames > 0);
+    for st in [&audio, &video] {
+        let lasted = (st.end_ns - st.start_ns) as f64 / 1e9;
+        assert!(
+            (lasted - session).abs() <= 0.5,
+            "{}: {lasted} s recorded of a {session} s session",
+            st.codec
+        );
+    }
+}
+
+/// A withdrawal of `record` while Chromium publishes ends the session at the next segment
+/// boundary; what came before is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withdrawal_ends_a_chromium_session_at_the_next_boundary() {
+    let page = PageServer::start().await;
+    let origin = page.origin.clone();
+    let s = server(move |c| c.whip.allowed_origins = vec![origin]).await;
+    let (c, id, token) = interview(&s).await;
+    let browser = Browser::open(&page_url(&page, &s, &id, &token, 60));
+    first_media_segment(&s, &id).await;
+    candidates::withdraw(&s.app, &c, Scope::Record);
+    let v = ended(&s, &id, Duration::from_secs(20)).await;
+    assert_eq!(v["state"], "stopped", "{v}");
+    assert_eq!(v["end_reason"], "consent_withdrawn", "{v}");
+    assert_eq!(v["segments"].as_array().unwrap().len(), 2, "{v}");
+    drop(browser);
+    assert!(kiroku::recording::rebuild(&s.app, &InterviewId::parse(&id).unwrap()).is_ok());
 }

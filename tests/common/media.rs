@@ -16,6 +16,8 @@ pub struct DecodedStream {
     pub frames: u64,
     /// End of the last decoded buffer, in nanoseconds.
     pub end_ns: u64,
+    /// Start of the first decoded buffer, in nanoseconds (a live recording need not start at 0).
+    pub start_ns: u64,
 }
 
 /// Decodes every stream of a WebM/Matroska or MP4 file with explicit decoders (decodebin would
@@ -72,6 +74,7 @@ pub fn decode(path: &Path) -> Vec<DecodedStream> {
             codec,
             frames: 0,
             end_ns: 0,
+            start_ns: u64::MAX,
         }));
         found.lock().unwrap().push(stream.clone());
         sink.static_pad("sink")
@@ -83,6 +86,9 @@ pub fn decode(path: &Path) -> Vec<DecodedStream> {
                     let end = buf.pts().map(|p| p.nseconds()).unwrap_or(0)
                         + buf.duration().map(|d| d.nseconds()).unwrap_or(0);
                     s.end_ns = s.end_ns.max(end);
+                    if let Some(p) = buf.pts() {
+                        s.start_ns = s.start_ns.min(p.nseconds());
+                    }
                 }
                 gst::PadProbeReturn::Ok
             });

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod app;
+pub mod browser;
 pub mod candidates;
 pub mod cli;
 pub mod files;

@@ -75,10 +75,8 @@ pub fn publish(url: &str, token: &str, loss: f64) -> Result<WhipClient, Refused>
         .recv_timeout(Duration::from_secs(10))
         .expect("webrtcbin asks to negotiate");
     for i in 0i32.. {
-        let t = webrtc.emit_by_name::<Option<gst_webrtc::WebRTCRTPTransceiver>>(
-            "get-transceiver",
-            &[&i],
-        );
+        let t = webrtc
+            .emit_by_name::<Option<gst_webrtc::WebRTCRTPTransceiver>>("get-transceiver", &[&i]);
         let Some(t) = t else { break };
         t.set_property(
             "direction",

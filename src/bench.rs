@@ -47,6 +47,8 @@ pub fn run(
         ingest_ratio(app, &c, path, rounds)?;
     }
     let first = media.first().ok_or("bench: no media given")?;
+    whip_ratio(app, &c, first, rounds.min(3))?;
+    let first = media.first().ok_or("bench: no media given")?;
     let bytes = std::fs::read(first).map_err(|e| format!("{}: {e}", first.display()))?;
     let ct =
         crate::segment::sniff_content_type(&bytes).ok_or("bench media: unknown content type")?;
@@ -105,6 +107,79 @@ fn ingest_ratio(
         median(&mut round_ratios),
         rounds,
         per_min_ingest / per_min_remux
+    );
+    Ok(())
+}
+
+/// CPU seconds per media minute of a WHIP session through kiroku's whole path (webrtcbin,
+/// depayloading, muxing, cutting, sealing, storing, catalog) against the same session received
+/// by webrtcbin, depayloaded and muxed with nothing after it. The publisher replays `media`
+/// (VP8 + Opus WebM) in real time in this process without encoding; its CPU falls on both
+/// sides alike, so the line gives the difference per media minute beside the ratio.
+fn whip_ratio(
+    app: &Arc<Kiroku>,
+    c: &CandidateId,
+    media: &Path,
+    rounds: u32,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use crate::segment::{IceSettings, Segmenter, WhipPublisher};
+    let bytes = std::fs::read(media).map_err(|e| format!("{}: {e}", media.display()))?;
+    let target = std::time::Duration::from_secs_f64(app.config.segment.target_seconds);
+    let ice = IceSettings {
+        addresses: vec![std::net::IpAddr::from([127, 0, 0, 1])],
+        ports: None,
+    };
+    // What the jitter buffer still holds when the publisher has sent its last packet.
+    let settle = std::time::Duration::from_millis(500);
+    let (mut ours_cpu, mut base_cpu, mut media_ms) = (0.0, 0.0, 0u64);
+    let mut round_ratios = Vec::new();
+    for round in 0..rounds {
+        let (mut ours, mut base) = (0.0, 0.0);
+        for baseline_now in [round % 2 == 0, round % 2 == 1] {
+            let (publisher, offer) = WhipPublisher::offer(&bytes)?;
+            let t = cpu_seconds();
+            if baseline_now {
+                let (seg, input, answer) = Segmenter::start_whip(&app.whip, &offer, &ice, target)?;
+                let drain = std::thread::spawn(move || seg.drain_without_cutting());
+                publisher.answer(&answer.sdp)?;
+                publisher.wait_until_sent(std::time::Duration::from_secs(120));
+                std::thread::sleep(settle);
+                input.end();
+                drain.join().map_err(|_| "the baseline pipeline panicked")??;
+                base = cpu_seconds() - t;
+            } else {
+                let created = capture::create_interview(
+                    app,
+                    c,
+                    &RecruiterHandle::parse("bench")?,
+                    None,
+                    "video/webm",
+                )?;
+                capture::spend_ingest_token(app, &created.interview_id, &created.ingest_token)?;
+                let (cap, answer) = Capture::start_whip(app, &created.interview_id, &offer)?;
+                publisher.answer(&answer)?;
+                publisher.wait_until_sent(std::time::Duration::from_secs(120));
+                std::thread::sleep(settle);
+                let out = cap.finish();
+                if let Some(r) = out.reason {
+                    return Err(format!("bench WHIP session failed: {r}").into());
+                }
+                media_ms = out.media_ms;
+                ours = cpu_seconds() - t;
+            }
+        }
+        (ours_cpu, base_cpu) = (ours_cpu + ours, base_cpu + base);
+        round_ratios.push(ours / base);
+    }
+    let minutes = media_ms as f64 / 60_000.0 * rounds as f64;
+    println!(
+        "WHIP ingest CPU ({}, replayed in real time): whole path {:.3} s per media minute, webrtcbin + depayload + mux only {:.3} s per media minute, ratio {:.3} (median of {} rounds; target <= 1.25), difference {:.3} s per media minute (the publisher's CPU is in both)",
+        media.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+        ours_cpu / minutes,
+        base_cpu / minutes,
+        median(&mut round_ratios),
+        rounds,
+        (ours_cpu - base_cpu) / minutes
     );
     Ok(())
 }

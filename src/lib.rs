@@ -51,7 +51,8 @@
 //! - [`ids`]: identifiers that can never escape a folder or carry personal data.
 //! - [`seal`]: the only user of ring's AEAD: keys, the sealed-object format, seal and open,
 //!   and which 64 KiB chunks a byte range needs (`seal::chunks`).
-//! - [`segment`]: the only user of GStreamer: pipelines (built in or `pipelines_dir`), remux, cuts.
+//! - [`segment`]: the only user of GStreamer: pipelines (built in or `pipelines_dir`), remux, cuts
+//!   (Matroska at clusters, MP4 at fragments), and WHIP sessions received by `webrtcbin`.
 //! - [`store`]: object stores; accepts only sealed objects.
 //! - [`catalog`]: the SQLite database: candidates, interviews, segments, wrapped keys, consents.
 //! - [`consent`]: the consent ledger, receipts, and the release decision point.
@@ -64,7 +65,7 @@
 //! - [`capture`]: one interview's capture session, from bytes in to acknowledged segments.
 //! - [`recording`]: the one verification of a recording (`recording::verify`: manifest,
 //!   catalog, key, region) that export and release both use; each segment proven on opening.
-//! - [`http`]: the HTTP/WebSocket edge; maps each module's error to a status once.
+//! - [`http`]: the HTTP, WebSocket and WHIP edge; maps each module's error to a status once.
 //! - [`cli`]: the `kiroku` command line.
 //! - [`bench`](mod@bench): `kiroku bench`, ratios measured in one run.
 //! - [`vocab`]: the records' words (scopes, items, legal bases, outbox kinds…) as enums.

@@ -13,6 +13,7 @@ mod pipeline;
 mod profile;
 mod tap;
 mod whip;
+mod whip_publisher;
 
 pub use cut::{Container, CutError, Cutter, InputScan};
 pub use ebml::EbmlError;
@@ -21,6 +22,7 @@ pub use piece::{Piece, PieceKind, TrackSummary};
 pub use pipeline::{Segmenter, SegmenterEvent, SegmenterInput, remux_only};
 pub use profile::{PipelineSource, Profile, Profiles, bare_content_type, sniff_content_type};
 pub use tap::{AudioTap, TAP_RATE};
+pub use whip_publisher::Publisher as WhipPublisher;
 pub use whip::{Answer, IceSettings, Session as WhipSession, WhipDescription, check_offer};
 
 pub use crate::vocab::MediaKind;

@@ -232,6 +232,9 @@ impl Segmenter {
         let mut total = 0u64;
         loop {
             self.check_failures()?;
+            if let Some(session) = &self.whip {
+                session.tick();
+            }
             match self
                 .sink
                 .try_pull_sample(gst::ClockTime::from_nseconds(POLL.as_nanos() as u64))

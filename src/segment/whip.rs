@@ -455,6 +455,9 @@ impl Session {
 /// Checked before an ingest token is spent, so a client can retry with another offer.
 pub fn check_offer(d: &WhipDescription, offer: &str) -> Result<(), SegmentError> {
     super::init_gstreamer()?;
+    if offer.trim().is_empty() {
+        return Err(SegmentError::BadOffer("the offer is empty".into()));
+    }
     let message = gst_sdp::SDPMessage::parse_buffer(offer.as_bytes())
         .map_err(|e| SegmentError::BadOffer(format!("the offer is not SDP: {e}")))?;
     plan(&message, d).map(|_| ())

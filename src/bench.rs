@@ -25,11 +25,12 @@ use crate::ids::{CandidateId, CountryCode, InterviewId, RecruiterHandle, RegionI
 use crate::seal::{self, CandidateKey, ObjectIdentity, ObjectKind};
 
 /// Runs every measurement and prints them: the ingest ratio once per media file (WebM and
-/// Safari's MP4 by default), the analyzer on the first.
+/// Safari's MP4 by default), WHIP ingest and the analyzer on the first.
 pub fn run(
     app: &Arc<Kiroku>,
     media: &[PathBuf],
     rounds: u32,
+    whip_rounds: u32,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let rounds = rounds.max(1);
     let (ours, raw) = seal_throughput(rounds);
@@ -47,7 +48,9 @@ pub fn run(
         ingest_ratio(app, &c, path, rounds)?;
     }
     let first = media.first().ok_or("bench: no media given")?;
-    whip_ratio(app, &c, first, rounds.min(3))?;
+    if whip_rounds > 0 {
+        whip_ratio(app, &c, first, whip_rounds)?;
+    }
     let first = media.first().ok_or("bench: no media given")?;
     let bytes = std::fs::read(first).map_err(|e| format!("{}: {e}", first.display()))?;
     let ct =

@@ -114,6 +114,10 @@ enum Command {
         /// Rounds of each measurement.
         #[arg(long, default_value_t = 5)]
         rounds: u32,
+        /// Rounds of the WHIP measurement, which replays the first media file in real time
+        /// (0 skips it).
+        #[arg(long, default_value_t = 3)]
+        whip_rounds: u32,
         /// Also measure durable latency and upload throughput against this S3 region.
         #[arg(long)]
         s3_region: Option<String>,
@@ -306,6 +310,7 @@ fn run(cli: Cli) -> Res {
         Command::Bench {
             media,
             rounds,
+            whip_rounds,
             s3_region,
         } => {
             let app = open(&cli)?;
@@ -316,7 +321,7 @@ fn run(cli: Cli) -> Res {
                     media.first().ok_or("bench: no media given")?,
                     *rounds,
                 )?,
-                None => crate::bench::run(&app, media, *rounds)?,
+                None => crate::bench::run(&app, media, *rounds, *whip_rounds)?,
             }
         }
     }

@@ -148,7 +148,9 @@ fn whip_ratio(
                 publisher.wait_until_sent(std::time::Duration::from_secs(120));
                 std::thread::sleep(settle);
                 input.end();
-                drain.join().map_err(|_| "the baseline pipeline panicked")??;
+                drain
+                    .join()
+                    .map_err(|_| "the baseline pipeline panicked")??;
                 base = cpu_seconds() - t;
             } else {
                 let created = capture::create_interview(
@@ -177,7 +179,10 @@ fn whip_ratio(
     let minutes = media_ms as f64 / 60_000.0 * rounds as f64;
     println!(
         "WHIP ingest CPU ({}, replayed in real time): whole path {:.3} s per media minute, webrtcbin + depayload + mux only {:.3} s per media minute, ratio {:.3} (median of {} rounds; target <= 1.25), difference {:.3} s per media minute (the publisher's CPU is in both)",
-        media.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+        media
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
         ours_cpu / minutes,
         base_cpu / minutes,
         median(&mut round_ratios),

@@ -7,7 +7,7 @@
 //! header (EBML header, Segment start, Info, Tracks); every later piece is whole clusters.
 //! Concatenating all pieces gives back the muxer's output byte for byte.
 
-use super::piece::{Piece, PieceKind, TrackSummary};
+use super::piece::{Piece, PieceKind, TrackSummary, Uncut};
 
 /// Why the byte stream is not Matroska as the muxer writes it.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -64,8 +64,7 @@ struct OpenPiece {
 #[derive(Debug)]
 pub struct Cutter {
     target_ns: u64,
-    buf: Vec<u8>,
-    base: u64,
+    uncut: Uncut,
     pos: u64,
     level: Level,
     timecode_scale: u64,
@@ -76,15 +75,13 @@ pub struct Cutter {
     cluster_ns: Option<u64>,
     piece: Option<OpenPiece>,
     media_end_ns: u64,
-    ready: Vec<Piece>,
 }
 
 impl Cutter {
     pub fn new(target_ns: u64) -> Cutter {
         Cutter {
             target_ns,
-            buf: Vec::new(),
-            base: 0,
+            uncut: Uncut::default(),
             pos: 0,
             level: Level::Top,
             timecode_scale: 1_000_000,
@@ -95,7 +92,6 @@ impl Cutter {
             cluster_ns: None,
             piece: None,
             media_end_ns: 0,
-            ready: Vec::new(),
         }
     }
 
@@ -106,21 +102,21 @@ impl Cutter {
 
     /// Appends muxer output and returns the pieces it completed.
     pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<Piece>, EbmlError> {
-        self.buf.extend_from_slice(bytes);
+        self.uncut.extend(bytes);
         while self.step()? {}
-        Ok(std::mem::take(&mut self.ready))
+        Ok(self.uncut.take_ready())
     }
 
     /// Ends the stream: whatever remains becomes the last piece. Returns the pieces completed.
     pub fn finish(mut self) -> Result<Vec<Piece>, EbmlError> {
         if !self.header_done {
             // No cluster ever came: the header alone (if any) is all there is.
-            if !self.buf.is_empty() {
-                self.cut(None, PieceKind::Header, 0, 0, false);
+            if !self.uncut.is_empty() {
+                self.uncut.cut(None, PieceKind::Header, 0, 0, false);
             }
         } else if let Some(p) = self.piece.take() {
             let key = self.starts_on_keyframe(&p);
-            self.cut(
+            self.uncut.cut(
                 None,
                 PieceKind::Media,
                 p.start_ns,
@@ -128,31 +124,7 @@ impl Cutter {
                 key,
             );
         }
-        Ok(self.ready)
-    }
-
-    /// Moves the buffered bytes before the absolute offset `upto` (all of them when `None`)
-    /// into a finished piece.
-    fn cut(
-        &mut self,
-        upto: Option<u64>,
-        kind: PieceKind,
-        start_ns: u64,
-        end_ns: u64,
-        starts_on_keyframe: bool,
-    ) {
-        let len = upto
-            .map(|u| (u - self.base) as usize)
-            .unwrap_or(self.buf.len());
-        let bytes: Vec<u8> = self.buf.drain(..len).collect();
-        self.base += len as u64;
-        self.ready.push(Piece {
-            kind,
-            bytes,
-            start_ns,
-            end_ns,
-            starts_on_keyframe,
-        });
+        Ok(self.uncut.take_ready())
     }
 
     /// Whether an open piece plays alone: its first video frame is a keyframe, or there is no
@@ -160,14 +132,6 @@ impl Cutter {
     fn starts_on_keyframe(&self, p: &OpenPiece) -> bool {
         p.first_video_key
             .unwrap_or(self.tracks.video_tracks.is_empty())
-    }
-
-    fn avail(&self) -> u64 {
-        self.base + self.buf.len() as u64
-    }
-
-    fn at(&self, abs: u64) -> &[u8] {
-        &self.buf[(abs - self.base) as usize..]
     }
 
     /// Parses one element header (and body where needed). Returns false when more bytes are
@@ -178,11 +142,12 @@ impl Cutter {
         {
             self.level = Level::InSegment;
         }
-        if self.pos >= self.avail() {
+        if self.pos >= self.uncut.end() {
             // A skipped element's body has not fully arrived yet.
             return Ok(false);
         }
-        let Some((id, size, hdr)) = read_element_header(self.at(self.pos), self.pos)? else {
+        let Some((id, size, hdr)) = read_element_header(self.uncut.from(self.pos), self.pos)?
+        else {
             return Ok(false);
         };
         let body_at = self.pos + hdr as u64;
@@ -211,10 +176,10 @@ impl Cutter {
                 } else {
                     let size = size.ok_or(EbmlError::UnknownSize { id, at: self.pos })?;
                     if id == ID_INFO || id == ID_TRACKS {
-                        if self.avail() < body_at + size {
+                        if self.uncut.end() < body_at + size {
                             return Ok(false);
                         }
-                        let body = self.at(body_at)[..size as usize].to_vec();
+                        let body = self.uncut.from(body_at)[..size as usize].to_vec();
                         if id == ID_INFO {
                             self.parse_info(&body, body_at)?;
                         } else {
@@ -230,10 +195,10 @@ impl Cutter {
                     return Ok(true);
                 }
                 let size = size.ok_or(EbmlError::UnknownSize { id, at: self.pos })?;
-                if self.avail() < body_at + size {
+                if self.uncut.end() < body_at + size {
                     return Ok(false);
                 }
-                let body = self.at(body_at)[..size as usize].to_vec();
+                let body = self.uncut.from(body_at)[..size as usize].to_vec();
                 match id {
                     ID_CLUSTER_TIMECODE => {
                         self.on_cluster_time(read_uint(&body) * self.timecode_scale)
@@ -254,14 +219,15 @@ impl Cutter {
     fn on_cluster_time(&mut self, ns: u64) {
         self.cluster_ns = Some(ns);
         if !self.header_done {
-            self.cut(Some(self.cluster_start), PieceKind::Header, 0, 0, false);
+            self.uncut
+                .cut(Some(self.cluster_start), PieceKind::Header, 0, 0, false);
             self.header_done = true;
         }
         match &self.piece {
             Some(p) if ns.saturating_sub(p.start_ns) >= self.target_ns => {
                 let p = self.piece.take().expect("piece is open");
                 let key = self.starts_on_keyframe(&p);
-                self.cut(
+                self.uncut.cut(
                     Some(self.cluster_start),
                     PieceKind::Media,
                     p.start_ns,

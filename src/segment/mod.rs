@@ -22,8 +22,8 @@ pub use piece::{Piece, PieceKind, TrackSummary};
 pub use pipeline::{Segmenter, SegmenterEvent, SegmenterInput, remux_only};
 pub use profile::{PipelineSource, Profile, Profiles, bare_content_type, sniff_content_type};
 pub use tap::{AudioTap, TAP_RATE};
-pub use whip_publisher::Publisher as WhipPublisher;
 pub use whip::{Answer, IceSettings, Session as WhipSession, WhipDescription, check_offer};
+pub use whip_publisher::Publisher as WhipPublisher;
 
 pub use crate::vocab::MediaKind;
 

@@ -10,7 +10,7 @@
 //! byte, a playable fragmented MP4, and a piece whose first video sample is a sync sample plays
 //! alone behind the init segment (the muxer writes no absolute data offsets).
 
-use super::piece::{Piece, PieceKind, TrackSummary};
+use super::piece::{Piece, PieceKind, TrackSummary, Uncut};
 
 /// Why the byte stream is not fragmented MP4 as the muxer writes it.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -163,9 +163,7 @@ struct OpenPiece {
 #[derive(Debug)]
 pub struct Cutter {
     target_ns: u64,
-    buf: Vec<u8>,
-    /// Absolute offset of `buf[0]`.
-    base: u64,
+    uncut: Uncut,
     /// Absolute offset of the next box header.
     pos: u64,
     tracks: Vec<Track>,
@@ -176,15 +174,13 @@ pub struct Cutter {
     track_ends: Vec<(u32, u64)>,
     piece: Option<OpenPiece>,
     media_end_ns: u64,
-    ready: Vec<Piece>,
 }
 
 impl Cutter {
     pub fn new(target_ns: u64) -> Cutter {
         Cutter {
             target_ns,
-            buf: Vec::new(),
-            base: 0,
+            uncut: Uncut::default(),
             pos: 0,
             tracks: Vec::new(),
             summary: TrackSummary::default(),
@@ -192,7 +188,6 @@ impl Cutter {
             track_ends: Vec::new(),
             piece: None,
             media_end_ns: 0,
-            ready: Vec::new(),
         }
     }
 
@@ -203,53 +198,23 @@ impl Cutter {
 
     /// Appends muxer output and returns the pieces it completed.
     pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<Piece>, Mp4Error> {
-        self.buf.extend_from_slice(bytes);
+        self.uncut.extend(bytes);
         while self.step()? {}
-        Ok(std::mem::take(&mut self.ready))
+        Ok(self.uncut.take_ready())
     }
 
     /// Ends the stream: whatever remains becomes the last piece. Returns the pieces completed.
     pub fn finish(mut self) -> Result<Vec<Piece>, Mp4Error> {
         if !self.header_done {
-            if !self.buf.is_empty() {
-                self.cut(None, PieceKind::Header, 0, 0, false);
+            if !self.uncut.is_empty() {
+                self.uncut.cut(None, PieceKind::Header, 0, 0, false);
             }
         } else if let Some(p) = self.piece.take() {
             let key = self.starts_on_keyframe(&p);
             let end = self.media_end_ns.max(p.start_ns);
-            self.cut(None, PieceKind::Media, p.start_ns, end, key);
+            self.uncut.cut(None, PieceKind::Media, p.start_ns, end, key);
         }
-        Ok(self.ready)
-    }
-
-    fn avail(&self) -> u64 {
-        self.base + self.buf.len() as u64
-    }
-
-    fn at(&self, abs: u64) -> &[u8] {
-        &self.buf[(abs - self.base) as usize..]
-    }
-
-    fn cut(
-        &mut self,
-        upto: Option<u64>,
-        kind: PieceKind,
-        start_ns: u64,
-        end_ns: u64,
-        starts_on_keyframe: bool,
-    ) {
-        let len = upto
-            .map(|u| (u - self.base) as usize)
-            .unwrap_or(self.buf.len());
-        let bytes: Vec<u8> = self.buf.drain(..len).collect();
-        self.base += len as u64;
-        self.ready.push(Piece {
-            kind,
-            bytes,
-            start_ns,
-            end_ns,
-            starts_on_keyframe,
-        });
+        Ok(self.uncut.take_ready())
     }
 
     fn starts_on_keyframe(&self, p: &OpenPiece) -> bool {
@@ -260,10 +225,10 @@ impl Cutter {
     /// Reads one top-level box (its whole body for `moov` and `moof`). False when more bytes
     /// are needed.
     fn step(&mut self) -> Result<bool, Mp4Error> {
-        if self.pos >= self.avail() {
+        if self.pos >= self.uncut.end() {
             return Ok(false);
         }
-        let Some(h) = read_box_header(self.at(self.pos), self.pos)? else {
+        let Some(h) = read_box_header(self.uncut.from(self.pos), self.pos)? else {
             return Ok(false);
         };
         if self.pos == 0 && &h.kind != b"ftyp" {
@@ -277,10 +242,10 @@ impl Cutter {
             .ok_or(Mp4Error::Malformed(self.pos))?;
         match &h.kind {
             b"moov" | b"moof" => {
-                if self.avail() < end {
+                if self.uncut.end() < end {
                     return Ok(false);
                 }
-                let body = self.at(body_at)[..(end - body_at) as usize].to_vec();
+                let body = self.uncut.from(body_at)[..(end - body_at) as usize].to_vec();
                 if &h.kind == b"moov" {
                     self.parse_moov(&body, body_at)?;
                 } else {
@@ -300,7 +265,7 @@ impl Cutter {
             return;
         };
         if !self.header_done {
-            self.cut(Some(at), PieceKind::Header, 0, 0, false);
+            self.uncut.cut(Some(at), PieceKind::Header, 0, 0, false);
             self.header_done = true;
         }
         if let Some(p) = &self.piece
@@ -308,7 +273,8 @@ impl Cutter {
         {
             let p = self.piece.take().expect("piece is open");
             let key = self.starts_on_keyframe(&p);
-            self.cut(Some(at), PieceKind::Media, p.start_ns, start_ns, key);
+            self.uncut
+                .cut(Some(at), PieceKind::Media, p.start_ns, start_ns, key);
         }
         let piece = self.piece.get_or_insert(OpenPiece {
             start_ns,

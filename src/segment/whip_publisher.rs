@@ -46,7 +46,9 @@ impl Publisher {
             .map_err(|e| failed(&e.to_string()))?
             .downcast::<gst::Pipeline>()
             .map_err(|_| failed("not a pipeline"))?;
-        let webrtc = pipeline.by_name("webrtc").ok_or_else(|| failed("no webrtcbin"))?;
+        let webrtc = pipeline
+            .by_name("webrtc")
+            .ok_or_else(|| failed("no webrtcbin"))?;
         let src = pipeline
             .by_name("src")
             .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
@@ -56,10 +58,7 @@ impl Publisher {
         agent.set_property("ice-tcp", false);
         let sent = Arc::new(AtomicBool::new(false));
         // The file is sent once the audio payloader sees its end.
-        if let Some(pad) = pipeline
-            .by_name("apay")
-            .and_then(|p| p.static_pad("sink"))
-        {
+        if let Some(pad) = pipeline.by_name("apay").and_then(|p| p.static_pad("sink")) {
             let sent = sent.clone();
             pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
                 if let Some(gst::PadProbeData::Event(e)) = &info.data
@@ -85,7 +84,10 @@ impl Publisher {
             if w.property::<gst_webrtc::WebRTCICEGatheringState>("ice-gathering-state")
                 == gst_webrtc::WebRTCICEGatheringState::Complete
             {
-                let _ = gathered_tx.lock().unwrap_or_else(|p| p.into_inner()).send(());
+                let _ = gathered_tx
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .send(());
             }
         });
         pipeline

@@ -191,6 +191,33 @@ async fn with_5_percent_of_packets_lost_the_recording_still_plays_through() {
     );
 }
 
+/// A camera that is negotiated but never sends (blocked, or a track without frames) does not
+/// hold the recording back: after a short grace the muxer records the audio that comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_negotiated_stream_that_never_carries_media_does_not_hold_the_recording_back() {
+    let s = server(|_| {}).await;
+    let (_, id, token) = interview(&s).await;
+    let url = whip_url(&s, &id);
+    let client = tokio::task::spawn_blocking(move || whip::publish_losing(&url, &token, 1.0, 0.0))
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    tokio::task::spawn_blocking(move || client.finish())
+        .await
+        .unwrap();
+    let v = ended(&s, &id, Duration::from_secs(20)).await;
+    assert_eq!(v["state"], "finished", "{v}");
+    assert!(v["segments"].as_array().unwrap().len() >= 2, "{v}");
+    let out = s.dir.path().join("audio-only.export");
+    kiroku::recording::export(&s.app, &InterviewId::parse(&id).unwrap(), &out).unwrap();
+    let audio = common::media::decode(&out)
+        .into_iter()
+        .find(|st| st.codec == "audio/x-opus")
+        .expect("the audio is recorded");
+    assert!(audio.frames as f64 >= 4.0 * 50.0, "{audio:?}");
+}
+
 /// A withdrawal of `record` during a session ends it at the next segment boundary: the
 /// segments before stay, nothing after is kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,7 @@
 //! header (EBML header, Segment start, Info, Tracks); every later piece is whole clusters.
 //! Concatenating all pieces gives back the muxer's output byte for byte.
 
-use super::piece::{Piece, PieceKind, TrackSummary, Uncut};
+use super::piece::{Cuts, Piece, TrackSummary};
 
 /// Why the byte stream is not Matroska as the muxer writes it.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -54,44 +54,30 @@ enum Level {
     InCluster { end: Option<u64> },
 }
 
-#[derive(Debug)]
-struct OpenPiece {
-    start_ns: u64,
-    first_video_key: Option<bool>,
-}
-
 /// The incremental cutter: feed it the muxer's bytes, take finished pieces.
 #[derive(Debug)]
 pub struct Cutter {
-    target_ns: u64,
-    uncut: Uncut,
+    cuts: Cuts,
     pos: u64,
     level: Level,
     timecode_scale: u64,
     tracks: TrackSummary,
     default_durations: Vec<(u64, u64)>,
-    header_done: bool,
     cluster_start: u64,
     cluster_ns: Option<u64>,
-    piece: Option<OpenPiece>,
-    media_end_ns: u64,
 }
 
 impl Cutter {
     pub fn new(target_ns: u64) -> Cutter {
         Cutter {
-            target_ns,
-            uncut: Uncut::default(),
+            cuts: Cuts::new(target_ns),
             pos: 0,
             level: Level::Top,
             timecode_scale: 1_000_000,
             tracks: TrackSummary::default(),
             default_durations: Vec::new(),
-            header_done: false,
             cluster_start: 0,
             cluster_ns: None,
-            piece: None,
-            media_end_ns: 0,
         }
     }
 
@@ -102,36 +88,15 @@ impl Cutter {
 
     /// Appends muxer output and returns the pieces it completed.
     pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<Piece>, EbmlError> {
-        self.uncut.extend(bytes);
+        self.cuts.extend(bytes);
         while self.step()? {}
-        Ok(self.uncut.take_ready())
+        Ok(self.cuts.take_ready())
     }
 
     /// Ends the stream: whatever remains becomes the last piece. Returns the pieces completed.
-    pub fn finish(mut self) -> Result<Vec<Piece>, EbmlError> {
-        if !self.header_done {
-            // No cluster ever came: the header alone (if any) is all there is.
-            if !self.uncut.is_empty() {
-                self.uncut.cut(None, PieceKind::Header, 0, 0, false);
-            }
-        } else if let Some(p) = self.piece.take() {
-            let key = self.starts_on_keyframe(&p);
-            self.uncut.cut(
-                None,
-                PieceKind::Media,
-                p.start_ns,
-                self.media_end_ns.max(p.start_ns),
-                key,
-            );
-        }
-        Ok(self.uncut.take_ready())
-    }
-
-    /// Whether an open piece plays alone: its first video frame is a keyframe, or there is no
-    /// video at all.
-    fn starts_on_keyframe(&self, p: &OpenPiece) -> bool {
-        p.first_video_key
-            .unwrap_or(self.tracks.video_tracks.is_empty())
+    pub fn finish(self) -> Result<Vec<Piece>, EbmlError> {
+        let has_video = !self.tracks.video_tracks.is_empty();
+        Ok(self.cuts.finish(has_video))
     }
 
     /// Parses one element header (and body where needed). Returns false when more bytes are
@@ -142,12 +107,11 @@ impl Cutter {
         {
             self.level = Level::InSegment;
         }
-        if self.pos >= self.uncut.end() {
+        if self.pos >= self.cuts.end() {
             // A skipped element's body has not fully arrived yet.
             return Ok(false);
         }
-        let Some((id, size, hdr)) = read_element_header(self.uncut.from(self.pos), self.pos)?
-        else {
+        let Some((id, size, hdr)) = read_element_header(self.cuts.from(self.pos), self.pos)? else {
             return Ok(false);
         };
         let body_at = self.pos + hdr as u64;
@@ -176,10 +140,10 @@ impl Cutter {
                 } else {
                     let size = size.ok_or(EbmlError::UnknownSize { id, at: self.pos })?;
                     if id == ID_INFO || id == ID_TRACKS {
-                        if self.uncut.end() < body_at + size {
+                        if self.cuts.end() < body_at + size {
                             return Ok(false);
                         }
-                        let body = self.uncut.from(body_at)[..size as usize].to_vec();
+                        let body = self.cuts.from(body_at)[..size as usize].to_vec();
                         if id == ID_INFO {
                             self.parse_info(&body, body_at)?;
                         } else {
@@ -195,10 +159,10 @@ impl Cutter {
                     return Ok(true);
                 }
                 let size = size.ok_or(EbmlError::UnknownSize { id, at: self.pos })?;
-                if self.uncut.end() < body_at + size {
+                if self.cuts.end() < body_at + size {
                     return Ok(false);
                 }
-                let body = self.uncut.from(body_at)[..size as usize].to_vec();
+                let body = self.cuts.from(body_at)[..size as usize].to_vec();
                 match id {
                     ID_CLUSTER_TIMECODE => {
                         self.on_cluster_time(read_uint(&body) * self.timecode_scale)
@@ -218,30 +182,8 @@ impl Cutter {
 
     fn on_cluster_time(&mut self, ns: u64) {
         self.cluster_ns = Some(ns);
-        if !self.header_done {
-            self.uncut
-                .cut(Some(self.cluster_start), PieceKind::Header, 0, 0, false);
-            self.header_done = true;
-        }
-        match &self.piece {
-            Some(p) if ns.saturating_sub(p.start_ns) >= self.target_ns => {
-                let p = self.piece.take().expect("piece is open");
-                let key = self.starts_on_keyframe(&p);
-                self.uncut.cut(
-                    Some(self.cluster_start),
-                    PieceKind::Media,
-                    p.start_ns,
-                    ns,
-                    key,
-                );
-            }
-            Some(_) => return,
-            None => {}
-        }
-        self.piece = Some(OpenPiece {
-            start_ns: ns,
-            first_video_key: None,
-        });
+        let has_video = !self.tracks.video_tracks.is_empty();
+        self.cuts.boundary(self.cluster_start, ns, has_video);
     }
 
     fn on_block(
@@ -262,14 +204,8 @@ impl Cutter {
                     .map(|(_, d)| *d)
             })
             .unwrap_or(0);
-        self.media_end_ns = self.media_end_ns.max(ts + dur);
         let is_video = self.tracks.video_tracks.contains(&track);
-        if let Some(p) = self.piece.as_mut()
-            && is_video
-            && p.first_video_key.is_none()
-        {
-            p.first_video_key = Some(key);
-        }
+        self.cuts.frame(ts + dur, is_video.then_some(key));
         Ok(())
     }
 
@@ -403,6 +339,7 @@ fn block_head(b: &[u8], at: u64) -> Result<(u64, i16, u8), EbmlError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::segment::PieceKind;
 
     /// A tiny hand-built stream: header with one video track, clusters every second, only the
     /// first block of the whole stream a keyframe.

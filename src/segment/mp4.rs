@@ -10,7 +10,7 @@
 //! byte, a playable fragmented MP4, and a piece whose first video sample is a sync sample plays
 //! alone behind the init segment (the muxer writes no absolute data offsets).
 
-use super::piece::{Piece, PieceKind, TrackSummary, Uncut};
+use super::piece::{Cuts, Piece, TrackSummary};
 
 /// Why the byte stream is not fragmented MP4 as the muxer writes it.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -153,41 +153,27 @@ struct TrackRun {
     first_is_sync: bool,
 }
 
-#[derive(Debug)]
-struct OpenPiece {
-    start_ns: u64,
-    first_video_key: Option<bool>,
-}
-
 /// The incremental cutter: feed it the muxer's bytes, take finished pieces.
 #[derive(Debug)]
 pub struct Cutter {
-    target_ns: u64,
-    uncut: Uncut,
+    cuts: Cuts,
     /// Absolute offset of the next box header.
     pos: u64,
     tracks: Vec<Track>,
     summary: TrackSummary,
-    header_done: bool,
     /// Where each track's previous fragment ended, in its timescale, for a fragment without
     /// a `tfdt`.
     track_ends: Vec<(u32, u64)>,
-    piece: Option<OpenPiece>,
-    media_end_ns: u64,
 }
 
 impl Cutter {
     pub fn new(target_ns: u64) -> Cutter {
         Cutter {
-            target_ns,
-            uncut: Uncut::default(),
+            cuts: Cuts::new(target_ns),
             pos: 0,
             tracks: Vec::new(),
             summary: TrackSummary::default(),
-            header_done: false,
             track_ends: Vec::new(),
-            piece: None,
-            media_end_ns: 0,
         }
     }
 
@@ -198,37 +184,24 @@ impl Cutter {
 
     /// Appends muxer output and returns the pieces it completed.
     pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<Piece>, Mp4Error> {
-        self.uncut.extend(bytes);
+        self.cuts.extend(bytes);
         while self.step()? {}
-        Ok(self.uncut.take_ready())
+        Ok(self.cuts.take_ready())
     }
 
     /// Ends the stream: whatever remains becomes the last piece. Returns the pieces completed.
-    pub fn finish(mut self) -> Result<Vec<Piece>, Mp4Error> {
-        if !self.header_done {
-            if !self.uncut.is_empty() {
-                self.uncut.cut(None, PieceKind::Header, 0, 0, false);
-            }
-        } else if let Some(p) = self.piece.take() {
-            let key = self.starts_on_keyframe(&p);
-            let end = self.media_end_ns.max(p.start_ns);
-            self.uncut.cut(None, PieceKind::Media, p.start_ns, end, key);
-        }
-        Ok(self.uncut.take_ready())
-    }
-
-    fn starts_on_keyframe(&self, p: &OpenPiece) -> bool {
-        p.first_video_key
-            .unwrap_or(self.summary.video_tracks.is_empty())
+    pub fn finish(self) -> Result<Vec<Piece>, Mp4Error> {
+        let has_video = !self.summary.video_tracks.is_empty();
+        Ok(self.cuts.finish(has_video))
     }
 
     /// Reads one top-level box (its whole body for `moov` and `moof`). False when more bytes
     /// are needed.
     fn step(&mut self) -> Result<bool, Mp4Error> {
-        if self.pos >= self.uncut.end() {
+        if self.pos >= self.cuts.end() {
             return Ok(false);
         }
-        let Some(h) = read_box_header(self.uncut.from(self.pos), self.pos)? else {
+        let Some(h) = read_box_header(self.cuts.from(self.pos), self.pos)? else {
             return Ok(false);
         };
         if self.pos == 0 && &h.kind != b"ftyp" {
@@ -242,10 +215,10 @@ impl Cutter {
             .ok_or(Mp4Error::Malformed(self.pos))?;
         match &h.kind {
             b"moov" | b"moof" => {
-                if self.uncut.end() < end {
+                if self.cuts.end() < end {
                     return Ok(false);
                 }
-                let body = self.uncut.from(body_at)[..(end - body_at) as usize].to_vec();
+                let body = self.cuts.from(body_at)[..(end - body_at) as usize].to_vec();
                 if &h.kind == b"moov" {
                     self.parse_moov(&body, body_at)?;
                 } else {
@@ -264,30 +237,12 @@ impl Cutter {
         let Some(start_ns) = runs.iter().map(|r| r.start_ns).min() else {
             return;
         };
-        if !self.header_done {
-            self.uncut.cut(Some(at), PieceKind::Header, 0, 0, false);
-            self.header_done = true;
-        }
-        if let Some(p) = &self.piece
-            && start_ns.saturating_sub(p.start_ns) >= self.target_ns
-        {
-            let p = self.piece.take().expect("piece is open");
-            let key = self.starts_on_keyframe(&p);
-            self.uncut
-                .cut(Some(at), PieceKind::Media, p.start_ns, start_ns, key);
-        }
-        let piece = self.piece.get_or_insert(OpenPiece {
-            start_ns,
-            first_video_key: None,
-        });
         let video = &self.summary.video_tracks;
-        if piece.first_video_key.is_none()
-            && let Some(r) = runs.iter().find(|r| video.contains(&(r.track as u64)))
-        {
-            piece.first_video_key = Some(r.first_is_sync);
-        }
+        self.cuts.boundary(at, start_ns, !video.is_empty());
         for r in runs {
-            self.media_end_ns = self.media_end_ns.max(r.end_ns);
+            let is_video = video.contains(&(r.track as u64));
+            self.cuts
+                .frame(r.end_ns, is_video.then_some(r.first_is_sync));
         }
     }
 
@@ -566,6 +521,7 @@ impl InputScan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::segment::PieceKind;
 
     fn mp4_box(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
         let mut b = ((body.len() + 8) as u32).to_be_bytes().to_vec();

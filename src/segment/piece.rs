@@ -34,23 +34,43 @@ pub struct TrackSummary {
     pub audio_tracks: Vec<u64>,
 }
 
-/// The muxer's bytes not cut yet, addressed by their offset in the whole stream, and the
-/// pieces cut so far: the bookkeeping both cutters share.
-#[derive(Debug, Default)]
-pub(super) struct Uncut {
+/// A piece still open: where it starts and whether its first video frame is a keyframe.
+#[derive(Debug)]
+struct OpenPiece {
+    start_ns: u64,
+    first_video_key: Option<bool>,
+}
+
+/// What both cutters share: the muxer's bytes not cut yet (addressed by their offset in the
+/// whole stream), the piece open, and the rule that cuts it: at the first cluster or fragment
+/// at or past the target duration.
+#[derive(Debug)]
+pub(super) struct Cuts {
     buf: Vec<u8>,
     /// Offset of `buf[0]` in the stream.
     base: u64,
     ready: Vec<Piece>,
+    target_ns: u64,
+    header_done: bool,
+    open: Option<OpenPiece>,
+    media_end_ns: u64,
 }
 
-impl Uncut {
-    pub(super) fn extend(&mut self, bytes: &[u8]) {
-        self.buf.extend_from_slice(bytes);
+impl Cuts {
+    pub(super) fn new(target_ns: u64) -> Cuts {
+        Cuts {
+            buf: Vec::new(),
+            base: 0,
+            ready: Vec::new(),
+            target_ns,
+            header_done: false,
+            open: None,
+            media_end_ns: 0,
+        }
     }
 
-    pub(super) fn is_empty(&self) -> bool {
-        self.buf.is_empty()
+    pub(super) fn extend(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
     }
 
     /// The stream offset just past the last byte received.
@@ -63,8 +83,66 @@ impl Uncut {
         &self.buf[(abs - self.base) as usize..]
     }
 
+    /// A cluster or fragment starts at stream offset `at`, at media time `ns`. The first one
+    /// ends the header; one at or past the target duration of the open piece ends that piece.
+    pub(super) fn boundary(&mut self, at: u64, ns: u64, has_video: bool) {
+        if !self.header_done {
+            self.cut(Some(at), PieceKind::Header, 0, 0, false);
+            self.header_done = true;
+        }
+        match &self.open {
+            Some(p) if ns.saturating_sub(p.start_ns) >= self.target_ns => {
+                let (start, key) = (p.start_ns, Self::plays_alone(p, has_video));
+                self.cut(Some(at), PieceKind::Media, start, ns, key);
+            }
+            Some(_) => return,
+            None => {}
+        }
+        self.open = Some(OpenPiece {
+            start_ns: ns,
+            first_video_key: None,
+        });
+    }
+
+    /// A frame (or run of frames) of the open piece, ending at `end_ns`; `video_key` is
+    /// whether it is a keyframe, for video.
+    pub(super) fn frame(&mut self, end_ns: u64, video_key: Option<bool>) {
+        self.media_end_ns = self.media_end_ns.max(end_ns);
+        if let (Some(p), Some(key)) = (self.open.as_mut(), video_key)
+            && p.first_video_key.is_none()
+        {
+            p.first_video_key = Some(key);
+        }
+    }
+
+    /// The stream ended: whatever remains is the last piece (the header alone, if no cluster
+    /// or fragment ever came). Returns the pieces not taken yet.
+    pub(super) fn finish(mut self, has_video: bool) -> Vec<Piece> {
+        if !self.header_done {
+            if !self.buf.is_empty() {
+                self.cut(None, PieceKind::Header, 0, 0, false);
+            }
+        } else if let Some(p) = self.open.take() {
+            let key = Self::plays_alone(&p, has_video);
+            let end = self.media_end_ns.max(p.start_ns);
+            self.cut(None, PieceKind::Media, p.start_ns, end, key);
+        }
+        self.ready
+    }
+
+    /// The pieces cut since the last call.
+    pub(super) fn take_ready(&mut self) -> Vec<Piece> {
+        std::mem::take(&mut self.ready)
+    }
+
+    /// Whether a piece plays alone behind the header: its first video frame is a keyframe,
+    /// or there is no video at all.
+    fn plays_alone(p: &OpenPiece, has_video: bool) -> bool {
+        p.first_video_key.unwrap_or(!has_video)
+    }
+
     /// Moves the bytes before stream offset `upto` (all of them when `None`) into a piece.
-    pub(super) fn cut(
+    fn cut(
         &mut self,
         upto: Option<u64>,
         kind: PieceKind,
@@ -84,10 +162,5 @@ impl Uncut {
             end_ns,
             starts_on_keyframe,
         });
-    }
-
-    /// The pieces cut since the last call.
-    pub(super) fn take_ready(&mut self) -> Vec<Piece> {
-        std::mem::take(&mut self.ready)
     }
 }

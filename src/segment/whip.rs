@@ -315,13 +315,13 @@ struct Branch {
     bin: gst::Bin,
     /// webrtcbin's pad once the stream's first packets came.
     source: Option<gst::Pad>,
+    /// Ended for carrying no media (see [`Session::release_silent_streams`]).
+    silenced: bool,
 }
 
 /// A running WHIP session: what the segmenter and the capture's feeding side control.
 pub struct Session {
-    pipeline: gst::Pipeline,
     codecs: Vec<Codec>,
-    mux: gst::Element,
     branches: Mutex<Vec<Branch>>,
     started: Instant,
     first_media: Mutex<Option<Instant>>,
@@ -420,25 +420,21 @@ impl Session {
         }
     }
 
-    /// Releases from the muxer each negotiated stream that never carried media, so the muxer
-    /// writes its header and the session records what does come.
+    /// Ends each negotiated stream that never carried media, so the muxer, which waits for
+    /// every stream before it writes its header, records what does come. (End-of-stream
+    /// into the branch rather than releasing the muxer's pad, which raced with the muxer.)
     fn release_silent_streams(&self) {
         let mut branches = self.branches.lock().unwrap_or_else(|p| p.into_inner());
-        branches.retain(|b| {
-            if b.source.is_some() {
-                return true;
+        for b in branches
+            .iter_mut()
+            .filter(|b| b.source.is_none() && !b.silenced)
+        {
+            tracing::info!(mid = %b.mid, "a negotiated stream carried no media; ended");
+            if let Some(sink) = b.bin.static_pad("sink") {
+                sink.send_event(gst::event::Eos::new());
             }
-            tracing::info!(mid = %b.mid, "a negotiated stream carried no media; released");
-            if let Some(src) = b.bin.static_pad("src")
-                && let Some(mux_pad) = src.peer()
-            {
-                let _ = src.unlink(&mux_pad);
-                self.mux.release_request_pad(&mux_pad);
-            }
-            let _ = b.bin.set_state(gst::State::Null);
-            let _ = self.pipeline.remove(&b.bin);
-            false
-        });
+            b.silenced = true;
+        }
     }
 
     fn on_media(&self) {
@@ -529,6 +525,7 @@ pub fn negotiate(
             video: a.video,
             bin,
             source: None,
+            silenced: false,
         });
     }
     let mut codecs: Vec<Codec> = plan
@@ -546,9 +543,7 @@ pub fn negotiate(
         .collect();
     codecs.sort_by_key(|c| Codec::ALL.iter().position(|x| x == c));
     let session = Arc::new(Session {
-        pipeline: pipeline.clone(),
         codecs,
-        mux,
         branches: Mutex::new(branches),
         started: Instant::now(),
         first_media: Mutex::new(None),
@@ -646,7 +641,7 @@ fn link_on_pad_added(webrtc: &gst::Element, session: &Arc<Session>) {
         let mut branches = session.branches.lock().unwrap_or_else(|p| p.into_inner());
         let branch = branches
             .iter_mut()
-            .find(|b| Some(&b.mid) == mid.as_ref() && b.source.is_none());
+            .find(|b| Some(&b.mid) == mid.as_ref() && b.source.is_none() && !b.silenced);
         let Some(branch) = branch else {
             tracing::warn!(?mid, pad = %pad.name(), caps = ?pad.current_caps(), "a stream that was not negotiated; dropped");
             drop_stream(pad);
@@ -705,7 +700,10 @@ fn drop_stream(pad: &gst::Pad) {
     }
 }
 
-/// An RTCP BYE from the peer (it closed its connection) marks the peer gone.
+/// An RTCP BYE from the peer (it closed its connection) marks the peer gone. And the RTP
+/// session may send feedback often: with its defaults (64 kbit/s assumed, RTCP every 5 s),
+/// NACKs and keyframe requests wait seconds, and a lost packet costs every frame up to the
+/// next keyframe instead of being sent again.
 fn watch_for_bye(webrtc: &gst::Element, session: &Arc<Session>) {
     let Some(rtpbin) = webrtc
         .downcast_ref::<gst::Bin>()
@@ -713,6 +711,11 @@ fn watch_for_bye(webrtc: &gst::Element, session: &Arc<Session>) {
     else {
         return;
     };
+    // One RTP session: the streams are bundled.
+    if let Some(rtp) = rtpbin.emit_by_name::<Option<gst::glib::Object>>("get-session", &[&0u32]) {
+        rtp.set_property("bandwidth", 2_000_000f64);
+        rtp.set_property("rtcp-min-interval", 100_000_000u64);
+    }
     for signal in ["on-bye-ssrc", "on-bye-timeout", "on-timeout"] {
         let weak = Arc::downgrade(session);
         rtpbin.connect(signal, false, move |_| {

@@ -27,17 +27,18 @@ pub struct Refused {
     pub body: String,
 }
 
-/// The test pattern and tone, RTP-payloaded, each through `identity drop-probability=loss`.
-fn description(loss: f64) -> String {
+/// The test pattern and tone, RTP-payloaded, through `identity drop-probability=` the
+/// video's and the audio's loss.
+fn description(video_loss: f64, audio_loss: f64) -> String {
     format!(
         "webrtcbin name=webrtc bundle-policy=max-bundle \
          videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=30/1 \
            ! videoconvert ! queue ! vp8enc deadline=1 cpu-used=8 target-bitrate=300000 \
              keyframe-max-dist=100000 error-resilient=partitions \
-           ! rtpvp8pay pt=96 picture-id-mode=15-bit ! identity drop-probability={loss} \
+           ! rtpvp8pay pt=96 picture-id-mode=15-bit ! identity drop-probability={video_loss} \
            ! application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000 ! webrtc. \
          audiotestsrc is-live=true wave=sine freq=440 ! audioconvert ! audioresample ! queue \
-           ! opusenc ! rtpopuspay pt=111 ! identity drop-probability={loss} \
+           ! opusenc ! rtpopuspay pt=111 ! identity drop-probability={audio_loss} \
            ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000 ! webrtc."
     )
 }
@@ -45,8 +46,19 @@ fn description(loss: f64) -> String {
 /// Starts publishing to `url` (`…/v1/interviews/{id}/whip`) with `token`, losing `loss` of the
 /// RTP packets of each stream before they are sent. Blocks until kiroku answered.
 pub fn publish(url: &str, token: &str, loss: f64) -> Result<WhipClient, Refused> {
+    publish_losing(url, token, loss, loss)
+}
+
+/// As [`publish`], losing `video_loss` of the video packets and `audio_loss` of the audio's
+/// (1.0: a stream negotiated that never carries media).
+pub fn publish_losing(
+    url: &str,
+    token: &str,
+    video_loss: f64,
+    audio_loss: f64,
+) -> Result<WhipClient, Refused> {
     gst::init().unwrap();
-    let pipeline = gst::parse::launch(&description(loss))
+    let pipeline = gst::parse::launch(&description(video_loss, audio_loss))
         .unwrap()
         .downcast::<gst::Pipeline>()
         .unwrap();

@@ -121,6 +121,48 @@ fn a_plain_mp4_file_is_ingested_by_its_bytes_and_exported_as_fragmented_mp4() {
 }
 
 #[test]
+fn logs_to_a_file_are_plain_lines_or_json_with_pseudonymous_ids_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let candidate = cli::add_candidate(d, "cand-logs-9");
+    cli::privacy_basics(d);
+    cli::grant(d, &candidate, "record", &[]);
+    let ingest = |extra: &[&str]| {
+        let mut args = extra.to_vec();
+        args.extend([
+            "ingest",
+            "--candidate",
+            &candidate,
+            "--recruiter",
+            "acme",
+            "fixtures/audio-opus.webm",
+        ]);
+        String::from_utf8(kiroku(d, &args, &[]).stderr).unwrap()
+    };
+    // stderr is a pipe here, as when a service manager or a file takes it: no colour codes.
+    let text = ingest(&[]);
+    assert!(text.contains("segment stored"), "{text}");
+    assert!(!text.contains('\u{1b}'), "escape codes in {text:?}");
+    let json = ingest(&["--log-format", "json"]);
+    let lines: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "segment stored" && l["level"] == "INFO"),
+        "{json}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["candidate"] == candidate.as_str())
+    );
+    assert!(!json.contains("cand-logs-9") && !text.contains("cand-logs-9"));
+}
+
+#[test]
 fn errors_go_to_stderr_with_a_non_zero_exit() {
     let dir = tempfile::tempdir().unwrap();
     let o = kiroku(

@@ -33,6 +33,10 @@ struct Cli {
     /// Print JSON instead of plain text.
     #[arg(long, global = true)]
     json: bool,
+    /// How log lines on stderr are written: `text` (colour only on a terminal) or `json`
+    /// (one object per line, for a log collector).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -163,10 +167,17 @@ enum RecordingCmd {
     },
 }
 
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    init_tracing(cli.log_format);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -176,13 +187,22 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+/// Logs go to stderr. Colour codes only when stderr is a terminal, so a log file or journal
+/// gets plain lines; `--log-format json` writes one JSON object per line. Traces carry
+/// pseudonymous ids only (see `capture`, `consent`).
+fn init_tracing(format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("KIROKU_LOG")
         .unwrap_or_else(|_| "kiroku=info,warn".into());
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+    };
 }
 
 pub(crate) type Res = Result<(), Box<dyn std::error::Error>>;

@@ -292,9 +292,11 @@ async fn broken_media_over_put_gets_a_precise_error_and_other_interviews_go_on()
     assert_eq!(texts.last().unwrap()["state"], "finished");
 }
 
+/// A client that disconnects and does not resume within the grace period (1 s here) ends the
+/// interview as `client_gone`, every acknowledged segment kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_disconnects_mid_segment_keeps_its_acknowledged_segments() {
-    let s = server(|_| {}).await;
+async fn a_client_that_disconnects_and_does_not_resume_keeps_its_acknowledged_segments() {
+    let s = server(|c| c.resume_grace_seconds = 1).await;
     let c = s.candidate(true);
     let (id, token) = s.interview(&c).await;
     let mut ws = s.connect(&id, &token).await;
@@ -302,6 +304,7 @@ async fn a_client_that_disconnects_mid_segment_keeps_its_acknowledged_segments()
     assert!(acked >= 2, "the first media segment was acknowledged");
     drop(ws);
     let mut shown = s.show(&id).await;
+    assert_eq!(shown["state"], "capturing", "kept for a resume at first");
     for _ in 0..100 {
         if shown["state"] == "stopped" {
             break;

@@ -163,6 +163,9 @@ pub struct CreatedInterview {
     /// Unix seconds.
     pub expires_at: i64,
     pub content_type: String,
+    /// Reconnects a WebSocket stream whose connection dropped (`?resume=`), within
+    /// `resume_grace_seconds`; never spent, valid only for this interview.
+    pub resume_token: String,
 }
 
 /// Creates an interview for a candidate in the region placement chooses (see
@@ -218,6 +221,9 @@ pub fn create_interview(
     let expires_at = crate::util::now_unix() + app.config.ingest_token_ttl_seconds as i64;
     app.catalog
         .insert_ingest_token(&crate::util::secret::token_hash(&token), &id, expires_at)?;
+    let resume_token = new_token()?;
+    app.catalog
+        .insert_resume_token(&id, &crate::util::secret::token_hash(&resume_token))?;
     tracing::info!(interview = %id, candidate = %candidate, region = %region.region.id, profile = %profile.name, "interview created");
     app.audit.record_or_warn(
         crate::audit::Event::InterviewCreated {
@@ -235,7 +241,19 @@ pub fn create_interview(
         ingest_token: token,
         expires_at,
         content_type: profile.content_types[0].clone(),
+        resume_token,
     })
+}
+
+/// Whether `token` is `interview`'s resume credential (compared in constant time).
+pub fn resume_token_matches(
+    app: &Kiroku,
+    interview: &InterviewId,
+    token: &str,
+) -> Result<bool, CaptureError> {
+    Ok(app.catalog.resume_token_hash(interview)?.is_some_and(|h| {
+        crate::util::secret::same_secret(&h, &crate::util::secret::token_hash(token))
+    }))
 }
 
 /// The stream itself declares its content type (a PUT's `Content-Type`): it replaces the one

@@ -133,6 +133,11 @@ impl Feeder {
         self.input.end();
     }
 
+    /// Bytes of media taken so far: where a resumed stream goes on from.
+    pub fn bytes_in(&self) -> u64 {
+        self.shared.bytes_in.load(Ordering::SeqCst)
+    }
+
     /// The sender went away without ending the stream (a WHIP peer's BYE or long silence).
     pub fn peer_gone(&self) -> bool {
         self.input.peer_gone()

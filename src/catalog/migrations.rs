@@ -155,6 +155,11 @@ pub(super) const STEPS: &[&str] = &[
      CREATE INDEX analysis_by_interview ON analysis_outputs (interview_id, analyzer, segment);",
     // The codecs a recording holds (`vp8,opus`), known once its first media segment is stored.
     "ALTER TABLE interviews ADD COLUMN codecs TEXT;",
+    // The credential a front-end resumes a dropped stream with (its SHA-256).
+    "CREATE TABLE resume_tokens (
+        interview_id TEXT PRIMARY KEY REFERENCES interviews(id),
+        hash BLOB NOT NULL
+     );",
 ];
 
 pub fn run(conn: &Connection) -> Result<(), CatalogError> {

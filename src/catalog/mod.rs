@@ -316,6 +316,34 @@ impl Catalog {
         Ok(())
     }
 
+    /// Records the hash of an interview's resume credential.
+    pub fn insert_resume_token(
+        &self,
+        interview: &InterviewId,
+        hash: &[u8],
+    ) -> Result<(), CatalogError> {
+        self.db().execute(
+            "INSERT INTO resume_tokens (interview_id, hash) VALUES (?1, ?2)",
+            params![interview.to_string(), hash],
+        )?;
+        Ok(())
+    }
+
+    /// The hash of an interview's resume credential, if it has one.
+    pub fn resume_token_hash(
+        &self,
+        interview: &InterviewId,
+    ) -> Result<Option<Vec<u8>>, CatalogError> {
+        Ok(self
+            .db()
+            .query_row(
+                "SELECT hash FROM resume_tokens WHERE interview_id = ?1",
+                params![interview.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     /// Spends a single-use ingest token for `interview`, atomically.
     pub fn spend_ingest_token(
         &self,

@@ -46,6 +46,10 @@ pub struct Config {
     pub operator_token: Option<String>,
     /// Lifetime of a single-use ingest token, in seconds.
     pub ingest_token_ttl_seconds: u64,
+    /// How long a WebSocket stream whose connection dropped waits for the front-end to
+    /// reconnect with its resume credential before the interview ends as `client_gone`, in
+    /// seconds (0: no resume).
+    pub resume_grace_seconds: u64,
     pub segment: SegmentConfig,
     pub limits: Limits,
     /// Storage regions by id.
@@ -269,6 +273,7 @@ impl Default for Config {
             service_token: None,
             operator_token: None,
             ingest_token_ttl_seconds: 900,
+            resume_grace_seconds: 60,
             segment: SegmentConfig {
                 target_seconds: 4.0,
             },

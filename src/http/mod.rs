@@ -20,6 +20,7 @@ mod candidates;
 mod error;
 mod ingest;
 mod recruiters;
+mod resume;
 mod serve;
 mod stream;
 mod whip;
@@ -49,6 +50,9 @@ pub struct AppState {
     open_streams: Arc<tokio::sync::watch::Sender<usize>>,
     /// WHIP sessions by the id in their `Location`.
     whip: whip::Sessions,
+    /// WebSocket streams whose connection dropped, waiting for a resume.
+    parked: Arc<Mutex<HashMap<InterviewId, resume::Parked>>>,
+    generations: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl AppState {
@@ -58,7 +62,20 @@ impl AppState {
             live: Arc::default(),
             open_streams: Arc::new(tokio::sync::watch::Sender::new(0)),
             whip: Arc::default(),
+            parked: Arc::default(),
+            generations: Arc::default(),
         }
+    }
+
+    /// The streams waiting for a resume.
+    fn parked(&self) -> MutexGuard<'_, HashMap<InterviewId, resume::Parked>> {
+        self.parked.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A number no earlier parking had.
+    fn next_generation(&self) -> u64 {
+        self.generations
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The WHIP sessions running.

@@ -8,7 +8,8 @@
 //! stream goes on. From the server: `{"type":"segment.stored","segment":{...}}` per durable
 //! segment, `{"type":"capture.ended",...}` last, then a close frame: 1000 when it finished,
 //! 1001 when the server is shutting down (the capture still ended cleanly), or 4000 + the
-//! HTTP status of the reason it stopped.
+//! HTTP status of the reason it stopped. A WebSocket whose connection drops is kept for
+//! `resume_grace_seconds` and can be resumed (`resume.rs`).
 
 use std::time::Duration;
 
@@ -53,6 +54,10 @@ pub struct StreamQuery {
     token: Option<String>,
     /// The stream's content type, when it differs from the one given at creation.
     content_type: Option<String>,
+    /// The interview's resume credential: reconnects a dropped stream (see `resume.rs`).
+    resume: Option<String>,
+    /// The byte offset the client resends from, checked against what the server holds.
+    offset: Option<u64>,
 }
 
 /// Spends the ingest token (from `Authorization: Bearer` or `?token=`, since browsers cannot
@@ -134,6 +139,9 @@ pub async fn websocket(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
+    if let Some(token) = q.resume {
+        return super::resume::reconnect(s, &id, token, q.offset, ws).await;
+    }
     let open = OpenStream::new(&s);
     let s2 = s.clone();
     let cap = blocking(move || {
@@ -150,8 +158,9 @@ pub async fn websocket(
     Ok(ws
         .max_message_size(16 << 20)
         .on_upgrade(move |socket| async move {
-            run_socket(s, socket, cap).await;
-            drop(open);
+            let mut cap = cap;
+            let events = cap.take_events();
+            serve_socket(s, socket, cap, events, open).await;
         }))
 }
 
@@ -161,14 +170,21 @@ enum End {
     Gone,
 }
 
-fn text(v: &serde_json::Value) -> Message {
+pub(super) fn text(v: &serde_json::Value) -> Message {
     Message::Text(v.to_string().into())
 }
 
-async fn run_socket(s: AppState, mut socket: WebSocket, mut cap: Capture) {
+/// Serves a stream's WebSocket until the capture ends, or parks the capture for a resume
+/// when the connection drops.
+pub(super) async fn serve_socket(
+    s: AppState,
+    mut socket: WebSocket,
+    cap: Capture,
+    mut events: tokio::sync::mpsc::UnboundedReceiver<CaptureEvent>,
+    open: OpenStream,
+) {
     let id = cap.interview;
     let feeder = cap.feeder();
-    let mut events = cap.take_events();
     s.live().insert(id, feeder.clone());
     let mut tick = tokio::time::interval(TICK);
     let ending = loop {
@@ -185,12 +201,17 @@ async fn run_socket(s: AppState, mut socket: WebSocket, mut cap: Capture) {
                 Some(Ok(_)) => {}
             },
             Some(CaptureEvent::Stored(ack)) = events.recv() => {
-                let stored = json!({"type": "segment.stored", "segment": ack});
+                let stored = json!({"type": "segment.stored", "segment": ack,
+                                    "received_bytes": feeder.bytes_in()});
                 if socket.send(text(&stored)).await.is_err() { break End::Gone; }
             }
             _ = tick.tick() => if ended_from_outside(&s, &feeder) { break End::Over },
         }
     };
+    if matches!(ending, End::Gone) && super::resume::can_park(&s, &feeder) {
+        super::resume::park(&s, cap, events, open);
+        return;
+    }
     let outcome = blocking(move || {
         Ok::<_, ApiError>(match ending {
             End::Gone => cap.abandon(CaptureError::ClientGone),
@@ -199,6 +220,7 @@ async fn run_socket(s: AppState, mut socket: WebSocket, mut cap: Capture) {
     })
     .await;
     s.live().remove(&id);
+    drop(open);
     let Ok(outcome) = outcome else { return };
     while let Ok(CaptureEvent::Stored(ack)) = events.try_recv() {
         let _ = socket

@@ -234,3 +234,61 @@ async fn finish_ends_a_dropped_stream_without_waiting_for_the_grace_period() {
     assert_eq!(shown["state"], "finished", "{shown}");
     assert!(kiroku::recording::rebuild(&s.app, &InterviewId::parse(&id).unwrap()).is_ok());
 }
+
+/// An upload (chunked PUT) cut off mid-body waits like a dropped WebSocket. The client asks to
+/// resume from a guess and is told, in a 409, how many bytes the server holds; a PUT of the
+/// rest from there finishes one recording with every frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_cut_off_mid_body_is_resumed_from_the_offset_the_server_holds() {
+    use tokio::io::AsyncWriteExt;
+    let s = server(|_| {}).await;
+    let (id, token, resume) = interview(&s).await;
+    let media = fixtures::read("interview-vp8-opus.webm");
+    let cut = media.len() / 2;
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "PUT /v1/interviews/{id}/media HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {token}\r\n\
+         content-type: video/webm\r\ntransfer-encoding: chunked\r\n\r\n"
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    for chunk in media[..cut].chunks(8192) {
+        tcp.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+            .await
+            .unwrap();
+        tcp.write_all(chunk).await.unwrap();
+        tcp.write_all(b"\r\n").await.unwrap();
+    }
+    tcp.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(tcp); // the network goes, mid-body
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        show(&s, &id).await["state"],
+        "capturing",
+        "kept for a resume"
+    );
+    let put = |offset: usize, body: Vec<u8>| {
+        s.http
+            .put(format!(
+                "{}/v1/interviews/{id}/media?resume={resume}&offset={offset}",
+                s.base
+            ))
+            .body(body)
+            .send()
+    };
+    let guess = put(0, media.clone()).await.unwrap();
+    assert_eq!(guess.status().as_u16(), 409);
+    let v: Value = guess.json().await.unwrap();
+    assert_eq!(v["error"], "resume_offset_mismatch", "{v}");
+    let held = v["received_bytes"].as_u64().unwrap() as usize;
+    assert!(held > 0 && held <= cut, "{held} of {cut} sent");
+    let done = put(held, media[held..].to_vec()).await.unwrap();
+    assert_eq!(done.status().as_u16(), 200);
+    let v: Value = done.json().await.unwrap();
+    assert_eq!(v["state"], "finished", "{v}");
+    assert_eq!(v["bytes_in"], media.len() as u64, "{v}");
+    let out = s.dir.path().join("resumed-upload.webm");
+    kiroku::recording::export(&s.app, &InterviewId::parse(&id).unwrap(), &out).unwrap();
+    common::media::assert_same_media(&fixtures::path("interview-vp8-opus.webm"), &out);
+}

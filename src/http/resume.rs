@@ -122,6 +122,45 @@ pub(super) async fn reconnect(
     offset: Option<u64>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
+    let parked = take(&s, id, token).await?;
+    let open = OpenStream::new(&s);
+    Ok(ws
+        .max_message_size(16 << 20)
+        .on_upgrade(move |socket| resumed(s, socket, parked, offset, open)))
+}
+
+/// A parked stream, taken back by its resume token for a resumed PUT: (capture, its
+/// acknowledgements). Refused, and left parked, unless `offset` is what the server holds.
+pub(super) async fn take_for_upload(
+    s: &AppState,
+    id: &str,
+    token: String,
+    offset: Option<u64>,
+) -> Result<(Capture, UnboundedReceiver<CaptureEvent>), ApiError> {
+    let parked = take(s, id, token).await?;
+    let held = parked.cap.feeder().bytes_in();
+    if offset != Some(held) {
+        park_until(
+            s,
+            parked.cap,
+            parked.events,
+            parked.until,
+            OpenStream::new(s),
+        );
+        let mut e = ApiError::new(
+            StatusCode::CONFLICT,
+            "resume_offset_mismatch",
+            format!("the server holds {held} bytes; resend from there with ?offset={held}"),
+        );
+        e.details = Some(json!({"received_bytes": held}));
+        return Err(e);
+    }
+    tracing::info!(interview = %parked.cap.interview, received_bytes = held, "upload resumed");
+    Ok((parked.cap, parked.events))
+}
+
+/// The parked stream of interview `id`, if `token` is its resume credential.
+async fn take(s: &AppState, id: &str, token: String) -> Result<Parked, ApiError> {
     let id = InterviewId::parse(id)?;
     let app = s.app.clone();
     let matches = blocking(move || capture::resume_token_matches(&app, &id, &token)).await?;
@@ -132,18 +171,14 @@ pub(super) async fn reconnect(
             "not this interview's resume token",
         ));
     }
-    let parked = s.parked().remove(&id).ok_or_else(|| {
+    s.parked().remove(&id).ok_or_else(|| {
         ApiError::new(
             StatusCode::CONFLICT,
             "not_resumable",
             "no dropped stream of this interview is waiting: it is still connected, it has \
              ended, or its grace period passed",
         )
-    })?;
-    let open = OpenStream::new(&s);
-    Ok(ws
-        .max_message_size(16 << 20)
-        .on_upgrade(move |socket| resumed(s, socket, parked, offset, open)))
+    })
 }
 
 async fn resumed(

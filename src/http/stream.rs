@@ -259,10 +259,21 @@ fn close_for(o: &CaptureOutcome) -> (u16, String) {
     }
 }
 
-/// `PUT /v1/interviews/{id}/media`: the same as the WebSocket, as one chunked HTTP body.
+/// What a resumed PUT says in its query: the interview's resume token and the byte offset its
+/// body starts at.
+#[derive(Deserialize)]
+pub struct UploadQuery {
+    resume: Option<String>,
+    offset: Option<u64>,
+}
+
+/// `PUT /v1/interviews/{id}/media`: the same as the WebSocket, as one chunked HTTP body. An
+/// upload cut off mid-body waits like a dropped WebSocket; `?resume=TOKEN&offset=N` sends
+/// the rest (N must be the bytes the server holds; a 409 says how many).
 pub async fn media(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    Query(q): Query<UploadQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -270,20 +281,26 @@ pub async fn media(
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let _open = OpenStream::new(&s);
-    let s2 = s.clone();
-    let mut cap = blocking(move || {
-        begin(
-            &s2,
-            &id,
-            &headers,
-            None,
-            declared.as_deref(),
-            Transport::Upload,
-        )
-    })
-    .await?;
-    let mut events = cap.take_events();
+    let open = OpenStream::new(&s);
+    let (cap, mut events) = match q.resume {
+        Some(token) => super::resume::take_for_upload(&s, &id, token, q.offset).await?,
+        None => {
+            let s2 = s.clone();
+            let mut cap = blocking(move || {
+                begin(
+                    &s2,
+                    &id,
+                    &headers,
+                    None,
+                    declared.as_deref(),
+                    Transport::Upload,
+                )
+            })
+            .await?;
+            let events = cap.take_events();
+            (cap, events)
+        }
+    };
     let feeder = cap.feeder();
     let interview = cap.interview;
     s.live().insert(interview, feeder.clone());
@@ -301,6 +318,11 @@ pub async fn media(
             _ = tick.tick() => if ended_from_outside(&s, &feeder) { break false },
         }
     };
+    if gone && super::resume::can_park(&s, &feeder) {
+        super::resume::park(&s, cap, events, open);
+        // Nobody reads this answer: the client is gone.
+        return Err(CaptureError::ClientGone.into());
+    }
     let outcome = blocking(move || {
         Ok::<_, ApiError>(if gone {
             cap.abandon(CaptureError::ClientGone)
@@ -310,6 +332,7 @@ pub async fn media(
     })
     .await;
     s.live().remove(&interview);
+    drop(open);
     let outcome = outcome?;
     let mut acks = Vec::new();
     while let Ok(CaptureEvent::Stored(a)) = events.try_recv() {

@@ -103,12 +103,13 @@ fn ingest_ratio(
     // The median of the rounds' own ratios: each round runs both paths back to back, so a
     // round disturbed by the machine (a slow fsync, reclaim) does not decide the figure.
     println!(
-        "ingest CPU ({name}, profile {}): whole path {:.3} s per media minute, GStreamer-only remux {:.3} s per media minute, ratio {:.3} (median of {} rounds; of the sums {:.3}; target <= 1.25)",
+        "ingest CPU ({name}, profile {}): whole path {:.3} s per media minute, GStreamer-only remux {:.3} s per media minute, ratio {:.3} (median of {} rounds, {}; of the sums {:.3}; target <= 1.25)",
         profile.name,
         per_min_ingest,
         per_min_remux,
         median(&mut round_ratios),
         rounds,
+        spread(&mut round_ratios),
         per_min_ingest / per_min_remux
     );
     Ok(())
@@ -178,7 +179,7 @@ fn whip_ratio(
     }
     let minutes = media_ms as f64 / 60_000.0 * rounds as f64;
     println!(
-        "WHIP ingest CPU ({}, replayed in real time): whole path {:.3} s per media minute, webrtcbin + depayload + mux only {:.3} s per media minute, ratio {:.3} (median of {} rounds; target <= 1.25), difference {:.3} s per media minute (the publisher's CPU is in both)",
+        "WHIP ingest CPU ({}, replayed in real time): whole path {:.3} s per media minute, webrtcbin + depayload + mux only {:.3} s per media minute, ratio {:.3} (median of {} rounds, {}; target <= 1.25), difference {:.3} s per media minute (the publisher's CPU is in both)",
         media
             .file_name()
             .map(|n| n.to_string_lossy())
@@ -187,6 +188,7 @@ fn whip_ratio(
         base_cpu / minutes,
         median(&mut round_ratios),
         rounds,
+        spread(&mut round_ratios),
         (ours_cpu - base_cpu) / minutes
     );
     Ok(())
@@ -324,6 +326,23 @@ fn cpu_seconds() -> f64 {
 }
 
 /// The middle value (the mean of the two middle ones for an even count); 0 for none.
+/// How far the rounds' ratios spread: the middle half (quartiles) and the whole range, so a
+/// reader sees whether a figure is steady or moved with the machine.
+fn spread(values: &mut [f64]) -> String {
+    if values.is_empty() {
+        return "no rounds".into();
+    }
+    values.sort_by(f64::total_cmp);
+    let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
+    format!(
+        "quartiles {:.3}-{:.3}, range {:.3}-{:.3}",
+        at(0.25),
+        at(0.75),
+        values[0],
+        values[values.len() - 1]
+    )
+}
+
 fn median(values: &mut [f64]) -> f64 {
     if values.is_empty() {
         return 0.0;
@@ -429,4 +448,24 @@ pub fn s3(
         plain / ours
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_spread_names_the_quartiles_and_the_range_whatever_the_order() {
+        let mut ratios = vec![1.4, 1.0, 1.2, 1.1, 1.3];
+        assert_eq!(median(&mut ratios), 1.2);
+        assert_eq!(
+            spread(&mut ratios),
+            "quartiles 1.100-1.300, range 1.000-1.400"
+        );
+        assert_eq!(spread(&mut []), "no rounds");
+        assert_eq!(
+            spread(&mut [0.9]),
+            "quartiles 0.900-0.900, range 0.900-0.900"
+        );
+    }
 }

@@ -528,3 +528,29 @@ fn a_segment_that_starts_on_a_keyframe_plays_alone_behind_the_header() {
         }
     }
 }
+
+/// A stream whose media time never advances reaches no cut: past `max_segment_bytes` it ends
+/// with `segment_too_large` instead of growing in memory, the header it made kept.
+#[test]
+fn a_stream_whose_timestamps_never_advance_ends_as_segment_too_large() {
+    let (_dir, app, c) = app::with_candidate(&[Scope::Record], |cfg| {
+        cfg.limits.max_segment_bytes = 100_000
+    });
+    let media = fixture("timestamps-never-advance.webm");
+    assert!(
+        media.len() > 200_000,
+        "the fixture is larger than the limit"
+    );
+    let out = ingest(&app, &c, &media, "video/webm", 8_192).unwrap();
+    assert_eq!(
+        out.reason.as_ref().map(|r| r.code()),
+        Some("segment_too_large")
+    );
+    let segs = app.catalog.segments(&out.interview).unwrap();
+    assert_eq!(segs.len(), 1, "only the header: no media time, no cut");
+    assert_eq!(segs[0].media_kind.as_str(), "header");
+    // Within the default limit the same file is one (long) segment and finishes.
+    let (_dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
+    let out = ingest(&app, &c, &media, "video/webm", 8_192).unwrap();
+    assert!(out.reason.is_none(), "{:?}", out.reason);
+}

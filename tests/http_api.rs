@@ -678,3 +678,50 @@ async fn a_plain_mp4_is_refused_on_the_live_stream_and_recorded_as_an_upload() {
     kiroku::recording::export(&s.app, &InterviewId::parse(&id).unwrap(), &export).unwrap();
     common::media::assert_same_media(&fixtures::path(name), &export);
 }
+
+/// The client sets media timestamps; real seconds it cannot. At 150 kbit/s (18.75 KB per
+/// second, 10 s of grace), a live stream that sends 225 KB at once (a file whose media time
+/// never advances, so the media-time check cannot see it) ends with 4413
+/// `bitrate_too_high`; a real 10 s recording of the same size uploaded at once, where faster
+/// than real time is the point, is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_stream_faster_than_real_time_is_stopped_but_an_upload_is_not() {
+    let s = server(|c| c.limits.max_stream_kbps = 150).await;
+    let c = s.candidate(true);
+    let media = fixtures::read("timestamps-never-advance.webm");
+    let (id, token) = s.interview(&c).await;
+    let mut ws = s.connect(&id, &token).await;
+    // Sends until the server says the capture ended (acknowledgements may come first).
+    let mut texts: Vec<Value> = Vec::new();
+    'send: for chunk in media.chunks(16_384) {
+        if ws.send(Message::binary(chunk.to_vec())).await.is_err() {
+            break;
+        }
+        while let Ok(Some(Ok(Message::Text(t)))) =
+            tokio::time::timeout(Duration::from_millis(100), ws.next()).await
+        {
+            let v: Value = serde_json::from_str(t.as_str()).unwrap();
+            let ended = v["type"] == "capture.ended";
+            texts.push(v);
+            if ended {
+                break 'send;
+            }
+        }
+    }
+    let (rest, code) = read_to_close(&mut ws).await;
+    texts.extend(rest);
+    assert_eq!(code, 4413, "{texts:?}");
+    assert_eq!(
+        texts.last().unwrap()["error"],
+        "bitrate_too_high",
+        "{texts:?}"
+    );
+    let (id, token) = s.interview(&c).await;
+    let upload = fixtures::read("interview-vp8-opus.webm");
+    assert!(
+        upload.len() > 190_000,
+        "more than the live allowance at the start"
+    );
+    let r = s.put_media(&id, &token, Some("video/webm"), upload).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+}

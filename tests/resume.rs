@@ -268,8 +268,13 @@ async fn an_upload_cut_off_mid_body_is_resumed_from_the_offset_the_server_holds(
         "capturing",
         "kept for a resume"
     );
+    // A connection of its own for each PUT: the server answers a refused one before reading
+    // its body and closes that connection, so it cannot be reused.
     let put = |offset: usize, body: Vec<u8>| {
-        s.http
+        reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap()
             .put(format!(
                 "{}/v1/interviews/{id}/media?resume={resume}&offset={offset}",
                 s.base

@@ -129,6 +129,7 @@ impl CaptureError {
             CaptureError::Media(SegmentError::CodecNotAllowed { .. }) => "codec_not_allowed",
             CaptureError::Media(SegmentError::Unreadable(_)) => "media_unreadable",
             CaptureError::Media(SegmentError::BadOffer(_)) => "whip_offer_refused",
+            CaptureError::Media(SegmentError::SegmentTooLarge { .. }) => "segment_too_large",
             CaptureError::Media(_) => "media_pipeline_failed",
             CaptureError::Seal(_) | CaptureError::Keys(_) => "sealing_failed",
             CaptureError::Store(_) | CaptureError::Manifest(_) => "store_failed",

@@ -67,7 +67,14 @@ pub struct Feeder {
     shared: Arc<Shared>,
     byte_limit: u64,
     transport: Transport,
+    /// Bytes per wall-clock second a live stream may average (after 10 s of grace): the
+    /// client sets media timestamps, real seconds it cannot.
+    live_bytes_per_second: u64,
+    opened: std::time::Instant,
 }
+
+/// Wall-clock seconds a live stream may send ahead of its rate, for a burst at the start.
+const LIVE_RATE_GRACE_SECONDS: u64 = 10;
 
 struct Shared {
     bytes_in: AtomicU64,
@@ -96,6 +103,15 @@ impl Feeder {
                 limit: self.byte_limit,
             });
             return Pushed::CaptureOver;
+        }
+        if self.transport == Transport::Live {
+            let seconds = self.opened.elapsed().as_secs() + LIVE_RATE_GRACE_SECONDS;
+            if total > self.live_bytes_per_second.saturating_mul(seconds) {
+                self.stop_with(CaptureError::BitrateTooHigh {
+                    limit: self.live_bytes_per_second * 8 / 1000,
+                });
+                return Pushed::CaptureOver;
+            }
         }
         let unstreamable = match self
             .shared
@@ -267,7 +283,7 @@ impl Capture {
                     .map(|(s, i, answer)| (s, i, Some(answer), Transport::Live))
             }
         };
-        let (segmenter, input, answer, transport) = match built {
+        let (mut segmenter, input, answer, transport) = match built {
             Ok(s) => s,
             Err(e) => {
                 app.catalog.end_interview(
@@ -279,6 +295,7 @@ impl Capture {
                 return Err(e.into());
             }
         };
+        segmenter.limit_segment_bytes(app.config.limits.max_segment_bytes);
         let shared = Arc::new(Shared {
             bytes_in: AtomicU64::new(0),
             over: AtomicBool::new(false),
@@ -311,6 +328,8 @@ impl Capture {
             shared: shared.clone(),
             byte_limit: app.config.limits.max_bytes_per_interview,
             transport,
+            live_bytes_per_second: app.config.limits.max_stream_kbps * 1000 / 8,
+            opened: std::time::Instant::now(),
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let row_candidate = row.candidate;
@@ -459,9 +478,11 @@ impl Ending {
         // The capture thread's reason first, except where the feeding side cut the input
         // short on purpose: then the demuxer's complaint about the cut stream is a consequence.
         let first = match feeder_reason {
-            Some(cut @ (CaptureError::NotStreamable | CaptureError::TooManyBytes { .. })) => {
-                Some(cut)
-            }
+            Some(
+                cut @ (CaptureError::NotStreamable
+                | CaptureError::TooManyBytes { .. }
+                | CaptureError::BitrateTooHigh { .. }),
+            ) => Some(cut),
             other => end.reason.or(other),
         };
         let reason = match first {

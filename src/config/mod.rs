@@ -195,6 +195,9 @@ pub struct Limits {
     pub max_concurrent_interviews: usize,
     /// Largest JSON request body, in bytes.
     pub max_json_body_bytes: usize,
+    /// Most muxed bytes one segment may gather before it is cut: a stream whose media time
+    /// does not advance never reaches a cut and would otherwise grow in memory without end.
+    pub max_segment_bytes: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -283,6 +286,8 @@ impl Default for Config {
                 max_seconds_per_interview: 3 * 3600,
                 max_concurrent_interviews: 32,
                 max_json_body_bytes: 64 * 1024,
+                // 8 Mbit/s (max_stream_kbps) over a 4 s segment, eight times over.
+                max_segment_bytes: 32 * 1024 * 1024,
             },
             regions,
             placement: BTreeMap::new(),
@@ -509,6 +514,7 @@ impl Config {
                 l.max_concurrent_interviews as u64,
             ),
             ("limits.max_json_body_bytes", l.max_json_body_bytes as u64),
+            ("limits.max_segment_bytes", l.max_segment_bytes),
             ("ingest_token_ttl_seconds", self.ingest_token_ttl_seconds),
         ] {
             if v == 0 {

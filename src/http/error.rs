@@ -96,6 +96,7 @@ pub fn capture_status(e: &CaptureError) -> StatusCode {
         }
         Media(SegmentError::Unreadable(_)) => StatusCode::UNPROCESSABLE_ENTITY,
         Media(SegmentError::BadOffer(_)) => StatusCode::BAD_REQUEST,
+        Media(SegmentError::SegmentTooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
         Consent(ConsentError::Catalog(_) | ConsentError::Audit(_)) => {
             StatusCode::INTERNAL_SERVER_ERROR
         }

@@ -76,6 +76,14 @@ impl Cutter {
         })
     }
 
+    /// Muxed bytes not cut into a piece yet.
+    pub fn pending_bytes(&self) -> usize {
+        match self {
+            Cutter::Matroska(c) => c.pending_bytes(),
+            Cutter::Mp4(c) => c.pending_bytes(),
+        }
+    }
+
     /// The tracks the header declared (known once the header piece is out).
     pub fn tracks(&self) -> &TrackSummary {
         match self {

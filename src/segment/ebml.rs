@@ -86,6 +86,11 @@ impl Cutter {
         &self.tracks
     }
 
+    /// Muxed bytes not cut into a piece yet.
+    pub fn pending_bytes(&self) -> usize {
+        self.cuts.pending()
+    }
+
     /// Appends muxer output and returns the pieces it completed.
     pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<Piece>, EbmlError> {
         self.cuts.extend(bytes);

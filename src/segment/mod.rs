@@ -55,6 +55,11 @@ pub enum SegmentError {
         profile: String,
         allowed: String,
     },
+    #[error(
+        "a segment gathered more than {limit} bytes without reaching a cut: the stream's media \
+         time does not advance as its bytes do"
+    )]
+    SegmentTooLarge { limit: u64 },
     #[error("the WHIP offer cannot be answered: {0}")]
     BadOffer(String),
     #[error("media could not be read: {0}")]

@@ -73,6 +73,11 @@ impl Cuts {
         self.buf.extend_from_slice(bytes);
     }
 
+    /// Bytes received and not cut into a piece yet.
+    pub(super) fn pending(&self) -> usize {
+        self.buf.len()
+    }
+
     /// The stream offset just past the last byte received.
     pub(super) fn end(&self) -> u64 {
         self.base + self.buf.len() as u64

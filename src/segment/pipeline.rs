@@ -82,6 +82,10 @@ pub struct Segmenter {
     pending: VecDeque<PlainSegment>,
     /// A WHIP session's housekeeping runs on this thread between pulls.
     whip: Option<Arc<WhipSession>>,
+    /// Most muxed bytes a segment may gather before it is cut.
+    max_segment_bytes: u64,
+    /// Why the segmenter stopped, told once the segments cut before are handed out.
+    failed: Option<SegmentError>,
     next_index: u32,
     media: MediaKind,
     done: bool,
@@ -124,6 +128,8 @@ impl Segmenter {
             codecs,
             pending: VecDeque::new(),
             whip: None,
+            max_segment_bytes: u64::MAX,
+            failed: None,
             next_index: 0,
             media: MediaKind::VideoAudio,
             done: false,
@@ -155,6 +161,8 @@ impl Segmenter {
             codecs: Arc::new(Mutex::new(codecs)),
             pending: VecDeque::new(),
             whip: Some(n.session.clone()),
+            max_segment_bytes: u64::MAX,
+            failed: None,
             next_index: 0,
             media: MediaKind::VideoAudio,
             done: false,
@@ -168,6 +176,9 @@ impl Segmenter {
         loop {
             if let Some(seg) = self.pending.pop_front() {
                 return Ok(SegmenterEvent::Segment(seg));
+            }
+            if let Some(e) = self.failed.take() {
+                return Err(e);
             }
             if self.done {
                 return Ok(SegmenterEvent::End);
@@ -191,7 +202,16 @@ impl Segmenter {
                     let pieces = cutter
                         .push(map.as_slice())
                         .map_err(|e| self.halt_with(SegmentError::Pipeline(e.to_string())))?;
+                    let pending = self.cutter.as_ref().map_or(0, |c| c.pending_bytes() as u64);
                     self.queue(pieces, false);
+                    if pending > self.max_segment_bytes {
+                        // The segments cut before stay: they are handed out first.
+                        self.stop();
+                        self.done = true;
+                        self.failed = Some(SegmentError::SegmentTooLarge {
+                            limit: self.max_segment_bytes,
+                        });
+                    }
                 }
                 None if self.sink.is_eos() => {
                     // A refusal or error may race with the end; neither may pass as a clean end.
@@ -219,6 +239,12 @@ impl Segmenter {
             .clone();
         codecs.sort_by_key(|c| Codec::ALL.iter().position(|x| x == c));
         codecs
+    }
+
+    /// Bounds the muxed bytes one segment may gather; past it the segmenter stops with
+    /// [`SegmentError::SegmentTooLarge`], segments already handed out kept.
+    pub fn limit_segment_bytes(&mut self, limit: u64) {
+        self.max_segment_bytes = limit;
     }
 
     /// Stops the pipeline now; pending input pushes fail from here on.

@@ -554,3 +554,38 @@ fn a_stream_whose_timestamps_never_advance_ends_as_segment_too_large() {
     let out = ingest(&app, &c, &media, "video/webm", 8_192).unwrap();
     assert!(out.reason.is_none(), "{:?}", out.reason);
 }
+
+/// Above `max_stream_kbps` in media time (the fixture is about 180 kbit/s; the limit here 20)
+/// the stream stops at the first media segment with `bitrate_too_high`, measured on the
+/// segments' own bytes, so an upload sent faster than real time is judged by its media.
+#[test]
+fn a_stream_above_the_bitrate_limit_in_media_time_stops_at_the_first_segment() {
+    let (_dir, app, c) =
+        app::with_candidate(&[Scope::Record], |cfg| cfg.limits.max_stream_kbps = 20);
+    let out = ingest(
+        &app,
+        &c,
+        &fixture("interview-vp8-opus.webm"),
+        "video/webm",
+        65_536,
+    )
+    .unwrap();
+    assert_eq!(
+        out.reason.as_ref().map(|r| r.code()),
+        Some("bitrate_too_high")
+    );
+    let segs = app.catalog.segments(&out.interview).unwrap();
+    assert_eq!(segs.len(), 1, "the header only");
+    // At 400 kbit/s the same upload, sent at once, is recorded whole.
+    let (_dir, app, c) =
+        app::with_candidate(&[Scope::Record], |cfg| cfg.limits.max_stream_kbps = 400);
+    let out = ingest(
+        &app,
+        &c,
+        &fixture("interview-vp8-opus.webm"),
+        "video/webm",
+        65_536,
+    )
+    .unwrap();
+    assert!(out.reason.is_none(), "{:?}", out.reason);
+}

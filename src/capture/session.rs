@@ -84,6 +84,9 @@ struct Shared {
     scan: Mutex<Option<InputScan>>,
     /// The media comes as the front-end's bytes (not a WHIP session's RTP).
     takes_bytes: bool,
+    /// Muxed bytes of the segments admitted so far: what the media-time rate check weighs
+    /// (bytes pushed may run ahead of the segments cut from them, in an upload).
+    segment_bytes: AtomicU64,
 }
 
 impl Feeder {
@@ -303,6 +306,7 @@ impl Capture {
             reason: Mutex::new(None),
             scan: Mutex::new(None),
             takes_bytes: answer.is_none(),
+            segment_bytes: AtomicU64::new(0),
         });
         let answer = match answer {
             Some(a) => {
@@ -691,7 +695,11 @@ impl Worker {
                 limit: limits.max_seconds_per_interview,
             });
         }
-        let bytes = self.shared.bytes_in.load(Ordering::SeqCst);
+        let bytes = self
+            .shared
+            .segment_bytes
+            .fetch_add(seg.bytes.len() as u64, Ordering::SeqCst)
+            + seg.bytes.len() as u64;
         let allowed = limits.max_stream_kbps * 1000 / 8 * (seg.end_ns / 1_000_000_000 + 10);
         if bytes > allowed {
             return Err(CaptureError::BitrateTooHigh {

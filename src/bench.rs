@@ -126,13 +126,10 @@ fn whip_ratio(
     media: &Path,
     rounds: u32,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    use crate::segment::{IceSettings, Segmenter, WhipPublisher};
+    use crate::segment::{IceSettings, Segmenter, WhipPublisher, WhipSource};
     let bytes = std::fs::read(media).map_err(|e| format!("{}: {e}", media.display()))?;
     let target = std::time::Duration::from_secs_f64(app.config.segment.target_seconds);
-    let ice = IceSettings {
-        addresses: vec![std::net::IpAddr::from([127, 0, 0, 1])],
-        ports: None,
-    };
+    let ice = IceSettings::loopback();
     // What the jitter buffer still holds when the publisher has sent its last packet.
     let settle = std::time::Duration::from_millis(500);
     let (mut ours_cpu, mut base_cpu, mut media_ms) = (0.0, 0.0, 0u64);
@@ -140,7 +137,7 @@ fn whip_ratio(
     for round in 0..rounds {
         let (mut ours, mut base) = (0.0, 0.0);
         for baseline_now in [round % 2 == 0, round % 2 == 1] {
-            let (publisher, offer) = WhipPublisher::offer(&bytes)?;
+            let (publisher, offer) = WhipPublisher::offer(WhipSource::Replay(&bytes))?;
             let t = cpu_seconds();
             if baseline_now {
                 let (seg, input, answer) = Segmenter::start_whip(&app.whip, &offer, &ice, target)?;

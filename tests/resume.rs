@@ -9,38 +9,20 @@ use std::time::Duration;
 use common::fixtures;
 use common::server::{self, As, Server};
 use common::ws::{Ws, connect, finish, read_to_close};
-use common::{app, candidates};
 use futures_util::{SinkExt, StreamExt};
 use kiroku::config::Config;
-use kiroku::consent::Scope;
 use kiroku::ids::InterviewId;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
 async fn server(tweak: impl FnOnce(&mut Config)) -> Server {
-    let s = server::start(tweak).await;
-    app::privacy_basics(&s.app);
-    s
+    server::start_ready(tweak).await
 }
 
 /// A created interview: (id, ingest token, resume token).
 async fn interview(s: &Server) -> (String, String, String) {
-    let c = candidates::add(&s.app, "JP", &[Scope::Record]);
-    let (status, body) = s
-        .call(
-            "POST",
-            "/v1/interviews",
-            As::Service,
-            Some(json!({"candidate": c.to_string(), "recruiter": "acme"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let field = |k: &str| body[k].as_str().unwrap().to_string();
-    (
-        field("interview_id"),
-        field("ingest_token"),
-        field("resume_token"),
-    )
+    let i = s.create_interview().await;
+    (i.id, i.ingest_token, i.resume_token)
 }
 
 fn resume_url(s: &Server, id: &str, resume: &str, offset: Option<u64>) -> String {
@@ -55,9 +37,7 @@ fn resume_url(s: &Server, id: &str, resume: &str, offset: Option<u64>) -> String
 }
 
 async fn show(s: &Server, id: &str) -> Value {
-    s.call("GET", &format!("/v1/interviews/{id}"), As::Service, None)
-        .await
-        .1
+    s.status(id).await
 }
 
 /// Streams `media` in 16 KiB messages until the first media segment is acknowledged, then
@@ -223,14 +203,7 @@ async fn finish_ends_a_dropped_stream_without_waiting_for_the_grace_period() {
         )
         .await;
     assert_eq!(status, 202, "{v}");
-    let mut shown = show(&s, &id).await;
-    for _ in 0..50 {
-        if shown["state"] != "capturing" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        shown = show(&s, &id).await;
-    }
+    let shown = s.wait_until_ended(&id, Duration::from_secs(5)).await;
     assert_eq!(shown["state"], "finished", "{shown}");
     assert!(kiroku::recording::rebuild(&s.app, &InterviewId::parse(&id).unwrap()).is_ok());
 }

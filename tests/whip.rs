@@ -7,40 +7,26 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::browser::{Browser, PageServer, wait_for_report};
-use common::server::{self, As, Server};
+use common::candidates;
+use common::server::{self, Server};
 use common::whip::{self, WhipClient};
-use common::{app, candidates};
 use kiroku::config::Config;
 use kiroku::consent::Scope;
 use kiroku::ids::{CandidateId, InterviewId};
+use kiroku::segment::WhipSource;
 use serde_json::{Value, json};
 
 /// A page origin allowed to publish in the CORS test.
 const PAGE_ORIGIN: &str = "http://127.0.0.1:1";
 
 async fn server(tweak: impl FnOnce(&mut Config)) -> Server {
-    let s = server::start(tweak).await;
-    app::privacy_basics(&s.app);
-    s
+    server::start_ready(tweak).await
 }
 
-/// A candidate with `record` consent and a created interview: (candidate, id, ingest token).
+/// A created interview: (candidate, id, ingest token).
 async fn interview(s: &Server) -> (CandidateId, String, String) {
-    let c = candidates::add(&s.app, "JP", &[Scope::Record]);
-    let (status, body) = s
-        .call(
-            "POST",
-            "/v1/interviews",
-            As::Service,
-            Some(json!({"candidate": c.to_string(), "recruiter": "acme"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    (
-        c,
-        body["interview_id"].as_str().unwrap().into(),
-        body["ingest_token"].as_str().unwrap().into(),
-    )
+    let i = s.create_interview().await;
+    (i.candidate, i.id, i.ingest_token)
 }
 
 fn whip_url(s: &Server, id: &str) -> String {
@@ -48,24 +34,11 @@ fn whip_url(s: &Server, id: &str) -> String {
 }
 
 async fn show(s: &Server, id: &str) -> Value {
-    let (status, v) = s
-        .call("GET", &format!("/v1/interviews/{id}"), As::Service, None)
-        .await;
-    assert_eq!(status, 200, "{v}");
-    v
+    s.status(id).await
 }
 
-/// Waits until the interview's capture has ended; its status then.
 async fn ended(s: &Server, id: &str, within: Duration) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let v = show(s, id).await;
-        if v["state"] != "capturing" && v["state"] != "created" {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "still capturing: {v}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    s.wait_until_ended(id, within).await
 }
 
 /// Waits until the interview has a stored media segment.
@@ -83,11 +56,21 @@ async fn publish(url: String, token: String, loss: f64) -> Result<WhipClient, wh
         .unwrap()
 }
 
-/// Exports the interview and decodes it: (video stream, audio stream).
+/// Exports the interview (VP8 in WebM) and decodes it: (video stream, audio stream).
 fn exported(s: &Server, id: &str) -> (common::media::DecodedStream, common::media::DecodedStream) {
+    exported_as(s, id, "video/webm", "video/x-vp8")
+}
+
+/// Exports the interview, checks its container, and decodes it: (video, audio).
+fn exported_as(
+    s: &Server,
+    id: &str,
+    content_type: &str,
+    video_codec: &str,
+) -> (common::media::DecodedStream, common::media::DecodedStream) {
     let out = s.dir.path().join(format!("{id}.export"));
     let rec = kiroku::recording::export(&s.app, &InterviewId::parse(id).unwrap(), &out).unwrap();
-    assert_eq!(rec.content_type, "video/webm");
+    assert_eq!(rec.content_type, content_type);
     let streams = common::media::decode(&out);
     let find = |codec: &str| {
         streams
@@ -96,7 +79,7 @@ fn exported(s: &Server, id: &str) -> (common::media::DecodedStream, common::medi
             .cloned()
             .unwrap_or_else(|| panic!("no {codec} in {streams:?}"))
     };
-    (find("video/x-vp8"), find("audio/x-opus"))
+    (find(video_codec), find("audio/x-opus"))
 }
 
 /// Every candidate line of an SDP is on 127.0.0.1.
@@ -154,6 +137,46 @@ async fn a_whip_client_publishes_and_its_recording_is_segmented_on_keyframes_and
     );
 }
 
+/// A client whose offer prefers H.264 (as Safari's and OBS's do) is answered with H.264,
+/// which WebM cannot carry: the recording is stored, segmented and exported as Matroska, and
+/// its status says Firefox and Safari may not play it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_prefers_h264_is_recorded_as_matroska() {
+    let s = server(|_| {}).await;
+    let (_, id, token) = interview(&s).await;
+    let url = whip_url(&s, &id);
+    let client = tokio::task::spawn_blocking(move || {
+        whip::publish_from(
+            &url,
+            &token,
+            WhipSource::TestPattern {
+                h264: true,
+                video_loss: 0.0,
+                audio_loss: 0.0,
+            },
+        )
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(client.answer.contains("H264/90000"), "{}", client.answer);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(
+        tokio::task::spawn_blocking(move || client.finish())
+            .await
+            .unwrap(),
+        200
+    );
+    let v = ended(&s, &id, Duration::from_secs(20)).await;
+    assert_eq!(v["state"], "finished", "{v}");
+    assert_eq!(v["profile"], "matroska", "{v}");
+    assert_eq!(v["playback"]["codecs"], json!(["h264", "opus"]));
+    assert!(v["segments"].as_array().unwrap().len() >= 3, "{v}");
+    let (video, audio) = exported_as(&s, &id, "video/x-matroska", "video/x-h264");
+    assert!(video.frames as f64 >= 5.0 * 30.0 * 0.8, "{video:?}");
+    assert!(audio.frames > 0);
+}
+
 /// 5 % of the client's RTP packets are dropped before they leave it: the jitter buffer and
 /// the depayloaders' keyframe requests carry the recording through, and it decodes from start
 /// to end with both streams.
@@ -198,10 +221,20 @@ async fn a_negotiated_stream_that_never_carries_media_does_not_hold_the_recordin
     let s = server(|_| {}).await;
     let (_, id, token) = interview(&s).await;
     let url = whip_url(&s, &id);
-    let client = tokio::task::spawn_blocking(move || whip::publish_losing(&url, &token, 1.0, 0.0))
-        .await
-        .unwrap()
-        .unwrap();
+    let client = tokio::task::spawn_blocking(move || {
+        whip::publish_from(
+            &url,
+            &token,
+            WhipSource::TestPattern {
+                h264: false,
+                video_loss: 1.0,
+                audio_loss: 0.0,
+            },
+        )
+    })
+    .await
+    .unwrap()
+    .unwrap();
     tokio::time::sleep(Duration::from_secs(8)).await;
     tokio::task::spawn_blocking(move || client.finish())
         .await

@@ -12,6 +12,7 @@ mod piece;
 mod pipeline;
 mod profile;
 mod tap;
+mod webrtc;
 mod whip;
 mod whip_publisher;
 
@@ -22,8 +23,9 @@ pub use piece::{Piece, PieceKind, TrackSummary};
 pub use pipeline::{Segmenter, SegmenterEvent, SegmenterInput, remux_only};
 pub use profile::{PipelineSource, Profile, Profiles, bare_content_type, sniff_content_type};
 pub use tap::{AudioTap, TAP_RATE};
-pub use whip::{Answer, IceSettings, Session as WhipSession, WhipDescription, check_offer};
-pub use whip_publisher::Publisher as WhipPublisher;
+pub use webrtc::IceSettings;
+pub use whip::{Answer, Session as WhipSession, WhipDescription, check_offer};
+pub use whip_publisher::{Publisher as WhipPublisher, Source as WhipSource};
 
 pub use crate::vocab::MediaKind;
 

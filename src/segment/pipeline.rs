@@ -15,7 +15,8 @@ use gstreamer_app as gst_app;
 
 use super::cut::Cutter;
 use super::piece::PieceKind;
-use super::whip::{self, IceSettings, Session as WhipSession, WhipDescription};
+use super::webrtc::IceSettings;
+use super::whip::{self, Session as WhipSession, WhipDescription};
 use super::{Container, MediaKind, PlainSegment, Profile, SegmentError};
 use crate::vocab::Codec;
 

@@ -10,7 +10,7 @@
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gstreamer as gst;
@@ -21,13 +21,12 @@ use serde::Deserialize;
 
 use super::SegmentError;
 use super::profile::PipelineSource;
+use super::webrtc::{self, IceSettings};
 use crate::vocab::Codec;
 
 /// Where the WHIP description lives, relative to a pipelines folder.
 const WHIP_FILE: &str = "webrtc/whip.toml";
 const BUILTIN_WHIP: &str = include_str!("../../pipelines/webrtc/whip.toml");
-/// How long negotiation may wait for webrtcbin (each promise, and ICE gathering).
-const NEGOTIATION: Duration = Duration::from_secs(10);
 /// A negotiated stream that has carried no media this long after the session's first
 /// stream did is released from the muxer, which would otherwise wait for it for ever.
 const SILENT_STREAM_GRACE: Duration = Duration::from_secs(3);
@@ -124,23 +123,6 @@ impl WhipDescription {
             .chain(self.audio.iter().map(|a| a.encoding.as_str()))
             .collect::<Vec<_>>()
             .join(", ")
-    }
-}
-
-/// Where kiroku's ICE agent gathers candidates and which ports it uses.
-#[derive(Debug, Clone, Default)]
-pub struct IceSettings {
-    /// The local addresses candidates are gathered on; empty: every interface.
-    pub addresses: Vec<IpAddr>,
-    /// The UDP ports (inclusive) the agent binds; `None`: any.
-    pub ports: Option<(u16, u16)>,
-}
-
-impl IceSettings {
-    /// Only loopback addresses: a remote candidate elsewhere cannot be reached from them, so
-    /// it is dropped from the offer and nothing is ever sent to it.
-    fn loopback_only(&self) -> bool {
-        !self.addresses.is_empty() && self.addresses.iter().all(|a| a.is_loopback())
     }
 }
 
@@ -505,7 +487,7 @@ pub fn negotiate(
     let sink = by_name("sink")?
         .downcast::<gstreamer_app::AppSink>()
         .map_err(|_| pipe("`sink` is not an appsink".into()))?;
-    configure_ice(&webrtc, ice);
+    ice.apply(&webrtc);
 
     let mut branches = Vec::new();
     for a in &plan.accepted {
@@ -555,17 +537,7 @@ pub fn negotiate(
         peer_gone: AtomicBool::new(false),
     });
     link_on_pad_added(&webrtc, &session);
-    let (gathered_tx, gathered) = mpsc::channel::<()>();
-    let gathered_tx = Mutex::new(gathered_tx);
-    webrtc.connect_notify(Some("ice-gathering-state"), move |w, _| {
-        let state = w.property::<gst_webrtc::WebRTCICEGatheringState>("ice-gathering-state");
-        if state == gst_webrtc::WebRTCICEGatheringState::Complete {
-            let _ = gathered_tx
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .send(());
-        }
-    });
+    let gathered = webrtc::when_gathered(&webrtc);
     pipeline
         .set_state(gst::State::Playing)
         .map_err(|e| pipe(e.to_string()))?;
@@ -583,16 +555,14 @@ pub fn negotiate(
     }
     let offer =
         gst_webrtc::WebRTCSessionDescription::new(gst_webrtc::WebRTCSDPType::Offer, message);
-    call(&webrtc, "set-remote-description", &offer)?;
-    let answer = create_answer(&webrtc)?;
-    call(&webrtc, "set-local-description", &answer)?;
-    gathered
-        .recv_timeout(NEGOTIATION)
-        .map_err(|_| pipe("ICE gathering did not complete".into()))?;
-    let local = webrtc
-        .property::<Option<gst_webrtc::WebRTCSessionDescription>>("local-description")
-        .ok_or_else(|| pipe("no local description".into()))?;
-    let sdp = local.sdp().as_text().map_err(|e| pipe(e.to_string()))?;
+    let refused = |what: &str| SegmentError::BadOffer(format!("webrtcbin's {what} failed"));
+    webrtc::promise(&webrtc, "set-remote-description", Some(&offer))
+        .ok_or_else(|| refused("set-remote-description"))?;
+    let answer = webrtc::description_in(webrtc::promise(&webrtc, "create-answer", None), "answer")
+        .ok_or_else(|| refused("create-answer"))?;
+    webrtc::promise(&webrtc, "set-local-description", Some(&answer))
+        .ok_or_else(|| refused("set-local-description"))?;
+    let sdp = webrtc::local_sdp(&webrtc, &gathered)?;
     tracing::debug!(answer = %sdp, "WHIP answer");
     watch_for_bye(&webrtc, &session);
     Ok(Negotiated {
@@ -604,24 +574,6 @@ pub fn negotiate(
             profile: plan.profile,
         },
     })
-}
-
-fn configure_ice(webrtc: &gst::Element, ice: &IceSettings) {
-    let agent = webrtc.property::<gst::glib::Object>("ice-agent");
-    for address in &ice.addresses {
-        agent.emit_by_name::<bool>("add-local-ip-address", &[&address.to_string()]);
-    }
-    agent.set_property("ice-tcp", false);
-    if let Some((min, max)) = ice.ports {
-        agent.set_property("min-rtp-port", min as u32);
-        agent.set_property("max-rtp-port", max as u32);
-    }
-    // libnice would otherwise look for UPnP gateways on every interface (multicast SSDP) and
-    // hold gathering back until that times out.
-    let nice = agent.property::<gst::glib::Object>("agent");
-    if nice.find_property("upnp").is_some() {
-        nice.set_property("upnp", false);
-    }
 }
 
 /// Links each of webrtcbin's new streams to the branch made for its media line.
@@ -725,43 +677,6 @@ fn watch_for_bye(webrtc: &gst::Element, session: &Arc<Session>) {
             None
         });
     }
-}
-
-/// Emits a webrtcbin action that takes a description and a promise, and waits for it.
-fn call(
-    webrtc: &gst::Element,
-    action: &str,
-    description: &gst_webrtc::WebRTCSessionDescription,
-) -> Result<(), SegmentError> {
-    let (tx, rx) = mpsc::channel();
-    let promise = gst::Promise::with_change_func(move |reply| {
-        let _ = tx.send(reply.is_ok());
-    });
-    webrtc.emit_by_name::<()>(action, &[description, &promise]);
-    match rx.recv_timeout(NEGOTIATION) {
-        Ok(true) => Ok(()),
-        _ => Err(SegmentError::BadOffer(format!(
-            "webrtcbin's {action} failed"
-        ))),
-    }
-}
-
-fn create_answer(
-    webrtc: &gst::Element,
-) -> Result<gst_webrtc::WebRTCSessionDescription, SegmentError> {
-    let (tx, rx) = mpsc::channel();
-    let promise = gst::Promise::with_change_func(move |reply| {
-        let answer = reply
-            .ok()
-            .flatten()
-            .and_then(|s| s.get::<gst_webrtc::WebRTCSessionDescription>("answer").ok());
-        let _ = tx.send(answer);
-    });
-    webrtc.emit_by_name::<()>("create-answer", &[&None::<gst::Structure>, &promise]);
-    rx.recv_timeout(NEGOTIATION)
-        .ok()
-        .flatten()
-        .ok_or_else(|| SegmentError::BadOffer("webrtcbin could not answer the offer".into()))
 }
 
 #[cfg(test)]

@@ -1,10 +1,13 @@
-//! A WHIP publisher that replays a recorded WebM (VP8 + Opus) in real time over WebRTC on
-//! loopback, without encoding: what `kiroku bench` measures WHIP ingest with, so the same
-//! packets reach kiroku's whole path and the GStreamer-only baseline.
+//! A WHIP publisher on loopback: what `kiroku bench` measures WHIP ingest with (a recorded
+//! WebM replayed in real time, without encoding, so the same packets reach kiroku's whole
+//! path and the GStreamer-only baseline) and what the tests publish with when the client is
+//! not a browser (a live test pattern and tone, VP8 or H.264, packets dropped on request).
+//! The HTTP side of WHIP is the caller's: it posts [`Publisher::offer`]'s SDP and hands the
+//! answer to [`Publisher::answer`].
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -13,51 +16,96 @@ use gstreamer_sdp as gst_sdp;
 use gstreamer_webrtc as gst_webrtc;
 
 use super::SegmentError;
+use super::webrtc::{self, IceSettings, NEGOTIATION};
 
-const WAIT: Duration = Duration::from_secs(10);
+/// What a publisher sends.
+#[derive(Debug, Clone, Copy)]
+pub enum Source<'a> {
+    /// A recorded WebM (VP8 + Opus), replayed in real time from the answer on.
+    Replay(&'a [u8]),
+    /// A live 320x240 test pattern (VP8, or H.264 when `h264`) and a 440 Hz tone (Opus), each
+    /// losing the given share of its RTP packets before they are sent.
+    TestPattern {
+        h264: bool,
+        video_loss: f64,
+        audio_loss: f64,
+    },
+}
 
-/// A publishing session: offer made, waiting for the answer, then the file in real time.
+/// A publishing session: offer made, waiting for the answer, then the media.
 pub struct Publisher {
     pipeline: gst::Pipeline,
     webrtc: gst::Element,
-    src: gst_app::AppSrc,
-    media: Vec<u8>,
-    /// Where the file's second cluster starts: what comes before goes in at once.
-    header: usize,
+    /// The replayed file's remainder and where it goes in, for [`Source::Replay`].
+    replay: Option<(gst_app::AppSrc, Vec<u8>)>,
     sent: Arc<AtomicBool>,
     connected: Arc<AtomicBool>,
 }
 
 fn failed(what: &str) -> SegmentError {
-    SegmentError::Pipeline(format!("bench publisher: {what}"))
+    SegmentError::Pipeline(format!("WHIP publisher: {what}"))
+}
+
+const AUDIO_RTP: &str =
+    "application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000";
+
+fn description(source: &Source<'_>) -> String {
+    match source {
+        Source::Replay(_) => format!(
+            "webrtcbin name=webrtc bundle-policy=max-bundle \
+             appsrc name=src format=bytes is-live=false ! matroskademux name=d \
+             d.video_0 ! queue ! clocksync name=vsync ! rtpvp8pay pt=96 \
+               ! application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000 ! webrtc. \
+             d.audio_0 ! queue ! clocksync name=async ! rtpopuspay pt=111 name=apay \
+               ! {AUDIO_RTP} ! webrtc."
+        ),
+        Source::TestPattern {
+            h264,
+            video_loss,
+            audio_loss,
+        } => {
+            let video = if *h264 {
+                "openh264enc gop-size=100000 bitrate=300000 ! h264parse \
+                 ! rtph264pay pt=102 config-interval=-1 aggregate-mode=zero-latency"
+                    .to_string()
+                    + &format!(" ! identity drop-probability={video_loss} ")
+                    + "! application/x-rtp,media=video,encoding-name=H264,payload=102,\
+                       clock-rate=90000,packetization-mode=(string)1,profile-level-id=(string)42c01e"
+            } else {
+                format!(
+                    "vp8enc deadline=1 cpu-used=8 target-bitrate=300000 keyframe-max-dist=100000 \
+                     error-resilient=partitions ! rtpvp8pay pt=96 picture-id-mode=15-bit \
+                     ! identity drop-probability={video_loss} \
+                     ! application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000"
+                )
+            };
+            format!(
+                "webrtcbin name=webrtc bundle-policy=max-bundle \
+                 videotestsrc is-live=true pattern=ball \
+                   ! video/x-raw,width=320,height=240,framerate=30/1 ! videoconvert ! queue \
+                   ! {video} ! webrtc. \
+                 audiotestsrc is-live=true wave=sine freq=440 ! audioconvert ! audioresample \
+                   ! queue ! opusenc ! rtpopuspay pt=111 name=apay \
+                   ! identity drop-probability={audio_loss} ! {AUDIO_RTP} ! webrtc."
+            )
+        }
+    }
 }
 
 impl Publisher {
-    /// Builds the publisher for `media` and makes its offer (ICE on 127.0.0.1, gathered).
-    pub fn offer(media: &[u8]) -> Result<(Publisher, String), SegmentError> {
+    /// Builds the publisher and makes its offer (ICE on 127.0.0.1, every candidate in it).
+    pub fn offer(source: Source<'_>) -> Result<(Publisher, String), SegmentError> {
         super::init_gstreamer()?;
-        let description = "webrtcbin name=webrtc bundle-policy=max-bundle \
-            appsrc name=src format=bytes is-live=false ! matroskademux name=d \
-            d.video_0 ! queue ! clocksync name=vsync ! rtpvp8pay pt=96 \
-              ! application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000 ! webrtc. \
-            d.audio_0 ! queue ! clocksync name=async ! rtpopuspay pt=111 name=apay \
-              ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000 ! webrtc.";
-        let pipeline = gst::parse::launch(description)
+        let pipeline = gst::parse::launch(&description(&source))
             .map_err(|e| failed(&e.to_string()))?
             .downcast::<gst::Pipeline>()
             .map_err(|_| failed("not a pipeline"))?;
         let webrtc = pipeline
             .by_name("webrtc")
             .ok_or_else(|| failed("no webrtcbin"))?;
-        let src = pipeline
-            .by_name("src")
-            .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
-            .ok_or_else(|| failed("no appsrc"))?;
-        let agent = webrtc.property::<gst::glib::Object>("ice-agent");
-        agent.emit_by_name::<bool>("add-local-ip-address", &[&"127.0.0.1"]);
-        agent.set_property("ice-tcp", false);
+        IceSettings::loopback().apply(&webrtc);
         let sent = Arc::new(AtomicBool::new(false));
-        // The file is sent once the audio payloader sees its end.
+        // Everything is sent once the audio payloader sees the end.
         if let Some(pad) = pipeline.by_name("apay").and_then(|p| p.static_pad("sink")) {
             let sent = sent.clone();
             pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
@@ -78,63 +126,57 @@ impl Publisher {
                 up.store(true, Ordering::SeqCst);
             }
         });
-        let (gathered_tx, gathered) = mpsc::channel::<()>();
-        let gathered_tx = Mutex::new(gathered_tx);
-        webrtc.connect_notify(Some("ice-gathering-state"), move |w, _| {
-            if w.property::<gst_webrtc::WebRTCICEGatheringState>("ice-gathering-state")
-                == gst_webrtc::WebRTCICEGatheringState::Complete
-            {
-                let _ = gathered_tx
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .send(());
-            }
-        });
+        let gathered = webrtc::when_gathered(&webrtc);
         pipeline
             .set_state(gst::State::Playing)
             .map_err(|e| failed(&e.to_string()))?;
-        // The streams exist only once the demuxer read the header: push it first.
-        // The header and the first cluster go in before the offer, so the payloaders have
-        // caps when webrtcbin writes it; what they send before the session is up is lost.
-        let clusters: Vec<usize> = media
-            .windows(4)
-            .enumerate()
-            .filter(|(_, w)| *w == [0x1F, 0x43, 0xB6, 0x75])
-            .map(|(i, _)| i)
-            .take(2)
-            .collect();
-        let header = *clusters
-            .get(1)
-            .ok_or_else(|| failed("the bench media needs two clusters"))?;
+        let replay = match source {
+            Source::Replay(media) => {
+                let src = pipeline
+                    .by_name("src")
+                    .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+                    .ok_or_else(|| failed("no appsrc"))?;
+                // The header and the first cluster go in before the offer, so the payloaders
+                // have caps when webrtcbin writes it; what they send before the session is up
+                // is lost.
+                let second_cluster = media
+                    .windows(4)
+                    .enumerate()
+                    .filter(|(_, w)| *w == [0x1F, 0x43, 0xB6, 0x75])
+                    .map(|(i, _)| i)
+                    .nth(1)
+                    .ok_or_else(|| failed("the replayed media needs two clusters"))?;
+                src.push_buffer(gst::Buffer::from_slice(media[..second_cluster].to_vec()))
+                    .map_err(|e| failed(&format!("{e:?}")))?;
+                Some((src, media[second_cluster..].to_vec()))
+            }
+            Source::TestPattern { .. } => None,
+        };
         let publisher = Publisher {
             pipeline,
             webrtc,
-            src,
-            media: media.to_vec(),
-            header,
+            replay,
             sent,
             connected,
         };
-        let offer = publisher.negotiate(&gathered)?;
-        Ok((publisher, offer))
+        publisher.wait_for_streams()?;
+        let offer = webrtc::description_in(
+            webrtc::promise(&publisher.webrtc, "create-offer", None),
+            "offer",
+        )
+        .ok_or_else(|| failed("no offer"))?;
+        webrtc::promise(&publisher.webrtc, "set-local-description", Some(&offer))
+            .ok_or_else(|| failed("set-local-description failed"))?;
+        let sdp = webrtc::local_sdp(&publisher.webrtc, &gathered)?;
+        Ok((publisher, sdp))
     }
 
-    fn negotiate(&self, gathered: &mpsc::Receiver<()>) -> Result<String, SegmentError> {
-        // Transceivers come from the payloaders' pads; they appear once the demuxer has the
-        // file's header, so the header goes in now and the rest once the session is up.
-        self.src
-            .push_buffer(gst::Buffer::from_slice(self.media[..self.header].to_vec()))
-            .map_err(|e| failed(&format!("{e:?}")))?;
-        let deadline = std::time::Instant::now() + WAIT;
-        let with_caps = || {
-            self.webrtc
-                .sink_pads()
-                .iter()
-                .filter(|p| p.current_caps().is_some())
-                .count()
-        };
+    /// Waits until both streams have a transceiver (made send-only) and caps, which the offer
+    /// is written from.
+    fn wait_for_streams(&self) -> Result<(), SegmentError> {
+        let deadline = Instant::now() + NEGOTIATION;
         loop {
-            let n = (0..)
+            let transceivers = (0..)
                 .map_while(|i: i32| {
                     self.webrtc
                         .emit_by_name::<Option<gst_webrtc::WebRTCRTPTransceiver>>(
@@ -149,43 +191,41 @@ impl Publisher {
                     )
                 })
                 .count();
-            if n >= 2 && with_caps() >= 2 {
-                break;
+            let with_caps = self
+                .webrtc
+                .sink_pads()
+                .iter()
+                .filter(|p| p.current_caps().is_some())
+                .count();
+            if transceivers >= 2 && with_caps >= 2 {
+                return Ok(());
             }
-            if std::time::Instant::now() > deadline {
-                return Err(failed("the file's streams did not come"));
+            if Instant::now() > deadline {
+                return Err(failed("the streams did not come"));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let offer = promise(&self.webrtc, "create-offer", None)?
-            .get::<gst_webrtc::WebRTCSessionDescription>("offer")
-            .map_err(|_| failed("no offer"))?;
-        promise(&self.webrtc, "set-local-description", Some(&offer))?;
-        gathered
-            .recv_timeout(WAIT)
-            .map_err(|_| failed("ICE gathering did not complete"))?;
-        self.webrtc
-            .property::<gst_webrtc::WebRTCSessionDescription>("local-description")
-            .sdp()
-            .as_text()
-            .map_err(|e| failed(&e.to_string()))
     }
 
-    /// Applies kiroku's answer and sends the rest of the file, paced by its timestamps from
-    /// now on.
+    /// Applies the answer, waits for the session to connect and, for a replay, sends the rest
+    /// of the file paced by its timestamps from now on.
     pub fn answer(&self, sdp: &str) -> Result<(), SegmentError> {
         let message =
             gst_sdp::SDPMessage::parse_buffer(sdp.as_bytes()).map_err(|_| failed("bad answer"))?;
         let answer =
             gst_webrtc::WebRTCSessionDescription::new(gst_webrtc::WebRTCSDPType::Answer, message);
-        promise(&self.webrtc, "set-remote-description", Some(&answer))?;
-        let deadline = std::time::Instant::now() + WAIT;
+        webrtc::promise(&self.webrtc, "set-remote-description", Some(&answer))
+            .ok_or_else(|| failed("set-remote-description failed"))?;
+        let deadline = Instant::now() + NEGOTIATION;
         while !self.connected.load(Ordering::SeqCst) {
-            if std::time::Instant::now() > deadline {
+            if Instant::now() > deadline {
                 return Err(failed("the session did not connect"));
             }
             std::thread::sleep(Duration::from_millis(5));
         }
+        let Some((src, rest)) = &self.replay else {
+            return Ok(());
+        };
         // The media's time starts now: earlier running time went to negotiation.
         let now = self
             .pipeline
@@ -197,20 +237,19 @@ impl Publisher {
                 sync.set_property("ts-offset", now);
             }
         }
-        for chunk in self.media[self.header..].chunks(64 * 1024) {
-            self.src
-                .push_buffer(gst::Buffer::from_slice(chunk.to_vec()))
+        for chunk in rest.chunks(64 * 1024) {
+            src.push_buffer(gst::Buffer::from_slice(chunk.to_vec()))
                 .map_err(|e| failed(&format!("{e:?}")))?;
         }
-        let _ = self.src.end_of_stream();
+        let _ = src.end_of_stream();
         Ok(())
     }
 
-    /// Waits until the whole file was sent, at most `within`.
+    /// Waits until a replayed file was sent whole, at most `within`.
     pub fn wait_until_sent(&self, within: Duration) -> bool {
-        let deadline = std::time::Instant::now() + within;
+        let deadline = Instant::now() + within;
         while !self.sent.load(Ordering::SeqCst) {
-            if std::time::Instant::now() > deadline {
+            if Instant::now() > deadline {
                 return false;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -223,23 +262,4 @@ impl Drop for Publisher {
     fn drop(&mut self) {
         let _ = self.pipeline.set_state(gst::State::Null);
     }
-}
-
-fn promise(
-    webrtc: &gst::Element,
-    action: &str,
-    description: Option<&gst_webrtc::WebRTCSessionDescription>,
-) -> Result<gst::Structure, SegmentError> {
-    let (tx, rx) = mpsc::channel();
-    let p = gst::Promise::with_change_func(move |reply| {
-        let _ = tx.send(reply.ok().flatten().map(|s| s.to_owned()));
-    });
-    match description {
-        Some(d) => webrtc.emit_by_name::<()>(action, &[d, &p]),
-        None => webrtc.emit_by_name::<()>(action, &[&None::<gst::Structure>, &p]),
-    }
-    Ok(rx
-        .recv_timeout(WAIT)
-        .map_err(|_| failed(&format!("{action} did not answer")))?
-        .unwrap_or_else(|| gst::Structure::new_empty("empty")))
 }

@@ -135,3 +135,67 @@ impl Server {
             .unwrap()
     }
 }
+
+/// [`start`], with the privacy notice and the recruiter `acme` that interviews need.
+pub async fn start_ready(tweak: impl FnOnce(&mut Config)) -> Server {
+    let s = start(tweak).await;
+    super::app::privacy_basics(&s.app);
+    s
+}
+
+/// An interview created over the API for a candidate in Japan with `record` consent.
+pub struct CreatedInterview {
+    pub candidate: kiroku::ids::CandidateId,
+    pub id: String,
+    pub ingest_token: String,
+    pub resume_token: String,
+}
+
+impl Server {
+    /// `POST /v1/interviews` for a new candidate in Japan with `record` consent, recruiter
+    /// `acme`.
+    pub async fn create_interview(&self) -> CreatedInterview {
+        let candidate = super::candidates::add(&self.app, "JP", &[kiroku::consent::Scope::Record]);
+        let (status, body) = self
+            .call(
+                "POST",
+                "/v1/interviews",
+                As::Service,
+                Some(serde_json::json!({"candidate": candidate.to_string(), "recruiter": "acme"})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let field = |k: &str| body[k].as_str().unwrap().to_string();
+        CreatedInterview {
+            candidate,
+            id: field("interview_id"),
+            ingest_token: field("ingest_token"),
+            resume_token: field("resume_token"),
+        }
+    }
+
+    /// The interview's status as the service reads it.
+    pub async fn status(&self, id: &str) -> Value {
+        let (status, v) = self
+            .call("GET", &format!("/v1/interviews/{id}"), As::Service, None)
+            .await;
+        assert_eq!(status, 200, "{v}");
+        v
+    }
+
+    /// Waits, at most `within`, until the interview's capture has ended; its status then.
+    pub async fn wait_until_ended(&self, id: &str, within: std::time::Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let v = self.status(id).await;
+            if v["state"] != "capturing" && v["state"] != "created" {
+                return v;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "still capturing: {v}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+}

@@ -270,3 +270,21 @@ async fn an_upload_cut_off_mid_body_is_resumed_from_the_offset_the_server_holds(
     kiroku::recording::export(&s.app, &InterviewId::parse(&id).unwrap(), &out).unwrap();
     common::media::assert_same_media(&fixtures::path("interview-vp8-opus.webm"), &out);
 }
+
+/// A shutdown ends a stream that is waiting for its client as `finish` would: finished, with
+/// what it holds, not `client_gone` after the grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_ends_a_dropped_stream_cleanly() {
+    let s = server(|_| {}).await;
+    let (id, token, _) = interview(&s).await;
+    let media = fixtures::read("interview-vp8-opus.webm");
+    let mut ws = s.connect(&id, &token).await;
+    stream_then_drop(&mut ws, &media).await;
+    drop(ws);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(show(&s, &id).await["state"], "capturing");
+    s.app.shutdown();
+    let shown = s.wait_until_ended(&id, Duration::from_secs(5)).await;
+    assert_eq!(shown["state"], "finished", "{shown}");
+    assert!(kiroku::recording::rebuild(&s.app, &InterviewId::parse(&id).unwrap()).is_ok());
+}

@@ -268,6 +268,21 @@ async fn a_withdrawal_mid_session_ends_it_at_the_next_segment_boundary() {
     drop(client);
 }
 
+/// A shutdown ends a running WHIP session where it stands, as `finish` does: finished, the
+/// recording whole up to there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_ends_a_whip_session_cleanly() {
+    let s = server(|_| {}).await;
+    let (_, id, token) = interview(&s).await;
+    let client = publish(whip_url(&s, &id), token, 0.0).await.unwrap();
+    first_media_segment(&s, &id).await;
+    s.app.shutdown();
+    let v = ended(&s, &id, Duration::from_secs(20)).await;
+    assert_eq!(v["state"], "finished", "{v}");
+    assert!(kiroku::recording::rebuild(&s.app, &InterviewId::parse(&id).unwrap()).is_ok());
+    drop(client);
+}
+
 /// A client that stops sending without DELETE (a closed tab) ends the interview as
 /// `client_gone` once ten seconds pass without media, keeping what was recorded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

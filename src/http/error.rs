@@ -45,6 +45,15 @@ impl ApiError {
             "internal error; see the server log",
         )
     }
+    /// 503 `shutting_down`: kiroku is stopping, so nothing new starts (the ingest token is not
+    /// spent, so the client can `what` again once it is back).
+    pub fn shutting_down(what: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            format!("kiroku is shutting down; {what} again once it is back"),
+        )
+    }
     pub fn unauthorized(message: &str) -> ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }

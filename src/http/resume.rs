@@ -26,7 +26,7 @@ use axum::response::Response;
 use serde_json::json;
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::stream::{OpenStream, TICK, serve_socket, text};
+use super::stream::{OpenStream, TICK, ended_from_outside, serve_socket, text};
 use super::{ApiError, AppState, blocking};
 use crate::capture::{self, Capture, CaptureError, CaptureEvent, Feeder};
 use crate::ids::InterviewId;
@@ -90,11 +90,9 @@ async fn watch(s: AppState, id: InterviewId, generation: u64, open: OpenStream) 
             return; // resumed: the new socket has it
         };
         let feeder = p.cap.feeder();
-        if s.app.is_shutting_down() && !feeder.is_over() {
-            feeder.end();
-        }
+        let over = ended_from_outside(&s, &feeder);
         let expired = Instant::now() >= p.until;
-        if expired || feeder.is_over() || p.cap.has_ended() {
+        if expired || over || p.cap.has_ended() {
             let p = parked.remove(&id).expect("looked up above");
             break (p, expired && !feeder.is_over());
         }

@@ -72,11 +72,7 @@ fn begin(
     transport: Transport,
 ) -> Result<Capture, ApiError> {
     if s.app.is_shutting_down() {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
-            "kiroku is shutting down; stream again once it is back",
-        ));
+        return Err(ApiError::shutting_down("stream"));
     }
     let id = InterviewId::parse(id)?;
     let token = bearer(headers)
@@ -101,11 +97,15 @@ async fn push(feeder: &Feeder, bytes: Vec<u8>) -> Pushed {
         .unwrap_or(Pushed::CaptureOver)
 }
 
-/// Every [`TICK`]: a shutdown ends the stream where it stands, as `finish` does. True once
-/// the capture is over, whoever ended it.
-fn ended_from_outside(s: &AppState, feeder: &Feeder) -> bool {
+/// Every [`TICK`], for every kind of stream: a shutdown ends it where it stands, as `finish`
+/// does; a sender that went away (a WHIP peer's BYE or silence) stops it as `client_gone`.
+/// True once the capture is over, whoever ended it.
+pub(super) fn ended_from_outside(s: &AppState, feeder: &Feeder) -> bool {
     if s.app.is_shutting_down() && !feeder.is_over() {
         feeder.end();
+    }
+    if feeder.peer_gone() && !feeder.is_over() {
+        feeder.stop_with(CaptureError::ClientGone);
     }
     feeder.is_over()
 }

@@ -24,9 +24,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::json;
 
-use super::stream::{OpenStream, TICK};
+use super::stream::{OpenStream, TICK, ended_from_outside};
 use super::{ApiError, AppState, bearer, blocking};
-use crate::capture::{self, Capture, CaptureError};
+use crate::capture::{self, Capture};
 use crate::ids::InterviewId;
 use crate::util::secret;
 
@@ -156,16 +156,13 @@ async fn start(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     if s.app.is_shutting_down() {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
-            "kiroku is shutting down; publish again once it is back",
-        ));
+        return Err(ApiError::shutting_down("publish"));
     }
     let id = InterviewId::parse(id)?;
     let token = bearer(headers)
         .ok_or_else(|| ApiError::unauthorized("an ingest token is required"))?
         .to_string();
+    let token_hash = secret::token_hash(&token);
     let declared = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -194,7 +191,6 @@ async fn start(
     })
     .await?;
     let session = secret::random_hex(16).map_err(|e| ApiError::internal(&e))?;
-    let token_hash = secret::token_hash(bearer(headers).unwrap_or_default());
     s.whip_sessions().insert(
         session.clone(),
         WhipSession {
@@ -225,13 +221,7 @@ async fn watch(s: AppState, cap: Capture, session: String, open: OpenStream) {
     let mut tick = tokio::time::interval(TICK);
     loop {
         tick.tick().await;
-        if s.app.is_shutting_down() && !feeder.is_over() {
-            feeder.end();
-        }
-        if feeder.peer_gone() && !feeder.is_over() {
-            feeder.stop_with(CaptureError::ClientGone);
-        }
-        if feeder.is_over() || cap.has_ended() {
+        if ended_from_outside(&s, &feeder) || cap.has_ended() {
             break;
         }
     }

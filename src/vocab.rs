@@ -16,7 +16,8 @@ use crate::ids::{CountryCode, IdError, RecruiterHandle};
 macro_rules! text_enum {
     ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+ }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        // Ordered as declared, so a list of words sorts the same way everywhere.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum $name { $($(#[$vmeta])* $variant,)+ }
 
         impl $name {

@@ -113,11 +113,8 @@ pub fn content_type(app: &Kiroku, row: &InterviewRow) -> String {
 /// What the interview's status says about playing its recording: its content type, codecs
 /// (empty until the first media segment is stored) and the browsers that may not play it.
 pub fn playback_of(app: &Kiroku, row: &InterviewRow) -> Result<Playback, CatalogError> {
-    let content_type = content_type(app, row);
-    let container = crate::segment::Container::of(&content_type).unwrap_or_default();
     Ok(playback(
-        &content_type,
-        container,
+        &content_type(app, row),
         &app.catalog.codecs(&row.id)?,
     ))
 }

@@ -46,8 +46,10 @@ const AV1_SAFARI: &str = "Safari plays AV1 only on devices with an AV1 hardware 
 const VP9_MP4_SAFARI: &str = "Safari does not play VP9 inside MP4";
 const OPUS_MP4_SAFARI: &str = "Safari plays Opus inside MP4 only from Safari 17 on";
 
-/// The browsers that may not play a recording in `container` holding `codecs`.
-pub fn playback(content_type: &str, container: Container, codecs: &[Codec]) -> Playback {
+/// The browsers that may not play a recording of `content_type` (which names its container)
+/// holding `codecs`.
+pub fn playback(content_type: &str, codecs: &[Codec]) -> Playback {
+    let container = Container::of(content_type).unwrap_or_default();
     use Browser::*;
     let mut may_not = Vec::new();
     let mut add = |browser, why| {
@@ -94,23 +96,19 @@ mod tests {
 
     #[test]
     fn safaris_h264_and_aac_in_mp4_play_everywhere() {
-        let p = playback("video/mp4", Container::Mp4, &[Codec::H264, Codec::Aac]);
+        let p = playback("video/mp4", &[Codec::H264, Codec::Aac]);
         assert!(p.may_not_play_in.is_empty(), "{p:?}");
     }
 
     #[test]
     fn chromes_h264_in_matroska_may_not_play_in_firefox_or_safari() {
-        let p = playback(
-            "video/x-matroska",
-            Container::Matroska,
-            &[Codec::H264, Codec::Opus],
-        );
+        let p = playback("video/x-matroska", &[Codec::H264, Codec::Opus]);
         assert_eq!(browsers(&p), vec![Browser::Firefox, Browser::Safari]);
     }
 
     #[test]
     fn hevc_is_flagged_once_per_browser_and_av1_only_for_safari() {
-        let p = playback("video/mp4", Container::Mp4, &[Codec::H265, Codec::Opus]);
+        let p = playback("video/mp4", &[Codec::H265, Codec::Opus]);
         assert_eq!(
             browsers(&p),
             vec![
@@ -120,11 +118,7 @@ mod tests {
                 Browser::Safari
             ]
         );
-        let p = playback(
-            "video/webm",
-            Container::Matroska,
-            &[Codec::Av1, Codec::Opus],
-        );
+        let p = playback("video/webm", &[Codec::Av1, Codec::Opus]);
         assert_eq!(browsers(&p), vec![Browser::Safari]);
         assert_eq!(
             p.may_not_play_in[0].why, WEBM_SAFARI,

@@ -238,7 +238,7 @@ impl Segmenter {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        codecs.sort_by_key(|c| Codec::ALL.iter().position(|x| x == c));
+        codecs.sort();
         codecs
     }
 

@@ -523,7 +523,7 @@ pub fn negotiate(
             _ => None,
         })
         .collect();
-    codecs.sort_by_key(|c| Codec::ALL.iter().position(|x| x == c));
+    codecs.sort();
     let session = Arc::new(Session {
         codecs,
         branches: Mutex::new(branches),

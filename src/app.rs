@@ -14,6 +14,7 @@ use crate::config::{Backend, Config, Region, RegionPlan};
 use crate::consent::{Clerk, Ledger};
 use crate::events::{Announcer, Background};
 use crate::ids::{CandidateId, CountryCode, RegionId};
+use crate::metrics::{Held, METRICS};
 use crate::seal::{CandidateKey, KeyError, MasterKey};
 use crate::segment::{PipelineSource, Profiles, SegmentError, WhipDescription};
 use crate::signing::{OperatorKey, SigningError};
@@ -318,17 +319,21 @@ impl Kiroku {
     /// Takes one of the concurrent-capture slots; `None` when all are taken.
     /// Never waits: a capture that finds every slot taken is refused, not queued.
     pub fn take_capture_slot(self: &Arc<Self>) -> Option<CaptureSlot> {
-        self.capture_slots
-            .clone()
-            .try_acquire_owned()
-            .ok()
-            .map(|permit| CaptureSlot { _permit: permit })
+        let slot = self.capture_slots.clone().try_acquire_owned().ok();
+        if slot.is_none() {
+            METRICS.refused.with_label_values(&["capture_slots"]).inc();
+        }
+        slot.map(|permit| CaptureSlot {
+            _permit: permit,
+            _live: Held::new(&METRICS.live_captures),
+        })
     }
 }
 
-/// A held concurrent-capture slot, given back on drop.
+/// A held concurrent-capture slot, given back on drop; counted in `live_captures` meanwhile.
 pub struct CaptureSlot {
     _permit: tokio::sync::OwnedSemaphorePermit,
+    _live: Held,
 }
 
 fn secret(configured: &Option<String>, file: &Path) -> Result<Secret, StartError> {

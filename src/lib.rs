@@ -36,6 +36,7 @@
 //! seal, signing, config             AEAD; Ed25519; the operator's config
 //! vocab                             the records' words (scopes, items, outbox states…)
 //! ids, util                         identifiers; files, clock, secrets
+//! metrics                           counters every module records into (as it logs)
 //! ```
 //!
 //! `tests/layering.rs` reads `src/` and fails naming the cycle if any module imports one that
@@ -69,6 +70,8 @@
 //! - [`cli`]: the `kiroku` command line.
 //! - [`bench`](mod@bench): `kiroku bench`, ratios measured in one run.
 //! - [`vocab`]: the records' words (scopes, items, legal bases, outbox kinds…) as enums.
+//! - [`metrics`]: the process's counters, gauges and histograms, which any module records into
+//!   (as it logs) and `GET /metrics` renders; it imports nothing of kiroku's.
 //! - [`util`]: durable atomic file writes, the clock, random tokens, SHA-256, secret comparison.
 //!
 //! # Non-features
@@ -92,6 +95,7 @@ pub mod delivery;
 pub mod events;
 pub mod http;
 pub mod ids;
+pub mod metrics;
 pub mod node;
 pub mod placement;
 pub mod recording;

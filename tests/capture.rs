@@ -555,6 +555,21 @@ fn a_stream_whose_timestamps_never_advance_ends_as_segment_too_large() {
     assert!(out.reason.is_none(), "{:?}", out.reason);
 }
 
+/// A stream whose media time leaps four hours ahead after 4 s ends with `too_long` at the
+/// segment that reaches past the three-hour limit, in the time the media takes to send, and
+/// no stored segment reaches past the limit.
+#[test]
+fn a_stream_whose_timestamps_jump_hours_ahead_ends_as_too_long() {
+    let (_dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
+    let media = fixture("timestamps-jump-hours-ahead.webm");
+    let out = ingest(&app, &c, &media, "video/webm", 8_192).unwrap();
+    assert_eq!(out.reason.as_ref().map(|r| r.code()), Some("too_long"));
+    let limit_ns = app.config.limits.max_seconds_per_interview * 1_000_000_000;
+    let segs = app.catalog.segments(&out.interview).unwrap();
+    assert!(!segs.is_empty(), "the header is kept");
+    assert!(segs.iter().all(|s| s.end_ns <= limit_ns), "{segs:?}");
+}
+
 /// Above `max_stream_kbps` in media time (the fixture is about 180 kbit/s; the limit here 20)
 /// the stream stops at the first media segment with `bitrate_too_high`, measured on the
 /// segments' own bytes, so an upload sent faster than real time is judged by its media.

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use common::serve::{Served, free_port};
 use common::server::{SERVICE, Server};
 use common::ws::{self, Ws, next_answer, read_to_close, send_media};
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use kiroku::consent::Scope;
 use kiroku::ids::InterviewId;
 use serde_json::{Value, json};
@@ -387,4 +387,175 @@ fn a_stopped_spool_uploader_exits_promptly_and_leaves_what_is_spooled_in_the_spo
     );
     assert!(store.spool().contains(&key), "the object stays spooled");
     assert!(store.spool().get(&key).is_ok());
+}
+
+/// A raw TCP connection to the served API.
+async fn tcp(s: &Server) -> tokio::net::TcpStream {
+    tokio::net::TcpStream::connect(s.base.trim_start_matches("http://"))
+        .await
+        .unwrap()
+}
+
+/// How long until the server closes `tcp`, reading (and dropping) whatever it sends; fails
+/// the test past `within`.
+async fn closed_within(tcp: &mut tokio::net::TcpStream, within: Duration) -> Duration {
+    use tokio::io::AsyncReadExt;
+    let started = Instant::now();
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout(within, tcp.read(&mut buf))
+            .await
+            .expect("the server closes the connection")
+        {
+            Ok(0) | Err(_) => return started.elapsed(),
+            Ok(_) => {}
+        }
+    }
+}
+
+/// A client that starts a request and never ends its headers (slowloris), and one that
+/// connects and says nothing, are both cut at the header-read timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_never_finish_their_headers_are_cut_at_the_header_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let s = common::server::start(|c| c.server.header_read_timeout_seconds = 1).await;
+    let mut slow = tcp(&s).await;
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: kiroku\r\n")
+        .await
+        .unwrap();
+    let mut silent = tcp(&s).await;
+    for conn in [&mut slow, &mut silent] {
+        let after = closed_within(conn, Duration::from_secs(5)).await;
+        assert!(after < Duration::from_secs(4), "{after:?}");
+    }
+    let ok = s
+        .http
+        .get(format!("{}/healthz", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200, "others are served as before");
+}
+
+/// Past the connection limit a new client is not served until a connection closes; then it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_connection_limit_a_client_waits_until_a_connection_closes() {
+    let s = common::server::start(|c| c.server.max_connections = 2).await;
+    let held = [tcp(&s).await, tcp(&s).await];
+    let url = format!("{}/healthz", s.base);
+    let waiting = tokio::time::timeout(Duration::from_secs(1), s.http.get(&url).send()).await;
+    assert!(
+        waiting.is_err(),
+        "a third connection is not served while two are open"
+    );
+    drop(held);
+    let served = tokio::time::timeout(Duration::from_secs(5), s.http.get(&url).send())
+        .await
+        .expect("served once the held connections closed")
+        .unwrap();
+    assert_eq!(served.status(), 200);
+}
+
+/// A stream whose connection goes silent (no byte either way) is closed at the idle timeout,
+/// and its interview waits for a resume instead of ending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_gone_silent_is_closed_at_the_idle_timeout_and_waits_for_its_resume() {
+    let s = common::server::start(|c| c.server.idle_timeout_seconds = 2).await;
+    common::app::privacy_basics(&s.app);
+    let live = s.create_interview().await;
+    let mut ws = s.connect(&live.id, &live.ingest_token).await;
+    for chunk in common::fixtures::browser_chunks().into_iter().take(3) {
+        ws.send(Message::binary(chunk)).await.unwrap();
+    }
+    let started = Instant::now();
+    let ended = loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("the server drops the connection")
+        {
+            None | Some(Err(_)) => break None,
+            Some(Ok(Message::Close(frame))) => break Some(frame),
+            Some(Ok(_)) => {}
+        }
+    };
+    let after = started.elapsed();
+    assert_eq!(
+        ended, None,
+        "the connection is dropped, not closed with a reason"
+    );
+    assert!(
+        after >= Duration::from_millis(1500) && after < Duration::from_secs(6),
+        "{after:?}"
+    );
+    assert_eq!(s.state(&live.id), "capturing", "parked for its resume");
+}
+
+/// The value of the series `name` (with its labels, as exposed) in a Prometheus text page;
+/// `None` when it is not there (a labelled series before its first count).
+fn series(page: &str, name: &str) -> Option<f64> {
+    page.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .map(|v| v.parse().unwrap())
+}
+
+/// `/metrics` is for operators only, in Prometheus text format, and counts what a live stream
+/// did: segments stored, their acknowledgement lag, bytes in, the capture's end. (Other tests
+/// in this binary may count too, hence "at least".)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_for_operators_and_count_a_live_streams_segments_and_lag() {
+    use common::server::As;
+    let s = server().await;
+    for who in [As::Nobody, As::Service] {
+        let (st, v) = s.call("GET", "/metrics", who, None).await;
+        assert_eq!(st, 401, "{who:?}: {v}");
+    }
+    let scrape = || async {
+        let (st, h, body) = s.raw("GET", "/metrics", As::Operator, None, &[]).await;
+        assert_eq!(st, 200);
+        assert!(
+            h["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain")
+        );
+        String::from_utf8(body).unwrap()
+    };
+    let before = scrape().await;
+    let live = s.create_interview().await;
+    let mut ws = s.connect(&live.id, &live.ingest_token).await;
+    let chunks = common::fixtures::browser_chunks();
+    let sent: usize = chunks.iter().map(Vec::len).sum();
+    let lags = ws::stream_in_real_time(&mut ws, chunks, Duration::from_millis(50)).await;
+    let after = scrape().await;
+    let grew = |name: &str| series(&after, name).unwrap() - series(&before, name).unwrap();
+    assert!(
+        grew("kiroku_segments_stored_total") >= lags.len() as f64 + 1.0,
+        "header and media"
+    );
+    assert!(grew("kiroku_ack_lag_seconds_count") >= lags.len() as f64);
+    assert!(grew("kiroku_bytes_in_total") >= sent as f64);
+    let finished = "kiroku_captures_ended_total{outcome=\"finished\"}";
+    let was = series(&before, finished).unwrap_or(0.0);
+    assert!(series(&after, finished).unwrap() >= was + 1.0);
+    assert!(after.contains("# TYPE kiroku_live_captures gauge"));
+    assert!(after.contains("kiroku_process_resident_memory_bytes"));
+}
+
+/// A WebSocket message over the size limit (five seconds at the highest bitrate allowed:
+/// 5 MB by default) ends the stream with 413 `message_too_large` and close code 4413, rather
+/// than being buffered whole or taken for a dropped connection to wait on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_message_over_the_size_limit_ends_the_stream_as_message_too_large() {
+    let s = server().await;
+    let live = s.create_interview().await;
+    let mut ws = s.connect(&live.id, &live.ingest_token).await;
+    let first = common::fixtures::browser_chunks().remove(0);
+    ws.send(Message::binary(first)).await.unwrap();
+    let _ = ws.send(Message::binary(vec![0x1f; 6_000_000])).await;
+    let (texts, code) = ws::read_to_close(&mut ws).await;
+    assert_eq!(code, 4413, "{texts:?}");
+    let ended = texts.last().unwrap();
+    assert_eq!(ended["error"], "message_too_large", "{ended}");
+    let status = s.wait_until_ended(&live.id, Duration::from_secs(10)).await;
+    assert_eq!(status["state"], "stopped", "{status}");
 }

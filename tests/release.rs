@@ -1104,3 +1104,95 @@ async fn a_safari_recording_is_released_as_mp4_and_a_range_maps_onto_it() {
         "the range equals the export's slice"
     );
 }
+
+/// A download whose client stops reading: headers read, then nothing. The receive buffer is
+/// kept small so that the server's writes stall soon.
+async fn stalled_download(s: &Server, path: &str, key: &str) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let addr = s.base.trim_start_matches("http://").parse().unwrap();
+    let mut tcp = socket.connect(addr).await.unwrap();
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: kiroku\r\nAuthorization: Bearer {key}\r\n\r\n");
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut head = [0u8; 12];
+    tcp.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200", "the download starts");
+    tcp
+}
+
+/// Downloads that stop reading hold neither a thread nor more than their recipient's share:
+/// beside them a live stream is acknowledged as promptly as ever, the recipient's next
+/// download past its cap gets 429 (another recipient's does not), and each stalled reader is
+/// cut at the write timeout, which gives its slot back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_downloads_neither_starve_a_live_stream_nor_exceed_their_recipients_cap() {
+    let s = server(|cfg| {
+        cfg.limits.max_downloads_per_recipient = 3;
+        cfg.server.write_timeout_seconds = 3;
+        cfg.server.send_buffer_bytes = Some(4096);
+    })
+    .await;
+    let acme = s.recruiter("acme").await;
+    let globex = s.recruiter("globex").await;
+    let c = s.candidate().await;
+    s.grant(&c, json!({"scope": "record"})).await;
+    // Larger than what hyper and the socket buffers would take in at once (about 3 MB).
+    let long = s.data().join("long.webm");
+    common::media::make_webm(&long, 20, 1200);
+    let id = s
+        .interview_of(&c, "acme", long.to_str().unwrap(), "video/webm")
+        .await;
+    s.grant(&c, json!({"scope": "share.recording", "recipient": "acme"}))
+        .await;
+    let path = format!("/v1/recruiter/interviews/{id}/recording");
+    let whole = s.export(&id).len();
+    assert!(whole > 2_000_000, "{whole}");
+
+    let mut stalled = Vec::new();
+    for _ in 0..3 {
+        stalled.push(stalled_download(&s, &path, &acme).await);
+    }
+    let (st, v) = s.call("GET", &path, As::Key(&acme), None).await;
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (429, Some("too_many_downloads")),
+        "{v}"
+    );
+    let (st, v) = s
+        .call("GET", "/v1/recruiter/interviews", As::Key(&globex), None)
+        .await;
+    assert_eq!(st, 200, "another recipient is served: {v}");
+
+    // A candidate streams in real time beside the stalled downloads.
+    let live = s.create_interview().await;
+    let mut ws = s.connect(&live.id, &live.ingest_token).await;
+    let lags = common::ws::stream_in_real_time(
+        &mut ws,
+        common::fixtures::browser_chunks(),
+        Duration::from_millis(500),
+    )
+    .await;
+    assert!(
+        lags.len() >= 2,
+        "media segments were acknowledged: {lags:?}"
+    );
+    assert!(
+        lags.iter().all(|l| *l < Duration::from_secs(2)),
+        "every acknowledgement within 2 s of its media: {lags:?}"
+    );
+
+    // By now (over 7 s) the write timeout has cut the stalled readers: each got less than the
+    // whole recording, and acme can download again.
+    for mut tcp in stalled {
+        use tokio::io::AsyncReadExt;
+        let mut got = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut got))
+            .await
+            .expect("the server closed the stalled connection");
+        assert!(got.len() < whole, "{} of {whole} bytes", got.len());
+    }
+    let (st, _, body) = s.raw("GET", &path, As::Key(&acme), None, &[]).await;
+    assert_eq!((st, body.len()), (200, whole), "the slots were given back");
+}

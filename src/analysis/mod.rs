@@ -66,7 +66,8 @@ pub enum AnalysisError {
 
 /// What capture tells the worker.
 pub enum Note {
-    Stored(u32),
+    /// Segment `index` was stored at that instant.
+    Stored(u32, std::time::Instant),
     Ended,
 }
 
@@ -104,7 +105,7 @@ impl Analysis {
 
     pub fn stored(&self, index: u32) {
         self.lag.fetch_add(1, Ordering::SeqCst);
-        let _ = self.tx.send(Note::Stored(index));
+        let _ = self.tx.send(Note::Stored(index, std::time::Instant::now()));
     }
 
     /// Segments stored and not yet analysed.
@@ -177,13 +178,17 @@ impl Worker {
         let mut stopped = false;
         loop {
             match rx.recv().unwrap_or(Note::Ended) {
-                Note::Stored(i) => {
+                Note::Stored(i, stored_at) => {
                     let behind = lag.fetch_sub(1, Ordering::SeqCst) - 1;
                     if behind >= LAG_WARN {
                         tracing::warn!(interview = %self.row.id, lag_segments = behind, "analysis lagging behind capture");
                     }
                     if !stopped {
                         stopped = self.step(i);
+                        crate::metrics::observe(
+                            &crate::metrics::METRICS.analysis_lag_seconds,
+                            stored_at.elapsed(),
+                        );
                     }
                 }
                 Note::Ended => {

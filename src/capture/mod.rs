@@ -59,6 +59,11 @@ pub enum CaptureError {
     TooLong { limit: u64 },
     #[error("the stream's bitrate is over the limit of {limit} kbit/s")]
     BitrateTooHigh { limit: u64 },
+    #[error(
+        "a WebSocket message is over the limit of {limit} bytes; send the media in smaller \
+         messages (a shorter MediaRecorder timeslice)"
+    )]
+    MessageTooLarge { limit: u64 },
     #[error("the media stream is truncated: {0}")]
     Truncated(String),
     #[error(
@@ -118,6 +123,7 @@ impl CaptureError {
             CaptureError::AlreadyStreamed => "already_streamed",
             CaptureError::TooManyCaptures => "too_many_captures",
             CaptureError::TooManyBytes { .. } => "too_many_bytes",
+            CaptureError::MessageTooLarge { .. } => "message_too_large",
             CaptureError::TooLong { .. } => "too_long",
             CaptureError::BitrateTooHigh { .. } => "bitrate_too_high",
             CaptureError::Truncated(_) => "media_truncated",

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
@@ -16,6 +16,7 @@ use crate::catalog::{InterviewRow, InterviewState, SegmentRow};
 use crate::consent::Scope;
 use crate::events::Happened;
 use crate::ids::InterviewId;
+use crate::metrics::{METRICS, observe};
 use crate::recording::{Manifest, ManifestEntry};
 use crate::seal::{self, CandidateKey, ObjectIdentity, ObjectKind};
 use crate::segment::{
@@ -101,6 +102,7 @@ impl Feeder {
             .bytes_in
             .fetch_add(bytes.len() as u64, Ordering::SeqCst)
             + bytes.len() as u64;
+        METRICS.bytes_in.inc_by(bytes.len() as u64);
         if total > self.byte_limit {
             self.stop_with(CaptureError::TooManyBytes {
                 limit: self.byte_limit,
@@ -345,6 +347,10 @@ impl Capture {
             segmenter,
             acks: tx,
             shared,
+            live: (transport == Transport::Live).then_some(LiveClock {
+                opened: feeder.opened,
+                origin_ns: None,
+            }),
         };
         let span = tracing::info_span!("interview", interview = %interview);
         let thread = std::thread::Builder::new()
@@ -505,6 +511,7 @@ impl Ending {
             InterviewState::Finished
         };
         let code = reason.as_ref().map(|r| r.code()).unwrap_or("finished");
+        METRICS.captures_ended.with_label_values(&[code]).inc();
         let mut manifest = end.manifest;
         manifest.complete_with(code);
         match self.app.region(&end.row.region) {
@@ -569,6 +576,7 @@ impl Ending {
             "the capture thread stopped unexpectedly".into(),
         ));
         let code = reason.code();
+        METRICS.captures_ended.with_label_values(&[code]).inc();
         tracing::error!(interview = %interview, reason = code, "capture thread panicked");
         if let Err(e) =
             app.catalog
@@ -605,6 +613,24 @@ struct Worker {
     segmenter: Segmenter,
     acks: mpsc::UnboundedSender<CaptureEvent>,
     shared: Arc<Shared>,
+    /// A live stream's clock, for the acknowledgement lag its front-end sees.
+    live: Option<LiveClock>,
+}
+
+/// When a live stream opened and where its media time starts: a segment ending at media time
+/// `t` was recorded `t - origin` after the opening, give or take the network.
+struct LiveClock {
+    opened: Instant,
+    origin_ns: Option<u64>,
+}
+
+impl LiveClock {
+    /// How long after the recording of its end the segment `entry` is acknowledged now.
+    fn lag(&mut self, entry: &ManifestEntry) -> Duration {
+        let origin = *self.origin_ns.get_or_insert(entry.start_ns);
+        let recorded = self.opened + Duration::from_nanos(entry.end_ns.saturating_sub(origin));
+        Instant::now().saturating_duration_since(recorded)
+    }
 }
 
 impl Worker {
@@ -632,6 +658,7 @@ impl Worker {
         let reason = loop {
             match self.segmenter.next() {
                 Ok(SegmenterEvent::Segment(seg)) => {
+                    let cut_at = Instant::now();
                     if seg.index == 1
                         && let Err(e) = self.record_codecs()
                     {
@@ -639,6 +666,11 @@ impl Worker {
                     }
                     match self.admit(&seg).and_then(|scopes| self.keep(seg, &scopes)) {
                         Ok(entry) => {
+                            observe(&METRICS.seal_store_seconds, cut_at.elapsed());
+                            METRICS.segments_stored.inc();
+                            if let Some(clock) = self.live.as_mut().filter(|_| entry.index > 0) {
+                                observe(&METRICS.ack_lag_seconds, clock.lag(&entry));
+                            }
                             if let Some(a) = &analysis {
                                 a.stored(entry.index);
                             }

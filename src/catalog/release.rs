@@ -150,6 +150,15 @@ impl Catalog {
         self.outbox_where("TRUE", params![])
     }
 
+    /// How many deliveries are in each state (states with none left out), for metrics.
+    pub fn deliveries_by_state(&self) -> Result<Vec<(OutboxState, u64)>, CatalogError> {
+        let db = self.db();
+        let mut st =
+            db.prepare("SELECT state, COUNT(*) FROM outbox GROUP BY state ORDER BY state")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Deliveries matching `cond`, whose parameters are `args`.
     fn outbox_where(
         &self,

@@ -52,6 +52,9 @@ pub struct Config {
     pub resume_grace_seconds: u64,
     pub segment: SegmentConfig,
     pub limits: Limits,
+    /// Connection limits and timeouts of the HTTP listener.
+    #[serde(default)]
+    pub server: ServerConfig,
     /// Storage regions by id.
     pub regions: BTreeMap<String, RegionConfig>,
     /// Where each home country's candidates are placed (country code → region id); others go
@@ -175,6 +178,37 @@ impl Default for WhipConfig {
     }
 }
 
+/// What one client may hold of the HTTP listener.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Most connections served at once; further clients wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers, and to start its next request on a
+    /// kept-alive connection.
+    pub header_read_timeout_seconds: u64,
+    /// Seconds a connection may go with no byte moving either way before it is closed.
+    pub idle_timeout_seconds: u64,
+    /// Seconds one write may wait for the client to read (a stalled download) before the
+    /// connection is cut.
+    pub write_timeout_seconds: u64,
+    /// The socket send buffer of each connection, in bytes; unset: the kernel's autotuning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_buffer_bytes: Option<usize>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_connections: 4096,
+            header_read_timeout_seconds: 10,
+            idle_timeout_seconds: 60,
+            write_timeout_seconds: 30,
+            send_buffer_bytes: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SegmentConfig {
@@ -198,6 +232,8 @@ pub struct Limits {
     /// Most muxed bytes one segment may gather before it is cut: a stream whose media time
     /// does not advance never reaches a cut and would otherwise grow in memory without end.
     pub max_segment_bytes: u64,
+    /// Most downloads of recordings one recipient may have in flight at once; more get 429.
+    pub max_downloads_per_recipient: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -288,7 +324,9 @@ impl Default for Config {
                 max_json_body_bytes: 64 * 1024,
                 // 8 Mbit/s (max_stream_kbps) over a 4 s segment, eight times over.
                 max_segment_bytes: 32 * 1024 * 1024,
+                max_downloads_per_recipient: 4,
             },
+            server: ServerConfig::default(),
             regions,
             placement: BTreeMap::new(),
             controller: Controller {
@@ -515,6 +553,23 @@ impl Config {
             ),
             ("limits.max_json_body_bytes", l.max_json_body_bytes as u64),
             ("limits.max_segment_bytes", l.max_segment_bytes),
+            (
+                "limits.max_downloads_per_recipient",
+                l.max_downloads_per_recipient as u64,
+            ),
+            ("server.max_connections", self.server.max_connections as u64),
+            (
+                "server.header_read_timeout_seconds",
+                self.server.header_read_timeout_seconds,
+            ),
+            (
+                "server.idle_timeout_seconds",
+                self.server.idle_timeout_seconds,
+            ),
+            (
+                "server.write_timeout_seconds",
+                self.server.write_timeout_seconds,
+            ),
             ("ingest_token_ttl_seconds", self.ingest_token_ttl_seconds),
         ] {
             if v == 0 {

@@ -244,6 +244,14 @@ fn decide_basis(
         },
     };
     audit.record(event, &Actor::Recruiter(to.to_string()))?;
+    let counted = match &outcome {
+        Ok(_) => "allowed",
+        Err(refusal) => refusal.code(),
+    };
+    crate::metrics::METRICS
+        .release_decisions
+        .with_label_values(&[counted])
+        .inc();
     Ok(outcome)
 }
 

@@ -28,6 +28,42 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/admin/releases", post(legal_release))
         .route("/v1/admin/deliveries", get(deliveries))
         .route("/v1/admin/audit", get(audit))
+        .route("/metrics", get(metrics))
+}
+
+/// `GET /metrics`: the Prometheus text exposition (operator token, which Prometheus sends as
+/// `authorization: { credentials_file: ... }`), with what only a scrape can read added: each
+/// S3 region's spool depth and state, and the deliveries in each state.
+async fn metrics(_: Operator, State(s): State<AppState>) -> Result<Response, ApiError> {
+    let app = s.app.clone();
+    let text = blocking(move || {
+        let mut extra = String::new();
+        extra.push_str("# HELP kiroku_spool_bytes Sealed bytes waiting in an S3 region's local spool.\n# TYPE kiroku_spool_bytes gauge\n");
+        let mut failing = String::from("# HELP kiroku_region_failing 1 while uploads to an S3 region are failing.\n# TYPE kiroku_region_failing gauge\n");
+        for r in app.regions.values() {
+            if let crate::store::Store::S3(store) = &r.store {
+                let id = &r.region.id;
+                extra.push_str(&format!("kiroku_spool_bytes{{region=\"{id}\"}} {}\n", store.spool().bytes()));
+                let down = u8::from(store.failing().is_some());
+                failing.push_str(&format!("kiroku_region_failing{{region=\"{id}\"}} {down}\n"));
+            }
+        }
+        extra.push_str(&failing);
+        extra.push_str("# HELP kiroku_deliveries Webhook deliveries in the outbox, by state.\n# TYPE kiroku_deliveries gauge\n");
+        for (state, n) in app.catalog.deliveries_by_state()? {
+            extra.push_str(&format!("kiroku_deliveries{{state=\"{}\"}} {n}\n", state.as_str()));
+        }
+        Ok::<_, ApiError>(crate::metrics::METRICS.render(&extra))
+    })
+    .await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        text,
+    )
+        .into_response())
 }
 
 /// `GET /v1/keys`: the operator's public signing key (anyone).

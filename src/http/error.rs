@@ -95,7 +95,7 @@ pub fn capture_status(e: &CaptureError) -> StatusCode {
         Placement(_) => StatusCode::INTERNAL_SERVER_ERROR,
         Store(crate::store::StoreError::SpoolFull { .. }) => StatusCode::SERVICE_UNAVAILABLE,
         TooManyCaptures => StatusCode::TOO_MANY_REQUESTS,
-        TooManyBytes { .. } | TooLong { .. } | BitrateTooHigh { .. } => {
+        TooManyBytes { .. } | TooLong { .. } | BitrateTooHigh { .. } | MessageTooLarge { .. } => {
             StatusCode::PAYLOAD_TOO_LARGE
         }
         Truncated(_) | NotStreamable => StatusCode::UNPROCESSABLE_ENTITY,

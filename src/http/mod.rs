@@ -5,6 +5,7 @@
 //! | endpoint | who may call |
 //! |---|---|
 //! | `GET /healthz`, `GET /v1/keys` | anyone |
+//! | `GET /metrics` (Prometheus text) | operator token |
 //! | `POST /v1/interviews`, `GET /v1/interviews/{id}`, `POST /v1/interviews/{id}/finish` | service token |
 //! | `GET /v1/interviews/{id}/stream` (WebSocket), `PUT /v1/interviews/{id}/media`, `POST /v1/interviews/{id}/whip` (WHIP) | the interview's single-use ingest token |
 //! | `DELETE /v1/interviews/{id}/whip/{session}` | the ingest token the WHIP session was started with |
@@ -17,8 +18,10 @@ mod admin;
 mod auth;
 mod body;
 mod candidates;
+mod downloads;
 mod error;
 mod ingest;
+mod listener;
 mod recruiters;
 mod resume;
 mod serve;
@@ -53,6 +56,8 @@ pub struct AppState {
     /// WebSocket streams whose connection dropped, waiting for a resume.
     parked: Arc<Mutex<HashMap<InterviewId, resume::Parked>>>,
     generations: Arc<std::sync::atomic::AtomicU64>,
+    /// Recording downloads in flight per recipient.
+    downloads: downloads::Downloads,
 }
 
 impl AppState {
@@ -64,6 +69,7 @@ impl AppState {
             whip: Arc::default(),
             parked: Arc::default(),
             generations: Arc::default(),
+            downloads: downloads::Downloads::default(),
         }
     }
 
@@ -92,6 +98,14 @@ impl AppState {
 /// The router, for `serve` and for tests.
 pub fn router(app: Arc<Kiroku>) -> Router {
     routes(AppState::new(app))
+}
+
+/// Serves the API on `listener` with the configured connection limits and timeouts, until the
+/// process ends: for tests and embedders. `kiroku serve` adds the background loops and the
+/// orderly stop.
+pub async fn serve_on(listener: tokio::net::TcpListener, app: Arc<Kiroku>) -> std::io::Result<()> {
+    let limits = app.config.server.clone();
+    listener::run(listener, router(app), limits, std::future::pending()).await
 }
 
 fn routes(state: AppState) -> Router {

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use super::auth::{NotHead, Recruiter};
 use super::body::StrictJson;
+use super::downloads::Slot;
 use super::{ApiError, AppState, blocking};
 use crate::app::Kiroku;
 use crate::catalog::{InterviewRow, InterviewState};
@@ -204,6 +205,18 @@ pub(super) async fn recording_response(
                 .to_string(),
         ),
     };
+    let max = s.app.config.limits.max_downloads_per_recipient;
+    let slot = s.downloads.take(proof.recipient(), max).ok_or_else(|| {
+        crate::metrics::METRICS
+            .refused
+            .with_label_values(&["downloads_per_recipient"])
+            .inc();
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_downloads",
+            format!("at most {max} downloads of recordings at once; wait for one to end"),
+        )
+    })?;
     let app = s.app.clone();
     let prepared =
         blocking(move || release::prepare_recording(&app, proof, range.as_deref())).await?;
@@ -240,20 +253,22 @@ pub(super) async fn recording_response(
     Ok((
         status,
         h,
-        Body::from_stream(pieces(s.app.clone(), prepared)),
+        Body::from_stream(pieces(s.app.clone(), prepared, slot)),
     )
         .into_response())
 }
 
 /// The body of a release, one segment's piece at a time, each read and opened in its own
 /// short blocking task: a slow client holds no thread between pieces. A withdrawal or a
-/// fault ends the body with an error, which cuts the response.
+/// fault ends the body with an error, which cuts the response. The download's slot is held
+/// until the body ends or is dropped.
 fn pieces(
     app: Arc<Kiroku>,
     release: RecordingRelease,
+    slot: Slot,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
-    futures_util::stream::unfold(Some((app, release)), |state| async move {
-        let (app, mut release) = state?;
+    futures_util::stream::unfold(Some((app, release, slot)), |state| async move {
+        let (app, mut release, slot) = state?;
         let next = blocking(move || {
             let piece = release.next_piece(&app)?;
             Ok::<_, ApiError>(piece.map(|parts| (parts, app, release)))
@@ -263,7 +278,7 @@ fn pieces(
             Ok(None) => return None,
             Ok(Some((parts, app, release))) => {
                 let parts = parts.into_iter().map(|p| Ok(Bytes::from(p))).collect();
-                return Some((parts, Some((app, release))));
+                return Some((parts, Some((app, release, slot))));
             }
             Err(e) => {
                 tracing::warn!(error = %e.message, code = e.code, "a release stopped before its end");

@@ -123,7 +123,7 @@ pub(super) async fn reconnect(
     let parked = take(&s, id, token).await?;
     let open = OpenStream::new(&s);
     Ok(ws
-        .max_message_size(16 << 20)
+        .max_message_size(super::stream::max_message_bytes(&s.app))
         .on_upgrade(move |socket| resumed(s, socket, parked, offset, open)))
 }
 

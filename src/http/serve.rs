@@ -5,7 +5,6 @@
 //! in flight and the spool uploaders after their upload in flight. Each wait is bounded; what
 //! a bound cuts short is what a crash would leave, and a restart recovers it.
 
-use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -74,11 +73,12 @@ async fn serve(app: Arc<Kiroku>) -> Result<(), std::io::Error> {
         let app = app.clone();
         async move { app.stopped().await }
     };
-    let mut server = tokio::spawn(
-        axum::serve(listener, routes(state))
-            .with_graceful_shutdown(stopped)
-            .into_future(),
-    );
+    let mut server = tokio::spawn(super::listener::run(
+        listener,
+        routes(state),
+        app.config.server.clone(),
+        stopped,
+    ));
     let mut served = Ok(());
     tokio::select! {
         _ = stop_signal() => {}

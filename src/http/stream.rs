@@ -156,7 +156,7 @@ pub async fn websocket(
     })
     .await?;
     Ok(ws
-        .max_message_size(16 << 20)
+        .max_message_size(max_message_bytes(&s.app))
         .on_upgrade(move |socket| async move {
             let mut cap = cap;
             let events = cap.take_events();
@@ -168,6 +168,28 @@ enum End {
     Finish,
     Over,
     Gone,
+    /// A message over [`max_message_bytes`].
+    TooLarge,
+}
+
+/// The largest WebSocket message a stream takes: five seconds of media at the highest bitrate
+/// allowed (a MediaRecorder timeslice of a few seconds fits), at least 1 MiB, never more than
+/// a segment may hold. A larger message ends the stream with 413 `message_too_large` before
+/// it is buffered whole.
+pub(super) fn max_message_bytes(app: &crate::app::Kiroku) -> usize {
+    let limits = &app.config.limits;
+    let five_seconds = limits.max_stream_kbps.saturating_mul(125 * 5);
+    five_seconds
+        .max(1 << 20)
+        .min(limits.max_segment_bytes.max(1 << 20)) as usize
+}
+
+/// Whether a WebSocket read failed because the message was over the size limit.
+fn over_size_limit(e: &axum::Error) -> bool {
+    matches!(
+        std::error::Error::source(e).and_then(|inner| inner.downcast_ref::<tungstenite::Error>()),
+        Some(tungstenite::Error::Capacity(_))
+    )
 }
 
 pub(super) fn text(v: &serde_json::Value) -> Message {
@@ -197,6 +219,7 @@ pub(super) async fn serve_socket(
                     Ok(ClientMessage::Finish {}) => break End::Finish,
                     Err(answer) => if socket.send(text(&answer)).await.is_err() { break End::Gone },
                 },
+                Some(Err(e)) if over_size_limit(&e) => break End::TooLarge,
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break End::Gone,
                 Some(Ok(_)) => {}
             },
@@ -212,9 +235,13 @@ pub(super) async fn serve_socket(
         super::resume::park(&s, cap, events, open);
         return;
     }
+    let message_limit = max_message_bytes(&s.app) as u64;
     let outcome = blocking(move || {
         Ok::<_, ApiError>(match ending {
             End::Gone => cap.abandon(CaptureError::ClientGone),
+            End::TooLarge => cap.abandon(CaptureError::MessageTooLarge {
+                limit: message_limit,
+            }),
             End::Finish | End::Over => cap.finish(),
         })
     })

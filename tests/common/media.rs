@@ -141,3 +141,29 @@ pub fn assert_same_media(input: &Path, export: &Path) {
         );
     }
 }
+
+/// Encodes `seconds` of noise (which no encoder can shrink) as VP8 WebM (no audio) at about `kbps`, into
+/// `path`: a recording as large as a test needs, made on the spot rather than kept as a
+/// fixture. Uses GStreamer's own elements, so it needs nothing the suite does not.
+pub fn make_webm(path: &Path, seconds: u32, kbps: u32) {
+    gst::init().unwrap();
+    let description = format!(
+        "videotestsrc num-buffers={} pattern=snow ! video/x-raw,width=320,height=240,framerate=30/1 \
+         ! vp8enc target-bitrate={} keyframe-max-dist=60 deadline=1 cpu-used=8 \
+         ! webmmux ! filesink location={}",
+        seconds * 30,
+        kbps * 1000,
+        path.display()
+    );
+    let pipeline = gst::parse::launch(&description).unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(120)) {
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => panic!("making {}: {}", path.display(), e.error()),
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+}

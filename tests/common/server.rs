@@ -44,8 +44,7 @@ pub async fn start(tweak: impl FnOnce(&mut Config)) -> Server {
     cfg.release.public_url = base.clone();
     tweak(&mut cfg);
     let app = super::app::open(cfg);
-    let router = kiroku::http::router(app.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    tokio::spawn(kiroku::http::serve_on(listener, app.clone()));
     Server {
         dir,
         app,

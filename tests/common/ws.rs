@@ -108,3 +108,47 @@ pub async fn finish(ws: &mut Ws) -> (Vec<Value>, u16) {
         .unwrap();
     read_to_close(ws).await
 }
+
+/// Sends `chunks` as a browser does, one every `timeslice` in real time (chunk `i` at
+/// `(i + 1) × timeslice`, when the recorder would hand it over), while reading what comes
+/// back; then finishes. Returns each media segment's acknowledgement lag: when its
+/// `segment.stored` arrived, less the moment its last media (`end_ms`) was recorded.
+pub async fn stream_in_real_time(
+    ws: &mut Ws,
+    chunks: Vec<Vec<u8>>,
+    timeslice: Duration,
+) -> Vec<Duration> {
+    let start = tokio::time::Instant::now();
+    let mut lags = Vec::new();
+    let mut note = |msg: Message| {
+        if let Message::Text(t) = msg {
+            let v: Value = serde_json::from_str(t.as_str()).unwrap();
+            if v["type"] == "segment.stored" && v["segment"]["media_kind"] != "header" {
+                let recorded =
+                    start + Duration::from_millis(v["segment"]["end_ms"].as_u64().unwrap());
+                lags.push(tokio::time::Instant::now().saturating_duration_since(recorded));
+            }
+        }
+    };
+    for (i, chunk) in chunks.into_iter().enumerate() {
+        let due = start + timeslice * (i as u32 + 1);
+        while let Ok(Some(msg)) = tokio::time::timeout_at(due, ws.next()).await {
+            note(msg.unwrap());
+        }
+        ws.send(Message::binary(chunk)).await.unwrap();
+    }
+    ws.send(Message::text(r#"{"type":"finish"}"#))
+        .await
+        .unwrap();
+    while let Some(msg) = tokio::time::timeout(Duration::from_secs(30), ws.next())
+        .await
+        .expect("the server answers")
+    {
+        let msg = msg.unwrap();
+        if matches!(msg, Message::Close(_)) {
+            break;
+        }
+        note(msg);
+    }
+    lags
+}

@@ -177,7 +177,13 @@ impl S3Store {
             req = req.tagging(object_tags(tags));
         }
         let req = req.body(ByteStream::from(bytes));
-        self.run(async move { req.send().await.map(|_| ()).map_err(classify) })?;
+        let sent = self.run(async move { req.send().await.map(|_| ()).map_err(classify) });
+        let outcome = if sent.is_ok() { "ok" } else { "failed" };
+        crate::metrics::METRICS
+            .uploads
+            .with_label_values(&[self.region.as_str(), outcome])
+            .inc();
+        sent?;
         self.note_success();
         Ok(())
     }

@@ -238,3 +238,25 @@ fn config_check_names_the_field_whether_it_comes_from_the_file_or_the_environmen
         );
     }
 }
+
+/// The load benchmark at a small N, so that it keeps working: 20 real-time streams of the
+/// Chromium recording against a `kiroku serve` it starts, every stream finished, every media
+/// segment acknowledged, and its figures printed.
+#[test]
+fn the_load_benchmark_drives_twenty_live_streams_without_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = common::cli::kiroku_cmd(dir.path())
+        .args(["bench", "streams", "--streams", "20", "--ramp-seconds", "1"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("errors: 0 of 20 streams"), "{text}");
+    // Two media segments (4 s each) per 8 s stream.
+    assert!(text.contains("acknowledgement lag over 40 segments"), "{text}");
+    assert!(text.contains("CPU s per media minute; peak RSS"), "{text}");
+}

@@ -109,6 +109,9 @@ enum Command {
     },
     /// Measure seal throughput and ingest CPU against their baselines, in one run.
     Bench {
+        /// `streams`: the load benchmark instead of the ratios.
+        #[command(subcommand)]
+        load: Option<BenchLoad>,
         /// Media files for the ingest measurement, one ratio each (repeat the flag).
         #[arg(
             long,
@@ -125,6 +128,33 @@ enum Command {
         /// Also measure durable latency and upload throughput against this S3 region.
         #[arg(long)]
         s3_region: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchLoad {
+    /// N concurrent live WebSocket streams, each paced in real time, against a `kiroku serve`
+    /// this starts (or `--url`): acknowledgement lag, server CPU and memory per stream.
+    Streams {
+        /// Concurrent streams.
+        #[arg(long, default_value_t = 100)]
+        streams: usize,
+        /// The recording each stream sends (a browser's WebM or fragmented MP4).
+        #[arg(long, default_value = "fixtures/chromium-mediarecorder.webm")]
+        media: PathBuf,
+        /// A server already running (its CPU and memory are then not measured).
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long)]
+        service_token: Option<String>,
+        #[arg(long)]
+        operator_token: Option<String>,
+        /// MediaRecorder's timeslice, in milliseconds.
+        #[arg(long, default_value_t = 500)]
+        timeslice_ms: u64,
+        /// Seconds over which the streams start, evenly spread.
+        #[arg(long, default_value_t = 5.0)]
+        ramp_seconds: f64,
     },
 }
 
@@ -328,6 +358,29 @@ fn run(cli: Cli) -> Res {
         }
         Command::Regions { what } => regions(&open(&cli)?, cli.json, what)?,
         Command::Bench {
+            load:
+                Some(BenchLoad::Streams {
+                    streams,
+                    media,
+                    url,
+                    service_token,
+                    operator_token,
+                    timeslice_ms,
+                    ramp_seconds,
+                }),
+            ..
+        } => crate::bench::streams::run(crate::bench::streams::Load {
+            streams: *streams,
+            media: media.clone(),
+            url: url.clone(),
+            service_token: service_token.clone(),
+            operator_token: operator_token.clone(),
+            timeslice: std::time::Duration::from_millis((*timeslice_ms).max(1)),
+            ramp: std::time::Duration::from_secs_f64(ramp_seconds.max(0.0)),
+        })
+        .map_err(|e| e.to_string())?,
+        Command::Bench {
+            load: None,
             media,
             rounds,
             whip_rounds,

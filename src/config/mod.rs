@@ -214,6 +214,14 @@ impl Default for ServerConfig {
 pub struct SegmentConfig {
     /// Target media duration of a segment, in seconds (cut at the first cluster past it).
     pub target_seconds: f64,
+    /// Profiles marked `direct` re-cluster Matroska/WebM with kiroku's own remuxer instead of
+    /// their GStreamer pipeline (far cheaper under load). False: every profile's pipeline.
+    #[serde(default = "yes")]
+    pub direct_remux: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -315,6 +323,7 @@ impl Default for Config {
             resume_grace_seconds: 60,
             segment: SegmentConfig {
                 target_seconds: 4.0,
+                direct_remux: true,
             },
             limits: Limits {
                 max_stream_kbps: 8_000,

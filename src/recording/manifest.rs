@@ -1,6 +1,7 @@
 //! The manifest of an interview: the ordered list of its sealed segments with each one's
-//! commitment. Sealed like a segment (kind `Manifest`), rewritten after every stored segment,
-//! and sealed as final when capture ends. It catches a segment that is missing, duplicated or
+//! commitment. Sealed like a segment (kind `Manifest`), rewritten every few stored segments
+//! during capture, and sealed as final when capture ends (or, after a crash, from the
+//! catalog's rows when kiroku restarts). It catches a segment that is missing, duplicated or
 //! swapped for another valid one at the level of the whole recording.
 
 use serde::{Deserialize, Serialize};

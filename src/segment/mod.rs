@@ -6,6 +6,7 @@
 //! Plain segments live only in memory; the capture session hands each one to `seal` at once.
 
 mod cut;
+mod direct;
 mod ebml;
 mod mp4;
 mod piece;

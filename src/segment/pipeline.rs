@@ -1,5 +1,6 @@
 //! Runs one ingest profile's pipeline for one interview: bytes in through `appsrc`, muxed bytes
-//! out of `appsink` into the [`Cutter`], plain segments out of [`Segmenter::next`].
+//! out of `appsink` (or out of kiroku's own remuxer, for profiles with `direct = true`) into
+//! the [`Cutter`], plain segments out of [`Segmenter::next`].
 //!
 //! The input side ([`SegmenterInput`]) is pushed from the front-end's connection; the output side
 //! is pulled by the capture session's own thread. `appsrc` blocks when its queue is full, which
@@ -14,6 +15,7 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
 use super::cut::Cutter;
+use super::direct::{DirectFeed, DirectOutput, Fed, direct_feed};
 use super::piece::PieceKind;
 use super::webrtc::IceSettings;
 use super::whip::{self, Session as WhipSession, WhipDescription};
@@ -31,24 +33,26 @@ pub enum SegmenterEvent {
     End,
 }
 
-/// The feeding side of a running pipeline: the front-end's bytes, or a WHIP session that
-/// feeds itself. Cheap to clone.
+/// The feeding side of a running segmenter: the front-end's bytes into a pipeline or into
+/// kiroku's own remuxer, or a WHIP session that feeds itself. Cheap to clone.
 #[derive(Clone)]
 pub enum SegmenterInput {
     Bytes(gst_app::AppSrc),
+    Direct(Arc<DirectFeed>),
     Whip(Arc<WhipSession>),
 }
 
 impl SegmenterInput {
-    /// Hands the next bytes of the stream to the pipeline; blocks while its queue is full.
-    /// Fails once the pipeline has stopped (an error, a refusal, or the end), and always for
-    /// a WHIP session, whose media comes over RTP.
+    /// Hands the next bytes of the stream to the segmenter; blocks while it is busy. Fails
+    /// once it has stopped (an error, a refusal, or the end), and always for a WHIP session,
+    /// whose media comes over RTP.
     pub fn push(&self, bytes: Vec<u8>) -> Result<(), SegmentError> {
         match self {
             SegmenterInput::Bytes(src) => src
                 .push_buffer(gst::Buffer::from_mut_slice(bytes))
                 .map(|_| ())
                 .map_err(|e| SegmentError::Pipeline(format!("input refused: {e:?}"))),
+            SegmenterInput::Direct(feed) => feed.push(&bytes),
             SegmenterInput::Whip(_) => Err(SegmentError::Pipeline(
                 "a WHIP session takes its media over RTP, not as bytes".into(),
             )),
@@ -61,6 +65,7 @@ impl SegmenterInput {
             SegmenterInput::Bytes(src) => {
                 let _ = src.end_of_stream();
             }
+            SegmenterInput::Direct(feed) => feed.end(),
             SegmenterInput::Whip(session) => session.finish(),
         }
     }
@@ -71,18 +76,106 @@ impl SegmenterInput {
     }
 }
 
-/// A running pipeline and the cutter behind it. Dropping it stops the pipeline.
-pub struct Segmenter {
+/// Where a segmenter's muxed bytes come from.
+enum Source {
+    /// A GStreamer pipeline: an ingest profile's, or a WHIP session's.
+    Gst(GstSource),
+    /// kiroku's own remuxer, run by the pushing thread.
+    Direct(DirectOutput),
+}
+
+struct GstSource {
     pipeline: gst::Pipeline,
     sink: gst_app::AppSink,
     bus: gst::Bus,
-    cutter: Option<Cutter>,
     refusal: Arc<Mutex<Option<SegmentError>>>,
-    /// The codecs of the streams linked to the muxer, in the order the demuxer offered them.
+    /// A WHIP session's housekeeping runs on the segmenter's thread between pulls.
+    whip: Option<Arc<WhipSession>>,
+}
+
+/// What one wait for muxed bytes brought.
+enum Pulled {
+    Bytes(Vec<u8>),
+    End,
+    Nothing,
+}
+
+impl Source {
+    fn pull(&mut self) -> Result<Pulled, SegmentError> {
+        match self {
+            Source::Gst(g) => g.pull(),
+            Source::Direct(d) => Ok(match d.recv(POLL) {
+                Some(Fed::Bytes(b)) => Pulled::Bytes(b),
+                Some(Fed::End) => Pulled::End,
+                Some(Fed::Failed(e)) => return Err(e),
+                None => Pulled::Nothing,
+            }),
+        }
+    }
+
+    fn stop(&self) {
+        match self {
+            Source::Gst(g) => {
+                let _ = g.pipeline.set_state(gst::State::Null);
+            }
+            Source::Direct(d) => d.stop(),
+        }
+    }
+}
+
+impl GstSource {
+    fn pull(&mut self) -> Result<Pulled, SegmentError> {
+        self.check_failures()?;
+        if let Some(session) = &self.whip {
+            session.tick();
+        }
+        match self
+            .sink
+            .try_pull_sample(gst::ClockTime::from_nseconds(POLL.as_nanos() as u64))
+        {
+            Some(sample) => {
+                let buffer = sample
+                    .buffer()
+                    .ok_or_else(|| SegmentError::Pipeline("sample without buffer".into()))?;
+                let map = buffer
+                    .map_readable()
+                    .map_err(|_| SegmentError::Pipeline("unreadable buffer".into()))?;
+                Ok(Pulled::Bytes(map.as_slice().to_vec()))
+            }
+            None if self.sink.is_eos() => {
+                // A refusal or error may race with the end; neither may pass as a clean end.
+                self.check_failures()?;
+                Ok(Pulled::End)
+            }
+            None => Ok(Pulled::Nothing),
+        }
+    }
+
+    fn check_failures(&mut self) -> Result<(), SegmentError> {
+        let refused = self.refusal.lock().expect("refusal lock").take();
+        if let Some(refused) = refused {
+            return Err(refused);
+        }
+        while let Some(msg) = self.bus.pop() {
+            if let gst::MessageView::Error(e) = msg.view() {
+                // A refusal makes the demuxer fail with not-linked; report the refusal, not that.
+                let refused = self.refusal.lock().expect("refusal lock").take();
+                return Err(
+                    refused.unwrap_or_else(|| SegmentError::Unreadable(e.error().to_string()))
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A running segmenter and the cutter behind it. Dropping it stops it.
+pub struct Segmenter {
+    source: Source,
+    cutter: Option<Cutter>,
+    /// The codecs of the streams recorded, in the order they were offered.
     codecs: Arc<Mutex<Vec<Codec>>>,
     pending: VecDeque<PlainSegment>,
-    /// A WHIP session's housekeeping runs on this thread between pulls.
-    whip: Option<Arc<WhipSession>>,
     /// Most muxed bytes a segment may gather before it is cut.
     max_segment_bytes: u64,
     /// Why the segmenter stopped, told once the segments cut before are handed out.
@@ -93,6 +186,25 @@ pub struct Segmenter {
 }
 
 impl Segmenter {
+    fn with_source(
+        source: Source,
+        container: Container,
+        target: Duration,
+        codecs: Arc<Mutex<Vec<Codec>>>,
+    ) -> Segmenter {
+        Segmenter {
+            source,
+            cutter: Some(Cutter::new(container, target.as_nanos() as u64)),
+            codecs,
+            pending: VecDeque::new(),
+            max_segment_bytes: u64::MAX,
+            failed: None,
+            next_index: 0,
+            media: MediaKind::VideoAudio,
+            done: false,
+        }
+    }
+
     /// Builds and starts the profile's pipeline, cutting segments of about `target`.
     pub fn start(
         profile: &Profile,
@@ -120,22 +232,27 @@ impl Segmenter {
         pipeline
             .set_state(gst::State::Playing)
             .map_err(|e| SegmentError::Pipeline(e.to_string()))?;
-        let seg = Segmenter {
+        let source = Source::Gst(GstSource {
             pipeline,
             sink,
             bus,
-            cutter: Some(Cutter::new(profile.container, target.as_nanos() as u64)),
             refusal,
-            codecs,
-            pending: VecDeque::new(),
             whip: None,
-            max_segment_bytes: u64::MAX,
-            failed: None,
-            next_index: 0,
-            media: MediaKind::VideoAudio,
-            done: false,
-        };
+        });
+        let seg = Segmenter::with_source(source, profile.container, target, codecs);
         Ok((seg, SegmenterInput::Bytes(src)))
+    }
+
+    /// Starts kiroku's own remuxer for a profile with `direct = true` (Matroska/WebM in and
+    /// out), cutting segments of about `target`: no GStreamer in the path.
+    pub fn start_direct(
+        profile: &Profile,
+        target: Duration,
+    ) -> Result<(Segmenter, SegmenterInput), SegmentError> {
+        let codecs = Arc::new(Mutex::new(Vec::new()));
+        let (feed, output) = direct_feed(profile, codecs.clone());
+        let seg = Segmenter::with_source(Source::Direct(output), profile.container, target, codecs);
+        Ok((seg, SegmenterInput::Direct(feed)))
     }
 
     /// Answers a WHIP offer and starts receiving: the session's streams go through the
@@ -152,26 +269,19 @@ impl Segmenter {
             .pipeline
             .bus()
             .ok_or_else(|| SegmentError::Pipeline("pipeline has no bus".into()))?;
-        let codecs = n.session.codecs();
-        let seg = Segmenter {
+        let codecs = Arc::new(Mutex::new(n.session.codecs()));
+        let source = Source::Gst(GstSource {
             pipeline: n.pipeline,
             sink: n.sink,
             bus,
-            cutter: Some(Cutter::new(Container::Matroska, target.as_nanos() as u64)),
             refusal: Arc::new(Mutex::new(None)),
-            codecs: Arc::new(Mutex::new(codecs)),
-            pending: VecDeque::new(),
             whip: Some(n.session.clone()),
-            max_segment_bytes: u64::MAX,
-            failed: None,
-            next_index: 0,
-            media: MediaKind::VideoAudio,
-            done: false,
-        };
+        });
+        let seg = Segmenter::with_source(source, Container::Matroska, target, codecs);
         Ok((seg, SegmenterInput::Whip(n.session), n.answer))
     }
 
-    /// Waits for the next segment or the end. An error stops the pipeline for good.
+    /// Waits for the next segment or the end. An error stops the segmenter for good.
     #[allow(clippy::should_implement_trait)] // blocking and fallible: not an Iterator
     pub fn next(&mut self) -> Result<SegmenterEvent, SegmentError> {
         loop {
@@ -184,24 +294,12 @@ impl Segmenter {
             if self.done {
                 return Ok(SegmenterEvent::End);
             }
-            self.check_failures()?;
-            if let Some(session) = &self.whip {
-                session.tick();
-            }
-            match self
-                .sink
-                .try_pull_sample(gst::ClockTime::from_nseconds(POLL.as_nanos() as u64))
-            {
-                Some(sample) => {
-                    let buffer = sample
-                        .buffer()
-                        .ok_or_else(|| SegmentError::Pipeline("sample without buffer".into()))?;
-                    let map = buffer
-                        .map_readable()
-                        .map_err(|_| SegmentError::Pipeline("unreadable buffer".into()))?;
+            match self.source.pull() {
+                Err(e) => return Err(self.halt_with(e)),
+                Ok(Pulled::Bytes(bytes)) => {
                     let cutter = self.cutter.as_mut().expect("cutter lives until the end");
                     let pieces = cutter
-                        .push(map.as_slice())
+                        .push(&bytes)
                         .map_err(|e| self.halt_with(SegmentError::Pipeline(e.to_string())))?;
                     let pending = self.cutter.as_ref().map_or(0, |c| c.pending_bytes() as u64);
                     self.queue(pieces, false);
@@ -214,9 +312,7 @@ impl Segmenter {
                         });
                     }
                 }
-                None if self.sink.is_eos() => {
-                    // A refusal or error may race with the end; neither may pass as a clean end.
-                    self.check_failures()?;
+                Ok(Pulled::End) => {
                     let cutter = self.cutter.take().expect("cutter lives until the end");
                     let pieces = cutter
                         .finish()
@@ -224,7 +320,7 @@ impl Segmenter {
                     self.queue(pieces, true);
                     self.done = true;
                 }
-                None => {}
+                Ok(Pulled::Nothing) => {}
             }
         }
     }
@@ -248,9 +344,9 @@ impl Segmenter {
         self.max_segment_bytes = limit;
     }
 
-    /// Stops the pipeline now; pending input pushes fail from here on.
+    /// Stops the segmenter now; pending input pushes fail from here on.
     pub fn stop(&self) {
-        let _ = self.pipeline.set_state(gst::State::Null);
+        self.source.stop();
     }
 
     /// Pulls and drops the muxer's output until the end: the GStreamer-only baseline of
@@ -258,36 +354,12 @@ impl Segmenter {
     pub fn drain_without_cutting(mut self) -> Result<u64, SegmentError> {
         let mut total = 0u64;
         loop {
-            self.check_failures()?;
-            if let Some(session) = &self.whip {
-                session.tick();
-            }
-            match self
-                .sink
-                .try_pull_sample(gst::ClockTime::from_nseconds(POLL.as_nanos() as u64))
-            {
-                Some(sample) => total += sample.buffer().map(|b| b.size() as u64).unwrap_or(0),
-                None if self.sink.is_eos() => return Ok(total),
-                None => {}
+            match self.source.pull()? {
+                Pulled::Bytes(b) => total += b.len() as u64,
+                Pulled::End => return Ok(total),
+                Pulled::Nothing => {}
             }
         }
-    }
-
-    fn check_failures(&mut self) -> Result<(), SegmentError> {
-        let refused = self.refusal.lock().expect("refusal lock").take();
-        if let Some(refused) = refused {
-            return Err(self.halt_with(refused));
-        }
-        while let Some(msg) = self.bus.pop() {
-            if let gst::MessageView::Error(e) = msg.view() {
-                // A refusal makes the demuxer fail with not-linked; report the refusal, not that.
-                let refused = self.refusal.lock().expect("refusal lock").take();
-                let err =
-                    refused.unwrap_or_else(|| SegmentError::Unreadable(e.error().to_string()));
-                return Err(self.halt_with(err));
-            }
-        }
-        Ok(())
     }
 
     fn halt_with(&mut self, err: SegmentError) -> SegmentError {
@@ -327,7 +399,7 @@ impl Segmenter {
 
 impl Drop for Segmenter {
     fn drop(&mut self) {
-        let _ = self.pipeline.set_state(gst::State::Null);
+        self.source.stop();
     }
 }
 
@@ -401,6 +473,15 @@ pub(super) fn check_description(profile: &Profile) -> Result<(), String> {
         }
         gst::parse::bin_from_description(branch, true)
             .map_err(|e| format!("stream_by_codec.\"{codec}\": {e}"))?;
+    }
+    if profile.direct
+        && (profile.container != Container::Matroska
+            || profile
+                .content_types
+                .iter()
+                .any(|t| Container::of(t) != Some(Container::Matroska)))
+    {
+        return Err("direct: only for a profile that takes and writes Matroska/WebM".into());
     }
     if profile.allowed_codecs.is_empty() || profile.content_types.is_empty() {
         return Err("allowed_codecs and content_types must not be empty".into());

@@ -36,6 +36,12 @@ pub struct Profile {
     /// that rewrites H.264's framing for the muxer. Parsers only: nothing is decoded.
     #[serde(default)]
     pub stream_by_codec: std::collections::BTreeMap<String, String>,
+    /// Matroska/WebM input is re-clustered by kiroku's own remuxer (`segment/direct.rs`)
+    /// instead of this pipeline, unless the operator turns it off (`[segment] direct_remux`).
+    /// Only for profiles that take and write Matroska; the pipeline still describes the same
+    /// remux and serves the bench baseline.
+    #[serde(default)]
+    pub direct: bool,
 }
 
 impl Profile {

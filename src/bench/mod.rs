@@ -12,6 +12,11 @@
 //!    segment-close-to-durable latency (seal + durable store, p50 and p99), and upload
 //!    throughput of kiroku's store path against a bare `put_object` loop of the same bytes
 //!    (target ≥ 0.9).
+//!
+//! `kiroku bench streams` ([`streams`]) is the load benchmark: concurrent live streams
+//! against a served kiroku.
+
+pub mod streams;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -317,7 +322,7 @@ fn seal_throughput(rounds: u32) -> (f64, f64) {
 /// The process's CPU time (every thread, finished ones included) in seconds, from
 /// `CLOCK_PROCESS_CPUTIME_ID`: nanoseconds, where `/proc/self/stat` counts 10 ms ticks, as
 /// coarse as one round of the ingest bench.
-fn cpu_seconds() -> f64 {
+pub(crate) fn cpu_seconds() -> f64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
     t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
 }

@@ -257,6 +257,9 @@ fn the_load_benchmark_drives_twenty_live_streams_without_an_error() {
     );
     assert!(text.contains("errors: 0 of 20 streams"), "{text}");
     // Two media segments (4 s each) per 8 s stream.
-    assert!(text.contains("acknowledgement lag over 40 segments"), "{text}");
+    assert!(
+        text.contains("acknowledgement lag over 40 segments"),
+        "{text}"
+    );
     assert!(text.contains("CPU s per media minute; peak RSS"), "{text}");
 }

@@ -162,6 +162,22 @@ impl Deadlines {
         }
     }
 
+    /// What a write to the socket came to: progress resets the deadlines; a write still
+    /// waiting fails once it has waited past its deadline.
+    fn written(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        match polled {
+            Poll::Ready(done) => {
+                self.moved();
+                Poll::Ready(done)
+            }
+            Poll::Pending => self.poll_write_deadline(cx).map(Err),
+        }
+    }
+
     /// Ready with an error once the write in progress has waited past its deadline.
     fn poll_write_deadline(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
         let write = self.write;
@@ -207,16 +223,8 @@ impl AsyncWrite for Deadlines {
         bytes: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.tcp).poll_write(cx, bytes) {
-            Poll::Ready(done) => {
-                this.moved();
-                Poll::Ready(done)
-            }
-            Poll::Pending => match this.poll_write_deadline(cx) {
-                Poll::Ready(e) => Poll::Ready(Err(e)),
-                Poll::Pending => Poll::Pending,
-            },
-        }
+        let polled = Pin::new(&mut this.tcp).poll_write(cx, bytes);
+        this.written(cx, polled)
     }
 
     fn poll_write_vectored(
@@ -225,16 +233,8 @@ impl AsyncWrite for Deadlines {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs) {
-            Poll::Ready(done) => {
-                this.moved();
-                Poll::Ready(done)
-            }
-            Poll::Pending => match this.poll_write_deadline(cx) {
-                Poll::Ready(e) => Poll::Ready(Err(e)),
-                Poll::Pending => Poll::Pending,
-            },
-        }
+        let polled = Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs);
+        this.written(cx, polled)
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -25,7 +25,12 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{Profile, SegmentError};
+use super::ebml::{
+    ID_BLOCK, ID_BLOCK_GROUP, ID_CLUSTER, ID_CLUSTER_TIMECODE, ID_EBML, ID_INFO,
+    ID_REFERENCE_BLOCK, ID_SEGMENT, ID_SIMPLE_BLOCK, ID_TIMECODE_SCALE, ID_TRACK_ENTRY,
+    ID_TRACK_NUMBER, ID_TRACKS, LEVEL1,
+};
+use super::{Profile, SegmentError, codec_of_caps};
 use crate::vocab::Codec;
 
 /// Remuxed output waiting for the segmenter, in messages; past it a push waits.
@@ -134,32 +139,8 @@ impl DirectOutput {
     }
 }
 
-const ID_EBML: u32 = 0x1A45_DFA3;
-const ID_SEGMENT: u32 = 0x1853_8067;
-const ID_CLUSTER: u32 = 0x1F43_B675;
-const ID_INFO: u32 = 0x1549_A966;
-const ID_TRACKS: u32 = 0x1654_AE6B;
-const ID_TIMECODE_SCALE: u32 = 0x2A_D7B1;
-const ID_TRACK_ENTRY: u32 = 0xAE;
-const ID_TRACK_NUMBER: u32 = 0xD7;
 const ID_CODEC_ID: u32 = 0x86;
 const ID_AUDIO: u32 = 0xE1;
-const ID_CLUSTER_TIMECODE: u32 = 0xE7;
-const ID_SIMPLE_BLOCK: u32 = 0xA3;
-const ID_BLOCK_GROUP: u32 = 0xA0;
-const ID_BLOCK: u32 = 0xA1;
-const ID_REFERENCE_BLOCK: u32 = 0xFB;
-/// Children of Segment; one of them ends a cluster of unknown size.
-const LEVEL1: [u32; 8] = [
-    0x114D_9B74,
-    ID_INFO,
-    ID_TRACKS,
-    ID_CLUSTER,
-    0x1C53_BB6B,
-    0x1254_C367,
-    0x1941_A469,
-    0x1043_A770,
-];
 /// The largest element buffered whole (a block, Tracks, a skipped Cues): a frame of a
 /// browser's recording is far smaller; anything larger is not such a recording.
 const MAX_ELEMENT: u64 = 16 << 20;
@@ -402,7 +383,7 @@ impl Remuxer {
             if caps.starts_with("video/") && !audio {
                 self.video_tracks.extend(number);
             }
-            if let Some(c) = codec_of(caps) {
+            if let Some(c) = codec_of_caps(caps) {
                 self.codecs.push(c);
             }
         }
@@ -519,19 +500,6 @@ fn caps_name(codec_id: &str) -> &str {
         id if id.starts_with("A_AAC") => "audio/mpeg",
         other => other,
     }
-}
-
-fn codec_of(caps: &str) -> Option<Codec> {
-    Some(match caps {
-        "video/x-vp8" => Codec::Vp8,
-        "video/x-vp9" => Codec::Vp9,
-        "video/x-av1" => Codec::Av1,
-        "video/x-h264" => Codec::H264,
-        "video/x-h265" => Codec::H265,
-        "audio/x-opus" => Codec::Opus,
-        "audio/mpeg" => Codec::Aac,
-        _ => return None,
-    })
 }
 
 /// An element's header: its id, its size (`None`: unknown) and the header's length.

@@ -18,25 +18,25 @@ pub enum EbmlError {
     UnknownSize { id: u32, at: u64 },
 }
 
-const ID_EBML: u32 = 0x1A45_DFA3;
-const ID_SEGMENT: u32 = 0x1853_8067;
-const ID_CLUSTER: u32 = 0x1F43_B675;
-const ID_INFO: u32 = 0x1549_A966;
-const ID_TRACKS: u32 = 0x1654_AE6B;
-const ID_TIMECODE_SCALE: u32 = 0x2A_D7B1;
-const ID_TRACK_ENTRY: u32 = 0xAE;
-const ID_TRACK_NUMBER: u32 = 0xD7;
+pub(super) const ID_EBML: u32 = 0x1A45_DFA3;
+pub(super) const ID_SEGMENT: u32 = 0x1853_8067;
+pub(super) const ID_CLUSTER: u32 = 0x1F43_B675;
+pub(super) const ID_INFO: u32 = 0x1549_A966;
+pub(super) const ID_TRACKS: u32 = 0x1654_AE6B;
+pub(super) const ID_TIMECODE_SCALE: u32 = 0x2A_D7B1;
+pub(super) const ID_TRACK_ENTRY: u32 = 0xAE;
+pub(super) const ID_TRACK_NUMBER: u32 = 0xD7;
 const ID_TRACK_TYPE: u32 = 0x83;
 const ID_DEFAULT_DURATION: u32 = 0x23_E383;
-const ID_CLUSTER_TIMECODE: u32 = 0xE7;
-const ID_SIMPLE_BLOCK: u32 = 0xA3;
-const ID_BLOCK_GROUP: u32 = 0xA0;
-const ID_BLOCK: u32 = 0xA1;
+pub(super) const ID_CLUSTER_TIMECODE: u32 = 0xE7;
+pub(super) const ID_SIMPLE_BLOCK: u32 = 0xA3;
+pub(super) const ID_BLOCK_GROUP: u32 = 0xA0;
+pub(super) const ID_BLOCK: u32 = 0xA1;
 const ID_BLOCK_DURATION: u32 = 0x9B;
-const ID_REFERENCE_BLOCK: u32 = 0xFB;
+pub(super) const ID_REFERENCE_BLOCK: u32 = 0xFB;
 
 /// Level-1 ids (children of Segment); seeing one ends a cluster of unknown size.
-const LEVEL1: [u32; 8] = [
+pub(super) const LEVEL1: [u32; 8] = [
     0x114D_9B74,
     ID_INFO,
     ID_TRACKS,

@@ -71,6 +71,24 @@ pub enum SegmentError {
     Pipeline(String),
 }
 
+/// The codec a caps name stands for (what profiles list), for the recording's status;
+/// `audio/mpeg` is AAC here (GStreamer's MP3 and AAC share the name: `pipeline` tells them
+/// apart by `mpegversion`).
+fn codec_of_caps(name: &str) -> Option<crate::vocab::Codec> {
+    use crate::vocab::Codec;
+    Some(match name {
+        "video/x-vp8" => Codec::Vp8,
+        "video/x-vp9" => Codec::Vp9,
+        "video/x-av1" => Codec::Av1,
+        "video/x-h264" => Codec::H264,
+        "video/x-h265" => Codec::H265,
+        "audio/x-opus" => Codec::Opus,
+        "audio/x-raw" => Codec::Pcm,
+        "audio/mpeg" => Codec::Aac,
+        _ => return None,
+    })
+}
+
 fn init_gstreamer() -> Result<(), SegmentError> {
     gstreamer::init().map_err(|e| SegmentError::Init(e.to_string()))
 }

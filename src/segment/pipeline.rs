@@ -566,19 +566,12 @@ fn link_streams_on_demand(
 /// `mpegversion=4`, MP3 with 1). `None` for a codec kiroku has no word for (an operator's
 /// profile may allow more than the shipped ones).
 fn codec_of(caps: &gst::StructureRef) -> Option<Codec> {
-    Some(match caps.name().as_str() {
-        "video/x-vp8" => Codec::Vp8,
-        "video/x-vp9" => Codec::Vp9,
-        "video/x-av1" => Codec::Av1,
-        "video/x-h264" => Codec::H264,
-        "video/x-h265" => Codec::H265,
-        "audio/x-opus" => Codec::Opus,
-        "audio/x-raw" => Codec::Pcm,
+    match caps.name().as_str() {
         "audio/mpeg" => match caps.get::<i32>("mpegversion").ok()? {
-            2 | 4 => Codec::Aac,
-            1 => Codec::Mp3,
-            _ => return None,
+            2 | 4 => Some(Codec::Aac),
+            1 => Some(Codec::Mp3),
+            _ => None,
         },
-        _ => return None,
-    })
+        name => super::codec_of_caps(name),
+    }
 }

@@ -100,11 +100,19 @@ impl Kiroku {
     /// Opens the data dir: catalog (migrated), master keys (created on first run), regions'
     /// stores, secrets (generated on first run when the config names none), pipelines.
     pub fn open(config: Config) -> Result<Arc<Kiroku>, StartError> {
+        // Everything kiroku creates is its own: the catalog (webhook secrets, external
+        // references), the audit log, spools, exports. Files 0600, folders 0700.
+        rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
         let data = config.data_dir.clone();
-        std::fs::create_dir_all(&data).map_err(|source| StartError::Secret {
-            path: data.display().to_string(),
-            source,
-        })?;
+        std::fs::create_dir_all(&data)
+            .and_then(|()| {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700))
+            })
+            .map_err(|source| StartError::Secret {
+                path: data.display().to_string(),
+                source,
+            })?;
         let plan = config.region_plan()?;
         let source = PipelineSource::new(config.pipelines_dir.as_deref());
         let profiles = Profiles::load(&source)?;
@@ -348,6 +356,7 @@ fn secret(configured: &Option<String>, file: &Path) -> Result<Secret, StartError
         source,
     };
     if let Ok(v) = std::fs::read_to_string(file) {
+        crate::util::secret::refuse_if_readable_by_others(file).map_err(err)?;
         return Ok(Secret {
             value: v.trim().to_string(),
             file: Some(file.to_path_buf()),

@@ -86,14 +86,17 @@ pub fn rotate(app: &Kiroku, h: &RecruiterHandle) -> Result<String, RecruiterErro
     Ok(key)
 }
 
-/// Revokes every key of a recruiter; returns how many.
+/// Revokes a recruiter as a recipient: every key, its webhook, its download links and its
+/// pending deliveries go at once, and the decision point refuses it from then on. Returns how
+/// many keys were revoked.
 pub fn revoke(app: &Kiroku, h: &RecruiterHandle) -> Result<usize, RecruiterError> {
     known(app, h)?;
-    let n = app.catalog.replace_recruiter_keys(h, None)?;
+    let (n, cancelled) = app.catalog.revoke_recruiter(h)?;
     app.audit.record_or_warn(
-        Event::RecruiterKeysRevoked {
+        Event::RecruiterRevoked {
             recruiter: h.clone(),
-            revoked: n,
+            keys_revoked: n,
+            deliveries_cancelled: cancelled,
         },
         &Actor::Operator,
     );

@@ -34,7 +34,11 @@ impl OperatorKey {
             why,
         };
         let doc = match std::fs::read(path) {
-            Ok(d) => d,
+            Ok(d) => {
+                crate::util::secret::refuse_if_readable_by_others(path)
+                    .map_err(|e| err(e.to_string()))?;
+                d
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
                     .map_err(|_| err("random generator failed".into()))?;

@@ -359,6 +359,7 @@ fn external_analyzers_that_crash_hang_or_print_garbage_are_recorded_and_capture_
         url: None,
         // Only the one that hangs is meant to run out of time.
         timeout_seconds: if file == "hangs.sh" { 1 } else { 20 },
+        environment: Vec::new(),
     };
     let (_dir, app, c) = app::with_candidate(ANALYZED, |cfg| {
         cfg.analyzers = vec![
@@ -449,6 +450,7 @@ fn an_http_analyzer_gets_the_wav_and_its_json_is_sealed_and_an_error_status_is_r
         command: None,
         url: Some(url.into()),
         timeout_seconds: 5,
+        environment: Vec::new(),
     };
     let (_dir, app, c) = app::with_candidate(ANALYZED, |cfg| {
         cfg.analyzers = vec![analyzer("vendor", &good), analyzer("broken", &bad)]

@@ -263,3 +263,96 @@ fn the_load_benchmark_drives_twenty_live_streams_without_an_error() {
     );
     assert!(text.contains("CPU s per media minute; peak RSS"), "{text}");
 }
+
+/// Everything kiroku writes is its own: after a whole interview from the command line
+/// (catalog, audit log, keys, tokens, sealed objects, an export), no file in the data dir is
+/// readable by group or others, no folder open to them, and the data dir itself is 0700.
+#[test]
+fn every_file_kiroku_writes_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    let candidate = cli::add_candidate(&d, "cand-modes");
+    cli::privacy_basics(&d);
+    cli::grant(&d, &candidate, "record", &[]);
+    let interview = last_line(&kiroku(
+        &d,
+        &[
+            "ingest",
+            "--candidate",
+            &candidate,
+            "--recruiter",
+            "acme",
+            "fixtures/audio-opus.ogg",
+        ],
+        &[],
+    ));
+    let out = d.join("export.mka");
+    last_line(&kiroku(
+        &d,
+        &[
+            "recording",
+            "export",
+            &interview,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    ));
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&d), 0o700);
+    let files = common::files::walk(&d);
+    assert!(files.len() > 10, "{files:?}");
+    for f in files.iter().chain([&out]) {
+        assert_eq!(mode(f) & 0o077, 0, "{} is {:o}", f.display(), mode(f));
+        let folder = f.parent().unwrap();
+        assert_eq!(
+            mode(folder) & 0o077,
+            0,
+            "{} is {:o}",
+            folder.display(),
+            mode(folder)
+        );
+    }
+}
+
+/// A token or the signing key that others can read is refused at start, naming the file,
+/// as the master keys already were: kiroku does not go on trusting a secret that may have
+/// leaked.
+#[test]
+fn kiroku_refuses_to_start_with_a_secret_file_readable_by_others() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    cli::add_candidate(d, "cand-1");
+    let mut secrets: Vec<_> = common::files::walk(&d.join("secrets"));
+    secrets.retain(|p| p.is_file());
+    assert!(
+        secrets.len() >= 3,
+        "tokens and the signing key: {secrets:?}"
+    );
+    for secret in secrets {
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let o = kiroku(
+            d,
+            &[
+                "candidate",
+                "add",
+                "--ref",
+                "cand-2",
+                "--home-country",
+                "JP",
+            ],
+            &[],
+        );
+        assert!(!o.status.success(), "{}", secret.display());
+        let err = String::from_utf8_lossy(&o.stderr);
+        let name = secret.file_name().unwrap().to_string_lossy();
+        assert!(
+            err.contains(name.as_ref()) && err.contains("readable by others"),
+            "{err}"
+        );
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    cli::add_candidate(d, "cand-3");
+}

@@ -1196,3 +1196,99 @@ async fn stalled_downloads_neither_starve_a_live_stream_nor_exceed_their_recipie
     let (st, _, body) = s.raw("GET", &path, As::Key(&acme), None, &[]).await;
     assert_eq!((st, body.len()), (200, whole), "the slots were given back");
 }
+
+/// Revoking a recruiter cuts everything at once: its keys, its webhook, the download links it
+/// was sent, and what would have been delivered for an interview finishing later under a
+/// standing share consent, which the decision point refuses with its own reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_recruiter_receives_nothing_more_and_its_old_links_are_refused() {
+    let s = server(|_| {}).await;
+    let acme = s.recruiter("acme").await;
+    let (hook, got) = receiver(200, Duration::ZERO).await;
+    let (st, v) = s.set_webhook(&acme, &hook).await;
+    assert_eq!(st, 200, "{v}");
+    let secret = v["signing_secret"].as_str().unwrap().to_string();
+    let c = s.candidate().await;
+    s.grant(&c, json!({"scope": "record"})).await;
+    s.grant(&c, json!({"scope": "share.recording", "recipient": "acme"}))
+        .await;
+    let first = s.interview(&c, "acme").await;
+    eventually("recording.ready", || {
+        deliveries_of(&got, "recording.ready", &secret).len() == 1
+    })
+    .await;
+    let ready = deliveries_of(&got, "recording.ready", &secret);
+    let link = ready[0]["download"]["url"].as_str().unwrap();
+    let link_path = link.strip_prefix(&s.base).unwrap().to_string();
+    // A second interview, created before the revocation and streamed after it.
+    let (st, second) = s
+        .call(
+            "POST",
+            "/v1/interviews",
+            As::Service,
+            Some(json!({"candidate": c, "recruiter": "acme"})),
+        )
+        .await;
+    assert_eq!(st, 201, "{second}");
+
+    let (st, v) = s
+        .call(
+            "POST",
+            "/v1/admin/recruiters/acme/revoke",
+            As::Operator,
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let (st, _, _) = s.raw("GET", &link_path, As::Nobody, None, &[]).await;
+    assert_eq!(st, 404, "the old link is gone");
+    let path = format!("/v1/recruiter/interviews/{first}/recording");
+    assert_eq!(s.call("GET", &path, As::Key(&acme), None).await.0, 401);
+
+    let r = s
+        .put_media(
+            second["interview_id"].as_str().unwrap(),
+            second["ingest_token"].as_str().unwrap(),
+            Some("video/webm"),
+            common::fixtures::read("chromium-mediarecorder.webm"),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    // The decision point refuses the revoked recipient, with its own reason.
+    let second_id =
+        kiroku::ids::InterviewId::parse(second["interview_id"].as_str().unwrap()).unwrap();
+    let row = s.app.catalog.interview(&second_id).unwrap().unwrap();
+    let acme_handle = kiroku::ids::RecruiterHandle::parse("acme").unwrap();
+    let decided = kiroku::consent::decision::decide(
+        &s.app.catalog,
+        &s.app.audit,
+        &acme_handle,
+        &row,
+        kiroku::consent::decision::Recording,
+    )
+    .unwrap();
+    assert_eq!(
+        decided.err(),
+        Some(kiroku::consent::Refusal::RecipientRevoked)
+    );
+    let (_, d) = s
+        .call("GET", "/v1/admin/deliveries", As::Operator, None)
+        .await;
+    for delivery in d["deliveries"].as_array().unwrap() {
+        if delivery["interview"] == second["interview_id"] {
+            assert_ne!(delivery["state"], "delivered", "{delivery}");
+        }
+    }
+    let revoked = s
+        .audit_events()
+        .into_iter()
+        .find(|e| e["event"] == "recruiter.revoked")
+        .expect("the revocation is audited");
+    assert_eq!(revoked["data"]["recruiter"], "acme");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        got.lock().unwrap().len(),
+        1,
+        "nothing delivered after the revocation"
+    );
+}

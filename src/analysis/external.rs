@@ -16,7 +16,10 @@ const MAX_OUTPUT: u64 = 1024 * 1024;
 pub fn run(a: &AnalyzerConfig, wav: &[u8]) -> Result<serde_json::Value, String> {
     let timeout = Duration::from_secs(a.timeout_seconds);
     let out = match (&a.command, &a.url) {
-        (Some(cmd), _) => command(cmd, wav, timeout)?,
+        (Some(cmd), _) => {
+            let env = environment(&a.environment, std::env::vars());
+            command(cmd, &env, wav, timeout)?
+        }
         (None, Some(url)) => http(url, wav, timeout)?,
         (None, None) => return Err("neither command nor url".into()),
     };
@@ -28,9 +31,32 @@ pub fn run(a: &AnalyzerConfig, wav: &[u8]) -> Result<serde_json::Value, String> 
     })
 }
 
-fn command(cmd: &[String], wav: &[u8], timeout: Duration) -> Result<Vec<u8>, String> {
+/// What an analyzer's process sees of kiroku's environment `ours`: `PATH` (a default when
+/// kiroku has none), `LANG`, and the variables the operator listed; never more, so the
+/// service and operator tokens, S3 keys and anything else kiroku was given stay with it.
+pub fn environment(
+    listed: &[String],
+    ours: impl Iterator<Item = (String, String)>,
+) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = ours
+        .filter(|(k, _)| k == "PATH" || k == "LANG" || listed.contains(k))
+        .collect();
+    if !env.iter().any(|(k, _)| k == "PATH") {
+        env.push(("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()));
+    }
+    env
+}
+
+fn command(
+    cmd: &[String],
+    env: &[(String, String)],
+    wav: &[u8],
+    timeout: Duration,
+) -> Result<Vec<u8>, String> {
     let mut child = Command::new(&cmd[0])
         .args(&cmd[1..])
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -116,4 +142,43 @@ fn http(url: &str, wav: &[u8], timeout: Duration) -> Result<Vec<u8>, String> {
         .read_to_end(&mut out)
         .map_err(|e| e.to_string())?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An analyzer that prints its whole environment, started as kiroku starts one, from an
+    /// environment full of kiroku's secrets.
+    #[test]
+    fn an_analyzer_that_prints_its_environment_sees_none_of_kirokus_secrets() {
+        let ours = [
+            ("PATH", "/usr/bin:/bin"),
+            ("KIROKU_SERVICE_TOKEN", "service-secret"),
+            ("KIROKU_OPERATOR_TOKEN", "operator-secret"),
+            ("KIROKU_REGIONS__JP__S3__SECRET_ACCESS_KEY", "s3-secret"),
+            ("AWS_SECRET_ACCESS_KEY", "aws-secret"),
+            ("HOME", "/root"),
+            ("MODEL_DIR", "/opt/models"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let env = environment(&["MODEL_DIR".to_string()], ours.into_iter());
+        let cmd = ["sh", "-c", "cat >/dev/null; env"].map(String::from);
+        let out = command(&cmd, &env, b"RIFF", Duration::from_secs(10)).unwrap();
+        let seen = String::from_utf8(out).unwrap();
+        for secret in [
+            "service-secret",
+            "operator-secret",
+            "s3-secret",
+            "aws-secret",
+            "/root",
+        ] {
+            assert!(!seen.contains(secret), "{secret} leaked: {seen}");
+        }
+        assert!(
+            seen.contains("MODEL_DIR=/opt/models"),
+            "a listed variable is passed: {seen}"
+        );
+        assert!(seen.contains("PATH=/usr/bin:/bin"), "{seen}");
+    }
 }

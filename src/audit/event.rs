@@ -111,6 +111,14 @@ pub enum Event {
         recruiter: RecruiterHandle,
         revoked: usize,
     },
+    /// The recruiter is no longer a recipient: keys, webhook, links and pending deliveries
+    /// gone with it.
+    #[serde(rename = "recruiter.revoked")]
+    RecruiterRevoked {
+        recruiter: RecruiterHandle,
+        keys_revoked: usize,
+        deliveries_cancelled: Vec<String>,
+    },
     #[serde(rename = "recruiter.webhook_set")]
     RecruiterWebhookSet { recruiter: RecruiterHandle },
     #[serde(rename = "recruiter.webhook_removed")]

@@ -160,6 +160,8 @@ pub(super) const STEPS: &[&str] = &[
         interview_id TEXT PRIMARY KEY REFERENCES interviews(id),
         hash BLOB NOT NULL
      );",
+    // A recruiter revoked as a recipient (not only its keys): refused at the decision point.
+    "ALTER TABLE recruiters ADD COLUMN revoked_at TEXT;",
 ];
 
 pub fn run(conn: &Connection) -> Result<(), CatalogError> {

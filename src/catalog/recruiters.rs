@@ -5,6 +5,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{Catalog, CatalogError};
 use crate::ids::{InterviewId, RecruiterHandle};
+use crate::vocab::OutboxState;
 
 /// What the catalog knows of a presented key id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +75,56 @@ impl Catalog {
         )?;
         let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Revokes a recruiter as a recipient, in one transaction: marked revoked, every key
+    /// revoked, its webhook deleted, its download links deleted, its pending deliveries
+    /// cancelled. Returns (keys revoked, ids of the deliveries cancelled).
+    pub fn revoke_recruiter(
+        &self,
+        h: &RecruiterHandle,
+    ) -> Result<(usize, Vec<String>), CatalogError> {
+        let mut db = self.db();
+        let tx = db.transaction()?;
+        let now = crate::util::now_rfc3339();
+        let who = h.as_str();
+        tx.execute(
+            "UPDATE recruiters SET revoked_at = ?2 WHERE handle = ?1 AND revoked_at IS NULL",
+            params![who, now],
+        )?;
+        let keys = tx.execute(
+            "UPDATE recruiter_keys SET revoked_at = ?2 WHERE handle = ?1 AND revoked_at IS NULL",
+            params![who, now],
+        )?;
+        tx.execute("DELETE FROM webhooks WHERE handle = ?1", params![who])?;
+        tx.execute("DELETE FROM download_links WHERE handle = ?1", params![who])?;
+        let pending = OutboxState::Pending;
+        let cancelled: Vec<String> = {
+            let mut st =
+                tx.prepare("SELECT id FROM outbox WHERE handle = ?1 AND state = ?2 ORDER BY seq")?;
+            st.query_map(params![who, pending], |r| r.get(0))?
+                .collect::<Result<_, _>>()?
+        };
+        tx.execute(
+            "UPDATE outbox SET state = ?3, last_error = 'recipient revoked', done_at = ?4
+             WHERE handle = ?1 AND state = ?2",
+            params![who, pending, OutboxState::Cancelled, now],
+        )?;
+        tx.commit()?;
+        Ok((keys, cancelled))
+    }
+
+    /// Whether the recruiter has been revoked as a recipient.
+    pub fn recruiter_revoked(&self, h: &RecruiterHandle) -> Result<bool, CatalogError> {
+        Ok(self
+            .db()
+            .query_row(
+                "SELECT revoked_at IS NOT NULL FROM recruiters WHERE handle = ?1",
+                params![h.as_str()],
+                |r| r.get::<_, bool>(0),
+            )
+            .optional()?
+            .unwrap_or(false))
     }
 
     /// Revokes every live key of a recruiter and, when given, adds a new one, atomically.

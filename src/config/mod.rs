@@ -90,6 +90,11 @@ pub struct AnalyzerConfig {
     /// Seconds one call may take before it is killed (or abandoned) and recorded as failed.
     #[serde(default = "default_analyzer_timeout")]
     pub timeout_seconds: u64,
+    /// Names of kiroku's environment variables a command analyzer may see, besides `PATH`
+    /// and `LANG`; it starts with nothing else (kiroku's tokens and S3 keys stay kiroku's).
+    /// `KIROKU_*` and `AWS_*` may not be listed.
+    #[serde(default)]
+    pub environment: Vec<String>,
 }
 
 /// The built-in analyzer's name, which names its outputs. Kept here, with the analyzer
@@ -618,6 +623,16 @@ impl Config {
         }
         for (n, a) in self.analyzers.iter().enumerate() {
             let field = |f: &str| format!("analyzers[{n}].{f}");
+            if let Some(name) = a
+                .environment
+                .iter()
+                .find(|v| v.starts_with("KIROKU_") || v.starts_with("AWS_"))
+            {
+                return Err(ConfigError::Invalid {
+                    field: field("environment"),
+                    why: format!("{name}: kiroku's own secrets are never passed to an analyzer"),
+                });
+            }
             let slug = !a.name.is_empty()
                 && a.name.len() <= 32
                 && a.name

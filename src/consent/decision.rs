@@ -148,6 +148,9 @@ impl<I: Allows> Proof<I> {
             Basis::LegalException { .. } => Ok(true),
             Basis::Consent { consent_event_id } => {
                 let to = RecruiterHandle::parse(&self.recipient)?;
+                if catalog.recruiter_revoked(&to)? {
+                    return Ok(false);
+                }
                 Ok(Ledger::new(catalog)
                     .standing_grant(&self.candidate, &I::ITEM.scope(&to))?
                     .is_some_and(|g| g.id == *consent_event_id))
@@ -170,6 +173,8 @@ pub enum Refusal {
     ShareConsentWithdrawn { scope: String },
     /// Analysis outputs, once the candidate withdrew `analyze`.
     AnalyzeConsentWithdrawn,
+    /// The operator revoked the recipient: nothing more goes to it, whatever the consents.
+    RecipientRevoked,
 }
 
 impl Refusal {
@@ -180,6 +185,7 @@ impl Refusal {
             Refusal::NoShareConsent { .. } => "no_share_consent",
             Refusal::ShareConsentWithdrawn { .. } => "share_consent_withdrawn",
             Refusal::AnalyzeConsentWithdrawn => "analyze_consent_withdrawn",
+            Refusal::RecipientRevoked => "recipient_revoked",
         }
     }
 }
@@ -207,6 +213,8 @@ fn decide_basis(
     let scope = item.scope(to);
     let outcome = if interview.recruiter != *to {
         Err(Refusal::NotRecipientsInterview)
+    } else if catalog.recruiter_revoked(to)? {
+        Err(Refusal::RecipientRevoked)
     } else if !interview.state.is_ended() {
         Err(Refusal::NotEnded)
     } else {

@@ -240,6 +240,11 @@ impl From<Refusal> for ApiError {
                 a.details = Some(json!({"reason": r.code(), "scope": "analyze"}));
                 a
             }
+            Refusal::RecipientRevoked => ApiError::new(
+                StatusCode::FORBIDDEN,
+                r.code(),
+                "the operator revoked this recipient; nothing more is released to it",
+            ),
             Refusal::NotEnded => ApiError::new(
                 StatusCode::CONFLICT,
                 r.code(),

@@ -71,6 +71,22 @@ pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
+/// Fails when `path` may be read or written by anyone but its owner: a secret file kiroku
+/// would otherwise trust (a token, the signing key). The error says how to fix it.
+pub fn refuse_if_readable_by_others(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "is readable by others (mode {mode:o}); `chmod 600` it, and consider it leaked"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use crate::app::Kiroku;
 use crate::audit::{Actor, Event};
 use crate::catalog::{CatalogError, KeyCheck, WebhookRow};
-use crate::ids::RecruiterHandle;
+use crate::ids::{CountryCode, RecruiterHandle};
 
 /// Why a recruiter operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +28,8 @@ pub enum RecruiterError {
     Revoked,
     #[error("webhook url: {0}")]
     BadUrl(&'static str),
+    #[error("the controller's jurisdiction is not a country code: give the recruiter's country")]
+    NoCountry,
     #[error(transparent)]
     Catalog(#[from] CatalogError),
     #[error(transparent)]
@@ -45,6 +47,7 @@ impl RecruiterError {
             RecruiterError::WrongKey => "recruiter_key_invalid",
             RecruiterError::Revoked => "recruiter_key_revoked",
             RecruiterError::BadUrl(_) => "invalid_webhook_url",
+            RecruiterError::NoCountry => "country_required",
             RecruiterError::Catalog(_) | RecruiterError::Audit(_) | RecruiterError::Random(_) => {
                 "internal"
             }
@@ -53,15 +56,28 @@ impl RecruiterError {
 }
 
 /// Registers a recruiter; returns its first API key (shown once).
-pub fn add(app: &Kiroku, h: &RecruiterHandle) -> Result<String, RecruiterError> {
+/// `country` is where the recruiter receives data; `None`: the controller's own jurisdiction.
+/// A release to a recruiter in another country than the candidate's needs the candidate's
+/// `transfer` consent for that country.
+pub fn add(
+    app: &Kiroku,
+    h: &RecruiterHandle,
+    country: Option<CountryCode>,
+) -> Result<String, RecruiterError> {
+    let country = match country {
+        Some(c) => c,
+        None => CountryCode::parse(&app.config.controller.jurisdiction)
+            .map_err(|_| RecruiterError::NoCountry)?,
+    };
     let (key, key_id, hash) = new_key()?;
-    if !app.catalog.insert_recruiter(h, &key_id, &hash)? {
+    if !app.catalog.insert_recruiter(h, &country, &key_id, &hash)? {
         return Err(RecruiterError::Exists(h.to_string()));
     }
     app.audit.record_or_warn(
         Event::RecruiterAdded {
             recruiter: h.clone(),
             key_id,
+            country,
         },
         &Actor::Operator,
     );
@@ -135,16 +151,24 @@ pub fn authenticate(
 
 /// Removes a recruiter's webhook endpoint; false if there was none.
 pub fn remove_webhook(app: &Kiroku, h: &RecruiterHandle) -> Result<bool, RecruiterError> {
+    let previous = app.catalog.webhook(h)?;
     let removed = app.catalog.remove_webhook(h)?;
     if removed {
         app.audit.record_or_warn(
             Event::RecruiterWebhookRemoved {
                 recruiter: h.clone(),
+                url_sha256: previous.map(|w| url_hash(&w.url)),
             },
             &Actor::Recruiter(h.to_string()),
         );
     }
     Ok(removed)
+}
+
+/// A webhook URL as the audit log names it: its SHA-256, so a change of endpoint can be
+/// proven without the log holding the URL (which may carry a path secret).
+fn url_hash(url: &str) -> String {
+    hex::encode(crate::util::secret::sha256(url.as_bytes()))
 }
 
 /// Registers (or replaces) a recruiter's webhook endpoint; returns the signing secret (shown
@@ -153,6 +177,7 @@ pub fn remove_webhook(app: &Kiroku, h: &RecruiterHandle) -> Result<bool, Recruit
 pub fn set_webhook(app: &Kiroku, h: &RecruiterHandle, url: &str) -> Result<String, RecruiterError> {
     check_url(url, app.config.webhooks.allow_private_addresses)?;
     let secret = format!("whsec_{}", crate::util::secret::random_token(32)?);
+    let previous = app.catalog.webhook(h)?;
     app.catalog.set_webhook(&WebhookRow {
         handle: h.clone(),
         url: url.into(),
@@ -161,6 +186,8 @@ pub fn set_webhook(app: &Kiroku, h: &RecruiterHandle, url: &str) -> Result<Strin
     app.audit.record_or_warn(
         Event::RecruiterWebhookSet {
             recruiter: h.clone(),
+            url_sha256: url_hash(url),
+            previous_url_sha256: previous.map(|w| url_hash(&w.url)),
         },
         &Actor::Recruiter(h.to_string()),
     );
@@ -203,29 +230,43 @@ pub fn check_url(url: &str, allow_private: bool) -> Result<(), RecruiterError> {
     Ok(())
 }
 
-/// Loopback, private, link-local, shared (CGNAT), unspecified or unique-local addresses, and
-/// IPv6 forms of IPv4 ones.
+/// Every address a webhook may not reach: loopback, private, link-local, shared (CGNAT),
+/// unspecified, broadcast, multicast, IETF protocol assignments (192.0.0.0/24), benchmarking
+/// (198.18.0.0/15), reserved (240.0.0.0/4), unique-local; and every IPv6 form that carries an
+/// IPv4 address a gateway would reach for it (mapped, IPv4-compatible, NAT64 64:ff9b::/96,
+/// 6to4 2002::/16), refused whatever the address inside.
 pub fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(a) => {
-            let [x, y, ..] = a.octets();
+            let [x, y, z, _] = a.octets();
             a.is_loopback()
                 || a.is_private()
                 || a.is_link_local()
                 || a.is_unspecified()
                 || a.is_broadcast()
+                || a.is_multicast()
                 || (x == 100 && (64..128).contains(&y))
+                || (x == 192 && y == 0 && z == 0)
+                || (x == 198 && (y == 18 || y == 19))
+                || x >= 240
                 || x == 0
         }
         IpAddr::V6(a) => {
             if let Some(v4) = a.to_ipv4_mapped() {
                 return is_private(IpAddr::V4(v4));
             }
-            let first = a.segments()[0];
+            let s = a.segments();
+            let ipv4_compatible = s[..6] == [0; 6] && !a.is_loopback() && !a.is_unspecified();
+            let nat64 = s[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
+            let six_to_four = s[0] == 0x2002;
             a.is_loopback()
                 || a.is_unspecified()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
+                || a.is_multicast()
+                || ipv4_compatible
+                || nat64
+                || six_to_four
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
         }
     }
 }
@@ -293,6 +334,16 @@ mod tests {
             "https://100.64.0.1/",
             "https://LOCALHOST./",
             "https://127.0.0.1\\@acme.example/",
+            // IPv6 forms a gateway turns into IPv4, multicast, and IPv4's odd ranges.
+            "https://[64:ff9b::a00:1]/",
+            "https://[64:ff9b::808:808]/",
+            "https://[2002:7f00:1::]/",
+            "https://[::10.0.0.1]/",
+            "https://[ff02::1]/",
+            "https://224.0.0.1/",
+            "https://198.18.0.1/",
+            "https://240.0.0.1/",
+            "https://192.0.0.8/",
         ] {
             assert!(check_url(sneaky, false).is_err(), "{sneaky} was accepted");
         }

@@ -366,8 +366,41 @@ fn tags_beside_each_object_are_readable_with_only_the_store() {
 
 #[test]
 fn a_withdrawal_mid_stream_stops_capture_at_the_next_segment_boundary() {
+    withdrawing_mid_stream_stops_capture(
+        "JP",
+        &[Scope::Record],
+        Scope::Record,
+        "consent_withdrawn",
+    );
+}
+
+/// A candidate living in Korea, stored in Japan on their `transfer:JP` consent: withdrawing
+/// it mid-stream stops capture at the next boundary, as `record` does. Storage abroad rests
+/// on it at every segment, not only when the region was chosen.
+#[test]
+fn a_transfer_withdrawn_mid_stream_stops_capture_at_the_next_segment_boundary() {
+    let to_japan = Scope::Transfer(kiroku::ids::CountryCode::parse("JP").unwrap());
+    withdrawing_mid_stream_stops_capture(
+        "KR",
+        &[Scope::Record, to_japan.clone()],
+        to_japan,
+        "transfer_consent_withdrawn",
+    );
+}
+
+/// Streams each tampering fixture for a candidate living in `home` with `scopes`, withdraws
+/// `withdrawn` once the first media segment is acknowledged, and expects the capture to stop
+/// at the next boundary with `code`, the two segments before kept.
+fn withdrawing_mid_stream_stops_capture(
+    home: &str,
+    scopes: &[Scope],
+    withdrawn: Scope,
+    code: &str,
+) {
     for (name, ct) in TAMPERED {
-        let (_dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
+        let dir = tempfile::tempdir().unwrap();
+        let app = app::ready(dir.path(), |_| {});
+        let c = candidates::add(&app, home, scopes);
         let (_, mut cap) = interviews::start(&app, &c, ct).unwrap();
         let mut acks = cap.take_events();
         let feeder = cap.feeder();
@@ -391,18 +424,14 @@ fn a_withdrawal_mid_stream_stops_capture_at_the_next_segment_boundary() {
                 acked += 1;
             }
         }
-        candidates::withdraw(&app, &c, Scope::Record);
+        candidates::withdraw(&app, &c, withdrawn.clone());
         for chunk in chunks {
             if feeder.push(chunk.to_vec()) == Pushed::CaptureOver {
                 break;
             }
         }
         let out = cap.finish();
-        assert_eq!(
-            out.reason.as_ref().map(|r| r.code()),
-            Some("consent_withdrawn"),
-            "{name}"
-        );
+        assert_eq!(out.reason.as_ref().map(|r| r.code()), Some(code), "{name}");
         let segs = app.catalog.segments(&out.interview).unwrap();
         assert_eq!(
             segs.len(),

@@ -55,6 +55,14 @@ fn a_whole_interview_from_the_command_line_prints_ids_on_the_last_line_and_expor
         std::fs::metadata(&out).unwrap().len(),
         v["bytes"].as_u64().unwrap()
     );
+    // Plaintext written out is recorded like a release.
+    let audit = std::fs::read_to_string(d.join("audit/log.jsonl")).unwrap();
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains("\"recording.exported\"") && l.contains(&interview)),
+        "the export is audited"
+    );
     // The external reference stays in the catalog: never in a log line.
     assert!(!String::from_utf8_lossy(&o.stderr).contains("cand-77"));
     let logs = kiroku(

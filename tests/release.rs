@@ -1292,3 +1292,105 @@ async fn a_revoked_recruiter_receives_nothing_more_and_its_old_links_are_refused
         "nothing delivered after the revocation"
     );
 }
+
+/// A recruiter that receives data in another country than the candidate's gets a release
+/// only under the candidate's `transfer` consent for that country (APPI Art. 28), which the
+/// provision record names; once that consent is withdrawn, releases stop, though the share
+/// consent stands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_abroad_needs_the_candidates_transfer_consent_and_its_record_names_it() {
+    let s = server(|_| {}).await;
+    s.recruiter("acme").await;
+    let (st, v) = s
+        .call(
+            "POST",
+            "/v1/admin/recruiters",
+            As::Operator,
+            Some(json!({"handle": "globex", "country": "US"})),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let globex = v["api_key"].as_str().unwrap().to_string();
+    let c = s.candidate().await; // lives in Japan
+    s.grant(&c, json!({"scope": "record"})).await;
+    let id = s.interview(&c, "globex").await;
+    s.grant(
+        &c,
+        json!({"scope": "share.recording", "recipient": "globex"}),
+    )
+    .await;
+    let path = format!("/v1/recruiter/interviews/{id}/recording");
+    let (st, v) = s.call("GET", &path, As::Key(&globex), None).await;
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (403, Some("no_transfer_consent")),
+        "{v}"
+    );
+    assert_eq!(v["scope"], "transfer:US");
+
+    let transfer = s
+        .grant(&c, json!({"scope": "transfer", "country": "US"}))
+        .await;
+    let transfer_id = transfer["consent_id"].as_str().unwrap().to_string();
+    let (st, _, body) = s.raw("GET", &path, As::Key(&globex), None, &[]).await;
+    assert_eq!(st, 200);
+    assert!(body == s.export(&id));
+    let (_, p) = s.provisions(&c).await;
+    let record = &p["provisions"][0];
+    assert_eq!(record["recipient"], "globex");
+    assert_eq!(
+        record["transfer_consent_event_id"],
+        transfer_id.as_str(),
+        "{record}"
+    );
+
+    let (st, w) = s.withdraw(&c, &transfer_id).await;
+    assert_eq!(st, 200, "{w}");
+    let (st, v) = s.call("GET", &path, As::Key(&globex), None).await;
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (403, Some("no_transfer_consent")),
+        "{v}"
+    );
+}
+
+/// Webhook changes are audited with the SHA-256 of the old and new URL (never the URL, which
+/// may carry a path secret), so a redirected endpoint can be proven afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_changes_are_audited_with_the_old_and_new_urls_hashes() {
+    let s = server(|_| {}).await;
+    let acme = s.recruiter("acme").await;
+    let first = "http://127.0.0.1:9/hook-secret-path-1";
+    let second = "http://127.0.0.1:9/hook-secret-path-2";
+    assert_eq!(s.set_webhook(&acme, first).await.0, 200);
+    assert_eq!(s.set_webhook(&acme, second).await.0, 200);
+    assert_eq!(
+        s.call("DELETE", "/v1/recruiter/webhook", As::Key(&acme), None)
+            .await
+            .0,
+        204
+    );
+    let hash = |u: &str| hex::encode(kiroku::util::secret::sha256(u.as_bytes()));
+    let log = s.audit_events();
+    let of = |kind: &str| -> Vec<Value> {
+        log.iter()
+            .filter(|e| e["event"] == kind)
+            .map(|e| e["data"].clone())
+            .collect()
+    };
+    let set = of("recruiter.webhook_set");
+    assert_eq!(set.len(), 2);
+    assert_eq!(set[0]["url_sha256"], hash(first));
+    assert!(set[0].get("previous_url_sha256").is_none());
+    assert_eq!(set[1]["url_sha256"], hash(second));
+    assert_eq!(set[1]["previous_url_sha256"], hash(first));
+    assert_eq!(
+        of("recruiter.webhook_removed")[0]["url_sha256"],
+        hash(second)
+    );
+    let text = std::fs::read_to_string(s.data().join("audit/log.jsonl")).unwrap();
+    assert!(
+        !text.contains("hook-secret-path"),
+        "no URL in the audit log"
+    );
+}

@@ -99,6 +99,7 @@ pub enum Event {
     RecruiterAdded {
         recruiter: RecruiterHandle,
         key_id: String,
+        country: CountryCode,
     },
     #[serde(rename = "recruiter.key_rotated")]
     RecruiterKeyRotated {
@@ -120,9 +121,17 @@ pub enum Event {
         deliveries_cancelled: Vec<String>,
     },
     #[serde(rename = "recruiter.webhook_set")]
-    RecruiterWebhookSet { recruiter: RecruiterHandle },
+    RecruiterWebhookSet {
+        recruiter: RecruiterHandle,
+        url_sha256: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        previous_url_sha256: Option<String>,
+    },
     #[serde(rename = "recruiter.webhook_removed")]
-    RecruiterWebhookRemoved { recruiter: RecruiterHandle },
+    RecruiterWebhookRemoved {
+        recruiter: RecruiterHandle,
+        url_sha256: Option<String>,
+    },
 
     // ── release ──────────────────────────────────────────────────────────────────────────
     #[serde(rename = "release.allowed")]
@@ -154,6 +163,14 @@ pub enum Event {
         item: Item,
         legal_basis: LegalBasis,
         reference: String,
+    },
+    /// An operator wrote a recording out in plaintext (`kiroku recording export`).
+    #[serde(rename = "recording.exported")]
+    RecordingExported {
+        candidate: CandidateId,
+        interview: InterviewId,
+        segments: u32,
+        bytes: u64,
     },
     #[serde(rename = "release.provided")]
     ReleaseProvided {

@@ -244,7 +244,7 @@ fn bench_setup(app: &Arc<Kiroku>, c: &CandidateId) -> Result<(), Box<dyn std::er
     }
     let bench = RecruiterHandle::parse("bench")?;
     if !app.catalog.recruiter_exists(&bench)? {
-        crate::recruiter::add(app, &bench)?;
+        crate::recruiter::add(app, &bench, None)?;
     }
     ledger.grant(
         c,

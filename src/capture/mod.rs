@@ -47,6 +47,11 @@ pub enum CaptureError {
     NoRecordConsent,
     #[error("the candidate withdrew the `record` consent; capture stopped at the segment boundary")]
     ConsentWithdrawn,
+    #[error(
+        "the candidate withdrew the `transfer:{country}` consent the interview's region rests \
+         on; capture stopped at the segment boundary"
+    )]
+    TransferConsentWithdrawn { country: String },
     #[error("{0}")]
     Token(#[from] TokenError),
     #[error("this interview already has a stream")]
@@ -123,6 +128,7 @@ impl CaptureError {
             CaptureError::AlreadyStreamed => "already_streamed",
             CaptureError::TooManyCaptures => "too_many_captures",
             CaptureError::TooManyBytes { .. } => "too_many_bytes",
+            CaptureError::TransferConsentWithdrawn { .. } => "transfer_consent_withdrawn",
             CaptureError::MessageTooLarge { .. } => "message_too_large",
             CaptureError::TooLong { .. } => "too_long",
             CaptureError::BitrateTooHigh { .. } => "bitrate_too_high",

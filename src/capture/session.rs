@@ -341,6 +341,7 @@ impl Capture {
             opened: std::time::Instant::now(),
         };
         let (tx, rx) = mpsc::unbounded_channel();
+        let transfer = transfer_scope(app, &row)?;
         let row_candidate = row.candidate;
         let started = row.clone();
         let worker = Worker {
@@ -354,6 +355,7 @@ impl Capture {
                 opened: feeder.opened,
                 origin_ns: None,
             }),
+            transfer,
         };
         let span = tracing::info_span!("interview", interview = %interview);
         let thread = std::thread::Builder::new()
@@ -618,6 +620,23 @@ struct Worker {
     shared: Arc<Shared>,
     /// A live stream's clock, for the acknowledgement lag its front-end sees.
     live: Option<LiveClock>,
+    /// The region's country when it is not the candidate's home: the `transfer` scope for it
+    /// must stand at every segment boundary, as `record` must.
+    transfer: Option<Scope>,
+}
+
+/// The `transfer` scope an interview's storage rests on: `transfer:<region's country>` when
+/// that is not the candidate's home country, else none.
+fn transfer_scope(app: &Kiroku, row: &InterviewRow) -> Result<Option<Scope>, CaptureError> {
+    let home = app
+        .catalog
+        .candidate(&row.candidate)?
+        .ok_or(CaptureError::UnknownCandidate)?
+        .home_country;
+    let region = app
+        .region(&row.region)
+        .ok_or(CaptureError::UnknownInterview)?;
+    Ok((region.region.country != home).then(|| Scope::Transfer(region.region.country.clone())))
 }
 
 /// Every how many segments the interim manifest is sealed and stored during capture (the
@@ -733,6 +752,13 @@ impl Worker {
         let scopes = self.app.ledger().current_scopes(&self.row.candidate)?;
         if !scopes.contains(&Scope::Record) {
             return Err(CaptureError::ConsentWithdrawn);
+        }
+        if let Some(transfer @ Scope::Transfer(country)) = &self.transfer
+            && !scopes.contains(transfer)
+        {
+            return Err(CaptureError::TransferConsentWithdrawn {
+                country: country.to_string(),
+            });
         }
         let limits = &self.app.config.limits;
         if seg.end_ns > limits.max_seconds_per_interview * 1_000_000_000 {

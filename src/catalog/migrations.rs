@@ -162,6 +162,11 @@ pub(super) const STEPS: &[&str] = &[
      );",
     // A recruiter revoked as a recipient (not only its keys): refused at the decision point.
     "ALTER TABLE recruiters ADD COLUMN revoked_at TEXT;",
+    // Where a recruiter receives data (ISO country; NULL for recruiters registered before:
+    // taken as the controller's own country), and the `transfer` consent a provision to
+    // another country than the candidate's rested on.
+    "ALTER TABLE recruiters ADD COLUMN country TEXT;
+     ALTER TABLE provisions ADD COLUMN transfer_consent_event_id TEXT;",
 ];
 
 pub fn run(conn: &Connection) -> Result<(), CatalogError> {

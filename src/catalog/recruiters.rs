@@ -4,7 +4,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::{Catalog, CatalogError};
-use crate::ids::{InterviewId, RecruiterHandle};
+use crate::ids::{CountryCode, InterviewId, RecruiterHandle};
 use crate::vocab::OutboxState;
 
 /// What the catalog knows of a presented key id.
@@ -32,6 +32,7 @@ impl Catalog {
     pub fn insert_recruiter(
         &self,
         h: &RecruiterHandle,
+        country: &CountryCode,
         key_id: &str,
         hash: &[u8],
     ) -> Result<bool, CatalogError> {
@@ -39,8 +40,8 @@ impl Catalog {
         let tx = db.transaction()?;
         let now = crate::util::now_rfc3339();
         let n = tx.execute(
-            "INSERT OR IGNORE INTO recruiters (handle, created_at) VALUES (?1, ?2)",
-            params![h.as_str(), now],
+            "INSERT OR IGNORE INTO recruiters (handle, created_at, country) VALUES (?1, ?2, ?3)",
+            params![h.as_str(), now, country.as_str()],
         )?;
         if n == 0 {
             return Ok(false);
@@ -112,6 +113,28 @@ impl Catalog {
         )?;
         tx.commit()?;
         Ok((keys, cancelled))
+    }
+
+    /// The country a recruiter receives data in; `None` for one registered before countries
+    /// were recorded.
+    pub fn recruiter_country(
+        &self,
+        h: &RecruiterHandle,
+    ) -> Result<Option<CountryCode>, CatalogError> {
+        let text: Option<String> = self
+            .db()
+            .query_row(
+                "SELECT country FROM recruiters WHERE handle = ?1",
+                params![h.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        text.map(|t| {
+            CountryCode::parse(&t)
+                .map_err(|_| CatalogError::Corrupt(format!("recruiter country {t}")))
+        })
+        .transpose()
     }
 
     /// Whether the recruiter has been revoked as a recipient.

@@ -8,7 +8,7 @@ use crate::ids::{CandidateId, InterviewId, RecruiterHandle};
 use crate::store::ObjectKey;
 use crate::vocab::{AnalysisStatus, OutboxKind, OutboxState, OutputFormat, Scope};
 
-const PROVISION_COLUMNS: &str = "id, at, recipient, candidate_id, interview_id, item, segments, byte_range, basis, consent_event_id, legal_basis, reference, keep_until";
+const PROVISION_COLUMNS: &str = "id, at, recipient, candidate_id, interview_id, item, segments, byte_range, basis, consent_event_id, legal_basis, reference, keep_until, transfer_consent_event_id";
 const OUTBOX_COLUMNS: &str = "id, handle, kind, candidate_id, interview_id, scope, state, attempts, next_at, last_error, created_at, done_at";
 
 impl Catalog {
@@ -16,7 +16,7 @@ impl Catalog {
         self.db().execute(
             &format!(
                 "INSERT INTO provisions ({PROVISION_COLUMNS})
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
             ),
             params![
                 p.id,
@@ -31,7 +31,8 @@ impl Catalog {
                 p.consent_event_id,
                 p.legal_basis,
                 p.reference,
-                p.keep_until
+                p.keep_until,
+                p.transfer_consent_event_id
             ],
         )?;
         Ok(())
@@ -395,7 +396,7 @@ mod tests {
                 &format!(
                     "INSERT INTO provisions ({PROVISION_COLUMNS})
                      VALUES ('p1', 'now', 'acme', ?1, 'not-an-interview', 'recording', '0-1',
-                             NULL, 'consent', 'e1', NULL, NULL, 0)"
+                             NULL, 'consent', 'e1', NULL, NULL, 0, NULL)"
                 ),
                 params![c.to_string()],
             )

@@ -85,6 +85,8 @@ pub struct ProvisionRow {
     pub byte_range: Option<String>,
     pub basis: ProvisionBasis,
     pub consent_event_id: Option<String>,
+    /// The `transfer` consent a provision to another country rested on (APPI Art. 28).
+    pub transfer_consent_event_id: Option<String>,
     pub legal_basis: Option<LegalBasis>,
     pub reference: Option<String>,
     /// Unix seconds after which the record may be purged.
@@ -218,6 +220,7 @@ pub(super) fn provision_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Prov
         legal_basis: r.get(10)?,
         reference: r.get(11)?,
         keep_until: r.get(12)?,
+        transfer_consent_event_id: r.get(13)?,
     })
 }
 

@@ -23,7 +23,7 @@ use super::Ledger;
 use super::{ConsentError, Scope};
 use crate::audit::{Actor, Audit, Event};
 use crate::catalog::{Catalog, InterviewRow};
-use crate::ids::{CandidateId, InterviewId, RecruiterHandle};
+use crate::ids::{CandidateId, CountryCode, InterviewId, RecruiterHandle};
 
 pub use crate::vocab::{Item, LegalBasis};
 
@@ -31,8 +31,13 @@ pub use crate::vocab::{Item, LegalBasis};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "basis", rename_all = "snake_case")]
 pub enum Basis {
-    /// The standing grant of the matching share scope.
-    Consent { consent_event_id: String },
+    /// The standing grant of the matching share scope, and, for a recipient in another
+    /// country than the candidate's, the standing `transfer` grant for that country.
+    Consent {
+        consent_event_id: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        transfer_consent_event_id: Option<String>,
+    },
     /// An operator's legal-exception release.
     LegalException {
         legal_basis: LegalBasis,
@@ -108,7 +113,9 @@ impl Basis {
     /// The consent event a release rests on; `None` for a legal exception.
     pub fn consent_event_id(&self) -> Option<&str> {
         match self {
-            Basis::Consent { consent_event_id } => Some(consent_event_id),
+            Basis::Consent {
+                consent_event_id, ..
+            } => Some(consent_event_id),
             Basis::LegalException { .. } => None,
         }
     }
@@ -146,14 +153,30 @@ impl<I: Allows> Proof<I> {
     pub fn still_stands(&self, catalog: &Catalog) -> Result<bool, ConsentError> {
         match &self.basis {
             Basis::LegalException { .. } => Ok(true),
-            Basis::Consent { consent_event_id } => {
+            Basis::Consent {
+                consent_event_id,
+                transfer_consent_event_id,
+            } => {
                 let to = RecruiterHandle::parse(&self.recipient)?;
                 if catalog.recruiter_revoked(&to)? {
                     return Ok(false);
                 }
-                Ok(Ledger::new(catalog)
-                    .standing_grant(&self.candidate, &I::ITEM.scope(&to))?
-                    .is_some_and(|g| g.id == *consent_event_id))
+                let ledger = Ledger::new(catalog);
+                let stands = |scope: &Scope, id: &str| -> Result<bool, ConsentError> {
+                    Ok(ledger
+                        .standing_grant(&self.candidate, scope)?
+                        .is_some_and(|g| g.id == id))
+                };
+                let transfer_stands = match (
+                    transfer_consent_event_id,
+                    transfer_to(catalog, &to, &self.candidate)?,
+                ) {
+                    (Some(id), Some(country)) => stands(&Scope::Transfer(country), id)?,
+                    (None, None) => true,
+                    // The recipient's country changed since: decide again.
+                    _ => false,
+                };
+                Ok(transfer_stands && stands(&I::ITEM.scope(&to), consent_event_id)?)
             }
         }
     }
@@ -175,6 +198,9 @@ pub enum Refusal {
     AnalyzeConsentWithdrawn,
     /// The operator revoked the recipient: nothing more goes to it, whatever the consents.
     RecipientRevoked,
+    /// The recipient receives data in another country than the candidate's, and the
+    /// candidate has no standing `transfer` consent for it (APPI Art. 28).
+    NoTransferConsent { country: String },
 }
 
 impl Refusal {
@@ -186,6 +212,7 @@ impl Refusal {
             Refusal::ShareConsentWithdrawn { .. } => "share_consent_withdrawn",
             Refusal::AnalyzeConsentWithdrawn => "analyze_consent_withdrawn",
             Refusal::RecipientRevoked => "recipient_revoked",
+            Refusal::NoTransferConsent { .. } => "no_transfer_consent",
         }
     }
 }
@@ -200,6 +227,26 @@ pub fn decide<I: Allows>(
 ) -> Result<Result<Proof<I>, Refusal>, ConsentError> {
     Ok(decide_basis(catalog, audit, to, interview, I::ITEM)?
         .map(|basis| Proof::new(basis, to.to_string(), interview)))
+}
+
+/// The country data goes to when released to `to`, if that is not the candidate's home
+/// country (and so needs the candidate's `transfer` consent for it). A recruiter registered
+/// before countries were recorded has none: taken as the controller's, at home.
+fn transfer_to(
+    catalog: &Catalog,
+    to: &RecruiterHandle,
+    candidate: &CandidateId,
+) -> Result<Option<CountryCode>, ConsentError> {
+    let Some(country) = catalog.recruiter_country(to)? else {
+        return Ok(None);
+    };
+    let home = catalog
+        .candidate(candidate)?
+        .map(|c| c.home_country)
+        .ok_or(crate::catalog::CatalogError::Corrupt(format!(
+            "candidate {candidate} has an interview but no row"
+        )))?;
+    Ok((country != home).then_some(country))
 }
 
 /// The rules, and the audit entry of their answer: the basis a proof rests on, or a refusal.
@@ -224,9 +271,21 @@ fn decide_basis(
         let analyze_gone = item == Item::Analysis && consents.grant_for(&Scope::Analyze).is_none();
         match consents.grant_for(&scope) {
             Some(_) if analyze_gone => Err(Refusal::AnalyzeConsentWithdrawn),
-            Some(grant) => Ok(Basis::Consent {
-                consent_event_id: grant.id.clone(),
-            }),
+            Some(grant) => match transfer_to(catalog, to, &interview.candidate)? {
+                None => Ok(Basis::Consent {
+                    consent_event_id: grant.id.clone(),
+                    transfer_consent_event_id: None,
+                }),
+                Some(country) => match consents.grant_for(&Scope::Transfer(country.clone())) {
+                    Some(transfer) => Ok(Basis::Consent {
+                        consent_event_id: grant.id.clone(),
+                        transfer_consent_event_id: Some(transfer.id.clone()),
+                    }),
+                    None => Err(Refusal::NoTransferConsent {
+                        country: country.to_string(),
+                    }),
+                },
+            },
             None if consents.ever_granted(&scope) => Err(Refusal::ShareConsentWithdrawn {
                 scope: scope.to_string(),
             }),
@@ -482,7 +541,8 @@ mod tests {
         assert_eq!(
             proof.basis(),
             &Basis::Consent {
-                consent_event_id: regranted.clone()
+                consent_event_id: regranted.clone(),
+                transfer_consent_event_id: None,
             }
         );
         assert_eq!(proof.recipient(), "acme");

@@ -23,7 +23,10 @@ pub async fn run(app: Arc<Kiroku>) {
     if !app.config.webhooks.allow_private_addresses {
         builder = builder.dns_resolver(Arc::new(crate::recruiter::PublicOnly));
     }
+    // No proxy from the environment (HTTP_PROXY and the like): a proxy would resolve and
+    // reach the endpoint itself, past the public-address checks.
     let client = match builder
+        .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(app.config.webhooks.timeout_seconds))
         .build()

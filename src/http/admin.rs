@@ -17,7 +17,7 @@ use super::{ApiError, AppState, blocking};
 use crate::app::Kiroku;
 use crate::consent::decision::{Proof, Recording};
 use crate::consent::{LegalBasis, decision};
-use crate::ids::{InterviewId, RecruiterHandle};
+use crate::ids::{CountryCode, InterviewId, RecruiterHandle};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -105,6 +105,9 @@ async fn notices(_: Operator, State(s): State<AppState>) -> Result<Response, Api
 #[serde(deny_unknown_fields)]
 struct RecruiterBody {
     handle: String,
+    /// Where the recruiter receives data (ISO 3166-1 alpha-2); default: the controller's.
+    #[serde(default)]
+    country: Option<String>,
 }
 
 async fn add_recruiter(
@@ -113,8 +116,9 @@ async fn add_recruiter(
     StrictJson(b): StrictJson<RecruiterBody>,
 ) -> Result<Response, ApiError> {
     let h = RecruiterHandle::parse(&b.handle)?;
+    let country = b.country.as_deref().map(CountryCode::parse).transpose()?;
     let (app, handle) = (s.app.clone(), h.clone());
-    let key = blocking(move || crate::recruiter::add(&app, &handle)).await?;
+    let key = blocking(move || crate::recruiter::add(&app, &handle, country)).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"recruiter": h, "api_key": key})),

@@ -86,7 +86,9 @@ pub fn capture_status(e: &CaptureError) -> StatusCode {
     use CaptureError::*;
     match e {
         UnknownCandidate | UnknownInterview | UnknownRecruiter(_) => StatusCode::NOT_FOUND,
-        NoRecordConsent | ConsentWithdrawn => StatusCode::FORBIDDEN,
+        NoRecordConsent | ConsentWithdrawn | TransferConsentWithdrawn { .. } => {
+            StatusCode::FORBIDDEN
+        }
         Token(_) => StatusCode::UNAUTHORIZED,
         AlreadyStreamed => StatusCode::CONFLICT,
         Placement(crate::placement::PlacementError::NoAllowedRegion { .. }) => {
@@ -191,7 +193,7 @@ impl From<RecruiterError> for ApiError {
             Exists(_) => StatusCode::CONFLICT,
             Unknown(_) => StatusCode::NOT_FOUND,
             NoKey | WrongKey | Revoked => StatusCode::UNAUTHORIZED,
-            BadUrl(_) => StatusCode::BAD_REQUEST,
+            BadUrl(_) | NoCountry => StatusCode::BAD_REQUEST,
             Catalog(_) | Audit(_) | Random(_) => return ApiError::internal(&e),
         };
         ApiError::new(status, e.code(), e.to_string())
@@ -238,6 +240,19 @@ impl From<Refusal> for ApiError {
                     "the candidate withdrew consent to analysis; its outputs are no longer released",
                 );
                 a.details = Some(json!({"reason": r.code(), "scope": "analyze"}));
+                a
+            }
+            Refusal::NoTransferConsent { country } => {
+                let mut a = ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    r.code(),
+                    format!(
+                        "you receive data in {country}, outside the candidate's country, and the \
+                         candidate has not consented to its transfer there"
+                    ),
+                );
+                a.details =
+                    Some(json!({"reason": r.code(), "scope": format!("transfer:{country}")}));
                 a
             }
             Refusal::RecipientRevoked => ApiError::new(

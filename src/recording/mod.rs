@@ -144,5 +144,17 @@ pub fn export(app: &Kiroku, id: &InterviewId, out: &Path) -> Result<Recording, R
         let _ = std::fs::remove_file(&tmp);
         return Err(err(e));
     }
+    // Plaintext left kiroku's seal on the operator's say: recorded like a release.
+    if let Some(row) = app.catalog.interview(id)? {
+        app.audit.record_or_warn(
+            crate::audit::Event::RecordingExported {
+                candidate: row.candidate,
+                interview: *id,
+                segments: rec.segments,
+                bytes: rec.bytes.len() as u64,
+            },
+            &crate::audit::Actor::Operator,
+        );
+    }
     Ok(rec)
 }

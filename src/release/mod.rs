@@ -287,7 +287,9 @@ fn record_provision<I: Allows>(
     byte_range: Option<&str>,
 ) -> Result<String, ReleaseError> {
     let (basis, consent_event_id, legal_basis, reference) = match proof.basis() {
-        Basis::Consent { consent_event_id } => (
+        Basis::Consent {
+            consent_event_id, ..
+        } => (
             ProvisionBasis::Consent,
             Some(consent_event_id.clone()),
             None,
@@ -315,6 +317,13 @@ fn record_provision<I: Allows>(
         byte_range: byte_range.map(str::to_owned),
         basis,
         consent_event_id,
+        transfer_consent_event_id: match proof.basis() {
+            Basis::Consent {
+                transfer_consent_event_id,
+                ..
+            } => transfer_consent_event_id.clone(),
+            Basis::LegalException { .. } => None,
+        },
         legal_basis,
         reference,
         keep_until: crate::util::now_unix() + keep_days * 86_400,

@@ -61,6 +61,6 @@ pub fn privacy_basics(app: &Kiroku) {
     }
     let acme = kiroku::ids::RecruiterHandle::parse("acme").unwrap();
     if !app.catalog.recruiter_exists(&acme).unwrap() {
-        kiroku::recruiter::add(app, &acme).unwrap();
+        kiroku::recruiter::add(app, &acme, None).unwrap();
     }
 }

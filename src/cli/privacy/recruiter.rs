@@ -6,12 +6,18 @@ use clap::Subcommand;
 
 use crate::app::Kiroku;
 use crate::cli::{Res, emit};
-use crate::ids::RecruiterHandle;
+use crate::ids::{CountryCode, RecruiterHandle};
 
 #[derive(Subcommand)]
 pub enum RecruiterCmd {
     /// Register a recruiting company; prints its API key once, alone on the last line.
-    Add { handle: String },
+    Add {
+        handle: String,
+        /// Where it receives data (ISO 3166-1 alpha-2); default: the controller's
+        /// jurisdiction. A release to another country than the candidate's needs `transfer`.
+        #[arg(long)]
+        country: Option<String>,
+    },
     /// Replace every key of a recruiter with a new one; prints the new key on the last line.
     Rotate { handle: String },
     /// Revoke every key of a recruiter.
@@ -22,10 +28,11 @@ pub enum RecruiterCmd {
 
 pub fn recruiter(app: &Arc<Kiroku>, json: bool, cmd: &RecruiterCmd) -> Res {
     match cmd {
-        RecruiterCmd::Add { handle } | RecruiterCmd::Rotate { handle } => {
+        RecruiterCmd::Add { handle, .. } | RecruiterCmd::Rotate { handle } => {
             let h = RecruiterHandle::parse(handle)?;
-            let (key, what) = if matches!(cmd, RecruiterCmd::Add { .. }) {
-                (crate::recruiter::add(app, &h)?, "registered")
+            let (key, what) = if let RecruiterCmd::Add { country, .. } = cmd {
+                let country = country.as_deref().map(CountryCode::parse).transpose()?;
+                (crate::recruiter::add(app, &h, country)?, "registered")
             } else {
                 (crate::recruiter::rotate(app, &h)?, "rotated the key of")
             };

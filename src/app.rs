@@ -155,12 +155,26 @@ impl Kiroku {
         let signer = Arc::new(OperatorKey::load_or_create(
             &data.join("secrets/operator-signing.pk8"),
         )?);
+        if let Some(pinned) = &config.audit.public_key
+            && !pinned.trim().eq_ignore_ascii_case(&signer.public_key_hex())
+        {
+            return Err(StartError::Signing(SigningError::File {
+                path: data
+                    .join("secrets/operator-signing.pk8")
+                    .display()
+                    .to_string(),
+                why: "is not the key pinned in [audit] public_key: someone replaced it, or \
+                      this is another operator's data dir"
+                    .into(),
+            }));
+        }
         let audit = Audit::open(
             &data.join("audit"),
             signer.clone(),
             CheckpointPolicy {
                 every_entries: config.audit.checkpoint_every_entries,
                 every_seconds: config.audit.checkpoint_every_seconds,
+                publish_dir: config.audit.publish_dir.clone(),
             },
         )?;
         let slots = config

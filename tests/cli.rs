@@ -364,3 +364,34 @@ fn kiroku_refuses_to_start_with_a_secret_file_readable_by_others() {
     }
     cli::add_candidate(d, "cand-3");
 }
+
+/// With the operator's public key pinned in the config, a data dir whose signing key was
+/// swapped for another is refused at start (a log re-signed with that key cannot pass for
+/// the operator's); the right key starts as before.
+#[test]
+fn a_signing_key_other_than_the_pinned_one_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    cli::add_candidate(d, "cand-1");
+    let ours =
+        kiroku::signing::OperatorKey::load_or_create(&d.join("secrets/operator-signing.pk8"))
+            .unwrap()
+            .public_key_hex();
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = kiroku::signing::OperatorKey::load_or_create(&other_dir.path().join("k.pk8"))
+        .unwrap()
+        .public_key_hex();
+    let add = [
+        "candidate",
+        "add",
+        "--ref",
+        "cand-2",
+        "--home-country",
+        "JP",
+    ];
+    let o = kiroku(d, &add, &[("KIROKU_AUDIT__PUBLIC_KEY", &other)]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("pinned"), "{err}");
+    last_line(&kiroku(d, &add, &[("KIROKU_AUDIT__PUBLIC_KEY", &ours)]));
+}

@@ -1006,9 +1006,9 @@ async fn analysis_is_pushed_and_pulled_only_under_share_analysis() {
     let (_, v) = s.set_webhook(&acme, &hook).await;
     let secret = v["signing_secret"].as_str().unwrap().to_string();
     let c = s.candidate().await;
-    for scope in ["record", "analyze"] {
-        s.grant(&c, json!({"scope": scope})).await;
-    }
+    s.grant(&c, json!({"scope": "record"})).await;
+    let analyze = s.grant(&c, json!({"scope": "analyze"})).await;
+    let analyze_id = analyze["consent_id"].as_str().unwrap().to_string();
     s.grant(&c, json!({"scope": "share.analysis", "recipient": "acme"}))
         .await;
     let id = s
@@ -1052,6 +1052,25 @@ async fn analysis_is_pushed_and_pulled_only_under_share_analysis() {
         .map(|r| r["item"].as_str().unwrap())
         .collect();
     assert_eq!(items, vec!["analysis"]);
+    // The list offers the analysis while it can be released, and not once `analyze` is gone.
+    let offered = |list: &Value| {
+        list["interviews"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|i| i["items"].as_array().unwrap().clone())
+            .any(|it| it["item"] == "analysis")
+    };
+    let (_, list) = s
+        .call("GET", "/v1/recruiter/interviews", As::Key(&acme), None)
+        .await;
+    assert!(offered(&list), "{list}");
+    let (st, w) = s.withdraw(&c, &analyze_id).await;
+    assert_eq!(st, 200, "{w}");
+    let (_, list) = s
+        .call("GET", "/v1/recruiter/interviews", As::Key(&acme), None)
+        .await;
+    assert!(!offered(&list), "{list}");
 }
 
 /// A Safari recording is released as it was recorded: `video/mp4`, equal to the export byte
@@ -1392,5 +1411,38 @@ async fn webhook_changes_are_audited_with_the_old_and_new_urls_hashes() {
     assert!(
         !text.contains("hook-secret-path"),
         "no URL in the audit log"
+    );
+}
+
+/// Withdrawals racing for one grant: exactly one is recorded, the others are told there is
+/// nothing left to withdraw, and the candidate's history holds one withdrawal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_withdrawals_of_one_grant_record_exactly_one() {
+    let s = server(|_| {}).await;
+    s.recruiter("acme").await;
+    let c = s.candidate().await;
+    let share = s
+        .grant(&c, json!({"scope": "share.recording", "recipient": "acme"}))
+        .await;
+    let id = share["consent_id"].as_str().unwrap().to_string();
+    let answers = futures_util::future::join_all((0..8).map(|_| s.withdraw(&c, &id))).await;
+    let ok = answers.iter().filter(|(st, _)| *st == 200).count();
+    assert_eq!(ok, 1, "{answers:?}");
+    for (st, v) in answers.iter().filter(|(st, _)| *st != 200) {
+        assert_eq!(v["error"], "nothing_to_withdraw", "{st} {v}");
+    }
+    let (_, history) = s
+        .call(
+            "GET",
+            &format!("/v1/candidates/{c}/consents"),
+            As::Service,
+            None,
+        )
+        .await;
+    let text = history.to_string();
+    assert_eq!(
+        text.matches(&format!("\"withdraws\":\"{id}\"")).count(),
+        1,
+        "{history}"
     );
 }

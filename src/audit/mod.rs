@@ -9,10 +9,15 @@
 //! hash n = SHA-256("kiroku-audit/v1\n" + canonical JSON of the entry without `hash`)
 //! ```
 //!
-//! Every `checkpoint_every_entries` entries, and on the first entry after
-//! `checkpoint_every_seconds`, a checkpoint line `{seq, hash, at, kid, sig}` signed with the
+//! Every `checkpoint_every_entries` entries, on the first entry after
+//! `checkpoint_every_seconds`, and after every release and consent change (the entries that
+//! matter most), a checkpoint line `{seq, hash, at, prev_sig, kid, sig}` signed with the
 //! operator's Ed25519 key goes to `checkpoints.jsonl`: rewriting the chain from some entry on
-//! then needs the operator's private key too. Entries carry pseudonymous ids only, so erasing a
+//! then needs the operator's private key too. Checkpoints are chained like the entries (each
+//! signs the previous one's signature, as CloudTrail's digest files do), and each is also
+//! written to `[audit] publish_dir`, a folder outside the data dir (another disk, a WORM
+//! mount), never overwritten there: cutting the log and its checkpoints back to an earlier
+//! point, even with the signing key, leaves the published ones to tell (`verify`). Entries carry pseudonymous ids only, so erasing a
 //! candidate never has to break the chain.
 //!
 //! The CLI and the server may append at once: each append holds an exclusive lock on the log
@@ -74,11 +79,13 @@ impl Actor {
     }
 }
 
-/// When checkpoints are written.
-#[derive(Debug, Clone, Copy)]
+/// When checkpoints are written, and where they are published.
+#[derive(Debug, Clone)]
 pub struct CheckpointPolicy {
     pub every_entries: u64,
     pub every_seconds: u64,
+    /// A folder outside the data dir that receives a copy of every checkpoint.
+    pub publish_dir: Option<PathBuf>,
 }
 
 /// The appending side of the log.
@@ -183,14 +190,17 @@ impl Audit {
             seq,
             hash,
         };
-        if self.checkpoint_due(seq) {
+        if self.checkpoint_due(seq, event) {
             self.checkpoint(seq, &hash, &at)?;
         }
         // The lock on the log is released when `file` closes, after any checkpoint.
         Ok(seq)
     }
 
-    fn checkpoint_due(&self, seq: u64) -> bool {
+    fn checkpoint_due(&self, seq: u64, event: &str) -> bool {
+        if event.starts_with("release.") || event.starts_with("consent.") {
+            return true;
+        }
         if self.policy.every_entries > 0 && seq.is_multiple_of(self.policy.every_entries) {
             return true;
         }
@@ -217,7 +227,12 @@ impl Audit {
             path: path.display().to_string(),
             source,
         };
-        let body = json!({"seq": seq, "hash": hex::encode(hash), "at": at});
+        // Chained: the previous checkpoint's signature is part of what this one signs.
+        let prev_sig = last_line(&path)
+            .and_then(|l| serde_json::from_str::<Value>(&l).ok())
+            .and_then(|v| v["sig"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let body = json!({"seq": seq, "hash": hex::encode(hash), "at": at, "prev_sig": prev_sig});
         let sig = self.signer.sign_json(CHECKPOINT_DOMAIN, &body);
         let mut line = body;
         line["kid"] = json!(self.signer.kid());
@@ -230,7 +245,14 @@ impl Audit {
             .open(&path)
             .map_err(io)?;
         f.write_all(text.as_bytes()).map_err(io)?;
-        f.sync_data().map_err(io)
+        f.sync_data().map_err(io)?;
+        if let Some(dir) = &self.policy.publish_dir
+            && let Err(e) = publish(dir, seq, &text)
+        {
+            // The local checkpoint stands; `verify` shows the published copy missing.
+            tracing::error!(dir = %dir.display(), error = %e, "an audit checkpoint could not be published");
+        }
+        Ok(())
     }
 
     /// Writes a checkpoint now over whatever the log holds (at shutdown, say).
@@ -253,6 +275,26 @@ impl Audit {
         }
         self.checkpoint(tail.seq, &tail.hash, &crate::util::now_rfc3339())
     }
+}
+
+/// Writes checkpoint `text` (at entry `seq`) to `dir` as its own file, never replacing one.
+fn publish(dir: &Path, seq: u64, text: &str) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(published_name(seq));
+    let mut f = match OpenOptions::new().write(true).create_new(true).open(&path) {
+        Ok(f) => f,
+        // Two checkpoints at one entry (a shutdown's, say): the first one published stays.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    File::open(dir)?.sync_all()
+}
+
+/// The file a checkpoint at entry `seq` is published as; names sort by `seq`.
+fn published_name(seq: u64) -> String {
+    format!("checkpoint-{seq:012}.json")
 }
 
 /// The hash of an entry: over everything but its own `hash` field.
@@ -326,6 +368,7 @@ mod tests {
             CheckpointPolicy {
                 every_entries: every,
                 every_seconds: 3600,
+                publish_dir: None,
             },
         )
         .unwrap()
@@ -340,7 +383,7 @@ mod tests {
         assert_eq!(b.append("y", &Actor::Operator, json!({})).unwrap(), 2);
         assert_eq!(a.append("z", &Actor::Service, json!({"n": 1})).unwrap(), 3);
         let pk = a.signer.public_key_hex();
-        let report = verify(&a.dir, &pk).unwrap();
+        let report = verify(&a.dir, &pk, None).unwrap();
         assert_eq!(report.entries, 3);
         // The first entry writes a checkpoint (none existed), and seq 3 is a multiple of 3.
         assert_eq!(report.checkpoints, 2);
@@ -372,7 +415,7 @@ mod tests {
         let (a, mut lines, pk) = log_of(dir.path(), 6);
         lines[2] = lines[2].replace("\"segment\":2", "\"segment\":9");
         rewrite(&a, &lines);
-        let e = verify(&a.dir, &pk).unwrap_err();
+        let e = verify(&a.dir, &pk, None).unwrap_err();
         assert!(matches!(e, VerifyError::Edited { seq: 3, .. }), "{e}");
     }
 
@@ -383,7 +426,7 @@ mod tests {
         lines.remove(3);
         rewrite(&a, &lines);
         assert_eq!(
-            verify(&a.dir, &pk).unwrap_err(),
+            verify(&a.dir, &pk, None).unwrap_err(),
             VerifyError::Removed { seq: 4, line: 4 }
         );
     }
@@ -395,7 +438,7 @@ mod tests {
         lines.swap(1, 2);
         rewrite(&a, &lines);
         assert_eq!(
-            verify(&a.dir, &pk).unwrap_err(),
+            verify(&a.dir, &pk, None).unwrap_err(),
             VerifyError::Reordered { seq: 2, line: 3 }
         );
         lines.swap(1, 2);
@@ -403,7 +446,7 @@ mod tests {
         lines.insert(2, copy);
         rewrite(&a, &lines);
         assert_eq!(
-            verify(&a.dir, &pk).unwrap_err(),
+            verify(&a.dir, &pk, None).unwrap_err(),
             VerifyError::InsertedOrReordered {
                 seq: 3,
                 found: 2,
@@ -432,7 +475,7 @@ mod tests {
         }
         rewrite(&a, &forged);
         assert_eq!(
-            verify(&a.dir, &pk).unwrap_err(),
+            verify(&a.dir, &pk, None).unwrap_err(),
             VerifyError::CheckpointMismatch { n: 2, seq: 4 }
         );
     }
@@ -443,7 +486,7 @@ mod tests {
         let (a, lines, pk) = log_of(dir.path(), 6);
         rewrite(&a, &lines[..3]);
         assert_eq!(
-            verify(&a.dir, &pk).unwrap_err(),
+            verify(&a.dir, &pk, None).unwrap_err(),
             VerifyError::Truncated {
                 n: 2,
                 seq: 4,
@@ -458,7 +501,7 @@ mod tests {
         let (a, _, pk) = log_of(dir.path(), 3);
         std::fs::write(a.checkpoints_path(), "").unwrap();
         assert_eq!(
-            verify(&a.dir, &pk).unwrap_err(),
+            verify(&a.dir, &pk, None).unwrap_err(),
             VerifyError::NoCheckpoint { entries: 3 }
         );
     }
@@ -469,8 +512,99 @@ mod tests {
         let (a, _, _) = log_of(dir.path(), 2);
         let other = OperatorKey::load_or_create(&dir.path().join("other.pk8")).unwrap();
         assert!(matches!(
-            verify(&a.dir, &other.public_key_hex()).unwrap_err(),
+            verify(&a.dir, &other.public_key_hex(), None).unwrap_err(),
             VerifyError::BadSignature { n: 1, .. }
         ));
+    }
+
+    fn published_audit(dir: &Path, every: u64) -> Audit {
+        let key = Arc::new(OperatorKey::load_or_create(&dir.join("op.pk8")).unwrap());
+        Audit::open(
+            &dir.join("audit"),
+            key,
+            CheckpointPolicy {
+                every_entries: every,
+                every_seconds: 3600,
+                publish_dir: Some(dir.join("witness")),
+            },
+        )
+        .unwrap()
+    }
+
+    /// Cut back to an earlier checkpoint, log and checkpoints alike (what someone with the
+    /// data dir, even with the signing key, can do): the local files agree with each other,
+    /// and only the published copies tell, naming the entries cut.
+    #[test]
+    fn a_log_cut_back_with_its_checkpoints_fails_against_the_published_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = published_audit(dir.path(), 4);
+        for i in 0..12 {
+            a.append("segment.stored", &Actor::System, json!({"segment": i}))
+                .unwrap();
+        }
+        let pk = a.signer.public_key_hex();
+        let witness = dir.path().join("witness");
+        assert!(verify(&a.dir, &pk, Some(&witness)).is_ok());
+        let lines: Vec<String> = std::fs::read_to_string(a.log_path())
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        rewrite(&a, &lines[..8]);
+        let checkpoints: Vec<String> = std::fs::read_to_string(a.checkpoints_path())
+            .unwrap()
+            .lines()
+            .filter(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["seq"]
+                    .as_u64()
+                    .unwrap()
+                    <= 8
+            })
+            .map(str::to_owned)
+            .collect();
+        std::fs::write(a.checkpoints_path(), checkpoints.join("\n") + "\n").unwrap();
+        assert!(
+            verify(&a.dir, &pk, None).is_ok(),
+            "the local files alone cannot tell"
+        );
+        let e = verify(&a.dir, &pk, Some(&witness)).unwrap_err();
+        assert_eq!(e, VerifyError::CutBehindPublished { seq: 12, last: 8 });
+        assert!(e.to_string().contains("entries 9 to 12 were cut"), "{e}");
+    }
+
+    #[test]
+    fn a_checkpoint_removed_from_the_middle_breaks_the_checkpoint_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, _, pk) = log_of(dir.path(), 12);
+        let mut checkpoints: Vec<String> = std::fs::read_to_string(a.checkpoints_path())
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        assert!(checkpoints.len() >= 3, "{checkpoints:?}");
+        checkpoints.remove(1);
+        std::fs::write(a.checkpoints_path(), checkpoints.join("\n") + "\n").unwrap();
+        assert_eq!(
+            verify(&a.dir, &pk, None).unwrap_err(),
+            VerifyError::CheckpointUnchained { n: 2 }
+        );
+    }
+
+    #[test]
+    fn every_release_and_consent_change_is_checkpointed_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = audit(dir.path(), 1000);
+        a.append("segment.stored", &Actor::System, json!({}))
+            .unwrap();
+        a.append("segment.stored", &Actor::System, json!({}))
+            .unwrap();
+        for event in ["consent.withdrawn", "release.provided"] {
+            let seq = a.append(event, &Actor::System, json!({})).unwrap();
+            let last: Value =
+                serde_json::from_str(&last_line(&a.checkpoints_path()).unwrap()).unwrap();
+            assert_eq!(last["seq"], seq, "{event} is signed for at once");
+        }
+        let report = verify(&a.dir, &a.signer.public_key_hex(), None).unwrap();
+        assert_eq!((report.entries, report.unsigned_tail), (4, 0));
     }
 }

@@ -1,5 +1,7 @@
-//! Checking the audit log: every entry's hash, the chain, and every signed checkpoint. The
-//! first fault is named by its entry, so an auditor knows where to look.
+//! Checking the audit log: every entry's hash, the chain, every signed checkpoint and their
+//! own chain, and, given the folder checkpoints are published to, that the log still reaches
+//! every checkpoint published. The first fault is named by its entry, so an auditor knows
+//! where to look.
 
 use std::path::Path;
 
@@ -46,10 +48,33 @@ pub enum VerifyError {
     NoCheckpoint { entries: u64 },
     #[error("checkpoint {n} has no valid signature from the operator key {kid}")]
     BadSignature { n: u64, kid: String },
+    #[error(
+        "checkpoint {n} does not follow checkpoint {}: checkpoints were removed or rewritten there",
+        n - 1
+    )]
+    CheckpointUnchained { n: u64 },
+    #[error(
+        "the checkpoint published at entry {seq} is not in the log: entries {from} to {seq} were cut \
+         (the log ends at entry {last})",
+        from = last + 1
+    )]
+    CutBehindPublished { seq: u64, last: u64 },
+    #[error(
+        "the checkpoint published at entry {seq} disagrees with the log or its checkpoints: the log \
+         was rewritten up to entry {seq}"
+    )]
+    PublishedMismatch { seq: u64 },
+    #[error("published checkpoint {file} has no valid signature from the operator key {kid}")]
+    PublishedBadSignature { file: String, kid: String },
 }
 
-/// Verifies the log in `dir` against the operator's public key (hex).
-pub fn verify(dir: &Path, public_key_hex: &str) -> Result<AuditReport, VerifyError> {
+/// Verifies the log in `dir` against the operator's public key (hex), and against the
+/// checkpoints published to `published` when given.
+pub fn verify(
+    dir: &Path,
+    public_key_hex: &str,
+    published: Option<&Path>,
+) -> Result<AuditReport, VerifyError> {
     // A shared lock: writers append an entry and its checkpoint under an exclusive one, so the
     // two files are read in a consistent state.
     let lock = match std::fs::File::open(dir.join("log.jsonl")) {
@@ -128,20 +153,31 @@ pub fn verify(dir: &Path, public_key_hex: &str) -> Result<AuditReport, VerifyErr
     let kid = key_id(&hex::decode(public_key_hex.trim()).unwrap_or_default());
     let mut signed_up_to = 0;
     let mut count = 0;
+    let mut prev_sig = String::new();
+    let mut chained = false;
+    let mut local_sigs = std::collections::HashSet::new();
     for (i, line) in checkpoints.lines().enumerate() {
         let n = i as u64 + 1;
         let cp: Value = serde_json::from_str(line).map_err(|_| VerifyError::BadSignature {
             n,
             kid: kid.clone(),
         })?;
-        let body = serde_json::json!({"seq": cp["seq"], "hash": cp["hash"], "at": cp["at"]});
-        let sig = cp["sig"].as_str().unwrap_or_default();
-        if !verify_json(public_key_hex, CHECKPOINT_DOMAIN, &body, sig) {
+        if !signed_by(&cp, public_key_hex) {
             return Err(VerifyError::BadSignature {
                 n,
                 kid: kid.clone(),
             });
         }
+        // Checkpoints written before they were chained carry no `prev_sig`; once one does,
+        // every later one must name its predecessor.
+        match cp["prev_sig"].as_str() {
+            Some(p) if p == prev_sig => chained = true,
+            None if !chained => {}
+            _ => return Err(VerifyError::CheckpointUnchained { n }),
+        }
+        let sig = cp["sig"].as_str().unwrap_or_default();
+        prev_sig = sig.to_string();
+        local_sigs.insert(prev_sig.clone());
         let seq = cp["seq"].as_u64().unwrap_or(0);
         if seq == 0 || seq > last {
             return Err(VerifyError::Truncated { n, seq, last });
@@ -157,11 +193,75 @@ pub fn verify(dir: &Path, public_key_hex: &str) -> Result<AuditReport, VerifyErr
     if last > 0 && count == 0 {
         return Err(VerifyError::NoCheckpoint { entries: last });
     }
+    if let Some(folder) = published {
+        compare_published(folder, public_key_hex, &hashes, &local_sigs, &kid)?;
+    }
     Ok(AuditReport {
         entries: last,
         checkpoints: count,
         unsigned_tail: last - signed_up_to,
     })
+}
+
+/// Whether a checkpoint line carries a valid signature of `public_key_hex` over its body.
+fn signed_by(cp: &Value, public_key_hex: &str) -> bool {
+    let mut body = serde_json::json!({"seq": cp["seq"], "hash": cp["hash"], "at": cp["at"]});
+    if let Some(prev) = cp.get("prev_sig") {
+        body["prev_sig"] = prev.clone();
+    }
+    verify_json(
+        public_key_hex,
+        CHECKPOINT_DOMAIN,
+        &body,
+        cp["sig"].as_str().unwrap_or_default(),
+    )
+}
+
+/// Every checkpoint in the publish folder must be signed by the key, reached by the log
+/// (`hashes`, one per entry) with the same hash, and among the local checkpoints.
+fn compare_published(
+    folder: &Path,
+    public_key_hex: &str,
+    hashes: &[[u8; 32]],
+    local_sigs: &std::collections::HashSet<String>,
+    kid: &str,
+) -> Result<(), VerifyError> {
+    let mut files: Vec<_> = match std::fs::read_dir(folder) {
+        Ok(rd) => rd.flatten().map(|e| e.path()).collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => {
+            return Err(VerifyError::Unreadable(format!(
+                "{}: {e}",
+                folder.display()
+            )));
+        }
+    };
+    files.retain(|p| p.extension().is_some_and(|e| e == "json"));
+    files.sort();
+    let last = hashes.len() as u64;
+    for file in files {
+        let name = file.display().to_string();
+        let bad = || VerifyError::PublishedBadSignature {
+            file: name.clone(),
+            kid: kid.to_string(),
+        };
+        let text = std::fs::read_to_string(&file).map_err(|_| bad())?;
+        let cp: Value = serde_json::from_str(text.trim()).map_err(|_| bad())?;
+        if !signed_by(&cp, public_key_hex) {
+            return Err(bad());
+        }
+        let seq = cp["seq"].as_u64().unwrap_or(0);
+        if seq > last {
+            return Err(VerifyError::CutBehindPublished { seq, last });
+        }
+        let same_hash =
+            seq > 0 && cp["hash"].as_str() == Some(hex::encode(hashes[seq as usize - 1]).as_str());
+        let sig = cp["sig"].as_str().unwrap_or_default();
+        if !same_hash || !local_sigs.contains(sig) {
+            return Err(VerifyError::PublishedMismatch { seq });
+        }
+    }
+    Ok(())
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, VerifyError> {

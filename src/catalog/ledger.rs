@@ -91,6 +91,20 @@ impl Catalog {
         Ok(())
     }
 
+    /// Appends a withdrawal, unless its grant was withdrawn already (by a request racing this
+    /// one): false then, and nothing is written.
+    pub fn append_withdrawal(&self, e: &ConsentEventRow) -> Result<bool, CatalogError> {
+        match self.append_consent_event(e) {
+            Ok(()) => Ok(true),
+            Err(CatalogError::Db(rusqlite::Error::SqliteFailure(f, _)))
+                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// All consent events of a candidate, oldest first.
     pub fn consent_events(&self, c: &CandidateId) -> Result<Vec<ConsentEventRow>, CatalogError> {
         let db = self.db();

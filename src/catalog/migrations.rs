@@ -167,6 +167,9 @@ pub(super) const STEPS: &[&str] = &[
     // another country than the candidate's rested on.
     "ALTER TABLE recruiters ADD COLUMN country TEXT;
      ALTER TABLE provisions ADD COLUMN transfer_consent_event_id TEXT;",
+    // A grant is withdrawn once: two withdrawals racing for it cannot both be recorded.
+    "CREATE UNIQUE INDEX consent_withdrawn_once ON consent_events (withdraws)
+     WHERE withdraws IS NOT NULL;",
 ];
 
 pub fn run(conn: &Connection) -> Result<(), CatalogError> {

@@ -131,6 +131,14 @@ pub struct AuditConfig {
     pub checkpoint_every_entries: u64,
     /// …and on the first entry after this many seconds without one.
     pub checkpoint_every_seconds: u64,
+    /// A folder outside the data dir (another disk, a WORM mount) that receives a copy of
+    /// every checkpoint, never overwritten; `audit verify` compares the log with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish_dir: Option<PathBuf>,
+    /// The operator's public signing key (hex), pinned: kiroku refuses to start with another
+    /// key in the data dir, and `audit verify` checks against this one, not the data dir's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -355,6 +363,8 @@ impl Default for Config {
             audit: AuditConfig {
                 checkpoint_every_entries: 100,
                 checkpoint_every_seconds: 600,
+                publish_dir: None,
+                public_key: None,
             },
             release: ReleaseConfig {
                 provision_retention_days: 1096,

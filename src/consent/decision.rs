@@ -162,6 +162,13 @@ impl<I: Allows> Proof<I> {
                     return Ok(false);
                 }
                 let ledger = Ledger::new(catalog);
+                if I::ITEM == Item::Analysis
+                    && ledger
+                        .standing_grant(&self.candidate, &Scope::Analyze)?
+                        .is_none()
+                {
+                    return Ok(false);
+                }
                 let stands = |scope: &Scope, id: &str| -> Result<bool, ConsentError> {
                     Ok(ledger
                         .standing_grant(&self.candidate, scope)?
@@ -406,6 +413,7 @@ mod tests {
                 CheckpointPolicy {
                     every_entries: 1000,
                     every_seconds: 3600,
+                    publish_dir: None,
                 },
             )
             .unwrap();

@@ -307,7 +307,10 @@ impl<'a> Clerk<'a> {
         let mut event = self.event(candidate, &scope, ConsentAction::Withdraw, &req.how)?;
         event.withdraws = Some(grant.id.clone());
         event.notice_id = grant.notice_id.clone();
-        self.catalog.append_consent_event(&event)?;
+        // Checked and written as one: of two withdrawals racing for one grant, one is recorded.
+        if !self.catalog.append_withdrawal(&event)? {
+            return Err(ConsentError::NothingToWithdraw(scope.to_string()));
+        }
         self.announcer
             .announce(Happened::ConsentChanged(event.clone()));
         self.audit(Event::ConsentWithdrawn, &event, actor);

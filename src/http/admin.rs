@@ -212,9 +212,16 @@ async fn deliveries(_: Operator, State(s): State<AppState>) -> Result<Response, 
 async fn audit(_: Operator, State(s): State<AppState>) -> Result<Response, ApiError> {
     let app = s.app.clone();
     let result = blocking(move || {
+        let key = app
+            .config
+            .audit
+            .public_key
+            .clone()
+            .unwrap_or_else(|| app.signer.public_key_hex());
         Ok::<_, ApiError>(crate::audit::verify(
             &app.data_dir().join("audit"),
-            &app.signer.public_key_hex(),
+            &key,
+            app.config.audit.publish_dir.as_deref(),
         ))
     })
     .await?;

@@ -53,7 +53,14 @@ fn receivable(app: &Kiroku, me: &RecruiterHandle) -> Result<Vec<serde_json::Valu
             continue;
         }
         let mut items = Vec::new();
+        // Analysis only while `analyze` stands too: the decision point would refuse it else.
+        let analyze = ledger
+            .standing_grant(&i.candidate, &crate::consent::Scope::Analyze)?
+            .is_some();
         for item in [Item::Recording, Item::Analysis] {
+            if item == Item::Analysis && !analyze {
+                continue;
+            }
             if let Some(g) = ledger.standing_grant(&i.candidate, &item.scope(me))? {
                 items.push(json!({"item": item, "consent_id": g.id}));
             }

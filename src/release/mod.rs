@@ -272,6 +272,11 @@ pub fn release_analysis(
         (Some(a), Some(b)) => format!("{a}-{b}"),
         _ => String::new(),
     };
+    // Asked again right before anything leaves: `analyze` and `share.analysis` may have been
+    // withdrawn while the outputs were opened.
+    if !proof.still_stands(&app.catalog)? {
+        return Err(ReleaseError::Withdrawn);
+    }
     let provision = record_provision(app, &proof, &seg_list, None)?;
     Ok((
         serde_json::json!({"interview_id": row.id, "analyzers": analyzers}),

@@ -11,18 +11,29 @@ use crate::cli::{Res, emit};
 pub enum AuditCmd {
     /// Check the chain and the signed checkpoints; names the first bad entry.
     Verify {
-        /// The operator's public key (hex). Default: this data dir's.
+        /// The operator's public key (hex). Default: `[audit] public_key`, else this data
+        /// dir's.
         #[arg(long)]
         public_key: Option<String>,
+        /// The folder checkpoints are published to. Default: `[audit] publish_dir`.
+        #[arg(long)]
+        published: Option<std::path::PathBuf>,
     },
 }
 
 pub fn audit(app: &Arc<Kiroku>, json: bool, cmd: &AuditCmd) -> Res {
-    let AuditCmd::Verify { public_key } = cmd;
+    let AuditCmd::Verify {
+        public_key,
+        published,
+    } = cmd;
     let pk = public_key
         .clone()
+        .or_else(|| app.config.audit.public_key.clone())
         .unwrap_or_else(|| app.signer.public_key_hex());
-    let report = crate::audit::verify(&app.data_dir().join("audit"), &pk)?;
+    let published = published
+        .as_deref()
+        .or(app.config.audit.publish_dir.as_deref());
+    let report = crate::audit::verify(&app.data_dir().join("audit"), &pk, published)?;
     emit(
         json,
         serde_json::to_value(&report)?,

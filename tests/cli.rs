@@ -14,6 +14,22 @@ fn kiroku(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().unwrap()
 }
 
+/// `kiroku ingest` of `file` for `candidate`, recruiter `acme`: the interview id.
+fn ingest(data: &Path, candidate: &str, file: &str) -> String {
+    last_line(&kiroku(
+        data,
+        &[
+            "ingest",
+            "--candidate",
+            candidate,
+            "--recruiter",
+            "acme",
+            file,
+        ],
+        &[],
+    ))
+}
+
 #[test]
 fn a_whole_interview_from_the_command_line_prints_ids_on_the_last_line_and_exports() {
     let dir = tempfile::tempdir().unwrap();
@@ -23,18 +39,7 @@ fn a_whole_interview_from_the_command_line_prints_ids_on_the_last_line_and_expor
     cli::privacy_basics(d);
     let event = cli::grant(d, &candidate, "record", &[]);
     assert!(event.starts_with("ce_"));
-    let interview = last_line(&kiroku(
-        d,
-        &[
-            "ingest",
-            "--candidate",
-            &candidate,
-            "--recruiter",
-            "acme",
-            "fixtures/audio-opus.ogg",
-        ],
-        &[],
-    ));
+    let interview = ingest(d, &candidate, "fixtures/audio-opus.ogg");
     assert_eq!(interview.len(), 36);
     let out = d.join("export.mka");
     let o = kiroku(
@@ -283,18 +288,7 @@ fn every_file_kiroku_writes_is_readable_by_its_owner_only() {
     let candidate = cli::add_candidate(&d, "cand-modes");
     cli::privacy_basics(&d);
     cli::grant(&d, &candidate, "record", &[]);
-    let interview = last_line(&kiroku(
-        &d,
-        &[
-            "ingest",
-            "--candidate",
-            &candidate,
-            "--recruiter",
-            "acme",
-            "fixtures/audio-opus.ogg",
-        ],
-        &[],
-    ));
+    let interview = ingest(&d, &candidate, "fixtures/audio-opus.ogg");
     let out = d.join("export.mka");
     last_line(&kiroku(
         &d,

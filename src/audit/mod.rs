@@ -361,6 +361,10 @@ mod tests {
     use super::*;
 
     fn audit(dir: &Path, every: u64) -> Audit {
+        audit_publishing(dir, every, None)
+    }
+
+    fn audit_publishing(dir: &Path, every: u64, publish_dir: Option<PathBuf>) -> Audit {
         let key = Arc::new(OperatorKey::load_or_create(&dir.join("op.pk8")).unwrap());
         Audit::open(
             &dir.join("audit"),
@@ -368,7 +372,7 @@ mod tests {
             CheckpointPolicy {
                 every_entries: every,
                 every_seconds: 3600,
-                publish_dir: None,
+                publish_dir,
             },
         )
         .unwrap()
@@ -517,27 +521,13 @@ mod tests {
         ));
     }
 
-    fn published_audit(dir: &Path, every: u64) -> Audit {
-        let key = Arc::new(OperatorKey::load_or_create(&dir.join("op.pk8")).unwrap());
-        Audit::open(
-            &dir.join("audit"),
-            key,
-            CheckpointPolicy {
-                every_entries: every,
-                every_seconds: 3600,
-                publish_dir: Some(dir.join("witness")),
-            },
-        )
-        .unwrap()
-    }
-
     /// Cut back to an earlier checkpoint, log and checkpoints alike (what someone with the
     /// data dir, even with the signing key, can do): the local files agree with each other,
     /// and only the published copies tell, naming the entries cut.
     #[test]
     fn a_log_cut_back_with_its_checkpoints_fails_against_the_published_ones() {
         let dir = tempfile::tempdir().unwrap();
-        let a = published_audit(dir.path(), 4);
+        let a = audit_publishing(dir.path(), 4, Some(dir.path().join("witness")));
         for i in 0..12 {
             a.append("segment.stored", &Actor::System, json!({"segment": i}))
                 .unwrap();

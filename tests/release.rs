@@ -1446,3 +1446,42 @@ async fn concurrent_withdrawals_of_one_grant_record_exactly_one() {
         "{history}"
     );
 }
+
+/// One recipient's endpoint that hangs (every attempt runs into the timeout) holds up only
+/// its own deliveries: another recipient's notification arrives at once, not after them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_endpoint_delays_no_other_recipients_deliveries() {
+    let s = server(|_| {}).await;
+    let acme = s.recruiter("acme").await;
+    let globex = s.recruiter("globex").await;
+    let (hanging, _) = receiver(200, Duration::from_secs(30)).await;
+    let (hook, got) = receiver(200, Duration::ZERO).await;
+    assert_eq!(s.set_webhook(&acme, &hanging).await.0, 200);
+    let (_, v) = s.set_webhook(&globex, &hook).await;
+    let secret = v["signing_secret"].as_str().unwrap().to_string();
+    let c = s.candidate().await;
+    s.grant(&c, json!({"scope": "record"})).await;
+    for to in ["acme", "globex"] {
+        s.grant(&c, json!({"scope": "share.recording", "recipient": to}))
+            .await;
+    }
+    // Five deliveries to the hanging endpoint, each taking its 1 s timeout, queued first.
+    for _ in 0..5 {
+        s.interview(&c, "acme").await;
+    }
+    let id = s.interview(&c, "globex").await;
+    let finished = std::time::Instant::now();
+    eventually("globex's recording.ready", || {
+        !deliveries_of(&got, "recording.ready", &secret).is_empty()
+    })
+    .await;
+    let waited = finished.elapsed();
+    assert_eq!(
+        deliveries_of(&got, "recording.ready", &secret)[0]["interview_id"],
+        id.as_str()
+    );
+    assert!(
+        waited < Duration::from_millis(2500),
+        "globex waited {waited:?} behind acme's hanging endpoint"
+    );
+}

@@ -38,8 +38,17 @@ pub async fn run(app: Arc<Kiroku>) {
         }
     };
     let mut last_purge = std::time::Instant::now();
-    // On shutdown the attempt in flight completes; the rest stay pending for the next start.
+    // One task per recipient with deliveries due, each sending its own in order: a hanging
+    // endpoint holds up only its own recipient's deliveries, never another's.
+    let mut in_flight: tokio::task::JoinSet<RecruiterHandle> = tokio::task::JoinSet::new();
+    let mut busy: std::collections::HashSet<RecruiterHandle> = std::collections::HashSet::new();
+    // On shutdown the attempts in flight complete; the rest stay pending for the next start.
     while !app.is_shutting_down() {
+        while let Some(done) = in_flight.try_join_next() {
+            if let Ok(to) = done {
+                busy.remove(&to);
+            }
+        }
         if last_purge.elapsed() > Duration::from_secs(3600) {
             last_purge = std::time::Instant::now();
             let app = app.clone();
@@ -57,8 +66,17 @@ pub async fn run(app: Arc<Kiroku>) {
         };
         match due {
             Ok(Ok(rows)) => {
-                for row in rows.into_iter().take_while(|_| !app.is_shutting_down()) {
-                    attempt(&app, &client, row).await;
+                for (to, rows) in by_recipient(rows) {
+                    if !busy.insert(to.clone()) {
+                        continue; // its earlier deliveries are still being attempted
+                    }
+                    let (app, client) = (app.clone(), client.clone());
+                    in_flight.spawn(async move {
+                        for row in rows.into_iter().take_while(|_| !app.is_shutting_down()) {
+                            attempt(&app, &client, row).await;
+                        }
+                        to
+                    });
                 }
             }
             Ok(Err(e)) => tracing::error!(error = %e, "outbox unreadable"),
@@ -70,6 +88,19 @@ pub async fn run(app: Arc<Kiroku>) {
             _ = app.stopped() => {}
         }
     }
+    while in_flight.join_next().await.is_some() {}
+}
+
+/// Due deliveries grouped by recipient, each group in its original (oldest first) order.
+fn by_recipient(rows: Vec<OutboxRow>) -> Vec<(RecruiterHandle, Vec<OutboxRow>)> {
+    let mut groups: Vec<(RecruiterHandle, Vec<OutboxRow>)> = Vec::new();
+    for row in rows {
+        match groups.iter_mut().find(|(to, _)| *to == row.recruiter) {
+            Some((_, list)) => list.push(row),
+            None => groups.push((row.recruiter.clone(), vec![row])),
+        }
+    }
+    groups
 }
 
 /// One attempt at one delivery.

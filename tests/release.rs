@@ -340,7 +340,16 @@ async fn a_recruiter_receives_a_recording_only_while_the_candidates_share_consen
     assert_eq!(ready[0]["consent_event_id"], share_id.as_str());
     let link = ready[0]["download"]["url"].as_str().unwrap();
     let link_path = link.strip_prefix(&s.base).unwrap().to_string();
-    let (st, _, via_link) = s.raw("GET", &link_path, As::Nobody, None, &[]).await;
+    // The link opens only with the key of the recruiter it was delivered to.
+    assert_eq!(s.raw("GET", &link_path, As::Nobody, None, &[]).await.0, 401);
+    assert_eq!(
+        s.raw("GET", &link_path, As::Key(&globex), None, &[])
+            .await
+            .0,
+        404,
+        "another recruiter's key opens nothing"
+    );
+    let (st, _, via_link) = s.raw("GET", &link_path, As::Key(&acme), None, &[]).await;
     assert_eq!(st, 200);
     assert!(via_link == export);
 
@@ -352,7 +361,10 @@ async fn a_recruiter_receives_a_recording_only_while_the_candidates_share_consen
         (st, v["error"].as_str()),
         (403, Some("share_consent_withdrawn"))
     );
-    assert_eq!(s.raw("GET", &link_path, As::Nobody, None, &[]).await.0, 403);
+    assert_eq!(
+        s.raw("GET", &link_path, As::Key(&acme), None, &[]).await.0,
+        403
+    );
     eventually("consent.withdrawn", || {
         !deliveries_of(&got, "consent.withdrawn", &secret).is_empty()
     })
@@ -1259,8 +1271,15 @@ async fn a_revoked_recruiter_receives_nothing_more_and_its_old_links_are_refused
         )
         .await;
     assert_eq!(st, 200, "{v}");
-    let (st, _, _) = s.raw("GET", &link_path, As::Nobody, None, &[]).await;
-    assert_eq!(st, 404, "the old link is gone");
+    let (st, _, _) = s.raw("GET", &link_path, As::Key(&acme), None, &[]).await;
+    assert_eq!(st, 401, "the key that opened it is revoked");
+    let token = link_path.rsplit('/').next().unwrap();
+    let row = s
+        .app
+        .catalog
+        .download_link(&kiroku::util::secret::token_hash(token), 0)
+        .unwrap();
+    assert!(row.is_none(), "the old link is gone");
     let path = format!("/v1/recruiter/interviews/{first}/recording");
     assert_eq!(s.call("GET", &path, As::Key(&acme), None).await.0, 401);
 

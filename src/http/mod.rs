@@ -11,7 +11,7 @@
 //! | `DELETE /v1/interviews/{id}/whip/{session}` | the ingest token the WHIP session was started with |
 //! | `POST /v1/candidates`, `POST /v1/candidates/{id}/consents`, `POST /v1/candidates/{id}/consents/{consent_id}/withdraw`, `GET /v1/candidates/{id}/consents`, `GET /v1/candidates/{id}/consents/{consent_id}/receipt`, `GET /v1/candidates/{id}/provisions` | service token |
 //! | `GET /v1/recruiter/interviews`, `GET /v1/recruiter/interviews/{id}/recording`, `GET /v1/recruiter/interviews/{id}/analysis`, `PUT`/`DELETE /v1/recruiter/webhook` | a recruiter's API key |
-//! | `GET /v1/links/{token}` | the holder of a delivered download link |
+//! | `GET /v1/links/{token}` | the recruiter a download link was delivered to, with its API key |
 //! | `POST`/`GET /v1/admin/notices`, `POST /v1/admin/recruiters`, `POST /v1/admin/recruiters/{handle}/rotate`, `POST /v1/admin/recruiters/{handle}/revoke`, `POST /v1/admin/releases`, `GET /v1/admin/deliveries`, `GET /v1/admin/audit` | operator token |
 
 mod admin;

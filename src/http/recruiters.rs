@@ -158,9 +158,12 @@ async fn analysis(
     Ok(resp)
 }
 
-/// `GET /v1/links/{token}`: a delivered download link; decided and recorded like a pull.
+/// `GET /v1/links/{token}`: a delivered download link, used with the API key of the
+/// recruiter it was delivered to (a link that leaks from a mailbox or a log opens nothing by
+/// itself); decided and recorded like a pull.
 async fn link(
     _: NotHead,
+    Recruiter(me): Recruiter,
     State(s): State<AppState>,
     headers: HeaderMap,
     Path(token): Path<String>,
@@ -177,12 +180,13 @@ async fn link(
     }
     let app = s.app.clone();
     let decided = blocking(move || {
-        let (me, id) = app
+        let (_, id) = app
             .catalog
             .download_link(
                 &crate::util::secret::token_hash(&token),
                 crate::util::now_unix(),
             )?
+            .filter(|(to, _)| *to == me)
             .ok_or_else(gone)?;
         let row = app.catalog.interview(&id)?.ok_or_else(gone)?;
         Ok::<_, ApiError>(decision::decide(

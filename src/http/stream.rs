@@ -297,6 +297,26 @@ pub struct UploadQuery {
 /// `PUT /v1/interviews/{id}/media`: the same as the WebSocket, as one chunked HTTP body. An
 /// upload cut off mid-body waits like a dropped WebSocket; `?resume=TOKEN&offset=N` sends
 /// the rest (N must be the bytes the server holds; a 409 says how many).
+/// How much of a refused upload's remaining body is read and dropped, and for how long, so
+/// that a client that sends its whole body before reading gets the answer (a refusal) rather
+/// than a broken pipe. Past either bound the connection is cut.
+const DRAIN_BYTES: usize = 16 << 20;
+const DRAIN_TIME: Duration = Duration::from_secs(5);
+
+/// Reads and drops what is left of a request body, within [`DRAIN_BYTES`] and [`DRAIN_TIME`].
+async fn drain(data: &mut axum::body::BodyDataStream) {
+    let mut left = DRAIN_BYTES;
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while let Some(Ok(chunk)) = data.next().await {
+            left = match left.checked_sub(chunk.len()) {
+                Some(l) => l,
+                None => return,
+            };
+        }
+    })
+    .await;
+}
+
 pub async fn media(
     State(s): State<AppState>,
     Path(id): Path<String>,
@@ -333,18 +353,23 @@ pub async fn media(
     s.live().insert(interview, feeder.clone());
     let mut data = body.into_data_stream();
     let mut tick = tokio::time::interval(TICK);
+    let mut cut_short = false;
     let gone = loop {
         tokio::select! {
             chunk = data.next() => match chunk {
                 None => break false,
                 Some(Err(_)) => break true,
                 Some(Ok(chunk)) => if push(&feeder, chunk.to_vec()).await == Pushed::CaptureOver {
+                    cut_short = true;
                     break false;
                 },
             },
             _ = tick.tick() => if ended_from_outside(&s, &feeder) { break false },
         }
     };
+    if cut_short {
+        drain(&mut data).await;
+    }
     if gone && super::resume::can_park(&s, &feeder) {
         super::resume::park(&s, cap, events, open);
         // Nobody reads this answer: the client is gone.

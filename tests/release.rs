@@ -1504,3 +1504,36 @@ async fn a_hanging_endpoint_delays_no_other_recipients_deliveries() {
         "globex waited {waited:?} behind acme's hanging endpoint"
     );
 }
+
+/// A delivery retried after its endpoint failed carries the same download link on every
+/// attempt: one link per delivery, not one more live link per retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_attempt_of_one_delivery_carries_the_same_link() {
+    let s = server(|_| {}).await;
+    let acme = s.recruiter("acme").await;
+    let (hook, got) = receiver(500, Duration::ZERO).await;
+    let (_, v) = s.set_webhook(&acme, &hook).await;
+    let secret = v["signing_secret"].as_str().unwrap().to_string();
+    let c = s.candidate().await;
+    s.grant(&c, json!({"scope": "record"})).await;
+    s.grant(&c, json!({"scope": "share.recording", "recipient": "acme"}))
+        .await;
+    s.interview(&c, "acme").await;
+    eventually("a retried recording.ready", || {
+        deliveries_of(&got, "recording.ready", &secret).len() >= 2
+    })
+    .await;
+    let ready = deliveries_of(&got, "recording.ready", &secret);
+    assert_eq!(
+        ready[0]["id"], ready[1]["id"],
+        "one delivery, attempted twice: {ready:?}"
+    );
+    assert_eq!(ready[0]["download"]["url"], ready[1]["download"]["url"]);
+    let path = ready[1]["download"]["url"]
+        .as_str()
+        .unwrap()
+        .strip_prefix(&s.base)
+        .unwrap()
+        .to_string();
+    assert_eq!(s.raw("GET", &path, As::Key(&acme), None, &[]).await.0, 200);
+}

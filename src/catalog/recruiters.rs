@@ -228,6 +228,8 @@ impl Catalog {
             .optional()?)
     }
 
+    /// Records a download link, or renews the lifetime of one already recorded (a delivery's
+    /// retry carries the same link).
     pub fn insert_download_link(
         &self,
         hash: &[u8],
@@ -236,7 +238,8 @@ impl Catalog {
         expires_at: i64,
     ) -> Result<(), CatalogError> {
         self.db().execute(
-            "INSERT INTO download_links (hash, handle, interview_id, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO download_links (hash, handle, interview_id, expires_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (hash) DO UPDATE SET expires_at = excluded.expires_at",
             params![hash, h.as_str(), interview.to_string(), expires_at],
         )?;
         Ok(())

@@ -243,7 +243,7 @@ fn prepare(app: &Kiroku, row: &OutboxRow) -> Result<Ready, BoxError> {
             match decision::decide(&app.catalog, &app.audit, &to, &i, decision::Recording)? {
                 Err(refusal) => return Ok(Ready::Cancel(refusal.code().into())),
                 Ok(proof) => {
-                    let (url, expires_at) = download_link(app, &to, &i)?;
+                    let (url, expires_at) = download_link(app, &row.id, &to, &i)?;
                     let mut body = ready_body(row, &i);
                     body["consent_event_id"] = json!(proof.basis().consent_event_id());
                     body["download"] = json!({"url": url, "expires_at": expires_at});
@@ -306,13 +306,21 @@ fn ready_body(row: &OutboxRow, i: &InterviewRow) -> serde_json::Value {
     })
 }
 
-/// A short-lived capability link to the recording; its use is decided and recorded like a pull.
+/// A short-lived link to the recording, opened with the recruiter's key; its use is decided
+/// and recorded like a pull. It is the same on every attempt of one delivery (its lifetime
+/// renewed): derived from the delivery's id with the operator's signing key (Ed25519
+/// signatures are deterministic), so nobody without that key can guess it and no retry
+/// leaves another live link behind.
 fn download_link(
     app: &Kiroku,
+    delivery: &str,
     to: &RecruiterHandle,
     i: &InterviewRow,
 ) -> Result<(String, i64), BoxError> {
-    let token = crate::util::secret::random_token(32)?;
+    let sig = app
+        .signer
+        .sign_json("kiroku-download-link/v1", &json!({"delivery": delivery}));
+    let token = crate::util::secret::sha256_hex(sig.as_bytes());
     let expires_at = crate::util::now_unix() + app.config.release.download_link_ttl_seconds as i64;
     app.catalog
         // Stored hashed, like every bearer secret.

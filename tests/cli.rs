@@ -94,9 +94,7 @@ fn a_whole_interview_from_the_command_line_prints_ids_on_the_last_line_and_expor
 fn a_plain_mp4_file_is_ingested_by_its_bytes_and_exported_as_fragmented_mp4() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let candidate = cli::add_candidate(d, "cand-mp4");
-    cli::privacy_basics(d);
-    cli::grant(d, &candidate, "record", &[]);
+    let candidate = cli::recorded_candidate(d, "cand-mp4");
     // No --content-type: `ftyp` tells MP4, and a file may keep its moov at the end.
     let interview = last_line(&kiroku(
         d,
@@ -137,9 +135,7 @@ fn a_plain_mp4_file_is_ingested_by_its_bytes_and_exported_as_fragmented_mp4() {
 fn logs_to_a_file_are_plain_lines_or_json_with_pseudonymous_ids_only() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let candidate = cli::add_candidate(d, "cand-logs-9");
-    cli::privacy_basics(d);
-    cli::grant(d, &candidate, "record", &[]);
+    let candidate = cli::recorded_candidate(d, "cand-logs-9");
     let ingest = |extra: &[&str]| {
         let mut args = extra.to_vec();
         args.extend([
@@ -285,9 +281,7 @@ fn every_file_kiroku_writes_is_readable_by_its_owner_only() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("data");
-    let candidate = cli::add_candidate(&d, "cand-modes");
-    cli::privacy_basics(&d);
-    cli::grant(&d, &candidate, "record", &[]);
+    let candidate = cli::recorded_candidate(&d, "cand-modes");
     let interview = ingest(&d, &candidate, "fixtures/audio-opus.ogg");
     let out = d.join("export.mka");
     last_line(&kiroku(

@@ -37,9 +37,7 @@ async fn json(request: reqwest::RequestBuilder) -> Value {
 async fn acknowledged_segments_survive_a_sigkill_and_rebuild_after_restart() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
-    let candidate = cli::add_candidate(data, "r");
-    cli::privacy_basics(data);
-    cli::grant(data, &candidate, "record", &[]);
+    let candidate = cli::recorded_candidate(data, "r");
     let port = free_port();
     let mut server = serve(data, port);
     let http = reqwest::Client::new();

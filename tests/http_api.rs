@@ -145,9 +145,7 @@ async fn a_browser_recording_streamed_over_websocket_is_acknowledged_only_when_d
         shown["media_ms"]
     );
 
-    let export = s.dir.path().join("export.webm");
-    kiroku::recording::export(&s.app, &InterviewId::parse(&id).unwrap(), &export).unwrap();
-    common::media::assert_same_media(&fixtures::path("chromium-mediarecorder.webm"), &export);
+    s.assert_exports_as(&id, "chromium-mediarecorder.webm");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -674,9 +672,7 @@ async fn a_plain_mp4_is_refused_on_the_live_stream_and_recorded_as_an_upload() {
         .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     assert_eq!(s.show(&id).await["state"], "finished");
-    let export = s.dir.path().join("plain.export.mp4");
-    kiroku::recording::export(&s.app, &InterviewId::parse(&id).unwrap(), &export).unwrap();
-    common::media::assert_same_media(&fixtures::path(name), &export);
+    s.assert_exports_as(&id, name);
 }
 
 /// The client sets media timestamps; real seconds it cannot. At 150 kbit/s (18.75 KB per

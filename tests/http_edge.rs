@@ -235,9 +235,7 @@ fn kiroku(data: &Path) -> Command {
 async fn sigterm_ends_an_open_stream_cleanly_seals_its_manifest_and_exits_0() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
-    let candidate = common::cli::add_candidate(data, "r");
-    common::cli::privacy_basics(data);
-    common::cli::grant(data, &candidate, "record", &[]);
+    let candidate = common::cli::recorded_candidate(data, "r");
     let mut server = Served::start(kiroku(data), free_port());
     let created: Value = reqwest::Client::new()
         .post(format!("{}/v1/interviews", server.base()))

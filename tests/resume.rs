@@ -107,9 +107,7 @@ async fn a_stream_resumed_after_its_connection_dropped_is_one_recording_with_eve
         media.len() as u64,
         "no byte twice, none missing"
     );
-    let out = s.dir.path().join("resumed.webm");
-    kiroku::recording::export(&s.app, &InterviewId::parse(&id).unwrap(), &out).unwrap();
-    common::media::assert_same_media(&fixtures::path("interview-vp8-opus.webm"), &out);
+    s.assert_exports_as(&id, "interview-vp8-opus.webm");
 }
 
 /// Resuming from another offset than the server holds is refused (4409, naming the right
@@ -142,9 +140,7 @@ async fn resuming_from_a_wrong_offset_is_refused_without_corrupting_anything() {
     }
     let (texts, code) = finish(&mut right).await;
     assert_eq!(code, 1000, "{texts:?}");
-    let out = s.dir.path().join("resumed.webm");
-    kiroku::recording::export(&s.app, &InterviewId::parse(&id).unwrap(), &out).unwrap();
-    common::media::assert_same_media(&fixtures::path("interview-vp8-opus.webm"), &out);
+    s.assert_exports_as(&id, "interview-vp8-opus.webm");
 }
 
 /// Past the grace period the interview has ended as `client_gone`, its acknowledged segments
@@ -266,9 +262,7 @@ async fn an_upload_cut_off_mid_body_is_resumed_from_the_offset_the_server_holds(
     let v: Value = done.json().await.unwrap();
     assert_eq!(v["state"], "finished", "{v}");
     assert_eq!(v["bytes_in"], media.len() as u64, "{v}");
-    let out = s.dir.path().join("resumed-upload.webm");
-    kiroku::recording::export(&s.app, &InterviewId::parse(&id).unwrap(), &out).unwrap();
-    common::media::assert_same_media(&fixtures::path("interview-vp8-opus.webm"), &out);
+    s.assert_exports_as(&id, "interview-vp8-opus.webm");
 }
 
 /// A shutdown ends a stream that is waiting for its client as `finish` would: finished, with

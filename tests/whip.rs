@@ -56,6 +56,32 @@ async fn publish(url: String, token: String, loss: f64) -> Result<WhipClient, wh
         .unwrap()
 }
 
+/// Publishes kiroku's live test pattern (H.264 or VP8, the video's packets lost at
+/// `video_loss`) to the interview at `url`.
+async fn publish_pattern(url: String, token: String, h264: bool, video_loss: f64) -> WhipClient {
+    tokio::task::spawn_blocking(move || {
+        whip::publish_from(
+            &url,
+            &token,
+            WhipSource::TestPattern {
+                h264,
+                video_loss,
+                audio_loss: 0.0,
+            },
+        )
+    })
+    .await
+    .unwrap()
+    .unwrap()
+}
+
+/// Ends a session with `DELETE`: its status.
+async fn finish(client: WhipClient) -> u16 {
+    tokio::task::spawn_blocking(move || client.finish())
+        .await
+        .unwrap()
+}
+
 /// Exports the interview (VP8 in WebM) and decodes it: (video stream, audio stream).
 fn exported(s: &Server, id: &str) -> (common::media::DecodedStream, common::media::DecodedStream) {
     exported_as(s, id, "video/webm", "video/x-vp8")
@@ -111,10 +137,7 @@ async fn a_whip_client_publishes_and_its_recording_is_segmented_on_keyframes_and
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs(9)).await;
     let session = started.elapsed();
-    let status = tokio::task::spawn_blocking(move || client.finish())
-        .await
-        .unwrap();
-    assert_eq!(status, 200);
+    assert_eq!(finish(client).await, 200);
     let v = ended(&s, &id, Duration::from_secs(20)).await;
     assert_eq!(v["state"], "finished", "{v}");
     assert_eq!(v["profile"], "webm");
@@ -144,29 +167,10 @@ async fn a_whip_client_publishes_and_its_recording_is_segmented_on_keyframes_and
 async fn a_client_that_prefers_h264_is_recorded_as_matroska() {
     let s = server(|_| {}).await;
     let (_, id, token) = interview(&s).await;
-    let url = whip_url(&s, &id);
-    let client = tokio::task::spawn_blocking(move || {
-        whip::publish_from(
-            &url,
-            &token,
-            WhipSource::TestPattern {
-                h264: true,
-                video_loss: 0.0,
-                audio_loss: 0.0,
-            },
-        )
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    let client = publish_pattern(whip_url(&s, &id), token, true, 0.0).await;
     assert!(client.answer.contains("H264/90000"), "{}", client.answer);
     tokio::time::sleep(Duration::from_secs(6)).await;
-    assert_eq!(
-        tokio::task::spawn_blocking(move || client.finish())
-            .await
-            .unwrap(),
-        200
-    );
+    assert_eq!(finish(client).await, 200);
     let v = ended(&s, &id, Duration::from_secs(20)).await;
     assert_eq!(v["state"], "finished", "{v}");
     assert_eq!(v["profile"], "matroska", "{v}");
@@ -188,9 +192,7 @@ async fn with_5_percent_of_packets_lost_the_recording_still_plays_through() {
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs(8)).await;
     let session = started.elapsed().as_secs_f64();
-    tokio::task::spawn_blocking(move || client.finish())
-        .await
-        .unwrap();
+    finish(client).await;
     let v = ended(&s, &id, Duration::from_secs(20)).await;
     assert_eq!(v["state"], "finished", "{v}");
     let (video, audio) = exported(&s, &id);
@@ -220,25 +222,9 @@ async fn with_5_percent_of_packets_lost_the_recording_still_plays_through() {
 async fn a_negotiated_stream_that_never_carries_media_does_not_hold_the_recording_back() {
     let s = server(|_| {}).await;
     let (_, id, token) = interview(&s).await;
-    let url = whip_url(&s, &id);
-    let client = tokio::task::spawn_blocking(move || {
-        whip::publish_from(
-            &url,
-            &token,
-            WhipSource::TestPattern {
-                h264: false,
-                video_loss: 1.0,
-                audio_loss: 0.0,
-            },
-        )
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    let client = publish_pattern(whip_url(&s, &id), token, false, 1.0).await;
     tokio::time::sleep(Duration::from_secs(8)).await;
-    tokio::task::spawn_blocking(move || client.finish())
-        .await
-        .unwrap();
+    finish(client).await;
     let v = ended(&s, &id, Duration::from_secs(20)).await;
     assert_eq!(v["state"], "finished", "{v}");
     assert!(v["segments"].as_array().unwrap().len() >= 2, "{v}");
@@ -386,9 +372,7 @@ async fn bad_whip_requests_get_precise_errors_and_a_refused_offer_keeps_its_toke
     .await
     .unwrap();
     assert_eq!(show(&s, &id).await["state"], "capturing");
-    tokio::task::spawn_blocking(move || client.finish())
-        .await
-        .unwrap();
+    finish(client).await;
     assert_eq!(
         ended(&s, &id, Duration::from_secs(20)).await["state"],
         "finished"

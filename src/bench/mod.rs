@@ -57,13 +57,19 @@ pub fn run(
         whip_ratio(app, &c, first, whip_rounds)?;
     }
     let first = media.first().ok_or("bench: no media given")?;
-    let bytes = std::fs::read(first).map_err(|e| format!("{}: {e}", first.display()))?;
-    let ct =
-        crate::segment::sniff_content_type(&bytes).ok_or("bench media: unknown content type")?;
+    let (bytes, ct) = read_media(first)?;
     let container = crate::segment::Container::of(ct)
         .ok_or("bench media: the analyzer bench reads WebM, Matroska or MP4")?;
     analyzer(app, &bytes, container, rounds)?;
     Ok(())
+}
+
+/// A bench media file: its bytes and the content type they sniff as (WebM/Matroska or MP4).
+pub(crate) fn read_media(path: &Path) -> Result<(Vec<u8>, &'static str), String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let ct = crate::segment::sniff_content_type(&bytes)
+        .ok_or_else(|| format!("{}: neither WebM/Matroska nor MP4", path.display()))?;
+    Ok((bytes, ct))
 }
 
 /// CPU seconds per media minute of the whole ingest path against a GStreamer-only remux of
@@ -74,9 +80,7 @@ fn ingest_ratio(
     media: &Path,
     rounds: u32,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let bytes = std::fs::read(media).map_err(|e| format!("{}: {e}", media.display()))?;
-    let ct =
-        crate::segment::sniff_content_type(&bytes).ok_or("bench media: unknown content type")?;
+    let (bytes, ct) = read_media(media)?;
     let profile = app.profiles.for_content_type(ct)?.clone();
     let (mut remux_cpu, mut ingest_cpu, mut media_ms) = (0.0, 0.0, 0u64);
     let mut round_ratios = Vec::with_capacity(rounds as usize);
@@ -132,7 +136,7 @@ fn whip_ratio(
     rounds: u32,
 ) -> Result<(), Box<dyn std::error::Error>> {
     use crate::segment::{IceSettings, Segmenter, WhipPublisher, WhipSource};
-    let bytes = std::fs::read(media).map_err(|e| format!("{}: {e}", media.display()))?;
+    let (bytes, _) = read_media(media)?;
     let target = std::time::Duration::from_secs_f64(app.config.segment.target_seconds);
     let ice = IceSettings::loopback();
     // What the jitter buffer still holds when the publisher has sent its last packet.

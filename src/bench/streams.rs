@@ -89,10 +89,8 @@ struct Media {
 
 impl Media {
     fn read(path: &Path, timeslice: Duration) -> BenchResult<Media> {
-        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let content_type = crate::segment::sniff_content_type(&bytes)
-            .ok_or("bench streams: the media is neither WebM/Matroska nor MP4")?
-            .to_string();
+        let (bytes, content_type) = super::read_media(path)?;
+        let content_type = content_type.to_string();
         let container = crate::segment::Container::of(&content_type)
             .ok_or("bench streams: unknown container")?;
         let mut cutter = crate::segment::Cutter::new(container, 1);

@@ -46,6 +46,14 @@ pub fn add_candidate(data: &Path, external_ref: &str) -> String {
     )
 }
 
+/// A candidate in Japan who granted `record`, after the privacy setup: its id.
+pub fn recorded_candidate(data: &Path, external_ref: &str) -> String {
+    let candidate = add_candidate(data, external_ref);
+    privacy_basics(data);
+    grant(data, &candidate, "record", &[]);
+    candidate
+}
+
 /// `kiroku consent grant` of `scope` for `candidate`, with `extra` arguments; returns the
 /// consent id.
 pub fn grant(data: &Path, candidate: &str, scope: &str, extra: &[&str]) -> String {

@@ -173,6 +173,19 @@ impl Server {
         }
     }
 
+    /// Exports interview `id` into the data dir and checks that it decodes to the same
+    /// streams, frames and duration as `fixtures/<fixture>`.
+    pub fn assert_exports_as(&self, id: &str, fixture: &str) {
+        let out = self.dir.path().join(format!("{id}.export"));
+        kiroku::recording::export(
+            &self.app,
+            &kiroku::ids::InterviewId::parse(id).unwrap(),
+            &out,
+        )
+        .unwrap();
+        super::media::assert_same_media(&super::fixtures::path(fixture), &out);
+    }
+
     /// The interview's status as the service reads it.
     pub async fn status(&self, id: &str) -> Value {
         let (status, v) = self

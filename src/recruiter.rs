@@ -168,7 +168,7 @@ pub fn remove_webhook(app: &Kiroku, h: &RecruiterHandle) -> Result<bool, Recruit
 /// A webhook URL as the audit log names it: its SHA-256, so a change of endpoint can be
 /// proven without the log holding the URL (which may carry a path secret).
 fn url_hash(url: &str) -> String {
-    hex::encode(crate::util::secret::sha256(url.as_bytes()))
+    crate::util::secret::sha256_hex(url.as_bytes())
 }
 
 /// Registers (or replaces) a recruiter's webhook endpoint; returns the signing secret (shown

@@ -1365,11 +1365,19 @@ async fn a_release_abroad_needs_the_candidates_transfer_consent_and_its_record_n
         "{v}"
     );
     assert_eq!(v["scope"], "transfer:US");
+    let listed = || async {
+        let (_, list) = s
+            .call("GET", "/v1/recruiter/interviews", As::Key(&globex), None)
+            .await;
+        list["interviews"].as_array().unwrap().len()
+    };
+    assert_eq!(listed().await, 0, "not offered what would be refused");
 
     let transfer = s
         .grant(&c, json!({"scope": "transfer", "country": "US"}))
         .await;
     let transfer_id = transfer["consent_id"].as_str().unwrap().to_string();
+    assert_eq!(listed().await, 1);
     let (st, _, body) = s.raw("GET", &path, As::Key(&globex), None, &[]).await;
     assert_eq!(st, 200);
     assert!(body == s.export(&id));

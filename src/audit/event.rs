@@ -107,11 +107,6 @@ pub enum Event {
         key_id: String,
         revoked: usize,
     },
-    #[serde(rename = "recruiter.keys_revoked")]
-    RecruiterKeysRevoked {
-        recruiter: RecruiterHandle,
-        revoked: usize,
-    },
     /// The recruiter is no longer a recipient: keys, webhook, links and pending deliveries
     /// gone with it.
     #[serde(rename = "recruiter.revoked")]

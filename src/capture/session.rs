@@ -258,6 +258,8 @@ impl Capture {
         if !app.ledger().allows_record(&row.candidate)? {
             return Err(CaptureError::NoRecordConsent);
         }
+        // Read before the interview turns `capturing`: a catalog failure here leaves it as it was.
+        let transfer = transfer_scope(app, &row)?;
         let profile = app
             .profiles
             .by_name(&row.profile)
@@ -341,7 +343,6 @@ impl Capture {
             opened: std::time::Instant::now(),
         };
         let (tx, rx) = mpsc::unbounded_channel();
-        let transfer = transfer_scope(app, &row)?;
         let row_candidate = row.candidate;
         let started = row.clone();
         let worker = Worker {

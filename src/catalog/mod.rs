@@ -18,7 +18,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 /// A word of the vocabulary, named here too, beside the interview rows that carry it.
 pub use crate::vocab::InterviewState;
-pub use recruiters::{KeyCheck, WebhookRow};
+pub use recruiters::{KeyCheck, Recipient, WebhookRow};
 pub use release::AnalysisRow;
 pub use rows::{
     CandidateRow, ConsentEventRow, InterviewRow, NoticeRow, OutboxRow, ProvisionRow, SegmentRow,

@@ -27,6 +27,13 @@ pub struct WebhookRow {
     pub secret: String,
 }
 
+/// A recipient as the decision point sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub revoked: bool,
+    pub country: Option<CountryCode>,
+}
+
 impl Catalog {
     /// Registers a recruiter with its first key; false if the handle is taken.
     pub fn insert_recruiter(
@@ -115,39 +122,26 @@ impl Catalog {
         Ok((keys, cancelled))
     }
 
-    /// The country a recruiter receives data in; `None` for one registered before countries
-    /// were recorded.
-    pub fn recruiter_country(
-        &self,
-        h: &RecruiterHandle,
-    ) -> Result<Option<CountryCode>, CatalogError> {
-        let text: Option<String> = self
+    /// What the decision point asks of a recipient, in one read: revoked or not, and the
+    /// country it receives data in (`None` for one registered before countries were
+    /// recorded). A handle nobody registered reads as neither.
+    pub fn recipient(&self, h: &RecruiterHandle) -> Result<Recipient, CatalogError> {
+        let row: Option<(bool, Option<String>)> = self
             .db()
             .query_row(
-                "SELECT country FROM recruiters WHERE handle = ?1",
+                "SELECT revoked_at IS NOT NULL, country FROM recruiters WHERE handle = ?1",
                 params![h.as_str()],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
-            .optional()?
-            .flatten();
-        text.map(|t| {
-            CountryCode::parse(&t)
-                .map_err(|_| CatalogError::Corrupt(format!("recruiter country {t}")))
-        })
-        .transpose()
-    }
-
-    /// Whether the recruiter has been revoked as a recipient.
-    pub fn recruiter_revoked(&self, h: &RecruiterHandle) -> Result<bool, CatalogError> {
-        Ok(self
-            .db()
-            .query_row(
-                "SELECT revoked_at IS NOT NULL FROM recruiters WHERE handle = ?1",
-                params![h.as_str()],
-                |r| r.get::<_, bool>(0),
-            )
-            .optional()?
-            .unwrap_or(false))
+            .optional()?;
+        let (revoked, country) = row.unwrap_or((false, None));
+        let country = country
+            .map(|t| {
+                CountryCode::parse(&t)
+                    .map_err(|_| CatalogError::Corrupt(format!("recruiter country {t}")))
+            })
+            .transpose()?;
+        Ok(Recipient { revoked, country })
     }
 
     /// Revokes every live key of a recruiter and, when given, adds a new one, atomically.

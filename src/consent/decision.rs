@@ -158,32 +158,26 @@ impl<I: Allows> Proof<I> {
                 transfer_consent_event_id,
             } => {
                 let to = RecruiterHandle::parse(&self.recipient)?;
-                if catalog.recruiter_revoked(&to)? {
+                let recipient = catalog.recipient(&to)?;
+                if recipient.revoked {
                     return Ok(false);
                 }
-                let ledger = Ledger::new(catalog);
-                if I::ITEM == Item::Analysis
-                    && ledger
-                        .standing_grant(&self.candidate, &Scope::Analyze)?
-                        .is_none()
-                {
+                let consents = Ledger::new(catalog).state(&self.candidate)?;
+                let stands =
+                    |scope: &Scope, id: &str| consents.grant_for(scope).is_some_and(|g| g.id == id);
+                if I::ITEM == Item::Analysis && consents.grant_for(&Scope::Analyze).is_none() {
                     return Ok(false);
                 }
-                let stands = |scope: &Scope, id: &str| -> Result<bool, ConsentError> {
-                    Ok(ledger
-                        .standing_grant(&self.candidate, scope)?
-                        .is_some_and(|g| g.id == id))
-                };
                 let transfer_stands = match (
                     transfer_consent_event_id,
-                    transfer_to(catalog, &to, &self.candidate)?,
+                    abroad(catalog, recipient.country, &self.candidate)?,
                 ) {
-                    (Some(id), Some(country)) => stands(&Scope::Transfer(country), id)?,
+                    (Some(id), Some(country)) => stands(&Scope::Transfer(country), id),
                     (None, None) => true,
                     // The recipient's country changed since: decide again.
                     _ => false,
                 };
-                Ok(transfer_stands && stands(&I::ITEM.scope(&to), consent_event_id)?)
+                Ok(transfer_stands && stands(&I::ITEM.scope(&to), consent_event_id))
             }
         }
     }
@@ -236,15 +230,15 @@ pub fn decide<I: Allows>(
         .map(|basis| Proof::new(basis, to.to_string(), interview)))
 }
 
-/// The country data goes to when released to `to`, if that is not the candidate's home
-/// country (and so needs the candidate's `transfer` consent for it). A recruiter registered
-/// before countries were recorded has none: taken as the controller's, at home.
-fn transfer_to(
+/// The recipient's country (`to_country`) when it is not the candidate's home country, and
+/// so needs the candidate's `transfer` consent for it. A recruiter registered before
+/// countries were recorded has none: taken as the controller's, at home.
+fn abroad(
     catalog: &Catalog,
-    to: &RecruiterHandle,
+    to_country: Option<CountryCode>,
     candidate: &CandidateId,
 ) -> Result<Option<CountryCode>, ConsentError> {
-    let Some(country) = catalog.recruiter_country(to)? else {
+    let Some(country) = to_country else {
         return Ok(None);
     };
     let home = catalog
@@ -264,10 +258,34 @@ fn decide_basis(
     interview: &InterviewRow,
     item: Item,
 ) -> Result<Result<Basis, Refusal>, ConsentError> {
+    let outcome = rules(catalog, to, interview, item)?;
+    audit_decision(audit, to, interview, item, &outcome)?;
+    Ok(outcome)
+}
+
+/// The decision's answer without recording it, for what may be offered (the recruiter's
+/// list): the same rules as [`decide`], so nothing is offered that would then be refused.
+pub fn would_allow(
+    catalog: &Catalog,
+    to: &RecruiterHandle,
+    interview: &InterviewRow,
+    item: Item,
+) -> Result<Option<Basis>, ConsentError> {
+    Ok(rules(catalog, to, interview, item)?.ok())
+}
+
+/// The rules of a release of `item` of `interview` to `to`.
+fn rules(
+    catalog: &Catalog,
+    to: &RecruiterHandle,
+    interview: &InterviewRow,
+    item: Item,
+) -> Result<Result<Basis, Refusal>, ConsentError> {
     let scope = item.scope(to);
-    let outcome = if interview.recruiter != *to {
+    let recipient = catalog.recipient(to)?;
+    Ok(if interview.recruiter != *to {
         Err(Refusal::NotRecipientsInterview)
-    } else if catalog.recruiter_revoked(to)? {
+    } else if recipient.revoked {
         Err(Refusal::RecipientRevoked)
     } else if !interview.state.is_ended() {
         Err(Refusal::NotEnded)
@@ -278,7 +296,7 @@ fn decide_basis(
         let analyze_gone = item == Item::Analysis && consents.grant_for(&Scope::Analyze).is_none();
         match consents.grant_for(&scope) {
             Some(_) if analyze_gone => Err(Refusal::AnalyzeConsentWithdrawn),
-            Some(grant) => match transfer_to(catalog, to, &interview.candidate)? {
+            Some(grant) => match abroad(catalog, recipient.country, &interview.candidate)? {
                 None => Ok(Basis::Consent {
                     consent_event_id: grant.id.clone(),
                     transfer_consent_event_id: None,
@@ -300,8 +318,18 @@ fn decide_basis(
                 scope: scope.to_string(),
             }),
         }
-    };
-    let event = match &outcome {
+    })
+}
+
+/// The record of a decision's answer in the audit log, and its count in the metrics.
+fn audit_decision(
+    audit: &Audit,
+    to: &RecruiterHandle,
+    interview: &InterviewRow,
+    item: Item,
+    outcome: &Result<Basis, Refusal>,
+) -> Result<(), ConsentError> {
+    let event = match outcome {
         Ok(basis) => Event::ReleaseAllowed {
             candidate: interview.candidate,
             interview: interview.id,
@@ -318,7 +346,7 @@ fn decide_basis(
         },
     };
     audit.record(event, &Actor::Recruiter(to.to_string()))?;
-    let counted = match &outcome {
+    let counted = match outcome {
         Ok(_) => "allowed",
         Err(refusal) => refusal.code(),
     };
@@ -326,7 +354,7 @@ fn decide_basis(
         .release_decisions
         .with_label_values(&[counted])
         .inc();
-    Ok(outcome)
+    Ok(())
 }
 
 /// A basis or refusal as audit data; both are plain enums of strings, so this cannot fail.

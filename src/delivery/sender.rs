@@ -40,15 +40,11 @@ pub async fn run(app: Arc<Kiroku>) {
     let mut last_purge = std::time::Instant::now();
     // One task per recipient with deliveries due, each sending its own in order: a hanging
     // endpoint holds up only its own recipient's deliveries, never another's.
-    let mut in_flight: tokio::task::JoinSet<RecruiterHandle> = tokio::task::JoinSet::new();
-    let mut busy: std::collections::HashSet<RecruiterHandle> = std::collections::HashSet::new();
+    let mut in_flight: tokio::task::JoinSet<()> = tokio::task::JoinSet::new();
+    let busy = Busy::default();
     // On shutdown the attempts in flight complete; the rest stay pending for the next start.
     while !app.is_shutting_down() {
-        while let Some(done) = in_flight.try_join_next() {
-            if let Ok(to) = done {
-                busy.remove(&to);
-            }
-        }
+        while in_flight.try_join_next().is_some() {}
         if last_purge.elapsed() > Duration::from_secs(3600) {
             last_purge = std::time::Instant::now();
             let app = app.clone();
@@ -67,15 +63,14 @@ pub async fn run(app: Arc<Kiroku>) {
         match due {
             Ok(Ok(rows)) => {
                 for (to, rows) in by_recipient(rows) {
-                    if !busy.insert(to.clone()) {
-                        continue; // its earlier deliveries are still being attempted
-                    }
+                    // None: its earlier deliveries are still being attempted.
+                    let Some(turn) = busy.take(to) else { continue };
                     let (app, client) = (app.clone(), client.clone());
                     in_flight.spawn(async move {
+                        let _turn = turn;
                         for row in rows.into_iter().take_while(|_| !app.is_shutting_down()) {
                             attempt(&app, &client, row).await;
                         }
-                        to
                     });
                 }
             }
@@ -89,6 +84,27 @@ pub async fn run(app: Arc<Kiroku>) {
         }
     }
     while in_flight.join_next().await.is_some() {}
+}
+
+/// The recipients whose deliveries are being attempted now.
+#[derive(Clone, Default)]
+struct Busy(Arc<std::sync::Mutex<std::collections::HashSet<RecruiterHandle>>>);
+
+/// A recipient's turn at delivery; given back when dropped, even by a task that panicked.
+struct Turn(Busy, RecruiterHandle);
+
+impl Busy {
+    fn take(&self, to: RecruiterHandle) -> Option<Turn> {
+        let mut set = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        set.insert(to.clone()).then(|| Turn(self.clone(), to))
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let mut set = self.0.0.lock().unwrap_or_else(|p| p.into_inner());
+        set.remove(&self.1);
+    }
 }
 
 /// Due deliveries grouped by recipient, each group in its original (oldest first) order.

@@ -19,7 +19,7 @@ use super::body::StrictJson;
 use super::downloads::Slot;
 use super::{ApiError, AppState, blocking};
 use crate::app::Kiroku;
-use crate::catalog::{InterviewRow, InterviewState};
+use crate::catalog::InterviewRow;
 use crate::consent::decision::{Allows, Analysis, Recording};
 use crate::consent::{Item, Proof, decision};
 use crate::ids::{InterviewId, RecruiterHandle};
@@ -46,23 +46,16 @@ async fn list(Recruiter(me): Recruiter, State(s): State<AppState>) -> Result<Res
 
 /// What `list` answers (blocking).
 fn receivable(app: &Kiroku, me: &RecruiterHandle) -> Result<Vec<serde_json::Value>, ApiError> {
-    let ledger = app.ledger();
     let mut out = Vec::new();
     for i in app.catalog.interviews_of_recruiter(me)? {
-        if i.state != InterviewState::Finished && i.state != InterviewState::Stopped {
+        if !i.state.is_ended() {
             continue;
         }
+        // Offered only what the decision point would allow now (the same rules).
         let mut items = Vec::new();
-        // Analysis only while `analyze` stands too: the decision point would refuse it else.
-        let analyze = ledger
-            .standing_grant(&i.candidate, &crate::consent::Scope::Analyze)?
-            .is_some();
         for item in [Item::Recording, Item::Analysis] {
-            if item == Item::Analysis && !analyze {
-                continue;
-            }
-            if let Some(g) = ledger.standing_grant(&i.candidate, &item.scope(me))? {
-                items.push(json!({"item": item, "consent_id": g.id}));
+            if let Some(basis) = decision::would_allow(&app.catalog, me, &i, item)? {
+                items.push(json!({"item": item, "consent_id": basis.consent_event_id()}));
             }
         }
         if !items.is_empty() {

@@ -105,18 +105,16 @@ impl DirectFeed {
         }
     }
 
-    /// The end of the stream: the last cluster, then the end.
+    /// The end of the stream, passed on.
     pub fn end(&self) {
         let taken = self
             .remuxer
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
-        if let Some(remuxer) = taken {
-            let out = remuxer.finish();
-            if !out.is_empty() {
-                let _ = self.tx.send(Fed::Bytes(out));
-            }
+        // Every block went out as it came; an element left unfinished is not an error here
+        // (the capture's input scan reports a truncated stream).
+        if taken.is_some() {
             let _ = self.tx.send(Fed::End);
         }
     }
@@ -200,20 +198,17 @@ impl Remuxer {
 
     /// Takes the next bytes of the stream; returns the remuxed bytes ready so far.
     pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<u8>, SegmentError> {
-        self.buf.extend_from_slice(bytes);
+        // Taken out of `self` while parsing, so blocks are copied from it straight into the
+        // output, once.
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.extend_from_slice(bytes);
         let mut out = Vec::new();
         let mut pos = 0;
-        let parsed = self.parse(&mut pos, &mut out);
-        self.buf.drain(..pos);
+        let parsed = self.parse(&buf, &mut pos, &mut out);
+        buf.drain(..pos);
+        self.buf = buf;
         self.at += pos as u64;
         parsed.map(|()| out)
-    }
-
-    /// The end of the stream. Every block went out as it came, so nothing is left but an
-    /// unfinished element, which is not an error here: the capture's input scan reports a
-    /// truncated stream.
-    pub fn finish(self) -> Vec<u8> {
-        Vec::new()
     }
 
     fn malformed(&self, pos: usize, why: &str) -> SegmentError {
@@ -224,7 +219,12 @@ impl Remuxer {
     }
 
     /// Parses every complete element in the buffer from `pos`, writing output to `out`.
-    fn parse(&mut self, pos: &mut usize, out: &mut Vec<u8>) -> Result<(), SegmentError> {
+    fn parse(
+        &mut self,
+        buf: &[u8],
+        pos: &mut usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), SegmentError> {
         loop {
             if let Level::Cluster { end: Some(end) } = self.level
                 && self.at + *pos as u64 >= end
@@ -235,17 +235,17 @@ impl Remuxer {
                 id,
                 size,
                 len: head,
-            }) = element_head(&self.buf[*pos..]).map_err(|why| self.malformed(*pos, why))?
+            }) = element_head(&buf[*pos..]).map_err(|why| self.malformed(*pos, why))?
             else {
                 return Ok(());
             };
             match self.level {
                 Level::Top => match id {
                     ID_EBML => {
-                        let Some(body) = self.whole(*pos, head, size)? else {
+                        let Some(body) = self.whole(buf, *pos, head, size)? else {
                             return Ok(());
                         };
-                        out.extend_from_slice(&self.buf[*pos..body.end]);
+                        out.extend_from_slice(&buf[*pos..body.end]);
                         *pos = body.end;
                     }
                     ID_SEGMENT => {
@@ -255,7 +255,7 @@ impl Remuxer {
                         self.level = Level::Segment;
                     }
                     0xEC => {
-                        let Some(body) = self.whole(*pos, head, size)? else {
+                        let Some(body) = self.whole(buf, *pos, head, size)? else {
                             return Ok(());
                         };
                         *pos = body.end;
@@ -272,21 +272,21 @@ impl Remuxer {
                         self.level = Level::Cluster { end };
                     }
                     ID_INFO | ID_TRACKS => {
-                        let Some(body) = self.whole(*pos, head, size)? else {
+                        let Some(body) = self.whole(buf, *pos, head, size)? else {
                             return Ok(());
                         };
-                        let element = self.buf[*pos..body.end].to_vec();
+                        let element = &buf[*pos..body.end];
                         if id == ID_INFO {
                             self.read_info(&element[head..]);
                         } else {
                             self.read_tracks(&element[head..])?;
                         }
-                        out.extend_from_slice(&element);
+                        out.extend_from_slice(element);
                         *pos = body.end;
                     }
                     _ => {
                         // SeekHead, Cues, Tags, Chapters, Attachments, Void, CRC-32: dropped.
-                        let Some(body) = self.whole(*pos, head, size)? else {
+                        let Some(body) = self.whole(buf, *pos, head, size)? else {
                             return Ok(());
                         };
                         *pos = body.end;
@@ -297,22 +297,22 @@ impl Remuxer {
                     self.level = Level::Segment;
                 }
                 Level::Cluster { .. } => {
-                    let Some(body) = self.whole(*pos, head, size)? else {
+                    let Some(body) = self.whole(buf, *pos, head, size)? else {
                         return Ok(());
                     };
                     let element = *pos..body.end;
                     match id {
                         ID_CLUSTER_TIMECODE => {
-                            self.in_cluster = uint(&self.buf[body.clone()]) as i64;
+                            self.in_cluster = uint(&buf[body.clone()]) as i64;
                         }
                         ID_SIMPLE_BLOCK => {
-                            let block = self.buf[element.clone()].to_vec();
-                            self.block(&block, head, out)
+                            let block = &buf[element.clone()];
+                            self.block(block, head, out)
                                 .map_err(|why| self.malformed(*pos, why))?;
                         }
                         ID_BLOCK_GROUP => {
-                            let group = self.buf[element.clone()].to_vec();
-                            self.block_group(&group, head, out)
+                            let group = &buf[element.clone()];
+                            self.block_group(group, head, out)
                                 .map_err(|why| self.malformed(*pos, why))?;
                         }
                         _ => {} // Position, PrevSize, Void, CRC-32: dropped.
@@ -327,6 +327,7 @@ impl Remuxer {
     /// it is not. An element of unknown or excessive size cannot be taken whole.
     fn whole(
         &self,
+        buf: &[u8],
         pos: usize,
         head: usize,
         size: Option<u64>,
@@ -339,7 +340,7 @@ impl Remuxer {
             None => return Err(self.malformed(pos, "an element of unknown size here")),
         };
         let start = pos + head;
-        if self.buf.len() < start + size {
+        if buf.len() < start + size {
             return Ok(None);
         }
         Ok(Some(start..start + size))
@@ -665,8 +666,7 @@ mod tests {
         // A browser's single cluster spans 3 s: its timecodes fit in 16 bits.
         let input = browser_stream(&blocks);
         let mut r = Remuxer::new("webm", &allowed());
-        let mut out = r.push(&input).unwrap();
-        out.extend(r.finish());
+        let out = r.push(&input).unwrap();
         // Every second (audio keyframes do not cut); the keyframe at 1.3 s comes too soon
         // after the cluster of 1 s, the one at 2.6 s does not.
         assert_eq!(cluster_starts(&out), vec![0, 1000, 2000, 2600]);
@@ -678,19 +678,13 @@ mod tests {
             .map(|i| (i * 50, 1 + (i % 2) as u8, i % 20 == 0))
             .collect();
         let input = browser_stream(&blocks);
-        let whole = {
-            let mut r = Remuxer::new("webm", &allowed());
-            let mut out = r.push(&input).unwrap();
-            out.extend(r.finish());
-            out
-        };
+        let whole = Remuxer::new("webm", &allowed()).push(&input).unwrap();
         for chunk in [1, 7, 64, input.len()] {
             let mut r = Remuxer::new("webm", &allowed());
             let mut out = Vec::new();
             for c in input.chunks(chunk) {
                 out.extend(r.push(c).unwrap());
             }
-            out.extend(r.finish());
             assert_eq!(out, whole, "chunks of {chunk}");
         }
     }

@@ -95,9 +95,26 @@ struct GstSource {
 
 /// What one wait for muxed bytes brought.
 enum Pulled {
-    Bytes(Vec<u8>),
+    Bytes(Chunk),
     End,
     Nothing,
+}
+
+/// Muxed bytes as their source holds them: a GStreamer buffer mapped in place (no copy), or
+/// the remuxer's own output.
+enum Chunk {
+    Gst(gst::MappedBuffer<gst::buffer::Readable>),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for Chunk {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Chunk::Gst(m) => m.as_slice(),
+            Chunk::Owned(v) => v,
+        }
+    }
 }
 
 impl Source {
@@ -105,7 +122,7 @@ impl Source {
         match self {
             Source::Gst(g) => g.pull(),
             Source::Direct(d) => Ok(match d.recv(POLL) {
-                Some(Fed::Bytes(b)) => Pulled::Bytes(b),
+                Some(Fed::Bytes(b)) => Pulled::Bytes(Chunk::Owned(b)),
                 Some(Fed::End) => Pulled::End,
                 Some(Fed::Failed(e)) => return Err(e),
                 None => Pulled::Nothing,
@@ -135,12 +152,12 @@ impl GstSource {
         {
             Some(sample) => {
                 let buffer = sample
-                    .buffer()
+                    .buffer_owned()
                     .ok_or_else(|| SegmentError::Pipeline("sample without buffer".into()))?;
                 let map = buffer
-                    .map_readable()
+                    .into_mapped_buffer_readable()
                     .map_err(|_| SegmentError::Pipeline("unreadable buffer".into()))?;
-                Ok(Pulled::Bytes(map.as_slice().to_vec()))
+                Ok(Pulled::Bytes(Chunk::Gst(map)))
             }
             None if self.sink.is_eos() => {
                 // A refusal or error may race with the end; neither may pass as a clean end.

@@ -37,6 +37,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Audit(#[from] AuditError),
+    #[error(transparent)]
+    Anchor(#[from] crate::anchor::AnchorError),
     #[error("secret file {path}: {source}")]
     Secret {
         path: String,
@@ -82,6 +84,8 @@ pub struct Kiroku {
     /// The operator's Ed25519 key: signs consent receipts and audit checkpoints.
     pub signer: Arc<OperatorKey>,
     pub audit: Audit,
+    /// Publishes audit checkpoints outside the data dir (`[audit.s3]`, `[audit.witness]`).
+    pub anchor: Option<Arc<crate::anchor::Anchor>>,
     /// Woken when a push delivery is queued.
     pub deliveries_wake: tokio::sync::Notify,
     /// What lower modules announce to those above them (see [`crate::events`]).
@@ -168,6 +172,7 @@ impl Kiroku {
                     .into(),
             }));
         }
+        let anchor = crate::anchor::Anchor::start(&config.audit, &data.join("audit"))?;
         let audit = Audit::open(
             &data.join("audit"),
             signer.clone(),
@@ -175,6 +180,10 @@ impl Kiroku {
                 every_entries: config.audit.checkpoint_every_entries,
                 every_seconds: config.audit.checkpoint_every_seconds,
                 publish_dir: config.audit.publish_dir.clone(),
+                sinks: anchor
+                    .iter()
+                    .map(|a| a.clone() as Arc<dyn crate::audit::CheckpointSink>)
+                    .collect(),
             },
         )?;
         let slots = config
@@ -185,6 +194,7 @@ impl Kiroku {
             capture_slots: Arc::new(tokio::sync::Semaphore::new(slots)),
             signer,
             audit,
+            anchor,
             deliveries_wake: tokio::sync::Notify::new(),
             events: Announcer::default(),
             background: Background::default(),

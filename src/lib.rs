@@ -29,7 +29,8 @@
 //! analysis, release                 consent-gated analysis (listens); pull release
 //! recording, recruiter              one verified road to plaintext; recipients
 //! app, placement                    wiring: config, catalog, regions, keys; where data lives
-//! consent                           ledger, consent-state replay, decision point
+//! consent, anchor                   ledger, consent-state replay, decision point; audit
+//!                                   checkpoints published outside the data dir
 //! events, audit                     announcements; the audit log
 //! catalog                           SQLite: the typed rows
 //! store, segment                    object stores; GStreamer
@@ -62,6 +63,8 @@
 //! - [`release`]: the only road from sealed bytes to a recipient; provision records.
 //! - [`delivery`]: push release: the signed webhook outbox.
 //! - [`audit`]: the append-only, hash-chained, signed audit log.
+//! - [`anchor`]: publishes each audit checkpoint outside the data dir (an S3 bucket under
+//!   Object Lock, a witness URL) and reads the bucket back for `audit verify`.
 //! - [`signing`]: the operator's Ed25519 key (receipts, audit checkpoints).
 //! - [`capture`]: one interview's capture session, from bytes in to acknowledged segments.
 //! - [`recording`]: the one verification of a recording (`recording::verify`: manifest,
@@ -83,6 +86,7 @@
 #![forbid(unsafe_code)]
 
 pub mod analysis;
+pub mod anchor;
 pub mod app;
 pub mod audit;
 pub mod bench;

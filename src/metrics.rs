@@ -44,6 +44,8 @@ pub struct Metrics {
     pub analysis_lag_seconds: Histogram,
     /// Requests refused at the edge because a bound was reached, by which.
     pub refused: IntCounterVec,
+    /// Audit checkpoints published outside the data dir, by sink (`s3`, `witness`) and outcome.
+    pub checkpoints_published: IntCounterVec,
 }
 
 /// Buckets for latencies from a millisecond to a minute.
@@ -114,6 +116,11 @@ impl Metrics {
                 "captures_ended_total",
                 "Captures ended, by outcome.",
                 &["outcome"],
+            ),
+            checkpoints_published: counters(
+                "audit_checkpoints_published_total",
+                "Audit checkpoints published outside the data dir, by sink and outcome.",
+                &["sink", "outcome"],
             ),
             uploads: counters(
                 "uploads_total",

@@ -383,3 +383,86 @@ fn a_signing_key_other_than_the_pinned_one_is_refused_at_start() {
     assert!(err.contains("pinned"), "{err}");
     last_line(&kiroku(d, &add, &[("KIROKU_AUDIT__PUBLIC_KEY", &ours)]));
 }
+
+/// A loopback listener that counts the connections made to it and answers each request with
+/// `answer`; for a webhook receiver and a proxy that must never be used.
+fn counting_listener(
+    answer: &'static str,
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for mut conn in l.incoming().flatten() {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = conn.set_read_timeout(Some(std::time::Duration::from_millis(500)));
+            let mut buf = [0u8; 64 * 1024];
+            let _ = conn.read(&mut buf);
+            let _ = conn.write_all(answer.as_bytes());
+        }
+    });
+    (port, count)
+}
+
+/// Webhook deliveries go straight to the recruiter's endpoint: a proxy from the environment
+/// (which would resolve and reach the endpoint itself, past kiroku's address checks) is never
+/// used, whatever `HTTP_PROXY` and the like say.
+#[test]
+fn webhook_deliveries_ignore_the_proxy_variables_of_the_environment() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let (hook, delivered) = counting_listener("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+    let (proxy, proxied) =
+        counting_listener("HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n");
+    let candidate = cli::recorded_candidate(data, "applicant-1");
+    cli::grant(
+        data,
+        &candidate,
+        "share.recording",
+        &["--recipient", "acme"],
+    );
+    let key = cli::run(data, &["recruiter", "rotate", "acme"]);
+    let port = common::serve::free_port();
+    let proxy_url = format!("http://127.0.0.1:{proxy}");
+    let mut cmd = cli::kiroku_cmd(data);
+    cmd.env("KIROKU_WEBHOOKS__ALLOW_PRIVATE_ADDRESSES", "true");
+    for var in [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ] {
+        cmd.env(var, &proxy_url);
+    }
+    let _served = common::serve::Served::start(cmd, port);
+    let set = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .put(format!("http://127.0.0.1:{port}/v1/recruiter/webhook"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"url": format!("http://127.0.0.1:{hook}/hook")}))
+        .send()
+        .unwrap();
+    assert!(set.status().is_success(), "{}", set.status());
+    ingest(data, &candidate, "fixtures/interview-vp8-opus.webm");
+    let start = std::time::Instant::now();
+    while delivered.load(Ordering::SeqCst) == 0 {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "the recording.ready delivery never reached the endpoint (proxy saw {})",
+            proxied.load(Ordering::SeqCst)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        proxied.load(Ordering::SeqCst),
+        0,
+        "a delivery went through the proxy"
+    );
+}

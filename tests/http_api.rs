@@ -155,11 +155,11 @@ async fn media_without_record_consent_is_refused_with_403_before_the_upgrade() {
     let (id, token) = s.interview(&c).await;
     assert_eq!(refused_upgrade(&s.ws_url(&id, &token)).await, 403);
     let r = s.put_media(&id, &token, None, vec![1u8; 10]).await;
-    // The refused attempt spent the single-use token: a retry needs a new interview.
-    assert_eq!(r.status(), 401);
+    // Refused before the token is spent: the same token meets the same refusal, by PUT too.
+    assert_eq!(r.status(), 403);
     assert_eq!(
         r.json::<Value>().await.unwrap()["error"],
-        "ingest_token_used"
+        "no_record_consent"
     );
     assert!(
         !s.dir.path().join("regions/jp/objects/candidates").exists(),

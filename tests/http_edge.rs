@@ -557,3 +557,34 @@ async fn a_websocket_message_over_the_size_limit_ends_the_stream_as_message_too_
     let status = s.wait_until_ended(&live.id, Duration::from_secs(10)).await;
     assert_eq!(status["state"], "stopped", "{status}");
 }
+
+/// A client that sends the upgrade request and goes away before the answer has not opened a
+/// stream: its token stays unspent and the interview untouched, so the real connection works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_whose_client_leaves_before_the_answer_spends_no_token() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = server().await;
+    let (id, token) = s.interview().await;
+    let host = s.base.trim_start_matches("http://").to_string();
+    let mut tcp = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let request = format!(
+        "GET /v1/interviews/{id}/stream?token={token} HTTP/1.1\r\nHost: {host}\r\n\
+         Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    // Gone at once: the request is in, nothing more will come, nothing will be read.
+    tcp.shutdown().await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut answer)).await;
+    drop(tcp);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let answered = String::from_utf8_lossy(&answer);
+    if answered.starts_with("HTTP/1.1 101") {
+        panic!("the server upgraded a connection whose client had left: {answered}");
+    }
+    assert_eq!(s.state(&id), "created", "no capture was started");
+    let mut ws = s.connect(&id, &token).await;
+    send_all_and_finish(&mut ws, &fixture("interview-vp8-opus.webm")).await;
+    assert_eq!(s.state(&id), "finished");
+}

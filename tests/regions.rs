@@ -521,3 +521,126 @@ fn past_its_spool_limit_a_region_refuses_new_interviews_until_the_spool_drains()
     );
     stream(&app, &taro, || {}).expect("accepted again once the spool drained");
 }
+
+/// `[audit.s3]` for the checkpoint bucket on `g`.
+fn audit_bucket(g: &Garage) -> kiroku::config::AuditS3Config {
+    let s = g.s3_config();
+    kiroku::config::AuditS3Config {
+        bucket: s.bucket,
+        region: s.region,
+        endpoint: s.endpoint,
+        path_style: true,
+        profile: None,
+        access_key_id: s.access_key_id,
+        secret_access_key: s.secret_access_key,
+        prefix: "node-a/".into(),
+        retain_days: 30,
+        lock_mode: kiroku::config::LockMode::Compliance,
+    }
+}
+
+/// The checkpoints are anchored in a bucket the data dir's owner cannot rewrite from there:
+/// a log cut back with its checkpoints passes on its own and fails against the bucket,
+/// naming the entries cut; `regions check` says whether the store locks them.
+#[test]
+fn a_log_cut_back_with_its_checkpoints_fails_against_the_checkpoint_bucket() {
+    let g = Garage::start("kiroku-audit");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let bucket = audit_bucket(&g);
+    let app = common::app::ready(&data, |cfg| cfg.audit.s3 = Some(bucket.clone()));
+    for _ in 0..3 {
+        candidates::add(&app, "JP", &[Scope::Record, Scope::Analyze]);
+    }
+    let local = std::fs::read_to_string(data.join("audit/checkpoints.jsonl")).unwrap();
+    assert!(
+        local.lines().count() >= 6,
+        "every consent change is checkpointed"
+    );
+    drop(app);
+    let cfg = dir.path().join("kiroku.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "default_region = \"jp\"\n[regions.jp]\ncountry = \"JP\"\nbackend = \"local\"\n\
+             master_key_file = \"keys/jp.master.key\"\n\
+             [audit.s3]\nbucket = \"{}\"\nregion = \"garage\"\nendpoint = \"{}\"\npath_style = true\n\
+             access_key_id = \"{}\"\nsecret_access_key = \"{}\"\nprefix = \"node-a/\"\nretain_days = 30\n",
+            g.bucket,
+            g.endpoint,
+            common::garage::KEY_ID,
+            common::garage::SECRET
+        ),
+    )
+    .unwrap();
+    let kiroku = |args: &[&str]| {
+        cli::kiroku_cmd(&data)
+            .arg("--config")
+            .arg(&cfg)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // Every local checkpoint reached the bucket before the process ended.
+    let out = kiroku(&["audit", "verify"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let published: std::collections::BTreeSet<u64> = local
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert!(
+        said.contains(&format!(
+            "{} published checkpoints compared",
+            published.len()
+        )),
+        "{said}"
+    );
+    let check = kiroku(&["regions", "check"]);
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "{said}");
+    // Garage does not implement Object Lock; the check says so rather than guess.
+    assert!(
+        said.contains("audit checkpoints: bucket kiroku-audit ok; object lock not supported"),
+        "{said}"
+    );
+    // Cut the log and its checkpoints back to the first checkpoint, as someone holding the
+    // data dir (and the signing key) could: the two files still agree with each other.
+    let first = *published.first().unwrap();
+    let last = *published.last().unwrap();
+    let log = std::fs::read_to_string(data.join("audit/log.jsonl")).unwrap();
+    let kept: Vec<&str> = log.lines().take(first as usize).collect();
+    std::fs::write(data.join("audit/log.jsonl"), kept.join("\n") + "\n").unwrap();
+    std::fs::write(
+        data.join("audit/checkpoints.jsonl"),
+        local.lines().next().unwrap().to_string() + "\n",
+    )
+    .unwrap();
+    let alone = kiroku::audit::verify(&data.join("audit"), &signer_key(&data), &[]);
+    assert!(
+        alone.is_ok(),
+        "the local files alone cannot tell: {alone:?}"
+    );
+    let out = kiroku(&["audit", "verify"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains(&format!("entries {} to {last} were cut", first + 1)),
+        "{err}"
+    );
+}
+
+/// The operator's public key in hex, read from the data dir.
+fn signer_key(data: &Path) -> String {
+    kiroku::signing::OperatorKey::load_or_create(&data.join("secrets/operator-signing.pk8"))
+        .unwrap()
+        .public_key_hex()
+}

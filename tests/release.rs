@@ -1545,3 +1545,83 @@ async fn every_attempt_of_one_delivery_carries_the_same_link() {
         .to_string();
     assert_eq!(s.raw("GET", &path, As::Key(&acme), None, &[]).await.0, 200);
 }
+
+/// What a witness on loopback kept: (Authorization header, body) of each POST.
+type Witnessed = Arc<Mutex<Vec<(String, String)>>>;
+
+/// A witness serving on `l` that keeps every checkpoint POSTed to it.
+fn witness(l: tokio::net::TcpListener) -> Witnessed {
+    let got: Witnessed = Arc::default();
+    let seen = got.clone();
+    let app = axum::Router::new().route(
+        "/checkpoints",
+        axum::routing::post(move |headers: HeaderMap, body: String| {
+            let seen = seen.clone();
+            async move {
+                let auth = headers
+                    .get("authorization")
+                    .map(|v| v.to_str().unwrap().to_string())
+                    .unwrap_or_default();
+                seen.lock().unwrap().push((auth, body));
+                axum::http::StatusCode::CREATED
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_audit_checkpoint_reaches_the_witness_even_those_written_while_it_was_away() {
+    let port = common::serve::free_port();
+    let w = kiroku::config::WitnessConfig {
+        url: format!("http://127.0.0.1:{port}/checkpoints"),
+        token: Some("witness-token-0123456789".into()),
+        timeout_seconds: 2,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_path_buf();
+    let open = {
+        let (w, data) = (w.clone(), data.clone());
+        move || common::app::ready(&data, |cfg| cfg.audit.witness = Some(w.clone()))
+    };
+    // The witness is away: the checkpoints of these consents wait, and the process ends.
+    let app = tokio::task::spawn_blocking(open.clone()).await.unwrap();
+    let away = tokio::task::spawn_blocking(move || {
+        common::candidates::add(&app, "JP", &[kiroku::consent::Scope::Record]);
+    });
+    away.await.unwrap();
+    // Back: a restart publishes what waited, and a new consent's checkpoint goes at once.
+    let got = witness(
+        tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap(),
+    );
+    let app = tokio::task::spawn_blocking(open).await.unwrap();
+    let app2 = app.clone();
+    tokio::task::spawn_blocking(move || {
+        common::candidates::add(&app2, "JP", &[kiroku::consent::Scope::Analyze]);
+    })
+    .await
+    .unwrap();
+    let local: std::collections::BTreeSet<String> =
+        std::fs::read_to_string(data.join("audit/checkpoints.jsonl"))
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+    assert!(local.len() >= 3, "{local:?}");
+    eventually("every checkpoint at the witness", || {
+        let kept: std::collections::BTreeSet<String> =
+            got.lock().unwrap().iter().map(|(_, b)| b.clone()).collect();
+        kept == local
+    })
+    .await;
+    assert!(
+        got.lock()
+            .unwrap()
+            .iter()
+            .all(|(auth, _)| auth == "Bearer witness-token-0123456789")
+    );
+    drop(app);
+}

@@ -86,6 +86,57 @@ pub struct CheckpointPolicy {
     pub every_seconds: u64,
     /// A folder outside the data dir that receives a copy of every checkpoint.
     pub publish_dir: Option<PathBuf>,
+    /// Whatever else is told of every checkpoint (an S3 bucket, a witness: see `anchor`).
+    pub sinks: Vec<Arc<dyn CheckpointSink>>,
+}
+
+/// Told of every checkpoint once it is durable in the log's folder. Called with the log
+/// locked, so it only hands the checkpoint on (to a queue); it never waits on a network.
+pub trait CheckpointSink: Send + Sync + std::fmt::Debug {
+    /// `line` is the checkpoint as written to `checkpoints.jsonl`, newline included.
+    fn checkpointed(&self, seq: u64, line: &str);
+}
+
+/// A checkpoint as published outside the data dir, read back for `verify`.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// Where it was read from (a file, an object key), for the report.
+    pub source: String,
+    pub text: String,
+}
+
+/// Reads the checkpoints published to `folder` (`[audit] publish_dir`); none when it does
+/// not exist.
+pub fn read_published_dir(folder: &Path) -> Result<Vec<Published>, VerifyError> {
+    let mut files: Vec<_> = match std::fs::read_dir(folder) {
+        Ok(rd) => rd.flatten().map(|e| e.path()).collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => {
+            return Err(VerifyError::Unreadable(format!(
+                "{}: {e}",
+                folder.display()
+            )));
+        }
+    };
+    files.retain(|p| p.extension().is_some_and(|e| e == "json"));
+    files.sort();
+    files
+        .into_iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(&f)
+                .map_err(|e| VerifyError::Unreadable(format!("{}: {e}", f.display())))?;
+            Ok(Published {
+                source: f.display().to_string(),
+                text,
+            })
+        })
+        .collect()
+}
+
+/// The name a checkpoint at entry `seq` is published under (a file, an object key's last
+/// part); names sort by `seq`.
+pub fn published_name(seq: u64) -> String {
+    format!("checkpoint-{seq:012}.json")
 }
 
 /// The appending side of the log.
@@ -252,6 +303,9 @@ impl Audit {
             // The local checkpoint stands; `verify` shows the published copy missing.
             tracing::error!(dir = %dir.display(), error = %e, "an audit checkpoint could not be published");
         }
+        for sink in &self.policy.sinks {
+            sink.checkpointed(seq, &text);
+        }
         Ok(())
     }
 
@@ -290,11 +344,6 @@ fn publish(dir: &Path, seq: u64, text: &str) -> std::io::Result<()> {
     f.write_all(text.as_bytes())?;
     f.sync_all()?;
     File::open(dir)?.sync_all()
-}
-
-/// The file a checkpoint at entry `seq` is published as; names sort by `seq`.
-fn published_name(seq: u64) -> String {
-    format!("checkpoint-{seq:012}.json")
 }
 
 /// The hash of an entry: over everything but its own `hash` field.
@@ -373,6 +422,7 @@ mod tests {
                 every_entries: every,
                 every_seconds: 3600,
                 publish_dir,
+                sinks: Vec::new(),
             },
         )
         .unwrap()
@@ -387,7 +437,7 @@ mod tests {
         assert_eq!(b.append("y", &Actor::Operator, json!({})).unwrap(), 2);
         assert_eq!(a.append("z", &Actor::Service, json!({"n": 1})).unwrap(), 3);
         let pk = a.signer.public_key_hex();
-        let report = verify(&a.dir, &pk, None).unwrap();
+        let report = verify(&a.dir, &pk, &[]).unwrap();
         assert_eq!(report.entries, 3);
         // The first entry writes a checkpoint (none existed), and seq 3 is a multiple of 3.
         assert_eq!(report.checkpoints, 2);
@@ -419,7 +469,7 @@ mod tests {
         let (a, mut lines, pk) = log_of(dir.path(), 6);
         lines[2] = lines[2].replace("\"segment\":2", "\"segment\":9");
         rewrite(&a, &lines);
-        let e = verify(&a.dir, &pk, None).unwrap_err();
+        let e = verify(&a.dir, &pk, &[]).unwrap_err();
         assert!(matches!(e, VerifyError::Edited { seq: 3, .. }), "{e}");
     }
 
@@ -430,7 +480,7 @@ mod tests {
         lines.remove(3);
         rewrite(&a, &lines);
         assert_eq!(
-            verify(&a.dir, &pk, None).unwrap_err(),
+            verify(&a.dir, &pk, &[]).unwrap_err(),
             VerifyError::Removed { seq: 4, line: 4 }
         );
     }
@@ -442,7 +492,7 @@ mod tests {
         lines.swap(1, 2);
         rewrite(&a, &lines);
         assert_eq!(
-            verify(&a.dir, &pk, None).unwrap_err(),
+            verify(&a.dir, &pk, &[]).unwrap_err(),
             VerifyError::Reordered { seq: 2, line: 3 }
         );
         lines.swap(1, 2);
@@ -450,7 +500,7 @@ mod tests {
         lines.insert(2, copy);
         rewrite(&a, &lines);
         assert_eq!(
-            verify(&a.dir, &pk, None).unwrap_err(),
+            verify(&a.dir, &pk, &[]).unwrap_err(),
             VerifyError::InsertedOrReordered {
                 seq: 3,
                 found: 2,
@@ -479,7 +529,7 @@ mod tests {
         }
         rewrite(&a, &forged);
         assert_eq!(
-            verify(&a.dir, &pk, None).unwrap_err(),
+            verify(&a.dir, &pk, &[]).unwrap_err(),
             VerifyError::CheckpointMismatch { n: 2, seq: 4 }
         );
     }
@@ -490,7 +540,7 @@ mod tests {
         let (a, lines, pk) = log_of(dir.path(), 6);
         rewrite(&a, &lines[..3]);
         assert_eq!(
-            verify(&a.dir, &pk, None).unwrap_err(),
+            verify(&a.dir, &pk, &[]).unwrap_err(),
             VerifyError::Truncated {
                 n: 2,
                 seq: 4,
@@ -505,7 +555,7 @@ mod tests {
         let (a, _, pk) = log_of(dir.path(), 3);
         std::fs::write(a.checkpoints_path(), "").unwrap();
         assert_eq!(
-            verify(&a.dir, &pk, None).unwrap_err(),
+            verify(&a.dir, &pk, &[]).unwrap_err(),
             VerifyError::NoCheckpoint { entries: 3 }
         );
     }
@@ -516,7 +566,7 @@ mod tests {
         let (a, _, _) = log_of(dir.path(), 2);
         let other = OperatorKey::load_or_create(&dir.path().join("other.pk8")).unwrap();
         assert!(matches!(
-            verify(&a.dir, &other.public_key_hex(), None).unwrap_err(),
+            verify(&a.dir, &other.public_key_hex(), &[]).unwrap_err(),
             VerifyError::BadSignature { n: 1, .. }
         ));
     }
@@ -534,7 +584,7 @@ mod tests {
         }
         let pk = a.signer.public_key_hex();
         let witness = dir.path().join("witness");
-        assert!(verify(&a.dir, &pk, Some(&witness)).is_ok());
+        assert!(verify(&a.dir, &pk, &read_published_dir(&witness).unwrap()).is_ok());
         let lines: Vec<String> = std::fs::read_to_string(a.log_path())
             .unwrap()
             .lines()
@@ -554,10 +604,10 @@ mod tests {
             .collect();
         std::fs::write(a.checkpoints_path(), checkpoints.join("\n") + "\n").unwrap();
         assert!(
-            verify(&a.dir, &pk, None).is_ok(),
+            verify(&a.dir, &pk, &[]).is_ok(),
             "the local files alone cannot tell"
         );
-        let e = verify(&a.dir, &pk, Some(&witness)).unwrap_err();
+        let e = verify(&a.dir, &pk, &read_published_dir(&witness).unwrap()).unwrap_err();
         assert_eq!(e, VerifyError::CutBehindPublished { seq: 12, last: 8 });
         assert!(e.to_string().contains("entries 9 to 12 were cut"), "{e}");
     }
@@ -575,7 +625,7 @@ mod tests {
         checkpoints.remove(1);
         std::fs::write(a.checkpoints_path(), checkpoints.join("\n") + "\n").unwrap();
         assert_eq!(
-            verify(&a.dir, &pk, None).unwrap_err(),
+            verify(&a.dir, &pk, &[]).unwrap_err(),
             VerifyError::CheckpointUnchained { n: 2 }
         );
     }
@@ -594,7 +644,7 @@ mod tests {
                 serde_json::from_str(&last_line(&a.checkpoints_path()).unwrap()).unwrap();
             assert_eq!(last["seq"], seq, "{event} is signed for at once");
         }
-        let report = verify(&a.dir, &a.signer.public_key_hex(), None).unwrap();
+        let report = verify(&a.dir, &a.signer.public_key_hex(), &[]).unwrap();
         assert_eq!((report.entries, report.unsigned_tail), (4, 0));
     }
 }

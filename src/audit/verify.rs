@@ -1,13 +1,13 @@
 //! Checking the audit log: every entry's hash, the chain, every signed checkpoint and their
-//! own chain, and, given the folder checkpoints are published to, that the log still reaches
-//! every checkpoint published. The first fault is named by its entry, so an auditor knows
+//! own chain, and, given the checkpoints published outside the data dir (a folder, an S3
+//! bucket), that the log still reaches every checkpoint published. The first fault is named by its entry, so an auditor knows
 //! where to look.
 
 use std::path::Path;
 
 use serde_json::Value;
 
-use super::{CHECKPOINT_DOMAIN, GENESIS, entry_hash};
+use super::{CHECKPOINT_DOMAIN, GENESIS, Published, entry_hash};
 use crate::signing::{key_id, verify_json};
 
 /// What a clean log holds.
@@ -17,6 +17,8 @@ pub struct AuditReport {
     pub checkpoints: u64,
     /// Entries after the last checkpoint: protected by the chain only, not yet by a signature.
     pub unsigned_tail: u64,
+    /// Checkpoints published outside the data dir that the log was compared with.
+    pub published_compared: u64,
 }
 
 /// The first fault found.
@@ -69,11 +71,11 @@ pub enum VerifyError {
 }
 
 /// Verifies the log in `dir` against the operator's public key (hex), and against the
-/// checkpoints published to `published` when given.
+/// checkpoints `published` outside the data dir.
 pub fn verify(
     dir: &Path,
     public_key_hex: &str,
-    published: Option<&Path>,
+    published: &[Published],
 ) -> Result<AuditReport, VerifyError> {
     // A shared lock: writers append an entry and its checkpoint under an exclusive one, so the
     // two files are read in a consistent state.
@@ -193,13 +195,12 @@ pub fn verify(
     if last > 0 && count == 0 {
         return Err(VerifyError::NoCheckpoint { entries: last });
     }
-    if let Some(folder) = published {
-        compare_published(folder, public_key_hex, &hashes, &local_sigs, &kid)?;
-    }
+    compare_published(published, public_key_hex, &hashes, &local_sigs, &kid)?;
     Ok(AuditReport {
         entries: last,
         checkpoints: count,
         unsigned_tail: last - signed_up_to,
+        published_compared: published.len() as u64,
     })
 }
 
@@ -217,43 +218,35 @@ fn signed_by(cp: &Value, public_key_hex: &str) -> bool {
     )
 }
 
-/// Every checkpoint in the publish folder must be signed by the key, reached by the log
-/// (`hashes`, one per entry) with the same hash, and among the local checkpoints.
+/// Every published checkpoint must be signed by the key, reached by the log (`hashes`, one
+/// per entry) with the same hash, and among the local checkpoints.
 fn compare_published(
-    folder: &Path,
+    published: &[Published],
     public_key_hex: &str,
     hashes: &[[u8; 32]],
     local_sigs: &std::collections::HashSet<String>,
     kid: &str,
 ) -> Result<(), VerifyError> {
-    let mut files: Vec<_> = match std::fs::read_dir(folder) {
-        Ok(rd) => rd.flatten().map(|e| e.path()).collect(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => {
-            return Err(VerifyError::Unreadable(format!(
-                "{}: {e}",
-                folder.display()
-            )));
-        }
-    };
-    files.retain(|p| p.extension().is_some_and(|e| e == "json"));
-    files.sort();
     let last = hashes.len() as u64;
-    for file in files {
-        let name = file.display().to_string();
+    let mut checked = Vec::with_capacity(published.len());
+    for p in published {
         let bad = || VerifyError::PublishedBadSignature {
-            file: name.clone(),
+            file: p.source.clone(),
             kid: kid.to_string(),
         };
-        let text = std::fs::read_to_string(&file).map_err(|_| bad())?;
-        let cp: Value = serde_json::from_str(text.trim()).map_err(|_| bad())?;
+        let cp: Value = serde_json::from_str(p.text.trim()).map_err(|_| bad())?;
         if !signed_by(&cp, public_key_hex) {
             return Err(bad());
         }
+        checked.push(cp);
+    }
+    // A cut is named by its whole range: up to the last entry anything published reached.
+    let reached = checked.iter().filter_map(|cp| cp["seq"].as_u64()).max();
+    if let Some(seq) = reached.filter(|s| *s > last) {
+        return Err(VerifyError::CutBehindPublished { seq, last });
+    }
+    for cp in checked {
         let seq = cp["seq"].as_u64().unwrap_or(0);
-        if seq > last {
-            return Err(VerifyError::CutBehindPublished { seq, last });
-        }
         let same_hash =
             seq > 0 && cp["hash"].as_str() == Some(hex::encode(hashes[seq as usize - 1]).as_str());
         let sig = cp["sig"].as_str().unwrap_or_default();

@@ -293,12 +293,45 @@ pub fn spend_ingest_token(
     interview: &InterviewId,
     token: &str,
 ) -> Result<(), CaptureError> {
+    ingest_token(app, interview, token, true)
+}
+
+/// Whether the ingest token would be accepted, without spending it: a WebSocket is checked
+/// before its upgrade, so a refusal is a plain HTTP answer, and spends the token after.
+pub fn check_ingest_token(
+    app: &Kiroku,
+    interview: &InterviewId,
+    token: &str,
+) -> Result<(), CaptureError> {
+    ingest_token(app, interview, token, false)
+}
+
+/// Whether the candidate's `record` consent stands, for a check before a WebSocket upgrade
+/// (capture checks it again when it starts, and at every segment).
+pub fn check_record_consent(app: &Kiroku, interview: &InterviewId) -> Result<(), CaptureError> {
     let row = interview_row(app, interview)?;
-    match app.catalog.spend_ingest_token(
-        &crate::util::secret::token_hash(token),
-        interview,
-        crate::util::now_unix(),
-    )? {
+    if app.ledger().allows_record(&row.candidate)? {
+        Ok(())
+    } else {
+        Err(CaptureError::NoRecordConsent)
+    }
+}
+
+fn ingest_token(
+    app: &Kiroku,
+    interview: &InterviewId,
+    token: &str,
+    spend: bool,
+) -> Result<(), CaptureError> {
+    let row = interview_row(app, interview)?;
+    let hash = crate::util::secret::token_hash(token);
+    let now = crate::util::now_unix();
+    let standing = if spend {
+        app.catalog.spend_ingest_token(&hash, interview, now)?
+    } else {
+        app.catalog.check_ingest_token(&hash, interview, now)?
+    };
+    match standing {
         Ok(()) => Ok(()),
         // A used token for an interview that is streaming or streamed: say what really happened.
         Err(TokenError::Used) if row.state != InterviewState::Created => {

@@ -230,7 +230,19 @@ impl Capture {
         interview: &InterviewId,
         transport: Transport,
     ) -> Result<Capture, CaptureError> {
-        Capture::open(app, interview, Intake::Bytes(transport)).map(|(capture, _)| capture)
+        Capture::open(app, interview, Intake::Bytes(transport), None).map(|(capture, _)| capture)
+    }
+
+    /// [`Capture::start`] with a concurrency slot taken before (a WebSocket takes it before
+    /// its upgrade, so that a full node answers 429 and a slot is never promised twice).
+    pub fn start_holding(
+        app: &Arc<Kiroku>,
+        interview: &InterviewId,
+        transport: Transport,
+        slot: CaptureSlot,
+    ) -> Result<Capture, CaptureError> {
+        Capture::open(app, interview, Intake::Bytes(transport), Some(slot))
+            .map(|(capture, _)| capture)
     }
 
     /// Starts capturing a WHIP session (its ingest token spent): the same checks as
@@ -242,7 +254,7 @@ impl Capture {
         interview: &InterviewId,
         offer: &str,
     ) -> Result<(Capture, String), CaptureError> {
-        let (capture, answer) = Capture::open(app, interview, Intake::Whip(offer))?;
+        let (capture, answer) = Capture::open(app, interview, Intake::Whip(offer), None)?;
         let answer = answer.ok_or_else(|| {
             CaptureError::Media(SegmentError::Pipeline("no WHIP answer was made".into()))
         })?;
@@ -253,6 +265,7 @@ impl Capture {
         app: &Arc<Kiroku>,
         interview: &InterviewId,
         intake: Intake<'_>,
+        slot: Option<CaptureSlot>,
     ) -> Result<(Capture, Option<String>), CaptureError> {
         let mut row = super::interview_row(app, interview)?;
         if !app.ledger().allows_record(&row.candidate)? {
@@ -269,9 +282,12 @@ impl Capture {
             .interview_key(&row)?
             .ok_or(CaptureError::UnknownInterview)?
             .1;
-        let slot = app
-            .take_capture_slot()
-            .ok_or(CaptureError::TooManyCaptures)?;
+        let slot = match slot {
+            Some(slot) => slot,
+            None => app
+                .take_capture_slot()
+                .ok_or(CaptureError::TooManyCaptures)?,
+        };
         if !app.catalog.transition(
             interview,
             InterviewState::Created,

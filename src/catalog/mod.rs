@@ -352,24 +352,8 @@ impl Catalog {
         now: i64,
     ) -> Result<Result<(), TokenError>, CatalogError> {
         let db = self.db();
-        let row: Option<(String, i64, Option<i64>)> = db
-            .query_row(
-                "SELECT interview_id, expires_at, used_at FROM ingest_tokens WHERE hash = ?1",
-                params![hash],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
-        let Some((owner, expires_at, used_at)) = row else {
-            return Ok(Err(TokenError::Unknown));
-        };
-        if owner != interview.to_string() {
-            return Ok(Err(TokenError::OtherInterview));
-        }
-        if used_at.is_some() {
-            return Ok(Err(TokenError::Used));
-        }
-        if now >= expires_at {
-            return Ok(Err(TokenError::Expired));
+        if let Err(e) = ingest_token_standing(&db, hash, interview, now)? {
+            return Ok(Err(e));
         }
         let n = db.execute(
             "UPDATE ingest_tokens SET used_at = ?2 WHERE hash = ?1 AND used_at IS NULL",
@@ -380,6 +364,17 @@ impl Catalog {
         } else {
             Err(TokenError::Used)
         })
+    }
+
+    /// Whether an ingest token would be accepted now, without spending it (a WebSocket is
+    /// checked before its upgrade and spends the token once the upgrade has completed).
+    pub fn check_ingest_token(
+        &self,
+        hash: &[u8],
+        interview: &InterviewId,
+        now: i64,
+    ) -> Result<Result<(), TokenError>, CatalogError> {
+        ingest_token_standing(&self.db(), hash, interview, now)
     }
 
     pub fn insert_segment(&self, s: &SegmentRow) -> Result<(), CatalogError> {
@@ -446,4 +441,32 @@ impl Catalog {
         let ids = st.query_map(params![state], |r| r.get(0))?;
         Ok(ids.collect::<Result<_, _>>()?)
     }
+}
+
+/// An ingest token's standing: known, this interview's, unused, unexpired.
+fn ingest_token_standing(
+    db: &rusqlite::Connection,
+    hash: &[u8],
+    interview: &InterviewId,
+    now: i64,
+) -> Result<Result<(), TokenError>, CatalogError> {
+    let row: Option<(String, i64, Option<i64>)> = db
+        .query_row(
+            "SELECT interview_id, expires_at, used_at FROM ingest_tokens WHERE hash = ?1",
+            params![hash],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let Some((owner, expires_at, used_at)) = row else {
+        return Ok(Err(TokenError::Unknown));
+    };
+    Ok(if owner != interview.to_string() {
+        Err(TokenError::OtherInterview)
+    } else if used_at.is_some() {
+        Err(TokenError::Used)
+    } else if now >= expires_at {
+        Err(TokenError::Expired)
+    } else {
+        Ok(())
+    })
 }

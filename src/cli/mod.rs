@@ -554,6 +554,22 @@ fn regions(app: &Arc<Kiroku>, json: bool, what: &RegionsCmd) -> Res {
                     },
                 }
             }
+            if let Some(check) = app.anchor.as_ref().and_then(|a| a.check_bucket()) {
+                match check {
+                    Ok((bucket, lock)) => {
+                        lines.push(format!(
+                            "audit checkpoints: bucket {bucket} ok; object lock {lock}"
+                        ));
+                        out.push(serde_json::json!({"audit_checkpoints": {"bucket": bucket, "ok": true,
+                            "object_lock": lock.to_string(), "object_lock_enabled": lock == crate::anchor::ObjectLock::Enabled}}));
+                    }
+                    Err(why) => {
+                        lines.push(format!("audit checkpoints: FAILED: {why}"));
+                        out.push(serde_json::json!({"audit_checkpoints": {"ok": false, "error": why.to_string()}}));
+                        failed.push(why.to_string());
+                    }
+                }
+            }
             emit(json, serde_json::json!(out), &lines, None);
             if !failed.is_empty() {
                 return Err(failed.join("; ").into());

@@ -139,6 +139,92 @@ pub struct AuditConfig {
     /// key in the data dir, and `audit verify` checks against this one, not the data dir's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_key: Option<String>,
+    /// An S3 bucket (of its own, not a region's) that receives every checkpoint, under Object
+    /// Lock where the bucket has it; `audit verify` compares the log with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<AuditS3Config>,
+    /// A witness service that receives every checkpoint by POST and keeps it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witness: Option<WitnessConfig>,
+}
+
+/// The bucket audit checkpoints are published to (`[audit.s3]`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AuditS3Config {
+    pub bucket: String,
+    /// The S3 region name, e.g. `ap-northeast-1`.
+    pub region: String,
+    /// Endpoint of an S3-compatible store; unset for AWS itself.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub path_style: bool,
+    #[serde(default)]
+    pub profile: Option<String>,
+    #[serde(default)]
+    pub access_key_id: Option<String>,
+    /// Prefer the environment: `KIROKU_AUDIT__S3__SECRET_ACCESS_KEY`.
+    #[serde(default)]
+    pub secret_access_key: Option<String>,
+    /// Key prefix of the checkpoint objects (`<prefix>checkpoint-<seq>.json`).
+    #[serde(default = "default_checkpoint_prefix")]
+    pub prefix: String,
+    /// Days each checkpoint object is locked for, where the bucket has Object Lock.
+    #[serde(default = "default_checkpoint_retain_days")]
+    pub retain_days: u64,
+    /// Object Lock mode where the bucket has it: `compliance` (no one, root included, can
+    /// shorten it) or `governance` (users with a bypass permission can).
+    #[serde(default)]
+    pub lock_mode: LockMode,
+}
+
+impl AuditS3Config {
+    /// The bucket as the S3 client takes it.
+    pub fn as_store(&self) -> S3Config {
+        S3Config {
+            bucket: self.bucket.clone(),
+            region: self.region.clone(),
+            endpoint: self.endpoint.clone(),
+            path_style: self.path_style,
+            profile: self.profile.clone(),
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: self.secret_access_key.clone(),
+            upload_timeout_seconds: default_upload_timeout(),
+            spool_limit_bytes: 0,
+        }
+    }
+}
+
+/// S3 Object Lock's two retention modes.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LockMode {
+    #[default]
+    Compliance,
+    Governance,
+}
+
+fn default_checkpoint_prefix() -> String {
+    "kiroku-audit/".into()
+}
+
+fn default_checkpoint_retain_days() -> u64 {
+    1096
+}
+
+/// A witness that receives every audit checkpoint (`[audit.witness]`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessConfig {
+    /// Where each checkpoint is POSTed as JSON; any 2xx is taken as kept.
+    pub url: String,
+    /// Sent as `Authorization: Bearer …` when set (prefer `KIROKU_AUDIT__WITNESS__TOKEN`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// Seconds the witness has to answer one checkpoint.
+    #[serde(default = "default_upload_timeout")]
+    pub timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -364,6 +450,8 @@ impl Default for Config {
                 checkpoint_every_entries: 100,
                 checkpoint_every_seconds: 600,
                 publish_dir: None,
+                s3: None,
+                witness: None,
                 public_key: None,
             },
             release: ReleaseConfig {
@@ -459,9 +547,14 @@ impl RegionConfig {
 
 impl S3Config {
     fn validate(&self, id: &str) -> Result<(), ConfigError> {
+        self.validate_at(&format!("regions.{id}.s3"))
+    }
+
+    /// Checks the bucket's settings; errors name fields under `at` (`audit.s3`).
+    fn validate_at(&self, at: &str) -> Result<(), ConfigError> {
         let invalid = |field: &str, why: &str| {
             Err(ConfigError::Invalid {
-                field: format!("regions.{id}.s3.{field}"),
+                field: format!("{at}.{field}"),
                 why: why.into(),
             })
         };
@@ -494,7 +587,7 @@ impl S3Config {
         if self.upload_timeout_seconds == 0 {
             return invalid("upload_timeout_seconds", "must be greater than 0");
         }
-        if self.spool_limit_bytes == 0 {
+        if self.spool_limit_bytes == 0 && !at.starts_with("audit.") {
             return invalid("spool_limit_bytes", "must be greater than 0");
         }
         Ok(())
@@ -546,6 +639,22 @@ impl Config {
                     "whip.ice_port_min",
                     "set both ice_port_min and ice_port_max, with 0 < min <= max",
                 );
+            }
+        }
+        if let Some(a) = &self.audit.s3 {
+            a.as_store().validate_at("audit.s3")?;
+            if a.retain_days == 0 {
+                return invalid("audit.s3.retain_days", "must be greater than 0");
+            }
+        }
+        if let Some(w) = &self.audit.witness {
+            let ok = url::Url::parse(&w.url)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            if !ok {
+                return invalid("audit.witness.url", "an http:// or https:// URL");
+            }
+            if w.timeout_seconds == 0 {
+                return invalid("audit.witness.timeout_seconds", "must be greater than 0");
             }
         }
         for origin in &self.whip.allowed_origins {

@@ -442,6 +442,7 @@ mod tests {
                     every_entries: 1000,
                     every_seconds: 3600,
                     publish_dir: None,
+                    sinks: Vec::new(),
                 },
             )
             .unwrap();

@@ -218,11 +218,22 @@ async fn audit(_: Operator, State(s): State<AppState>) -> Result<Response, ApiEr
             .public_key
             .clone()
             .unwrap_or_else(|| app.signer.public_key_hex());
-        Ok::<_, ApiError>(crate::audit::verify(
-            &app.data_dir().join("audit"),
-            &key,
-            app.config.audit.publish_dir.as_deref(),
-        ))
+        let mut copies = match app.config.audit.publish_dir.as_deref() {
+            Some(folder) => crate::audit::read_published_dir(folder),
+            None => Ok(Vec::new()),
+        };
+        if let (Ok(c), Some(anchor)) = (&mut copies, &app.anchor) {
+            c.extend(anchor.read_published().map_err(|e| {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "audit_anchor_unavailable",
+                    e.to_string(),
+                )
+            })?);
+        }
+        Ok::<_, ApiError>(
+            copies.and_then(|c| crate::audit::verify(&app.data_dir().join("audit"), &key, &c)),
+        )
     })
     .await?;
     match result {

@@ -25,6 +25,7 @@ use serde_json::json;
 
 use super::error::capture_status;
 use super::{ApiError, AppState, bearer, blocking};
+use crate::app::CaptureSlot;
 use crate::capture::{
     self, Capture, CaptureError, CaptureEvent, CaptureOutcome, Feeder, Pushed, Transport,
 };
@@ -60,17 +61,27 @@ pub struct StreamQuery {
     offset: Option<u64>,
 }
 
-/// Spends the ingest token (from `Authorization: Bearer` or `?token=`, since browsers cannot
-/// set headers on a WebSocket) and starts capture (blocking). A server shutting down refuses
-/// before the token is spent, so the client may retry with it.
-fn begin(
+/// A stream's request, checked: what [`start`] needs once the connection is the stream's.
+struct Admitted {
+    id: InterviewId,
+    token: String,
+    declared: Option<String>,
+    /// Taken at admission, given back if the stream never starts.
+    slot: CaptureSlot,
+}
+
+/// Checks a stream's request without spending anything: the ingest token (from
+/// `Authorization: Bearer` or `?token=`, since browsers cannot set headers on a WebSocket)
+/// is this interview's and unspent, a declared content type is one kiroku takes, `record`
+/// stands; and takes a concurrency slot. A server shutting down refuses first, so the client
+/// may retry with the same token.
+fn admit(
     s: &AppState,
     id: &str,
     headers: &HeaderMap,
     query_token: Option<&str>,
     declared: Option<&str>,
-    transport: Transport,
-) -> Result<Capture, ApiError> {
+) -> Result<Admitted, ApiError> {
     if s.app.is_shutting_down() {
         return Err(ApiError::shutting_down("stream"));
     }
@@ -79,14 +90,43 @@ fn begin(
         .or(query_token)
         .ok_or_else(|| ApiError::unauthorized("an ingest token is required"))?;
     if let Some(ct) = declared {
-        // Refused before the token is spent, so the client can retry with a supported type.
         s.app.profiles.for_content_type(ct)?;
     }
-    capture::spend_ingest_token(&s.app, &id, token)?;
-    if let Some(ct) = declared {
-        capture::declare_content_type(&s.app, &id, ct)?;
+    capture::check_ingest_token(&s.app, &id, token)?;
+    capture::check_record_consent(&s.app, &id)?;
+    let slot = s
+        .app
+        .take_capture_slot()
+        .ok_or(CaptureError::TooManyCaptures)?;
+    Ok(Admitted {
+        id,
+        token: token.to_string(),
+        declared: declared.map(str::to_owned),
+        slot,
+    })
+}
+
+/// Spends the ingest token and starts capture (blocking). For a WebSocket this runs only once
+/// the upgrade has completed: a client that goes away before that spends nothing.
+fn start(s: &AppState, a: Admitted, transport: Transport) -> Result<Capture, ApiError> {
+    capture::spend_ingest_token(&s.app, &a.id, &a.token)?;
+    if let Some(ct) = &a.declared {
+        capture::declare_content_type(&s.app, &a.id, ct)?;
     }
-    Ok(Capture::start(&s.app, &id, transport)?)
+    Ok(Capture::start_holding(&s.app, &a.id, transport, a.slot)?)
+}
+
+/// [`admit`] and [`start`] at once, for an upload whose body is the stream.
+fn begin(
+    s: &AppState,
+    id: &str,
+    headers: &HeaderMap,
+    query_token: Option<&str>,
+    declared: Option<&str>,
+    transport: Transport,
+) -> Result<Capture, ApiError> {
+    let admitted = admit(s, id, headers, query_token, declared)?;
+    start(s, admitted, transport)
 }
 
 /// Hands bytes to the capture off the async workers (the pipeline may push back).
@@ -144,24 +184,41 @@ pub async fn websocket(
     }
     let open = OpenStream::new(&s);
     let s2 = s.clone();
-    let cap = blocking(move || {
-        begin(
+    let admitted = blocking(move || {
+        admit(
             &s2,
             &id,
             &headers,
             q.token.as_deref(),
             q.content_type.as_deref(),
-            Transport::Live,
         )
     })
     .await?;
     Ok(ws
         .max_message_size(max_message_bytes(&s.app))
         .on_upgrade(move |socket| async move {
-            let mut cap = cap;
-            let events = cap.take_events();
-            serve_socket(s, socket, cap, events, open).await;
+            let s2 = s.clone();
+            match blocking(move || start(&s2, admitted, Transport::Live)).await {
+                Ok(mut cap) => {
+                    let events = cap.take_events();
+                    serve_socket(s, socket, cap, events, open).await;
+                }
+                Err(e) => refuse_on_socket(socket, e).await,
+            }
         }))
+}
+
+/// A stream refused after its upgrade (its token spent by a racing connection, say): the
+/// refusal as the error message, then a close with 4000 + the HTTP status.
+async fn refuse_on_socket(mut socket: WebSocket, e: ApiError) {
+    let body = json!({"type": "error", "error": e.code, "message": e.message});
+    let _ = socket.send(text(&body)).await;
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code: 4000 + e.status.as_u16(),
+            reason: json!({"error": e.code}).to_string().into(),
+        })))
+        .await;
 }
 
 enum End {

@@ -10,7 +10,9 @@ mod s3;
 mod spool;
 
 pub use local::LocalStore;
-pub use s3::{CheckError as S3CheckError, S3Store, TagSupport, metadata as s3_metadata};
+pub use s3::{
+    CheckError as S3CheckError, S3Store, TagSupport, metadata as s3_metadata, standalone_client,
+};
 pub use spool::Spool;
 
 use crate::ids::{CandidateId, InterviewId};

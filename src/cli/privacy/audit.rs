@@ -15,7 +15,8 @@ pub enum AuditCmd {
         /// dir's.
         #[arg(long)]
         public_key: Option<String>,
-        /// The folder checkpoints are published to. Default: `[audit] publish_dir`.
+        /// The folder checkpoints are published to. Default: `[audit] publish_dir`. The
+        /// `[audit.s3]` bucket, when configured, is always compared too.
         #[arg(long)]
         published: Option<std::path::PathBuf>,
     },
@@ -30,16 +31,23 @@ pub fn audit(app: &Arc<Kiroku>, json: bool, cmd: &AuditCmd) -> Res {
         .clone()
         .or_else(|| app.config.audit.public_key.clone())
         .unwrap_or_else(|| app.signer.public_key_hex());
-    let published = published
+    let mut copies = match published
         .as_deref()
-        .or(app.config.audit.publish_dir.as_deref());
-    let report = crate::audit::verify(&app.data_dir().join("audit"), &pk, published)?;
+        .or(app.config.audit.publish_dir.as_deref())
+    {
+        Some(folder) => crate::audit::read_published_dir(folder)?,
+        None => Vec::new(),
+    };
+    if let Some(anchor) = &app.anchor {
+        copies.extend(anchor.read_published()?);
+    }
+    let report = crate::audit::verify(&app.data_dir().join("audit"), &pk, &copies)?;
     emit(
         json,
         serde_json::to_value(&report)?,
         &[format!(
-            "audit log is intact: {} entries, {} signed checkpoints, {} entries after the last checkpoint",
-            report.entries, report.checkpoints, report.unsigned_tail
+            "audit log is intact: {} entries, {} signed checkpoints, {} entries after the last checkpoint; {} published checkpoints compared",
+            report.entries, report.checkpoints, report.unsigned_tail, report.published_compared
         )],
         None,
     );

@@ -19,6 +19,16 @@ mod metadata;
 mod uploader;
 
 pub use check::CheckError;
+
+/// A client for a bucket that is not a region's (the audit log's checkpoint bucket), driven
+/// by the caller's runtime.
+pub fn standalone_client(
+    label: &str,
+    cfg: &crate::config::S3Config,
+    rt: &tokio::runtime::Runtime,
+) -> Result<aws_sdk_s3::Client, crate::store::StoreError> {
+    client::build(label, cfg, rt)
+}
 pub use metadata::metadata;
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};

@@ -16,6 +16,7 @@ use std::sync::{Mutex, RwLock};
 use std::thread::JoinHandle;
 
 use crate::catalog::{ConsentEventRow, InterviewRow};
+use crate::ids::CandidateId;
 
 /// Something that happened to a candidate's data, announced after it is committed.
 #[derive(Debug, Clone)]
@@ -26,6 +27,9 @@ pub enum Happened {
     InterviewFinished(InterviewRow),
     /// The whole-interview analysis report of an interview was stored.
     AnalysisCompleted(InterviewRow),
+    /// A candidate was erased (keys destroyed, objects deleted): every recipient that
+    /// received their data is told.
+    CandidateErased(CandidateId),
 }
 
 type Listener = Box<dyn Fn(&Happened) + Send + Sync>;

@@ -26,7 +26,8 @@
 //! http, bench                       the edge; `kiroku bench`
 //! node                              open + wire the listeners
 //! capture, delivery                 one interview's capture; push release (listens)
-//! analysis, release                 consent-gated analysis (listens); pull release
+//! analysis, release, subject        consent-gated analysis (listens); pull release; the
+//!                                   candidate's rights (export, erasure, suspension)
 //! recording, recruiter              one verified road to plaintext; recipients
 //! app, placement                    wiring: config, catalog, regions, keys; where data lives
 //! consent, anchor                   ledger, consent-state replay, decision point; audit
@@ -60,6 +61,8 @@
 //! - [`consent`]: the consent ledger, receipts, and the release decision point.
 //! - [`placement`]: which region an interview's data lives in (home country, `transfer`).
 //! - [`recruiter`]: recruiting companies, their API keys and webhook endpoints.
+//! - [`subject`]: the candidate's rights carried out in one call: disclosure export,
+//!   erasure by crypto-shredding, suspension, correction.
 //! - [`release`]: the only road from sealed bytes to a recipient; provision records.
 //! - [`delivery`]: push release: the signed webhook outbox.
 //! - [`audit`]: the append-only, hash-chained, signed audit log.
@@ -109,5 +112,6 @@ pub mod seal;
 pub mod segment;
 pub mod signing;
 pub mod store;
+pub mod subject;
 pub mod util;
 pub mod vocab;

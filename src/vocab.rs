@@ -102,6 +102,14 @@ text_enum! {
 }
 
 text_enum! {
+    /// The languages kiroku addresses a candidate in (the privacy texts exist in both).
+    pub enum Language {
+        Ja = "ja",
+        En = "en",
+    }
+}
+
+text_enum! {
     /// What is released to a recipient.
     pub enum Item {
         Recording = "recording",
@@ -150,6 +158,19 @@ text_enum! {
         RecordingReady = "recording.ready",
         AnalysisReady = "analysis.ready",
         ConsentWithdrawn = "consent.withdrawn",
+        /// The candidate was erased: the recipient deletes what it received.
+        CandidateErased = "candidate.erased",
+    }
+}
+
+impl OutboxKind {
+    /// A notice to a recipient (of a withdrawal, an erasure), not a release: nothing is
+    /// decided for it, and no endpoint to send it to is a failure someone must act on.
+    pub fn is_notice(&self) -> bool {
+        matches!(
+            self,
+            OutboxKind::ConsentWithdrawn | OutboxKind::CandidateErased
+        )
     }
 }
 

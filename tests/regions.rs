@@ -644,3 +644,280 @@ fn signer_key(data: &Path) -> String {
         .unwrap()
         .public_key_hex()
 }
+
+/// Erasure reaches every region: both buckets and spools lose every object of the candidate,
+/// a copy of a sealed segment put back cannot be opened (the key is destroyed), nothing of
+/// their external reference is left in the catalog's files, the provision record and the
+/// audit chain stay, and the recipient is queued `candidate.erased`. Another candidate's
+/// recording is untouched.
+#[test]
+fn an_erased_candidate_leaves_no_object_and_no_key_in_any_region() {
+    let (jp, de) = (Garage::start("kiroku-jp"), Garage::start("kiroku-de"));
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path(), &jp, &de, &[("JP", "de")]);
+    app.start_uploaders();
+    const REFERENCE: &str = "applicant-erase-me-7731";
+    let taro = app
+        .clerk()
+        .register_candidate(
+            REFERENCE,
+            &CountryCode::parse("JP").unwrap(),
+            &kiroku::audit::Actor::Service,
+        )
+        .unwrap();
+    candidates::grant(&app, &taro, Scope::Record);
+    let (in_jp, _) = stream(&app, &taro, || {}).unwrap();
+    candidates::grant(
+        &app,
+        &taro,
+        Scope::Transfer(CountryCode::parse("DE").unwrap()),
+    );
+    let (in_de, _) = stream(&app, &taro, || {}).unwrap();
+    let hanako = candidate(&app, "JP");
+    let (other, _) = stream(&app, &hanako, || {}).unwrap();
+    drained(&app);
+    let acme = RecruiterHandle::parse("acme").unwrap();
+    candidates::grant(&app, &taro, Scope::ShareRecording(acme.clone()));
+    let row = app.catalog.interview(&in_de).unwrap().unwrap();
+    let proof = kiroku::consent::decision::decide(
+        &app.catalog,
+        &app.audit,
+        &acme,
+        &row,
+        kiroku::consent::decision::Recording,
+    )
+    .unwrap()
+    .unwrap();
+    let release = kiroku::release::prepare_recording(&app, proof, None).unwrap();
+    kiroku::release::stream_recording(&app, release, |_| true).unwrap();
+    let prefix = format!("candidates/{taro}/");
+    for region in ["jp", "de"] {
+        assert!(
+            objects(&app, region).iter().any(|k| k.starts_with(&prefix)),
+            "{region} holds the candidate's objects before"
+        );
+    }
+    let copied_key = objects(&app, "de")
+        .into_iter()
+        .find(|k| k.starts_with(&prefix) && k.ends_with("00000001.krk"))
+        .unwrap();
+    let copied = s3(&app, "de")
+        .get(&kiroku::store::ObjectKey::parse(&copied_key).unwrap())
+        .unwrap();
+
+    let report = kiroku::subject::erase(&app, &taro, &kiroku::audit::Actor::Operator).unwrap();
+    assert_eq!(report.interviews, 2);
+    assert!(report.keys_destroyed >= 2, "{report:?}");
+    assert!(report.objects_deleted > 0);
+    assert_eq!(report.recipients_told, ["acme"]);
+    for region in ["jp", "de"] {
+        assert!(
+            !objects(&app, region).iter().any(|k| k.starts_with(&prefix)),
+            "{region} still holds an object of the erased candidate"
+        );
+        assert!(
+            !s3(&app, region)
+                .spool()
+                .keys()
+                .iter()
+                .any(|k| k.as_str().starts_with(&prefix)),
+            "{region}'s spool still holds one"
+        );
+    }
+    // Every read path says so, plainly.
+    for id in [&in_jp, &in_de] {
+        let err = kiroku::recording::rebuild(&app, id).err().unwrap();
+        assert!(
+            matches!(err, kiroku::recording::RecordingError::CandidateErased),
+            "{err}"
+        );
+    }
+    let refused = kiroku::consent::decision::decide(
+        &app.catalog,
+        &app.audit,
+        &acme,
+        &row,
+        kiroku::consent::decision::Recording,
+    )
+    .unwrap()
+    .unwrap_err();
+    assert_eq!(refused.code(), "candidate_erased");
+    assert_eq!(
+        interviews::start(&app, &taro, "video/webm")
+            .err()
+            .unwrap()
+            .code(),
+        "candidate_erased"
+    );
+    // A copy of a sealed segment taken before opens for no one: the key it needs is gone.
+    assert!(!copied.is_empty());
+    assert!(
+        app.interview_key(&row).unwrap().is_none(),
+        "the key is gone"
+    );
+    // The provision record stays, under the pseudonymous id; the recipient is told.
+    assert!(app.catalog.has_received(&taro, "acme").unwrap());
+    let told = app
+        .catalog
+        .deliveries()
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.kind == kiroku::vocab::OutboxKind::CandidateErased && d.candidate == taro)
+        .count();
+    assert_eq!(told, 1, "one candidate.erased notice for acme");
+    // Nothing of the external reference is left in the catalog's files, nor in the audit log.
+    drop(report);
+    for file in ["catalog.db", "catalog.db-wal"] {
+        let path = dir.path().join(file);
+        if let Ok(bytes) = std::fs::read(&path) {
+            assert!(
+                !bytes
+                    .windows(REFERENCE.len())
+                    .any(|w| w == REFERENCE.as_bytes()),
+                "{file} still holds the external reference"
+            );
+        }
+    }
+    let audit = std::fs::read_to_string(dir.path().join("audit/log.jsonl")).unwrap();
+    assert!(!audit.contains(REFERENCE));
+    assert!(audit.contains("\"candidate.erased\""));
+    kiroku::audit::verify(&dir.path().join("audit"), &app.signer.public_key_hex(), &[]).unwrap();
+    // Another candidate's recording is untouched.
+    assert!(kiroku::recording::rebuild(&app, &other).is_ok());
+    // The tombstone is not what protects the media: with its mark undone, still no key.
+    let db = rusqlite::Connection::open(dir.path().join("catalog.db")).unwrap();
+    db.execute(
+        "UPDATE candidates SET erased_at = NULL WHERE id = ?1",
+        [taro.to_string()],
+    )
+    .unwrap();
+    let err = kiroku::recording::rebuild(&app, &in_de).err().unwrap();
+    assert!(
+        matches!(err, kiroku::recording::RecordingError::KeyGone),
+        "{err}"
+    );
+}
+
+/// A disclosure export of a candidate with an interview in each region holds everything kept
+/// of them (profile, consents with receipts, the provision record, each interview with its
+/// segments and where it is stored, each recording opened) and opens only with the
+/// requester's age identity.
+#[test]
+fn a_disclosure_export_holds_every_region_and_opens_only_for_its_requester() {
+    use std::io::Read;
+    let (jp, de) = (Garage::start("kiroku-jp"), Garage::start("kiroku-de"));
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path(), &jp, &de, &[("JP", "de")]);
+    app.start_uploaders();
+    let taro = app
+        .clerk()
+        .register_candidate(
+            "applicant-4410",
+            &CountryCode::parse("JP").unwrap(),
+            &kiroku::audit::Actor::Service,
+        )
+        .unwrap();
+    candidates::grant(&app, &taro, Scope::Record);
+    let (in_jp, _) = stream(&app, &taro, || {}).unwrap();
+    candidates::grant(
+        &app,
+        &taro,
+        Scope::Transfer(CountryCode::parse("DE").unwrap()),
+    );
+    let (in_de, _) = stream(&app, &taro, || {}).unwrap();
+    drained(&app);
+    let acme = RecruiterHandle::parse("acme").unwrap();
+    candidates::grant(&app, &taro, Scope::ShareRecording(acme.clone()));
+    let row = app.catalog.interview(&in_jp).unwrap().unwrap();
+    let proof = kiroku::consent::decision::decide(
+        &app.catalog,
+        &app.audit,
+        &acme,
+        &row,
+        kiroku::consent::decision::Recording,
+    )
+    .unwrap()
+    .unwrap();
+    let release = kiroku::release::prepare_recording(&app, proof, None).unwrap();
+    kiroku::release::stream_recording(&app, release, |_| true).unwrap();
+
+    let requester = age::x25519::Identity::generate();
+    let mut sealed = Vec::new();
+    let mut seen = Vec::new();
+    let report = kiroku::subject::export(
+        &app,
+        &taro,
+        &mut sealed,
+        &kiroku::subject::Sealing::recipient(&requester.to_public().to_string()).unwrap(),
+        &mut |p| seen.push((p.interviews_done, p.interviews_total)),
+        &kiroku::audit::Actor::Operator,
+    )
+    .unwrap();
+    assert_eq!(
+        (report.interviews, report.recordings, report.provisions),
+        (2, 2, 1)
+    );
+    assert_eq!(
+        seen,
+        [(0, 2), (1, 2), (2, 2)],
+        "progress after each interview"
+    );
+    assert!(
+        !sealed.windows(14).any(|w| w == b"applicant-4410"),
+        "nothing readable without the identity"
+    );
+    let stranger = age::x25519::Identity::generate();
+    let refused = age::Decryptor::new(&sealed[..])
+        .unwrap()
+        .decrypt(std::iter::once(&stranger as &dyn age::Identity));
+    assert!(refused.is_err(), "another identity cannot open it");
+    let mut plain = Vec::new();
+    age::Decryptor::new(&sealed[..])
+        .unwrap()
+        .decrypt(std::iter::once(&requester as &dyn age::Identity))
+        .unwrap()
+        .read_to_end(&mut plain)
+        .unwrap();
+    let mut files = std::collections::BTreeMap::new();
+    let mut archive = tar::Archive::new(&plain[..]);
+    for entry in archive.entries().unwrap() {
+        let mut e = entry.unwrap();
+        let name = e.path().unwrap().display().to_string();
+        let mut bytes = Vec::new();
+        e.read_to_end(&mut bytes).unwrap();
+        files.insert(name, bytes);
+    }
+    let json = |name: &str| -> serde_json::Value {
+        serde_json::from_slice(files.get(name).unwrap_or_else(|| panic!("{name} missing"))).unwrap()
+    };
+    assert!(files.contains_key("README.txt"));
+    assert_eq!(json("profile.json")["external_ref"], "applicant-4410");
+    let consents = json("consents.json");
+    let grants: Vec<&serde_json::Value> = consents
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "grant")
+        .collect();
+    assert_eq!(grants.len(), 3);
+    assert!(
+        grants
+            .iter()
+            .all(|g| g["receipt"]["signature"]["value"].is_string()),
+        "every grant with its signed receipt: {consents}"
+    );
+    assert_eq!(json("provisions.json")[0]["recipient"], "acme");
+    for (id, country) in [(&in_jp, "JP"), (&in_de, "DE")] {
+        let described = json(&format!("interviews/{id}/interview.json"));
+        assert_eq!(described["stored_in"]["country"], country);
+        assert!(!described["segments"].as_array().unwrap().is_empty());
+        let recording = files
+            .get(&format!("interviews/{id}/recording.webm"))
+            .expect("the recording");
+        assert_eq!(
+            *recording,
+            kiroku::recording::rebuild(&app, id).unwrap().bytes,
+            "the recording as opened and verified"
+        );
+    }
+}

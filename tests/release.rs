@@ -1625,3 +1625,536 @@ async fn every_audit_checkpoint_reaches_the_witness_even_those_written_while_it_
     );
     drop(app);
 }
+
+/// An operator erases a candidate in one call: the recipient that received their recording
+/// is told (`candidate.erased`, signed like every delivery), and every path answers
+/// `candidate_erased` from then on: the recruiter's pull, a new interview, a new consent.
+/// Asking again finishes nothing new and says it was erased before; only the operator may ask.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_tells_each_recipient_and_every_path_then_answers_candidate_erased() {
+    let s = server(|_| {}).await;
+    let acme = s.recruiter("acme").await;
+    let (hook, got) = receiver(200, Duration::ZERO).await;
+    let (st, v) = s.set_webhook(&acme, &hook).await;
+    assert_eq!(st, 200, "{v}");
+    let secret = v["signing_secret"].as_str().unwrap().to_string();
+    let c = s.candidate().await;
+    s.grant(&c, json!({"scope": "record"})).await;
+    s.grant(&c, json!({"scope": "share.recording", "recipient": "acme"}))
+        .await;
+    let first = s.interview(&c, "acme").await;
+    let path = format!("/v1/recruiter/interviews/{first}/recording");
+    let (st, _, _) = s.raw("GET", &path, As::Key(&acme), None, &[]).await;
+    assert_eq!(st, 200, "the recording is released before");
+
+    let erase = format!("/v1/admin/candidates/{c}/erase");
+    for who in [As::Service, As::Key(&acme)] {
+        let (st, _) = s.call("POST", &erase, who, None).await;
+        assert!(st == 401 || st == 403, "{st}: only the operator erases");
+    }
+    let (st, report) = s.call("POST", &erase, As::Operator, None).await;
+    assert_eq!(st, 200, "{report}");
+    assert_eq!(report["already_erased"], false);
+    assert_eq!(report["interviews"], 1);
+    assert_eq!(report["recipients_told"], json!(["acme"]));
+    eventually("candidate.erased at acme", || {
+        deliveries_of(&got, "candidate.erased", &secret).len() == 1
+    })
+    .await;
+    let notice = &deliveries_of(&got, "candidate.erased", &secret)[0];
+    assert_eq!(notice["candidate_id"], c.as_str());
+    assert_eq!(notice["interview_ids"], json!([first]));
+
+    let (st, v) = s.call("GET", &path, As::Key(&acme), None).await;
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (410, Some("candidate_erased")),
+        "{v}"
+    );
+    let (_, list) = s
+        .call("GET", "/v1/recruiter/interviews", As::Key(&acme), None)
+        .await;
+    assert!(!list.to_string().contains(&first), "{list}");
+    let (st, v) = s
+        .call(
+            "POST",
+            "/v1/interviews",
+            As::Service,
+            Some(json!({"candidate": c, "recruiter": "acme"})),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (410, Some("candidate_erased")),
+        "{v}"
+    );
+    let (st, v) = s
+        .call(
+            "POST",
+            &format!("/v1/candidates/{c}/consents"),
+            As::Service,
+            Some(json!({"scope": "record"})),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (410, Some("candidate_erased")),
+        "{v}"
+    );
+
+    let (st, again) = s.call("POST", &erase, As::Operator, None).await;
+    assert_eq!(st, 200, "{again}");
+    assert_eq!(again["already_erased"], true);
+    let unknown = "/v1/admin/candidates/11111111-1111-4111-8111-111111111111/erase";
+    let (st, v) = s.call("POST", unknown, As::Operator, None).await;
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (404, Some("unknown_candidate")),
+        "{v}"
+    );
+    let (st, v) = s
+        .call(
+            "POST",
+            "/v1/admin/candidates/..%2F..%2Fetc/erase",
+            As::Operator,
+            None,
+        )
+        .await;
+    assert_eq!((st, v["error"].as_str()), (400, Some("invalid_id")), "{v}");
+    let erased = s
+        .audit_events()
+        .into_iter()
+        .filter(|e| e["event"] == "candidate.erased")
+        .count();
+    assert_eq!(erased, 2, "each erasure is audited");
+}
+
+/// A candidate's request to stop provision, then use, is carried out in one call each: every
+/// standing grant of that kind is withdrawn (and recorded with the request's reference), the
+/// recipient that received data is told, releases stop, and nothing else changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspension_withdraws_every_grant_of_its_kind_and_the_recipient_is_told() {
+    let s = server(|_| {}).await;
+    let acme = s.recruiter("acme").await;
+    let (hook, got) = receiver(200, Duration::ZERO).await;
+    let (_, v) = s.set_webhook(&acme, &hook).await;
+    let secret = v["signing_secret"].as_str().unwrap().to_string();
+    let c = s.candidate().await;
+    for body in [
+        json!({"scope": "record"}),
+        json!({"scope": "analyze"}),
+        json!({"scope": "share.recording", "recipient": "acme"}),
+        json!({"scope": "share.analysis", "recipient": "acme"}),
+    ] {
+        s.grant(&c, body).await;
+    }
+    let first = s.interview(&c, "acme").await;
+    eventually("recording.ready", || {
+        deliveries_of(&got, "recording.ready", &secret).len() == 1
+    })
+    .await;
+    let suspend = format!("/v1/admin/candidates/{c}/suspend");
+    let (st, v) = s
+        .call("POST", &suspend, As::Operator, Some(json!({})))
+        .await;
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (400, Some("nothing_to_suspend")),
+        "{v}"
+    );
+    let (st, v) = s
+        .call(
+            "POST",
+            &suspend,
+            As::Operator,
+            Some(json!({"provision": true, "reason": "x"})),
+        )
+        .await;
+    assert_eq!(st, 400, "unknown fields are refused: {v}");
+
+    let (st, report) = s
+        .call(
+            "POST",
+            &suspend,
+            As::Operator,
+            Some(json!({"provision": true, "reference": "REQ-2026-0042"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{report}");
+    let mut withdrawn: Vec<&str> = report["withdrawn"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w[0].as_str().unwrap())
+        .collect();
+    withdrawn.sort();
+    assert_eq!(withdrawn, ["share.analysis:acme", "share.recording:acme"]);
+    let (_, consents) = s
+        .call(
+            "GET",
+            &format!("/v1/candidates/{c}/consents"),
+            As::Service,
+            None,
+        )
+        .await;
+    let mut standing: Vec<&str> = consents["current"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["scope"].as_str().unwrap())
+        .collect();
+    standing.sort();
+    assert_eq!(standing, ["analyze", "record"], "use goes on: {consents}");
+    assert!(
+        consents
+            .to_string()
+            .contains("suspension request REQ-2026-0042"),
+        "{consents}"
+    );
+    eventually("consent.withdrawn at acme", || {
+        !deliveries_of(&got, "consent.withdrawn", &secret).is_empty()
+    })
+    .await;
+    let path = format!("/v1/recruiter/interviews/{first}/recording");
+    let (st, v) = s.call("GET", &path, As::Key(&acme), None).await;
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (403, Some("share_consent_withdrawn"))
+    );
+
+    let (st, report) = s
+        .call("POST", &suspend, As::Operator, Some(json!({"use": true})))
+        .await;
+    assert_eq!(st, 200, "{report}");
+    assert_eq!(report["withdrawn"].as_array().unwrap().len(), 2, "{report}");
+    let (st, v) = s
+        .call(
+            "POST",
+            "/v1/interviews",
+            As::Service,
+            Some(json!({"candidate": c, "recruiter": "acme"})),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let r = s
+        .put_media(
+            v["interview_id"].as_str().unwrap(),
+            v["ingest_token"].as_str().unwrap(),
+            Some("video/webm"),
+            common::fixtures::read("chromium-mediarecorder.webm"),
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        403,
+        "nothing is recorded while use is suspended"
+    );
+    let suspensions = s
+        .audit_events()
+        .into_iter()
+        .filter(|e| e["event"] == "candidate.suspended")
+        .count();
+    assert_eq!(suspensions, 2);
+}
+
+/// A candidate's profile is corrected in one call; the audit log names the fields, never a
+/// value; a new home country moves nothing but names the interviews now abroad without a
+/// `transfer` consent, until one is given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_correction_is_audited_without_values_and_names_interviews_left_abroad() {
+    let s = server(|_| {}).await;
+    s.recruiter("acme").await;
+    let c = s.candidate().await;
+    s.grant(&c, json!({"scope": "record"})).await;
+    let first = s.interview(&c, "acme").await;
+    let patch = format!("/v1/admin/candidates/{c}");
+    for (bad, code) in [
+        (json!({}), "invalid_field"),
+        (json!({"language": "fr"}), "invalid_field"),
+        (json!({"home_country": "Germany"}), "invalid_id"),
+        (json!({"external_ref": ""}), "invalid_field"),
+        (json!({"name": "Taro"}), "malformed_json"),
+    ] {
+        let (st, v) = s
+            .call("PATCH", &patch, As::Operator, Some(bad.clone()))
+            .await;
+        assert_eq!(st, 400, "{bad}: {v}");
+        assert_eq!(v["error"], code, "{bad}: {v}");
+    }
+    let (st, _) = s
+        .call(
+            "PATCH",
+            &patch,
+            As::Service,
+            Some(json!({"language": "en"})),
+        )
+        .await;
+    assert!(st == 401 || st == 403, "only the operator corrects: {st}");
+
+    let (st, report) = s
+        .call(
+            "PATCH",
+            &patch,
+            As::Operator,
+            Some(
+                json!({"external_ref": "applicant-8841-b", "home_country": "DE", "language": "en"}),
+            ),
+        )
+        .await;
+    assert_eq!(st, 200, "{report}");
+    assert_eq!(
+        report["corrected"],
+        json!(["external_ref", "home_country", "language"])
+    );
+    assert_eq!(
+        report["needs_transfer_consent"],
+        json!([{"interview": first, "region": "jp", "country": "JP"}])
+    );
+    let id = kiroku::ids::CandidateId::parse(&c).unwrap();
+    let row = s.app.catalog.candidate(&id).unwrap().unwrap();
+    assert_eq!(row.home_country.as_str(), "DE");
+    assert_eq!(
+        s.app.catalog.candidate_language(&id).unwrap(),
+        Some(kiroku::vocab::Language::En)
+    );
+    let corrected = s
+        .audit_events()
+        .into_iter()
+        .find(|e| e["event"] == "candidate.corrected")
+        .expect("audited");
+    assert_eq!(
+        corrected["data"]["fields"],
+        json!(["external_ref", "home_country", "language"])
+    );
+    let log = std::fs::read_to_string(s.data().join("audit/log.jsonl")).unwrap();
+    assert!(!log.contains("applicant-8841"), "no value, old or new");
+    assert!(!log.contains("\"DE\""), "{log}");
+
+    s.grant(&c, json!({"scope": "transfer", "country": "JP"}))
+        .await;
+    let (st, report) = s
+        .call(
+            "PATCH",
+            &patch,
+            As::Operator,
+            Some(json!({"home_country": "DE"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{report}");
+    assert_eq!(report["needs_transfer_consent"], json!([]));
+}
+
+/// Over the API a disclosure export is a job, always encrypted to its requester: refused
+/// without a recipient or passphrase, followed by its status, fetched once done, opened with
+/// the passphrase, and removed on request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_job_is_encrypted_followed_fetched_and_removed() {
+    use std::io::Read;
+    let s = server(|_| {}).await;
+    s.recruiter("acme").await;
+    let c = s.candidate().await;
+    s.grant(&c, json!({"scope": "record"})).await;
+    let interview = s.interview(&c, "acme").await;
+    let start = format!("/v1/admin/candidates/{c}/export");
+    let (st, v) = s.call("POST", &start, As::Operator, Some(json!({}))).await;
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (400, Some("encryption_required")),
+        "{v}"
+    );
+    let (st, v) = s
+        .call(
+            "POST",
+            &start,
+            As::Operator,
+            Some(json!({"age_recipient": "age1nope"})),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (400, Some("invalid_field")),
+        "{v}"
+    );
+    let (st, _) = s
+        .call(
+            "POST",
+            &start,
+            As::Service,
+            Some(json!({"passphrase": "x".repeat(20)})),
+        )
+        .await;
+    assert!(st == 401 || st == 403, "only the operator exports: {st}");
+    let unknown = "/v1/admin/candidates/11111111-1111-4111-8111-111111111111/export";
+    let (st, _) = s
+        .call(
+            "POST",
+            unknown,
+            As::Operator,
+            Some(json!({"passphrase": "x".repeat(20)})),
+        )
+        .await;
+    assert_eq!(st, 404);
+
+    const PASSPHRASE: &str = "correct horse battery staple";
+    let (st, v) = s
+        .call(
+            "POST",
+            &start,
+            As::Operator,
+            Some(json!({"passphrase": PASSPHRASE})),
+        )
+        .await;
+    assert_eq!(st, 202, "{v}");
+    let job = v["status_url"].as_str().unwrap().to_string();
+    let mut status = Value::Null;
+    for _ in 0..200 {
+        status = s.call("GET", &job, As::Operator, None).await.1;
+        if status["status"] != "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status["status"], "done", "{status}");
+    assert_eq!(status["recordings"], 1);
+    assert_eq!(status["encrypted"], true);
+    let (st, headers, sealed) = s
+        .raw("GET", &format!("{job}/archive"), As::Operator, None, &[])
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(sealed.len() as u64, status["bytes"].as_u64().unwrap());
+    assert!(format!("{headers:?}").contains("kiroku-export-"));
+    let identity = age::scrypt::Identity::new(PASSPHRASE.to_string().into());
+    let mut plain = Vec::new();
+    age::Decryptor::new(&sealed[..])
+        .unwrap()
+        .decrypt(std::iter::once(&identity as &dyn age::Identity))
+        .unwrap()
+        .read_to_end(&mut plain)
+        .unwrap();
+    let names: Vec<String> = tar::Archive::new(&plain[..])
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    for expected in [
+        "README.txt".to_string(),
+        "profile.json".into(),
+        "consents.json".into(),
+        "provisions.json".into(),
+        format!("interviews/{interview}/interview.json"),
+        format!("interviews/{interview}/recording.webm"),
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+    let (st, _) = s.call("DELETE", &job, As::Operator, None).await;
+    assert_eq!(st, 204);
+    let (st, _) = s.call("GET", &job, As::Operator, None).await;
+    assert_eq!(st, 404);
+    assert!(
+        std::fs::read_dir(s.data().join("exports"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "the archive is gone"
+    );
+    let (st, _) = s
+        .call(
+            "GET",
+            "/v1/admin/exports/..%2F..%2Fcatalog.db",
+            As::Operator,
+            None,
+        )
+        .await;
+    assert_eq!(st, 404);
+}
+
+/// With recordings kept 30 days, a sweep deletes exactly the recording that ended before
+/// that: the dry run lists it and changes nothing; then its objects go, every path answers
+/// 410 `recording_expired`, the newer one is untouched, and a second sweep finds nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retention_sweep_deletes_exactly_the_expired_recordings_and_a_dry_run_nothing() {
+    let s = server(|cfg| cfg.retention.recordings_days = 30).await;
+    let acme = s.recruiter("acme").await;
+    let c = s.candidate().await;
+    s.grant(&c, json!({"scope": "record"})).await;
+    s.grant(&c, json!({"scope": "share.recording", "recipient": "acme"}))
+        .await;
+    let old = s.interview(&c, "acme").await;
+    let new = s.interview(&c, "acme").await;
+    let db = rusqlite::Connection::open(s.data().join("catalog.db")).unwrap();
+    db.execute(
+        "UPDATE interviews SET ended_at = '2026-01-05T09:00:00+09:00' WHERE id = ?1",
+        [&old],
+    )
+    .unwrap();
+    let (old_id, new_id) = (
+        kiroku::ids::InterviewId::parse(&old).unwrap(),
+        kiroku::ids::InterviewId::parse(&new).unwrap(),
+    );
+    let app = s.app.clone();
+    let now = kiroku::util::now_unix();
+    let dry = tokio::task::spawn_blocking(move || kiroku::subject::sweep(&app, now, true))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        dry.expired,
+        [kiroku::subject::Expired::Recording { interview: old_id }]
+    );
+    assert_eq!(dry.objects_deleted, 0);
+    assert!(
+        kiroku::recording::rebuild(&s.app, &old_id).is_ok(),
+        "the dry run deleted nothing"
+    );
+    let segments = s.app.catalog.segments(&old_id).unwrap().len();
+
+    let app = s.app.clone();
+    let swept = tokio::task::spawn_blocking(move || kiroku::subject::sweep(&app, now, false))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(swept.expired, dry.expired);
+    assert_eq!(swept.objects_deleted, segments + 1, "segments and manifest");
+    let err = kiroku::recording::rebuild(&s.app, &old_id).err().unwrap();
+    assert!(
+        matches!(err, kiroku::recording::RecordingError::Expired),
+        "{err}"
+    );
+    assert!(kiroku::recording::rebuild(&s.app, &new_id).is_ok());
+    let path = format!("/v1/recruiter/interviews/{old}/recording");
+    let (st, v) = s.call("GET", &path, As::Key(&acme), None).await;
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (410, Some("recording_expired")),
+        "{v}"
+    );
+    let (_, list) = s
+        .call("GET", "/v1/recruiter/interviews", As::Key(&acme), None)
+        .await;
+    assert!(!list.to_string().contains(&old), "{list}");
+    assert!(list.to_string().contains(&new), "{list}");
+    let objects = std::fs::read_dir(s.data().join(format!(
+        "regions/jp/objects/candidates/{c}/interviews/{old}/segments"
+    )))
+    .map(|d| d.count())
+    .unwrap_or(0);
+    assert_eq!(
+        objects, 0,
+        "no segment object of the expired recording is left"
+    );
+    assert!(
+        s.audit_events()
+            .iter()
+            .any(|e| e["event"] == "retention.swept"),
+        "the sweep is audited"
+    );
+    let app = s.app.clone();
+    let again = tokio::task::spawn_blocking(move || kiroku::subject::sweep(&app, now, false))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(again.expired.is_empty(), "{:?}", again.expired);
+}

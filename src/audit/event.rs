@@ -23,6 +23,50 @@ pub enum Event {
         candidate: CandidateId,
         home_country: CountryCode,
     },
+    /// A candidate erased at their request: keys destroyed in every region, objects deleted,
+    /// recipients told. Counts and pseudonymous ids only.
+    #[serde(rename = "candidate.erased")]
+    CandidateErased {
+        candidate: CandidateId,
+        interviews: Vec<InterviewId>,
+        keys_destroyed: usize,
+        objects_deleted: usize,
+        segments: usize,
+        analysis_outputs: usize,
+        download_links: usize,
+        deliveries_cancelled: Vec<String>,
+        recipients_told: Vec<String>,
+    },
+    /// Everything kept of a candidate exported for them (disclosure, portability).
+    #[serde(rename = "candidate.exported")]
+    CandidateExported {
+        candidate: CandidateId,
+        interviews: usize,
+        /// Encrypted to the requester (age), or written in the clear at the operator's say.
+        encrypted: bool,
+    },
+    /// Data past its retention deleted by a sweep.
+    #[serde(rename = "retention.swept")]
+    RetentionSwept {
+        recordings: Vec<InterviewId>,
+        analysis_outputs: usize,
+        objects_deleted: usize,
+    },
+    /// A candidate's profile corrected: the fields' names, never a value.
+    #[serde(rename = "candidate.corrected")]
+    CandidateCorrected {
+        candidate: CandidateId,
+        fields: Vec<&'static str>,
+    },
+    /// Use and/or provision suspended at the candidate's request: the withdrawals it made.
+    #[serde(rename = "candidate.suspended")]
+    CandidateSuspended {
+        candidate: CandidateId,
+        #[serde(rename = "use")]
+        use_: bool,
+        provision: bool,
+        withdrawals: Vec<String>,
+    },
     #[serde(rename = "notice.registered")]
     NoticeRegistered {
         notice: String,

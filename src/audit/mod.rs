@@ -249,7 +249,10 @@ impl Audit {
     }
 
     fn checkpoint_due(&self, seq: u64, event: &str) -> bool {
-        if event.starts_with("release.") || event.starts_with("consent.") {
+        if event.starts_with("release.")
+            || event.starts_with("consent.")
+            || event == "candidate.erased"
+        {
             return true;
         }
         if self.policy.every_entries > 0 && seq.is_multiple_of(self.policy.every_entries) {

@@ -45,6 +45,8 @@ pub enum CaptureError {
     Placement(#[from] crate::placement::PlacementError),
     #[error("the candidate has no standing `record` consent")]
     NoRecordConsent,
+    #[error("the candidate was erased; capture stopped at the segment boundary")]
+    CandidateErased,
     #[error("the candidate withdrew the `record` consent; capture stopped at the segment boundary")]
     ConsentWithdrawn,
     #[error(
@@ -121,6 +123,7 @@ impl CaptureError {
             CaptureError::Placement(_) => "placement_failed",
             CaptureError::Store(StoreError::SpoolFull { .. }) => "region_spool_full",
             CaptureError::NoRecordConsent => "no_record_consent",
+            CaptureError::CandidateErased => "candidate_erased",
             CaptureError::ConsentWithdrawn => "consent_withdrawn",
             CaptureError::Token(TokenError::Expired) => "ingest_token_expired",
             CaptureError::Token(TokenError::Used) => "ingest_token_used",
@@ -195,6 +198,9 @@ pub fn create_interview(
     let Some(who) = app.catalog.candidate(candidate)? else {
         return Err(CaptureError::UnknownCandidate);
     };
+    if app.catalog.erased_at(candidate)?.is_some() {
+        return Err(CaptureError::CandidateErased);
+    }
     if !app.catalog.recruiter_exists(recruiter)? {
         return Err(CaptureError::UnknownRecruiter(recruiter.to_string()));
     }
@@ -310,7 +316,9 @@ pub fn check_ingest_token(
 /// (capture checks it again when it starts, and at every segment).
 pub fn check_record_consent(app: &Kiroku, interview: &InterviewId) -> Result<(), CaptureError> {
     let row = interview_row(app, interview)?;
-    if app.ledger().allows_record(&row.candidate)? {
+    if app.catalog.erased_at(&row.candidate)?.is_some() {
+        Err(CaptureError::CandidateErased)
+    } else if app.ledger().allows_record(&row.candidate)? {
         Ok(())
     } else {
         Err(CaptureError::NoRecordConsent)

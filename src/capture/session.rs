@@ -268,6 +268,9 @@ impl Capture {
         slot: Option<CaptureSlot>,
     ) -> Result<(Capture, Option<String>), CaptureError> {
         let mut row = super::interview_row(app, interview)?;
+        if app.catalog.erased_at(&row.candidate)?.is_some() {
+            return Err(CaptureError::CandidateErased);
+        }
         if !app.ledger().allows_record(&row.candidate)? {
             return Err(CaptureError::NoRecordConsent);
         }
@@ -536,7 +539,10 @@ impl Ending {
         METRICS.captures_ended.with_label_values(&[code]).inc();
         let mut manifest = end.manifest;
         manifest.complete_with(code);
+        // An erased candidate's interview leaves nothing more behind, not even its manifest.
+        let erased = !matches!(self.app.catalog.erased_at(&end.row.candidate), Ok(None));
         match self.app.region(&end.row.region) {
+            Some(_) if erased => {}
             Some(region) => {
                 if let Err(e) = manifest.store(&end.key, &end.row, &region.store) {
                     tracing::error!(error = %e, "final manifest could not be written; segments stay recoverable");
@@ -766,6 +772,9 @@ impl Worker {
     /// The checks at every segment boundary: consent still stands, limits hold. Returns the
     /// consent scopes in force, which become the segment's tags.
     fn admit(&self, seg: &PlainSegment) -> Result<Vec<Scope>, CaptureError> {
+        if self.app.catalog.erased_at(&self.row.candidate)?.is_some() {
+            return Err(CaptureError::CandidateErased);
+        }
         let scopes = self.app.ledger().current_scopes(&self.row.candidate)?;
         if !scopes.contains(&Scope::Record) {
             return Err(CaptureError::ConsentWithdrawn);

@@ -170,6 +170,13 @@ pub(super) const STEPS: &[&str] = &[
     // A grant is withdrawn once: two withdrawals racing for it cannot both be recorded.
     "CREATE UNIQUE INDEX consent_withdrawn_once ON consent_events (withdraws)
      WHERE withdraws IS NOT NULL;",
+    // An erased candidate: the row stays as a tombstone (its id is what provision records and
+    // audit entries name), with nothing personal left in it.
+    // The language a candidate is addressed in (`ja`, `en`), for what kiroku writes to them.
+    // An interview's recording deleted when its retention ran out.
+    "ALTER TABLE candidates ADD COLUMN erased_at TEXT;
+     ALTER TABLE candidates ADD COLUMN language TEXT;
+     ALTER TABLE interviews ADD COLUMN recording_expired_at TEXT;",
 ];
 
 pub fn run(conn: &Connection) -> Result<(), CatalogError> {

@@ -8,6 +8,7 @@ mod ledger;
 mod migrations;
 mod recruiters;
 mod release;
+mod rights;
 mod rows;
 mod sql;
 
@@ -20,6 +21,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 pub use crate::vocab::InterviewState;
 pub use recruiters::{KeyCheck, Recipient, WebhookRow};
 pub use release::AnalysisRow;
+pub use rights::{CandidateProfile, Erased};
 pub use rows::{
     CandidateRow, ConsentEventRow, InterviewRow, NoticeRow, OutboxRow, ProvisionRow, SegmentRow,
 };
@@ -79,6 +81,9 @@ impl Catalog {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Deleted rows are overwritten, not left in free pages: an erased candidate's wrapped
+        // keys must not linger in the database file.
+        conn.pragma_update(None, "secure_delete", "ON")?;
         migrations::run(&conn)?;
         Ok(Catalog {
             conn: Mutex::new(conn),

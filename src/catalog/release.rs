@@ -221,14 +221,15 @@ impl Catalog {
         let ids: Vec<String> = {
             let mut st = tx.prepare(
                 "SELECT id FROM outbox WHERE candidate_id = ?1 AND scope = ?2 AND state = ?3
-                 AND kind != ?4",
+                 AND kind IN (?4, ?5)",
             )?;
             st.query_map(
                 params![
                     c.to_string(),
                     scope,
                     OutboxState::Pending,
-                    OutboxKind::ConsentWithdrawn
+                    OutboxKind::RecordingReady,
+                    OutboxKind::AnalysisReady
                 ],
                 |r| r.get(0),
             )?
@@ -236,7 +237,7 @@ impl Catalog {
         };
         tx.execute(
             "UPDATE outbox SET state = ?5, last_error = ?3, done_at = ?4
-             WHERE candidate_id = ?1 AND scope = ?2 AND state = ?6 AND kind != ?7",
+             WHERE candidate_id = ?1 AND scope = ?2 AND state = ?6 AND kind IN (?7, ?8)",
             params![
                 c.to_string(),
                 scope,
@@ -244,7 +245,8 @@ impl Catalog {
                 crate::util::now_rfc3339(),
                 OutboxState::Cancelled,
                 OutboxState::Pending,
-                OutboxKind::ConsentWithdrawn
+                OutboxKind::RecordingReady,
+                OutboxKind::AnalysisReady
             ],
         )?;
         tx.commit()?;
@@ -260,13 +262,14 @@ impl Catalog {
     ) -> Result<bool, CatalogError> {
         Ok(self.db().query_row(
             "SELECT EXISTS (SELECT 1 FROM outbox WHERE candidate_id = ?1 AND handle = ?2 AND scope = ?3
-                AND state = ?4 AND kind != ?5)",
+                AND state = ?4 AND kind IN (?5, ?6))",
             params![
                 c.to_string(),
                 recruiter.as_str(),
                 scope,
                 OutboxState::Delivered,
-                OutboxKind::ConsentWithdrawn
+                OutboxKind::RecordingReady,
+                OutboxKind::AnalysisReady
             ],
             |r| r.get(0),
         )?)

@@ -7,8 +7,8 @@ use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, 
 use crate::ids::{CandidateId, CountryCode, InterviewId, RecruiterHandle, RegionId};
 use crate::store::ObjectKey;
 use crate::vocab::{
-    AnalysisStatus, ConsentAction, InterviewState, Item, LegalBasis, MediaKind, Method, OutboxKind,
-    OutboxState, OutputFormat, ProvisionBasis, Scope,
+    AnalysisStatus, ConsentAction, InterviewState, Item, Language, LegalBasis, MediaKind, Method,
+    OutboxKind, OutboxState, OutputFormat, ProvisionBasis, Scope,
 };
 
 fn bad(what: &str, value: &str) -> FromSqlError {
@@ -50,6 +50,7 @@ text_column! {
     OutputFormat => "kind of analysis output",
     MediaKind => "media kind",
     InterviewState => "capture state",
+    Language => "language",
 }
 
 /// Identifiers: read with their own parser, so a row never carries one that could escape a

@@ -15,7 +15,7 @@ use crate::ids::{CandidateId, CountryCode, InterviewId, RecruiterHandle};
 
 mod privacy;
 
-use privacy::{AuditCmd, ConsentCmd, NoticeCmd, ReceiptCmd, RecruiterCmd, ReleaseArgs};
+use privacy::{AuditCmd, ConsentCmd, NoticeCmd, ReceiptCmd, RecruiterCmd, ReleaseArgs, SubjectCmd};
 
 #[derive(Parser)]
 #[command(
@@ -82,6 +82,18 @@ enum Command {
     Audit {
         #[command(subcommand)]
         what: AuditCmd,
+    },
+    /// Delete what is past its retention (`[retention]`): recordings, analysis reports,
+    /// WAV renditions. `kiroku serve` sweeps every hour by itself.
+    Retention {
+        #[command(subcommand)]
+        what: RetentionCmd,
+    },
+    /// A candidate's rights over their data, carried out for them: export, erasure,
+    /// suspension, correction.
+    Subject {
+        #[command(subcommand)]
+        what: SubjectCmd,
     },
     /// An operator's legal-exception release of a recording (APPI Art. 27(1)); prints the
     /// provision record's id.
@@ -173,6 +185,15 @@ enum CandidateCmd {
         external_ref: String,
         #[arg(long)]
         home_country: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum RetentionCmd {
+    /// Find what expired and delete it; with `--dry-run`, only list it.
+    Sweep {
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -321,6 +342,31 @@ fn run(cli: Cli) -> Res {
         Command::Receipt { what } => privacy::receipt(|| open(&cli), cli.json, what)?,
         Command::Audit { what } => privacy::audit(&open(&cli)?, cli.json, what)?,
         Command::Release(args) => privacy::release(&open(&cli)?, cli.json, args)?,
+        Command::Subject { what } => privacy::subject(&open(&cli)?, cli.json, what)?,
+        Command::Retention {
+            what: RetentionCmd::Sweep { dry_run },
+        } => {
+            let app = open(&cli)?;
+            let r = crate::subject::sweep(&app, crate::util::now_unix(), *dry_run)?;
+            let mut lines: Vec<String> = r
+                .expired
+                .iter()
+                .map(|e| serde_json::to_string(e).unwrap_or_default())
+                .collect();
+            lines.push(if *dry_run {
+                format!(
+                    "{} item(s) past their retention; nothing deleted (dry run)",
+                    r.expired.len()
+                )
+            } else {
+                format!(
+                    "{} item(s) past their retention deleted ({} object(s))",
+                    r.expired.len(),
+                    r.objects_deleted
+                )
+            });
+            emit(cli.json, serde_json::to_value(&r)?, &lines, None);
+        }
         Command::Ingest {
             candidate,
             recruiter,

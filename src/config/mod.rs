@@ -66,6 +66,9 @@ pub struct Config {
     pub audit: AuditConfig,
     pub release: ReleaseConfig,
     pub webhooks: WebhookConfig,
+    /// How long each kind of personal data is kept (`subject::retention`).
+    #[serde(default)]
+    pub retention: RetentionConfig,
     /// WHIP (WebRTC) ingest: where kiroku's ICE agent listens, which pages may publish.
     #[serde(default)]
     pub whip: WhipConfig,
@@ -146,6 +149,21 @@ pub struct AuditConfig {
     /// A witness service that receives every checkpoint by POST and keeps it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub witness: Option<WitnessConfig>,
+}
+
+/// Days each kind of data is kept after it was made; 0 keeps it until the candidate is erased.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Recordings (segments and manifest), counted from the interview's end.
+    #[serde(default)]
+    pub recordings_days: u64,
+    /// Analysis reports (JSON).
+    #[serde(default)]
+    pub analysis_days: u64,
+    /// WAV renditions made for analyzers.
+    #[serde(default)]
+    pub renditions_days: u64,
 }
 
 /// The bucket audit checkpoints are published to (`[audit.s3]`).
@@ -459,6 +477,7 @@ impl Default for Config {
                 download_link_ttl_seconds: 900,
                 public_url: "http://127.0.0.1:8080".into(),
             },
+            retention: RetentionConfig::default(),
             webhooks: WebhookConfig {
                 timeout_seconds: 10,
                 max_attempts: 8,

@@ -151,6 +151,9 @@ impl<I: Allows> Proof<I> {
     /// attempt): true while the consent it rests on stands. A legal-exception proof stands
     /// for the release it was made for.
     pub fn still_stands(&self, catalog: &Catalog) -> Result<bool, ConsentError> {
+        if catalog.erased_at(&self.candidate)?.is_some() {
+            return Ok(false);
+        }
         match &self.basis {
             Basis::LegalException { .. } => Ok(true),
             Basis::Consent {
@@ -202,6 +205,10 @@ pub enum Refusal {
     /// The recipient receives data in another country than the candidate's, and the
     /// candidate has no standing `transfer` consent for it (APPI Art. 28).
     NoTransferConsent { country: String },
+    /// The candidate was erased: their keys are destroyed, nothing can be released.
+    CandidateErased,
+    /// The recording was deleted when its retention ran out.
+    RecordingExpired,
 }
 
 impl Refusal {
@@ -214,6 +221,8 @@ impl Refusal {
             Refusal::AnalyzeConsentWithdrawn => "analyze_consent_withdrawn",
             Refusal::RecipientRevoked => "recipient_revoked",
             Refusal::NoTransferConsent { .. } => "no_transfer_consent",
+            Refusal::CandidateErased => "candidate_erased",
+            Refusal::RecordingExpired => "recording_expired",
         }
     }
 }
@@ -285,6 +294,10 @@ fn rules(
     let recipient = catalog.recipient(to)?;
     Ok(if interview.recruiter != *to {
         Err(Refusal::NotRecipientsInterview)
+    } else if catalog.erased_at(&interview.candidate)?.is_some() {
+        Err(Refusal::CandidateErased)
+    } else if item == Item::Recording && catalog.recording_expired_at(&interview.id)?.is_some() {
+        Err(Refusal::RecordingExpired)
     } else if recipient.revoked {
         Err(Refusal::RecipientRevoked)
     } else if !interview.state.is_ended() {

@@ -84,6 +84,11 @@ impl<'a> Ledger<'a> {
 
     /// The candidate's consents now.
     pub fn state(&self, candidate: &CandidateId) -> Result<ConsentState, ConsentError> {
+        // An erased candidate's events stay as the record of what provisions rested on, but
+        // nothing stands on them any more: no capture, analysis or release.
+        if self.catalog.erased_at(candidate)?.is_some() {
+            return Ok(ConsentState::replay(Vec::new()));
+        }
         Ok(ConsentState::replay(
             self.catalog.consent_events(candidate)?,
         ))
@@ -155,15 +160,7 @@ impl<'a> Clerk<'a> {
         home: &CountryCode,
         actor: &Actor,
     ) -> Result<CandidateId, ConsentError> {
-        if external_ref.is_empty()
-            || external_ref.len() > 200
-            || external_ref.chars().any(|c| c.is_control())
-        {
-            return Err(ConsentError::Invalid {
-                field: "external_ref",
-                why: "1 to 200 printable characters",
-            });
-        }
+        check_external_ref(external_ref)?;
         let id = self.catalog.add_candidate(external_ref, home)?;
         self.audit.record_or_warn(
             Event::CandidateRegistered {
@@ -383,8 +380,25 @@ impl<'a> Clerk<'a> {
     }
 }
 
+/// A front-end's reference for a candidate: 1 to 200 printable characters.
+pub fn check_external_ref(external_ref: &str) -> Result<(), ConsentError> {
+    if external_ref.is_empty()
+        || external_ref.len() > 200
+        || external_ref.chars().any(|c| c.is_control())
+    {
+        return Err(ConsentError::Invalid {
+            field: "external_ref",
+            why: "1 to 200 printable characters",
+        });
+    }
+    Ok(())
+}
+
+/// The candidate exists and is not erased (an erased candidate's consents can no longer be
+/// given or withdrawn: nothing of theirs is kept to give it to).
 fn known_candidate(catalog: &Catalog, c: &CandidateId) -> Result<(), ConsentError> {
     match catalog.candidate(c)? {
+        Some(_) if catalog.erased_at(c)?.is_some() => Err(ConsentError::CandidateErased),
         Some(_) => Ok(()),
         None => Err(ConsentError::UnknownCandidate),
     }

@@ -18,7 +18,7 @@ pub mod state;
 pub use decision::{Basis, Item, LegalBasis, Proof, Refusal};
 pub use ledger::{
     Circumstances, Clerk, GrantRequest, Granted, Ledger, Method, Standing, WithdrawRequest,
-    Withdrawal,
+    Withdrawal, check_external_ref,
 };
 pub use state::ConsentState;
 
@@ -32,6 +32,8 @@ pub enum ConsentError {
     Scope(#[from] ScopeError),
     #[error("unknown candidate")]
     UnknownCandidate,
+    #[error("the candidate was erased; nothing of theirs is kept or recorded any more")]
+    CandidateErased,
     #[error("there is no standing `{0}` consent to withdraw")]
     NothingToWithdraw(String),
     #[error("this candidate has no consent event `{0}`")]
@@ -70,6 +72,7 @@ impl ConsentError {
             Scope(ScopeError::Unexpected(_)) => "unexpected_recipient_or_country",
             Scope(ScopeError::Id(_)) => "invalid_id",
             UnknownCandidate => "unknown_candidate",
+            CandidateErased => "candidate_erased",
             NothingToWithdraw(_) => "nothing_to_withdraw",
             UnknownConsent(_) => "unknown_consent",
             UnknownRecruiter(_) => "unknown_recruiter",

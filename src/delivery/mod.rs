@@ -7,6 +7,8 @@
 //! - A withdrawal cancels every pending delivery resting on the withdrawn scope, and, if the
 //!   recruiter has already received data of that candidate, queues `consent.withdrawn` (APPI
 //!   Art. 35, GDPR Art. 19: tell each recipient).
+//! - An erasure queues `candidate.erased` to every recipient that received the candidate's
+//!   data (the erasure itself has already cancelled their pending `*.ready` deliveries).
 //! - Signature: header `Kiroku-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret,
 //!   "<t>.<body>")>`. Receivers check it with [`verify_signature`] and refuse a `t` outside
 //!   their replay window; every delivery has a unique `id` for deduplication.
@@ -49,6 +51,7 @@ pub fn listen(app: &Arc<Kiroku>) {
             Happened::AnalysisCompleted(row) => {
                 outbox::ready(&app, row, Item::Analysis, OutboxKind::AnalysisReady)
             }
+            Happened::CandidateErased(c) => outbox::candidate_erased(&app, c),
         }
     });
 }

@@ -76,6 +76,36 @@ pub(super) fn on_consent_changed(app: &Kiroku, e: &ConsentEventRow) -> Result<()
     Ok(())
 }
 
+/// Tells every recipient that received an erased candidate's data; queued even without a
+/// webhook, like a withdrawal's notice, so the outbox shows whom to tell by other means.
+pub(super) fn candidate_erased(app: &Kiroku, c: &crate::ids::CandidateId) {
+    let result = (|| -> Result<(), BoxError> {
+        for handle in app.catalog.recipients_of(c)? {
+            let to = RecruiterHandle::parse(&handle)?;
+            app.catalog.enqueue(&OutboxRow {
+                id: new_id(),
+                recruiter: to.clone(),
+                kind: OutboxKind::CandidateErased,
+                candidate: *c,
+                interview: None,
+                // The notice is about whatever the recipient received under its share scopes.
+                scope: Scope::ShareRecording(to),
+                state: OutboxState::Pending,
+                attempts: 0,
+                next_at: 0,
+                last_error: None,
+                created_at: crate::util::now_rfc3339(),
+                done_at: None,
+            })?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        tracing::error!(error = %e, candidate = %c, "could not queue the erasure notices");
+    }
+    app.wake_deliveries();
+}
+
 /// Queues a `*.ready` delivery of `item` to the interview's recruiter while its share scope
 /// stands; a failure to queue is logged, never passed back to capture or analysis.
 pub(super) fn ready(app: &Kiroku, row: &InterviewRow, item: Item, kind: OutboxKind) {

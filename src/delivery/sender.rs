@@ -235,11 +235,11 @@ enum Ready {
 fn prepare(app: &Kiroku, row: &OutboxRow) -> Result<Ready, BoxError> {
     let to = row.recruiter.clone();
     let Some(hook) = app.catalog.webhook(&to)? else {
-        return Ok(if row.kind == OutboxKind::ConsentWithdrawn {
-            Ready::Fail(
-                "the recruiter has no webhook endpoint: tell it of the withdrawal by other means"
-                    .into(),
-            )
+        return Ok(if row.kind.is_notice() {
+            Ready::Fail(format!(
+                "the recruiter has no webhook endpoint: tell it by other means ({})",
+                row.kind.as_str()
+            ))
         } else {
             Ready::Cancel("the recruiter has no webhook endpoint".into())
         });
@@ -283,6 +283,23 @@ fn prepare(app: &Kiroku, row: &OutboxRow) -> Result<Ready, BoxError> {
                     body
                 }
             }
+        }
+        OutboxKind::CandidateErased => {
+            let interviews: Vec<String> = app
+                .catalog
+                .interviews_of_candidate(&row.candidate)?
+                .into_iter()
+                .filter(|i| i.recruiter == to)
+                .map(|i| i.id.to_string())
+                .collect();
+            json!({
+                "id": row.id,
+                "type": row.kind,
+                "created_at": row.created_at,
+                "candidate_id": row.candidate,
+                "interview_ids": interviews,
+                "instruction": "The candidate's data was erased at their request. Delete everything you received of it (APPI Art. 35, GDPR Art. 17 and 19).",
+            })
         }
         OutboxKind::ConsentWithdrawn => {
             let interviews: Vec<String> = app

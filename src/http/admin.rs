@@ -1,5 +1,5 @@
 //! The operator API (operator token): privacy-notice versions, recruiters and their keys,
-//! legal-exception releases, the delivery outbox and the audit log's state; and the public
+//! legal-exception releases, erasures, the delivery outbox and the audit log's state; and the public
 //! key anyone may fetch to check receipts and checkpoints.
 
 use axum::extract::{Path, State};
@@ -25,6 +25,9 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/admin/recruiters", post(add_recruiter))
         .route("/v1/admin/recruiters/{handle}/rotate", post(rotate))
         .route("/v1/admin/recruiters/{handle}/revoke", post(revoke))
+        .route("/v1/admin/candidates/{id}", axum::routing::patch(correct))
+        .route("/v1/admin/candidates/{id}/erase", post(erase))
+        .route("/v1/admin/candidates/{id}/suspend", post(suspend))
         .route("/v1/admin/releases", post(legal_release))
         .route("/v1/admin/deliveries", get(deliveries))
         .route("/v1/admin/audit", get(audit))
@@ -146,6 +149,128 @@ async fn revoke(
     let (app, handle) = (s.app.clone(), h.clone());
     let n = blocking(move || crate::recruiter::revoke(&app, &handle)).await?;
     Ok(Json(json!({"recruiter": h, "revoked": n})).into_response())
+}
+
+/// `POST /v1/admin/candidates/{id}/erase`: erases the candidate (see `subject`); 200 with
+/// the report. Holds a blocking thread while the candidate's streams stop (bounded by a few
+/// segment lengths), never as long as a client likes.
+async fn erase(
+    _: Operator,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let c = crate::ids::CandidateId::parse(&id)?;
+    let app = s.app.clone();
+    let report = blocking(move || {
+        crate::subject::erase(&app, &c, &crate::audit::Actor::Operator).map_err(ApiError::from)
+    })
+    .await?;
+    Ok(Json(report).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CorrectBody {
+    external_ref: Option<String>,
+    home_country: Option<String>,
+    language: Option<String>,
+}
+
+/// `PATCH /v1/admin/candidates/{id}`: corrects the fields given (see `subject::correct`);
+/// 200 with the fields corrected and the interviews a new home country leaves abroad.
+async fn correct(
+    _: Operator,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    StrictJson(b): StrictJson<CorrectBody>,
+) -> Result<Response, ApiError> {
+    let c = crate::ids::CandidateId::parse(&id)?;
+    let language = match b.language.as_deref() {
+        None => None,
+        Some(l) => Some(crate::vocab::Language::parse(l).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+                "`language`: `ja` or `en`",
+            )
+        })?),
+    };
+    let correction = crate::subject::Correction {
+        external_ref: b.external_ref,
+        home_country: b
+            .home_country
+            .as_deref()
+            .map(CountryCode::parse)
+            .transpose()?,
+        language,
+    };
+    let app = s.app.clone();
+    let report = blocking(move || {
+        crate::subject::correct(&app, &c, &correction, &crate::audit::Actor::Operator)
+            .map_err(ApiError::from)
+    })
+    .await?;
+    Ok(Json(report).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SuspendBody {
+    #[serde(rename = "use", default)]
+    use_: bool,
+    #[serde(default)]
+    provision: bool,
+    /// How the request came in: `paper` (default), `web_form` or `api`.
+    #[serde(default)]
+    method: Option<String>,
+    /// The request's reference (a ticket or letter number).
+    #[serde(default)]
+    reference: Option<String>,
+}
+
+/// `POST /v1/admin/candidates/{id}/suspend`: `{"use": true, "provision": true}` withdraws
+/// every standing grant of those kinds (see `subject::suspend`); 200 with the withdrawals.
+async fn suspend(
+    _: Operator,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    StrictJson(b): StrictJson<SuspendBody>,
+) -> Result<Response, ApiError> {
+    let c = crate::ids::CandidateId::parse(&id)?;
+    if !b.use_ && !b.provision {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "nothing_to_suspend",
+            "say what to suspend: \"use\", \"provision\" or both",
+        ));
+    }
+    let method = match b.method.as_deref() {
+        None => crate::consent::Method::Paper,
+        Some(m) => crate::consent::Method::parse(m).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+                "`method`: one of paper, web_form, api",
+            )
+        })?,
+    };
+    let how = crate::consent::Circumstances {
+        method,
+        origin: crate::subject::request_origin("suspension", b.reference.as_deref()),
+        language: None,
+        time_zone: None,
+    };
+    let what = crate::subject::Suspension {
+        use_: b.use_,
+        provision: b.provision,
+    };
+    let app = s.app.clone();
+    let report = blocking(move || {
+        crate::subject::suspend(&app, &c, what, &how, &crate::audit::Actor::Operator)
+            .map_err(ApiError::from)
+    })
+    .await?;
+    Ok(Json(report).into_response())
 }
 
 #[derive(Deserialize)]

@@ -41,6 +41,9 @@ struct CreateBody {
     /// The front-end's own reference; kept in the catalog only, never in traces or keys.
     external_ref: String,
     home_country: String,
+    /// The language kiroku addresses the candidate in: `ja` or `en` (default: none given).
+    #[serde(default)]
+    language: Option<String>,
 }
 
 /// `POST /v1/candidates`
@@ -50,10 +53,25 @@ async fn create(
     StrictJson(b): StrictJson<CreateBody>,
 ) -> Result<Response, ApiError> {
     let home = CountryCode::parse(&b.home_country)?;
+    let language = match b.language.as_deref() {
+        None => None,
+        Some(l) => Some(crate::vocab::Language::parse(l).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+                "`language`: `ja` or `en`",
+            )
+        })?),
+    };
     let app = s.app.clone();
     let id = blocking(move || {
-        app.clerk()
-            .register_candidate(&b.external_ref, &home, &Actor::Service)
+        let id = app
+            .clerk()
+            .register_candidate(&b.external_ref, &home, &Actor::Service)?;
+        if language.is_some() {
+            app.catalog.correct_candidate(&id, None, None, language)?;
+        }
+        Ok::<_, ApiError>(id)
     })
     .await?;
     Ok((StatusCode::CREATED, Json(json!({"candidate_id": id}))).into_response())

@@ -13,6 +13,7 @@ use crate::recording::RecordingError;
 use crate::recruiter::RecruiterError;
 use crate::release::{RangeError, ReleaseError};
 use crate::segment::SegmentError;
+use crate::subject::SubjectError;
 
 /// An error as the client sees it: status, stable code, message.
 #[derive(Debug)]
@@ -112,6 +113,7 @@ pub fn capture_status(e: &CaptureError) -> StatusCode {
             StatusCode::INTERNAL_SERVER_ERROR
         }
         Consent(ConsentError::UnknownCandidate) => StatusCode::NOT_FOUND,
+        Consent(ConsentError::CandidateErased) | CandidateErased => StatusCode::GONE,
         Consent(_) => StatusCode::BAD_REQUEST,
         Media(_) | Seal(_) | Store(_) | Manifest(_) | Catalog(_) | Keys(_) | Random(_) => {
             StatusCode::INTERNAL_SERVER_ERROR
@@ -163,6 +165,8 @@ impl From<RecordingError> for ApiError {
         use RecordingError::*;
         let (status, code) = match &e {
             UnknownInterview => (StatusCode::NOT_FOUND, "unknown_interview"),
+            CandidateErased => (StatusCode::GONE, "candidate_erased"),
+            Expired => (StatusCode::GONE, "recording_expired"),
             StillCapturing => (StatusCode::CONFLICT, "still_capturing"),
             Empty => (StatusCode::NOT_FOUND, "no_segments"),
             Catalog(_) | KeyLookup(_) | Output { .. } => return ApiError::internal(&e),
@@ -177,12 +181,40 @@ impl From<ConsentError> for ApiError {
         use ConsentError::*;
         let status = match &e {
             UnknownCandidate | UnknownConsent(_) => StatusCode::NOT_FOUND,
+            CandidateErased => StatusCode::GONE,
             UnknownRecruiter(_) | UnknownNotice(_) | NoNotice => StatusCode::UNPROCESSABLE_ENTITY,
             NothingToWithdraw(_) | NoticeExists(_) => StatusCode::CONFLICT,
             Scope(_) | Invalid { .. } | NoReference | Id(_) => StatusCode::BAD_REQUEST,
             Audit(_) | Catalog(_) => return ApiError::internal(&e),
         };
         ApiError::new(status, e.code(), e.to_string())
+    }
+}
+
+impl From<SubjectError> for ApiError {
+    fn from(e: SubjectError) -> ApiError {
+        let e = match e {
+            SubjectError::Consent(c) => return c.into(),
+            SubjectError::Recording(r) => return r.into(),
+            other => other,
+        };
+        match &e {
+            SubjectError::UnknownCandidate => {
+                ApiError::new(StatusCode::NOT_FOUND, "unknown_candidate", e.to_string())
+            }
+            // A store that is down: the erasure is recorded as far as it went and finishes
+            // when it is asked again.
+            SubjectError::Store { .. } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                format!("{e}; the candidate is marked erased, ask again to finish"),
+            ),
+            SubjectError::Recording(_)
+            | SubjectError::Export(_)
+            | SubjectError::Catalog(_)
+            | SubjectError::Audit(_)
+            | SubjectError::Consent(_) => ApiError::internal(&e),
+        }
     }
 }
 
@@ -255,6 +287,16 @@ impl From<Refusal> for ApiError {
                     Some(json!({"reason": r.code(), "scope": format!("transfer:{country}")}));
                 a
             }
+            Refusal::CandidateErased => ApiError::new(
+                StatusCode::GONE,
+                r.code(),
+                "the candidate's data was erased at their request",
+            ),
+            Refusal::RecordingExpired => ApiError::new(
+                StatusCode::GONE,
+                r.code(),
+                "the recording was deleted when its retention ran out",
+            ),
             Refusal::RecipientRevoked => ApiError::new(
                 StatusCode::FORBIDDEN,
                 r.code(),

@@ -12,7 +12,7 @@
 //! | `POST /v1/candidates`, `POST /v1/candidates/{id}/consents`, `POST /v1/candidates/{id}/consents/{consent_id}/withdraw`, `GET /v1/candidates/{id}/consents`, `GET /v1/candidates/{id}/consents/{consent_id}/receipt`, `GET /v1/candidates/{id}/provisions` | service token |
 //! | `GET /v1/recruiter/interviews`, `GET /v1/recruiter/interviews/{id}/recording`, `GET /v1/recruiter/interviews/{id}/analysis`, `PUT`/`DELETE /v1/recruiter/webhook` | a recruiter's API key |
 //! | `GET /v1/links/{token}` | the recruiter a download link was delivered to, with its API key |
-//! | `POST`/`GET /v1/admin/notices`, `POST /v1/admin/recruiters`, `POST /v1/admin/recruiters/{handle}/rotate`, `POST /v1/admin/recruiters/{handle}/revoke`, `POST /v1/admin/releases`, `GET /v1/admin/deliveries`, `GET /v1/admin/audit` | operator token |
+//! | `POST`/`GET /v1/admin/notices`, `POST /v1/admin/recruiters`, `POST /v1/admin/recruiters/{handle}/rotate`, `POST /v1/admin/recruiters/{handle}/revoke`, `POST /v1/admin/releases`, `GET /v1/admin/deliveries`, `GET /v1/admin/audit`, `PATCH /v1/admin/candidates/{id}`, `POST /v1/admin/candidates/{id}/erase`, `POST /v1/admin/candidates/{id}/suspend`, `POST /v1/admin/candidates/{id}/export`, `GET`/`DELETE /v1/admin/exports/{job}`, `GET /v1/admin/exports/{job}/archive` | operator token |
 
 mod admin;
 mod auth;
@@ -20,6 +20,7 @@ mod body;
 mod candidates;
 mod downloads;
 mod error;
+mod exports;
 mod ingest;
 mod listener;
 mod recruiters;
@@ -58,6 +59,8 @@ pub struct AppState {
     generations: Arc<std::sync::atomic::AtomicU64>,
     /// Recording downloads in flight per recipient.
     downloads: downloads::Downloads,
+    /// Disclosure exports running or waiting to be fetched.
+    exports: exports::Jobs,
 }
 
 impl AppState {
@@ -70,6 +73,7 @@ impl AppState {
             parked: Arc::default(),
             generations: Arc::default(),
             downloads: downloads::Downloads::default(),
+            exports: exports::Jobs::default(),
         }
     }
 
@@ -136,6 +140,12 @@ fn routes(state: AppState) -> Router {
             put(stream::media).layer(DefaultBodyLimit::disable()),
         )
         .route("/v1/keys", get(admin::keys))
+        .route("/v1/admin/candidates/{id}/export", post(exports::start))
+        .route(
+            "/v1/admin/exports/{job}",
+            get(exports::status).delete(exports::remove),
+        )
+        .route("/v1/admin/exports/{job}/archive", get(exports::archive))
         .merge(whip::routes())
         .merge(candidates::routes())
         .merge(recruiters::routes())

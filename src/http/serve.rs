@@ -53,6 +53,7 @@ async fn serve(app: Arc<Kiroku>) -> Result<(), std::io::Error> {
         }
     }
     let mut deliveries = tokio::spawn(crate::delivery::run(app.clone()));
+    tokio::spawn(sweep_hourly(app.clone()));
     tracing::info!(%addr, "kiroku is listening");
     println!("kiroku listening on http://{addr}");
     for (role, secret) in [
@@ -153,5 +154,31 @@ async fn stop_signal() {
     tokio::select! {
         _ = interrupt => {}
         _ = terminate => {}
+    }
+}
+
+/// Deletes what is past its retention at start and every hour after, until `serve` stops.
+async fn sweep_hourly(app: Arc<Kiroku>) {
+    loop {
+        let a = app.clone();
+        let swept = tokio::task::spawn_blocking(move || {
+            crate::subject::sweep(&a, crate::util::now_unix(), false)
+        })
+        .await;
+        match swept {
+            Ok(Ok(r)) if !r.expired.is_empty() => {
+                tracing::info!(
+                    items = r.expired.len(),
+                    objects = r.objects_deleted,
+                    "retention sweep"
+                )
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "retention sweep failed"),
+            _ => {}
+        }
+        tokio::select! {
+            _ = app.stopped() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}
+        }
     }
 }

@@ -34,6 +34,10 @@ pub enum RecordingError {
     UnknownInterview,
     #[error("the interview is still being captured")]
     StillCapturing,
+    #[error("the candidate's data was erased at their request")]
+    CandidateErased,
+    #[error("the recording was deleted when its retention ran out")]
+    Expired,
     #[error("the interview has no stored segments")]
     Empty,
     #[error("the interview's region or the candidate's key is gone")]

@@ -29,6 +29,12 @@ pub fn store_and_key<'a>(
     app: &'a Kiroku,
     row: &InterviewRow,
 ) -> Result<(&'a Store, CandidateKey), RecordingError> {
+    if app.catalog.erased_at(&row.candidate)?.is_some() {
+        return Err(RecordingError::CandidateErased);
+    }
+    if app.catalog.recording_expired_at(&row.id)?.is_some() {
+        return Err(RecordingError::Expired);
+    }
     let (region, key) = app.interview_key(row)?.ok_or(RecordingError::KeyGone)?;
     Ok((&region.store, key))
 }
@@ -72,6 +78,11 @@ impl VerifiedRecording {
             key,
             segments,
         })
+    }
+
+    /// The candidate key the recording opens with (for its analysis outputs).
+    pub fn key(&self) -> &CandidateKey {
+        &self.key
     }
 
     pub fn row(&self) -> &InterviewRow {

@@ -88,6 +88,39 @@ impl LocalStore {
         Ok(())
     }
 
+    /// Deletes every object under `prefix` (a folder of the store, ending in `/`), tags and
+    /// unfinished writes included; returns how many objects were deleted.
+    pub fn erase_prefix(&self, prefix: &str) -> Result<usize, StoreError> {
+        let keys: Vec<ObjectKey> = self
+            .list()?
+            .into_iter()
+            .filter(|k| k.as_str().starts_with(prefix))
+            .collect();
+        for k in &keys {
+            self.delete(k)?;
+        }
+        let folder = self.root.join(prefix.trim_end_matches('/'));
+        match std::fs::remove_dir_all(&folder) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(StoreError::Io {
+                    key: prefix.to_string(),
+                    source,
+                });
+            }
+        }
+        if let Some(parent) = folder.parent()
+            && parent.exists()
+        {
+            crate::util::fsync_dir(parent).map_err(|source| StoreError::Io {
+                key: prefix.to_string(),
+                source,
+            })?;
+        }
+        Ok(keys.len())
+    }
+
     /// Every object key in the store, sorted (temporary files of unfinished writes skipped).
     pub fn list(&self) -> Result<Vec<ObjectKey>, StoreError> {
         let mut out = Vec::new();

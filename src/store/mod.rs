@@ -50,6 +50,10 @@ impl ObjectKey {
             "candidates/{c}/interviews/{i}/segments/{index:08}.krk"
         ))
     }
+    /// The folder every object of one candidate lives under (erasure removes it whole).
+    pub fn candidate_prefix(c: &CandidateId) -> String {
+        format!("candidates/{c}/")
+    }
     pub fn manifest(c: &CandidateId, i: &InterviewId) -> ObjectKey {
         ObjectKey(format!("candidates/{c}/interviews/{i}/manifest.krk"))
     }
@@ -126,6 +130,22 @@ impl Store {
         match self {
             Store::Local(s) => s.get_tags(key),
             Store::S3(s) => s.get_tags(key),
+        }
+    }
+    /// Deletes one object (and its spooled copy); a missing one is not an error.
+    pub fn delete(&self, key: &ObjectKey) -> Result<(), StoreError> {
+        match self {
+            Store::Local(s) => s.delete(key),
+            Store::S3(s) => s.delete(key),
+        }
+    }
+    /// Deletes every object of a candidate's (segments, manifests, analysis, renditions),
+    /// spooled copies included; returns how many were deleted. Idempotent.
+    pub fn erase_candidate(&self, c: &CandidateId) -> Result<usize, StoreError> {
+        let prefix = ObjectKey::candidate_prefix(c);
+        match self {
+            Store::Local(s) => s.erase_prefix(&prefix),
+            Store::S3(s) => s.erase_prefix(&prefix),
         }
     }
     /// Whether the region takes new interviews (an S3 region refuses them while its spool is

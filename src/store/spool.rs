@@ -115,6 +115,22 @@ impl Spool {
         Ok(true)
     }
 
+    /// Drops one spooled object: it is never uploaded.
+    pub fn delete(&self, key: &ObjectKey) -> Result<(), StoreError> {
+        let mut held = self.held();
+        self.files.delete(key)?;
+        held.remove(key.as_str());
+        Ok(())
+    }
+
+    /// Drops every spooled object under `prefix` (an erased candidate's): never uploaded.
+    pub fn erase_prefix(&self, prefix: &str) -> Result<usize, StoreError> {
+        let mut held = self.held();
+        let n = self.files.erase_prefix(prefix)?;
+        held.retain(|k, _| !k.starts_with(prefix));
+        Ok(n)
+    }
+
     /// Adds what other processes spooled since this one looked.
     pub fn rescan(&self) -> Result<(), StoreError> {
         let on_disk = self.files.list()?;

@@ -1,5 +1,5 @@
 //! The command line's privacy commands, one file per noun: notices, consents, recruiters,
-//! receipts, the audit log and legal-exception releases. They mirror the API and go through
+//! receipts, the audit log, legal-exception releases and the candidate's rights. They mirror the API and go through
 //! the same modules.
 
 mod audit;
@@ -8,6 +8,7 @@ mod notice;
 mod receipt;
 mod recruiter;
 mod release;
+mod subject;
 
 pub use audit::{AuditCmd, audit};
 pub use consent::{ConsentCmd, consent};
@@ -15,3 +16,4 @@ pub use notice::{NoticeCmd, notice};
 pub use receipt::{ReceiptCmd, receipt};
 pub use recruiter::{RecruiterCmd, recruiter};
 pub use release::{ReleaseArgs, release};
+pub use subject::{SubjectCmd, subject};

@@ -265,6 +265,33 @@ impl S3Store {
         ))
     }
 
+    /// Deletes one object, from the spool first, then from the bucket.
+    pub fn delete(&self, key: &ObjectKey) -> Result<(), StoreError> {
+        self.spool.delete(key)?;
+        let req = self
+            .client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key.as_str());
+        self.run(async move { req.send().await.map(|_| ()).map_err(classify) })
+            .map_err(|e| self.store_error(key, e))
+    }
+
+    /// Deletes every object under `prefix`, in the spool first (so the uploader does not put
+    /// one back), then in the bucket; returns how many were deleted.
+    pub fn erase_prefix(&self, prefix: &str) -> Result<usize, StoreError> {
+        let mut n = self.spool.erase_prefix(prefix)?;
+        for key in self.list(prefix)? {
+            let req = self.client.delete_object().bucket(&self.bucket).key(&key);
+            self.run(async move { req.send().await.map(|_| ()).map_err(classify) })
+                .map_err(|e| {
+                    StoreError::Unavailable(format!("region {}: {}", self.region, e.text()))
+                })?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// Every key in the bucket under `prefix`.
     pub fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         let mut keys = Vec::new();

@@ -39,6 +39,13 @@ pub enum StartError {
     Audit(#[from] AuditError),
     #[error(transparent)]
     Anchor(#[from] crate::anchor::AnchorError),
+    #[error(transparent)]
+    Keyring(#[from] crate::keyring::KeyringError),
+    #[error(
+        "region {region}: the catalog holds candidate keys wrapped under {path}, which is gone: \
+         restore it so they can be moved into the keyring"
+    )]
+    LegacyKeyMissing { region: String, path: String },
     #[error("secret file {path}: {source}")]
     Secret {
         path: String,
@@ -46,12 +53,14 @@ pub enum StartError {
     },
 }
 
-/// Why a candidate key could not be looked up (or made): the catalog failed, or the wrapped
-/// key does not open under the region's master key. Neither says anything about a recording.
+/// Why a candidate key could not be looked up (or made): the catalog or the keyring failed,
+/// or the wrapped key does not open under its epoch key. None says anything about a recording.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyLookupError {
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Keyring(#[from] crate::keyring::KeyringError),
     #[error(transparent)]
     Key(#[from] KeyError),
 }
@@ -60,7 +69,6 @@ pub enum KeyLookupError {
 pub struct RegionRuntime {
     pub region: Region,
     pub store: Store,
-    master: MasterKey,
 }
 
 /// A bearer secret and, when kiroku generated it, the file it lives in.
@@ -86,6 +94,8 @@ pub struct Kiroku {
     pub audit: Audit,
     /// Publishes audit checkpoints outside the data dir (`[audit.s3]`, `[audit.witness]`).
     pub anchor: Option<Arc<crate::anchor::Anchor>>,
+    /// Candidates' wrapped keys and the epoch keys, outside the data dir.
+    pub keyring: crate::keyring::Keyring,
     /// Woken when a push delivery is queued.
     pub deliveries_wake: tokio::sync::Notify,
     /// What lower modules announce to those above them (see [`crate::events`]).
@@ -131,7 +141,6 @@ impl Kiroku {
         let catalog = Catalog::open(&data.join("catalog.db"))?;
         let mut regions = BTreeMap::new();
         for region in plan.regions.clone() {
-            let master = MasterKey::load_or_create(&data.join(&region.master_key_file))?;
             let store = match region.backend() {
                 Backend::Local => Store::Local(LocalStore::new(
                     &data
@@ -145,15 +154,13 @@ impl Kiroku {
                     Store::S3(Arc::new(S3Store::open(region.id.as_str(), s3, spool)?))
                 }
             };
-            regions.insert(
-                region.id.clone(),
-                RegionRuntime {
-                    region,
-                    store,
-                    master,
-                },
-            );
+            regions.insert(region.id.clone(), RegionRuntime { region, store });
         }
+        let keyring = crate::keyring::Keyring::open(
+            &keys_dir(&config)?,
+            &regions.keys().cloned().collect::<Vec<_>>(),
+        )?;
+        move_legacy_keys(&catalog, &keyring, &data, &plan.regions)?;
         let service_token = secret(&config.service_token, &data.join("secrets/service.token"))?;
         let operator_token = secret(&config.operator_token, &data.join("secrets/operator.token"))?;
         let signer = Arc::new(OperatorKey::load_or_create(
@@ -195,6 +202,7 @@ impl Kiroku {
             signer,
             audit,
             anchor,
+            keyring,
             deliveries_wake: tokio::sync::Notify::new(),
             events: Announcer::default(),
             background: Background::default(),
@@ -307,12 +315,11 @@ impl Kiroku {
         region: &RegionRuntime,
     ) -> Result<CandidateKey, KeyLookupError> {
         let id = &region.region.id;
-        if let Some((v, wrapped)) = self.catalog.candidate_key(c, id)? {
-            return Ok(region.master.unwrap(&wrapped, c, v, id)?);
+        if let Some(key) = self.keyring.newest(c, id)? {
+            return Ok(key);
         }
         let key = CandidateKey::generate(1)?;
-        let wrapped = region.master.wrap(&key, c, id)?;
-        if self.catalog.insert_candidate_key(c, id, 1, &wrapped)? {
+        if self.keyring.insert(c, id, &key)? {
             Ok(key)
         } else {
             // Another capture created it first; use theirs.
@@ -341,11 +348,7 @@ impl Kiroku {
         region: &RegionRuntime,
         v: u32,
     ) -> Result<Option<CandidateKey>, KeyLookupError> {
-        let id = &region.region.id;
-        match self.catalog.candidate_key_version(c, id, v)? {
-            Some(wrapped) => Ok(Some(region.master.unwrap(&wrapped, c, v, id)?)),
-            None => Ok(None),
-        }
+        Ok(self.keyring.version(c, &region.region.id, v)?)
     }
 
     /// Takes one of the concurrent-capture slots; `None` when all are taken.
@@ -401,4 +404,58 @@ fn secret(configured: &Option<String>, file: &Path) -> Result<Secret, StartError
         value,
         file: Some(file.to_path_buf()),
     })
+}
+
+/// The keys folder: `[keys] dir`, else the data dir's sibling `<data_dir>.keys`.
+fn keys_dir(config: &Config) -> Result<PathBuf, StartError> {
+    if let Some(d) = &config.keys.dir {
+        return Ok(d.clone());
+    }
+    let data = std::fs::canonicalize(&config.data_dir).map_err(|source| StartError::Secret {
+        path: config.data_dir.display().to_string(),
+        source,
+    })?;
+    let name = data
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "kiroku".into());
+    Ok(data.with_file_name(format!("{name}.keys")))
+}
+
+/// Moves candidate keys wrapped under a region's legacy master key (in the catalog, from
+/// before the keyring) into the keyring, then destroys that key file: afterwards the data dir
+/// holds no key material. A region whose legacy rows' key file is gone refuses to start.
+fn move_legacy_keys(
+    catalog: &Catalog,
+    keyring: &crate::keyring::Keyring,
+    data: &Path,
+    regions: &[Region],
+) -> Result<(), StartError> {
+    let legacy = catalog.legacy_candidate_keys()?;
+    for region in regions {
+        let path = data.join(&region.master_key_file);
+        let rows: Vec<_> = legacy.iter().filter(|r| r.1 == region.id).collect();
+        if !rows.is_empty() {
+            if !path.exists() {
+                return Err(StartError::LegacyKeyMissing {
+                    region: region.id.to_string(),
+                    path: path.display().to_string(),
+                });
+            }
+            let master = MasterKey::load_or_create(&path)?;
+            for (c, r, v, wrapped) in &rows {
+                let key = master.unwrap(wrapped, c, *v, r)?;
+                keyring.insert(c, r, &key)?;
+            }
+            catalog.delete_legacy_candidate_keys(&region.id)?;
+            tracing::info!(region = %region.id, keys = rows.len(), "candidate keys moved into the keyring");
+        }
+        if path.exists() {
+            crate::util::shred_file(&path).map_err(|source| StartError::Secret {
+                path: path.display().to_string(),
+                source,
+            })?;
+        }
+    }
+    Ok(())
 }

@@ -34,7 +34,8 @@
 //!                                   checkpoints published outside the data dir
 //! events, audit                     announcements; the audit log
 //! catalog                           SQLite: the typed rows
-//! store, segment                    object stores; GStreamer
+//! store, segment, keyring           object stores; GStreamer; candidates' wrapped keys and
+//!                                   the epoch keys, outside the data dir
 //! seal, signing, config             AEAD; Ed25519; the operator's config
 //! vocab                             the records' words (scopes, items, outbox states…)
 //! ids, util                         identifiers; files, clock, secrets
@@ -57,6 +58,8 @@
 //! - [`segment`]: the only user of GStreamer: pipelines (built in or `pipelines_dir`), remux, cuts
 //!   (Matroska at clusters, MP4 at fragments), and WHIP sessions received by `webrtcbin`.
 //! - [`store`]: object stores; accepts only sealed objects.
+//! - [`keyring`]: candidates' wrapped keys under rotating epoch keys, kept outside the data
+//!   dir, and the erasure ledger.
 //! - [`catalog`]: the SQLite database: candidates, interviews, segments, wrapped keys, consents.
 //! - [`consent`]: the consent ledger, receipts, and the release decision point.
 //! - [`placement`]: which region an interview's data lives in (home country, `transfer`).
@@ -102,6 +105,7 @@ pub mod delivery;
 pub mod events;
 pub mod http;
 pub mod ids;
+pub mod keyring;
 pub mod metrics;
 pub mod node;
 pub mod placement;

@@ -15,5 +15,6 @@ pub fn open(config: Config) -> Result<Arc<Kiroku>, StartError> {
     let app = Kiroku::open(config)?;
     crate::delivery::listen(&app);
     crate::analysis::late::listen(&app);
+    crate::subject::reapply_ledger(&app);
     Ok(app)
 }

@@ -11,6 +11,23 @@ pub fn fsync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
+/// Destroys a key file: overwrites it with zeros, syncs, unlinks it and syncs its folder
+/// (a missing file is gone already).
+pub fn shred_file(path: &Path) -> std::io::Result<()> {
+    use std::io::Write;
+    let len = match std::fs::metadata(path) {
+        Ok(m) => m.len(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+    f.write_all(&vec![0u8; len as usize])?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::remove_file(path)?;
+    fsync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
 /// Writes `bytes` to `path` atomically and durably: a temporary file in the same directory,
 /// fsync, rename over the target, fsync of the directory. A reader sees the old file or the
 /// new one, never half of either.

@@ -921,3 +921,114 @@ fn a_disclosure_export_holds_every_region_and_opens_only_for_its_requester() {
         );
     }
 }
+
+/// Copies a folder tree (files and folders only), as a backup would.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        if src.is_dir() {
+            copy_tree(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
+
+/// Erasure reaches backups. The data dir holds no key material, so a copy of it taken before
+/// an erasure and restored after opens nothing of the erased candidate, and kiroku erases them
+/// again at start from its ledger, while every other candidate's recording in the copy still
+/// exports. A copy of the keyring taken before the erasure, put back after a rotation, holds
+/// the candidate's wrapped key under an epoch key that no longer exists.
+#[test]
+fn a_restored_backup_forgets_the_erased_candidate_and_an_old_keyring_opens_nothing_of_theirs() {
+    let root = tempfile::tempdir().unwrap();
+    let (data, keys) = (root.path().join("data"), root.path().join("keys"));
+    let open = || common::app::ready(&data, |cfg| cfg.keys.dir = Some(keys.clone()));
+    let app = open();
+    let taro = candidate(&app, "JP");
+    let hanako = candidate(&app, "JP");
+    let (erased, _) = stream(&app, &taro, || {}).unwrap();
+    let (kept, _) = stream(&app, &hanako, || {}).unwrap();
+    let kept_bytes = kiroku::recording::rebuild(&app, &kept).unwrap().bytes;
+    drop(app);
+    let (data_backup, keyring_backup) = (
+        root.path().join("data-backup"),
+        root.path().join("keyring.db"),
+    );
+    copy_tree(&data, &data_backup);
+    std::fs::copy(keys.join("keyring.db"), &keyring_backup).unwrap();
+    let wal_backup = root.path().join("keyring.db-wal");
+    let _ = std::fs::copy(keys.join("keyring.db-wal"), &wal_backup);
+    let key_files: Vec<_> = common::files::walk(&data_backup)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "key"))
+        .collect();
+    assert!(
+        key_files.is_empty(),
+        "no key file in a backup of the data dir: {key_files:?}"
+    );
+
+    let app = open();
+    kiroku::subject::erase(&app, &taro, &kiroku::audit::Actor::Operator).unwrap();
+    let rotated = kiroku::subject::keys::rotate(
+        &app,
+        &RegionId::parse("jp").unwrap(),
+        &kiroku::audit::Actor::Operator,
+    )
+    .unwrap();
+    assert_eq!((rotated.from_epoch, rotated.to_epoch), (1, 2));
+    assert_eq!(rotated.destroyed_epochs, [1]);
+    assert_eq!(rotated.rewrapped, 1, "hanako's key, not taro's");
+    drop(app);
+
+    // The data dir is restored from the copy taken before the erasure.
+    std::fs::remove_dir_all(&data).unwrap();
+    copy_tree(&data_backup, &data);
+    let app = open();
+    assert!(
+        app.catalog.erased_at(&taro).unwrap().is_some(),
+        "the ledger erased them again at start"
+    );
+    let err = kiroku::recording::rebuild(&app, &erased).err().unwrap();
+    assert!(
+        matches!(err, kiroku::recording::RecordingError::CandidateErased),
+        "{err}"
+    );
+    let row = app.catalog.interview(&erased).unwrap().unwrap();
+    assert!(
+        app.interview_key(&row).unwrap().is_none(),
+        "no key for them anywhere"
+    );
+    assert_eq!(
+        kiroku::recording::rebuild(&app, &kept).unwrap().bytes,
+        kept_bytes,
+        "everyone else's recording in the copy still exports"
+    );
+    drop(app);
+
+    // The keyring from before the erasure still lists taro's key, wrapped under epoch 1,
+    // whose key the rotation destroyed.
+    let old = kiroku::keyring::Keyring::open(&root.path().join("old-keyring"), &[]).unwrap();
+    drop(old);
+    std::fs::copy(&keyring_backup, root.path().join("old-keyring/keyring.db")).unwrap();
+    if wal_backup.exists() {
+        std::fs::copy(&wal_backup, root.path().join("old-keyring/keyring.db-wal")).unwrap();
+    }
+    std::fs::create_dir_all(root.path().join("old-keyring/epochs")).unwrap();
+    copy_tree(
+        &keys.join("epochs"),
+        &root.path().join("old-keyring/epochs"),
+    );
+    let old = kiroku::keyring::Keyring::open(&root.path().join("old-keyring"), &[]).unwrap();
+    let jp = RegionId::parse("jp").unwrap();
+    let opened = old.version(&taro, &jp, 1);
+    assert!(
+        matches!(
+            opened,
+            Err(kiroku::keyring::KeyringError::EpochKeyMissing { epoch: 1, .. })
+        ),
+        "{:?}",
+        opened.map(|k| k.is_some())
+    );
+}

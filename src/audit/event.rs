@@ -45,6 +45,15 @@ pub enum Event {
         /// Encrypted to the requester (age), or written in the clear at the operator's say.
         encrypted: bool,
     },
+    /// A region's key epoch rotated: live candidate keys rewrapped, old epoch keys destroyed.
+    #[serde(rename = "keys.rotated")]
+    KeysRotated {
+        region: RegionId,
+        from_epoch: u32,
+        to_epoch: u32,
+        rewrapped: usize,
+        destroyed_epochs: Vec<u32>,
+    },
     /// Data past its retention deleted by a sweep.
     #[serde(rename = "retention.swept")]
     RetentionSwept {

@@ -66,6 +66,10 @@ pub enum TokenError {
     OtherInterview,
 }
 
+/// A candidate key wrapped under a region's legacy master key: (candidate, region, version,
+/// wrapped bytes).
+pub type LegacyKey = (CandidateId, RegionId, u32, Vec<u8>);
+
 pub struct Catalog {
     conn: Mutex<Connection>,
 }
@@ -124,54 +128,26 @@ impl Catalog {
             .optional()?)
     }
 
-    /// The newest wrapped key of a candidate in a region: (version, wrapped bytes).
-    pub fn candidate_key(
-        &self,
-        c: &CandidateId,
-        region: &RegionId,
-    ) -> Result<Option<(u32, Vec<u8>)>, CatalogError> {
-        Ok(self
-            .db()
-            .query_row(
-                "SELECT version, wrapped FROM candidate_keys WHERE candidate_id = ?1 AND region = ?2
-                 ORDER BY version DESC LIMIT 1",
-                params![c.to_string(), region.as_str()],
-                |r| Ok((r.get::<_, u32>(0)?, r.get::<_, Vec<u8>>(1)?)),
-            )
-            .optional()?)
+    /// Candidate keys wrapped under a region's legacy master key, from before the keyring:
+    /// (candidate, region, version, wrapped).
+    pub fn legacy_candidate_keys(&self) -> Result<Vec<LegacyKey>, CatalogError> {
+        let db = self.db();
+        let mut st =
+            db.prepare("SELECT candidate_id, region, version, wrapped FROM candidate_keys")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// A specific version of a candidate's wrapped key in a region.
-    pub fn candidate_key_version(
-        &self,
-        c: &CandidateId,
-        region: &RegionId,
-        v: u32,
-    ) -> Result<Option<Vec<u8>>, CatalogError> {
-        Ok(self
-            .db()
-            .query_row(
-                "SELECT wrapped FROM candidate_keys WHERE candidate_id = ?1 AND region = ?2 AND version = ?3",
-                params![c.to_string(), region.as_str(), v],
-                |r| r.get(0),
-            )
-            .optional()?)
-    }
-
-    /// Stores a wrapped key; returns false if another writer stored that version first.
-    pub fn insert_candidate_key(
-        &self,
-        c: &CandidateId,
-        region: &RegionId,
-        v: u32,
-        wrapped: &[u8],
-    ) -> Result<bool, CatalogError> {
-        let n = self.db().execute(
-            "INSERT OR IGNORE INTO candidate_keys (candidate_id, region, version, wrapped, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![c.to_string(), region.as_str(), v, wrapped, crate::util::now_rfc3339()],
+    /// Removes a region's legacy wrapped keys once the keyring holds them; the WAL is
+    /// truncated after, so no copy stays in the database's files.
+    pub fn delete_legacy_candidate_keys(&self, region: &RegionId) -> Result<(), CatalogError> {
+        let db = self.db();
+        db.execute(
+            "DELETE FROM candidate_keys WHERE region = ?1",
+            params![region.as_str()],
         )?;
-        Ok(n == 1)
+        db.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+        Ok(())
     }
 
     pub fn insert_interview(&self, i: &InterviewRow) -> Result<(), CatalogError> {

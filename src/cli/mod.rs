@@ -83,6 +83,11 @@ enum Command {
         #[command(subcommand)]
         what: AuditCmd,
     },
+    /// The keyring: key epochs per region, and their rotation.
+    Keys {
+        #[command(subcommand)]
+        what: KeysCmd,
+    },
     /// Delete what is past its retention (`[retention]`): recordings, analysis reports,
     /// WAV renditions. `kiroku serve` sweeps every hour by itself.
     Retention {
@@ -185,6 +190,19 @@ enum CandidateCmd {
         external_ref: String,
         #[arg(long)]
         home_country: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// Each region's current epoch, its age, the candidate keys per epoch, destroyed epochs.
+    Status,
+    /// Start a new epoch for a region: every live candidate key rewrapped under a new epoch
+    /// key, old epoch keys (past `[keys] keep_epochs`) destroyed. After it, no copy of the
+    /// keyring taken before opens an erased candidate's keys.
+    Rotate {
+        #[arg(long)]
+        region: String,
     },
 }
 
@@ -343,6 +361,44 @@ fn run(cli: Cli) -> Res {
         Command::Audit { what } => privacy::audit(&open(&cli)?, cli.json, what)?,
         Command::Release(args) => privacy::release(&open(&cli)?, cli.json, args)?,
         Command::Subject { what } => privacy::subject(&open(&cli)?, cli.json, what)?,
+        Command::Keys { what } => {
+            let app = open(&cli)?;
+            match what {
+                KeysCmd::Status => {
+                    let status = crate::subject::keys::status(&app)?;
+                    let lines: Vec<String> = status
+                        .iter()
+                        .map(|s| {
+                            format!(
+                                "{}: epoch {} ({} days old); keys per epoch {:?}; destroyed {:?}",
+                                s.region,
+                                s.current_epoch,
+                                s.current_age_seconds / 86_400,
+                                s.keys_per_epoch,
+                                s.destroyed_epochs
+                            )
+                        })
+                        .collect();
+                    emit(cli.json, serde_json::to_value(&status)?, &lines, None);
+                }
+                KeysCmd::Rotate { region } => {
+                    let r = crate::subject::keys::rotate(
+                        &app,
+                        &crate::ids::RegionId::parse(region)?,
+                        &crate::audit::Actor::Operator,
+                    )?;
+                    emit(
+                        cli.json,
+                        serde_json::to_value(&r)?,
+                        &[format!(
+                            "{}: epoch {} -> {}, {} key(s) rewrapped, destroyed epochs {:?}",
+                            r.region, r.from_epoch, r.to_epoch, r.rewrapped, r.destroyed_epochs
+                        )],
+                        None,
+                    );
+                }
+            }
+        }
         Command::Retention {
             what: RetentionCmd::Sweep { dry_run },
         } => {

@@ -69,6 +69,10 @@ pub struct Config {
     /// How long each kind of personal data is kept (`subject::retention`).
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// The keyring: where candidates' wrapped keys and the epoch keys live, and how often
+    /// epochs rotate.
+    #[serde(default)]
+    pub keys: KeysConfig,
     /// WHIP (WebRTC) ingest: where kiroku's ICE agent listens, which pages may publish.
     #[serde(default)]
     pub whip: WhipConfig,
@@ -149,6 +153,36 @@ pub struct AuditConfig {
     /// A witness service that receives every checkpoint by POST and keeps it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub witness: Option<WitnessConfig>,
+}
+
+/// The keyring (`keyring`): outside the data dir, so a backup of it holds no key material.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KeysConfig {
+    /// The keys folder; unset: the data dir's sibling `<data_dir>.keys`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<PathBuf>,
+    /// Days between epoch rotations (every live candidate key rewrapped, the old epoch key
+    /// destroyed); 0: only `kiroku keys rotate`.
+    #[serde(default = "default_epoch_days")]
+    pub epoch_days: u64,
+    /// Epoch keys kept after a rotation, beside the current one (0: destroyed at once).
+    #[serde(default)]
+    pub keep_epochs: u32,
+}
+
+fn default_epoch_days() -> u64 {
+    30
+}
+
+impl Default for KeysConfig {
+    fn default() -> KeysConfig {
+        KeysConfig {
+            dir: None,
+            epoch_days: default_epoch_days(),
+            keep_epochs: 0,
+        }
+    }
 }
 
 /// Days each kind of data is kept after it was made; 0 keeps it until the candidate is erased.
@@ -368,8 +402,9 @@ pub struct RegionConfig {
     pub country: String,
     /// Storage backend: `local` (files under the data dir) or `s3`.
     pub backend: String,
-    /// Master key source: a 32-byte key file, relative to the data dir; created with mode
-    /// 0600 on first run.
+    /// Legacy: the region's master key file (relative to the data dir) that candidate keys
+    /// were wrapped under before the keyring. Read only to move those keys into the keyring
+    /// at start, then destroyed; never created any more.
     pub master_key_file: PathBuf,
     /// The bucket, for `backend = "s3"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -478,6 +513,7 @@ impl Default for Config {
                 public_url: "http://127.0.0.1:8080".into(),
             },
             retention: RetentionConfig::default(),
+            keys: KeysConfig::default(),
             webhooks: WebhookConfig {
                 timeout_seconds: 10,
                 max_attempts: 8,

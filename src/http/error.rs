@@ -202,6 +202,9 @@ impl From<SubjectError> for ApiError {
             SubjectError::UnknownCandidate => {
                 ApiError::new(StatusCode::NOT_FOUND, "unknown_candidate", e.to_string())
             }
+            SubjectError::UnknownRegion(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "unknown_region", e.to_string())
+            }
             // A store that is down: the erasure is recorded as far as it went and finishes
             // when it is asked again.
             SubjectError::Store { .. } => ApiError::new(
@@ -210,6 +213,7 @@ impl From<SubjectError> for ApiError {
                 format!("{e}; the candidate is marked erased, ask again to finish"),
             ),
             SubjectError::Recording(_)
+            | SubjectError::Keyring(_)
             | SubjectError::Export(_)
             | SubjectError::Catalog(_)
             | SubjectError::Audit(_)

@@ -157,7 +157,8 @@ async fn stop_signal() {
     }
 }
 
-/// Deletes what is past its retention at start and every hour after, until `serve` stops.
+/// Deletes what is past its retention, and rotates key epochs that are due, at start and
+/// every hour after, until `serve` stops.
 async fn sweep_hourly(app: Arc<Kiroku>) {
     loop {
         let a = app.clone();
@@ -174,6 +175,14 @@ async fn sweep_hourly(app: Arc<Kiroku>) {
                 )
             }
             Ok(Err(e)) => tracing::error!(error = %e, "retention sweep failed"),
+            _ => {}
+        }
+        let a = app.clone();
+        match tokio::task::spawn_blocking(move || crate::subject::keys::rotate_due(&a)).await {
+            Ok(Ok(done)) if !done.is_empty() => {
+                tracing::info!(regions = done.len(), "key epochs rotated")
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "key epoch rotation failed"),
             _ => {}
         }
         tokio::select! {

@@ -3,6 +3,8 @@
 //! streaming interviews stop at their next boundary, destroy the keys and rows in one
 //! transaction, delete the objects everywhere, record it, and announce it so recipients are
 //! told. Running it again finishes an erasure that was cut short (a store that was down).
+//! The keyring notes the erasure in its ledger, and [`reapply_ledger`] erases again at start
+//! any candidate a restored data dir brought back.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,6 +49,11 @@ pub fn erase(
         .mark_erased(candidate, &crate::util::now_rfc3339())?;
     let still_stopping = wait_for_captures(app, candidate)?;
     let rows = app.catalog.erase_candidate_rows(candidate)?;
+    let erased_at = app
+        .catalog
+        .erased_at(candidate)?
+        .unwrap_or_else(crate::util::now_rfc3339);
+    let keys_destroyed = rows.keys_destroyed + app.keyring.erase(candidate, &erased_at)?;
     let mut objects_deleted = 0;
     for r in app.regions.values() {
         objects_deleted +=
@@ -62,7 +69,7 @@ pub fn erase(
         Event::CandidateErased {
             candidate: *candidate,
             interviews: rows.interviews.clone(),
-            keys_destroyed: rows.keys_destroyed,
+            keys_destroyed,
             objects_deleted,
             segments: rows.segments,
             analysis_outputs: rows.analysis_outputs,
@@ -72,22 +79,45 @@ pub fn erase(
         },
         actor,
     )?;
-    tracing::info!(candidate = %candidate, keys = rows.keys_destroyed, objects = objects_deleted, "candidate erased");
+    tracing::info!(candidate = %candidate, keys = keys_destroyed, objects = objects_deleted, "candidate erased");
     app.events.announce(Happened::CandidateErased(*candidate));
     Ok(ErasureReport {
         candidate: *candidate,
-        erased_at: app
-            .catalog
-            .erased_at(candidate)?
-            .unwrap_or_else(crate::util::now_rfc3339),
+        erased_at,
         already_erased: before.is_some(),
         interviews: rows.interviews.len(),
-        keys_destroyed: rows.keys_destroyed,
+        keys_destroyed,
         objects_deleted,
         deliveries_cancelled: rows.deliveries_cancelled.len(),
         recipients_told,
         still_stopping,
     })
+}
+
+/// Erases again every candidate the keyring's erasure ledger names whom the catalog does not
+/// know as erased (a data dir restored from a backup taken before the erasure): their keys
+/// are already gone; this forgets the rest. Failures are logged: start goes on.
+pub fn reapply_ledger(app: &Arc<Kiroku>) {
+    let erased = match app.keyring.erased() {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(error = %e, "the erasure ledger could not be read");
+            return;
+        }
+    };
+    for c in erased {
+        let known = matches!(app.catalog.candidate(&c), Ok(Some(_)));
+        if known && matches!(app.catalog.erased_at(&c), Ok(None)) {
+            match erase(app, &c, &Actor::System) {
+                Ok(_) => {
+                    tracing::warn!(candidate = %c, "a restored data dir held an erased candidate: erased again")
+                }
+                Err(e) => {
+                    tracing::error!(candidate = %c, error = %e, "an erased candidate could not be erased again")
+                }
+            }
+        }
+    }
 }
 
 /// Waits until none of the candidate's interviews is being captured (each stops at its next

@@ -14,11 +14,12 @@
 mod correct;
 mod erase;
 mod export;
+pub mod keys;
 mod retention;
 mod suspend;
 
 pub use correct::{Abroad, Correction, CorrectionReport, correct};
-pub use erase::{ErasureReport, erase};
+pub use erase::{ErasureReport, erase, reapply_ledger};
 pub use export::{ExportProgress, ExportReport, Sealing, export};
 pub use retention::{Expired, SweepReport, sweep};
 pub use suspend::{Suspension, SuspensionReport, suspend};
@@ -43,12 +44,16 @@ use crate::store::StoreError;
 pub enum SubjectError {
     #[error("unknown candidate")]
     UnknownCandidate,
+    #[error("no region `{0}` is configured")]
+    UnknownRegion(String),
     #[error(transparent)]
     Catalog(#[from] CatalogError),
     #[error("region {region}: {source}")]
     Store { region: String, source: StoreError },
     #[error(transparent)]
     Audit(#[from] crate::audit::AuditError),
+    #[error(transparent)]
+    Keyring(#[from] crate::keyring::KeyringError),
     #[error(transparent)]
     Consent(crate::consent::ConsentError),
     #[error(transparent)]

@@ -14,6 +14,12 @@ pub fn config(dir: &Path) -> Config {
     Config {
         data_dir: dir.to_path_buf(),
         pipelines_dir: Some(super::fixtures::pipelines()),
+        // In the test's own folder, so it goes with it (kiroku's default is the data dir's
+        // sibling `<data_dir>.keys`).
+        keys: kiroku::config::KeysConfig {
+            dir: Some(dir.join("keyring")),
+            ..Default::default()
+        },
         ..Config::default()
     }
 }

@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 pub fn kiroku_cmd(data: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiroku"));
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("KIROKU_KEYS__DIR", data.join("keyring"))
         .arg("--data-dir")
         .arg(data);
     cmd

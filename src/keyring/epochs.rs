@@ -1,0 +1,237 @@
+//! Epochs: each region's wrapping keys, made, rotated and destroyed. The file key provider
+//! keeps an epoch key as a 32-byte file, 0600, `<keys dir>/epochs/<region>/<n>.key`;
+//! destroying one overwrites it with zeros, syncs, and unlinks it.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Keyring, KeyringError};
+use crate::ids::RegionId;
+use crate::seal::MasterKey;
+
+/// Where an epoch key lives with the file provider.
+pub(super) fn key_path(dir: &Path, region: &RegionId, epoch: u32) -> PathBuf {
+    dir.join("epochs")
+        .join(region.as_str())
+        .join(format!("{epoch}.key"))
+}
+
+/// One region's epochs, for `kiroku keys status`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EpochStatus {
+    pub region: RegionId,
+    pub current_epoch: u32,
+    /// Seconds since the current epoch began.
+    pub current_age_seconds: i64,
+    /// Candidate keys wrapped under each epoch still kept: (epoch, keys).
+    pub keys_per_epoch: Vec<(u32, u64)>,
+    pub destroyed_epochs: Vec<u32>,
+}
+
+/// What a rotation did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Rotation {
+    pub region: RegionId,
+    pub from_epoch: u32,
+    pub to_epoch: u32,
+    pub rewrapped: usize,
+    pub destroyed_epochs: Vec<u32>,
+}
+
+impl Keyring {
+    /// Makes the region's first epoch when it has none.
+    pub(super) fn ensure_epoch(&self, region: &RegionId) -> Result<(), KeyringError> {
+        let current = self.current_epoch_opt(region)?;
+        match current {
+            Some(epoch) => {
+                // Refuse to go on without the key everything new is wrapped under.
+                if !key_path(&self.dir, region, epoch).exists() {
+                    return Err(KeyringError::EpochKeyMissing {
+                        region: region.to_string(),
+                        epoch,
+                        path: key_path(&self.dir, region, epoch).display().to_string(),
+                    });
+                }
+                self.epoch_key(region, epoch)?;
+                Ok(())
+            }
+            None => {
+                MasterKey::load_or_create(&key_path(&self.dir, region, 1))?;
+                self.db()
+                    .execute(
+                        "INSERT OR IGNORE INTO epochs (region, epoch, created_at) VALUES (?1, 1, ?2)",
+                        params![region.as_str(), crate::util::now_unix()],
+                    )
+                    .map_err(|e| self.db_err(e))?;
+                Ok(())
+            }
+        }
+    }
+
+    fn current_epoch_opt(&self, region: &RegionId) -> Result<Option<u32>, KeyringError> {
+        self.db()
+            .query_row(
+                "SELECT MAX(epoch) FROM epochs WHERE region = ?1",
+                params![region.as_str()],
+                |r| r.get::<_, Option<u32>>(0),
+            )
+            .optional()
+            .map(Option::flatten)
+            .map_err(|e| self.db_err(e))
+    }
+
+    /// The epoch new keys of the region are wrapped under.
+    pub fn current_epoch(&self, region: &RegionId) -> Result<u32, KeyringError> {
+        Ok(self.current_epoch_opt(region)?.unwrap_or(1))
+    }
+
+    /// Starts a new epoch for the region: a new epoch key, every live candidate key rewrapped
+    /// under it (one transaction), and the epoch keys older than `keep` epochs destroyed.
+    pub fn rotate(&self, region: &RegionId, keep: u32) -> Result<Rotation, KeyringError> {
+        let from = self.current_epoch(region)?;
+        let to = from + 1;
+        let new_key = MasterKey::load_or_create(&key_path(&self.dir, region, to))?;
+        let rows: Vec<(String, u32, u32, Vec<u8>)> = {
+            let db = self.db();
+            let mut st = db
+                .prepare("SELECT candidate, version, epoch, wrapped FROM wrapped WHERE region = ?1")
+                .map_err(|e| self.db_err(e))?;
+            st.query_map(params![region.as_str()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.db_err(e))?
+        };
+        let mut rewrapped = Vec::with_capacity(rows.len());
+        for (c, v, epoch, w) in &rows {
+            let candidate = crate::ids::CandidateId::parse(c).map_err(|_| {
+                self.db_err(rusqlite::Error::InvalidColumnName(format!("candidate {c}")))
+            })?;
+            let key = self.unwrap(&candidate, region, *v, *epoch, w)?;
+            rewrapped.push((c.clone(), *v, new_key.wrap(&key, &candidate, region)?));
+        }
+        {
+            let mut db = self.db();
+            let tx = db.transaction().map_err(|e| self.db_err(e))?;
+            for (c, v, w) in &rewrapped {
+                tx.execute(
+                    "UPDATE wrapped SET epoch = ?4, wrapped = ?5
+                     WHERE candidate = ?1 AND region = ?2 AND version = ?3",
+                    params![c, region.as_str(), v, to, w],
+                )
+                .map_err(|e| self.db_err(e))?;
+            }
+            tx.execute(
+                "INSERT INTO epochs (region, epoch, created_at) VALUES (?1, ?2, ?3)",
+                params![region.as_str(), to, crate::util::now_unix()],
+            )
+            .map_err(|e| self.db_err(e))?;
+            tx.commit().map_err(|e| self.db_err(e))?;
+            db.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+                .map_err(|e| self.db_err(e))?;
+        }
+        let destroyed_epochs = self.destroy_older(region, to.saturating_sub(keep))?;
+        Ok(Rotation {
+            region: region.clone(),
+            from_epoch: from,
+            to_epoch: to,
+            rewrapped: rewrapped.len(),
+            destroyed_epochs,
+        })
+    }
+
+    /// Rotates every region in `regions` whose current epoch is `days` old or older.
+    pub fn rotate_due(
+        &self,
+        regions: &[RegionId],
+        days: u64,
+        keep: u32,
+    ) -> Result<Vec<Rotation>, KeyringError> {
+        let mut done = Vec::new();
+        if days == 0 {
+            return Ok(done);
+        }
+        for s in self.status(regions)? {
+            if s.current_age_seconds >= days as i64 * 86_400 {
+                done.push(self.rotate(&s.region, keep)?);
+            }
+        }
+        Ok(done)
+    }
+
+    /// Destroys the region's epoch keys before `below`.
+    fn destroy_older(&self, region: &RegionId, below: u32) -> Result<Vec<u32>, KeyringError> {
+        let old: Vec<u32> = {
+            let db = self.db();
+            let mut st = db
+                .prepare(
+                    "SELECT epoch FROM epochs WHERE region = ?1 AND epoch < ?2
+                     AND destroyed_at IS NULL",
+                )
+                .map_err(|e| self.db_err(e))?;
+            st.query_map(params![region.as_str(), below], |r| r.get(0))
+                .and_then(|rows| rows.collect())
+                .map_err(|e| self.db_err(e))?
+        };
+        for epoch in &old {
+            let path = key_path(&self.dir, region, *epoch);
+            crate::util::shred_file(&path).map_err(|source| KeyringError::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
+            self.db()
+                .execute(
+                    "UPDATE epochs SET destroyed_at = ?3 WHERE region = ?1 AND epoch = ?2",
+                    params![region.as_str(), epoch, crate::util::now_unix()],
+                )
+                .map_err(|e| self.db_err(e))?;
+        }
+        Ok(old)
+    }
+
+    /// Every region's epochs and how many keys each wraps.
+    pub fn status(&self, regions: &[RegionId]) -> Result<Vec<EpochStatus>, KeyringError> {
+        let now = crate::util::now_unix();
+        let db = self.db();
+        let mut out = Vec::new();
+        for region in regions {
+            let (current, created): (u32, i64) = db
+                .query_row(
+                    "SELECT epoch, created_at FROM epochs WHERE region = ?1
+                     ORDER BY epoch DESC LIMIT 1",
+                    params![region.as_str()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(|e| self.db_err(e))?;
+            let mut st = db
+                .prepare(
+                    "SELECT epoch, COUNT(*) FROM wrapped WHERE region = ?1 GROUP BY epoch
+                     ORDER BY epoch",
+                )
+                .map_err(|e| self.db_err(e))?;
+            let keys_per_epoch = st
+                .query_map(params![region.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .and_then(|rows| rows.collect())
+                .map_err(|e| self.db_err(e))?;
+            let mut st = db
+                .prepare(
+                    "SELECT epoch FROM epochs WHERE region = ?1 AND destroyed_at IS NOT NULL
+                     ORDER BY epoch",
+                )
+                .map_err(|e| self.db_err(e))?;
+            let destroyed_epochs = st
+                .query_map(params![region.as_str()], |r| r.get(0))
+                .and_then(|rows| rows.collect())
+                .map_err(|e| self.db_err(e))?;
+            out.push(EpochStatus {
+                region: region.clone(),
+                current_epoch: current,
+                current_age_seconds: now - created,
+                keys_per_epoch,
+                destroyed_epochs,
+            });
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,291 @@
+//! The keyring: every candidate's wrapped keys, kept with the key provider outside the data
+//! dir (`[keys] dir`, default the sibling folder `<data_dir>.keys`), so that a backup of the
+//! data dir holds no key material at all.
+//!
+//! ```text
+//! <keys dir>/keyring.db            wrapped candidate keys (candidate, region, version, epoch)
+//! <keys dir>/epochs/<region>/<n>.key   the region's epoch keys (the file key provider), 0600
+//! <keys dir>/erased.jsonl          the erasure ledger: candidates erased, re-applied at start
+//! ```
+//!
+//! Each region's candidate keys are wrapped under the region's current epoch key. A rotation
+//! (`kiroku keys rotate`, or every `[keys] epoch_days`) makes a new epoch key, rewraps every
+//! live candidate key under it in one transaction, and destroys the epoch keys older than
+//! `[keys] keep_epochs`. An erased candidate's wrapped keys are deleted at once; a copy of the
+//! keyring taken before the erasure still holds them, wrapped under an epoch key that the
+//! next rotation destroys: from then on no copy of the keyring opens them. The keyring runs
+//! with `secure_delete` and truncates its WAL after each change, so deleted rows do not linger
+//! in its own files.
+
+mod epochs;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+pub use epochs::{EpochStatus, Rotation};
+
+use crate::ids::{CandidateId, RegionId};
+use crate::seal::{CandidateKey, KeyError, MasterKey};
+
+/// Why the keyring could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyringError {
+    #[error("keyring {path}: {source}")]
+    Db {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error("keyring {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(
+        "region {region}: its current epoch key {epoch} is missing from {path}: restore the keys \
+         folder, or kiroku would write data it cannot read back"
+    )]
+    EpochKeyMissing {
+        region: String,
+        epoch: u32,
+        path: String,
+    },
+}
+
+/// The keyring of one kiroku (see the module docs).
+pub struct Keyring {
+    dir: PathBuf,
+    db: Mutex<Connection>,
+}
+
+impl Keyring {
+    /// Opens (creating) the keyring in `dir` (0700), with a current epoch for every region in
+    /// `regions`. A region whose keyring names a current epoch whose key file is gone refuses
+    /// to open: kiroku must not seal what it could not open again.
+    pub fn open(dir: &Path, regions: &[RegionId]) -> Result<Keyring, KeyringError> {
+        let io = |source| KeyringError::Io {
+            path: dir.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+        }
+        let path = dir.join("keyring.db");
+        let db_err = |source| KeyringError::Db {
+            path: path.display().to_string(),
+            source,
+        };
+        let conn = Connection::open(&path).map_err(db_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(db_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db_err)?;
+        conn.pragma_update(None, "secure_delete", "ON")
+            .map_err(db_err)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS epochs (
+                region TEXT NOT NULL,
+                epoch INTEGER NOT NULL,
+                created_at INTEGER NOT NULL,
+                destroyed_at INTEGER,
+                PRIMARY KEY (region, epoch)
+             );
+             CREATE TABLE IF NOT EXISTS wrapped (
+                candidate TEXT NOT NULL,
+                region TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                epoch INTEGER NOT NULL,
+                wrapped BLOB NOT NULL,
+                created_at INTEGER NOT NULL,
+                PRIMARY KEY (candidate, region, version)
+             );",
+        )
+        .map_err(db_err)?;
+        let keyring = Keyring {
+            dir: dir.to_path_buf(),
+            db: Mutex::new(conn),
+        };
+        for region in regions {
+            keyring.ensure_epoch(region)?;
+        }
+        Ok(keyring)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn db(&self) -> MutexGuard<'_, Connection> {
+        self.db.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn db_err(&self, source: rusqlite::Error) -> KeyringError {
+        KeyringError::Db {
+            path: self.dir.join("keyring.db").display().to_string(),
+            source,
+        }
+    }
+
+    /// The candidate's newest key in a region, unwrapped: (version, key).
+    pub fn newest(
+        &self,
+        c: &CandidateId,
+        region: &RegionId,
+    ) -> Result<Option<CandidateKey>, KeyringError> {
+        let row: Option<(u32, u32, Vec<u8>)> = self
+            .db()
+            .query_row(
+                "SELECT version, epoch, wrapped FROM wrapped WHERE candidate = ?1 AND region = ?2
+                 ORDER BY version DESC LIMIT 1",
+                params![c.to_string(), region.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(|e| self.db_err(e))?;
+        row.map(|(v, epoch, w)| self.unwrap(c, region, v, epoch, &w))
+            .transpose()
+    }
+
+    /// A specific version of the candidate's key in a region; `None` when it is not kept (never
+    /// made, or erased).
+    pub fn version(
+        &self,
+        c: &CandidateId,
+        region: &RegionId,
+        v: u32,
+    ) -> Result<Option<CandidateKey>, KeyringError> {
+        let row: Option<(u32, Vec<u8>)> = self
+            .db()
+            .query_row(
+                "SELECT epoch, wrapped FROM wrapped WHERE candidate = ?1 AND region = ?2
+                 AND version = ?3",
+                params![c.to_string(), region.as_str(), v],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.db_err(e))?;
+        row.map(|(epoch, w)| self.unwrap(c, region, v, epoch, &w))
+            .transpose()
+    }
+
+    /// Keeps a new candidate key, wrapped under the region's current epoch; false when that
+    /// version was kept first by another writer.
+    pub fn insert(
+        &self,
+        c: &CandidateId,
+        region: &RegionId,
+        key: &CandidateKey,
+    ) -> Result<bool, KeyringError> {
+        let epoch = self.current_epoch(region)?;
+        let wrapped = self.epoch_key(region, epoch)?.wrap(key, c, region)?;
+        let n = self
+            .db()
+            .execute(
+                "INSERT OR IGNORE INTO wrapped (candidate, region, version, epoch, wrapped, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    c.to_string(),
+                    region.as_str(),
+                    key.version(),
+                    epoch,
+                    wrapped,
+                    crate::util::now_unix()
+                ],
+            )
+            .map_err(|e| self.db_err(e))?;
+        Ok(n == 1)
+    }
+
+    /// Destroys every key of the candidate, in every region, and notes the erasure in the
+    /// ledger (kept beside the keyring, re-applied at start); returns how many keys.
+    pub fn erase(&self, c: &CandidateId, at: &str) -> Result<usize, KeyringError> {
+        let n = {
+            let db = self.db();
+            let n = db
+                .execute(
+                    "DELETE FROM wrapped WHERE candidate = ?1",
+                    params![c.to_string()],
+                )
+                .map_err(|e| self.db_err(e))?;
+            db.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+                .map_err(|e| self.db_err(e))?;
+            n
+        };
+        self.note_erased(c, at)?;
+        Ok(n)
+    }
+
+    /// Appends the candidate to the erasure ledger (once), durably.
+    fn note_erased(&self, c: &CandidateId, at: &str) -> Result<(), KeyringError> {
+        use std::io::Write;
+        if self.erased()?.contains(c) {
+            return Ok(());
+        }
+        let path = self.dir.join("erased.jsonl");
+        let io = |source| KeyringError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io)?;
+        let line = serde_json::json!({"candidate": c, "erased_at": at}).to_string() + "\n";
+        f.write_all(line.as_bytes()).map_err(io)?;
+        f.sync_all().map_err(io)
+    }
+
+    /// Every candidate the erasure ledger names.
+    pub fn erased(&self) -> Result<Vec<CandidateId>, KeyringError> {
+        let path = self.dir.join("erased.jsonl");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => {
+                return Err(KeyringError::Io {
+                    path: path.display().to_string(),
+                    source,
+                });
+            }
+        };
+        Ok(text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| CandidateId::parse(v["candidate"].as_str()?).ok())
+            .collect())
+    }
+
+    fn unwrap(
+        &self,
+        c: &CandidateId,
+        region: &RegionId,
+        v: u32,
+        epoch: u32,
+        wrapped: &[u8],
+    ) -> Result<CandidateKey, KeyringError> {
+        Ok(self
+            .epoch_key(region, epoch)?
+            .unwrap(wrapped, c, v, region)?)
+    }
+
+    /// An epoch key of a region, from the file provider.
+    fn epoch_key(&self, region: &RegionId, epoch: u32) -> Result<MasterKey, KeyringError> {
+        let path = epochs::key_path(&self.dir, region, epoch);
+        if !path.exists() {
+            return Err(KeyringError::EpochKeyMissing {
+                region: region.to_string(),
+                epoch,
+                path: path.display().to_string(),
+            });
+        }
+        Ok(MasterKey::load_or_create(&path)?)
+    }
+}

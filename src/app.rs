@@ -443,10 +443,11 @@ fn move_legacy_keys(
                 });
             }
             let master = MasterKey::load_or_create(&path)?;
-            for (c, r, v, wrapped) in &rows {
-                let key = master.unwrap(wrapped, c, *v, r)?;
-                keyring.insert(c, r, &key)?;
-            }
+            let keys = rows
+                .iter()
+                .map(|(c, r, v, wrapped)| Ok((*c, master.unwrap(wrapped, c, *v, r)?)))
+                .collect::<Result<Vec<_>, KeyError>>()?;
+            keyring.insert_batch(&region.id, &keys)?;
             catalog.delete_legacy_candidate_keys(&region.id)?;
             tracing::info!(region = %region.id, keys = rows.len(), "candidate keys moved into the keyring");
         }

@@ -1032,3 +1032,31 @@ fn a_restored_backup_forgets_the_erased_candidate_and_an_old_keyring_opens_nothi
         opened.map(|k| k.is_some())
     );
 }
+
+/// A candidate's key rotated: the next interview is sealed under version 2, the one before
+/// keeps version 1, and both export; `kiroku keys status` counts both versions in the epoch.
+#[test]
+fn after_a_candidates_key_rotation_new_interviews_use_the_new_version_and_old_ones_still_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = common::app::ready(dir.path(), |_| {});
+    let taro = candidate(&app, "JP");
+    let (before, _) = stream(&app, &taro, || {}).unwrap();
+    let done =
+        kiroku::subject::keys::rotate_candidate(&app, &taro, &kiroku::audit::Actor::Operator)
+            .unwrap();
+    assert_eq!(done, [(RegionId::parse("jp").unwrap(), 2)]);
+    let (after, _) = stream(&app, &taro, || {}).unwrap();
+    let version = |id| app.catalog.interview(&id).unwrap().unwrap().key_version;
+    assert_eq!((version(before), version(after)), (1, 2));
+    for id in [before, after] {
+        // Every segment opens and verifies under the version it was sealed with.
+        let rec = kiroku::recording::rebuild(&app, &id).unwrap();
+        assert!(rec.segments > 0 && !rec.bytes.is_empty());
+    }
+    let status = kiroku::subject::keys::status(&app).unwrap();
+    assert_eq!(
+        status[0].keys_per_epoch,
+        [(1, 2)],
+        "two versions, one epoch"
+    );
+}

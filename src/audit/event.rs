@@ -54,6 +54,12 @@ pub enum Event {
         rewrapped: usize,
         destroyed_epochs: Vec<u32>,
     },
+    /// A candidate's key rotated: the new version per region (new interviews use it).
+    #[serde(rename = "candidate.key_rotated")]
+    CandidateKeyRotated {
+        candidate: CandidateId,
+        versions: Vec<(RegionId, u32)>,
+    },
     /// Data past its retention deleted by a sweep.
     #[serde(rename = "retention.swept")]
     RetentionSwept {

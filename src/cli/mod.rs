@@ -204,6 +204,9 @@ enum KeysCmd {
         #[arg(long)]
         region: String,
     },
+    /// Give a candidate a new key version in every region where they have one: interviews
+    /// created from now on are sealed under it; earlier ones keep theirs.
+    RotateCandidate { candidate: String },
 }
 
 #[derive(Subcommand)]
@@ -380,6 +383,18 @@ fn run(cli: Cli) -> Res {
                         })
                         .collect();
                     emit(cli.json, serde_json::to_value(&status)?, &lines, None);
+                }
+                KeysCmd::RotateCandidate { candidate } => {
+                    let done = crate::subject::keys::rotate_candidate(
+                        &app,
+                        &crate::ids::CandidateId::parse(candidate)?,
+                        &crate::audit::Actor::Operator,
+                    )?;
+                    let lines: Vec<String> = done
+                        .iter()
+                        .map(|(r, v)| format!("{r}: version {v}"))
+                        .collect();
+                    emit(cli.json, serde_json::json!(done), &lines, None);
                 }
                 KeysCmd::Rotate { region } => {
                     let r = crate::subject::keys::rotate(

@@ -53,19 +53,48 @@ impl Keyring {
                         path: key_path(&self.dir, region, epoch).display().to_string(),
                     });
                 }
-                self.epoch_key(region, epoch)?;
-                Ok(())
+                self.check_epoch_key(region, epoch)
             }
             None => {
-                MasterKey::load_or_create(&key_path(&self.dir, region, 1))?;
+                let key = MasterKey::load_or_create(&key_path(&self.dir, region, 1))?;
                 self.db()
                     .execute(
-                        "INSERT OR IGNORE INTO epochs (region, epoch, created_at) VALUES (?1, 1, ?2)",
-                        params![region.as_str(), crate::util::now_unix()],
+                        "INSERT OR IGNORE INTO epochs (region, epoch, created_at, key_check)
+                         VALUES (?1, 1, ?2, ?3)",
+                        params![
+                            region.as_str(),
+                            crate::util::now_unix(),
+                            key_check(&key, region)?
+                        ],
                     )
                     .map_err(|e| self.db_err(e))?;
                 Ok(())
             }
+        }
+    }
+
+    /// The epoch key file opens the epoch's check value: it is the key the epoch's candidate
+    /// keys were wrapped under, not another 32 bytes put in its place.
+    fn check_epoch_key(&self, region: &RegionId, epoch: u32) -> Result<(), KeyringError> {
+        let key = self.epoch_key(region, epoch)?;
+        let check: Option<Vec<u8>> = self
+            .db()
+            .query_row(
+                "SELECT key_check FROM epochs WHERE region = ?1 AND epoch = ?2",
+                params![region.as_str(), epoch],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.db_err(e))?;
+        let Some(check) = check else {
+            return Ok(());
+        };
+        match key.unwrap(&check, &check_candidate(), 0, region) {
+            Ok(_) => Ok(()),
+            Err(_) => Err(KeyringError::WrongEpochKey {
+                region: region.to_string(),
+                epoch,
+                path: key_path(&self.dir, region, epoch).display().to_string(),
+            }),
         }
     }
 
@@ -123,8 +152,13 @@ impl Keyring {
                 .map_err(|e| self.db_err(e))?;
             }
             tx.execute(
-                "INSERT INTO epochs (region, epoch, created_at) VALUES (?1, ?2, ?3)",
-                params![region.as_str(), to, crate::util::now_unix()],
+                "INSERT INTO epochs (region, epoch, created_at, key_check) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    region.as_str(),
+                    to,
+                    crate::util::now_unix(),
+                    key_check(&new_key, region)?
+                ],
             )
             .map_err(|e| self.db_err(e))?;
             tx.commit().map_err(|e| self.db_err(e))?;
@@ -234,4 +268,18 @@ impl Keyring {
         }
         Ok(out)
     }
+}
+
+/// The pseudo-candidate a key check is wrapped for (no real candidate has this id).
+fn check_candidate() -> crate::ids::CandidateId {
+    crate::ids::CandidateId::parse("00000000-0000-4000-8000-000000000000").expect("a valid id")
+}
+
+/// A zero key wrapped under `key`, bound to the region: opens only under that very key.
+fn key_check(key: &MasterKey, region: &RegionId) -> Result<Vec<u8>, KeyringError> {
+    Ok(key.wrap(
+        &crate::seal::CandidateKey::from_bytes([0; 32], 0),
+        &check_candidate(),
+        region,
+    )?)
 }

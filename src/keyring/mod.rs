@@ -53,6 +53,15 @@ pub enum KeyringError {
         epoch: u32,
         path: String,
     },
+    #[error(
+        "region {region}: {path} is not the epoch key {epoch} its candidate keys were wrapped \
+         under (replaced or corrupted): restore the right file"
+    )]
+    WrongEpochKey {
+        region: String,
+        epoch: u32,
+        path: String,
+    },
 }
 
 /// The keyring of one kiroku (see the module docs).
@@ -95,6 +104,9 @@ impl Keyring {
                 epoch INTEGER NOT NULL,
                 created_at INTEGER NOT NULL,
                 destroyed_at INTEGER,
+                -- A known value wrapped under the epoch key: proves at start that the key
+                -- file is the one the epoch's candidate keys were wrapped under.
+                key_check BLOB,
                 PRIMARY KEY (region, epoch)
              );
              CREATE TABLE IF NOT EXISTS wrapped (
@@ -203,6 +215,36 @@ impl Keyring {
         Ok(n == 1)
     }
 
+    /// Keeps many new keys of one region in one transaction (moving legacy keys in, the
+    /// rotation benchmark); versions already kept are left as they are.
+    pub fn insert_batch(
+        &self,
+        region: &RegionId,
+        keys: &[(CandidateId, CandidateKey)],
+    ) -> Result<(), KeyringError> {
+        let epoch = self.current_epoch(region)?;
+        let wrapping = self.epoch_key(region, epoch)?;
+        let now = crate::util::now_unix();
+        let mut db = self.db();
+        let tx = db.transaction().map_err(|e| self.db_err(e))?;
+        for (c, key) in keys {
+            tx.execute(
+                "INSERT OR IGNORE INTO wrapped (candidate, region, version, epoch, wrapped, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    c.to_string(),
+                    region.as_str(),
+                    key.version(),
+                    epoch,
+                    wrapping.wrap(key, c, region)?,
+                    now
+                ],
+            )
+            .map_err(|e| self.db_err(e))?;
+        }
+        tx.commit().map_err(|e| self.db_err(e))
+    }
+
     /// Destroys every key of the candidate, in every region, and notes the erasure in the
     /// ledger (kept beside the keyring, re-applied at start); returns how many keys.
     pub fn erase(&self, c: &CandidateId, at: &str) -> Result<usize, KeyringError> {
@@ -287,5 +329,78 @@ impl Keyring {
             });
         }
         Ok(MasterKey::load_or_create(&path)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jp() -> RegionId {
+        RegionId::parse("jp").unwrap()
+    }
+
+    #[test]
+    fn a_replaced_or_missing_epoch_key_refuses_to_open_naming_the_region() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Keyring::open(dir.path(), &[jp()]).unwrap());
+        let key = epochs::key_path(dir.path(), &jp(), 1);
+        std::fs::write(&key, [7u8; 32]).unwrap();
+        let e = Keyring::open(dir.path(), &[jp()]).err().unwrap();
+        assert!(
+            matches!(&e, KeyringError::WrongEpochKey { region, epoch: 1, .. } if region == "jp"),
+            "{e}"
+        );
+        std::fs::remove_file(&key).unwrap();
+        let e = Keyring::open(dir.path(), &[jp()]).err().unwrap();
+        assert!(
+            matches!(&e, KeyringError::EpochKeyMissing { epoch: 1, .. }),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_rotation_rewraps_every_key_and_destroys_the_old_epoch_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = Keyring::open(dir.path(), &[jp()]).unwrap();
+        let (a, b) = (CandidateId::new_random(), CandidateId::new_random());
+        let ka = CandidateKey::generate(1).unwrap();
+        assert!(ring.insert(&a, &jp(), &ka).unwrap());
+        assert!(
+            ring.insert(&b, &jp(), &CandidateKey::generate(1).unwrap())
+                .unwrap()
+        );
+        assert!(
+            !ring.insert(&a, &jp(), &ka).unwrap(),
+            "a version is kept once"
+        );
+        let r = ring.rotate(&jp(), 0).unwrap();
+        assert_eq!((r.from_epoch, r.to_epoch, r.rewrapped), (1, 2, 2));
+        assert_eq!(r.destroyed_epochs, [1]);
+        assert!(!epochs::key_path(dir.path(), &jp(), 1).exists());
+        let again = ring.version(&a, &jp(), 1).unwrap().unwrap();
+        assert_eq!(again.bytes_for_test(), ka.bytes_for_test());
+        let status = ring.status(&[jp()]).unwrap();
+        assert_eq!(status[0].keys_per_epoch, [(2, 2)]);
+        assert_eq!(status[0].destroyed_epochs, [1]);
+        assert_eq!(ring.erase(&a, "2026-12-02T00:00:00Z").unwrap(), 1);
+        assert!(ring.version(&a, &jp(), 1).unwrap().is_none());
+        assert_eq!(ring.erased().unwrap(), [a]);
+        ring.erase(&a, "2026-12-02T00:00:01Z").unwrap();
+        assert_eq!(
+            ring.erased().unwrap(),
+            [a],
+            "the ledger names a candidate once"
+        );
+    }
+
+    #[test]
+    fn kept_epochs_survive_a_rotation_until_they_are_older() {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = Keyring::open(dir.path(), &[jp()]).unwrap();
+        assert!(ring.rotate(&jp(), 1).unwrap().destroyed_epochs.is_empty());
+        assert!(epochs::key_path(dir.path(), &jp(), 1).exists());
+        assert_eq!(ring.rotate(&jp(), 1).unwrap().destroyed_epochs, [1]);
+        assert!(epochs::key_path(dir.path(), &jp(), 2).exists());
     }
 }

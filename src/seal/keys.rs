@@ -171,6 +171,12 @@ impl CandidateKey {
             version,
         }
     }
+    /// The raw key, for tests that compare keys across a rewrap.
+    #[cfg(test)]
+    pub(crate) fn bytes_for_test(&self) -> [u8; 32] {
+        *self.bytes
+    }
+
     pub fn version(&self) -> u32 {
         self.version
     }

@@ -1,5 +1,6 @@
-//! Key epochs as the operator sees them: rotation (on demand, or when `[keys] epoch_days`
-//! have passed) and status, each rotation audited. The keyring does the work (`keyring`);
+//! Keys as the operator sees them: epoch rotation (on demand, or when `[keys] epoch_days`
+//! have passed), a candidate's key rotation (new interviews on a new version), and status;
+//! each rotation audited. The keyring does the work (`keyring`);
 //! this records it.
 
 use std::sync::Arc;
@@ -35,6 +36,43 @@ pub fn rotate_due(app: &Arc<Kiroku>) -> Result<Vec<Rotation>, SubjectError> {
     for r in &done {
         record(app, r, &Actor::System)?;
     }
+    Ok(done)
+}
+
+/// Gives the candidate a new key version in every region where they have one: interviews
+/// created from now on are sealed under it, earlier ones keep the version they were sealed
+/// under. Returns the regions and their new versions.
+pub fn rotate_candidate(
+    app: &Arc<Kiroku>,
+    candidate: &crate::ids::CandidateId,
+    actor: &Actor,
+) -> Result<Vec<(RegionId, u32)>, SubjectError> {
+    if app.catalog.candidate(candidate)?.is_none() {
+        return Err(SubjectError::UnknownCandidate);
+    }
+    if app.catalog.erased_at(candidate)?.is_some() {
+        return Err(SubjectError::Consent(
+            crate::consent::ConsentError::CandidateErased,
+        ));
+    }
+    let mut done = Vec::new();
+    for region in regions(app) {
+        let Some(current) = app.keyring.newest(candidate, &region)? else {
+            continue;
+        };
+        let next = crate::seal::CandidateKey::generate(current.version() + 1)
+            .map_err(crate::keyring::KeyringError::from)?;
+        if app.keyring.insert(candidate, &region, &next)? {
+            done.push((region, next.version()));
+        }
+    }
+    app.audit.record(
+        Event::CandidateKeyRotated {
+            candidate: *candidate,
+            versions: done.iter().map(|(r, v)| (r.clone(), *v)).collect(),
+        },
+        actor,
+    )?;
     Ok(done)
 }
 

@@ -645,6 +645,47 @@ fn signer_key(data: &Path) -> String {
         .public_key_hex()
 }
 
+/// A candidate registered with `reference`, living in Japan, with `record` and an interview
+/// in each region: in JP first, then in DE under `transfer:DE` (the placement sends Japanese
+/// candidates to DE when they allow it). Returns (candidate, JP interview, DE interview).
+fn candidate_in_both_regions(
+    app: &Arc<Kiroku>,
+    reference: &str,
+) -> (CandidateId, InterviewId, InterviewId) {
+    let c = app
+        .clerk()
+        .register_candidate(
+            reference,
+            &CountryCode::parse("JP").unwrap(),
+            &kiroku::audit::Actor::Service,
+        )
+        .unwrap();
+    candidates::grant(app, &c, Scope::Record);
+    let (in_jp, _) = stream(app, &c, || {}).unwrap();
+    candidates::grant(app, &c, Scope::Transfer(CountryCode::parse("DE").unwrap()));
+    let (in_de, _) = stream(app, &c, || {}).unwrap();
+    (c, in_jp, in_de)
+}
+
+/// Grants `share.recording:acme` and releases the interview's recording to acme whole, as
+/// a pull does (decided, provision recorded).
+fn release_to_acme(app: &Arc<Kiroku>, c: &CandidateId, interview: &InterviewId) {
+    let acme = RecruiterHandle::parse("acme").unwrap();
+    candidates::grant(app, c, Scope::ShareRecording(acme.clone()));
+    let row = app.catalog.interview(interview).unwrap().unwrap();
+    let proof = kiroku::consent::decision::decide(
+        &app.catalog,
+        &app.audit,
+        &acme,
+        &row,
+        kiroku::consent::decision::Recording,
+    )
+    .unwrap()
+    .unwrap();
+    let release = kiroku::release::prepare_recording(app, proof, None).unwrap();
+    kiroku::release::stream_recording(app, release, |_| true).unwrap();
+}
+
 /// Erasure reaches every region: both buckets and spools lose every object of the candidate,
 /// a copy of a sealed segment put back cannot be opened (the key is destroyed), nothing of
 /// their external reference is left in the catalog's files, the provision record and the
@@ -657,39 +698,13 @@ fn an_erased_candidate_leaves_no_object_and_no_key_in_any_region() {
     let app = app(dir.path(), &jp, &de, &[("JP", "de")]);
     app.start_uploaders();
     const REFERENCE: &str = "applicant-erase-me-7731";
-    let taro = app
-        .clerk()
-        .register_candidate(
-            REFERENCE,
-            &CountryCode::parse("JP").unwrap(),
-            &kiroku::audit::Actor::Service,
-        )
-        .unwrap();
-    candidates::grant(&app, &taro, Scope::Record);
-    let (in_jp, _) = stream(&app, &taro, || {}).unwrap();
-    candidates::grant(
-        &app,
-        &taro,
-        Scope::Transfer(CountryCode::parse("DE").unwrap()),
-    );
-    let (in_de, _) = stream(&app, &taro, || {}).unwrap();
+    let (taro, in_jp, in_de) = candidate_in_both_regions(&app, REFERENCE);
     let hanako = candidate(&app, "JP");
     let (other, _) = stream(&app, &hanako, || {}).unwrap();
     drained(&app);
+    release_to_acme(&app, &taro, &in_de);
     let acme = RecruiterHandle::parse("acme").unwrap();
-    candidates::grant(&app, &taro, Scope::ShareRecording(acme.clone()));
     let row = app.catalog.interview(&in_de).unwrap().unwrap();
-    let proof = kiroku::consent::decision::decide(
-        &app.catalog,
-        &app.audit,
-        &acme,
-        &row,
-        kiroku::consent::decision::Recording,
-    )
-    .unwrap()
-    .unwrap();
-    let release = kiroku::release::prepare_recording(&app, proof, None).unwrap();
-    kiroku::release::stream_recording(&app, release, |_| true).unwrap();
     let prefix = format!("candidates/{taro}/");
     for region in ["jp", "de"] {
         assert!(
@@ -809,37 +824,9 @@ fn a_disclosure_export_holds_every_region_and_opens_only_for_its_requester() {
     let dir = tempfile::tempdir().unwrap();
     let app = app(dir.path(), &jp, &de, &[("JP", "de")]);
     app.start_uploaders();
-    let taro = app
-        .clerk()
-        .register_candidate(
-            "applicant-4410",
-            &CountryCode::parse("JP").unwrap(),
-            &kiroku::audit::Actor::Service,
-        )
-        .unwrap();
-    candidates::grant(&app, &taro, Scope::Record);
-    let (in_jp, _) = stream(&app, &taro, || {}).unwrap();
-    candidates::grant(
-        &app,
-        &taro,
-        Scope::Transfer(CountryCode::parse("DE").unwrap()),
-    );
-    let (in_de, _) = stream(&app, &taro, || {}).unwrap();
+    let (taro, in_jp, in_de) = candidate_in_both_regions(&app, "applicant-4410");
     drained(&app);
-    let acme = RecruiterHandle::parse("acme").unwrap();
-    candidates::grant(&app, &taro, Scope::ShareRecording(acme.clone()));
-    let row = app.catalog.interview(&in_jp).unwrap().unwrap();
-    let proof = kiroku::consent::decision::decide(
-        &app.catalog,
-        &app.audit,
-        &acme,
-        &row,
-        kiroku::consent::decision::Recording,
-    )
-    .unwrap()
-    .unwrap();
-    let release = kiroku::release::prepare_recording(&app, proof, None).unwrap();
-    kiroku::release::stream_recording(&app, release, |_| true).unwrap();
+    release_to_acme(&app, &taro, &in_jp);
 
     let requester = age::x25519::Identity::generate();
     let mut sealed = Vec::new();

@@ -27,6 +27,14 @@ async fn server(tweak: impl FnOnce(&mut Config)) -> Server {
 }
 
 impl Server {
+    /// How many entries of `event` the audit log holds.
+    fn audit_count(&self, event: &str) -> usize {
+        self.audit_events()
+            .iter()
+            .filter(|e| e["event"] == event)
+            .count()
+    }
+
     /// Operator setup: a notice and a recruiter; returns the recruiter's API key.
     async fn recruiter(&self, handle: &str) -> String {
         let (st, _) = self
@@ -533,11 +541,7 @@ async fn webhook_endpoints_that_fail_hang_or_redirect_are_recorded_as_failed_del
             "{handle}: each attempt reached it once"
         );
     }
-    let failed = s
-        .audit_events()
-        .iter()
-        .filter(|e| e["event"] == "delivery.failed")
-        .count();
+    let failed = s.audit_count("delivery.failed");
     assert_eq!(failed, 3);
 }
 
@@ -1721,11 +1725,7 @@ async fn an_erasure_tells_each_recipient_and_every_path_then_answers_candidate_e
         )
         .await;
     assert_eq!((st, v["error"].as_str()), (400, Some("invalid_id")), "{v}");
-    let erased = s
-        .audit_events()
-        .into_iter()
-        .filter(|e| e["event"] == "candidate.erased")
-        .count();
+    let erased = s.audit_count("candidate.erased");
     assert_eq!(erased, 2, "each erasure is audited");
 }
 
@@ -1849,11 +1849,7 @@ async fn a_suspension_withdraws_every_grant_of_its_kind_and_the_recipient_is_tol
         403,
         "nothing is recorded while use is suspended"
     );
-    let suspensions = s
-        .audit_events()
-        .into_iter()
-        .filter(|e| e["event"] == "candidate.suspended")
-        .count();
+    let suspensions = s.audit_count("candidate.suspended");
     assert_eq!(suspensions, 2);
 }
 

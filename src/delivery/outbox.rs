@@ -58,20 +58,14 @@ pub(super) fn on_consent_changed(app: &Kiroku, e: &ConsentEventRow) -> Result<()
     // Queued even without a webhook: then it fails at once, so the outbox shows the operator
     // a recipient who must be told by other means.
     if received {
-        app.catalog.enqueue(&OutboxRow {
-            id: new_id(),
-            recruiter: to.clone(),
-            kind: OutboxKind::ConsentWithdrawn,
-            candidate: e.candidate,
-            interview: None,
-            scope: scope.clone(),
-            state: OutboxState::Pending,
-            attempts: 0,
-            next_at: 0,
-            last_error: None,
-            created_at: e.at.clone(),
-            done_at: None,
-        })?;
+        app.catalog.enqueue(&pending(
+            to.clone(),
+            OutboxKind::ConsentWithdrawn,
+            e.candidate,
+            None,
+            scope.clone(),
+            e.at.clone(),
+        ))?;
     }
     Ok(())
 }
@@ -82,21 +76,16 @@ pub(super) fn candidate_erased(app: &Kiroku, c: &crate::ids::CandidateId) {
     let result = (|| -> Result<(), BoxError> {
         for handle in app.catalog.recipients_of(c)? {
             let to = RecruiterHandle::parse(&handle)?;
-            app.catalog.enqueue(&OutboxRow {
-                id: new_id(),
-                recruiter: to.clone(),
-                kind: OutboxKind::CandidateErased,
-                candidate: *c,
-                interview: None,
-                // The notice is about whatever the recipient received under its share scopes.
-                scope: Scope::ShareRecording(to),
-                state: OutboxState::Pending,
-                attempts: 0,
-                next_at: 0,
-                last_error: None,
-                created_at: crate::util::now_rfc3339(),
-                done_at: None,
-            })?;
+            // The notice is about whatever the recipient received under its share scopes.
+            let scope = Scope::ShareRecording(to.clone());
+            app.catalog.enqueue(&pending(
+                to,
+                OutboxKind::CandidateErased,
+                *c,
+                None,
+                scope,
+                crate::util::now_rfc3339(),
+            ))?;
         }
         Ok(())
     })();
@@ -144,21 +133,40 @@ fn enqueue(
     if app.catalog.webhook(to)?.is_none() {
         return Ok(());
     }
-    app.catalog.enqueue(&OutboxRow {
-        id: new_id(),
-        recruiter: to.clone(),
+    app.catalog.enqueue(&pending(
+        to.clone(),
         kind,
-        candidate: i.candidate,
-        interview: Some(i.id),
-        scope: scope.clone(),
+        i.candidate,
+        Some(i.id),
+        scope.clone(),
+        crate::util::now_rfc3339(),
+    ))?;
+    Ok(())
+}
+
+/// A delivery waiting for its first attempt.
+fn pending(
+    recruiter: RecruiterHandle,
+    kind: OutboxKind,
+    candidate: crate::ids::CandidateId,
+    interview: Option<crate::ids::InterviewId>,
+    scope: Scope,
+    created_at: String,
+) -> OutboxRow {
+    OutboxRow {
+        id: new_id(),
+        recruiter,
+        kind,
+        candidate,
+        interview,
+        scope,
         state: OutboxState::Pending,
         attempts: 0,
         next_at: 0,
         last_error: None,
-        created_at: crate::util::now_rfc3339(),
+        created_at,
         done_at: None,
-    })?;
-    Ok(())
+    }
 }
 
 pub(super) fn new_id() -> String {

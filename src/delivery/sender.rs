@@ -285,39 +285,19 @@ fn prepare(app: &Kiroku, row: &OutboxRow) -> Result<Ready, BoxError> {
             }
         }
         OutboxKind::CandidateErased => {
-            let interviews: Vec<String> = app
-                .catalog
-                .interviews_of_candidate(&row.candidate)?
-                .into_iter()
-                .filter(|i| i.recruiter == to)
-                .map(|i| i.id.to_string())
-                .collect();
-            json!({
-                "id": row.id,
-                "type": row.kind,
-                "created_at": row.created_at,
-                "candidate_id": row.candidate,
-                "interview_ids": interviews,
-                "instruction": "The candidate's data was erased at their request. Delete everything you received of it (APPI Art. 35, GDPR Art. 17 and 19).",
-            })
+            let mut body = notice_body(app, row, &to)?;
+            body["instruction"] = json!(
+                "The candidate's data was erased at their request. Delete everything you received of it (APPI Art. 35, GDPR Art. 17 and 19)."
+            );
+            body
         }
         OutboxKind::ConsentWithdrawn => {
-            let interviews: Vec<String> = app
-                .catalog
-                .interviews_of_candidate(&row.candidate)?
-                .into_iter()
-                .filter(|i| i.recruiter == to)
-                .map(|i| i.id.to_string())
-                .collect();
-            json!({
-                "id": row.id,
-                "type": row.kind,
-                "created_at": row.created_at,
-                "candidate_id": row.candidate,
-                "scope": row.scope.to_string(),
-                "interview_ids": interviews,
-                "instruction": "The candidate withdrew this consent. Stop using what you received under it and delete it (APPI Art. 35, GDPR Art. 17 and 19).",
-            })
+            let mut body = notice_body(app, row, &to)?;
+            body["scope"] = json!(row.scope.to_string());
+            body["instruction"] = json!(
+                "The candidate withdrew this consent. Stop using what you received under it and delete it (APPI Art. 35, GDPR Art. 17 and 19)."
+            );
+            body
         }
     };
     Ok(Ready::Send {
@@ -325,6 +305,29 @@ fn prepare(app: &Kiroku, row: &OutboxRow) -> Result<Ready, BoxError> {
         secret: hook.secret,
         body: body.to_string(),
     })
+}
+
+/// What every notice (of a withdrawal, an erasure) says: itself, the candidate, and the
+/// interviews of theirs that were run for this recipient.
+fn notice_body(
+    app: &Kiroku,
+    row: &OutboxRow,
+    to: &RecruiterHandle,
+) -> Result<serde_json::Value, BoxError> {
+    let interviews: Vec<String> = app
+        .catalog
+        .interviews_of_candidate(&row.candidate)?
+        .into_iter()
+        .filter(|i| i.recruiter == *to)
+        .map(|i| i.id.to_string())
+        .collect();
+    Ok(json!({
+        "id": row.id,
+        "type": row.kind,
+        "created_at": row.created_at,
+        "candidate_id": row.candidate,
+        "interview_ids": interviews,
+    }))
 }
 
 /// What every `*.ready` notification says of itself and its interview.

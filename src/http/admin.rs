@@ -185,16 +185,7 @@ async fn correct(
     StrictJson(b): StrictJson<CorrectBody>,
 ) -> Result<Response, ApiError> {
     let c = crate::ids::CandidateId::parse(&id)?;
-    let language = match b.language.as_deref() {
-        None => None,
-        Some(l) => Some(crate::vocab::Language::parse(l).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_field",
-                "`language`: `ja` or `en`",
-            )
-        })?),
-    };
+    let language = super::candidates::language(b.language.as_deref())?;
     let correction = crate::subject::Correction {
         external_ref: b.external_ref,
         home_country: b

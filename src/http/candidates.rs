@@ -46,6 +46,21 @@ struct CreateBody {
     language: Option<String>,
 }
 
+/// A `language` field: `ja` or `en`, when given.
+pub(super) fn language(given: Option<&str>) -> Result<Option<crate::vocab::Language>, ApiError> {
+    given
+        .map(|l| {
+            crate::vocab::Language::parse(l).ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_field",
+                    "`language`: `ja` or `en`",
+                )
+            })
+        })
+        .transpose()
+}
+
 /// `POST /v1/candidates`
 async fn create(
     _: ServiceCaller,
@@ -53,16 +68,7 @@ async fn create(
     StrictJson(b): StrictJson<CreateBody>,
 ) -> Result<Response, ApiError> {
     let home = CountryCode::parse(&b.home_country)?;
-    let language = match b.language.as_deref() {
-        None => None,
-        Some(l) => Some(crate::vocab::Language::parse(l).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_field",
-                "`language`: `ja` or `en`",
-            )
-        })?),
-    };
+    let language = language(b.language.as_deref())?;
     let app = s.app.clone();
     let id = blocking(move || {
         let id = app

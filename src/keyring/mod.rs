@@ -195,24 +195,7 @@ impl Keyring {
         region: &RegionId,
         key: &CandidateKey,
     ) -> Result<bool, KeyringError> {
-        let epoch = self.current_epoch(region)?;
-        let wrapped = self.epoch_key(region, epoch)?.wrap(key, c, region)?;
-        let n = self
-            .db()
-            .execute(
-                "INSERT OR IGNORE INTO wrapped (candidate, region, version, epoch, wrapped, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    c.to_string(),
-                    region.as_str(),
-                    key.version(),
-                    epoch,
-                    wrapped,
-                    crate::util::now_unix()
-                ],
-            )
-            .map_err(|e| self.db_err(e))?;
-        Ok(n == 1)
+        Ok(self.insert_all(region, [(c, key)])? == 1)
     }
 
     /// Keeps many new keys of one region in one transaction (moving legacy keys in, the
@@ -221,28 +204,40 @@ impl Keyring {
         &self,
         region: &RegionId,
         keys: &[(CandidateId, CandidateKey)],
-    ) -> Result<(), KeyringError> {
+    ) -> Result<usize, KeyringError> {
+        self.insert_all(region, keys.iter().map(|(c, k)| (c, k)))
+    }
+
+    /// Wraps each key under the region's current epoch and keeps it; how many were new.
+    fn insert_all<'k>(
+        &self,
+        region: &RegionId,
+        keys: impl IntoIterator<Item = (&'k CandidateId, &'k CandidateKey)>,
+    ) -> Result<usize, KeyringError> {
         let epoch = self.current_epoch(region)?;
         let wrapping = self.epoch_key(region, epoch)?;
         let now = crate::util::now_unix();
         let mut db = self.db();
         let tx = db.transaction().map_err(|e| self.db_err(e))?;
+        let mut added = 0;
         for (c, key) in keys {
-            tx.execute(
-                "INSERT OR IGNORE INTO wrapped (candidate, region, version, epoch, wrapped, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    c.to_string(),
-                    region.as_str(),
-                    key.version(),
-                    epoch,
-                    wrapping.wrap(key, c, region)?,
-                    now
-                ],
-            )
-            .map_err(|e| self.db_err(e))?;
+            added += tx
+                .execute(
+                    "INSERT OR IGNORE INTO wrapped (candidate, region, version, epoch, wrapped, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        c.to_string(),
+                        region.as_str(),
+                        key.version(),
+                        epoch,
+                        wrapping.wrap(key, c, region)?,
+                        now
+                    ],
+                )
+                .map_err(|e| self.db_err(e))?;
         }
-        tx.commit().map_err(|e| self.db_err(e))
+        tx.commit().map_err(|e| self.db_err(e))?;
+        Ok(added)
     }
 
     /// Destroys every key of the candidate, in every region, and notes the erasure in the

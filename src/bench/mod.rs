@@ -14,7 +14,8 @@
 //! 5. With `--s3-region ID` (an S3 region of the config, e.g. Garage on loopback):
 //!    segment-close-to-durable latency (seal + durable store, p50 and p99), and upload
 //!    throughput of kiroku's store path against a bare `put_object` loop of the same bytes
-//!    (target ≥ 0.9).
+//!    (target ≥ 0.9); and the erasure of a candidate with 10 interviews of 100 segments
+//!    against a bare list-and-delete of as many objects.
 //!
 //! `kiroku bench streams` ([`streams`]) is the load benchmark: concurrent live streams
 //! against a served kiroku.
@@ -499,6 +500,59 @@ pub fn s3(
         mb / ours,
         mb / plain,
         plain / ours
+    );
+    erasure_time(app, r, store)
+}
+
+/// The time to erase a candidate with 10 interviews of 100 segments each in this S3 region
+/// (`subject::erase`: the mark, the keyring, the catalog transaction, the listing and
+/// deletion of every object, the audit entry), against a bare list-and-delete of as many
+/// objects of the same size in the same bucket. The segments are sealed and stored as capture
+/// stores them (64 KiB each, to keep the setup short); their catalog rows are not made.
+fn erasure_time(
+    app: &Arc<Kiroku>,
+    region: &crate::app::RegionRuntime,
+    store: &crate::store::S3Store,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use crate::store::ObjectKey;
+    const INTERVIEWS: u32 = 10;
+    const SEGMENTS: u32 = 100;
+    let c = app
+        .catalog
+        .add_candidate("bench-erasure", &region.region.country)?;
+    let key = app.candidate_key(&c, region)?;
+    let piece: Vec<u8> = (0..64 * 1024).map(|i| (i * 13 % 251) as u8).collect();
+    let tags = serde_json::json!({"kiroku": 1, "kind": "segment", "consent_scopes": ["record"]});
+    for _ in 0..INTERVIEWS {
+        let i = InterviewId::new_random();
+        for index in 0..SEGMENTS {
+            let identity = ObjectIdentity {
+                kind: ObjectKind::Segment,
+                region: region.region.id.clone(),
+                candidate: c,
+                interview: i,
+                index,
+                key_version: key.version(),
+            };
+            let sealed = seal::seal(&key, &identity, false, piece.clone())?;
+            region
+                .store
+                .put(&ObjectKey::segment(&c, &i, index), &sealed, &tags)?;
+            store.plain_put(&format!("bench-erase/{i}/{index:08}"), sealed.to_vec())?;
+        }
+    }
+    let t = Instant::now();
+    let report = crate::subject::erase(app, &c, &Actor::System)?;
+    let ours = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let bare = store.delete_listed("bench-erase/")?;
+    let raw = t.elapsed().as_secs_f64();
+    println!(
+        "erasure ({INTERVIEWS} interviews x {SEGMENTS} segments, {} objects): {:.2} s; bare list+delete of {bare} objects {:.2} s; ratio {:.2}",
+        report.objects_deleted,
+        ours,
+        raw,
+        ours / raw
     );
     Ok(())
 }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 use super::{Keyring, KeyringError};
 use crate::ids::RegionId;
@@ -99,15 +99,8 @@ impl Keyring {
     }
 
     fn current_epoch_opt(&self, region: &RegionId) -> Result<Option<u32>, KeyringError> {
-        self.db()
-            .query_row(
-                "SELECT MAX(epoch) FROM epochs WHERE region = ?1",
-                params![region.as_str()],
-                |r| r.get::<_, Option<u32>>(0),
-            )
-            .optional()
-            .map(Option::flatten)
-            .map_err(|e| self.db_err(e))
+        let db = self.db();
+        current_opt_in(&db, region).map_err(|e| self.db_err(e))
     }
 
     /// The epoch new keys of the region are wrapped under.
@@ -118,36 +111,44 @@ impl Keyring {
     /// Starts a new epoch for the region: a new epoch key, every live candidate key rewrapped
     /// under it (one transaction), and the epoch keys older than `keep` epochs destroyed.
     pub fn rotate(&self, region: &RegionId, keep: u32) -> Result<Rotation, KeyringError> {
-        let from = self.current_epoch(region)?;
-        let to = from + 1;
-        let new_key = MasterKey::load_or_create(&key_path(&self.dir, region, to))?;
-        let rows: Vec<(String, u32, u32, Vec<u8>)> = {
-            let db = self.db();
-            let mut st = db
-                .prepare("SELECT candidate, version, epoch, wrapped FROM wrapped WHERE region = ?1")
-                .map_err(|e| self.db_err(e))?;
-            st.query_map(params![region.as_str()], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.db_err(e))?
-        };
-        let mut rewrapped = Vec::with_capacity(rows.len());
-        for (c, v, epoch, w) in &rows {
-            let candidate = crate::ids::CandidateId::parse(c).map_err(|_| {
-                self.db_err(rusqlite::Error::InvalidColumnName(format!("candidate {c}")))
-            })?;
-            let key = self.unwrap(&candidate, region, *v, *epoch, w)?;
-            rewrapped.push((c.clone(), *v, new_key.wrap(&key, &candidate, region)?));
-        }
-        {
+        let (from, to, rewrapped) = {
             let mut db = self.db();
-            let tx = db.transaction().map_err(|e| self.db_err(e))?;
-            for (c, v, w) in &rewrapped {
+            // One immediate transaction from reading the epoch to the last rewrap: no key can
+            // be kept under the old epoch meanwhile (in this process or another) and be lost
+            // when its key is destroyed.
+            let tx = db
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(|e| self.db_err(e))?;
+            let from = current_in(&tx, region).map_err(|e| self.db_err(e))?;
+            let to = from + 1;
+            let new_key = MasterKey::load_or_create(&key_path(&self.dir, region, to))?;
+            let rows: Vec<(String, u32, u32, Vec<u8>)> = {
+                let mut st = tx
+                    .prepare(
+                        "SELECT candidate, version, epoch, wrapped FROM wrapped WHERE region = ?1",
+                    )
+                    .map_err(|e| self.db_err(e))?;
+                st.query_map(params![region.as_str()], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
+                .and_then(|rows| rows.collect())
+                .map_err(|e| self.db_err(e))?
+            };
+            for (c, v, epoch, w) in &rows {
+                let candidate = crate::ids::CandidateId::parse(c).map_err(|_| {
+                    self.db_err(rusqlite::Error::InvalidColumnName(format!("candidate {c}")))
+                })?;
+                let key = self.unwrap(&candidate, region, *v, *epoch, w)?;
                 tx.execute(
                     "UPDATE wrapped SET epoch = ?4, wrapped = ?5
                      WHERE candidate = ?1 AND region = ?2 AND version = ?3",
-                    params![c, region.as_str(), v, to, w],
+                    params![
+                        c,
+                        region.as_str(),
+                        v,
+                        to,
+                        new_key.wrap(&key, &candidate, region)?
+                    ],
                 )
                 .map_err(|e| self.db_err(e))?;
             }
@@ -164,13 +165,14 @@ impl Keyring {
             tx.commit().map_err(|e| self.db_err(e))?;
             db.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
                 .map_err(|e| self.db_err(e))?;
-        }
+            (from, to, rows.len())
+        };
         let destroyed_epochs = self.destroy_older(region, to.saturating_sub(keep))?;
         Ok(Rotation {
             region: region.clone(),
             from_epoch: from,
             to_epoch: to,
-            rewrapped: rewrapped.len(),
+            rewrapped,
             destroyed_epochs,
         })
     }
@@ -282,4 +284,18 @@ fn key_check(key: &MasterKey, region: &RegionId) -> Result<Vec<u8>, KeyringError
         &check_candidate(),
         region,
     )?)
+}
+
+/// The region's newest epoch, read on `db` (a connection or a transaction).
+fn current_opt_in(db: &rusqlite::Connection, region: &RegionId) -> rusqlite::Result<Option<u32>> {
+    db.query_row(
+        "SELECT MAX(epoch) FROM epochs WHERE region = ?1",
+        params![region.as_str()],
+        |r| r.get::<_, Option<u32>>(0),
+    )
+}
+
+/// The epoch new keys of the region are wrapped under, read inside `db`'s transaction.
+pub(super) fn current_in(db: &rusqlite::Connection, region: &RegionId) -> rusqlite::Result<u32> {
+    Ok(current_opt_in(db, region)?.unwrap_or(1))
 }

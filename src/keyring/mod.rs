@@ -214,11 +214,16 @@ impl Keyring {
         region: &RegionId,
         keys: impl IntoIterator<Item = (&'k CandidateId, &'k CandidateKey)>,
     ) -> Result<usize, KeyringError> {
-        let epoch = self.current_epoch(region)?;
-        let wrapping = self.epoch_key(region, epoch)?;
         let now = crate::util::now_unix();
         let mut db = self.db();
-        let tx = db.transaction().map_err(|e| self.db_err(e))?;
+        // Immediate: a rotation (in this process or another) cannot slip in between reading
+        // the current epoch and keeping keys wrapped under it, and leave them under an epoch
+        // whose key it then destroys.
+        let tx = db
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.db_err(e))?;
+        let epoch = epochs::current_in(&tx, region).map_err(|e| self.db_err(e))?;
+        let wrapping = self.epoch_key(region, epoch)?;
         let mut added = 0;
         for (c, key) in keys {
             added += tx
@@ -387,6 +392,35 @@ mod tests {
             [a],
             "the ledger names a candidate once"
         );
+    }
+
+    /// Keys kept while rotations run beside them all still open: none is left under an
+    /// epoch whose key a rotation destroyed.
+    #[test]
+    fn keys_kept_during_rotations_all_still_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = std::sync::Arc::new(Keyring::open(dir.path(), &[jp()]).unwrap());
+        let writer = {
+            let ring = ring.clone();
+            std::thread::spawn(move || {
+                (0..300)
+                    .map(|_| {
+                        let c = CandidateId::new_random();
+                        assert!(
+                            ring.insert(&c, &jp(), &CandidateKey::generate(1).unwrap())
+                                .unwrap()
+                        );
+                        c
+                    })
+                    .collect::<Vec<_>>()
+            })
+        };
+        for _ in 0..10 {
+            ring.rotate(&jp(), 0).unwrap();
+        }
+        for c in writer.join().unwrap() {
+            assert!(ring.version(&c, &jp(), 1).unwrap().is_some(), "{c} lost");
+        }
     }
 
     #[test]

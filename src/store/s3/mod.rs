@@ -280,16 +280,22 @@ impl S3Store {
     /// Deletes every object under `prefix`, in the spool first (so the uploader does not put
     /// one back), then in the bucket; returns how many were deleted.
     pub fn erase_prefix(&self, prefix: &str) -> Result<usize, StoreError> {
-        let mut n = self.spool.erase_prefix(prefix)?;
-        for key in self.list(prefix)? {
-            let req = self.client.delete_object().bucket(&self.bucket).key(&key);
+        let spooled = self.spool.erase_prefix(prefix)?;
+        Ok(spooled + self.delete_listed(prefix)?)
+    }
+
+    /// Lists the bucket under `prefix` and deletes each object found (bare calls, no spool):
+    /// the bucket half of an erasure, and the erasure benchmark's baseline.
+    pub fn delete_listed(&self, prefix: &str) -> Result<usize, StoreError> {
+        let keys = self.list(prefix)?;
+        for key in &keys {
+            let req = self.client.delete_object().bucket(&self.bucket).key(key);
             self.run(async move { req.send().await.map(|_| ()).map_err(classify) })
                 .map_err(|e| {
                     StoreError::Unavailable(format!("region {}: {}", self.region, e.text()))
                 })?;
-            n += 1;
         }
-        Ok(n)
+        Ok(keys.len())
     }
 
     /// Every key in the bucket under `prefix`.

@@ -474,3 +474,72 @@ fn an_http_analyzer_gets_the_wav_and_its_json_is_sealed_and_an_error_status_is_r
                 && o.error.as_deref() == Some("answered HTTP 500"))
     );
 }
+
+/// With reports kept 30 days and renditions 7, a sweep deletes exactly the outputs made
+/// before that, rows and sealed objects, after a dry run that deleted nothing; the per-segment
+/// reports still within their 30 days and the recording itself stay.
+#[test]
+fn a_retention_sweep_deletes_expired_reports_and_renditions_and_keeps_the_rest() {
+    let (dir, app, c) = app::with_candidate(ANALYZED, |cfg| {
+        cfg.retention.analysis_days = 30;
+        cfg.retention.renditions_days = 7;
+    });
+    let row = stream(&app, &c, "tone-220hz.webm", None);
+    let outputs = wait_for_whole(&app, &row.id);
+    let ago = |days: i64| {
+        (time::OffsetDateTime::now_utc() - time::Duration::days(days))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let db = rusqlite::Connection::open(dir.path().join("catalog.db")).unwrap();
+    // Renditions ten days old (past 7), the whole report forty (past 30), the per-segment
+    // reports ten (within 30).
+    db.execute(
+        "UPDATE analysis_outputs SET created_at = ?1 WHERE kind = 'wav'",
+        [ago(10)],
+    )
+    .unwrap();
+    db.execute(
+        "UPDATE analysis_outputs SET created_at = ?1 WHERE kind = 'json' AND segment IS NULL",
+        [ago(40)],
+    )
+    .unwrap();
+    db.execute(
+        "UPDATE analysis_outputs SET created_at = ?1 WHERE kind = 'json' AND segment IS NOT NULL",
+        [ago(10)],
+    )
+    .unwrap();
+    let stored = |o: &AnalysisRow| o.object_key.is_some() && o.status.as_str() == "ok";
+    let renditions = outputs
+        .iter()
+        .filter(|o| stored(o) && o.kind == OutputFormat::Wav)
+        .count();
+    assert!(renditions > 0, "{outputs:?}");
+    let now = kiroku::util::now_unix();
+    let dry = kiroku::subject::sweep(&app, now, true).unwrap();
+    assert_eq!(dry.expired.len(), renditions + 1, "{:?}", dry.expired);
+    assert_eq!(
+        app.catalog.analysis_outputs(&row.id).unwrap().len(),
+        outputs.len()
+    );
+
+    let swept = kiroku::subject::sweep(&app, now, false).unwrap();
+    assert_eq!(swept.expired, dry.expired);
+    assert_eq!(swept.objects_deleted, renditions + 1);
+    let left = app.catalog.analysis_outputs(&row.id).unwrap();
+    assert!(
+        left.iter()
+            .filter(|o| stored(o))
+            .all(|o| o.kind == OutputFormat::Json && o.segment.is_some()),
+        "{left:?}"
+    );
+    let store = &app.region(&row.region).unwrap().store;
+    for gone in outputs
+        .iter()
+        .filter(|o| stored(o) && (o.kind == OutputFormat::Wav || o.segment.is_none()))
+    {
+        let key = gone.object_key.as_ref().unwrap();
+        assert!(store.get(key).is_err(), "{key:?} is still stored");
+    }
+    assert!(kiroku::recording::rebuild(&app, &row.id).is_ok());
+}

@@ -1047,3 +1047,40 @@ fn after_a_candidates_key_rotation_new_interviews_use_the_new_version_and_old_on
         "two versions, one epoch"
     );
 }
+
+/// A region's store that is down stops an erasure half-way without undoing it: the candidate
+/// is already marked erased and their keys destroyed, so nothing of theirs opens; asked again
+/// once the store is back, the erasure finishes and no object is left in either bucket.
+#[test]
+fn an_erasure_cut_short_by_a_store_that_is_down_finishes_when_asked_again() {
+    let (jp, mut de) = (Garage::start("kiroku-jp"), Garage::start("kiroku-de"));
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path(), &jp, &de, &[("JP", "de")]);
+    app.start_uploaders();
+    let (taro, in_jp, in_de) = candidate_in_both_regions(&app, "applicant-0417");
+    drained(&app);
+    de.stop();
+    let err = kiroku::subject::erase(&app, &taro, &kiroku::audit::Actor::Operator).unwrap_err();
+    assert!(
+        matches!(&err, kiroku::subject::SubjectError::Store { region, .. } if region == "de"),
+        "{err}"
+    );
+    assert!(app.catalog.erased_at(&taro).unwrap().is_some());
+    for id in [&in_jp, &in_de] {
+        let row = app.catalog.interview(id).unwrap().unwrap();
+        assert!(
+            app.interview_key(&row).unwrap().is_none(),
+            "the keys went first"
+        );
+    }
+    de.resume();
+    let done = kiroku::subject::erase(&app, &taro, &kiroku::audit::Actor::Operator).unwrap();
+    assert!(done.already_erased);
+    let prefix = format!("candidates/{taro}/");
+    for region in ["jp", "de"] {
+        assert!(
+            !objects(&app, region).iter().any(|k| k.starts_with(&prefix)),
+            "{region} still holds an object of the erased candidate"
+        );
+    }
+}

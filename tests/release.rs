@@ -173,6 +173,41 @@ impl Server {
 /// What a webhook receiver on loopback got: (Kiroku-Signature, body).
 type Received = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 
+/// A recruiter `acme` whose webhook is a receiver on loopback, and a candidate who granted
+/// `record` and `share.recording:acme`, with one finished interview for acme.
+struct Shared {
+    acme: String,
+    got: Received,
+    secret: String,
+    candidate: String,
+    interview: String,
+}
+
+impl Server {
+    async fn shared_interview(&self) -> Shared {
+        let acme = self.recruiter("acme").await;
+        let (hook, got) = receiver(200, Duration::ZERO).await;
+        let (st, v) = self.set_webhook(&acme, &hook).await;
+        assert_eq!(st, 200, "{v}");
+        let secret = v["signing_secret"].as_str().unwrap().to_string();
+        let candidate = self.candidate().await;
+        self.grant(&candidate, json!({"scope": "record"})).await;
+        self.grant(
+            &candidate,
+            json!({"scope": "share.recording", "recipient": "acme"}),
+        )
+        .await;
+        let interview = self.interview(&candidate, "acme").await;
+        Shared {
+            acme,
+            got,
+            secret,
+            candidate,
+            interview,
+        }
+    }
+}
+
 /// A webhook receiver answering with `status` after `delay`; `redirect` answers 302.
 async fn receiver(status: u16, delay: Duration) -> (String, Received) {
     let got: Received = Arc::default();
@@ -1238,16 +1273,13 @@ async fn stalled_downloads_neither_starve_a_live_stream_nor_exceed_their_recipie
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_recruiter_receives_nothing_more_and_its_old_links_are_refused() {
     let s = server(|_| {}).await;
-    let acme = s.recruiter("acme").await;
-    let (hook, got) = receiver(200, Duration::ZERO).await;
-    let (st, v) = s.set_webhook(&acme, &hook).await;
-    assert_eq!(st, 200, "{v}");
-    let secret = v["signing_secret"].as_str().unwrap().to_string();
-    let c = s.candidate().await;
-    s.grant(&c, json!({"scope": "record"})).await;
-    s.grant(&c, json!({"scope": "share.recording", "recipient": "acme"}))
-        .await;
-    let first = s.interview(&c, "acme").await;
+    let Shared {
+        acme,
+        got,
+        secret,
+        candidate: c,
+        interview: first,
+    } = s.shared_interview().await;
     eventually("recording.ready", || {
         deliveries_of(&got, "recording.ready", &secret).len() == 1
     })
@@ -1637,16 +1669,13 @@ async fn every_audit_checkpoint_reaches_the_witness_even_those_written_while_it_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_erasure_tells_each_recipient_and_every_path_then_answers_candidate_erased() {
     let s = server(|_| {}).await;
-    let acme = s.recruiter("acme").await;
-    let (hook, got) = receiver(200, Duration::ZERO).await;
-    let (st, v) = s.set_webhook(&acme, &hook).await;
-    assert_eq!(st, 200, "{v}");
-    let secret = v["signing_secret"].as_str().unwrap().to_string();
-    let c = s.candidate().await;
-    s.grant(&c, json!({"scope": "record"})).await;
-    s.grant(&c, json!({"scope": "share.recording", "recipient": "acme"}))
-        .await;
-    let first = s.interview(&c, "acme").await;
+    let Shared {
+        acme,
+        got,
+        secret,
+        candidate: c,
+        interview: first,
+    } = s.shared_interview().await;
     let path = format!("/v1/recruiter/interviews/{first}/recording");
     let (st, _, _) = s.raw("GET", &path, As::Key(&acme), None, &[]).await;
     assert_eq!(st, 200, "the recording is released before");

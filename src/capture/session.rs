@@ -772,11 +772,13 @@ impl Worker {
     /// The checks at every segment boundary: consent still stands, limits hold. Returns the
     /// consent scopes in force, which become the segment's tags.
     fn admit(&self, seg: &PlainSegment) -> Result<Vec<Scope>, CaptureError> {
-        if self.app.catalog.erased_at(&self.row.candidate)?.is_some() {
-            return Err(CaptureError::CandidateErased);
-        }
+        // An erased candidate has no standing scope (the ledger says so), so the common
+        // case costs no query more; only a missing `record` asks why.
         let scopes = self.app.ledger().current_scopes(&self.row.candidate)?;
         if !scopes.contains(&Scope::Record) {
+            if self.app.catalog.erased_at(&self.row.candidate)?.is_some() {
+                return Err(CaptureError::CandidateErased);
+            }
             return Err(CaptureError::ConsentWithdrawn);
         }
         if let Some(transfer @ Scope::Transfer(country)) = &self.transfer

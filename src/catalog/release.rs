@@ -218,37 +218,7 @@ impl Catalog {
     ) -> Result<Vec<String>, CatalogError> {
         let mut db = self.db();
         let tx = db.transaction()?;
-        let ids: Vec<String> = {
-            let mut st = tx.prepare(
-                "SELECT id FROM outbox WHERE candidate_id = ?1 AND scope = ?2 AND state = ?3
-                 AND kind IN (?4, ?5)",
-            )?;
-            st.query_map(
-                params![
-                    c.to_string(),
-                    scope,
-                    OutboxState::Pending,
-                    OutboxKind::RecordingReady,
-                    OutboxKind::AnalysisReady
-                ],
-                |r| r.get(0),
-            )?
-            .collect::<Result<_, _>>()?
-        };
-        tx.execute(
-            "UPDATE outbox SET state = ?5, last_error = ?3, done_at = ?4
-             WHERE candidate_id = ?1 AND scope = ?2 AND state = ?6 AND kind IN (?7, ?8)",
-            params![
-                c.to_string(),
-                scope,
-                why,
-                crate::util::now_rfc3339(),
-                OutboxState::Cancelled,
-                OutboxState::Pending,
-                OutboxKind::RecordingReady,
-                OutboxKind::AnalysisReady
-            ],
-        )?;
+        let ids = cancel_pending_ready(&tx, c, Some(scope), why)?;
         tx.commit()?;
         Ok(ids)
     }
@@ -338,6 +308,47 @@ impl Catalog {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+/// Cancels the candidate's pending `*.ready` deliveries (on `scope`, or on any scope), inside
+/// the caller's transaction; notices (of a withdrawal, an erasure) are never cancelled.
+/// Returns the ids cancelled.
+pub(super) fn cancel_pending_ready(
+    tx: &rusqlite::Transaction<'_>,
+    c: &CandidateId,
+    scope: Option<&Scope>,
+    why: &str,
+) -> Result<Vec<String>, CatalogError> {
+    let ready =
+        "candidate_id = ?1 AND (?2 IS NULL OR scope = ?2) AND state = ?3 AND kind IN (?4, ?5)";
+    let ids: Vec<String> = {
+        let mut st = tx.prepare(&format!("SELECT id FROM outbox WHERE {ready}"))?;
+        st.query_map(
+            params![
+                c.to_string(),
+                scope,
+                OutboxState::Pending,
+                OutboxKind::RecordingReady,
+                OutboxKind::AnalysisReady
+            ],
+            |r| r.get(0),
+        )?
+        .collect::<Result<_, _>>()?
+    };
+    tx.execute(
+        &format!("UPDATE outbox SET state = ?6, last_error = ?7, done_at = ?8 WHERE {ready}"),
+        params![
+            c.to_string(),
+            scope,
+            OutboxState::Pending,
+            OutboxKind::RecordingReady,
+            OutboxKind::AnalysisReady,
+            OutboxState::Cancelled,
+            why,
+            crate::util::now_rfc3339()
+        ],
+    )?;
+    Ok(ids)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{Catalog, CatalogError};
 use crate::ids::{CandidateId, CountryCode, InterviewId};
-use crate::vocab::{Language, OutboxKind, OutboxState};
+use crate::vocab::{Language, OutboxState};
 
 /// A candidate's profile, as a disclosure shows it.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -213,33 +213,8 @@ impl Catalog {
                 .collect::<Result<_, _>>()?
         };
         let of_interviews = "interview_id IN (SELECT id FROM interviews WHERE candidate_id = ?1)";
-        let deliveries_cancelled: Vec<String> = {
-            let mut st = tx.prepare(
-                "SELECT id FROM outbox WHERE candidate_id = ?1 AND state = ?2 AND kind IN (?3, ?4)",
-            )?;
-            st.query_map(
-                params![
-                    cid,
-                    OutboxState::Pending,
-                    OutboxKind::RecordingReady,
-                    OutboxKind::AnalysisReady
-                ],
-                |r| r.get(0),
-            )?
-            .collect::<Result<_, _>>()?
-        };
-        tx.execute(
-            "UPDATE outbox SET state = ?2, last_error = 'candidate erased', done_at = ?3
-             WHERE candidate_id = ?1 AND state = ?4 AND kind IN (?5, ?6)",
-            params![
-                cid,
-                OutboxState::Cancelled,
-                crate::util::now_rfc3339(),
-                OutboxState::Pending,
-                OutboxKind::RecordingReady,
-                OutboxKind::AnalysisReady
-            ],
-        )?;
+        let deliveries_cancelled =
+            super::release::cancel_pending_ready(&tx, c, None, "candidate erased")?;
         let erased = Erased {
             keys_destroyed: tx.execute(
                 "DELETE FROM candidate_keys WHERE candidate_id = ?1",

@@ -46,12 +46,7 @@ pub fn correct(
     c: &Correction,
     actor: &Actor,
 ) -> Result<CorrectionReport, SubjectError> {
-    if app.catalog.candidate(candidate)?.is_none() {
-        return Err(SubjectError::UnknownCandidate);
-    }
-    if app.catalog.erased_at(candidate)?.is_some() {
-        return Err(SubjectError::Consent(ConsentError::CandidateErased));
-    }
+    super::not_erased(app, candidate)?;
     if let Some(r) = &c.external_ref {
         crate::consent::check_external_ref(r).map_err(SubjectError::Consent)?;
     }

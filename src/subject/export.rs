@@ -90,12 +90,7 @@ pub fn export<W: Write>(
     progress: &mut dyn FnMut(ExportProgress),
     actor: &Actor,
 ) -> Result<ExportReport, SubjectError> {
-    if app.catalog.candidate(candidate)?.is_none() {
-        return Err(SubjectError::UnknownCandidate);
-    }
-    if app.catalog.erased_at(candidate)?.is_some() {
-        return Err(SubjectError::Consent(ConsentError::CandidateErased));
-    }
+    super::not_erased(app, candidate)?;
     let report = match to {
         Sealing::None => write_archive(app, candidate, out, progress)?.0,
         Sealing::Recipient(r) => {

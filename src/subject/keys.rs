@@ -47,14 +47,7 @@ pub fn rotate_candidate(
     candidate: &crate::ids::CandidateId,
     actor: &Actor,
 ) -> Result<Vec<(RegionId, u32)>, SubjectError> {
-    if app.catalog.candidate(candidate)?.is_none() {
-        return Err(SubjectError::UnknownCandidate);
-    }
-    if app.catalog.erased_at(candidate)?.is_some() {
-        return Err(SubjectError::Consent(
-            crate::consent::ConsentError::CandidateErased,
-        ));
-    }
+    super::not_erased(app, candidate)?;
     let mut done = Vec::new();
     for region in regions(app) {
         let Some(current) = app.keyring.newest(candidate, &region)? else {

@@ -26,6 +26,19 @@ pub use suspend::{Suspension, SuspensionReport, suspend};
 
 use crate::catalog::CatalogError;
 
+/// The candidate exists and is not erased: what every request but erasure needs first.
+fn not_erased(app: &crate::app::Kiroku, c: &crate::ids::CandidateId) -> Result<(), SubjectError> {
+    if app.catalog.candidate(c)?.is_none() {
+        return Err(SubjectError::UnknownCandidate);
+    }
+    if app.catalog.erased_at(c)?.is_some() {
+        return Err(SubjectError::Consent(
+            crate::consent::ConsentError::CandidateErased,
+        ));
+    }
+    Ok(())
+}
+
 /// The `origin` a request relayed by the operator is recorded with: what it was and its
 /// reference (a ticket or letter number, never the candidate's name).
 pub fn request_origin(what: &str, reference: Option<&str>) -> String {

@@ -52,12 +52,7 @@ pub fn suspend(
     how: &Circumstances,
     actor: &Actor,
 ) -> Result<SuspensionReport, SubjectError> {
-    if app.catalog.candidate(candidate)?.is_none() {
-        return Err(SubjectError::UnknownCandidate);
-    }
-    if app.catalog.erased_at(candidate)?.is_some() {
-        return Err(SubjectError::Consent(ConsentError::CandidateErased));
-    }
+    super::not_erased(app, candidate)?;
     let standing = app.ledger().current(candidate).map_err(consent)?;
     let mut withdrawn = Vec::new();
     for s in standing {

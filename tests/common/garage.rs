@@ -17,7 +17,27 @@ pub struct Garage {
     child: Option<Child>,
 }
 
-use super::serve::free_port;
+/// A port below the kernel's ephemeral range (32768 and up), handed out once per test
+/// process. A stopped node must get its ports back when it resumes: a port from the ephemeral
+/// range can meanwhile become the source port of some client's connection, and the node's
+/// restart then fails with "address in use".
+fn stable_port() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let _ = NEXT.compare_exchange(
+        0,
+        20_000 + (std::process::id() % 600) as u16 * 20,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    loop {
+        let port = NEXT.fetch_add(1, Ordering::SeqCst);
+        assert!(port < 32_000, "the tests ran out of Garage ports");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
 
 /// The `garage` binary: on PATH or where `cargo install` puts it.
 pub fn binary() -> PathBuf {
@@ -42,7 +62,7 @@ impl Garage {
     /// Starts a node with one bucket, readable and writable with [`KEY_ID`]/[`SECRET`].
     pub fn start(bucket: &str) -> Garage {
         let dir = tempfile::tempdir().unwrap();
-        let (s3, rpc, admin) = (free_port(), free_port(), free_port());
+        let (s3, rpc, admin) = (stable_port(), stable_port(), stable_port());
         let secret: String = (0..32)
             .map(|i| format!("{:02x}", (i * 37 + s3 as usize) % 256))
             .collect();
@@ -126,16 +146,10 @@ impl Garage {
     /// Starts the node on its data and waits until it answers.
     pub fn resume(&mut self) {
         assert!(self.child.is_none(), "already running");
-        let log = std::fs::File::create(self.dir.path().join("server.log")).unwrap();
-        self.child = Some(
-            self.command(&["server"])
-                .stdout(Stdio::from(log.try_clone().unwrap()))
-                .stderr(Stdio::from(log))
-                .spawn()
-                .expect("garage starts"),
-        );
+        self.spawn();
         let start = Instant::now();
         loop {
+            self.respawn_if_exited();
             let ok = self
                 .command(&["status"])
                 .stdout(Stdio::null())
@@ -146,16 +160,48 @@ impl Garage {
             if ok {
                 break;
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "garage did not start; see {}",
-                self.dir.path().join("server.log").display()
-            );
+            if start.elapsed() > Duration::from_secs(60) {
+                let log =
+                    std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+                let tail: String = log.lines().rev().take(30).collect::<Vec<_>>().join("\n");
+                panic!(
+                    "garage did not start within 60 s; the end of its log, newest first:\n{tail}"
+                );
+            }
             std::thread::sleep(Duration::from_millis(200));
         }
         if self.child.is_some() && Path::new(&self.dir.path().join("meta")).exists() {
             self.wait_for_s3();
         }
+    }
+
+    /// A node that exited at start (a port still held by a connection of the process
+    /// before it) is started again while [`Garage::resume`] waits.
+    fn respawn_if_exited(&mut self) {
+        let exited = self
+            .child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))));
+        if exited {
+            self.child = None;
+            std::thread::sleep(Duration::from_millis(500));
+            self.spawn();
+        }
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("server.log"))
+            .unwrap();
+        self.child = Some(
+            self.command(&["server"])
+                .stdout(Stdio::from(log.try_clone().unwrap()))
+                .stderr(Stdio::from(log))
+                .spawn()
+                .expect("garage starts"),
+        );
     }
 
     fn wait_for_s3(&self) {

@@ -13,6 +13,13 @@ if ! command -v chromium >/dev/null 2>&1; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends chromium
 fi
+# The PKCS#11 keyring tests keep epoch keys in a SoftHSM2 token (Debian's softhsm2).
+if ! command -v softhsm2-util >/dev/null 2>&1; then
+  echo "test: installing softhsm2 (for the PKCS#11 keyring tests)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends softhsm2
+fi
 # The S3 tests run Garage, a real S3-compatible store, on loopback. Built from crates.io once
 # (about 10 minutes on two cores) and kept in ~/.cargo/bin.
 if ! command -v garage >/dev/null 2>&1; then

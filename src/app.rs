@@ -158,6 +158,7 @@ impl Kiroku {
         }
         let keyring = crate::keyring::Keyring::open(
             &keys_dir(&config)?,
+            config.keys.pkcs11.as_ref(),
             &regions.keys().cloned().collect::<Vec<_>>(),
         )?;
         move_legacy_keys(&catalog, &keyring, &data, &plan.regions)?;

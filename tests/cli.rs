@@ -466,3 +466,112 @@ fn webhook_deliveries_ignore_the_proxy_variables_of_the_environment() {
         "a delivery went through the proxy"
     );
 }
+
+/// Epoch keys in a PKCS#11 token (SoftHSM2) from the command line: a wrong PIN or an unknown
+/// token refuses the start naming the token; with the right PIN from the environment, the
+/// keys are made in the token (no key file anywhere), a rotation destroys the old epoch's key
+/// there, and `kiroku keys status` says where the current key is.
+#[test]
+fn with_epoch_keys_in_a_pkcs11_token_the_cli_names_the_token_and_rotates_there() {
+    let token = common::softhsm::token();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let module = token.module.display().to_string();
+    let env = |label: &str, pin: &str| -> Vec<(String, String)> {
+        vec![
+            ("KIROKU_KEYS__PKCS11__MODULE".into(), module.clone()),
+            ("KIROKU_KEYS__PKCS11__TOKEN".into(), label.into()),
+            ("KIROKU_KEYS__PKCS11__PIN".into(), pin.into()),
+        ]
+    };
+    let run = |args: &[&str], env: &[(String, String)]| {
+        let mut cmd = cli::kiroku_cmd(d);
+        cmd.args(args)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        cmd.output().unwrap()
+    };
+    let add = [
+        "candidate",
+        "add",
+        "--ref",
+        "cand-1",
+        "--home-country",
+        "JP",
+    ];
+    let o = run(&add, &env(&token.token, "not-the-pin"));
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&token.token) && err.contains("PIN"), "{err}");
+    let o = run(&add, &env("kiroku-no-such-token", common::softhsm::PIN));
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no token labelled \"kiroku-no-such-token\""),
+        "{err}"
+    );
+
+    let env = env(&token.token, common::softhsm::PIN);
+    let ok = |args: &[&str]| last_line(&run(args, &env));
+    let candidate = ok(&add);
+    ok(&[
+        "notice",
+        "add",
+        "--id",
+        "notice-2026-04",
+        "--language",
+        "ja",
+        "--url",
+        "https://example.invalid/privacy/2026-04",
+        "--sha256",
+        &"ab".repeat(32),
+    ]);
+    ok(&["recruiter", "add", "acme"]);
+    ok(&[
+        "consent",
+        "grant",
+        "--candidate",
+        &candidate,
+        "--scope",
+        "record",
+    ]);
+    let interview = ok(&[
+        "ingest",
+        "--candidate",
+        &candidate,
+        "--recruiter",
+        "acme",
+        "fixtures/audio-opus.ogg",
+    ]);
+    let o = run(&["keys", "rotate", "--region", "jp"], &env);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        last_line(&o).contains("epoch 1 -> 2, 1 key(s) rewrapped, destroyed epochs [1]"),
+        "{}",
+        last_line(&o)
+    );
+    let o = run(&["--json", "keys", "status"], &env);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let status: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let jp = &status[0];
+    assert_eq!(jp["current_epoch"], 2);
+    let place = jp["current_key"].as_str().unwrap();
+    assert!(
+        place.contains(&token.token) && place.ends_with("/jp/2"),
+        "{place}"
+    );
+    let key_files: Vec<_> = common::files::walk(d)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "key"))
+        .collect();
+    assert!(key_files.is_empty(), "{key_files:?}");
+    // The key rewrapped in the token still opens the recording.
+    let out = d.join("export.mka");
+    ok(&[
+        "recording",
+        "export",
+        &interview,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(std::fs::metadata(&out).unwrap().len() > 1000);
+}

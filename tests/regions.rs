@@ -14,7 +14,7 @@ use common::serve::{Served, free_port};
 use common::{candidates, cli, fixtures, interviews};
 use kiroku::app::Kiroku;
 use kiroku::capture::{self, CaptureEvent, Pushed};
-use kiroku::config::{Config, RegionConfig};
+use kiroku::config::{Config, Pkcs11Config, RegionConfig};
 use kiroku::consent::Scope;
 use kiroku::ids::{CandidateId, CountryCode, InterviewId, RecruiterHandle, RegionId};
 use kiroku::store::Store;
@@ -33,7 +33,19 @@ fn region(country: &str, g: &Garage) -> RegionConfig {
 
 /// kiroku with a JP and a DE region, each its own Garage node; `placement` as given.
 fn app(dir: &Path, jp: &Garage, de: &Garage, placement: &[(&str, &str)]) -> Arc<Kiroku> {
+    app_with_keys(dir, jp, de, placement, None)
+}
+
+/// [`app`] with its epoch keys in the PKCS#11 token `pkcs11` (files in the keyring without).
+fn app_with_keys(
+    dir: &Path,
+    jp: &Garage,
+    de: &Garage,
+    placement: &[(&str, &str)],
+    pkcs11: Option<Pkcs11Config>,
+) -> Arc<Kiroku> {
     common::app::ready(dir, |cfg| {
+        cfg.keys.pkcs11 = pkcs11;
         cfg.default_region = "jp".into();
         cfg.regions = BTreeMap::from([
             ("jp".to_string(), region("JP", jp)),
@@ -693,9 +705,39 @@ fn release_to_acme(app: &Arc<Kiroku>, c: &CandidateId, interview: &InterviewId) 
 /// recording is untouched.
 #[test]
 fn an_erased_candidate_leaves_no_object_and_no_key_in_any_region() {
+    erasure_leaves_no_object_and_no_key(None);
+}
+
+/// The same erasure with the epoch keys in a PKCS#11 token (SoftHSM2): no key file in the
+/// keyring, and the token refuses to let the epoch keys out.
+#[test]
+fn an_erased_candidate_leaves_no_object_and_no_key_with_epoch_keys_in_a_pkcs11_token() {
+    let dir = erasure_leaves_no_object_and_no_key(Some(common::softhsm::token()));
+    let key_files: Vec<_> = common::files::walk(&dir.path().join("keyring"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "key"))
+        .collect();
+    assert!(key_files.is_empty(), "{key_files:?}");
+}
+
+fn erasure_leaves_no_object_and_no_key(pkcs11: Option<Pkcs11Config>) -> tempfile::TempDir {
     let (jp, de) = (Garage::start("kiroku-jp"), Garage::start("kiroku-de"));
     let dir = tempfile::tempdir().unwrap();
-    let app = app(dir.path(), &jp, &de, &[("JP", "de")]);
+    let in_token = pkcs11.is_some();
+    let app = app_with_keys(dir.path(), &jp, &de, &[("JP", "de")], pkcs11);
+    if in_token {
+        for region in ["jp", "de"] {
+            let extractable = app
+                .keyring
+                .epoch_key_extractable(&RegionId::parse(region).unwrap(), 1)
+                .unwrap();
+            assert_eq!(
+                extractable,
+                Some(false),
+                "{region}'s epoch key stays in the token"
+            );
+        }
+    }
     app.start_uploaders();
     const REFERENCE: &str = "applicant-erase-me-7731";
     let (taro, in_jp, in_de) = candidate_in_both_regions(&app, REFERENCE);
@@ -811,6 +853,8 @@ fn an_erased_candidate_leaves_no_object_and_no_key_in_any_region() {
         matches!(err, kiroku::recording::RecordingError::KeyGone),
         "{err}"
     );
+    drop(app);
+    dir
 }
 
 /// A disclosure export of a candidate with an interview in each region holds everything kept
@@ -929,9 +973,25 @@ fn copy_tree(from: &Path, to: &Path) {
 /// the candidate's wrapped key under an epoch key that no longer exists.
 #[test]
 fn a_restored_backup_forgets_the_erased_candidate_and_an_old_keyring_opens_nothing_of_theirs() {
+    restored_backup_and_old_keyring_open_nothing_of_the_erased(None);
+}
+
+/// The same with the epoch keys in a PKCS#11 token (SoftHSM2): the rotation destroys the old
+/// epoch's key object in the token, so the old keyring's copy of the erased key stays shut.
+#[test]
+fn with_epoch_keys_in_a_pkcs11_token_a_restored_backup_and_an_old_keyring_open_nothing_erased() {
+    restored_backup_and_old_keyring_open_nothing_of_the_erased(Some(common::softhsm::token()));
+}
+
+fn restored_backup_and_old_keyring_open_nothing_of_the_erased(pkcs11: Option<Pkcs11Config>) {
     let root = tempfile::tempdir().unwrap();
     let (data, keys) = (root.path().join("data"), root.path().join("keys"));
-    let open = || common::app::ready(&data, |cfg| cfg.keys.dir = Some(keys.clone()));
+    let open = || {
+        common::app::ready(&data, |cfg| {
+            cfg.keys.dir = Some(keys.clone());
+            cfg.keys.pkcs11 = pkcs11.clone();
+        })
+    };
     let app = open();
     let taro = candidate(&app, "JP");
     let hanako = candidate(&app, "JP");
@@ -996,18 +1056,18 @@ fn a_restored_backup_forgets_the_erased_candidate_and_an_old_keyring_opens_nothi
 
     // The keyring from before the erasure still lists taro's key, wrapped under epoch 1,
     // whose key the rotation destroyed.
-    let old = kiroku::keyring::Keyring::open(&root.path().join("old-keyring"), &[]).unwrap();
-    drop(old);
-    std::fs::copy(&keyring_backup, root.path().join("old-keyring/keyring.db")).unwrap();
+    let old_dir = root.path().join("old-keyring");
+    drop(kiroku::keyring::Keyring::open(&old_dir, None, &[]).unwrap());
+    std::fs::copy(&keyring_backup, old_dir.join("keyring.db")).unwrap();
     if wal_backup.exists() {
-        std::fs::copy(&wal_backup, root.path().join("old-keyring/keyring.db-wal")).unwrap();
+        std::fs::copy(&wal_backup, old_dir.join("keyring.db-wal")).unwrap();
     }
-    std::fs::create_dir_all(root.path().join("old-keyring/epochs")).unwrap();
-    copy_tree(
-        &keys.join("epochs"),
-        &root.path().join("old-keyring/epochs"),
-    );
-    let old = kiroku::keyring::Keyring::open(&root.path().join("old-keyring"), &[]).unwrap();
+    if pkcs11.is_none() {
+        // The file provider's epoch keys as they are now: the token's are in the token.
+        std::fs::create_dir_all(old_dir.join("epochs")).unwrap();
+        copy_tree(&keys.join("epochs"), &old_dir.join("epochs"));
+    }
+    let old = kiroku::keyring::Keyring::open(&old_dir, pkcs11.as_ref(), &[]).unwrap();
     let jp = RegionId::parse("jp").unwrap();
     let opened = old.version(&taro, &jp, 1);
     assert!(

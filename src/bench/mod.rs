@@ -75,7 +75,7 @@ fn key_rotation(app: &Kiroku, n: usize) -> Result<(), Box<dyn std::error::Error>
     let dir = app.data_dir().join("bench-keyring");
     let _ = std::fs::remove_dir_all(&dir);
     let region = RegionId::parse("bench")?;
-    let ring = crate::keyring::Keyring::open(&dir, std::slice::from_ref(&region))?;
+    let ring = crate::keyring::Keyring::open(&dir, None, std::slice::from_ref(&region))?;
     let keys: Vec<(CandidateId, CandidateKey)> = (0..n)
         .map(|_| Ok((CandidateId::new_random(), CandidateKey::generate(1)?)))
         .collect::<Result<_, seal::KeyError>>()?;

@@ -373,10 +373,12 @@ fn run(cli: Cli) -> Res {
                         .iter()
                         .map(|s| {
                             format!(
-                                "{}: epoch {} ({} days old); keys per epoch {:?}; destroyed {:?}",
+                                "{}: epoch {} ({} days old, in {}); keys per epoch {:?}; \
+                                 destroyed {:?}",
                                 s.region,
                                 s.current_epoch,
                                 s.current_age_seconds / 86_400,
+                                s.current_key,
                                 s.keys_per_epoch,
                                 s.destroyed_epochs
                             )

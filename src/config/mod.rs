@@ -169,6 +169,27 @@ pub struct KeysConfig {
     /// Epoch keys kept after a rotation, beside the current one (0: destroyed at once).
     #[serde(default)]
     pub keep_epochs: u32,
+    /// Epoch keys in a PKCS#11 token (an HSM) instead of files in the keys folder: made in
+    /// the token, never extractable, used there to wrap and unwrap candidate keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pkcs11: Option<Pkcs11Config>,
+}
+
+/// A PKCS#11 token that keeps the epoch keys (`[keys.pkcs11]`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs11Config {
+    /// The vendor's PKCS#11 module, e.g. `/usr/lib/softhsm/libsofthsm2.so`.
+    pub module: PathBuf,
+    /// The token's label (as `softhsm2-util --show-slots` or the vendor's tool lists it).
+    pub token: String,
+    /// A file (0600) holding the user PIN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_file: Option<PathBuf>,
+    /// The user PIN, when there is no `pin_file`: give it in the environment
+    /// (`KIROKU_KEYS__PKCS11__PIN`), not in this file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<String>,
 }
 
 fn default_epoch_days() -> u64 {
@@ -181,6 +202,7 @@ impl Default for KeysConfig {
             dir: None,
             epoch_days: default_epoch_days(),
             keep_epochs: 0,
+            pkcs11: None,
         }
     }
 }
@@ -771,6 +793,15 @@ impl Config {
             if t.as_ref().is_some_and(|t| t.len() < 24) {
                 return invalid(field, "must be at least 24 characters");
             }
+        }
+        if let Some(p11) = &self.keys.pkcs11
+            && p11.pin_file.is_none()
+            && p11.pin.as_deref().is_none_or(str::is_empty)
+        {
+            return invalid(
+                "keys.pkcs11.pin",
+                "set pin_file, or the PIN in KIROKU_KEYS__PKCS11__PIN",
+            );
         }
         if crate::util::parse_offset(&self.controller.time_zone).is_none() {
             return invalid("controller.time_zone", "an offset like +09:00 or Z");

@@ -1,27 +1,22 @@
-//! Epochs: each region's wrapping keys, made, rotated and destroyed. The file key provider
-//! keeps an epoch key as a 32-byte file, 0600, `<keys dir>/epochs/<region>/<n>.key`;
-//! destroying one overwrites it with zeros, syncs, and unlinks it.
+//! Epochs: each region's wrapping keys, made, rotated and destroyed, whichever provider
+//! (files or a PKCS#11 token) holds them.
 
-use std::path::{Path, PathBuf};
+use std::collections::HashMap;
 
 use rusqlite::params;
 
+use super::provider::EpochKey;
 use super::{Keyring, KeyringError};
 use crate::ids::RegionId;
-use crate::seal::MasterKey;
-
-/// Where an epoch key lives with the file provider.
-pub(super) fn key_path(dir: &Path, region: &RegionId, epoch: u32) -> PathBuf {
-    dir.join("epochs")
-        .join(region.as_str())
-        .join(format!("{epoch}.key"))
-}
+use crate::seal::{WrappingKey, unwrap_candidate_key, wrap_candidate_key};
 
 /// One region's epochs, for `kiroku keys status`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct EpochStatus {
     pub region: RegionId,
     pub current_epoch: u32,
+    /// Where the current epoch key is kept: its file, or its token and object.
+    pub current_key: String,
     /// Seconds since the current epoch began.
     pub current_age_seconds: i64,
     /// Candidate keys wrapped under each epoch still kept: (epoch, keys).
@@ -45,27 +40,19 @@ impl Keyring {
         let current = self.current_epoch_opt(region)?;
         match current {
             Some(epoch) => {
-                // Refuse to go on without the key everything new is wrapped under.
-                if !key_path(&self.dir, region, epoch).exists() {
-                    return Err(KeyringError::EpochKeyMissing {
-                        region: region.to_string(),
-                        epoch,
-                        path: key_path(&self.dir, region, epoch).display().to_string(),
-                    });
-                }
+                // Refuse to go on without the key everything new is wrapped under: opening
+                // it fails naming the region when it is gone.
+                self.epoch_key(region, epoch)?;
                 self.check_epoch_key(region, epoch)
             }
             None => {
-                let key = MasterKey::load_or_create(&key_path(&self.dir, region, 1))?;
+                let key = self.create_epoch_key(region, 1)?;
+                let check = key_check(key.wrapping(), region)?;
                 self.db()
                     .execute(
                         "INSERT OR IGNORE INTO epochs (region, epoch, created_at, key_check)
                          VALUES (?1, 1, ?2, ?3)",
-                        params![
-                            region.as_str(),
-                            crate::util::now_unix(),
-                            key_check(&key, region)?
-                        ],
+                        params![region.as_str(), crate::util::now_unix(), check],
                     )
                     .map_err(|e| self.db_err(e))?;
                 Ok(())
@@ -88,13 +75,14 @@ impl Keyring {
         let Some(check) = check else {
             return Ok(());
         };
-        match key.unwrap(&check, &check_candidate(), 0, region) {
+        match unwrap_candidate_key(key.wrapping(), &check, &check_candidate(), 0, region) {
             Ok(_) => Ok(()),
-            Err(_) => Err(KeyringError::WrongEpochKey {
+            Err(crate::seal::KeyError::Unwrap) => Err(KeyringError::WrongEpochKey {
                 region: region.to_string(),
                 epoch,
-                path: key_path(&self.dir, region, epoch).display().to_string(),
+                path: self.key_place(region, epoch),
             }),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -121,7 +109,9 @@ impl Keyring {
                 .map_err(|e| self.db_err(e))?;
             let from = current_in(&tx, region).map_err(|e| self.db_err(e))?;
             let to = from + 1;
-            let new_key = MasterKey::load_or_create(&key_path(&self.dir, region, to))?;
+            let new_key = self.create_epoch_key(region, to)?;
+            // Each old epoch's key opened once, not once per candidate key.
+            let mut old_keys: HashMap<u32, EpochKey<'_>> = HashMap::new();
             let rows: Vec<(String, u32, u32, Vec<u8>)> = {
                 let mut st = tx
                     .prepare(
@@ -138,7 +128,11 @@ impl Keyring {
                 let candidate = crate::ids::CandidateId::parse(c).map_err(|_| {
                     self.db_err(rusqlite::Error::InvalidColumnName(format!("candidate {c}")))
                 })?;
-                let key = self.unwrap(&candidate, region, *v, *epoch, w)?;
+                if !old_keys.contains_key(epoch) {
+                    old_keys.insert(*epoch, self.epoch_key(region, *epoch)?);
+                }
+                let key =
+                    unwrap_candidate_key(old_keys[epoch].wrapping(), w, &candidate, *v, region)?;
                 tx.execute(
                     "UPDATE wrapped SET epoch = ?4, wrapped = ?5
                      WHERE candidate = ?1 AND region = ?2 AND version = ?3",
@@ -147,7 +141,7 @@ impl Keyring {
                         region.as_str(),
                         v,
                         to,
-                        new_key.wrap(&key, &candidate, region)?
+                        wrap_candidate_key(new_key.wrapping(), &key, &candidate, region)?
                     ],
                 )
                 .map_err(|e| self.db_err(e))?;
@@ -158,7 +152,7 @@ impl Keyring {
                     region.as_str(),
                     to,
                     crate::util::now_unix(),
-                    key_check(&new_key, region)?
+                    key_check(new_key.wrapping(), region)?
                 ],
             )
             .map_err(|e| self.db_err(e))?;
@@ -211,11 +205,7 @@ impl Keyring {
                 .map_err(|e| self.db_err(e))?
         };
         for epoch in &old {
-            let path = key_path(&self.dir, region, *epoch);
-            crate::util::shred_file(&path).map_err(|source| KeyringError::Io {
-                path: path.display().to_string(),
-                source,
-            })?;
+            self.destroy_epoch_key(region, *epoch)?;
             self.db()
                 .execute(
                     "UPDATE epochs SET destroyed_at = ?3 WHERE region = ?1 AND epoch = ?2",
@@ -263,6 +253,7 @@ impl Keyring {
             out.push(EpochStatus {
                 region: region.clone(),
                 current_epoch: current,
+                current_key: self.key_place(region, current),
                 current_age_seconds: now - created,
                 keys_per_epoch,
                 destroyed_epochs,
@@ -278,8 +269,9 @@ fn check_candidate() -> crate::ids::CandidateId {
 }
 
 /// A zero key wrapped under `key`, bound to the region: opens only under that very key.
-fn key_check(key: &MasterKey, region: &RegionId) -> Result<Vec<u8>, KeyringError> {
-    Ok(key.wrap(
+fn key_check(key: &dyn WrappingKey, region: &RegionId) -> Result<Vec<u8>, KeyringError> {
+    Ok(wrap_candidate_key(
+        key,
         &crate::seal::CandidateKey::from_bytes([0; 32], 0),
         &check_candidate(),
         region,

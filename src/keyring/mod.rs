@@ -8,6 +8,9 @@
 //! <keys dir>/erased.jsonl          the erasure ledger: candidates erased, re-applied at start
 //! ```
 //!
+//! With `[keys.pkcs11]` the epoch keys live in a PKCS#11 token instead and never leave it
+//! (`provider`, `pkcs11`); everything else is the same.
+//!
 //! Each region's candidate keys are wrapped under the region's current epoch key. A rotation
 //! (`kiroku keys rotate`, or every `[keys] epoch_days`) makes a new epoch key, rewraps every
 //! live candidate key under it in one transaction, and destroys the epoch keys older than
@@ -18,6 +21,8 @@
 //! in its own files.
 
 mod epochs;
+mod pkcs11;
+mod provider;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -25,9 +30,12 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::{Connection, OptionalExtension, params};
 
 pub use epochs::{EpochStatus, Rotation};
+pub use pkcs11::TokenError;
 
+use crate::config::Pkcs11Config;
 use crate::ids::{CandidateId, RegionId};
-use crate::seal::{CandidateKey, KeyError, MasterKey};
+use crate::seal::{CandidateKey, KeyError, unwrap_candidate_key, wrap_candidate_key};
+use provider::Provider;
 
 /// Why the keyring could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +52,8 @@ pub enum KeyringError {
     },
     #[error(transparent)]
     Key(#[from] KeyError),
+    #[error(transparent)]
+    Token(#[from] TokenError),
     #[error(
         "region {region}: its current epoch key {epoch} is missing from {path}: restore the keys \
          folder, or kiroku would write data it cannot read back"
@@ -68,13 +78,21 @@ pub enum KeyringError {
 pub struct Keyring {
     dir: PathBuf,
     db: Mutex<Connection>,
+    /// A random id made with the keyring, naming its keys in a shared token.
+    id: String,
+    provider: Provider,
 }
 
 impl Keyring {
-    /// Opens (creating) the keyring in `dir` (0700), with a current epoch for every region in
-    /// `regions`. A region whose keyring names a current epoch whose key file is gone refuses
-    /// to open: kiroku must not seal what it could not open again.
-    pub fn open(dir: &Path, regions: &[RegionId]) -> Result<Keyring, KeyringError> {
+    /// Opens (creating) the keyring in `dir` (0700), its epoch keys in files there or, with
+    /// `pkcs11`, in that token, with a current epoch for every region in `regions`. A region
+    /// whose current epoch key is gone or is another key refuses to open: kiroku must not seal
+    /// what it could not open again.
+    pub fn open(
+        dir: &Path,
+        pkcs11: Option<&Pkcs11Config>,
+        regions: &[RegionId],
+    ) -> Result<Keyring, KeyringError> {
         let io = |source| KeyringError::Io {
             path: dir.display().to_string(),
             source,
@@ -109,6 +127,7 @@ impl Keyring {
                 key_check BLOB,
                 PRIMARY KEY (region, epoch)
              );
+             CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS wrapped (
                 candidate TEXT NOT NULL,
                 region TEXT NOT NULL,
@@ -120,9 +139,23 @@ impl Keyring {
              );",
         )
         .map_err(db_err)?;
+        conn.execute(
+            "INSERT OR IGNORE INTO meta (name, value) VALUES ('id', ?1)",
+            params![uuid::Uuid::new_v4().simple().to_string()],
+        )
+        .map_err(db_err)?;
+        let id: String = conn
+            .query_row("SELECT value FROM meta WHERE name = 'id'", [], |r| r.get(0))
+            .map_err(db_err)?;
+        let provider = match pkcs11 {
+            Some(cfg) => Provider::Token(pkcs11::Token::open(cfg)?),
+            None => Provider::Files,
+        };
         let keyring = Keyring {
             dir: dir.to_path_buf(),
             db: Mutex::new(conn),
+            id,
+            provider,
         };
         for region in regions {
             keyring.ensure_epoch(region)?;
@@ -235,7 +268,7 @@ impl Keyring {
                         region.as_str(),
                         key.version(),
                         epoch,
-                        wrapping.wrap(key, c, region)?,
+                        wrap_candidate_key(wrapping.wrapping(), key, c, region)?,
                         now
                     ],
                 )
@@ -313,22 +346,8 @@ impl Keyring {
         epoch: u32,
         wrapped: &[u8],
     ) -> Result<CandidateKey, KeyringError> {
-        Ok(self
-            .epoch_key(region, epoch)?
-            .unwrap(wrapped, c, v, region)?)
-    }
-
-    /// An epoch key of a region, from the file provider.
-    fn epoch_key(&self, region: &RegionId, epoch: u32) -> Result<MasterKey, KeyringError> {
-        let path = epochs::key_path(&self.dir, region, epoch);
-        if !path.exists() {
-            return Err(KeyringError::EpochKeyMissing {
-                region: region.to_string(),
-                epoch,
-                path: path.display().to_string(),
-            });
-        }
-        Ok(MasterKey::load_or_create(&path)?)
+        let key = self.epoch_key(region, epoch)?;
+        Ok(unwrap_candidate_key(key.wrapping(), wrapped, c, v, region)?)
     }
 }
 
@@ -343,16 +362,16 @@ mod tests {
     #[test]
     fn a_replaced_or_missing_epoch_key_refuses_to_open_naming_the_region() {
         let dir = tempfile::tempdir().unwrap();
-        drop(Keyring::open(dir.path(), &[jp()]).unwrap());
-        let key = epochs::key_path(dir.path(), &jp(), 1);
+        drop(Keyring::open(dir.path(), None, &[jp()]).unwrap());
+        let key = provider::key_path(dir.path(), &jp(), 1);
         std::fs::write(&key, [7u8; 32]).unwrap();
-        let e = Keyring::open(dir.path(), &[jp()]).err().unwrap();
+        let e = Keyring::open(dir.path(), None, &[jp()]).err().unwrap();
         assert!(
             matches!(&e, KeyringError::WrongEpochKey { region, epoch: 1, .. } if region == "jp"),
             "{e}"
         );
         std::fs::remove_file(&key).unwrap();
-        let e = Keyring::open(dir.path(), &[jp()]).err().unwrap();
+        let e = Keyring::open(dir.path(), None, &[jp()]).err().unwrap();
         assert!(
             matches!(&e, KeyringError::EpochKeyMissing { epoch: 1, .. }),
             "{e}"
@@ -362,7 +381,7 @@ mod tests {
     #[test]
     fn a_rotation_rewraps_every_key_and_destroys_the_old_epoch_key() {
         let dir = tempfile::tempdir().unwrap();
-        let ring = Keyring::open(dir.path(), &[jp()]).unwrap();
+        let ring = Keyring::open(dir.path(), None, &[jp()]).unwrap();
         let (a, b) = (CandidateId::new_random(), CandidateId::new_random());
         let ka = CandidateKey::generate(1).unwrap();
         assert!(ring.insert(&a, &jp(), &ka).unwrap());
@@ -377,7 +396,7 @@ mod tests {
         let r = ring.rotate(&jp(), 0).unwrap();
         assert_eq!((r.from_epoch, r.to_epoch, r.rewrapped), (1, 2, 2));
         assert_eq!(r.destroyed_epochs, [1]);
-        assert!(!epochs::key_path(dir.path(), &jp(), 1).exists());
+        assert!(!provider::key_path(dir.path(), &jp(), 1).exists());
         let again = ring.version(&a, &jp(), 1).unwrap().unwrap();
         assert_eq!(again.bytes_for_test(), ka.bytes_for_test());
         let status = ring.status(&[jp()]).unwrap();
@@ -399,7 +418,7 @@ mod tests {
     #[test]
     fn keys_kept_during_rotations_all_still_open() {
         let dir = tempfile::tempdir().unwrap();
-        let ring = std::sync::Arc::new(Keyring::open(dir.path(), &[jp()]).unwrap());
+        let ring = std::sync::Arc::new(Keyring::open(dir.path(), None, &[jp()]).unwrap());
         let writer = {
             let ring = ring.clone();
             std::thread::spawn(move || {
@@ -426,10 +445,10 @@ mod tests {
     #[test]
     fn kept_epochs_survive_a_rotation_until_they_are_older() {
         let dir = tempfile::tempdir().unwrap();
-        let ring = Keyring::open(dir.path(), &[jp()]).unwrap();
+        let ring = Keyring::open(dir.path(), None, &[jp()]).unwrap();
         assert!(ring.rotate(&jp(), 1).unwrap().destroyed_epochs.is_empty());
-        assert!(epochs::key_path(dir.path(), &jp(), 1).exists());
+        assert!(provider::key_path(dir.path(), &jp(), 1).exists());
         assert_eq!(ring.rotate(&jp(), 1).unwrap().destroyed_epochs, [1]);
-        assert!(epochs::key_path(dir.path(), &jp(), 2).exists());
+        assert!(provider::key_path(dir.path(), &jp(), 2).exists());
     }
 }

@@ -26,6 +26,8 @@ pub enum KeyError {
     Unwrap,
     #[error("the system random generator failed")]
     Random,
+    #[error("key provider: {0}")]
+    Provider(String),
 }
 
 /// A region's master key. For the embedded default it lives in a 0600 file in the data dir.
@@ -77,31 +79,17 @@ impl MasterKey {
         }
     }
 
-    /// Wraps a candidate key for storage in the catalog: AES-256-GCM under the master key with a
-    /// random nonce, bound to candidate, version and region. Output: nonce || ciphertext || tag.
+    /// Wraps a candidate key for the keyring: see [`wrap_candidate_key`].
     pub fn wrap(
         &self,
         key: &CandidateKey,
         candidate: &CandidateId,
         region: &RegionId,
     ) -> Result<Vec<u8>, KeyError> {
-        let nonce: [u8; NONCE_LEN] =
-            crate::util::secret::random_bytes().map_err(|_| KeyError::Random)?;
-        let mut out = nonce.to_vec();
-        let mut body = key.bytes.to_vec();
-        self.aead()
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(wrap_aad(candidate, key.version, region)),
-                &mut body,
-            )
-            .map_err(|_| KeyError::Unwrap)?;
-        out.extend_from_slice(&body);
-        Ok(out)
+        wrap_candidate_key(self, key, candidate, region)
     }
 
-    /// Opens a wrapped candidate key; fails if it was wrapped for another candidate, version or
-    /// region, or under another master key.
+    /// Opens a wrapped candidate key: see [`unwrap_candidate_key`].
     pub fn unwrap(
         &self,
         wrapped: &[u8],
@@ -109,29 +97,105 @@ impl MasterKey {
         version: u32,
         region: &RegionId,
     ) -> Result<CandidateKey, KeyError> {
-        if wrapped.len() != NONCE_LEN + 32 + 16 {
-            return Err(KeyError::Unwrap);
-        }
-        let nonce: [u8; NONCE_LEN] = wrapped[..NONCE_LEN].try_into().expect("nonce length");
-        let mut body = Zeroizing::new(wrapped[NONCE_LEN..].to_vec());
-        let plain = self
-            .aead()
-            .open_in_place(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(wrap_aad(candidate, version, region)),
-                &mut body,
-            )
-            .map_err(|_| KeyError::Unwrap)?;
-        let bytes: [u8; 32] = (&*plain).try_into().map_err(|_| KeyError::Unwrap)?;
-        Ok(CandidateKey {
-            bytes: Zeroizing::new(bytes),
-            version,
-        })
+        unwrap_candidate_key(self, wrapped, candidate, version, region)
     }
 
     fn aead(&self) -> LessSafeKey {
         LessSafeKey::new(UnboundKey::new(&AES_256_GCM, self.0.as_slice()).expect("32-byte key"))
     }
+}
+
+impl WrappingKey for MasterKey {
+    fn seal(&self, nonce: [u8; NONCE_LEN], aad: &[u8], plain: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let mut body = plain.to_vec();
+        self.aead()
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut body,
+            )
+            .map_err(|_| KeyError::Unwrap)?;
+        Ok(body)
+    }
+
+    fn open(
+        &self,
+        nonce: [u8; NONCE_LEN],
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        let mut body = Zeroizing::new(sealed.to_vec());
+        let len = self
+            .aead()
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut body,
+            )
+            .map_err(|_| KeyError::Unwrap)?
+            .len();
+        body.truncate(len);
+        Ok(body)
+    }
+}
+
+/// An AES-256-GCM key that wraps candidate keys: held in memory ([`MasterKey`], the file
+/// provider) or inside a token that never lets it out (the keyring's PKCS#11 provider, which
+/// asks the token to encrypt and decrypt). Either way the wrapped format is the one below.
+pub trait WrappingKey {
+    /// AES-256-GCM of `plain` under this key: ciphertext || 16-byte tag.
+    fn seal(&self, nonce: [u8; NONCE_LEN], aad: &[u8], plain: &[u8]) -> Result<Vec<u8>, KeyError>;
+    /// Opens ciphertext || tag; fails under any other key, nonce or `aad`.
+    fn open(
+        &self,
+        nonce: [u8; NONCE_LEN],
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, KeyError>;
+}
+
+/// Wraps a candidate key for the keyring: AES-256-GCM under `under` with a random nonce,
+/// bound to candidate, version and region. Output: nonce || ciphertext || tag.
+pub fn wrap_candidate_key(
+    under: &dyn WrappingKey,
+    key: &CandidateKey,
+    candidate: &CandidateId,
+    region: &RegionId,
+) -> Result<Vec<u8>, KeyError> {
+    let nonce: [u8; NONCE_LEN] =
+        crate::util::secret::random_bytes().map_err(|_| KeyError::Random)?;
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&under.seal(
+        nonce,
+        &wrap_aad(candidate, key.version, region),
+        key.bytes.as_slice(),
+    )?);
+    Ok(out)
+}
+
+/// Opens a wrapped candidate key; fails if it was wrapped for another candidate, version or
+/// region, or under another key.
+pub fn unwrap_candidate_key(
+    under: &dyn WrappingKey,
+    wrapped: &[u8],
+    candidate: &CandidateId,
+    version: u32,
+    region: &RegionId,
+) -> Result<CandidateKey, KeyError> {
+    if wrapped.len() != NONCE_LEN + 32 + 16 {
+        return Err(KeyError::Unwrap);
+    }
+    let nonce: [u8; NONCE_LEN] = wrapped[..NONCE_LEN].try_into().expect("nonce length");
+    let plain = under.open(
+        nonce,
+        &wrap_aad(candidate, version, region),
+        &wrapped[NONCE_LEN..],
+    )?;
+    let bytes: [u8; 32] = plain.as_slice().try_into().map_err(|_| KeyError::Unwrap)?;
+    Ok(CandidateKey {
+        bytes: Zeroizing::new(bytes),
+        version,
+    })
 }
 
 fn wrap_aad(candidate: &CandidateId, version: u32, region: &RegionId) -> Vec<u8> {

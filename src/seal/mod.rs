@@ -15,7 +15,9 @@ mod stream;
 
 pub use chunks::{ChunkRange, chunk_count, sealed_chunk_span};
 pub use format::{CHUNK_SIZE, HEADER_LEN, TAG_LEN};
-pub use keys::{CandidateKey, KeyError, MasterKey};
+pub use keys::{
+    CandidateKey, KeyError, MasterKey, WrappingKey, unwrap_candidate_key, wrap_candidate_key,
+};
 pub use stream::{ChunkOpener, Opened, open, raw_aes_gcm_baseline, seal};
 
 use crate::ids::{CandidateId, InterviewId, RegionId};

@@ -13,5 +13,6 @@ pub mod interviews;
 pub mod media;
 pub mod serve;
 pub mod server;
+pub mod softhsm;
 pub mod whip;
 pub mod ws;

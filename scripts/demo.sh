@@ -74,8 +74,18 @@ step "8. the recruiter asks for the recording: no share consent yet"
 REC="http://$ADDR/v1/recruiter/interviews/$INTERVIEW/recording"
 curl -s "$REC" -H "Authorization: Bearer $RKEY" -w '  (HTTP %{http_code})\n'
 
-step "9. the candidate shares the recording with acme-recruiting; the signed receipt verifies offline"
-GRANT=$(curl -sf -X POST "http://$ADDR/v1/candidates/$CANDIDATE/consents" -H "Authorization: Bearer $TOKEN" \
+step "9. the candidate opens their own link and shares the recording with acme-recruiting"
+# Sharing is the candidate's own act: the front-end asks for a single-use link, the
+# candidate's browser opens it (here curl with a cookie jar) and grants on their page.
+LINK=$(curl -sf -X POST "http://$ADDR/v1/candidates/$CANDIDATE/sessions" -H "Authorization: Bearer $TOKEN" \
+  -H 'Content-Type: application/json' -d '{"recruiter":"acme-recruiting","language":"ja"}' | \
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["path"])')
+JAR=$(mktemp)   # 0600: it holds the candidate's session
+trap 'kill $SERVER 2>/dev/null || true; rm -f "$JAR"' EXIT
+curl -sf -c "$JAR" -o /dev/null "http://$ADDR$LINK"
+CSRF=$(curl -sf -b "$JAR" "http://$ADDR/v1/session" | python3 -c 'import json,sys; print(json.load(sys.stdin)["csrf"])')
+echo "the candidate's own pages: http://$ADDR/pages/interview.html and /pages/privacy.html"
+GRANT=$(curl -sf -X POST "http://$ADDR/v1/me/consents" -b "$JAR" -H "X-CSRF-Token: $CSRF" \
   -H 'Content-Type: application/json' -d '{"scope":"share.recording","recipient":"acme-recruiting","language":"ja"}')
 SHARE=$(echo "$GRANT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["consent_id"])')
 echo "$GRANT" | python3 -c 'import json,sys; json.dump(json.load(sys.stdin)["receipt"], open(sys.argv[1], "w"), indent=1)' "$DATA/demo-receipt.json"
@@ -88,7 +98,7 @@ cmp "$DATA/demo-released.webm" "$DATA/demo-export.webm" && echo "released record
 curl -sf "$REC" -H "Authorization: Bearer $RKEY" -H 'Range: bytes=70000-70015' -D - -o /dev/null | grep -iE '^(HTTP|content-range)'
 
 step "11. the candidate withdraws; the very next request is refused"
-curl -sf -X POST "http://$ADDR/v1/candidates/$CANDIDATE/consents/$SHARE/withdraw" -H "Authorization: Bearer $TOKEN" >/dev/null
+curl -sf -X POST "http://$ADDR/v1/me/consents/$SHARE/withdraw" -b "$JAR" -H "X-CSRF-Token: $CSRF" >/dev/null
 curl -s "$REC" -H "Authorization: Bearer $RKEY" -w '  (HTTP %{http_code})\n'
 
 step "12. the candidate's provision records, and the audit log verified"
@@ -98,7 +108,7 @@ $K --data-dir "$DATA" consent show --candidate "$CANDIDATE"
 $K --data-dir "$DATA" audit verify
 
 step "13. the candidate shares the analysis with acme-recruiting; the recruiter reads it"
-curl -sf -X POST "http://$ADDR/v1/candidates/$CANDIDATE/consents" -H "Authorization: Bearer $TOKEN" \
+curl -sf -X POST "http://$ADDR/v1/me/consents" -b "$JAR" -H "X-CSRF-Token: $CSRF" \
   -H 'Content-Type: application/json' -d '{"scope":"share.analysis","recipient":"acme-recruiting"}' >/dev/null
 curl -sf "http://$ADDR/v1/recruiter/interviews/$INTERVIEW/analysis" -H "Authorization: Bearer $RKEY" | python3 -c '
 import json, sys

@@ -26,8 +26,9 @@
 //! http, bench                       the edge; `kiroku bench`
 //! node                              open + wire the listeners
 //! capture, delivery                 one interview's capture; push release (listens)
-//! analysis, release, subject        consent-gated analysis (listens); pull release; the
-//!                                   candidate's rights (export, erasure, suspension)
+//! analysis, release, subject, sessions  consent-gated analysis (listens); pull release;
+//!                                   the candidate's rights (export, erasure, suspension);
+//!                                   who is at a page (candidate links, sign-ins, CSRF)
 //! recording, recruiter              one verified road to plaintext; recipients
 //! app, placement                    wiring: config, catalog, regions, keys; where data lives
 //! consent, anchor                   ledger, consent-state replay, decision point; audit
@@ -64,6 +65,8 @@
 //! - [`consent`]: the consent ledger, receipts, and the release decision point.
 //! - [`placement`]: which region an interview's data lives in (home country, `transfer`).
 //! - [`recruiter`]: recruiting companies, their API keys and webhook endpoints.
+//! - [`sessions`]: the pages' sessions: a candidate's single-use link, recruiters' and the
+//!   operator's sign-ins, each with its CSRF token.
 //! - [`subject`]: the candidate's rights carried out in one call: disclosure export,
 //!   erasure by crypto-shredding, suspension, correction.
 //! - [`release`]: the only road from sealed bytes to a recipient; provision records.
@@ -114,6 +117,7 @@ pub mod recruiter;
 pub mod release;
 pub mod seal;
 pub mod segment;
+pub mod sessions;
 pub mod signing;
 pub mod store;
 pub mod subject;

@@ -108,6 +108,8 @@ pub fn rotate(app: &Kiroku, h: &RecruiterHandle) -> Result<String, RecruiterErro
 pub fn revoke(app: &Kiroku, h: &RecruiterHandle) -> Result<usize, RecruiterError> {
     known(app, h)?;
     let (n, cancelled) = app.catalog.revoke_recruiter(h)?;
+    // Its people signed in on the pages are signed out with it.
+    app.catalog.delete_recruiter_sessions(h)?;
     app.audit.record_or_warn(
         Event::RecruiterRevoked {
             recruiter: h.clone(),

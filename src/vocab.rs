@@ -102,6 +102,25 @@ text_enum! {
 }
 
 text_enum! {
+    /// Who a web session (a page's cookie) is for. A `candidate_link` is the single-use link
+    /// a front-end asks for; opening it makes a `candidate` session.
+    pub enum SessionKind {
+        CandidateLink = "candidate_link",
+        Candidate = "candidate",
+        Recruiter = "recruiter",
+        Operator = "operator",
+    }
+}
+
+text_enum! {
+    /// What a candidate asks the operator for from their privacy center.
+    pub enum RightsRequestKind {
+        Disclosure = "disclosure",
+        Erasure = "erasure",
+    }
+}
+
+text_enum! {
     /// The languages kiroku addresses a candidate in (the privacy texts exist in both).
     pub enum Language {
         Ja = "ja",
@@ -252,6 +271,18 @@ pub enum Scope {
     ShareAnalysis(RecruiterHandle),
     Transfer(CountryCode),
     Improve,
+}
+
+impl Scope {
+    /// A scope that sends the candidate's data to someone else (a company, a country): given
+    /// online only by the candidate in their own session, or by an operator from a signed
+    /// paper form; never on a front-end's word alone.
+    pub fn is_disclosure(&self) -> bool {
+        matches!(
+            self,
+            Scope::ShareRecording(_) | Scope::ShareAnalysis(_) | Scope::Transfer(_)
+        )
+    }
 }
 
 impl Scope {

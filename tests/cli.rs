@@ -422,7 +422,7 @@ fn webhook_deliveries_ignore_the_proxy_variables_of_the_environment() {
         data,
         &candidate,
         "share.recording",
-        &["--recipient", "acme"],
+        &["--recipient", "acme", "--reference", "form-2026-0001"],
     );
     let key = cli::run(data, &["recruiter", "rotate", "acme"]);
     let port = common::serve::free_port();
@@ -574,4 +574,36 @@ fn with_epoch_keys_in_a_pkcs11_token_the_cli_names_the_token_and_rotates_there()
         out.to_str().unwrap(),
     ]);
     assert!(std::fs::metadata(&out).unwrap().len() > 1000);
+}
+
+/// An operator records `share.*` and `transfer` only from a signed paper form, named by its
+/// reference; the receipt's event says so (`paper:<reference>`). `record` needs none.
+#[test]
+fn a_sharing_consent_at_the_command_line_needs_its_paper_forms_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let candidate = cli::recorded_candidate(d, "applicant-2");
+    let args = [
+        "consent",
+        "grant",
+        "--candidate",
+        &candidate,
+        "--scope",
+        "share.recording",
+        "--recipient",
+        "acme",
+    ];
+    let o = kiroku(d, &args, &[]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("paper form") && err.contains("--reference"),
+        "{err}"
+    );
+    let mut with_ref = args.to_vec();
+    with_ref.extend(["--reference", "form-2026-0002"]);
+    let id = last_line(&kiroku(d, &with_ref, &[]));
+    assert!(id.starts_with("ce_"), "{id}");
+    let shown = cli::run(d, &["--json", "consent", "show", "--candidate", &candidate]);
+    assert!(shown.contains("paper:form-2026-0002"), "{shown}");
 }

@@ -71,15 +71,23 @@ impl Server {
         v["candidate_id"].as_str().unwrap().to_string()
     }
 
+    /// Grants as the front-end collected it (`record`, `analyze`, ...), or, for `share.*`
+    /// and `transfer`, as the candidate in their own session: the one online road for those.
     async fn grant(&self, c: &str, body: Value) -> Value {
-        let (st, v) = self
-            .call(
+        let scope = body["scope"].as_str().unwrap_or_default();
+        let (st, v) = if scope.starts_with("share.") || scope == "transfer" {
+            let me = self.candidate_session(c, None).await;
+            self.call("POST", "/v1/me/consents", As::Page(&me), Some(body))
+                .await
+        } else {
+            self.call(
                 "POST",
                 &format!("/v1/candidates/{c}/consents"),
                 As::Service,
                 Some(body),
             )
-            .await;
+            .await
+        };
         assert_eq!(st, 201, "{v}");
         v
     }

@@ -67,6 +67,15 @@ pub fn report(hops: &[Hop], subs: &[f64], clipped: u64, samples: u64) -> Value {
             "median": unit(median, "Hz"),
             "spread": unit(spread, "semitones (interquartile range)"),
         },
+        // Where speech was, for a timeline: [start, end) pairs from the report's start.
+        "speech_runs": {
+            "value": speech
+                .iter()
+                .map(|(a, b)| json!([(*a as f64 * hop_s * 100.0).round() / 100.0,
+                                     (*b as f64 * hop_s * 100.0).round() / 100.0]))
+                .collect::<Vec<_>>(),
+            "unit": "s",
+        },
     })
 }
 
@@ -246,6 +255,13 @@ mod tests {
         assert_eq!(r["pauses"]["count"], 3);
         let longest = r["pauses"]["longest"]["value"].as_f64().unwrap();
         assert!((longest - 1.2).abs() < 0.05, "{longest}");
+        // The timeline: four runs, the first starting after the leading half second.
+        let runs = r["speech_runs"]["value"].as_array().unwrap();
+        assert_eq!(runs.len(), 4, "{runs:?}");
+        let first = runs[0][0].as_f64().unwrap();
+        assert!((first - 0.5).abs() < 0.05, "{first}");
+        let last_end = runs[3][1].as_f64().unwrap();
+        assert!((last_end - 8.4).abs() < 0.1, "{last_end}");
     }
 
     #[test]

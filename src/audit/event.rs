@@ -11,7 +11,9 @@ use serde_json::Value;
 
 use crate::catalog::InterviewState;
 use crate::ids::{CandidateId, CountryCode, InterviewId, RecruiterHandle, RegionId};
-use crate::vocab::{Item, LegalBasis, Method, OutboxKind, ProvisionBasis, Scope};
+use crate::vocab::{
+    Item, LegalBasis, Method, OutboxKind, ProvisionBasis, RightsRequestKind, Scope, SessionKind,
+};
 
 /// One auditable thing that decided or moved personal data.
 #[derive(Debug, Clone, Serialize)]
@@ -151,6 +153,27 @@ pub enum Event {
         analyzer: String,
         /// The segment; `null` for the whole-interview output.
         segment: Option<u32>,
+    },
+
+    /// A candidate asked the operator for a disclosure or an erasure from their privacy
+    /// center.
+    #[serde(rename = "candidate.rights_requested")]
+    CandidateRightsRequested {
+        candidate: CandidateId,
+        request: String,
+        kind: RightsRequestKind,
+    },
+
+    // ── pages ────────────────────────────────────────────────────────────────────────────
+    /// A candidate link was issued to a front-end (`candidate_link`), or a page session
+    /// opened: a candidate's from their link, a recruiter's or the operator's sign-in.
+    #[serde(rename = "session.opened")]
+    SessionOpened {
+        kind: SessionKind,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        candidate: Option<CandidateId>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        recruiter: Option<RecruiterHandle>,
     },
 
     // ── recruiters ───────────────────────────────────────────────────────────────────────

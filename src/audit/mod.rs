@@ -66,6 +66,8 @@ pub enum Actor {
     Recruiter(String),
     /// kiroku itself (capture, deliveries, retention).
     System,
+    /// The candidate, in their own session (opened from a link the front-end asked for).
+    Candidate,
 }
 
 impl Actor {
@@ -75,6 +77,7 @@ impl Actor {
             Actor::Operator => json!("operator"),
             Actor::Recruiter(h) => json!(format!("recruiter:{h}")),
             Actor::System => json!("kiroku"),
+            Actor::Candidate => json!("candidate"),
         }
     }
 }

@@ -177,6 +177,27 @@ pub(super) const STEPS: &[&str] = &[
     "ALTER TABLE candidates ADD COLUMN erased_at TEXT;
      ALTER TABLE candidates ADD COLUMN language TEXT;
      ALTER TABLE interviews ADD COLUMN recording_expired_at TEXT;",
+    // Web sessions of the pages: a candidate's single-use link and the session it opens, a
+    // recruiter's or the operator's sign-in (each by its token's SHA-256, never the token);
+    // and the rights requests candidates make from their privacy center.
+    "CREATE TABLE web_sessions (
+        hash BLOB PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('candidate_link', 'candidate', 'recruiter', 'operator')),
+        candidate_id TEXT REFERENCES candidates(id),
+        recruiter TEXT,
+        csrf TEXT NOT NULL,
+        language TEXT,
+        expires_at INTEGER NOT NULL,
+        used_at INTEGER
+     );
+     CREATE INDEX web_sessions_by_candidate ON web_sessions (candidate_id);
+     CREATE TABLE rights_requests (
+        id TEXT PRIMARY KEY,
+        candidate_id TEXT NOT NULL REFERENCES candidates(id),
+        kind TEXT NOT NULL CHECK (kind IN ('disclosure', 'erasure')),
+        created_at TEXT NOT NULL,
+        closed_at TEXT
+     );",
 ];
 
 pub fn run(conn: &Connection) -> Result<(), CatalogError> {

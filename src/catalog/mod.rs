@@ -10,6 +10,7 @@ mod recruiters;
 mod release;
 mod rights;
 mod rows;
+mod sessions;
 mod sql;
 
 use std::path::Path;
@@ -25,6 +26,7 @@ pub use rights::{CandidateProfile, Erased};
 pub use rows::{
     CandidateRow, ConsentEventRow, InterviewRow, NoticeRow, OutboxRow, ProvisionRow, SegmentRow,
 };
+pub use sessions::{RightsRequestRow, SessionRow};
 
 use crate::ids::{CandidateId, CountryCode, InterviewId, RegionId};
 use crate::vocab::Codec;

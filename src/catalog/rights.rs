@@ -243,6 +243,11 @@ impl Catalog {
             &format!("DELETE FROM resume_tokens WHERE {of_interviews}"),
             params![cid],
         )?;
+        // Their links and sessions end with them.
+        tx.execute(
+            "DELETE FROM web_sessions WHERE candidate_id = ?1",
+            params![cid],
+        )?;
         // What the front-end said the interview was for is theirs too.
         tx.execute(
             "UPDATE interviews SET job_ref = NULL WHERE candidate_id = ?1",

@@ -8,7 +8,7 @@ use crate::ids::{CandidateId, CountryCode, InterviewId, RecruiterHandle, RegionI
 use crate::store::ObjectKey;
 use crate::vocab::{
     AnalysisStatus, ConsentAction, InterviewState, Item, Language, LegalBasis, MediaKind, Method,
-    OutboxKind, OutboxState, OutputFormat, ProvisionBasis, Scope,
+    OutboxKind, OutboxState, OutputFormat, ProvisionBasis, RightsRequestKind, Scope, SessionKind,
 };
 
 fn bad(what: &str, value: &str) -> FromSqlError {
@@ -51,6 +51,8 @@ text_column! {
     MediaKind => "media kind",
     InterviewState => "capture state",
     Language => "language",
+    SessionKind => "web session kind",
+    RightsRequestKind => "rights request kind",
 }
 
 /// Identifiers: read with their own parser, so a row never carries one that could escape a

@@ -79,6 +79,39 @@ pub struct Config {
     /// External analyzers, run on each segment's 16 kHz WAV under `analyze` consent.
     #[serde(default)]
     pub analyzers: Vec<AnalyzerConfig>,
+    /// The pages kiroku serves to people: candidate links and sessions.
+    #[serde(default)]
+    pub pages: PagesConfig,
+}
+
+/// The pages (`[pages]`): how long a candidate link and a session last. Links are made on
+/// `[release] public_url`; cookies are `Secure` when it is `https://`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PagesConfig {
+    /// Seconds a candidate link can be opened (once) after the front-end asked for it.
+    #[serde(default = "default_link_ttl")]
+    pub link_ttl_seconds: u64,
+    /// Seconds a session (candidate, recruiter, operator) lasts after it was opened.
+    #[serde(default = "default_session_ttl")]
+    pub session_ttl_seconds: u64,
+}
+
+fn default_link_ttl() -> u64 {
+    900
+}
+
+fn default_session_ttl() -> u64 {
+    4 * 3600
+}
+
+impl Default for PagesConfig {
+    fn default() -> PagesConfig {
+        PagesConfig {
+            link_ttl_seconds: default_link_ttl(),
+            session_ttl_seconds: default_session_ttl(),
+        }
+    }
 }
 
 /// An operator's external analyzer: a command (WAV on stdin, JSON on stdout) or an HTTP
@@ -543,6 +576,7 @@ impl Default for Config {
                 allow_private_addresses: false,
             },
             whip: WhipConfig::default(),
+            pages: PagesConfig::default(),
             analyzers: Vec::new(),
         }
     }
@@ -781,6 +815,8 @@ impl Config {
                 self.server.write_timeout_seconds,
             ),
             ("ingest_token_ttl_seconds", self.ingest_token_ttl_seconds),
+            ("pages.link_ttl_seconds", self.pages.link_ttl_seconds),
+            ("pages.session_ttl_seconds", self.pages.session_ttl_seconds),
         ] {
             if v == 0 {
                 return invalid(field, "must be greater than 0");

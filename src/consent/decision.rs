@@ -196,8 +196,11 @@ pub enum Refusal {
     NotEnded,
     /// The matching share scope was never granted to this recipient.
     NoShareConsent { scope: String },
-    /// It was granted and has been withdrawn.
-    ShareConsentWithdrawn { scope: String },
+    /// It was granted and has been withdrawn (at that time, RFC 3339).
+    ShareConsentWithdrawn {
+        scope: String,
+        withdrawn_at: Option<String>,
+    },
     /// Analysis outputs, once the candidate withdrew `analyze`.
     AnalyzeConsentWithdrawn,
     /// The operator revoked the recipient: nothing more goes to it, whatever the consents.
@@ -283,6 +286,18 @@ pub fn would_allow(
     Ok(rules(catalog, to, interview, item)?.ok())
 }
 
+/// What a release of `item` would get now, the refusal included, without recording a
+/// decision: what the recruiter's viewer shows beside an interview (nothing is released by
+/// asking, so nothing is audited).
+pub fn would_get(
+    catalog: &Catalog,
+    to: &RecruiterHandle,
+    interview: &InterviewRow,
+    item: Item,
+) -> Result<Result<Basis, Refusal>, ConsentError> {
+    rules(catalog, to, interview, item)
+}
+
 /// The rules of a release of `item` of `interview` to `to`.
 fn rules(
     catalog: &Catalog,
@@ -326,6 +341,7 @@ fn rules(
             },
             None if consents.ever_granted(&scope) => Err(Refusal::ShareConsentWithdrawn {
                 scope: scope.to_string(),
+                withdrawn_at: consents.withdrawn_at(&scope).map(str::to_owned),
             }),
             None => Err(Refusal::NoShareConsent {
                 scope: scope.to_string(),
@@ -562,7 +578,8 @@ mod tests {
         assert_eq!(
             f.decide(&acme(), Recording).unwrap_err(),
             Refusal::ShareConsentWithdrawn {
-                scope: "share.recording:acme".into()
+                scope: "share.recording:acme".into(),
+                withdrawn_at: Some("2026-11-29T10:00:00+09:00".into()),
             }
         );
     }

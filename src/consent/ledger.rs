@@ -241,6 +241,7 @@ impl<'a> Clerk<'a> {
     ) -> Result<Granted, ConsentError> {
         known_candidate(self.catalog, candidate)?;
         self.known_recipient(&req.scope)?;
+        given_by_whom_it_may_be(&req.scope, &req.how, actor)?;
         let notice = match &req.notice {
             Some(id) => self
                 .catalog
@@ -417,3 +418,34 @@ fn check_language(l: &str) -> Result<(), ConsentError> {
         })
     }
 }
+
+/// The rule for who may record a grant that discloses data (`share.*`, `transfer`): the
+/// candidate in their own session, or an operator from a paper form named by its reference
+/// (origin `paper:<reference>`). A front-end's service token alone cannot: a leaked service
+/// token must not be enough to release a candidate's data.
+fn given_by_whom_it_may_be(
+    scope: &Scope,
+    how: &Circumstances,
+    actor: &Actor,
+) -> Result<(), ConsentError> {
+    if !scope.is_disclosure() {
+        return Ok(());
+    }
+    match actor {
+        Actor::Candidate => Ok(()),
+        Actor::Operator
+            if how.method == Method::Paper
+                && how
+                    .origin
+                    .strip_prefix(PAPER_ORIGIN)
+                    .is_some_and(|r| !r.trim().is_empty()) =>
+        {
+            Ok(())
+        }
+        Actor::Operator => Err(ConsentError::PaperReferenceRequired(scope.to_string())),
+        _ => Err(ConsentError::CandidateSessionRequired(scope.to_string())),
+    }
+}
+
+/// The origin of a paper form recorded by an operator: `paper:` and the form's reference.
+pub const PAPER_ORIGIN: &str = "paper:";

@@ -17,8 +17,8 @@ pub mod state;
 
 pub use decision::{Basis, Item, LegalBasis, Proof, Refusal};
 pub use ledger::{
-    Circumstances, Clerk, GrantRequest, Granted, Ledger, Method, Standing, WithdrawRequest,
-    Withdrawal, check_external_ref,
+    Circumstances, Clerk, GrantRequest, Granted, Ledger, Method, PAPER_ORIGIN, Standing,
+    WithdrawRequest, Withdrawal, check_external_ref,
 };
 pub use state::ConsentState;
 
@@ -53,6 +53,17 @@ pub enum ConsentError {
     },
     #[error("`reference` is required for a legal-exception release")]
     NoReference,
+    #[error(
+        "`{0}` sends the candidate's data to others: the candidate grants it in their own \
+         session (POST /v1/candidates/{{id}}/sessions gives the link), or an operator records \
+         a signed paper form"
+    )]
+    CandidateSessionRequired(String),
+    #[error(
+        "`{0}` recorded by an operator must be a paper form with its reference \
+         (method paper, --reference)"
+    )]
+    PaperReferenceRequired(String),
     #[error(transparent)]
     Audit(#[from] crate::audit::AuditError),
     #[error(transparent)]
@@ -81,6 +92,8 @@ impl ConsentError {
             NoticeExists(_) => "notice_exists",
             Invalid { .. } => "invalid_field",
             NoReference => "reference_required",
+            CandidateSessionRequired(_) => "candidate_session_required",
+            PaperReferenceRequired(_) => "paper_reference_required",
             Id(_) => "invalid_id",
             Audit(_) | Catalog(_) => "internal",
         }

@@ -16,6 +16,8 @@ pub struct ConsentState {
     standing: Vec<(Scope, ConsentEventRow)>,
     /// Every scope granted at some time, standing or not.
     ever_granted: Vec<Scope>,
+    /// When each scope that does not stand was last withdrawn (so a refusal can say when).
+    withdrawn_at: Vec<(Scope, String)>,
 }
 
 impl ConsentState {
@@ -26,6 +28,10 @@ impl ConsentState {
         for e in events {
             let scope = e.scope.clone();
             state.standing.retain(|(s, _)| *s != scope);
+            state.withdrawn_at.retain(|(s, _)| *s != scope);
+            if e.action == ConsentAction::Withdraw {
+                state.withdrawn_at.push((scope.clone(), e.at.clone()));
+            }
             if e.action == ConsentAction::Grant {
                 if !state.ever_granted.contains(&scope) {
                     state.ever_granted.push(scope.clone());
@@ -47,6 +53,14 @@ impl ConsentState {
     /// Whether a scope was ever granted (so a refusal can say "withdrawn" rather than "never").
     pub fn ever_granted(&self, scope: &Scope) -> bool {
         self.ever_granted.contains(scope)
+    }
+
+    /// When a scope that does not stand now was withdrawn (RFC 3339), if it was.
+    pub fn withdrawn_at(&self, scope: &Scope) -> Option<&str> {
+        self.withdrawn_at
+            .iter()
+            .find(|(s, _)| s == scope)
+            .map(|(_, at)| at.as_str())
     }
 
     /// The standing scopes, oldest grant first.

@@ -211,7 +211,11 @@ async fn receipt(
 }
 
 /// A grant's stored receipt (blocking).
-fn receipt_of(app: &Kiroku, c: &CandidateId, consent_id: &str) -> Result<String, ApiError> {
+pub(super) fn receipt_of(
+    app: &Kiroku,
+    c: &CandidateId,
+    consent_id: &str,
+) -> Result<String, ApiError> {
     Ok(app
         .catalog
         .consent_event(consent_id)?

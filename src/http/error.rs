@@ -13,6 +13,7 @@ use crate::recording::RecordingError;
 use crate::recruiter::RecruiterError;
 use crate::release::{RangeError, ReleaseError};
 use crate::segment::SegmentError;
+use crate::sessions::SessionError;
 use crate::subject::SubjectError;
 
 /// An error as the client sees it: status, stable code, message.
@@ -184,7 +185,10 @@ impl From<ConsentError> for ApiError {
             CandidateErased => StatusCode::GONE,
             UnknownRecruiter(_) | UnknownNotice(_) | NoNotice => StatusCode::UNPROCESSABLE_ENTITY,
             NothingToWithdraw(_) | NoticeExists(_) => StatusCode::CONFLICT,
-            Scope(_) | Invalid { .. } | NoReference | Id(_) => StatusCode::BAD_REQUEST,
+            Scope(_) | Invalid { .. } | NoReference | PaperReferenceRequired(_) | Id(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            CandidateSessionRequired(_) => StatusCode::FORBIDDEN,
             Audit(_) | Catalog(_) => return ApiError::internal(&e),
         };
         ApiError::new(status, e.code(), e.to_string())
@@ -219,6 +223,27 @@ impl From<SubjectError> for ApiError {
             | SubjectError::Audit(_)
             | SubjectError::Consent(_) => ApiError::internal(&e),
         }
+    }
+}
+
+impl From<SessionError> for ApiError {
+    fn from(e: SessionError) -> ApiError {
+        use SessionError::*;
+        let e = match e {
+            Recruiter(r) => return r.into(),
+            other => other,
+        };
+        let (status, code) = match &e {
+            NoSession => (StatusCode::UNAUTHORIZED, "session_required"),
+            WrongOperatorToken => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            WrongKind { .. } => (StatusCode::FORBIDDEN, "wrong_session"),
+            Csrf => (StatusCode::FORBIDDEN, "csrf_failed"),
+            LinkSpent => (StatusCode::GONE, "link_spent"),
+            UnknownCandidate => (StatusCode::NOT_FOUND, "unknown_candidate"),
+            CandidateErased => (StatusCode::GONE, "candidate_erased"),
+            Catalog(_) | Random(_) | Recruiter(_) => return ApiError::internal(&e),
+        };
+        ApiError::new(status, code, e.to_string())
     }
 }
 
@@ -311,14 +336,28 @@ impl From<Refusal> for ApiError {
                 r.code(),
                 "the interview is still being captured",
             ),
-            Refusal::NoShareConsent { scope } | Refusal::ShareConsentWithdrawn { scope } => {
-                let why = if matches!(r, Refusal::NoShareConsent { .. }) {
-                    "the candidate has not consented to share this with you"
-                } else {
-                    "the candidate withdrew consent to share this with you"
+            Refusal::NoShareConsent { scope } => {
+                let mut a = ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    r.code(),
+                    "the candidate has not consented to share this with you",
+                );
+                a.details = Some(json!({"reason": r.code(), "scope": scope}));
+                a
+            }
+            Refusal::ShareConsentWithdrawn {
+                scope,
+                withdrawn_at,
+            } => {
+                let why = match withdrawn_at {
+                    Some(at) => {
+                        format!("the candidate withdrew consent to share this with you on {at}")
+                    }
+                    None => "the candidate withdrew consent to share this with you".into(),
                 };
                 let mut a = ApiError::new(StatusCode::FORBIDDEN, r.code(), why);
-                a.details = Some(json!({"reason": r.code(), "scope": scope}));
+                a.details =
+                    Some(json!({"reason": r.code(), "scope": scope, "withdrawn_at": withdrawn_at}));
                 a
             }
         }

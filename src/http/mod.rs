@@ -1,5 +1,7 @@
-//! The HTTP edge: router, shared state, authentication (`auth.rs`), strict JSON bodies
-//! (`body.rs`), streams (`stream.rs`), `serve` and its graceful stop (`serve.rs`). No business rules:
+//! The HTTP edge: router, shared state, authentication (`auth.rs`: bearer tokens and the
+//! pages' session cookie), strict JSON bodies (`body.rs`), streams (`stream.rs`), the pages
+//! (`pages.rs`, `sessions.rs`, `me.rs`, `console.rs`), `serve` and its graceful stop
+//! (`serve.rs`). No business rules:
 //! handlers call `capture`, `catalog` and `recording`, and `error.rs` maps their errors once.
 //!
 //! | endpoint | who may call |
@@ -11,21 +13,32 @@
 //! | `DELETE /v1/interviews/{id}/whip/{session}` | the ingest token the WHIP session was started with |
 //! | `POST /v1/candidates`, `POST /v1/candidates/{id}/consents`, `POST /v1/candidates/{id}/consents/{consent_id}/withdraw`, `GET /v1/candidates/{id}/consents`, `GET /v1/candidates/{id}/consents/{consent_id}/receipt`, `GET /v1/candidates/{id}/provisions` | service token |
 //! | `GET /v1/recruiter/interviews`, `GET /v1/recruiter/interviews/{id}/recording`, `GET /v1/recruiter/interviews/{id}/analysis`, `PUT`/`DELETE /v1/recruiter/webhook` | a recruiter's API key |
+//! | `GET /v1/recruiter/interviews/{id}` (what would be released now, and why not) | a recruiter's API key or viewer session |
 //! | `GET /v1/links/{token}` | the recruiter a download link was delivered to, with its API key |
+//! | `POST /v1/candidates/{id}/sessions` (a candidate's single-use link) | service token |
+//! | `GET /c/{token}` (opens the link: session cookie, 303 to the page) | the link itself |
+//! | `GET /v1/me`, `POST /v1/me/consents`, `POST /v1/me/consents/{consent_id}/withdraw`, `GET /v1/me/consents/{consent_id}/receipt`, `POST /v1/me/interviews`, `POST /v1/me/requests` | the candidate's session (CSRF on POST) |
+//! | `POST /v1/session/recruiter`, `POST /v1/session/operator` (sign-in), `GET /v1/session`, `POST /v1/session/logout` | the API key or operator token; then the session |
+//! | `GET /pages/{file}`, `GET /` | anyone (the pages authenticate through the API) |
+//! | `GET /v1/admin/requests`, `POST /v1/admin/requests/{id}/close`, `POST /v1/admin/candidates/{id}/consents` (paper form), `GET /v1/admin/captures` | operator token or console session |
 //! | `POST`/`GET /v1/admin/notices`, `POST /v1/admin/recruiters`, `POST /v1/admin/recruiters/{handle}/rotate`, `POST /v1/admin/recruiters/{handle}/revoke`, `POST /v1/admin/releases`, `GET /v1/admin/deliveries`, `GET /v1/admin/audit`, `PATCH /v1/admin/candidates/{id}`, `POST /v1/admin/candidates/{id}/erase`, `POST /v1/admin/candidates/{id}/suspend`, `POST /v1/admin/candidates/{id}/export`, `GET`/`DELETE /v1/admin/exports/{job}`, `GET /v1/admin/exports/{job}/archive` | operator token |
 
 mod admin;
 mod auth;
 mod body;
 mod candidates;
+mod console;
 mod downloads;
 mod error;
 mod exports;
 mod ingest;
 mod listener;
+mod me;
+mod pages;
 mod recruiters;
 mod resume;
 mod serve;
+mod sessions;
 mod stream;
 mod whip;
 
@@ -150,6 +163,10 @@ fn routes(state: AppState) -> Router {
         .merge(candidates::routes())
         .merge(recruiters::routes())
         .merge(admin::routes())
+        .merge(sessions::routes())
+        .merge(me::routes())
+        .merge(console::routes())
+        .merge(pages::routes())
         .layer(DefaultBodyLimit::max(json_limit))
         .with_state(state)
 }

@@ -28,6 +28,7 @@ use crate::release::{self, RangeError, RecordingRelease, ReleaseError};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/recruiter/interviews", get(list))
+        .route("/v1/recruiter/interviews/{id}", get(status))
         .route("/v1/recruiter/interviews/{id}/recording", get(recording))
         .route("/v1/recruiter/interviews/{id}/analysis", get(analysis))
         .route(
@@ -120,6 +121,41 @@ async fn decide<I: Allows + Send + 'static>(
     })
     .await?;
     Ok(decided?)
+}
+
+/// `GET /v1/recruiter/interviews/{id}`: whether each item would be released now, and where
+/// one is withheld, why (the refusal's code, words and details); nothing is released. Another
+/// recruiter's interview is the same 404 as an unknown one.
+async fn status(
+    Recruiter(me): Recruiter,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let app = s.app.clone();
+    let body = blocking(move || {
+        let row = interview(&app, &me, &id)?;
+        if row.recruiter != me {
+            return Err(decision::Refusal::NotRecipientsInterview.into());
+        }
+        let mut items = serde_json::Map::new();
+        for item in [Item::Recording, Item::Analysis] {
+            let answer = match decision::would_get(&app.catalog, &me, &row, item)? {
+                Ok(basis) => json!({"released": true, "consent_id": basis.consent_event_id()}),
+                Err(refusal) => {
+                    let e = ApiError::from(refusal);
+                    json!({"released": false, "error": e.code, "message": e.message,
+                           "details": e.details})
+                }
+            };
+            items.insert(item.as_str().to_string(), answer);
+        }
+        Ok::<_, ApiError>(json!({
+            "interview_id": row.id, "state": row.state, "ended_at": row.ended_at,
+            "items": items, "playback": crate::recording::playback_of(&app, &row)?,
+        }))
+    })
+    .await?;
+    Ok(Json(body).into_response())
 }
 
 /// `GET /v1/recruiter/interviews/{id}/recording`

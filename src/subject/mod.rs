@@ -15,6 +15,7 @@ mod correct;
 mod erase;
 mod export;
 pub mod keys;
+pub mod requests;
 mod retention;
 mod suspend;
 

@@ -37,7 +37,9 @@ pub fn grant(app: &Kiroku, c: &CandidateId, scope: Scope) -> String {
                 notice: None,
                 how: web_form(),
             },
-            &Actor::Service,
+            // The candidate, in their own session: the one online road for `share.*` and
+            // `transfer` grants.
+            &Actor::Candidate,
         )
         .unwrap()
         .event

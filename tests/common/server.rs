@@ -30,6 +30,28 @@ pub enum As<'a> {
     Service,
     Operator,
     Key(&'a str),
+    /// A page's session: its cookie, and its CSRF token on requests that change anything.
+    Page(&'a PageSession),
+    /// A page's session cookie without the CSRF token (a forged cross-site request).
+    CookieOnly(&'a PageSession),
+}
+
+/// A page's session as a browser holds it: the cookie kiroku set, and the CSRF token
+/// `GET /v1/session` told the page.
+#[derive(Clone, Debug)]
+pub struct PageSession {
+    pub cookie: String,
+    pub csrf: String,
+}
+
+/// The `kiroku_session=…` pair of a response's `Set-Cookie`.
+pub fn session_cookie(headers: &HeaderMap) -> String {
+    let set = headers
+        .get("set-cookie")
+        .expect("a session cookie is set")
+        .to_str()
+        .unwrap();
+    set.split(';').next().unwrap().trim().to_string()
 }
 
 /// Serves a fresh kiroku in a temporary data dir: [`super::app::config`] with the
@@ -49,7 +71,11 @@ pub async fn start(tweak: impl FnOnce(&mut Config)) -> Server {
         dir,
         app,
         base,
-        http: reqwest::Client::new(),
+        // Redirects are the test's to follow: a link's 303 carries the session cookie.
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
     }
 }
 
@@ -90,6 +116,10 @@ impl Server {
             As::Service => r.bearer_auth(SERVICE),
             As::Operator => r.bearer_auth(OPERATOR),
             As::Key(k) => r.bearer_auth(k),
+            As::Page(p) => r
+                .header("cookie", &p.cookie)
+                .header("x-csrf-token", &p.csrf),
+            As::CookieOnly(p) => r.header("cookie", &p.cookie),
         };
         if let Some(b) = body {
             r = r.json(&b);
@@ -101,6 +131,49 @@ impl Server {
         let status = resp.status().as_u16();
         let h = resp.headers().clone();
         (status, h, resp.bytes().await.unwrap().to_vec())
+    }
+
+    /// The page session whose cookie a response set: the CSRF token from `GET /v1/session`.
+    pub async fn page_session(&self, headers: &HeaderMap) -> PageSession {
+        let cookie = session_cookie(headers);
+        let mut s = PageSession {
+            cookie,
+            csrf: String::new(),
+        };
+        let (st, v) = self.call("GET", "/v1/session", As::Page(&s), None).await;
+        assert_eq!(st, 200, "{v}");
+        s.csrf = v["csrf"].as_str().unwrap().to_string();
+        s
+    }
+
+    /// The candidate's own session, as their browser gets it: the front-end asks for a link
+    /// (for an interview with `recruiter`), the candidate opens it.
+    pub async fn candidate_session(&self, c: &str, recruiter: Option<&str>) -> PageSession {
+        let body = match recruiter {
+            Some(r) => serde_json::json!({"recruiter": r}),
+            None => serde_json::json!({}),
+        };
+        let (st, v) = self
+            .call(
+                "POST",
+                &format!("/v1/candidates/{c}/sessions"),
+                As::Service,
+                Some(body),
+            )
+            .await;
+        assert_eq!(st, 201, "{v}");
+        let (st, headers, _) = self
+            .raw("GET", v["path"].as_str().unwrap(), As::Nobody, None, &[])
+            .await;
+        assert_eq!(st, 303, "opening the link sends the candidate on");
+        self.page_session(&headers).await
+    }
+
+    /// A recruiter's or the operator's page sign-in (`path`, `body`).
+    pub async fn sign_in(&self, path: &str, body: Value) -> PageSession {
+        let (st, headers, bytes) = self.raw("POST", path, As::Nobody, Some(body), &[]).await;
+        assert_eq!(st, 201, "{}", String::from_utf8_lossy(&bytes));
+        self.page_session(&headers).await
     }
 
     /// `PUT /v1/interviews/<id>/media` with an ingest token, the body sent as `content_type`

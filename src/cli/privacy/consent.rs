@@ -37,6 +37,11 @@ pub struct ConsentArgs {
     /// Who reports the event.
     #[arg(long, default_value = "kiroku-cli")]
     origin: String,
+    /// The signed paper form's reference (its number in the operator's files). Required for
+    /// `share.*` and `transfer`, which an operator records only from a paper form; the
+    /// event's origin is then `paper:<reference>`.
+    #[arg(long, conflicts_with = "origin")]
+    reference: Option<String>,
     /// BCP 47 language the candidate was addressed in (default: the notice's).
     #[arg(long)]
     language: Option<String>,
@@ -64,7 +69,10 @@ pub enum ConsentCmd {
 fn how(a: &ConsentArgs) -> Result<Circumstances, Box<dyn std::error::Error>> {
     Ok(Circumstances {
         method: Method::parse(&a.method).ok_or("--method: one of web_form, api, paper")?,
-        origin: a.origin.clone(),
+        origin: match &a.reference {
+            Some(r) => format!("{}{r}", crate::consent::PAPER_ORIGIN),
+            None => a.origin.clone(),
+        },
         language: a.language.clone(),
         time_zone: a.time_zone.clone(),
     })

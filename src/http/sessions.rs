@@ -1,0 +1,189 @@
+//! Sessions at the edge: the candidate link a front-end asks for and its opening, the
+//! recruiter's and the operator's sign-in, `GET /v1/session` (what a page learns of its
+//! session, the CSRF token included) and signing out. The cookie is HttpOnly and
+//! SameSite=Strict, and Secure when `[release] public_url` is https.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::{PageSession, SESSION_COOKIE, ServiceCaller, session_cookie};
+use super::body::StrictJson;
+use super::{ApiError, AppState, blocking};
+use crate::app::Kiroku;
+use crate::ids::{CandidateId, RecruiterHandle};
+use crate::sessions::Issued;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/candidates/{id}/sessions", post(candidate_link))
+        .route("/c/{token}", get(open_link))
+        .route("/v1/session", get(show))
+        .route("/v1/session/recruiter", post(recruiter_sign_in))
+        .route("/v1/session/operator", post(operator_sign_in))
+        .route("/v1/session/logout", post(sign_out))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkBody {
+    /// The company the interview is for: the page offers sharing with it.
+    recruiter: Option<String>,
+    /// `ja` or `en`; default the candidate's own.
+    language: Option<String>,
+}
+
+/// `POST /v1/candidates/{id}/sessions` (service token): a single-use link for the candidate.
+async fn candidate_link(
+    _: ServiceCaller,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<StrictJson<LinkBody>, ApiError>,
+) -> Result<Response, ApiError> {
+    let c = CandidateId::parse(&id)?;
+    let StrictJson(b) = body?;
+    let recruiter = b
+        .recruiter
+        .as_deref()
+        .map(RecruiterHandle::parse)
+        .transpose()?;
+    let language = super::candidates::language(b.language.as_deref())?;
+    let app = s.app.clone();
+    let link =
+        blocking(move || crate::sessions::candidate_link(&app, &c, recruiter, language)).await?;
+    let base = s
+        .app
+        .config
+        .release
+        .public_url
+        .trim_end_matches('/')
+        .to_string();
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "url": format!("{base}/c/{}", link.token),
+            "path": format!("/c/{}", link.token),
+            "expires_at": link.expires_at,
+        })),
+    )
+        .into_response())
+}
+
+/// The `Set-Cookie` of a session just opened.
+fn cookie(app: &Kiroku, issued: &Issued) -> HeaderValue {
+    let secure = if app.config.release.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let max_age = (issued.expires_at - crate::util::now_unix()).max(0);
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}",
+        issued.token
+    ))
+    .expect("a token is a valid header value")
+}
+
+/// `GET /c/{token}`: opens the link once, sets the session cookie and sends the candidate to
+/// their interview page (or `?to=privacy`, their privacy center).
+async fn open_link(
+    State(s): State<AppState>,
+    Path(token): Path<String>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Result<Response, ApiError> {
+    if token.len() > 128 {
+        return Err(crate::sessions::SessionError::LinkSpent.into());
+    }
+    let app = s.app.clone();
+    let issued = blocking(move || crate::sessions::open_link(&app, &token)).await?;
+    let to = if query.as_deref() == Some("to=privacy") {
+        "/pages/privacy.html"
+    } else {
+        "/pages/interview.html"
+    };
+    let mut r = (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response();
+    r.headers_mut()
+        .insert(header::SET_COOKIE, cookie(&s.app, &issued));
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(r)
+}
+
+/// `GET /v1/session`: who this page's session is for, and the CSRF token its changing
+/// requests carry.
+async fn show(PageSession(session): PageSession) -> Response {
+    let mut r = Json(json!({
+        "kind": session.kind,
+        "candidate_id": session.candidate,
+        "recruiter": session.recruiter,
+        "language": session.language,
+        "csrf": session.csrf,
+        "expires_at": session.expires_at,
+    }))
+    .into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecruiterSignIn {
+    api_key: String,
+}
+
+/// `POST /v1/session/recruiter {api_key}`: the key is exchanged for a session cookie; the
+/// page never keeps the key.
+async fn recruiter_sign_in(
+    State(s): State<AppState>,
+    StrictJson(b): StrictJson<RecruiterSignIn>,
+) -> Result<Response, ApiError> {
+    let app = s.app.clone();
+    let issued = blocking(move || crate::sessions::sign_in_recruiter(&app, &b.api_key)).await?;
+    Ok(signed_in(&s.app, &issued))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OperatorSignIn {
+    token: String,
+}
+
+/// `POST /v1/session/operator {token}`: the operator token for a console session.
+async fn operator_sign_in(
+    State(s): State<AppState>,
+    StrictJson(b): StrictJson<OperatorSignIn>,
+) -> Result<Response, ApiError> {
+    let app = s.app.clone();
+    let issued = blocking(move || crate::sessions::sign_in_operator(&app, &b.token)).await?;
+    Ok(signed_in(&s.app, &issued))
+}
+
+fn signed_in(app: &Kiroku, issued: &Issued) -> Response {
+    let mut r = (StatusCode::CREATED, Json(json!(issued))).into_response();
+    r.headers_mut()
+        .insert(header::SET_COOKIE, cookie(app, issued));
+    r
+}
+
+/// `POST /v1/session/logout` (CSRF): ends the session and clears the cookie.
+async fn sign_out(
+    State(s): State<AppState>,
+    _: PageSession,
+    req: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    let (parts, _) = req.into_parts();
+    let token = session_cookie(&parts).unwrap_or_default();
+    let app = s.app.clone();
+    blocking(move || crate::sessions::sign_out(&app, &token)).await?;
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("kiroku_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    Ok(r)
+}

@@ -6,12 +6,16 @@ set -euo pipefail
 export PATH="$HOME/.cargo/bin:$PATH"
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-# The WHIP test publishes from a real headless Chromium (its fake camera and microphone).
-if ! command -v chromium >/dev/null 2>&1; then
-  echo "test: installing chromium (for the WHIP browser test)"
+# The WHIP and page tests run a real headless Chromium (its fake camera and microphone);
+# the pages' Japanese needs a Japanese font to be read in their screenshots.
+browser_packages=()
+command -v chromium >/dev/null 2>&1 || browser_packages+=(chromium)
+dpkg -s fonts-ipafont-gothic >/dev/null 2>&1 || browser_packages+=(fonts-ipafont-gothic)
+if [ ${#browser_packages[@]} -gt 0 ]; then
+  echo "test: installing ${browser_packages[*]} (for the browser tests)"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends chromium
+  apt-get install -y -qq --no-install-recommends "${browser_packages[@]}"
 fi
 # The PKCS#11 keyring tests keep epoch keys in a SoftHSM2 token (Debian's softhsm2).
 if ! command -v softhsm2-util >/dev/null 2>&1; then

@@ -5,9 +5,8 @@ let csrf = null;
 
 /** The page's session (`GET /v1/session`), or null when there is none. */
 export async function session() {
-  const r = await fetch('/v1/session', {credentials: 'same-origin'});
-  if (!r.ok) return null;
-  const s = await r.json();
+  const s = await call('GET', '/v1/session');
+  if (!s.signed_in) return null;
   csrf = s.csrf;
   return s;
 }

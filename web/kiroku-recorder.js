@@ -65,6 +65,7 @@ export class KirokuRecorder {
     this.recorder = new MediaRecorder(stream, this.mimeType ? {mimeType: this.mimeType} : {});
     this.recorder.ondataavailable = e => { if (e.data && e.data.size) this.enqueue(e.data); };
     this.stopped = new Promise(res => { this.recorder.onstop = res; });
+    this.recorder.onstart = () => { this.startedAt = performance.now(); };
     this.recording = true;
     this.recorder.start(this.timeslice);
     this.connect(false);
@@ -75,6 +76,9 @@ export class KirokuRecorder {
   async stop() {
     if (this.recording) {
       this.recording = false;
+      // How long the recorder recorded, for the page (and its tests) to compare with
+      // what kiroku stored.
+      this.recordedMs = performance.now() - (this.startedAt || performance.now());
       this.recorder.stop();
       await this.stopped;
     }

@@ -48,7 +48,10 @@ function line(values, unit, cls) {
   const w = 600, h = 140, pts = values.filter(v => v !== null && Number.isFinite(v));
   const g = svg('svg', {viewBox: `0 0 ${w} ${h}`, class: 'chart', role: 'img', 'aria-label': unit});
   if (!pts.length) return g;
-  const lo = Math.min(...pts), hi = Math.max(...pts), span = hi - lo || 1;
+  // A nearly flat series is drawn flat, not stretched across the whole height.
+  const mid = (Math.min(...pts) + Math.max(...pts)) / 2;
+  const half = Math.max((Math.max(...pts) - Math.min(...pts)) / 2, Math.abs(mid) * 0.05, 0.5);
+  const lo = mid - half, hi = mid + half, span = hi - lo;
   const x = i => 50 + (i / Math.max(values.length - 1, 1)) * (w - 70);
   const y = v => 10 + (1 - (v - lo) / span) * (h - 40);
   const d = values.map((v, i) => (v === null || !Number.isFinite(v)) ? '' :
@@ -88,6 +91,7 @@ const refusalOf = item => ({code: item.error, message: item.message, body: {deta
 
 async function open(id) {
   current = {id};
+  await list();  // what is released changes as candidates decide
   $('viewer').classList.remove('hidden');
   $('withheld').classList.add('hidden');
   const path = '/v1/recruiter/interviews/' + encodeURIComponent(id);

@@ -22,9 +22,8 @@ use crate::vocab::SessionKind;
 pub const SESSION_COOKIE: &str = "kiroku_session";
 
 /// The session token in the request's cookies, if any.
-pub fn session_cookie(parts: &Parts) -> Option<String> {
-    parts
-        .headers
+pub fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
         .get_all(axum::http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -36,7 +35,7 @@ pub fn session_cookie(parts: &Parts) -> Option<String> {
 
 /// The live session the request's cookie names; changing requests must echo its CSRF token.
 async fn cookie_session(parts: &Parts, s: &AppState) -> Result<Session, ApiError> {
-    let token = session_cookie(parts).ok_or(SessionError::NoSession)?;
+    let token = session_cookie(&parts.headers).ok_or(SessionError::NoSession)?;
     let app = s.app.clone();
     let session = blocking(move || crate::sessions::lookup(&app, &token)).await?;
     if !matches!(parts.method, Method::GET | Method::HEAD) {
@@ -75,8 +74,8 @@ pub struct CandidateSession {
     pub session: Session,
 }
 
-/// Any page session (for `GET /v1/session` and signing out).
-pub struct PageSession(pub Session);
+/// Any live page session, its CSRF token checked (signing out).
+pub struct PageSession;
 
 /// The front-end's backend, holding the service token.
 pub struct ServiceCaller;
@@ -119,7 +118,7 @@ impl FromRequestParts<AppState> for Operator {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, ApiError> {
-        if bearer(&parts.headers).is_none() && session_cookie(parts).is_some() {
+        if bearer(&parts.headers).is_none() && session_cookie(&parts.headers).is_some() {
             session_of(parts, s, SessionKind::Operator, "operator").await?;
             return Ok(Operator);
         }
@@ -145,7 +144,8 @@ impl FromRequestParts<AppState> for PageSession {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, ApiError> {
-        Ok(PageSession(cookie_session(parts, s).await?))
+        cookie_session(parts, s).await?;
+        Ok(PageSession)
     }
 }
 
@@ -155,7 +155,7 @@ impl FromRequestParts<AppState> for Recruiter {
     /// The key is looked up in the catalog, off the async workers. Without a key, a recruiter
     /// session's cookie (the viewer page) stands for it.
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, ApiError> {
-        if bearer(&parts.headers).is_none() && session_cookie(parts).is_some() {
+        if bearer(&parts.headers).is_none() && session_cookie(&parts.headers).is_some() {
             let session = session_of(parts, s, SessionKind::Recruiter, "recruiter").await?;
             let me = session.recruiter.ok_or(SessionError::NoSession)?;
             return Ok(Recruiter(me));

@@ -114,20 +114,41 @@ async fn open_link(
 }
 
 /// `GET /v1/session`: who this page's session is for, and the CSRF token its changing
-/// requests carry.
-async fn show(PageSession(session): PageSession) -> Response {
-    let mut r = Json(json!({
-        "kind": session.kind,
-        "candidate_id": session.candidate,
-        "recruiter": session.recruiter,
-        "language": session.language,
-        "csrf": session.csrf,
-        "expires_at": session.expires_at,
-    }))
-    .into_response();
+/// requests carry; `{"signed_in": false}` when the page has none (a page asks before it
+/// shows its sign-in form, and that is no error).
+async fn show(
+    State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    let token = session_cookie(&headers);
+    let app = s.app.clone();
+    let found = match token {
+        Some(t) => {
+            blocking(move || match crate::sessions::lookup(&app, &t) {
+                Ok(session) => Ok(Some(session)),
+                Err(crate::sessions::SessionError::NoSession) => Ok(None),
+                Err(e) => Err(e),
+            })
+            .await?
+        }
+        None => None,
+    };
+    let body = match found {
+        Some(session) => json!({
+            "signed_in": true,
+            "kind": session.kind,
+            "candidate_id": session.candidate,
+            "recruiter": session.recruiter,
+            "language": session.language,
+            "csrf": session.csrf,
+            "expires_at": session.expires_at,
+        }),
+        None => json!({"signed_in": false}),
+    };
+    let mut r = Json(body).into_response();
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
+    Ok(r)
 }
 
 #[derive(Deserialize)]
@@ -174,10 +195,9 @@ fn signed_in(app: &Kiroku, issued: &Issued) -> Response {
 async fn sign_out(
     State(s): State<AppState>,
     _: PageSession,
-    req: axum::extract::Request,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (parts, _) = req.into_parts();
-    let token = session_cookie(&parts).unwrap_or_default();
+    let token = session_cookie(&headers).unwrap_or_default();
     let app = s.app.clone();
     blocking(move || crate::sessions::sign_out(&app, &token)).await?;
     let mut r = StatusCode::NO_CONTENT.into_response();

@@ -5,12 +5,14 @@
 pub mod app;
 pub mod browser;
 pub mod candidates;
+pub mod cdp;
 pub mod cli;
 pub mod files;
 pub mod fixtures;
 pub mod garage;
 pub mod interviews;
 pub mod media;
+pub mod proxy;
 pub mod serve;
 pub mod server;
 pub mod softhsm;

@@ -37,6 +37,13 @@ pub fn routes() -> Router<AppState> {
 /// `GET /metrics`: the Prometheus text exposition (operator token, which Prometheus sends as
 /// `authorization: { credentials_file: ... }`), with what only a scrape can read added: each
 /// S3 region's spool depth and state, and the deliveries in each state.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operator",
+    responses((status = 200, description = "Prometheus text exposition"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("operator_token" = []))
+)]
 async fn metrics(_: Operator, State(s): State<AppState>) -> Result<Response, ApiError> {
     let app = s.app.clone();
     let text = blocking(move || {
@@ -70,12 +77,18 @@ async fn metrics(_: Operator, State(s): State<AppState>) -> Result<Response, Api
 }
 
 /// `GET /v1/keys`: the operator's public signing key (anyone).
+#[utoipa::path(
+    get,
+    path = "/v1/keys",
+    tag = "public",
+    responses((status = 200, description = "the operator's Ed25519 public key"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody))
+)]
 pub async fn keys(State(s): State<AppState>) -> Response {
     Json(json!({"alg": "Ed25519", "kid": s.app.signer.kid(), "public_key": s.app.signer.public_key_hex()}))
         .into_response()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NoticeBody {
     id: String,
@@ -84,6 +97,14 @@ struct NoticeBody {
     text_sha256: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/admin/notices",
+    tag = "operator",
+    request_body = NoticeBody,
+    responses((status = 201, description = "the notice version registered"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("operator_token" = []), ("session_cookie" = []))
+)]
 async fn add_notice(
     _: Operator,
     State(s): State<AppState>,
@@ -98,13 +119,20 @@ async fn add_notice(
     Ok((StatusCode::CREATED, Json(n)).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/admin/notices",
+    tag = "operator",
+    responses((status = 200, description = "every notice version"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("operator_token" = []), ("session_cookie" = []))
+)]
 async fn notices(_: Operator, State(s): State<AppState>) -> Result<Response, ApiError> {
     let app = s.app.clone();
     let notices = blocking(move || app.catalog.notices()).await?;
     Ok(Json(json!({"notices": notices})).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RecruiterBody {
     handle: String,
@@ -113,6 +141,14 @@ struct RecruiterBody {
     country: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/admin/recruiters",
+    tag = "operator",
+    request_body = RecruiterBody,
+    responses((status = 201, description = "the recruiter, with its API key (shown once)"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("operator_token" = []), ("session_cookie" = []))
+)]
 async fn add_recruiter(
     _: Operator,
     State(s): State<AppState>,
@@ -129,6 +165,14 @@ async fn add_recruiter(
         .into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/admin/recruiters/{handle}/rotate",
+    tag = "operator",
+    params(("handle" = String, Path, description = "a recruiter handle")),
+    responses((status = 200, description = "the new API key (shown once)"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("operator_token" = []), ("session_cookie" = []))
+)]
 async fn rotate(
     _: Operator,
     State(s): State<AppState>,
@@ -140,6 +184,14 @@ async fn rotate(
     Ok(Json(json!({"recruiter": h, "api_key": key})).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/admin/recruiters/{handle}/revoke",
+    tag = "operator",
+    params(("handle" = String, Path, description = "a recruiter handle")),
+    responses((status = 200, description = "what the revocation cut"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("operator_token" = []), ("session_cookie" = []))
+)]
 async fn revoke(
     _: Operator,
     State(s): State<AppState>,
@@ -154,6 +206,14 @@ async fn revoke(
 /// `POST /v1/admin/candidates/{id}/erase`: erases the candidate (see `subject`); 200 with
 /// the report. Holds a blocking thread while the candidate's streams stop (bounded by a few
 /// segment lengths), never as long as a client likes.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/candidates/{id}/erase",
+    tag = "rights",
+    params(("id" = String, Path, description = "the id the path names (candidate, interview or request)")),
+    responses((status = 200, description = "the erasure report"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("operator_token" = []), ("session_cookie" = []))
+)]
 async fn erase(
     _: Operator,
     State(s): State<AppState>,
@@ -168,7 +228,7 @@ async fn erase(
     Ok(Json(report).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CorrectBody {
     external_ref: Option<String>,
@@ -178,6 +238,15 @@ struct CorrectBody {
 
 /// `PATCH /v1/admin/candidates/{id}`: corrects the fields given (see `subject::correct`);
 /// 200 with the fields corrected and the interviews a new home country leaves abroad.
+#[utoipa::path(
+    patch,
+    path = "/v1/admin/candidates/{id}",
+    tag = "rights",
+    params(("id" = String, Path, description = "the id the path names (candidate, interview or request)")),
+    request_body = CorrectBody,
+    responses((status = 200, description = "the fields corrected and the interviews left abroad"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("operator_token" = []), ("session_cookie" = []))
+)]
 async fn correct(
     _: Operator,
     State(s): State<AppState>,
@@ -204,7 +273,7 @@ async fn correct(
     Ok(Json(report).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SuspendBody {
     #[serde(rename = "use", default)]
@@ -221,6 +290,15 @@ struct SuspendBody {
 
 /// `POST /v1/admin/candidates/{id}/suspend`: `{"use": true, "provision": true}` withdraws
 /// every standing grant of those kinds (see `subject::suspend`); 200 with the withdrawals.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/candidates/{id}/suspend",
+    tag = "rights",
+    params(("id" = String, Path, description = "the id the path names (candidate, interview or request)")),
+    request_body = SuspendBody,
+    responses((status = 200, description = "the withdrawals made"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("operator_token" = []), ("session_cookie" = []))
+)]
 async fn suspend(
     _: Operator,
     State(s): State<AppState>,
@@ -264,7 +342,7 @@ async fn suspend(
     Ok(Json(report).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LegalReleaseBody {
     interview: String,
@@ -276,6 +354,14 @@ struct LegalReleaseBody {
 
 /// `POST /v1/admin/releases`: a legal-exception release (APPI Art. 27(1)); the response is
 /// the recording, with its provision record's id in `Kiroku-Provision-Id`.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/releases",
+    tag = "operator",
+    request_body = LegalReleaseBody,
+    responses((status = 200, description = "the recording, released on the legal basis"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("operator_token" = []), ("session_cookie" = []))
+)]
 async fn legal_release(
     _: Operator,
     State(s): State<AppState>,
@@ -318,6 +404,13 @@ fn legal_proof(
     )?)
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/admin/deliveries",
+    tag = "operator",
+    responses((status = 200, description = "the push outbox"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("operator_token" = []), ("session_cookie" = []))
+)]
 async fn deliveries(_: Operator, State(s): State<AppState>) -> Result<Response, ApiError> {
     let app = s.app.clone();
     let deliveries = blocking(move || app.catalog.deliveries()).await?;
@@ -325,6 +418,13 @@ async fn deliveries(_: Operator, State(s): State<AppState>) -> Result<Response, 
 }
 
 /// `GET /v1/admin/audit`: verifies the log; 200 with the report, or 409 naming the first fault.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/audit",
+    tag = "operator",
+    responses((status = 200, description = "the audit log's verification report"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("operator_token" = []), ("session_cookie" = []))
+)]
 async fn audit(_: Operator, State(s): State<AppState>) -> Result<Response, ApiError> {
     let app = s.app.clone();
     let result = blocking(move || {

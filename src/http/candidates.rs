@@ -35,7 +35,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/candidates/{id}/provisions", get(provisions))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     /// The front-end's own reference; kept in the catalog only, never in traces or keys.
@@ -62,6 +62,14 @@ pub(super) fn language(given: Option<&str>) -> Result<Option<crate::vocab::Langu
 }
 
 /// `POST /v1/candidates`
+#[utoipa::path(
+    post,
+    path = "/v1/candidates",
+    tag = "candidates",
+    request_body = CreateBody,
+    responses((status = 201, description = "the candidate id"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("service_token" = []))
+)]
 async fn create(
     _: ServiceCaller,
     State(s): State<AppState>,
@@ -84,7 +92,7 @@ async fn create(
 }
 
 /// How an event was collected, as the front-end reports it.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct HowBody {
     method: Option<Method>,
@@ -104,7 +112,7 @@ impl HowBody {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct GrantBody {
     scope: String,
@@ -128,6 +136,15 @@ async fn candidate(s: &AppState, id: &str) -> Result<CandidateId, ApiError> {
 }
 
 /// `POST /v1/candidates/{id}/consents`: records a grant, returns it with its signed receipt.
+#[utoipa::path(
+    post,
+    path = "/v1/candidates/{id}/consents",
+    tag = "candidates",
+    params(("id" = String, Path, description = "the id the path names (candidate, interview or request)")),
+    request_body = GrantBody,
+    responses((status = 201, description = "the grant and its signed receipt"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("service_token" = []))
+)]
 async fn grant(
     _: ServiceCaller,
     State(s): State<AppState>,
@@ -160,6 +177,15 @@ async fn grant(
 
 /// `POST /v1/candidates/{id}/consents/{consent_id}/withdraw`: one call, like granting; applies
 /// to the next decision.
+#[utoipa::path(
+    post,
+    path = "/v1/candidates/{id}/consents/{consent_id}/withdraw",
+    tag = "candidates",
+    params(("id" = String, Path, description = "the id the path names (candidate, interview or request)"), ("consent_id" = String, Path, description = "a consent event id")),
+    request_body = HowBody,
+    responses((status = 200, description = "the withdrawal"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("service_token" = []))
+)]
 async fn withdraw(
     _: ServiceCaller,
     State(s): State<AppState>,
@@ -178,6 +204,14 @@ async fn withdraw(
 }
 
 /// `GET /v1/candidates/{id}/consents`: the whole history and what stands now.
+#[utoipa::path(
+    get,
+    path = "/v1/candidates/{id}/consents",
+    tag = "candidates",
+    params(("id" = String, Path, description = "the id the path names (candidate, interview or request)")),
+    responses((status = 200, description = "the history and what stands now"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("service_token" = []))
+)]
 async fn consents(
     _: ServiceCaller,
     State(s): State<AppState>,
@@ -198,6 +232,14 @@ async fn consents(
 }
 
 /// `GET /v1/candidates/{id}/consents/{consent_id}/receipt`: the grant's signed receipt again.
+#[utoipa::path(
+    get,
+    path = "/v1/candidates/{id}/consents/{consent_id}/receipt",
+    tag = "candidates",
+    params(("id" = String, Path, description = "the id the path names (candidate, interview or request)"), ("consent_id" = String, Path, description = "a consent event id")),
+    responses((status = 200, description = "the signed receipt"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("service_token" = []))
+)]
 async fn receipt(
     _: ServiceCaller,
     State(s): State<AppState>,
@@ -225,6 +267,14 @@ pub(super) fn receipt_of(
 }
 
 /// `GET /v1/candidates/{id}/provisions`: every provision of this candidate's data.
+#[utoipa::path(
+    get,
+    path = "/v1/candidates/{id}/provisions",
+    tag = "candidates",
+    params(("id" = String, Path, description = "the id the path names (candidate, interview or request)")),
+    responses((status = 200, description = "the provision records"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("service_token" = []))
+)]
 async fn provisions(
     _: ServiceCaller,
     State(s): State<AppState>,

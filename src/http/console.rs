@@ -26,6 +26,13 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// `GET /v1/admin/requests`: every candidate's rights requests, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/requests",
+    tag = "rights",
+    responses((status = 200, description = "the rights requests"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("operator_token" = []), ("session_cookie" = []))
+)]
 async fn requests(_: Operator, State(s): State<AppState>) -> Result<Response, ApiError> {
     let app = s.app.clone();
     let rows = blocking(move || app.catalog.rights_requests(None)).await?;
@@ -33,6 +40,14 @@ async fn requests(_: Operator, State(s): State<AppState>) -> Result<Response, Ap
 }
 
 /// `POST /v1/admin/requests/{id}/close`: the operator carried the request out.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/requests/{id}/close",
+    tag = "rights",
+    params(("id" = String, Path, description = "the id the path names (candidate, interview or request)")),
+    responses((status = 204, description = "closed"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("operator_token" = []), ("session_cookie" = []))
+)]
 async fn close(
     _: Operator,
     State(s): State<AppState>,
@@ -50,7 +65,7 @@ async fn close(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PaperBody {
     scope: String,
@@ -65,6 +80,15 @@ struct PaperBody {
 /// `POST /v1/admin/candidates/{id}/consents`: a consent from a signed paper form, recorded by
 /// the operator with the form's reference (the way `share.*` and `transfer` are given
 /// offline).
+#[utoipa::path(
+    post,
+    path = "/v1/admin/candidates/{id}/consents",
+    tag = "rights",
+    params(("id" = String, Path, description = "the id the path names (candidate, interview or request)")),
+    request_body = PaperBody,
+    responses((status = 201, description = "the grant and its signed receipt"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("operator_token" = []), ("session_cookie" = []))
+)]
 async fn paper_grant(
     _: Operator,
     State(s): State<AppState>,
@@ -96,6 +120,13 @@ async fn paper_grant(
 
 /// `GET /v1/admin/captures`: the streams live on this node, each with the duration stored so
 /// far (pseudonymous ids only).
+#[utoipa::path(
+    get,
+    path = "/v1/admin/captures",
+    tag = "operator",
+    responses((status = 200, description = "the captures live on this node"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("operator_token" = []), ("session_cookie" = []))
+)]
 async fn captures(_: Operator, State(s): State<AppState>) -> Result<Response, ApiError> {
     let ids: Vec<_> = s.live().keys().cloned().collect();
     let app = s.app.clone();

@@ -61,6 +61,18 @@ impl ApiError {
     }
 }
 
+/// Every refusal's body, as the OpenAPI document describes it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A stable machine-readable code, e.g. `share_consent_withdrawn`.
+    pub error: String,
+    /// The reason in words.
+    pub message: String,
+    /// What the refusal carries besides (the scope, the time of a withdrawal, ...).
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<serde_json::Value>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if self.status.is_server_error() {

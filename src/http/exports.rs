@@ -61,7 +61,7 @@ fn get(jobs: &Jobs, id: &str) -> Option<Job> {
         .cloned()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ExportBody {
     /// An age X25519 recipient (`age1…`) of the requester.
@@ -87,6 +87,15 @@ fn archive_path(s: &AppState, job: &str) -> Result<PathBuf, ApiError> {
 }
 
 /// `POST /v1/admin/candidates/{id}/export`: 202 with the job's id and where to follow it.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/candidates/{id}/export",
+    tag = "rights",
+    params(("id" = String, Path, description = "the id the path names (candidate, interview or request)")),
+    request_body = ExportBody,
+    responses((status = 202, description = "the export job"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("operator_token" = []), ("session_cookie" = []))
+)]
 pub(super) async fn start(
     _: Operator,
     State(s): State<AppState>,
@@ -241,6 +250,14 @@ fn run(
 }
 
 /// `GET /v1/admin/exports/{job}`
+#[utoipa::path(
+    get,
+    path = "/v1/admin/exports/{job}",
+    tag = "rights",
+    params(("job" = String, Path, description = "an export job id")),
+    responses((status = 200, description = "the job's progress or report"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("operator_token" = []), ("session_cookie" = []))
+)]
 pub(super) async fn status(
     _: Operator,
     State(s): State<AppState>,
@@ -258,6 +275,14 @@ pub(super) async fn status(
 }
 
 /// `GET /v1/admin/exports/{job}/archive`: the encrypted archive, once the job is done.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/exports/{job}/archive",
+    tag = "rights",
+    params(("job" = String, Path, description = "an export job id")),
+    responses((status = 200, description = "the encrypted archive (.tar.age)"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("operator_token" = []), ("session_cookie" = []))
+)]
 pub(super) async fn archive(
     _: Operator,
     State(s): State<AppState>,
@@ -304,6 +329,14 @@ pub(super) async fn archive(
 }
 
 /// `DELETE /v1/admin/exports/{job}`: removes the archive and forgets the job.
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/exports/{job}",
+    tag = "rights",
+    params(("job" = String, Path, description = "an export job id")),
+    responses((status = 204, description = "removed"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("operator_token" = []), ("session_cookie" = []))
+)]
 pub(super) async fn remove(
     _: Operator,
     State(s): State<AppState>,

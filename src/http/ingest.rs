@@ -16,7 +16,7 @@ use crate::capture::{self, CaptureError};
 use crate::catalog::InterviewState;
 use crate::ids::{CandidateId, InterviewId, RecruiterHandle};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
     candidate: String,
@@ -27,6 +27,14 @@ pub struct CreateBody {
 }
 
 /// `POST /v1/interviews`
+#[utoipa::path(
+    post,
+    path = "/v1/interviews",
+    tag = "ingest",
+    request_body = CreateBody,
+    responses((status = 201, description = "the interview with its ingest and resume tokens"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("service_token" = []))
+)]
 pub async fn create(
     _: ServiceCaller,
     State(s): State<AppState>,
@@ -51,6 +59,14 @@ pub async fn create(
 
 /// The interview a service call names (blocking).
 /// `GET /v1/interviews/{id}`: state, segments so far with their tags, durations.
+#[utoipa::path(
+    get,
+    path = "/v1/interviews/{id}",
+    tag = "ingest",
+    params(("id" = String, Path, description = "the id the path names (candidate, interview or request)")),
+    responses((status = 200, description = "the interview's state, segments and analysis outputs"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("service_token" = []))
+)]
 pub async fn show(
     _: ServiceCaller,
     State(s): State<AppState>,
@@ -94,6 +110,14 @@ fn describe(app: &Kiroku, id: &InterviewId) -> Result<Value, CaptureError> {
 }
 
 /// `POST /v1/interviews/{id}/finish`: ends a stream in flight (or an interview never streamed).
+#[utoipa::path(
+    post,
+    path = "/v1/interviews/{id}/finish",
+    tag = "ingest",
+    params(("id" = String, Path, description = "the id the path names (candidate, interview or request)")),
+    responses((status = 202, description = "finishing (200 when nothing was streaming)"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("service_token" = []))
+)]
 pub async fn finish(
     _: ServiceCaller,
     State(s): State<AppState>,

@@ -41,6 +41,13 @@ fn own_page(language: Option<String>) -> Circumstances {
 }
 
 /// `GET /v1/me`: the candidate's page in one answer.
+#[utoipa::path(
+    get,
+    path = "/v1/me",
+    tag = "candidate",
+    responses((status = 200, description = "the candidate's page in one answer"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("session_cookie" = []))
+)]
 async fn overview(me: CandidateSession, State(s): State<AppState>) -> Result<Response, ApiError> {
     let app = s.app.clone();
     let body = blocking(move || {
@@ -89,7 +96,7 @@ async fn overview(me: CandidateSession, State(s): State<AppState>) -> Result<Res
     Ok(Json(body).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct GrantBody {
     scope: String,
@@ -101,6 +108,14 @@ struct GrantBody {
 
 /// `POST /v1/me/consents`: the candidate grants a purpose; the answer carries the signed
 /// receipt.
+#[utoipa::path(
+    post,
+    path = "/v1/me/consents",
+    tag = "candidate",
+    request_body = GrantBody,
+    responses((status = 201, description = "the grant and its signed receipt"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("session_cookie" = []))
+)]
 async fn grant(
     me: CandidateSession,
     State(s): State<AppState>,
@@ -128,6 +143,14 @@ async fn grant(
 }
 
 /// `POST /v1/me/consents/{consent_id}/withdraw`: one click, like granting.
+#[utoipa::path(
+    post,
+    path = "/v1/me/consents/{consent_id}/withdraw",
+    tag = "candidate",
+    params(("consent_id" = String, Path, description = "a consent event id")),
+    responses((status = 200, description = "the withdrawal"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("session_cookie" = []))
+)]
 async fn withdraw(
     me: CandidateSession,
     State(s): State<AppState>,
@@ -147,6 +170,14 @@ async fn withdraw(
 }
 
 /// `GET /v1/me/consents/{consent_id}/receipt`: one of their grants' signed receipt.
+#[utoipa::path(
+    get,
+    path = "/v1/me/consents/{consent_id}/receipt",
+    tag = "candidate",
+    params(("consent_id" = String, Path, description = "a consent event id")),
+    responses((status = 200, description = "the signed receipt"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("session_cookie" = []))
+)]
 async fn receipt(
     me: CandidateSession,
     State(s): State<AppState>,
@@ -159,7 +190,7 @@ async fn receipt(
     Ok(Json(v).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct InterviewBody {
     /// What the page's MediaRecorder records (`recorder.mimeType`); default `video/webm`.
@@ -168,6 +199,14 @@ struct InterviewBody {
 
 /// `POST /v1/me/interviews`: an interview for the company the link named, with its ingest
 /// and resume tokens for the page's recorder.
+#[utoipa::path(
+    post,
+    path = "/v1/me/interviews",
+    tag = "candidate",
+    request_body = InterviewBody,
+    responses((status = 201, description = "the interview with its ingest and resume tokens"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("session_cookie" = []))
+)]
 async fn new_interview(
     me: CandidateSession,
     State(s): State<AppState>,
@@ -190,13 +229,21 @@ async fn new_interview(
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RequestBody {
     kind: RightsRequestKind,
 }
 
 /// `POST /v1/me/requests {kind: disclosure|erasure}`: a request the operator carries out.
+#[utoipa::path(
+    post,
+    path = "/v1/me/requests",
+    tag = "candidate",
+    request_body = RequestBody,
+    responses((status = 201, description = "the request"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("session_cookie" = []))
+)]
 async fn request(
     me: CandidateSession,
     State(s): State<AppState>,

@@ -34,6 +34,7 @@ mod exports;
 mod ingest;
 mod listener;
 mod me;
+mod openapi;
 mod pages;
 mod recruiters;
 mod resume;
@@ -128,19 +129,7 @@ pub async fn serve_on(listener: tokio::net::TcpListener, app: Arc<Kiroku>) -> st
 fn routes(state: AppState) -> Router {
     let json_limit = state.app.config.limits.max_json_body_bytes;
     Router::new()
-        .route(
-            "/healthz",
-            get(
-                |axum::extract::State(s): axum::extract::State<AppState>| async move {
-                    // Reading a spool's size takes its lock, which a spooling write holds
-                    // through an fsync: not on an async worker.
-                    let app = s.app.clone();
-                    blocking(move || Ok::<_, ApiError>(health(&app)))
-                        .await
-                        .map(axum::Json)
-                },
-            ),
-        )
+        .route("/healthz", get(healthz))
         .route(
             "/v1/interviews",
             post(ingest::create).layer(DefaultBodyLimit::max(json_limit)),
@@ -153,6 +142,7 @@ fn routes(state: AppState) -> Router {
             put(stream::media).layer(DefaultBodyLimit::disable()),
         )
         .route("/v1/keys", get(admin::keys))
+        .route("/v1/openapi.json", get(openapi::json))
         .route("/v1/admin/candidates/{id}/export", post(exports::start))
         .route(
             "/v1/admin/exports/{job}",
@@ -169,6 +159,24 @@ fn routes(state: AppState) -> Router {
         .merge(pages::routes())
         .layer(DefaultBodyLimit::max(json_limit))
         .with_state(state)
+}
+
+/// `GET /healthz`: liveness, and each region's state (no personal data).
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "public",
+    responses((status = 200, description = "liveness and each region's state"), (status = "4XX", description = "refused: `{error, message, details?}`", body = error::ErrorBody))
+)]
+async fn healthz(
+    axum::extract::State(s): axum::extract::State<AppState>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    // Reading a spool's size takes its lock, which a spooling write holds through an fsync:
+    // not on an async worker.
+    let app = s.app.clone();
+    blocking(move || Ok::<_, ApiError>(health(&app)))
+        .await
+        .map(axum::Json)
 }
 
 /// Liveness, and each S3 region's state: bytes waiting in its spool, and why it is failing

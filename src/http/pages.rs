@@ -89,11 +89,29 @@ const FILES: &[(&str, &str, &str)] = &[
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/", get(|| async { Redirect::to("/pages/index.html") }))
+        .route("/", get(home))
         .route("/pages/{file}", get(file))
 }
 
+/// `GET /`: the pages' index.
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "pages",
+    responses((status = 303, description = "to /pages/index.html"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody))
+)]
+async fn home() -> Redirect {
+    Redirect::to("/pages/index.html")
+}
+
 /// `GET /pages/{file}`
+#[utoipa::path(
+    get,
+    path = "/pages/{file}",
+    tag = "pages",
+    params(("file" = String, Path, description = "a page file name")),
+    responses((status = 200, description = "the page file, under the Content-Security-Policy"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody))
+)]
 async fn file(Path(name): Path<String>) -> Result<Response, ApiError> {
     let Some((_, content_type, body)) = FILES.iter().find(|(n, _, _)| *n == name) else {
         return Err(ApiError::new(

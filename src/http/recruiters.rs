@@ -39,6 +39,13 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// `GET /v1/recruiter/interviews`: the interviews this recruiter may receive now.
+#[utoipa::path(
+    get,
+    path = "/v1/recruiter/interviews",
+    tag = "recruiter",
+    responses((status = 200, description = "the interviews released to this recruiter now"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("recruiter_key" = []), ("session_cookie" = []))
+)]
 async fn list(Recruiter(me): Recruiter, State(s): State<AppState>) -> Result<Response, ApiError> {
     let app = s.app.clone();
     let out = blocking(move || receivable(&app, &me)).await?;
@@ -126,6 +133,14 @@ async fn decide<I: Allows + Send + 'static>(
 /// `GET /v1/recruiter/interviews/{id}`: whether each item would be released now, and where
 /// one is withheld, why (the refusal's code, words and details); nothing is released. Another
 /// recruiter's interview is the same 404 as an unknown one.
+#[utoipa::path(
+    get,
+    path = "/v1/recruiter/interviews/{id}",
+    tag = "recruiter",
+    params(("id" = String, Path, description = "the id the path names (candidate, interview or request)")),
+    responses((status = 200, description = "for each item, released or the refusal"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("recruiter_key" = []), ("session_cookie" = []))
+)]
 async fn status(
     Recruiter(me): Recruiter,
     State(s): State<AppState>,
@@ -159,6 +174,14 @@ async fn status(
 }
 
 /// `GET /v1/recruiter/interviews/{id}/recording`
+#[utoipa::path(
+    get,
+    path = "/v1/recruiter/interviews/{id}/recording",
+    tag = "recruiter",
+    params(("id" = String, Path, description = "the id the path names (candidate, interview or request)")),
+    responses((status = 200, description = "the recording (206 for a Range)"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("recruiter_key" = []), ("session_cookie" = []))
+)]
 async fn recording(
     _: NotHead,
     Recruiter(me): Recruiter,
@@ -171,6 +194,14 @@ async fn recording(
 }
 
 /// `GET /v1/recruiter/interviews/{id}/analysis`
+#[utoipa::path(
+    get,
+    path = "/v1/recruiter/interviews/{id}/analysis",
+    tag = "recruiter",
+    params(("id" = String, Path, description = "the id the path names (candidate, interview or request)")),
+    responses((status = 200, description = "the analysis outputs"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("recruiter_key" = []), ("session_cookie" = []))
+)]
 async fn analysis(
     _: NotHead,
     Recruiter(me): Recruiter,
@@ -190,6 +221,14 @@ async fn analysis(
 /// `GET /v1/links/{token}`: a delivered download link, used with the API key of the
 /// recruiter it was delivered to (a link that leaks from a mailbox or a log opens nothing by
 /// itself); decided and recorded like a pull.
+#[utoipa::path(
+    get,
+    path = "/v1/links/{token}",
+    tag = "recruiter",
+    params(("token" = String, Path, description = "the single-use token")),
+    responses((status = 200, description = "the recording, decided and recorded like a pull"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("recruiter_key" = []))
+)]
 async fn link(
     _: NotHead,
     Recruiter(me): Recruiter,
@@ -330,13 +369,21 @@ fn pieces(
     .flat_map(futures_util::stream::iter)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct WebhookBody {
     url: String,
 }
 
 /// `PUT /v1/recruiter/webhook`: registers the endpoint; returns the signing secret once.
+#[utoipa::path(
+    put,
+    path = "/v1/recruiter/webhook",
+    tag = "recruiter",
+    request_body = WebhookBody,
+    responses((status = 200, description = "the signing secret (shown once)"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("recruiter_key" = []))
+)]
 async fn set_webhook(
     Recruiter(me): Recruiter,
     State(s): State<AppState>,
@@ -348,6 +395,13 @@ async fn set_webhook(
 }
 
 /// `DELETE /v1/recruiter/webhook`
+#[utoipa::path(
+    delete,
+    path = "/v1/recruiter/webhook",
+    tag = "recruiter",
+    responses((status = 200, description = "removed"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("recruiter_key" = []))
+)]
 async fn remove_webhook(
     Recruiter(me): Recruiter,
     State(s): State<AppState>,

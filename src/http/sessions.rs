@@ -28,7 +28,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/session/logout", post(sign_out))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LinkBody {
     /// The company the interview is for: the page offers sharing with it.
@@ -38,6 +38,15 @@ struct LinkBody {
 }
 
 /// `POST /v1/candidates/{id}/sessions` (service token): a single-use link for the candidate.
+#[utoipa::path(
+    post,
+    path = "/v1/candidates/{id}/sessions",
+    tag = "sessions",
+    params(("id" = String, Path, description = "the id the path names (candidate, interview or request)")),
+    request_body = LinkBody,
+    responses((status = 201, description = "the candidate's single-use link"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("service_token" = []))
+)]
 async fn candidate_link(
     _: ServiceCaller,
     State(s): State<AppState>,
@@ -90,6 +99,13 @@ fn cookie(app: &Kiroku, issued: &Issued) -> HeaderValue {
 
 /// `GET /c/{token}`: opens the link once, sets the session cookie and sends the candidate to
 /// their interview page (or `?to=privacy`, their privacy center).
+#[utoipa::path(
+    get,
+    path = "/c/{token}",
+    tag = "sessions",
+    params(("token" = String, Path, description = "the single-use token")),
+    responses((status = 303, description = "the session cookie set, to the interview page"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody))
+)]
 async fn open_link(
     State(s): State<AppState>,
     Path(token): Path<String>,
@@ -116,6 +132,12 @@ async fn open_link(
 /// `GET /v1/session`: who this page's session is for, and the CSRF token its changing
 /// requests carry; `{"signed_in": false}` when the page has none (a page asks before it
 /// shows its sign-in form, and that is no error).
+#[utoipa::path(
+    get,
+    path = "/v1/session",
+    tag = "sessions",
+    responses((status = 200, description = "the page's session, or signed_in false"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody))
+)]
 async fn show(
     State(s): State<AppState>,
     headers: axum::http::HeaderMap,
@@ -151,7 +173,7 @@ async fn show(
     Ok(r)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RecruiterSignIn {
     api_key: String,
@@ -159,6 +181,13 @@ struct RecruiterSignIn {
 
 /// `POST /v1/session/recruiter {api_key}`: the key is exchanged for a session cookie; the
 /// page never keeps the key.
+#[utoipa::path(
+    post,
+    path = "/v1/session/recruiter",
+    tag = "sessions",
+    request_body = RecruiterSignIn,
+    responses((status = 201, description = "the session cookie set"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody))
+)]
 async fn recruiter_sign_in(
     State(s): State<AppState>,
     StrictJson(b): StrictJson<RecruiterSignIn>,
@@ -168,13 +197,20 @@ async fn recruiter_sign_in(
     Ok(signed_in(&s.app, &issued))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct OperatorSignIn {
     token: String,
 }
 
 /// `POST /v1/session/operator {token}`: the operator token for a console session.
+#[utoipa::path(
+    post,
+    path = "/v1/session/operator",
+    tag = "sessions",
+    request_body = OperatorSignIn,
+    responses((status = 201, description = "the session cookie set"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody))
+)]
 async fn operator_sign_in(
     State(s): State<AppState>,
     StrictJson(b): StrictJson<OperatorSignIn>,
@@ -192,6 +228,13 @@ fn signed_in(app: &Kiroku, issued: &Issued) -> Response {
 }
 
 /// `POST /v1/session/logout` (CSRF): ends the session and clears the cookie.
+#[utoipa::path(
+    post,
+    path = "/v1/session/logout",
+    tag = "sessions",
+    responses((status = 204, description = "signed out"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("session_cookie" = []))
+)]
 async fn sign_out(
     State(s): State<AppState>,
     _: PageSession,

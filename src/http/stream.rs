@@ -50,7 +50,8 @@ impl Drop for OpenStream {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StreamQuery {
     token: Option<String>,
     /// The stream's content type, when it differs from the one given at creation.
@@ -172,6 +173,14 @@ fn parse_text(text: &str) -> Result<ClientMessage, serde_json::Value> {
 }
 
 /// `GET /v1/interviews/{id}/stream`: the WebSocket (see the module docs for its messages).
+#[utoipa::path(
+    get,
+    path = "/v1/interviews/{id}/stream",
+    tag = "ingest",
+    params(("id" = String, Path, description = "the id the path names (candidate, interview or request)"), StreamQuery),
+    responses((status = 101, description = "the WebSocket (see the README for its messages)"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("ingest_token" = []))
+)]
 pub async fn websocket(
     State(s): State<AppState>,
     Path(id): Path<String>,
@@ -345,7 +354,8 @@ fn close_for(o: &CaptureOutcome) -> (u16, String) {
 
 /// What a resumed PUT says in its query: the interview's resume token and the byte offset its
 /// body starts at.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UploadQuery {
     resume: Option<String>,
     offset: Option<u64>,
@@ -374,6 +384,14 @@ async fn drain(data: &mut axum::body::BodyDataStream) {
     .await;
 }
 
+#[utoipa::path(
+    put,
+    path = "/v1/interviews/{id}/media",
+    tag = "ingest",
+    params(("id" = String, Path, description = "the id the path names (candidate, interview or request)"), UploadQuery),
+    responses((status = 200, description = "the capture as it ended"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("ingest_token" = []))
+)]
 pub async fn media(
     State(s): State<AppState>,
     Path(id): Path<String>,

@@ -123,6 +123,13 @@ async fn preflight(State(s): State<AppState>, headers: HeaderMap) -> Response {
 }
 
 /// `PATCH` (trickle ICE, optional in WHIP): not offered; every candidate is in the answer.
+#[utoipa::path(
+    patch,
+    path = "/v1/interviews/{id}/whip/{session}",
+    tag = "ingest",
+    params(("id" = String, Path, description = "the interview id"), ("session" = String, Path, description = "the WHIP session id")),
+    responses((status = 405, description = "kiroku does not take trickled ICE candidates"))
+)]
 async fn no_trickle() -> Response {
     let mut r = ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
@@ -136,6 +143,14 @@ async fn no_trickle() -> Response {
 }
 
 /// `POST /v1/interviews/{id}/whip`.
+#[utoipa::path(
+    post,
+    path = "/v1/interviews/{id}/whip",
+    tag = "ingest",
+    params(("id" = String, Path, description = "the id the path names (candidate, interview or request)")),
+    responses((status = 201, description = "the SDP answer, with Location"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("ingest_token" = []))
+)]
 async fn publish(
     State(s): State<AppState>,
     Path(id): Path<String>,
@@ -241,6 +256,14 @@ async fn watch(s: AppState, cap: Capture, session: String, open: OpenStream) {
 }
 
 /// `DELETE /v1/interviews/{id}/whip/{session}`: ends the recording where it stands.
+#[utoipa::path(
+    delete,
+    path = "/v1/interviews/{id}/whip/{session}",
+    tag = "ingest",
+    params(("id" = String, Path, description = "the id the path names (candidate, interview or request)"), ("session" = String, Path, description = "the WHIP session id")),
+    responses((status = 200, description = "the session ended"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    security(("ingest_token" = []))
+)]
 async fn end(
     State(s): State<AppState>,
     Path((id, session)): Path<(String, String)>,

@@ -512,20 +512,9 @@ fn with_epoch_keys_in_a_pkcs11_token_the_cli_names_the_token_and_rotates_there()
 
     let env = env(&token.token, common::softhsm::PIN);
     let ok = |args: &[&str]| last_line(&run(args, &env));
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let candidate = ok(&add);
-    ok(&[
-        "notice",
-        "add",
-        "--id",
-        "notice-2026-04",
-        "--language",
-        "ja",
-        "--url",
-        "https://example.invalid/privacy/2026-04",
-        "--sha256",
-        &"ab".repeat(32),
-    ]);
-    ok(&["recruiter", "add", "acme"]);
+    cli::privacy_basics_with(d, &pairs);
     ok(&[
         "consent",
         "grant",

@@ -16,31 +16,6 @@ async fn ready() -> (Server, String) {
     (s, c.to_string())
 }
 
-/// A finished interview for `c` with recruiter `acme`, from a real recording.
-async fn finished_interview(s: &Server, c: &str) -> String {
-    let (st, v) = s
-        .call(
-            "POST",
-            "/v1/interviews",
-            As::Service,
-            Some(json!({"candidate": c, "recruiter": "acme"})),
-        )
-        .await;
-    assert_eq!(st, 201, "{v}");
-    let id = v["interview_id"].as_str().unwrap().to_string();
-    let media = common::fixtures::read("chromium-mediarecorder.webm");
-    let r = s
-        .put_media(
-            &id,
-            v["ingest_token"].as_str().unwrap(),
-            Some("video/webm"),
-            media,
-        )
-        .await;
-    assert_eq!(r.status(), 200);
-    id
-}
-
 fn handle(h: &str) -> kiroku::ids::RecruiterHandle {
     kiroku::ids::RecruiterHandle::parse(h).unwrap()
 }
@@ -284,7 +259,9 @@ async fn a_recruiter_session_sees_its_own_interviews_and_the_reason_one_is_withh
     );
     let acme = kiroku::recruiter::rotate(&s.app, &handle("acme")).unwrap();
     kiroku::recruiter::add(&s.app, &handle("globex"), None).unwrap();
-    let id = finished_interview(&s, &c).await;
+    let id = s
+        .finished_interview(&c, "acme", "chromium-mediarecorder.webm", "video/webm")
+        .await;
     let me = s.candidate_session(&c, Some("acme")).await;
     let (_, g) = s
         .call(

@@ -39,20 +39,6 @@ async fn ready() -> (Server, String, String) {
     (s, v["candidate_id"].as_str().unwrap().to_string(), key)
 }
 
-/// The candidate's link path, asked for by the front-end's backend.
-async fn link(s: &Server, c: &str) -> String {
-    let (st, v) = s
-        .call(
-            "POST",
-            &format!("/v1/candidates/{c}/sessions"),
-            As::Service,
-            Some(json!({"recruiter": "acme"})),
-        )
-        .await;
-    assert_eq!(st, 201, "{v}");
-    v["path"].as_str().unwrap().to_string()
-}
-
 /// On the interview page: ticks the first `n` purposes and gives consent; waits for the
 /// receipts.
 async fn consent(b: &Browser, n: usize) {
@@ -159,7 +145,11 @@ async fn a_candidate_records_shares_and_withdraws_and_the_recruiter_sees_each_st
     let media = fake_media(media_dir.path());
     let candidate = Browser::start(&media).await;
     candidate
-        .go(&format!("{}{}", s.base, link(&s, &c).await))
+        .go(&format!(
+            "{}{}",
+            s.base,
+            s.candidate_link(&c, Some("acme")).await
+        ))
         .await;
     assert!(
         candidate
@@ -317,7 +307,12 @@ async fn a_connection_dropped_mid_recording_loses_nothing_and_leaves_no_gap() {
     let media_dir = tempfile::tempdir().unwrap();
     let media = fake_media(media_dir.path());
     let b = Browser::start(&media).await;
-    b.go(&format!("{}{}", hop.base, link(&s, &c).await)).await;
+    b.go(&format!(
+        "{}{}",
+        hop.base,
+        s.candidate_link(&c, Some("acme")).await
+    ))
+    .await;
     consent(&b, 1).await;
     let rec = record(&b, 10, async || {
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -368,7 +363,12 @@ async fn every_page_loads_in_japanese_and_english_without_an_error_or_a_csp_viol
     let media_dir = tempfile::tempdir().unwrap();
     let media = fake_media(media_dir.path());
     let b = Browser::start(&media).await;
-    b.go(&format!("{}{}", s.base, link(&s, &c).await)).await;
+    b.go(&format!(
+        "{}{}",
+        s.base,
+        s.candidate_link(&c, Some("acme")).await
+    ))
+    .await;
     let console = Browser::start(&media).await;
     console.go(&format!("{}/pages/console.html", s.base)).await;
     console.type_into("#token", server::OPERATOR).await;

@@ -117,39 +117,8 @@ impl Server {
 
     /// A finished interview for `recruiter`, made of the Chromium MediaRecorder recording.
     async fn interview(&self, c: &str, recruiter: &str) -> String {
-        self.interview_of(c, recruiter, "chromium-mediarecorder.webm", "video/webm")
+        self.finished_interview(c, recruiter, "chromium-mediarecorder.webm", "video/webm")
             .await
-    }
-
-    /// A finished interview made of `fixtures/<fixture>`, sent with `content_type`.
-    async fn interview_of(
-        &self,
-        c: &str,
-        recruiter: &str,
-        fixture: &str,
-        content_type: &str,
-    ) -> String {
-        let (st, v) = self
-            .call(
-                "POST",
-                "/v1/interviews",
-                As::Service,
-                Some(json!({"candidate": c, "recruiter": recruiter})),
-            )
-            .await;
-        assert_eq!(st, 201, "{v}");
-        let id = v["interview_id"].as_str().unwrap().to_string();
-        let media = common::fixtures::read(fixture);
-        let r = self
-            .put_media(
-                &id,
-                v["ingest_token"].as_str().unwrap(),
-                Some(content_type),
-                media,
-            )
-            .await;
-        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-        id
     }
 
     fn export(&self, interview: &str) -> Vec<u8> {
@@ -1071,7 +1040,7 @@ async fn analysis_is_pushed_and_pulled_only_under_share_analysis() {
     s.grant(&c, json!({"scope": "share.analysis", "recipient": "acme"}))
         .await;
     let id = s
-        .interview_of(&c, "acme", "analysis/speech-pauses.webm", "audio/webm")
+        .finished_interview(&c, "acme", "analysis/speech-pauses.webm", "audio/webm")
         .await;
     eventually("analysis.ready", || {
         !deliveries_of(&got, "analysis.ready", &secret).is_empty()
@@ -1143,7 +1112,7 @@ async fn a_safari_recording_is_released_as_mp4_and_a_range_maps_onto_it() {
     s.grant(&c, json!({"scope": "record", "language": "ja"}))
         .await;
     let id = s
-        .interview_of(&c, "acme", "safari-like-fmp4-h264-aac.mp4", "video/mp4")
+        .finished_interview(&c, "acme", "safari-like-fmp4-h264-aac.mp4", "video/mp4")
         .await;
     s.grant(&c, json!({"scope": "share.recording", "recipient": "acme"}))
         .await;
@@ -1220,7 +1189,7 @@ async fn stalled_downloads_neither_starve_a_live_stream_nor_exceed_their_recipie
     let long = s.data().join("long.webm");
     common::media::make_webm(&long, 20, 1200);
     let id = s
-        .interview_of(&c, "acme", long.to_str().unwrap(), "video/webm")
+        .finished_interview(&c, "acme", long.to_str().unwrap(), "video/webm")
         .await;
     s.grant(&c, json!({"scope": "share.recording", "recipient": "acme"}))
         .await;

@@ -41,7 +41,7 @@ pub fn routes() -> Router<AppState> {
     get,
     path = "/metrics",
     tag = "operator",
-    responses((status = 200, description = "Prometheus text exposition"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 200, description = "Prometheus text exposition"), super::error::ErrorBody),
     security(("operator_token" = []))
 )]
 async fn metrics(_: Operator, State(s): State<AppState>) -> Result<Response, ApiError> {
@@ -81,7 +81,7 @@ async fn metrics(_: Operator, State(s): State<AppState>) -> Result<Response, Api
     get,
     path = "/v1/keys",
     tag = "public",
-    responses((status = 200, description = "the operator's Ed25519 public key"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody))
+    responses((status = 200, description = "the operator's Ed25519 public key"), super::error::ErrorBody)
 )]
 pub async fn keys(State(s): State<AppState>) -> Response {
     Json(json!({"alg": "Ed25519", "kid": s.app.signer.kid(), "public_key": s.app.signer.public_key_hex()}))
@@ -102,7 +102,7 @@ struct NoticeBody {
     path = "/v1/admin/notices",
     tag = "operator",
     request_body = NoticeBody,
-    responses((status = 201, description = "the notice version registered"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 201, description = "the notice version registered"), super::error::ErrorBody),
     security(("operator_token" = []), ("session_cookie" = []))
 )]
 async fn add_notice(
@@ -123,7 +123,7 @@ async fn add_notice(
     get,
     path = "/v1/admin/notices",
     tag = "operator",
-    responses((status = 200, description = "every notice version"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 200, description = "every notice version"), super::error::ErrorBody),
     security(("operator_token" = []), ("session_cookie" = []))
 )]
 async fn notices(_: Operator, State(s): State<AppState>) -> Result<Response, ApiError> {
@@ -146,7 +146,7 @@ struct RecruiterBody {
     path = "/v1/admin/recruiters",
     tag = "operator",
     request_body = RecruiterBody,
-    responses((status = 201, description = "the recruiter, with its API key (shown once)"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 201, description = "the recruiter, with its API key (shown once)"), super::error::ErrorBody),
     security(("operator_token" = []), ("session_cookie" = []))
 )]
 async fn add_recruiter(
@@ -170,7 +170,7 @@ async fn add_recruiter(
     path = "/v1/admin/recruiters/{handle}/rotate",
     tag = "operator",
     params(("handle" = String, Path, description = "a recruiter handle")),
-    responses((status = 200, description = "the new API key (shown once)"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 200, description = "the new API key (shown once)"), super::error::ErrorBody),
     security(("operator_token" = []), ("session_cookie" = []))
 )]
 async fn rotate(
@@ -189,7 +189,7 @@ async fn rotate(
     path = "/v1/admin/recruiters/{handle}/revoke",
     tag = "operator",
     params(("handle" = String, Path, description = "a recruiter handle")),
-    responses((status = 200, description = "what the revocation cut"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 200, description = "what the revocation cut"), super::error::ErrorBody),
     security(("operator_token" = []), ("session_cookie" = []))
 )]
 async fn revoke(
@@ -211,7 +211,7 @@ async fn revoke(
     path = "/v1/admin/candidates/{id}/erase",
     tag = "rights",
     params(("id" = String, Path, description = "the id the path names (candidate, interview or request)")),
-    responses((status = 200, description = "the erasure report"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 200, description = "the erasure report"), super::error::ErrorBody),
     security(("operator_token" = []), ("session_cookie" = []))
 )]
 async fn erase(
@@ -244,7 +244,7 @@ struct CorrectBody {
     tag = "rights",
     params(("id" = String, Path, description = "the id the path names (candidate, interview or request)")),
     request_body = CorrectBody,
-    responses((status = 200, description = "the fields corrected and the interviews left abroad"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 200, description = "the fields corrected and the interviews left abroad"), super::error::ErrorBody),
     security(("operator_token" = []), ("session_cookie" = []))
 )]
 async fn correct(
@@ -296,7 +296,7 @@ struct SuspendBody {
     tag = "rights",
     params(("id" = String, Path, description = "the id the path names (candidate, interview or request)")),
     request_body = SuspendBody,
-    responses((status = 200, description = "the withdrawals made"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 200, description = "the withdrawals made"), super::error::ErrorBody),
     security(("operator_token" = []), ("session_cookie" = []))
 )]
 async fn suspend(
@@ -359,7 +359,7 @@ struct LegalReleaseBody {
     path = "/v1/admin/releases",
     tag = "operator",
     request_body = LegalReleaseBody,
-    responses((status = 200, description = "the recording, released on the legal basis"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 200, description = "the recording, released on the legal basis"), super::error::ErrorBody),
     security(("operator_token" = []), ("session_cookie" = []))
 )]
 async fn legal_release(
@@ -408,7 +408,7 @@ fn legal_proof(
     get,
     path = "/v1/admin/deliveries",
     tag = "operator",
-    responses((status = 200, description = "the push outbox"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 200, description = "the push outbox"), super::error::ErrorBody),
     security(("operator_token" = []), ("session_cookie" = []))
 )]
 async fn deliveries(_: Operator, State(s): State<AppState>) -> Result<Response, ApiError> {
@@ -422,7 +422,7 @@ async fn deliveries(_: Operator, State(s): State<AppState>) -> Result<Response, 
     get,
     path = "/v1/admin/audit",
     tag = "operator",
-    responses((status = 200, description = "the audit log's verification report"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 200, description = "the audit log's verification report"), super::error::ErrorBody),
     security(("operator_token" = []), ("session_cookie" = []))
 )]
 async fn audit(_: Operator, State(s): State<AppState>) -> Result<Response, ApiError> {

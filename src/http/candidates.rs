@@ -67,7 +67,7 @@ pub(super) fn language(given: Option<&str>) -> Result<Option<crate::vocab::Langu
     path = "/v1/candidates",
     tag = "candidates",
     request_body = CreateBody,
-    responses((status = 201, description = "the candidate id"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 201, description = "the candidate id"), super::error::ErrorBody),
     security(("service_token" = []))
 )]
 async fn create(
@@ -142,7 +142,7 @@ async fn candidate(s: &AppState, id: &str) -> Result<CandidateId, ApiError> {
     tag = "candidates",
     params(("id" = String, Path, description = "the id the path names (candidate, interview or request)")),
     request_body = GrantBody,
-    responses((status = 201, description = "the grant and its signed receipt"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 201, description = "the grant and its signed receipt"), super::error::ErrorBody),
     security(("service_token" = []))
 )]
 async fn grant(
@@ -168,11 +168,7 @@ async fn grant(
     };
     let app = s.app.clone();
     let g = blocking(move || app.clerk().grant(&c, &request, &Actor::Service)).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"consent_id": g.event.id, "event": g.event, "receipt": g.receipt})),
-    )
-        .into_response())
+    Ok(granted(g))
 }
 
 /// `POST /v1/candidates/{id}/consents/{consent_id}/withdraw`: one call, like granting; applies
@@ -183,7 +179,7 @@ async fn grant(
     tag = "candidates",
     params(("id" = String, Path, description = "the id the path names (candidate, interview or request)"), ("consent_id" = String, Path, description = "a consent event id")),
     request_body = HowBody,
-    responses((status = 200, description = "the withdrawal"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 200, description = "the withdrawal"), super::error::ErrorBody),
     security(("service_token" = []))
 )]
 async fn withdraw(
@@ -200,7 +196,7 @@ async fn withdraw(
     };
     let app = s.app.clone();
     let e = blocking(move || app.clerk().withdraw(&c, &request, &Actor::Service)).await?;
-    Ok(Json(json!({"withdrawal_id": e.id, "event": e})).into_response())
+    Ok(withdrawn(e))
 }
 
 /// `GET /v1/candidates/{id}/consents`: the whole history and what stands now.
@@ -209,7 +205,7 @@ async fn withdraw(
     path = "/v1/candidates/{id}/consents",
     tag = "candidates",
     params(("id" = String, Path, description = "the id the path names (candidate, interview or request)")),
-    responses((status = 200, description = "the history and what stands now"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 200, description = "the history and what stands now"), super::error::ErrorBody),
     security(("service_token" = []))
 )]
 async fn consents(
@@ -237,7 +233,7 @@ async fn consents(
     path = "/v1/candidates/{id}/consents/{consent_id}/receipt",
     tag = "candidates",
     params(("id" = String, Path, description = "the id the path names (candidate, interview or request)"), ("consent_id" = String, Path, description = "a consent event id")),
-    responses((status = 200, description = "the signed receipt"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 200, description = "the signed receipt"), super::error::ErrorBody),
     security(("service_token" = []))
 )]
 async fn receipt(
@@ -246,18 +242,38 @@ async fn receipt(
     Path((id, consent_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let c = candidate(&s, &id).await?;
+    receipt_response(&s, c, consent_id).await
+}
+
+/// A grant recorded: 201 with its id, the event and the signed receipt (every road to a
+/// grant answers the same).
+pub(super) fn granted(g: crate::consent::Granted) -> Response {
+    (
+        StatusCode::CREATED,
+        Json(json!({"consent_id": g.event.id, "event": g.event, "receipt": g.receipt})),
+    )
+        .into_response()
+}
+
+/// A withdrawal recorded: its id and the event.
+pub(super) fn withdrawn(e: crate::catalog::ConsentEventRow) -> Response {
+    Json(json!({"withdrawal_id": e.id, "event": e})).into_response()
+}
+
+/// The signed receipt of one of `c`'s grants, as JSON.
+pub(super) async fn receipt_response(
+    s: &AppState,
+    c: CandidateId,
+    consent_id: String,
+) -> Result<Response, ApiError> {
     let app = s.app.clone();
-    let e = blocking(move || receipt_of(&app, &c, &consent_id)).await?;
-    let v: serde_json::Value = serde_json::from_str(&e).map_err(|e| ApiError::internal(&e))?;
+    let text = blocking(move || receipt_of(&app, &c, &consent_id)).await?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| ApiError::internal(&e))?;
     Ok(Json(v).into_response())
 }
 
 /// A grant's stored receipt (blocking).
-pub(super) fn receipt_of(
-    app: &Kiroku,
-    c: &CandidateId,
-    consent_id: &str,
-) -> Result<String, ApiError> {
+fn receipt_of(app: &Kiroku, c: &CandidateId, consent_id: &str) -> Result<String, ApiError> {
     Ok(app
         .catalog
         .consent_event(consent_id)?
@@ -272,7 +288,7 @@ pub(super) fn receipt_of(
     path = "/v1/candidates/{id}/provisions",
     tag = "candidates",
     params(("id" = String, Path, description = "the id the path names (candidate, interview or request)")),
-    responses((status = 200, description = "the provision records"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 200, description = "the provision records"), super::error::ErrorBody),
     security(("service_token" = []))
 )]
 async fn provisions(

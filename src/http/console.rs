@@ -30,7 +30,7 @@ pub fn routes() -> Router<AppState> {
     get,
     path = "/v1/admin/requests",
     tag = "rights",
-    responses((status = 200, description = "the rights requests"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 200, description = "the rights requests"), super::error::ErrorBody),
     security(("operator_token" = []), ("session_cookie" = []))
 )]
 async fn requests(_: Operator, State(s): State<AppState>) -> Result<Response, ApiError> {
@@ -45,7 +45,7 @@ async fn requests(_: Operator, State(s): State<AppState>) -> Result<Response, Ap
     path = "/v1/admin/requests/{id}/close",
     tag = "rights",
     params(("id" = String, Path, description = "the id the path names (candidate, interview or request)")),
-    responses((status = 204, description = "closed"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 204, description = "closed"), super::error::ErrorBody),
     security(("operator_token" = []), ("session_cookie" = []))
 )]
 async fn close(
@@ -86,7 +86,7 @@ struct PaperBody {
     tag = "rights",
     params(("id" = String, Path, description = "the id the path names (candidate, interview or request)")),
     request_body = PaperBody,
-    responses((status = 201, description = "the grant and its signed receipt"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 201, description = "the grant and its signed receipt"), super::error::ErrorBody),
     security(("operator_token" = []), ("session_cookie" = []))
 )]
 async fn paper_grant(
@@ -111,11 +111,7 @@ async fn paper_grant(
     };
     let app = s.app.clone();
     let g = blocking(move || app.clerk().grant(&c, &request, &Actor::Operator)).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"consent_id": g.event.id, "event": g.event, "receipt": g.receipt})),
-    )
-        .into_response())
+    Ok(super::candidates::granted(g))
 }
 
 /// `GET /v1/admin/captures`: the streams live on this node, each with the duration stored so
@@ -124,7 +120,7 @@ async fn paper_grant(
     get,
     path = "/v1/admin/captures",
     tag = "operator",
-    responses((status = 200, description = "the captures live on this node"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 200, description = "the captures live on this node"), super::error::ErrorBody),
     security(("operator_token" = []), ("session_cookie" = []))
 )]
 async fn captures(_: Operator, State(s): State<AppState>) -> Result<Response, ApiError> {

@@ -61,8 +61,10 @@ impl ApiError {
     }
 }
 
-/// Every refusal's body, as the OpenAPI document describes it.
-#[derive(serde::Serialize, utoipa::ToSchema)]
+/// Every refusal's body, as the OpenAPI document describes it (each operation lists it as
+/// its `4XX` answer).
+#[derive(serde::Serialize, utoipa::ToSchema, utoipa::IntoResponses)]
+#[response(status = "4XX", description = "refused: `{error, message, details?}`")]
 pub struct ErrorBody {
     /// A stable machine-readable code, e.g. `share_consent_withdrawn`.
     pub error: String,

@@ -93,7 +93,7 @@ fn archive_path(s: &AppState, job: &str) -> Result<PathBuf, ApiError> {
     tag = "rights",
     params(("id" = String, Path, description = "the id the path names (candidate, interview or request)")),
     request_body = ExportBody,
-    responses((status = 202, description = "the export job"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 202, description = "the export job"), super::error::ErrorBody),
     security(("operator_token" = []), ("session_cookie" = []))
 )]
 pub(super) async fn start(
@@ -255,7 +255,7 @@ fn run(
     path = "/v1/admin/exports/{job}",
     tag = "rights",
     params(("job" = String, Path, description = "an export job id")),
-    responses((status = 200, description = "the job's progress or report"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 200, description = "the job's progress or report"), super::error::ErrorBody),
     security(("operator_token" = []), ("session_cookie" = []))
 )]
 pub(super) async fn status(
@@ -280,7 +280,7 @@ pub(super) async fn status(
     path = "/v1/admin/exports/{job}/archive",
     tag = "rights",
     params(("job" = String, Path, description = "an export job id")),
-    responses((status = 200, description = "the encrypted archive (.tar.age)"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 200, description = "the encrypted archive (.tar.age)"), super::error::ErrorBody),
     security(("operator_token" = []), ("session_cookie" = []))
 )]
 pub(super) async fn archive(
@@ -334,7 +334,7 @@ pub(super) async fn archive(
     path = "/v1/admin/exports/{job}",
     tag = "rights",
     params(("job" = String, Path, description = "an export job id")),
-    responses((status = 204, description = "removed"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 204, description = "removed"), super::error::ErrorBody),
     security(("operator_token" = []), ("session_cookie" = []))
 )]
 pub(super) async fn remove(

@@ -32,7 +32,7 @@ pub struct CreateBody {
     path = "/v1/interviews",
     tag = "ingest",
     request_body = CreateBody,
-    responses((status = 201, description = "the interview with its ingest and resume tokens"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 201, description = "the interview with its ingest and resume tokens"), super::error::ErrorBody),
     security(("service_token" = []))
 )]
 pub async fn create(
@@ -64,7 +64,7 @@ pub async fn create(
     path = "/v1/interviews/{id}",
     tag = "ingest",
     params(("id" = String, Path, description = "the id the path names (candidate, interview or request)")),
-    responses((status = 200, description = "the interview's state, segments and analysis outputs"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 200, description = "the interview's state, segments and analysis outputs"), super::error::ErrorBody),
     security(("service_token" = []))
 )]
 pub async fn show(
@@ -115,7 +115,7 @@ fn describe(app: &Kiroku, id: &InterviewId) -> Result<Value, CaptureError> {
     path = "/v1/interviews/{id}/finish",
     tag = "ingest",
     params(("id" = String, Path, description = "the id the path names (candidate, interview or request)")),
-    responses((status = 202, description = "finishing (200 when nothing was streaming)"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 202, description = "finishing (200 when nothing was streaming)"), super::error::ErrorBody),
     security(("service_token" = []))
 )]
 pub async fn finish(

@@ -45,7 +45,7 @@ fn own_page(language: Option<String>) -> Circumstances {
     get,
     path = "/v1/me",
     tag = "candidate",
-    responses((status = 200, description = "the candidate's page in one answer"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 200, description = "the candidate's page in one answer"), super::error::ErrorBody),
     security(("session_cookie" = []))
 )]
 async fn overview(me: CandidateSession, State(s): State<AppState>) -> Result<Response, ApiError> {
@@ -113,7 +113,7 @@ struct GrantBody {
     path = "/v1/me/consents",
     tag = "candidate",
     request_body = GrantBody,
-    responses((status = 201, description = "the grant and its signed receipt"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 201, description = "the grant and its signed receipt"), super::error::ErrorBody),
     security(("session_cookie" = []))
 )]
 async fn grant(
@@ -135,11 +135,7 @@ async fn grant(
             .grant(&me.candidate, &request, &Actor::Candidate)
     })
     .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"consent_id": g.event.id, "event": g.event, "receipt": g.receipt})),
-    )
-        .into_response())
+    Ok(super::candidates::granted(g))
 }
 
 /// `POST /v1/me/consents/{consent_id}/withdraw`: one click, like granting.
@@ -148,7 +144,7 @@ async fn grant(
     path = "/v1/me/consents/{consent_id}/withdraw",
     tag = "candidate",
     params(("consent_id" = String, Path, description = "a consent event id")),
-    responses((status = 200, description = "the withdrawal"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 200, description = "the withdrawal"), super::error::ErrorBody),
     security(("session_cookie" = []))
 )]
 async fn withdraw(
@@ -166,7 +162,7 @@ async fn withdraw(
             .withdraw(&me.candidate, &request, &Actor::Candidate)
     })
     .await?;
-    Ok(Json(json!({"withdrawal_id": e.id, "event": e})).into_response())
+    Ok(super::candidates::withdrawn(e))
 }
 
 /// `GET /v1/me/consents/{consent_id}/receipt`: one of their grants' signed receipt.
@@ -175,7 +171,7 @@ async fn withdraw(
     path = "/v1/me/consents/{consent_id}/receipt",
     tag = "candidate",
     params(("consent_id" = String, Path, description = "a consent event id")),
-    responses((status = 200, description = "the signed receipt"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 200, description = "the signed receipt"), super::error::ErrorBody),
     security(("session_cookie" = []))
 )]
 async fn receipt(
@@ -183,11 +179,7 @@ async fn receipt(
     State(s): State<AppState>,
     Path(consent_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let app = s.app.clone();
-    let text =
-        blocking(move || super::candidates::receipt_of(&app, &me.candidate, &consent_id)).await?;
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| ApiError::internal(&e))?;
-    Ok(Json(v).into_response())
+    super::candidates::receipt_response(&s, me.candidate, consent_id).await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -204,7 +196,7 @@ struct InterviewBody {
     path = "/v1/me/interviews",
     tag = "candidate",
     request_body = InterviewBody,
-    responses((status = 201, description = "the interview with its ingest and resume tokens"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 201, description = "the interview with its ingest and resume tokens"), super::error::ErrorBody),
     security(("session_cookie" = []))
 )]
 async fn new_interview(
@@ -241,7 +233,7 @@ struct RequestBody {
     path = "/v1/me/requests",
     tag = "candidate",
     request_body = RequestBody,
-    responses((status = 201, description = "the request"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 201, description = "the request"), super::error::ErrorBody),
     security(("session_cookie" = []))
 )]
 async fn request(

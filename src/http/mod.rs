@@ -166,7 +166,7 @@ fn routes(state: AppState) -> Router {
     get,
     path = "/healthz",
     tag = "public",
-    responses((status = 200, description = "liveness and each region's state"), (status = "4XX", description = "refused: `{error, message, details?}`", body = error::ErrorBody))
+    responses((status = 200, description = "liveness and each region's state"), error::ErrorBody)
 )]
 async fn healthz(
     axum::extract::State(s): axum::extract::State<AppState>,

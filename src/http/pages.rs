@@ -98,7 +98,7 @@ pub fn routes() -> Router<AppState> {
     get,
     path = "/",
     tag = "pages",
-    responses((status = 303, description = "to /pages/index.html"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody))
+    responses((status = 303, description = "to /pages/index.html"), super::error::ErrorBody)
 )]
 async fn home() -> Redirect {
     Redirect::to("/pages/index.html")
@@ -110,7 +110,7 @@ async fn home() -> Redirect {
     path = "/pages/{file}",
     tag = "pages",
     params(("file" = String, Path, description = "a page file name")),
-    responses((status = 200, description = "the page file, under the Content-Security-Policy"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody))
+    responses((status = 200, description = "the page file, under the Content-Security-Policy"), super::error::ErrorBody)
 )]
 async fn file(Path(name): Path<String>) -> Result<Response, ApiError> {
     let Some((_, content_type, body)) = FILES.iter().find(|(n, _, _)| *n == name) else {

@@ -43,7 +43,7 @@ pub fn routes() -> Router<AppState> {
     get,
     path = "/v1/recruiter/interviews",
     tag = "recruiter",
-    responses((status = 200, description = "the interviews released to this recruiter now"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 200, description = "the interviews released to this recruiter now"), super::error::ErrorBody),
     security(("recruiter_key" = []), ("session_cookie" = []))
 )]
 async fn list(Recruiter(me): Recruiter, State(s): State<AppState>) -> Result<Response, ApiError> {
@@ -138,7 +138,7 @@ async fn decide<I: Allows + Send + 'static>(
     path = "/v1/recruiter/interviews/{id}",
     tag = "recruiter",
     params(("id" = String, Path, description = "the id the path names (candidate, interview or request)")),
-    responses((status = 200, description = "for each item, released or the refusal"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 200, description = "for each item, released or the refusal"), super::error::ErrorBody),
     security(("recruiter_key" = []), ("session_cookie" = []))
 )]
 async fn status(
@@ -179,7 +179,7 @@ async fn status(
     path = "/v1/recruiter/interviews/{id}/recording",
     tag = "recruiter",
     params(("id" = String, Path, description = "the id the path names (candidate, interview or request)")),
-    responses((status = 200, description = "the recording (206 for a Range)"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 200, description = "the recording (206 for a Range)"), super::error::ErrorBody),
     security(("recruiter_key" = []), ("session_cookie" = []))
 )]
 async fn recording(
@@ -199,7 +199,7 @@ async fn recording(
     path = "/v1/recruiter/interviews/{id}/analysis",
     tag = "recruiter",
     params(("id" = String, Path, description = "the id the path names (candidate, interview or request)")),
-    responses((status = 200, description = "the analysis outputs"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 200, description = "the analysis outputs"), super::error::ErrorBody),
     security(("recruiter_key" = []), ("session_cookie" = []))
 )]
 async fn analysis(
@@ -226,7 +226,7 @@ async fn analysis(
     path = "/v1/links/{token}",
     tag = "recruiter",
     params(("token" = String, Path, description = "the single-use token")),
-    responses((status = 200, description = "the recording, decided and recorded like a pull"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 200, description = "the recording, decided and recorded like a pull"), super::error::ErrorBody),
     security(("recruiter_key" = []))
 )]
 async fn link(
@@ -381,7 +381,7 @@ struct WebhookBody {
     path = "/v1/recruiter/webhook",
     tag = "recruiter",
     request_body = WebhookBody,
-    responses((status = 200, description = "the signing secret (shown once)"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 200, description = "the signing secret (shown once)"), super::error::ErrorBody),
     security(("recruiter_key" = []))
 )]
 async fn set_webhook(
@@ -399,7 +399,7 @@ async fn set_webhook(
     delete,
     path = "/v1/recruiter/webhook",
     tag = "recruiter",
-    responses((status = 200, description = "removed"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 200, description = "removed"), super::error::ErrorBody),
     security(("recruiter_key" = []))
 )]
 async fn remove_webhook(

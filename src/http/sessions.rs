@@ -44,7 +44,7 @@ struct LinkBody {
     tag = "sessions",
     params(("id" = String, Path, description = "the id the path names (candidate, interview or request)")),
     request_body = LinkBody,
-    responses((status = 201, description = "the candidate's single-use link"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 201, description = "the candidate's single-use link"), super::error::ErrorBody),
     security(("service_token" = []))
 )]
 async fn candidate_link(
@@ -104,7 +104,7 @@ fn cookie(app: &Kiroku, issued: &Issued) -> HeaderValue {
     path = "/c/{token}",
     tag = "sessions",
     params(("token" = String, Path, description = "the single-use token")),
-    responses((status = 303, description = "the session cookie set, to the interview page"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody))
+    responses((status = 303, description = "the session cookie set, to the interview page"), super::error::ErrorBody)
 )]
 async fn open_link(
     State(s): State<AppState>,
@@ -136,7 +136,7 @@ async fn open_link(
     get,
     path = "/v1/session",
     tag = "sessions",
-    responses((status = 200, description = "the page's session, or signed_in false"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody))
+    responses((status = 200, description = "the page's session, or signed_in false"), super::error::ErrorBody)
 )]
 async fn show(
     State(s): State<AppState>,
@@ -186,7 +186,7 @@ struct RecruiterSignIn {
     path = "/v1/session/recruiter",
     tag = "sessions",
     request_body = RecruiterSignIn,
-    responses((status = 201, description = "the session cookie set"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody))
+    responses((status = 201, description = "the session cookie set"), super::error::ErrorBody)
 )]
 async fn recruiter_sign_in(
     State(s): State<AppState>,
@@ -209,7 +209,7 @@ struct OperatorSignIn {
     path = "/v1/session/operator",
     tag = "sessions",
     request_body = OperatorSignIn,
-    responses((status = 201, description = "the session cookie set"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody))
+    responses((status = 201, description = "the session cookie set"), super::error::ErrorBody)
 )]
 async fn operator_sign_in(
     State(s): State<AppState>,
@@ -232,7 +232,7 @@ fn signed_in(app: &Kiroku, issued: &Issued) -> Response {
     post,
     path = "/v1/session/logout",
     tag = "sessions",
-    responses((status = 204, description = "signed out"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 204, description = "signed out"), super::error::ErrorBody),
     security(("session_cookie" = []))
 )]
 async fn sign_out(

@@ -178,7 +178,7 @@ fn parse_text(text: &str) -> Result<ClientMessage, serde_json::Value> {
     path = "/v1/interviews/{id}/stream",
     tag = "ingest",
     params(("id" = String, Path, description = "the id the path names (candidate, interview or request)"), StreamQuery),
-    responses((status = 101, description = "the WebSocket (see the README for its messages)"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 101, description = "the WebSocket (see the README for its messages)"), super::error::ErrorBody),
     security(("ingest_token" = []))
 )]
 pub async fn websocket(
@@ -389,7 +389,7 @@ async fn drain(data: &mut axum::body::BodyDataStream) {
     path = "/v1/interviews/{id}/media",
     tag = "ingest",
     params(("id" = String, Path, description = "the id the path names (candidate, interview or request)"), UploadQuery),
-    responses((status = 200, description = "the capture as it ended"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 200, description = "the capture as it ended"), super::error::ErrorBody),
     security(("ingest_token" = []))
 )]
 pub async fn media(

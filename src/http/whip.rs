@@ -148,7 +148,7 @@ async fn no_trickle() -> Response {
     path = "/v1/interviews/{id}/whip",
     tag = "ingest",
     params(("id" = String, Path, description = "the id the path names (candidate, interview or request)")),
-    responses((status = 201, description = "the SDP answer, with Location"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 201, description = "the SDP answer, with Location"), super::error::ErrorBody),
     security(("ingest_token" = []))
 )]
 async fn publish(
@@ -261,7 +261,7 @@ async fn watch(s: AppState, cap: Capture, session: String, open: OpenStream) {
     path = "/v1/interviews/{id}/whip/{session}",
     tag = "ingest",
     params(("id" = String, Path, description = "the id the path names (candidate, interview or request)"), ("session" = String, Path, description = "the WHIP session id")),
-    responses((status = 200, description = "the session ended"), (status = "4XX", description = "refused: `{error, message, details?}`", body = super::error::ErrorBody)),
+    responses((status = 200, description = "the session ended"), super::error::ErrorBody),
     security(("ingest_token" = []))
 )]
 async fn end(

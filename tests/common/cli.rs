@@ -29,7 +29,18 @@ pub fn last_line(o: &Output) -> String {
 
 /// Runs `kiroku <args>` on `data` and returns the last line it printed; fails on an error.
 pub fn run(data: &Path, args: &[&str]) -> String {
-    last_line(&kiroku_cmd(data).args(args).output().unwrap())
+    run_with(data, args, &[])
+}
+
+/// [`run`] with extra environment variables (config values given as `KIROKU_…`).
+pub fn run_with(data: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    last_line(
+        &kiroku_cmd(data)
+            .args(args)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap(),
+    )
 }
 
 /// `kiroku candidate add`: a candidate living in Japan; returns its id.
@@ -73,7 +84,12 @@ pub fn grant(data: &Path, candidate: &str, scope: &str, extra: &[&str]) -> Strin
 /// The privacy setup every capture needs (see [`super::app::privacy_basics`]), through the
 /// command line, for tests that drive the binary.
 pub fn privacy_basics(data: &Path) {
-    run(
+    privacy_basics_with(data, &[]);
+}
+
+/// [`privacy_basics`] with extra environment variables.
+pub fn privacy_basics_with(data: &Path, env: &[(&str, &str)]) {
+    run_with(
         data,
         &[
             "notice",
@@ -87,7 +103,8 @@ pub fn privacy_basics(data: &Path) {
             "--sha256",
             &"ab".repeat(32),
         ],
+        env,
     );
-    let key = run(data, &["recruiter", "add", "acme"]);
+    let key = run_with(data, &["recruiter", "add", "acme"], env);
     assert!(key.starts_with("krk_"), "{key}");
 }

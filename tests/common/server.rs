@@ -146,9 +146,9 @@ impl Server {
         s
     }
 
-    /// The candidate's own session, as their browser gets it: the front-end asks for a link
-    /// (for an interview with `recruiter`), the candidate opens it.
-    pub async fn candidate_session(&self, c: &str, recruiter: Option<&str>) -> PageSession {
+    /// The path of a candidate's single-use link, asked for by the front-end's backend (for
+    /// an interview with `recruiter`).
+    pub async fn candidate_link(&self, c: &str, recruiter: Option<&str>) -> String {
         let body = match recruiter {
             Some(r) => serde_json::json!({"recruiter": r}),
             None => serde_json::json!({}),
@@ -162,9 +162,14 @@ impl Server {
             )
             .await;
         assert_eq!(st, 201, "{v}");
-        let (st, headers, _) = self
-            .raw("GET", v["path"].as_str().unwrap(), As::Nobody, None, &[])
-            .await;
+        v["path"].as_str().unwrap().to_string()
+    }
+
+    /// The candidate's own session, as their browser gets it: the front-end asks for a link,
+    /// the candidate opens it.
+    pub async fn candidate_session(&self, c: &str, recruiter: Option<&str>) -> PageSession {
+        let link = self.candidate_link(c, recruiter).await;
+        let (st, headers, _) = self.raw("GET", &link, As::Nobody, None, &[]).await;
         assert_eq!(st, 303, "opening the link sends the candidate on");
         self.page_session(&headers).await
     }
@@ -174,6 +179,38 @@ impl Server {
         let (st, headers, bytes) = self.raw("POST", path, As::Nobody, Some(body), &[]).await;
         assert_eq!(st, 201, "{}", String::from_utf8_lossy(&bytes));
         self.page_session(&headers).await
+    }
+
+    /// A finished interview of `c` for `recruiter`, made of `fixtures/<fixture>` sent with
+    /// `content_type` in one upload.
+    pub async fn finished_interview(
+        &self,
+        c: &str,
+        recruiter: &str,
+        fixture: &str,
+        content_type: &str,
+    ) -> String {
+        let (st, v) = self
+            .call(
+                "POST",
+                "/v1/interviews",
+                As::Service,
+                Some(serde_json::json!({"candidate": c, "recruiter": recruiter})),
+            )
+            .await;
+        assert_eq!(st, 201, "{v}");
+        let id = v["interview_id"].as_str().unwrap().to_string();
+        let media = super::fixtures::read(fixture);
+        let r = self
+            .put_media(
+                &id,
+                v["ingest_token"].as_str().unwrap(),
+                Some(content_type),
+                media,
+            )
+            .await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        id
     }
 
     /// `PUT /v1/interviews/<id>/media` with an ingest token, the body sent as `content_type`

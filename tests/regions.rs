@@ -1144,3 +1144,51 @@ fn an_erasure_cut_short_by_a_store_that_is_down_finishes_when_asked_again() {
         );
     }
 }
+
+/// A region on a three-node Garage cluster (replication factor 3, one node per zone) keeps
+/// recording while one node is down: the node is killed after the first acknowledgement,
+/// every segment is still acknowledged and uploaded (the other two make the write quorum, so
+/// nothing waits in the spool), and the recording exports. Read through another node than
+/// kiroku's, the bucket holds every object.
+#[test]
+fn a_region_on_a_three_node_garage_cluster_keeps_recording_with_one_node_down() {
+    let mut cluster = common::garage_cluster::Cluster::start("kiroku-jp");
+    let dir = tempfile::tempdir().unwrap();
+    let via_node_0 = cluster.s3_config(0);
+    let app = common::app::ready(dir.path(), |cfg| {
+        cfg.default_region = "jp".into();
+        cfg.regions = BTreeMap::from([(
+            "jp".to_string(),
+            RegionConfig {
+                country: "JP".into(),
+                backend: "s3".into(),
+                master_key_file: "keys/jp.master.key".into(),
+                s3: Some(via_node_0),
+            },
+        )]);
+    });
+    app.start_uploaders();
+    let taro = candidate(&app, "JP");
+    let (id, acked) = stream(&app, &taro, || cluster.nodes[2].stop()).unwrap();
+    assert!(acked >= 3, "{acked}");
+    let store = s3(&app, "jp");
+    wait_until("the spool to drain", Duration::from_secs(60), || {
+        store.spool().keys().is_empty()
+    });
+    assert!(kiroku::recording::rebuild(&app, &id).is_ok());
+    // Another node serves the same objects.
+    let other = kiroku::store::S3Store::open(
+        "jp-via-node-2",
+        &cluster.s3_config(1),
+        kiroku::store::Spool::open(&dir.path().join("other-spool")).unwrap(),
+    )
+    .unwrap();
+    let prefix = format!("candidates/{taro}/");
+    let ours: Vec<String> = objects(&app, "jp")
+        .into_iter()
+        .filter(|k| k.starts_with(&prefix))
+        .collect();
+    let theirs: Vec<String> = other.list(&prefix).unwrap().into_iter().collect();
+    assert!(ours.len() > acked as usize, "{ours:?}");
+    assert_eq!(ours, theirs);
+}

@@ -21,7 +21,7 @@ pub struct Garage {
 /// process. A stopped node must get its ports back when it resumes: a port from the ephemeral
 /// range can meanwhile become the source port of some client's connection, and the node's
 /// restart then fails with "address in use".
-fn stable_port() -> u16 {
+pub fn stable_port() -> u16 {
     use std::sync::atomic::{AtomicU16, Ordering};
     static NEXT: AtomicU16 = AtomicU16::new(0);
     let _ = NEXT.compare_exchange(

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod files;
 pub mod fixtures;
 pub mod garage;
+pub mod garage_cluster;
 pub mod interviews;
 pub mod media;
 pub mod proxy;

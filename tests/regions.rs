@@ -311,9 +311,10 @@ fn an_s3_outage_mid_interview_costs_no_acknowledged_segment() {
     assert!(left.is_empty(), "spool is empty: {left:?}");
 }
 
-/// A config file with one S3 region per entry: (id, endpoint, bucket, secret).
+/// A config file with one S3 region per entry: (id, endpoint, bucket, secret); the first is
+/// the default.
 fn config_file(dir: &Path, regions: &[(&str, &str, &str, &str)]) -> PathBuf {
-    let mut text = String::from("default_region = \"good\"\n");
+    let mut text = format!("default_region = \"{}\"\n", regions[0].0);
     for (id, endpoint, bucket, secret) in regions {
         text.push_str(&format!(
             "[regions.{id}]\ncountry = \"JP\"\nbackend = \"s3\"\nmaster_key_file = \"keys/{id}.key\"\n\
@@ -1191,4 +1192,83 @@ fn a_region_on_a_three_node_garage_cluster_keeps_recording_with_one_node_down() 
     let theirs: Vec<String> = other.list(&prefix).unwrap().into_iter().collect();
     assert!(ours.len() > acked as usize, "{ours:?}");
     assert_eq!(ours, theirs);
+}
+
+/// A machine lost for good with acknowledged segments still in its spool: its `spool` folder,
+/// read back from its disk, is uploaded by `kiroku regions drain --from DIR` on another
+/// machine. Every object reaches the bucket, the folder empties, the interview exports; run
+/// again on a second copy of the folder, everything is found already in the bucket and kept.
+#[test]
+fn a_lost_machines_spool_is_uploaded_from_its_folder_by_regions_drain_from() {
+    let mut jp = Garage::start("kiroku-jp");
+    let root = tempfile::tempdir().unwrap();
+    let lost = root.path().join("lost");
+    let jp_region = region("JP", &jp);
+    let open = || {
+        common::app::ready(&lost, |cfg| {
+            cfg.default_region = "jp".into();
+            cfg.regions = BTreeMap::from([("jp".to_string(), jp_region.clone())]);
+        })
+    };
+    let app = open();
+    let taro = candidate(&app, "JP");
+    jp.stop();
+    let (id, acked) = stream(&app, &taro, || {}).unwrap();
+    let spooled = s3(&app, "jp").spool().keys().len();
+    assert!(
+        spooled as u32 > acked,
+        "segments and manifest wait in the spool"
+    );
+    drop(app);
+    // The machine is gone; its disk is read elsewhere.
+    let recovered = root.path().join("recovered-spool");
+    let second_copy = root.path().join("second-copy");
+    copy_tree(&lost.join("spool"), &recovered);
+    copy_tree(&lost.join("spool"), &second_copy);
+    std::fs::remove_dir_all(lost.join("spool")).unwrap();
+    jp.resume();
+
+    let other = root.path().join("other-machine");
+    let cfg = config_file(
+        root.path(),
+        &[("jp", &jp.endpoint, "kiroku-jp", common::garage::SECRET)],
+    );
+    let drain = |from: &Path| {
+        cli::kiroku_cmd(&other)
+            .arg("--config")
+            .arg(&cfg)
+            .args(["regions", "drain", "--from"])
+            .arg(from)
+            .output()
+            .unwrap()
+    };
+    // Before the recovery, the interview does not export: its objects are nowhere.
+    let app = open();
+    let err = kiroku::recording::rebuild(&app, &id).err().unwrap();
+    assert!(err.to_string().contains("not found"), "{err}");
+    drop(app);
+    let line = cli::last_line(&drain(&recovered));
+    assert!(
+        line.contains(&format!(
+            "uploaded {spooled}, 0 already in the bucket, 0 left"
+        )),
+        "{line}"
+    );
+    assert!(common::files::walk(&recovered.join("jp/objects")).is_empty());
+    let line = cli::last_line(&drain(&second_copy));
+    assert!(
+        line.contains(&format!(
+            "uploaded 0, {spooled} already in the bucket, 0 left"
+        )),
+        "{line}"
+    );
+    let o = drain(&root.path().join("nothing-here"));
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("holds no region's spool"));
+
+    // Everything acknowledged is in the bucket: the interview exports.
+    let app = open();
+    assert!(s3(&app, "jp").spool().keys().is_empty());
+    let rec = kiroku::recording::rebuild(&app, &id).unwrap();
+    assert_eq!(rec.segments, acked);
 }

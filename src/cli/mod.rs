@@ -226,7 +226,14 @@ enum RegionsCmd {
     /// versioning and object lock reported. Exits non-zero naming each failing region.
     Check,
     /// Upload what the regions' local spools hold, once (the server does this by itself).
-    Drain,
+    /// With --from, upload instead what a lost machine's spool holds.
+    Drain {
+        /// The `spool` folder of a machine lost for good (its data dir's `spool/`, read back
+        /// from its disk): each region's objects the bucket lacks are uploaded, with their
+        /// tags, and removed from that folder; the bucket's own copies are kept.
+        #[arg(long)]
+        from: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -694,7 +701,42 @@ fn regions(app: &Arc<Kiroku>, json: bool, what: &RegionsCmd) -> Res {
                 return Err(failed.join("; ").into());
             }
         }
-        RegionsCmd::Drain => {
+        RegionsCmd::Drain { from: Some(dir) } => {
+            let mut lines = Vec::new();
+            let mut out = serde_json::Map::new();
+            let mut left = 0;
+            for r in app.regions.values() {
+                let Store::S3(s) = &r.store else { continue };
+                let folder = dir.join(r.region.id.as_str()).join("objects");
+                if !folder.is_dir() {
+                    continue;
+                }
+                let spool = crate::store::Spool::open(&folder)?;
+                let done = s.drain_from(&spool);
+                left += done.left;
+                lines.push(format!(
+                    "{}: uploaded {}, {} already in the bucket, {} left in {}",
+                    r.region.id,
+                    done.uploaded,
+                    done.already_in_bucket,
+                    done.left,
+                    folder.display()
+                ));
+                out.insert(r.region.id.to_string(), serde_json::to_value(&done)?);
+            }
+            if lines.is_empty() {
+                return Err(format!(
+                    "{} holds no region's spool (<region>/objects) of this config",
+                    dir.display()
+                )
+                .into());
+            }
+            emit(json, serde_json::Value::Object(out), &lines, None);
+            if left > 0 {
+                return Err(format!("{left} object(s) are still to upload; run it again").into());
+            }
+        }
+        RegionsCmd::Drain { from: None } => {
             let mut lines = Vec::new();
             for r in app.regions.values() {
                 if let Store::S3(s) = &r.store {

@@ -11,7 +11,8 @@ mod spool;
 
 pub use local::LocalStore;
 pub use s3::{
-    CheckError as S3CheckError, S3Store, TagSupport, metadata as s3_metadata, standalone_client,
+    CheckError as S3CheckError, Recovered, S3Store, TagSupport, metadata as s3_metadata,
+    standalone_client,
 };
 pub use spool::Spool;
 

@@ -16,9 +16,11 @@
 mod check;
 mod client;
 mod metadata;
+mod recover;
 mod uploader;
 
 pub use check::CheckError;
+pub use recover::Recovered;
 
 /// A client for a bucket that is not a region's (the audit log's checkpoint bucket), driven
 /// by the caller's runtime.

@@ -13,7 +13,7 @@ use crate::catalog::{Catalog, CatalogError, InterviewRow};
 use crate::config::{Backend, Config, Region, RegionPlan};
 use crate::consent::{Clerk, Ledger};
 use crate::events::{Announcer, Background};
-use crate::ids::{CandidateId, CountryCode, RegionId};
+use crate::ids::{CandidateId, CountryCode, InterviewId, RegionId};
 use crate::metrics::{Held, METRICS};
 use crate::seal::{CandidateKey, KeyError, MasterKey};
 use crate::segment::{PipelineSource, Profiles, SegmentError, WhipDescription};
@@ -104,6 +104,11 @@ pub struct Kiroku {
     pub background: Background,
     /// One permit per interview that may be captured at once (`limits.max_concurrent_interviews`).
     capture_slots: Arc<tokio::sync::Semaphore>,
+    /// This node's name in capture leases: its host and the address it serves on (one process
+    /// at a time can hold an address, so a restart on it knows the old captures are dead).
+    pub node: String,
+    /// The interviews this process is capturing, whose leases it renews.
+    live_here: std::sync::Mutex<std::collections::BTreeSet<InterviewId>>,
     /// Set once, when `serve` is asked to stop; the long-running loops watch it.
     stopping: tokio::sync::watch::Sender<bool>,
     /// The S3 spool uploaders' threads, so a shutdown can wait for them.
@@ -198,8 +203,13 @@ impl Kiroku {
             .limits
             .max_concurrent_interviews
             .min(tokio::sync::Semaphore::MAX_PERMITS);
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into());
         Ok(Arc::new(Kiroku {
             capture_slots: Arc::new(tokio::sync::Semaphore::new(slots)),
+            node: format!("{host}@{}", config.listen),
+            live_here: Default::default(),
             signer,
             audit,
             anchor,
@@ -363,6 +373,62 @@ impl Kiroku {
             _permit: permit,
             _live: Held::new(&METRICS.live_captures),
         })
+    }
+}
+
+impl Kiroku {
+    /// Until when a lease taken or renewed now holds.
+    pub fn lease_until(&self) -> i64 {
+        crate::util::now_unix() + self.config.server.capture_lease_seconds as i64
+    }
+
+    /// Notes that this process captures `id` (its lease is renewed while the hold lives).
+    pub fn hold_lease(self: &Arc<Self>, id: InterviewId) -> LeaseHold {
+        self.live_here
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id);
+        LeaseHold {
+            app: self.clone(),
+            id,
+        }
+    }
+
+    /// Whether this process is capturing `id`.
+    pub fn holds_lease(&self, id: &InterviewId) -> bool {
+        self.live_here
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(id)
+    }
+
+    /// Renews the leases of every capture this process runs.
+    pub fn renew_leases(&self) -> Result<(), crate::catalog::CatalogError> {
+        let ids: Vec<InterviewId> = self
+            .live_here
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .copied()
+            .collect();
+        self.catalog
+            .renew_leases(&ids, &self.node, self.lease_until())
+    }
+}
+
+/// This process's claim on one capture, given up on drop.
+pub struct LeaseHold {
+    app: Arc<Kiroku>,
+    id: InterviewId,
+}
+
+impl Drop for LeaseHold {
+    fn drop(&mut self) {
+        self.app
+            .live_here
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
     }
 }
 

@@ -349,48 +349,55 @@ fn ingest_token(
     }
 }
 
-/// After a crash or kill: interviews still marked as capturing get a final manifest listing the
-/// segments the catalog holds (each was durable before it was acknowledged) and are marked
-/// stopped, so their recordings can be rebuilt.
+/// After a crash or kill: interviews still marked as capturing by this node before its
+/// restart, or by any node whose lease on them lapsed (it died), get a final manifest listing
+/// the segments the catalog holds (each was durable before it was acknowledged) and are
+/// marked stopped, so their recordings can be rebuilt. A capture another live node holds is
+/// never touched. `kiroku serve` runs this at start and at every lease renewal.
 pub fn recover_interrupted(app: &Arc<Kiroku>) {
-    const RESTARTED: &str = "kiroku_restarted";
-    let Ok(ids) = app.catalog.interviews_in_state(InterviewState::Capturing) else {
+    let Ok(found) = app
+        .catalog
+        .captures_to_recover(&app.node, crate::util::now_unix())
+    else {
         return;
     };
-    for id in ids {
-        let result = (|| -> Result<(), CaptureError> {
-            let row = interview_row(app, &id)?;
-            let (region, key) = app
-                .interview_key(&row)?
-                .ok_or(CaptureError::UnknownInterview)?;
-            let entries = app
-                .catalog
-                .segments(&id)?
-                .iter()
-                .map(ManifestEntry::from_row)
-                .collect();
-            Manifest::new(&row, entries, Some(RESTARTED.into())).store(
-                &key,
-                &row,
-                &region.store,
-            )?;
-            app.catalog.end_interview(
-                &id,
-                InterviewState::Stopped,
-                Some(RESTARTED),
-                row.bytes_in,
-            )?;
-            Ok(())
-        })();
-        match result {
+    for (id, node) in found {
+        // This process's own captures are alive: they renew their lease.
+        if app.holds_lease(&id) {
+            continue;
+        }
+        let reason = if node.as_deref() == Some(app.node.as_str()) {
+            "kiroku_restarted"
+        } else {
+            "node_lost"
+        };
+        match recover_one(app, &id, reason) {
             Ok(()) => {
-                tracing::warn!(interview = %id, "capture was interrupted by a restart; stored segments kept")
+                tracing::warn!(interview = %id, reason, "an interrupted capture was stopped; stored segments kept")
             }
             Err(e) => {
                 tracing::error!(interview = %id, error = %e, "could not recover an interrupted capture")
             }
         }
     }
+}
+
+/// Writes the final manifest of an interrupted capture and marks it stopped with `reason`.
+fn recover_one(app: &Arc<Kiroku>, id: &InterviewId, reason: &str) -> Result<(), CaptureError> {
+    let row = interview_row(app, id)?;
+    let (region, key) = app
+        .interview_key(&row)?
+        .ok_or(CaptureError::UnknownInterview)?;
+    let entries = app
+        .catalog
+        .segments(id)?
+        .iter()
+        .map(ManifestEntry::from_row)
+        .collect();
+    Manifest::new(&row, entries, Some(reason.into())).store(&key, &row, &region.store)?;
+    app.catalog
+        .end_interview(id, InterviewState::Stopped, Some(reason), row.bytes_in)?;
+    Ok(())
 }
 
 fn new_token() -> Result<String, crate::util::secret::RandomFailed> {

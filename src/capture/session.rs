@@ -211,6 +211,8 @@ struct Ending {
     app: Arc<Kiroku>,
     /// Given back only once the capture has concluded.
     _slot: CaptureSlot,
+    /// This node's claim on the capture, renewed until it has concluded.
+    _lease: crate::app::LeaseHold,
 }
 
 struct ThreadEnd {
@@ -291,13 +293,13 @@ impl Capture {
                 .take_capture_slot()
                 .ok_or(CaptureError::TooManyCaptures)?,
         };
-        if !app.catalog.transition(
-            interview,
-            InterviewState::Created,
-            InterviewState::Capturing,
-        )? {
+        if !app
+            .catalog
+            .start_capturing(interview, &app.node, app.lease_until())?
+        {
             return Err(CaptureError::AlreadyStreamed);
         }
+        let lease = app.hold_lease(*interview);
         let target = Duration::from_secs_f64(app.config.segment.target_seconds);
         let built = match intake {
             Intake::Bytes(transport) if profile.direct && app.config.segment.direct_remux => {
@@ -402,6 +404,7 @@ impl Capture {
                 row: started,
                 app: app.clone(),
                 _slot: slot,
+                _lease: lease,
             }),
             feeder,
         };
@@ -838,6 +841,15 @@ impl Worker {
             stored_at: crate::util::now_rfc3339(),
         };
         self.app.catalog.insert_segment(&row)?;
+        // Each stored segment renews the node's claim (a command-line ingest runs no
+        // heartbeat of its own).
+        if let Err(e) =
+            self.app
+                .catalog
+                .renew_leases(&[self.row.id], &self.app.node, self.app.lease_until())
+        {
+            tracing::warn!(interview = %self.row.id, error = %e, "the capture lease could not be renewed");
+        }
         // The segment is stored and catalogued: an audit failure is logged, never a reason to
         // withhold its acknowledgement.
         self.app.audit.record_or_warn(

@@ -198,6 +198,10 @@ pub(super) const STEPS: &[&str] = &[
         created_at TEXT NOT NULL,
         closed_at TEXT
      );",
+    // The node capturing an interview and until when its claim holds: another node stops the
+    // capture once the claim has lapsed (the node died), never while it holds.
+    "ALTER TABLE interviews ADD COLUMN lease_node TEXT;
+     ALTER TABLE interviews ADD COLUMN lease_until INTEGER;",
 ];
 
 pub fn run(conn: &Connection) -> Result<(), CatalogError> {

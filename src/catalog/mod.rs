@@ -415,14 +415,69 @@ impl Catalog {
     }
 
     /// Interviews still marked as capturing (after a crash): the capture ended without a word.
-    pub fn interviews_in_state(
+    /// Created → capturing, claimed by `node` until `until` (unix seconds), in one statement;
+    /// false if the interview was not waiting to be captured.
+    pub fn start_capturing(
         &self,
-        state: InterviewState,
-    ) -> Result<Vec<InterviewId>, CatalogError> {
+        id: &InterviewId,
+        node: &str,
+        until: i64,
+    ) -> Result<bool, CatalogError> {
+        let n = self.db().execute(
+            "UPDATE interviews SET state = ?2, lease_node = ?4, lease_until = ?5
+             WHERE id = ?1 AND state = ?3",
+            params![
+                id.to_string(),
+                InterviewState::Capturing,
+                InterviewState::Created,
+                node,
+                until
+            ],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Renews `node`'s claim on the interviews it is capturing, until `until`.
+    pub fn renew_leases(
+        &self,
+        ids: &[InterviewId],
+        node: &str,
+        until: i64,
+    ) -> Result<(), CatalogError> {
         let db = self.db();
-        let mut st = db.prepare("SELECT id FROM interviews WHERE state = ?1")?;
-        let ids = st.query_map(params![state], |r| r.get(0))?;
-        Ok(ids.collect::<Result<_, _>>()?)
+        let mut st = db.prepare(
+            "UPDATE interviews SET lease_until = ?3
+             WHERE id = ?1 AND lease_node = ?2 AND state = ?4",
+        )?;
+        for id in ids {
+            st.execute(params![
+                id.to_string(),
+                node,
+                until,
+                InterviewState::Capturing
+            ])?;
+        }
+        Ok(())
+    }
+
+    /// Interviews still marked capturing that `node` may stop: its own from before a restart
+    /// (a node holds one address, so a new process on it means the old one is gone), and any
+    /// node's whose claim lapsed before `now` (or that never had one).
+    /// Each with the node that held it.
+    pub fn captures_to_recover(
+        &self,
+        node: &str,
+        now: i64,
+    ) -> Result<Vec<(InterviewId, Option<String>)>, CatalogError> {
+        let db = self.db();
+        let mut st = db.prepare(
+            "SELECT id, lease_node FROM interviews WHERE state = ?1
+             AND (lease_node = ?2 OR lease_until IS NULL OR lease_until < ?3)",
+        )?;
+        let rows = st.query_map(params![InterviewState::Capturing, node, now], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 }
 

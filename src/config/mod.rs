@@ -401,6 +401,15 @@ pub struct ServerConfig {
     /// The socket send buffer of each connection, in bytes; unset: the kernel's autotuning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send_buffer_bytes: Option<usize>,
+    /// Seconds a node's claim on the captures it runs lasts without renewal (renewed at every
+    /// segment and every third of it). A node that dies leaves its captures to be stopped by
+    /// another node once this has passed, every acknowledged segment kept.
+    #[serde(default = "default_capture_lease")]
+    pub capture_lease_seconds: u64,
+}
+
+fn default_capture_lease() -> u64 {
+    30
 }
 
 impl Default for ServerConfig {
@@ -411,6 +420,7 @@ impl Default for ServerConfig {
             idle_timeout_seconds: 60,
             write_timeout_seconds: 30,
             send_buffer_bytes: None,
+            capture_lease_seconds: default_capture_lease(),
         }
     }
 }
@@ -816,6 +826,10 @@ impl Config {
             ),
             ("ingest_token_ttl_seconds", self.ingest_token_ttl_seconds),
             ("pages.link_ttl_seconds", self.pages.link_ttl_seconds),
+            (
+                "server.capture_lease_seconds",
+                self.server.capture_lease_seconds,
+            ),
             ("pages.session_ttl_seconds", self.pages.session_ttl_seconds),
         ] {
             if v == 0 {

@@ -54,6 +54,7 @@ async fn serve(app: Arc<Kiroku>) -> Result<(), std::io::Error> {
     }
     let mut deliveries = tokio::spawn(crate::delivery::run(app.clone()));
     tokio::spawn(sweep_hourly(app.clone()));
+    tokio::spawn(keep_leases(app.clone()));
     tracing::info!(%addr, "kiroku is listening");
     println!("kiroku listening on http://{addr}");
     for (role, secret) in [
@@ -159,6 +160,29 @@ async fn stop_signal() {
 
 /// Deletes what is past its retention, and rotates key epochs that are due, at start and
 /// every hour after, until `serve` stops.
+/// Renews this node's capture leases every third of a lease, and stops the captures of any
+/// node whose lease lapsed (it died), keeping every acknowledged segment.
+async fn keep_leases(app: Arc<Kiroku>) {
+    let every =
+        std::time::Duration::from_secs((app.config.server.capture_lease_seconds / 3).max(1));
+    loop {
+        tokio::select! {
+            _ = app.stopped() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let a = app.clone();
+        let renewed = tokio::task::spawn_blocking(move || {
+            let renewed = a.renew_leases();
+            crate::capture::recover_interrupted(&a);
+            renewed
+        })
+        .await;
+        if let Ok(Err(e)) = renewed {
+            tracing::error!(error = %e, "capture leases could not be renewed");
+        }
+    }
+}
+
 async fn sweep_hourly(app: Arc<Kiroku>) {
     loop {
         let a = app.clone();

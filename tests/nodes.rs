@@ -1,0 +1,135 @@
+//! Two `kiroku serve` nodes on one catalog (here the embedded SQLite of one data dir): an
+//! interview created on one node streams to the other; a live capture's lease keeps every
+//! other node's hands off it; a node killed mid-stream leaves its capture to be stopped by the
+//! survivor once the lease has lapsed, every acknowledged segment kept.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::cli;
+use common::serve::{Served, free_port};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
+
+const SERVICE: &str = "service-token-for-the-nodes-test-01234";
+/// Seconds a capture lease lasts in this test (30 by default).
+const LEASE: u64 = 3;
+
+/// A node: `kiroku serve` on `data` and `port` with a short capture lease.
+fn node(data: &Path, port: u16) -> Served {
+    let mut cmd = cli::kiroku_cmd(data);
+    cmd.env("KIROKU_SERVICE_TOKEN", SERVICE)
+        .env("KIROKU_SERVER__CAPTURE_LEASE_SECONDS", LEASE.to_string());
+    Served::start(cmd, port)
+}
+
+async fn get(node: &Served, path: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("{}{path}", node.base()))
+        .bearer_auth(SERVICE)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Sends `chunks` on the socket, collecting the indexes of the segments acknowledged.
+async fn send<S>(
+    ws: &mut S,
+    chunks: &mut std::slice::Chunks<'_, u8>,
+    until_acks: usize,
+    acked: &mut Vec<u64>,
+) where
+    S: SinkExt<Message>
+        + StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
+        + Unpin,
+    <S as futures_util::Sink<Message>>::Error: std::fmt::Debug,
+{
+    while acked.len() < until_acks {
+        let chunk = chunks
+            .next()
+            .expect("acknowledged before the media ran out");
+        ws.send(Message::binary(chunk.to_vec())).await.unwrap();
+        while let Ok(Some(Ok(Message::Text(t)))) =
+            tokio::time::timeout(Duration::from_millis(30), ws.next()).await
+        {
+            let v: Value = serde_json::from_str(t.as_str()).unwrap();
+            acked.push(v["segment"]["index"].as_u64().unwrap());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_mid_stream_leaves_its_capture_to_the_other_node_after_the_lease() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let candidate = cli::recorded_candidate(data, "applicant-n");
+    let a = node(data, free_port());
+    let b_port = free_port();
+    let mut b = node(data, b_port);
+
+    // Created on node A, streamed to node B.
+    let created: Value = reqwest::Client::new()
+        .post(format!("{}/v1/interviews", a.base()))
+        .bearer_auth(SERVICE)
+        .json(&serde_json::json!({"candidate": candidate, "recruiter": "acme"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["interview_id"].as_str().unwrap().to_string();
+    let url = format!(
+        "ws://127.0.0.1:{b_port}/v1/interviews/{id}/stream?token={}",
+        created["ingest_token"].as_str().unwrap()
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let media = common::fixtures::read("interview-vp8-opus.webm");
+    let mut chunks = media.chunks(4_096);
+    let mut acked = Vec::new();
+    send(&mut ws, &mut chunks, 2, &mut acked).await;
+
+    // Longer than a lease passes: node B renews its claim, so node A leaves the capture be.
+    tokio::time::sleep(Duration::from_secs(LEASE * 2)).await;
+    let shown = get(&a, &format!("/v1/interviews/{id}")).await;
+    assert_eq!(shown["state"], "capturing", "{shown}");
+    send(&mut ws, &mut chunks, 3, &mut acked).await;
+    assert_eq!(acked, [0, 1, 2]);
+
+    // Node B dies; after the lease, node A stops the capture, keeping what was acknowledged.
+    b.kill();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(LEASE * 5);
+    let shown = loop {
+        let v = get(&a, &format!("/v1/interviews/{id}")).await;
+        if v["state"] != "capturing" {
+            break v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "node A never stopped the lost capture: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(shown["state"], "stopped", "{shown}");
+    assert_eq!(shown["end_reason"], "node_lost");
+    let indexes: Vec<u64> = shown["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["index"].as_u64().unwrap())
+        .collect();
+    assert!(indexes.starts_with(&acked), "{indexes:?}");
+    drop(a);
+    let out = data.join("after-node-lost.webm");
+    cli::run(
+        data,
+        &["recording", "export", &id, "--out", out.to_str().unwrap()],
+    );
+    assert!(std::fs::metadata(&out).unwrap().len() > 50_000);
+}

@@ -133,3 +133,66 @@ async fn a_node_killed_mid_stream_leaves_its_capture_to_the_other_node_after_the
     );
     assert!(std::fs::metadata(&out).unwrap().len() > 50_000);
 }
+
+/// `finish` arrives at the node that does not hold the stream: it answers 202 `finishing`,
+/// and the node that holds the stream ends it within a couple of seconds, as `finished`, with
+/// the capture's last message on the socket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finish_sent_to_one_node_ends_the_stream_the_other_node_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let candidate = cli::recorded_candidate(data, "applicant-f");
+    let a = node(data, free_port());
+    let b_port = free_port();
+    let b = node(data, b_port);
+    let http = reqwest::Client::new();
+    let created: Value = http
+        .post(format!("{}/v1/interviews", b.base()))
+        .bearer_auth(SERVICE)
+        .json(&serde_json::json!({"candidate": candidate, "recruiter": "acme"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["interview_id"].as_str().unwrap().to_string();
+    let url = format!(
+        "ws://127.0.0.1:{b_port}/v1/interviews/{id}/stream?token={}",
+        created["ingest_token"].as_str().unwrap()
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let media = common::fixtures::read("interview-vp8-opus.webm");
+    let mut chunks = media.chunks(4_096);
+    let mut acked = Vec::new();
+    send(&mut ws, &mut chunks, 2, &mut acked).await;
+
+    let r = http
+        .post(format!("{}/v1/interviews/{id}/finish", a.base()))
+        .bearer_auth(SERVICE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["state"], "finishing");
+    // Node B ends the stream: its last message says so, then it closes.
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(m)) = ws.next().await {
+            if let Message::Text(t) = m {
+                let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                if v["type"] == "capture.ended" {
+                    return v;
+                }
+            }
+        }
+        panic!("the socket closed without capture.ended");
+    })
+    .await
+    .expect("node B ended the stream");
+    assert_eq!(ended["state"], "finished", "{ended}");
+    let shown = get(&a, &format!("/v1/interviews/{id}")).await;
+    assert_eq!(shown["state"], "finished");
+    assert!(shown["segments"].as_array().unwrap().len() >= acked.len());
+    drop(b);
+}

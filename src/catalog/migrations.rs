@@ -202,6 +202,8 @@ pub(super) const STEPS: &[&str] = &[
     // capture once the claim has lapsed (the node died), never while it holds.
     "ALTER TABLE interviews ADD COLUMN lease_node TEXT;
      ALTER TABLE interviews ADD COLUMN lease_until INTEGER;",
+    // `finish` asked on a node that does not hold the stream: the node that does sees it.
+    "ALTER TABLE interviews ADD COLUMN finish_requested_at TEXT;",
 ];
 
 pub fn run(conn: &Connection) -> Result<(), CatalogError> {

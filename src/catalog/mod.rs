@@ -460,6 +460,36 @@ impl Catalog {
         Ok(())
     }
 
+    /// Asks whichever node holds the capture of `id` to finish it; false if the interview
+    /// is not being captured.
+    pub fn request_finish(&self, id: &InterviewId) -> Result<bool, CatalogError> {
+        let n = self.db().execute(
+            "UPDATE interviews SET finish_requested_at = COALESCE(finish_requested_at, ?2)
+             WHERE id = ?1 AND state = ?3",
+            params![
+                id.to_string(),
+                crate::util::now_rfc3339(),
+                InterviewState::Capturing
+            ],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Which of `ids` some node was asked to finish.
+    pub fn finish_requested(&self, ids: &[InterviewId]) -> Result<Vec<InterviewId>, CatalogError> {
+        let db = self.db();
+        let mut st = db.prepare(
+            "SELECT 1 FROM interviews WHERE id = ?1 AND finish_requested_at IS NOT NULL",
+        )?;
+        let mut out = Vec::new();
+        for id in ids {
+            if st.exists(params![id.to_string()])? {
+                out.push(*id);
+            }
+        }
+        Ok(out)
+    }
+
     /// Interviews still marked capturing that `node` may stop: its own from before a restart
     /// (a node holds one address, so a new process on it means the old one is gone), and any
     /// node's whose claim lapsed before `now` (or that never had one).

@@ -135,6 +135,17 @@ pub async fn finish(
         )
             .into_response());
     }
+    // Captured on another node: it sees the request at its next look (within a second).
+    if row.state == InterviewState::Capturing {
+        let app = s.app.clone();
+        if blocking(move || app.catalog.request_finish(&id)).await? {
+            return Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({"interview_id": id, "state": "finishing"})),
+            )
+                .into_response());
+        }
+    }
     let app = s.app.clone();
     let never_streamed = blocking(move || {
         app.catalog

@@ -70,6 +70,7 @@ async fn serve(app: Arc<Kiroku>) -> Result<(), std::io::Error> {
         }
     }
     let state = AppState::new(app.clone());
+    tokio::spawn(finish_when_asked(state.clone()));
     let open_streams = state.open_streams.clone();
     let stopped = {
         let app = app.clone();
@@ -160,6 +161,34 @@ async fn stop_signal() {
 
 /// Deletes what is past its retention, and rotates key epochs that are due, at start and
 /// every hour after, until `serve` stops.
+/// Ends the streams of this node that another node was asked to finish (`finish` arrives at
+/// any node; the one holding the stream looks every second).
+async fn finish_when_asked(state: AppState) {
+    loop {
+        tokio::select! {
+            _ = state.app.stopped() => return,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        let ids: Vec<_> = state.live().keys().copied().collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let app = state.app.clone();
+        match tokio::task::spawn_blocking(move || app.catalog.finish_requested(&ids)).await {
+            Ok(Ok(asked)) => {
+                for id in asked {
+                    if let Some(feeder) = state.live().get(&id).cloned() {
+                        tracing::info!(interview = %id, "finish asked on another node");
+                        feeder.end();
+                    }
+                }
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "finish requests could not be read"),
+            Err(_) => {}
+        }
+    }
+}
+
 /// Renews this node's capture leases every third of a lease, and stops the captures of any
 /// node whose lease lapsed (it died), keeping every acknowledged segment.
 async fn keep_leases(app: Arc<Kiroku>) {

@@ -196,3 +196,92 @@ async fn finish_sent_to_one_node_ends_the_stream_the_other_node_holds() {
     assert!(shown["segments"].as_array().unwrap().len() >= acked.len());
     drop(b);
 }
+
+/// Two nodes both run their delivery loops over one outbox: each `recording.ready` reaches
+/// the recruiter's webhook exactly once, whichever node sends it (a node claims a recipient
+/// in the catalog before it sends that recipient's deliveries).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_delivery_is_sent_once_while_two_nodes_run_their_delivery_loops() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let candidate = cli::recorded_candidate(data, "applicant-d");
+    cli::grant(
+        data,
+        &candidate,
+        "share.recording",
+        &["--recipient", "acme", "--reference", "form-2026-0031"],
+    );
+    let key = cli::run(data, &["recruiter", "rotate", "acme"]);
+    // The recruiter's endpoint: every body it receives.
+    let got: std::sync::Arc<std::sync::Mutex<Vec<Value>>> = Default::default();
+    let seen = got.clone();
+    let hook = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let seen = seen.clone();
+            async move {
+                seen.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap());
+                // Slow enough that both nodes see the delivery due meanwhile.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, hook).await.unwrap() });
+    let start = |port| {
+        let mut cmd = cli::kiroku_cmd(data);
+        cmd.env("KIROKU_SERVICE_TOKEN", SERVICE)
+            .env("KIROKU_WEBHOOKS__ALLOW_PRIVATE_ADDRESSES", "true");
+        Served::start(cmd, port)
+    };
+    let (a, b) = (start(free_port()), start(free_port()));
+    let r = reqwest::Client::new()
+        .put(format!("{}/v1/recruiter/webhook", a.base()))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"url": hook_url}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Five interviews finish; each queues one recording.ready in the shared outbox.
+    let mut interviews = Vec::new();
+    for _ in 0..5 {
+        interviews.push(cli::run(
+            data,
+            &[
+                "ingest",
+                "--candidate",
+                &candidate,
+                "--recruiter",
+                "acme",
+                "fixtures/audio-opus.ogg",
+            ],
+        ));
+    }
+    let ready = |got: &[Value]| -> Vec<String> {
+        got.iter()
+            .filter(|v| v["type"] == "recording.ready")
+            .map(|v| v["interview_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while ready(&got.lock().unwrap()).len() < interviews.len() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not all delivered: {:?}",
+            got.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Both loops keep running a while longer: nothing is sent twice.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut delivered = ready(&got.lock().unwrap());
+    delivered.sort();
+    interviews.sort();
+    assert_eq!(delivered, interviews, "each recording.ready exactly once");
+    drop((a, b));
+}

@@ -204,6 +204,13 @@ pub(super) const STEPS: &[&str] = &[
      ALTER TABLE interviews ADD COLUMN lease_until INTEGER;",
     // `finish` asked on a node that does not hold the stream: the node that does sees it.
     "ALTER TABLE interviews ADD COLUMN finish_requested_at TEXT;",
+    // Work one node at a time does, and which node holds it until when: a recipient's
+    // deliveries (`deliveries:<handle>`: each sent once, in order), the hourly sweeps.
+    "CREATE TABLE claims (
+        what TEXT PRIMARY KEY,
+        node TEXT NOT NULL,
+        until INTEGER NOT NULL
+     );",
 ];
 
 pub fn run(conn: &Connection) -> Result<(), CatalogError> {

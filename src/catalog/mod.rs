@@ -4,6 +4,7 @@
 //! One connection behind a mutex: every statement is short, and writes use `synchronous=FULL`
 //! so that a segment row is durable before the segment is acknowledged.
 
+mod claims;
 mod ledger;
 mod migrations;
 mod recruiters;

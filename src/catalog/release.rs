@@ -146,6 +146,18 @@ impl Catalog {
         )
     }
 
+    /// One recipient's deliveries due at `now`, oldest first.
+    pub fn due_deliveries_of(
+        &self,
+        to: &RecruiterHandle,
+        now: i64,
+    ) -> Result<Vec<OutboxRow>, CatalogError> {
+        self.outbox_where(
+            "state = ?1 AND next_at <= ?2 AND handle = ?3",
+            params![OutboxState::Pending, now, to.to_string()],
+        )
+    }
+
     /// Every delivery, oldest first (for operators).
     pub fn deliveries(&self) -> Result<Vec<OutboxRow>, CatalogError> {
         self.outbox_where("TRUE", params![])

@@ -62,15 +62,15 @@ pub async fn run(app: Arc<Kiroku>) {
         };
         match due {
             Ok(Ok(rows)) => {
-                for (to, rows) in by_recipient(rows) {
+                for to in recipients(rows) {
                     // None: its earlier deliveries are still being attempted.
-                    let Some(turn) = busy.take(to) else { continue };
+                    let Some(turn) = busy.take(to.clone()) else {
+                        continue;
+                    };
                     let (app, client) = (app.clone(), client.clone());
                     in_flight.spawn(async move {
                         let _turn = turn;
-                        for row in rows.into_iter().take_while(|_| !app.is_shutting_down()) {
-                            attempt(&app, &client, row).await;
-                        }
+                        send_claimed(&app, &client, &to).await;
                     });
                 }
             }
@@ -84,6 +84,51 @@ pub async fn run(app: Arc<Kiroku>) {
         }
     }
     while in_flight.join_next().await.is_some() {}
+}
+
+/// Sends a recipient's due deliveries in order, under this node's claim on that recipient in
+/// the catalog: with several nodes on one catalog each delivery goes out once. The claim
+/// outlasts one attempt and is renewed before each; the rows are read after it is won, so
+/// none another node has just sent is sent again.
+async fn send_claimed(app: &Arc<Kiroku>, client: &reqwest::Client, to: &RecruiterHandle) {
+    let hold = app.config.webhooks.timeout_seconds as i64 + 30;
+    let claim = |app: Arc<Kiroku>, to: RecruiterHandle| async move {
+        tokio::task::spawn_blocking(move || {
+            let now = crate::util::now_unix();
+            app.catalog
+                .claim(&format!("deliveries:{to}"), &app.node, now, now + hold)
+        })
+        .await
+    };
+    if !matches!(claim(app.clone(), to.clone()).await, Ok(Ok(true))) {
+        return; // another node is sending them
+    }
+    let rows = {
+        let (app, to) = (app.clone(), to.clone());
+        tokio::task::spawn_blocking(move || {
+            app.catalog.due_deliveries_of(&to, crate::util::now_unix())
+        })
+        .await
+    };
+    if let Ok(Ok(rows)) = rows {
+        for row in rows {
+            if app.is_shutting_down()
+                || !matches!(claim(app.clone(), to.clone()).await, Ok(Ok(true)))
+            {
+                break;
+            }
+            attempt(app, client, row).await;
+        }
+    }
+    let (app, to) = (app.clone(), to.clone());
+    let released = tokio::task::spawn_blocking(move || {
+        app.catalog
+            .release_claim(&format!("deliveries:{to}"), &app.node)
+    })
+    .await;
+    if let Ok(Err(e)) = released {
+        tracing::error!(error = %e, "a delivery claim could not be given up; it lapses by itself");
+    }
 }
 
 /// The recipients whose deliveries are being attempted now.
@@ -107,16 +152,15 @@ impl Drop for Turn {
     }
 }
 
-/// Due deliveries grouped by recipient, each group in its original (oldest first) order.
-fn by_recipient(rows: Vec<OutboxRow>) -> Vec<(RecruiterHandle, Vec<OutboxRow>)> {
-    let mut groups: Vec<(RecruiterHandle, Vec<OutboxRow>)> = Vec::new();
+/// The recipients of due deliveries, each once, in the order of their oldest delivery.
+fn recipients(rows: Vec<OutboxRow>) -> Vec<RecruiterHandle> {
+    let mut out: Vec<RecruiterHandle> = Vec::new();
     for row in rows {
-        match groups.iter_mut().find(|(to, _)| *to == row.recruiter) {
-            Some((_, list)) => list.push(row),
-            None => groups.push((row.recruiter.clone(), vec![row])),
+        if !out.contains(&row.recruiter) {
+            out.push(row.recruiter);
         }
     }
-    groups
+    out
 }
 
 /// One attempt at one delivery.

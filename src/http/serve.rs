@@ -214,6 +214,21 @@ async fn keep_leases(app: Arc<Kiroku>) {
 
 async fn sweep_hourly(app: Arc<Kiroku>) {
     loop {
+        // One node an hour does the sweeps: the claim is kept, not given up, so the others
+        // skip them until it lapses.
+        let a = app.clone();
+        let mine = tokio::task::spawn_blocking(move || {
+            let now = crate::util::now_unix();
+            a.catalog.claim("sweeps:hourly", &a.node, now, now + 3500)
+        })
+        .await;
+        if !matches!(mine, Ok(Ok(true))) {
+            tokio::select! {
+                _ = app.stopped() => return,
+                _ = tokio::time::sleep(std::time::Duration::from_secs(600)) => {}
+            }
+            continue;
+        }
         let a = app.clone();
         let swept = tokio::task::spawn_blocking(move || {
             crate::subject::sweep(&a, crate::util::now_unix(), false)

@@ -283,5 +283,97 @@ async fn each_delivery_is_sent_once_while_two_nodes_run_their_delivery_loops() {
     delivered.sort();
     interviews.sort();
     assert_eq!(delivered, interviews, "each recording.ready exactly once");
+    // The recruiter pulls from either node: the same bytes.
+    let mut pulled = Vec::new();
+    for node in [&a, &b] {
+        let r = reqwest::Client::new()
+            .get(format!(
+                "{}/v1/recruiter/interviews/{}/recording",
+                node.base(),
+                interviews[0]
+            ))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        pulled.push(r.bytes().await.unwrap());
+    }
+    assert!(!pulled[0].is_empty());
+    assert_eq!(pulled[0], pulled[1]);
     drop((a, b));
+}
+
+/// A withdrawal of `record` sent to node A stops the stream node B holds at its next segment
+/// boundary, as a withdrawal on B itself would: close 4403, `consent_withdrawn`, the
+/// segments acknowledged before kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withdrawal_sent_to_one_node_stops_the_stream_the_other_node_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let candidate = cli::recorded_candidate(data, "applicant-w");
+    let a = node(data, free_port());
+    let b_port = free_port();
+    let b = node(data, b_port);
+    let http = reqwest::Client::new();
+    let created: Value = http
+        .post(format!("{}/v1/interviews", a.base()))
+        .bearer_auth(SERVICE)
+        .json(&serde_json::json!({"candidate": candidate, "recruiter": "acme"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["interview_id"].as_str().unwrap().to_string();
+    let url = format!(
+        "ws://127.0.0.1:{b_port}/v1/interviews/{id}/stream?token={}",
+        created["ingest_token"].as_str().unwrap()
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let media = common::fixtures::read("interview-vp8-opus.webm");
+    let mut chunks = media.chunks(4_096);
+    let mut acked = Vec::new();
+    send(&mut ws, &mut chunks, 2, &mut acked).await;
+
+    let consents = get(&a, &format!("/v1/candidates/{candidate}/consents")).await;
+    let record = consents["current"][0]["consent_id"].as_str().unwrap();
+    let r = http
+        .post(format!(
+            "{}/v1/candidates/{candidate}/consents/{record}/withdraw",
+            a.base()
+        ))
+        .bearer_auth(SERVICE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Node B meets the withdrawal at its next boundary.
+    let mut ended = None;
+    'feed: for chunk in chunks {
+        if ws.send(Message::binary(chunk.to_vec())).await.is_err() {
+            break;
+        }
+        while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(20), ws.next()).await {
+            match m {
+                Ok(Message::Text(t)) => {
+                    let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                    if v["type"] == "capture.ended" {
+                        ended = Some(v);
+                        break 'feed;
+                    }
+                }
+                Ok(Message::Close(_)) | Err(_) => break 'feed,
+                _ => {}
+            }
+        }
+    }
+    let ended = ended.expect("node B ended the stream with capture.ended");
+    assert_eq!(ended["error"], "consent_withdrawn", "{ended}");
+    let shown = get(&a, &format!("/v1/interviews/{id}")).await;
+    assert_eq!(shown["state"], "stopped", "{shown}");
+    let kept = shown["segments"].as_array().unwrap().len();
+    assert!(kept >= acked.len(), "{shown}");
+    drop(b);
 }

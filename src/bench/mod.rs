@@ -66,6 +66,94 @@ pub fn run(
         .ok_or("bench media: the analyzer bench reads WebM, Matroska or MP4")?;
     analyzer(app, &bytes, container, rounds)?;
     key_rotation(app, 10_000)?;
+    catalog_hot_path(app, &c, 2_000)?;
+    Ok(())
+}
+
+/// The capture's hot path in the catalog: a segment's row and its audit entry, `n` times,
+/// against the same row inserted into a bare SQLite table with the catalog's settings (WAL,
+/// `synchronous=FULL`) and nothing else. The figure issue 15 compares with PostgreSQL.
+fn catalog_hot_path(
+    app: &Arc<Kiroku>,
+    c: &CandidateId,
+    n: u32,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let bench = RecruiterHandle::parse("bench")?;
+    let created = capture::create_interview(app, c, &bench, None, "video/webm")?;
+    let interview = created.interview_id;
+    let row = |index: u32| crate::catalog::SegmentRow {
+        interview,
+        index,
+        object_key: crate::store::ObjectKey::segment(c, &interview, index),
+        media_kind: crate::vocab::MediaKind::VideoAudio,
+        plain_len: 65_536,
+        sealed_len: 65_600,
+        start_ns: u64::from(index) * 4_000_000_000,
+        end_ns: u64::from(index + 1) * 4_000_000_000,
+        starts_on_keyframe: true,
+        is_final: false,
+        commitment: [7; 32],
+        tags: serde_json::json!({"consent_scopes": ["record"], "region": "jp"}),
+        stored_at: crate::util::now_rfc3339(),
+    };
+    let t = Instant::now();
+    for index in 0..n {
+        let r = row(index);
+        app.catalog.insert_segment(&r)?;
+        app.audit.record(
+            crate::audit::Event::SegmentStored {
+                interview,
+                candidate: *c,
+                segment: index,
+                commitment: hex::encode(r.commitment),
+                region: RegionId::parse("jp")?,
+            },
+            &Actor::System,
+        )?;
+    }
+    let ours = f64::from(n) / t.elapsed().as_secs_f64();
+    let path = app.data_dir().join("bench-bare.db");
+    let _ = std::fs::remove_file(&path);
+    let bare = rusqlite::Connection::open(&path)?;
+    bare.pragma_update(None, "journal_mode", "WAL")?;
+    bare.pragma_update(None, "synchronous", "FULL")?;
+    bare.execute_batch(
+        "CREATE TABLE segments (interview_id TEXT, idx INTEGER, object_key TEXT, media_kind TEXT,
+            plain_len INTEGER, sealed_len INTEGER, start_ns INTEGER, end_ns INTEGER,
+            keyframe INTEGER, is_final INTEGER, commitment BLOB, tags TEXT, stored_at TEXT,
+            PRIMARY KEY (interview_id, idx))",
+    )?;
+    let t = Instant::now();
+    for index in 0..n {
+        let r = row(index);
+        bare.execute(
+            "INSERT INTO segments VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            rusqlite::params![
+                r.interview.to_string(),
+                r.index,
+                r.object_key.as_str(),
+                r.media_kind.as_str(),
+                r.plain_len as i64,
+                r.sealed_len as i64,
+                r.start_ns as i64,
+                r.end_ns as i64,
+                r.starts_on_keyframe,
+                r.is_final,
+                &r.commitment[..],
+                r.tags.to_string(),
+                r.stored_at
+            ],
+        )?;
+    }
+    let raw = f64::from(n) / t.elapsed().as_secs_f64();
+    drop(bare);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    println!(
+        "catalog hot path (SQLite): {n} segment rows with their audit entries at {ours:.0}/s; bare SQLite insert (WAL, synchronous=FULL) {raw:.0}/s; ratio {:.3}",
+        ours / raw
+    );
     Ok(())
 }
 

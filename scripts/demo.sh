@@ -82,7 +82,8 @@ LINK=$(curl -sf -X POST "http://$ADDR/v1/candidates/$CANDIDATE/sessions" -H "Aut
   python3 -c 'import json,sys; print(json.load(sys.stdin)["path"])')
 JAR=$(mktemp)   # 0600: it holds the candidate's session
 trap 'kill $SERVER 2>/dev/null || true; rm -f "$JAR"' EXIT
-curl -sf -c "$JAR" -o /dev/null "http://$ADDR$LINK"
+# The link's page spends nothing (a mail scanner may fetch it); its button POSTs to it.
+curl -sf -X POST -c "$JAR" -o /dev/null "http://$ADDR$LINK"
 CSRF=$(curl -sf -b "$JAR" "http://$ADDR/v1/session" | python3 -c 'import json,sys; print(json.load(sys.stdin)["csrf"])')
 echo "the candidate's own pages: http://$ADDR/pages/interview.html and /pages/privacy.html"
 GRANT=$(curl -sf -X POST "http://$ADDR/v1/me/consents" -b "$JAR" -H "X-CSRF-Token: $CSRF" \

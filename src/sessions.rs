@@ -138,6 +138,22 @@ pub fn candidate_link(
     Ok(issued)
 }
 
+/// Whether a candidate link would open now (unspent, unexpired), without spending it: the
+/// link's page asks before it offers to continue.
+pub fn link_standing(app: &Kiroku, link_token: &str) -> Result<(), SessionError> {
+    let link = app
+        .catalog
+        .session(&crate::util::secret::token_hash(link_token))?
+        .ok_or(SessionError::LinkSpent)?;
+    let open = link.kind == SessionKind::CandidateLink
+        && link.used_at.is_none()
+        && link.expires_at > crate::util::now_unix();
+    if !open {
+        return Err(SessionError::LinkSpent);
+    }
+    Ok(())
+}
+
 /// Opens a candidate link (once): the candidate's session.
 pub fn open_link(app: &Kiroku, link_token: &str) -> Result<Issued, SessionError> {
     let hash = crate::util::secret::token_hash(link_token);

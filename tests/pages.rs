@@ -94,7 +94,22 @@ async fn a_candidate_link_opens_once_into_a_session_that_grants_for_that_candida
     assert_eq!(st, 201, "{v}");
     assert!(v["url"].as_str().unwrap().starts_with(&s.base));
     let link = v["path"].as_str().unwrap().to_string();
-    let (st, headers, _) = s.raw("GET", &link, As::Nobody, None, &[]).await;
+    // Fetching the link (a mail scanner, a preview) spends nothing: it is a page whose
+    // button opens the session.
+    for _ in 0..2 {
+        let (st, h, body) = s.raw("GET", &link, As::Nobody, None, &[]).await;
+        assert_eq!(st, 200);
+        assert!(h.get("set-cookie").is_none());
+        assert!(
+            h["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("script-src 'self'")
+        );
+        let html = String::from_utf8(body).unwrap();
+        assert!(html.contains(&format!("action=\"{link}\"")), "{html}");
+    }
+    let (st, headers, _) = s.raw("POST", &link, As::Nobody, None, &[]).await;
     assert_eq!(st, 303);
     assert_eq!(headers["location"], "/pages/interview.html");
     let set = headers["set-cookie"].to_str().unwrap();
@@ -104,12 +119,16 @@ async fn a_candidate_link_opens_once_into_a_session_that_grants_for_that_candida
     );
     let me = s.page_session(&headers).await;
     // The link is spent: a second opening (another tab, a forwarded mail) gets nothing.
-    let (st, _, body) = s.raw("GET", &link, As::Nobody, None, &[]).await;
-    assert_eq!(st, 410);
-    assert_eq!(
-        serde_json::from_slice::<Value>(&body).unwrap()["error"],
-        "link_spent"
-    );
+    for method in ["POST", "GET"] {
+        let (st, _, body) = s.raw(method, &link, As::Nobody, None, &[]).await;
+        assert_eq!(st, 410, "{method}");
+        assert_eq!(
+            serde_json::from_slice::<Value>(&body).unwrap()["error"],
+            "link_spent"
+        );
+    }
+    let (st, _, _) = s.raw("GET", "/c/%3Cscript%3E", As::Nobody, None, &[]).await;
+    assert_eq!(st, 410, "no such link, and nothing of it echoed");
 
     let (st, v) = s.call("GET", "/v1/session", As::Page(&me), None).await;
     assert_eq!((st, v["kind"].as_str()), (200, Some("candidate")));
@@ -230,7 +249,7 @@ async fn an_expired_link_and_an_erased_candidates_session_open_nothing() {
         .await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let (st, _, _) = s
-        .raw("GET", v["path"].as_str().unwrap(), As::Nobody, None, &[])
+        .raw("POST", v["path"].as_str().unwrap(), As::Nobody, None, &[])
         .await;
     assert_eq!(st, 410);
     let me = s.candidate_session(&c, None).await;

@@ -39,6 +39,19 @@ async fn ready() -> (Server, String, String) {
     (s, v["candidate_id"].as_str().unwrap().to_string(), key)
 }
 
+/// Opens a candidate link as the candidate does: its page, then its button; waits for the
+/// interview page.
+async fn open_link(b: &Browser, base: &str, link: &str) {
+    b.go(&format!("{base}{link}")).await;
+    b.click("#continue").await;
+    b.wait_for(
+        "the interview page",
+        "location.pathname === '/pages/interview.html' && document.readyState === 'complete'",
+        Duration::from_secs(20),
+    )
+    .await;
+}
+
 /// On the interview page: ticks the first `n` purposes and gives consent; waits for the
 /// receipts.
 async fn consent(b: &Browser, n: usize) {
@@ -144,13 +157,12 @@ async fn a_candidate_records_shares_and_withdraws_and_the_recruiter_sees_each_st
     let media_dir = tempfile::tempdir().unwrap();
     let media = fake_media(media_dir.path());
     let candidate = Browser::start(&media).await;
-    candidate
-        .go(&format!(
-            "{}{}",
-            s.base,
-            s.candidate_link(&c, Some("acme")).await
-        ))
-        .await;
+    open_link(
+        &candidate,
+        &s.base,
+        &s.candidate_link(&c, Some("acme")).await,
+    )
+    .await;
     assert!(
         candidate
             .eval("location.pathname")
@@ -307,12 +319,7 @@ async fn a_connection_dropped_mid_recording_loses_nothing_and_leaves_no_gap() {
     let media_dir = tempfile::tempdir().unwrap();
     let media = fake_media(media_dir.path());
     let b = Browser::start(&media).await;
-    b.go(&format!(
-        "{}{}",
-        hop.base,
-        s.candidate_link(&c, Some("acme")).await
-    ))
-    .await;
+    open_link(&b, &hop.base, &s.candidate_link(&c, Some("acme")).await).await;
     consent(&b, 1).await;
     let rec = record(&b, 10, async || {
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -363,12 +370,7 @@ async fn every_page_loads_in_japanese_and_english_without_an_error_or_a_csp_viol
     let media_dir = tempfile::tempdir().unwrap();
     let media = fake_media(media_dir.path());
     let b = Browser::start(&media).await;
-    b.go(&format!(
-        "{}{}",
-        s.base,
-        s.candidate_link(&c, Some("acme")).await
-    ))
-    .await;
+    open_link(&b, &s.base, &s.candidate_link(&c, Some("acme")).await).await;
     let console = Browser::start(&media).await;
     console.go(&format!("{}/pages/console.html", s.base)).await;
     console.type_into("#token", server::OPERATOR).await;

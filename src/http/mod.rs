@@ -16,7 +16,7 @@
 //! | `GET /v1/recruiter/interviews/{id}` (what would be released now, and why not) | a recruiter's API key or viewer session |
 //! | `GET /v1/links/{token}` | the recruiter a download link was delivered to, with its API key |
 //! | `POST /v1/candidates/{id}/sessions` (a candidate's single-use link) | service token |
-//! | `GET /c/{token}` (opens the link: session cookie, 303 to the page) | the link itself |
+//! | `GET /c/{token}` (the link's page, spends nothing), `POST /c/{token}` (opens it: session cookie, 303 to the page) | the link itself |
 //! | `GET /v1/me`, `POST /v1/me/consents`, `POST /v1/me/consents/{consent_id}/withdraw`, `GET /v1/me/consents/{consent_id}/receipt`, `POST /v1/me/interviews`, `POST /v1/me/requests` | the candidate's session (CSRF on POST) |
 //! | `POST /v1/session/recruiter`, `POST /v1/session/operator` (sign-in), `GET /v1/session`, `POST /v1/session/logout` | the API key or operator token; then the session |
 //! | `GET /pages/{file}`, `GET /` | anyone (the pages authenticate through the API) |

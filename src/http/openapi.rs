@@ -67,6 +67,7 @@ use super::{
         recruiters::set_webhook,
         recruiters::remove_webhook,
         sessions::candidate_link,
+        sessions::link_page,
         sessions::open_link,
         sessions::show,
         sessions::recruiter_sign_in,

@@ -18,6 +18,10 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
     style-src 'self'; img-src 'self' data:; media-src 'self' blob:; connect-src 'self'; \
     base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
+/// The page a candidate link shows (`GET /c/{token}`); `{action}` is the link itself, which
+/// its button POSTs to.
+pub const LINK_PAGE: &str = include_str!("../../web/link.html");
+
 /// Each file: its name under `/pages/`, its content type and its bytes.
 const FILES: &[(&str, &str, &str)] = &[
     (

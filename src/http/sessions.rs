@@ -21,7 +21,7 @@ use crate::sessions::Issued;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/candidates/{id}/sessions", post(candidate_link))
-        .route("/c/{token}", get(open_link))
+        .route("/c/{token}", get(link_page).post(open_link))
         .route("/v1/session", get(show))
         .route("/v1/session/recruiter", post(recruiter_sign_in))
         .route("/v1/session/operator", post(operator_sign_in))
@@ -97,10 +97,59 @@ fn cookie(app: &Kiroku, issued: &Issued) -> HeaderValue {
     .expect("a token is a valid header value")
 }
 
-/// `GET /c/{token}`: opens the link once, sets the session cookie and sends the candidate to
-/// their interview page (or `?to=privacy`, their privacy center).
+/// A link token as kiroku makes them (URL-safe base64); anything else is no link.
+fn plausible(token: &str) -> bool {
+    (16..=128).contains(&token.len())
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// `GET /c/{token}`: the link's page, which spends nothing: a mail scanner or a link
+/// preview that fetches the link leaves it for the candidate. Its one button POSTs to the
+/// same address.
 #[utoipa::path(
     get,
+    path = "/c/{token}",
+    tag = "sessions",
+    params(("token" = String, Path, description = "the single-use token")),
+    responses((status = 200, description = "a page whose button opens the session"), super::error::ErrorBody)
+)]
+async fn link_page(
+    State(s): State<AppState>,
+    Path(token): Path<String>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Result<Response, ApiError> {
+    if !plausible(&token) {
+        return Err(crate::sessions::SessionError::LinkSpent.into());
+    }
+    let app = s.app.clone();
+    let checked = token.clone();
+    blocking(move || crate::sessions::link_standing(&app, &checked)).await?;
+    let to = if query.as_deref() == Some("to=privacy") {
+        "?to=privacy"
+    } else {
+        ""
+    };
+    let html = super::pages::LINK_PAGE.replace("{action}", &format!("/c/{token}{to}"));
+    let mut r = axum::response::Html(html).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(super::pages::CONTENT_SECURITY_POLICY),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    Ok(r)
+}
+
+/// `POST /c/{token}`: opens the link once, sets the session cookie and sends the candidate to
+/// their interview page (or `?to=privacy`, their privacy center).
+#[utoipa::path(
+    post,
     path = "/c/{token}",
     tag = "sessions",
     params(("token" = String, Path, description = "the single-use token")),
@@ -111,7 +160,7 @@ async fn open_link(
     Path(token): Path<String>,
     axum::extract::RawQuery(query): axum::extract::RawQuery,
 ) -> Result<Response, ApiError> {
-    if token.len() > 128 {
+    if !plausible(&token) {
         return Err(crate::sessions::SessionError::LinkSpent.into());
     }
     let app = s.app.clone();

@@ -166,10 +166,10 @@ impl Server {
     }
 
     /// The candidate's own session, as their browser gets it: the front-end asks for a link,
-    /// the candidate opens it.
+    /// the candidate opens it and presses its button (a POST to the link).
     pub async fn candidate_session(&self, c: &str, recruiter: Option<&str>) -> PageSession {
         let link = self.candidate_link(c, recruiter).await;
-        let (st, headers, _) = self.raw("GET", &link, As::Nobody, None, &[]).await;
+        let (st, headers, _) = self.raw("POST", &link, As::Nobody, None, &[]).await;
         assert_eq!(st, 303, "opening the link sends the candidate on");
         self.page_session(&headers).await
     }

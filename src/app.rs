@@ -104,9 +104,9 @@ pub struct Kiroku {
     pub background: Background,
     /// One permit per interview that may be captured at once (`limits.max_concurrent_interviews`).
     capture_slots: Arc<tokio::sync::Semaphore>,
-    /// This node's name in capture leases: its host and the address it serves on (one process
-    /// at a time can hold an address, so a restart on it knows the old captures are dead).
-    pub node: String,
+    /// This process's name in capture leases and claims (see [`Kiroku::node`]).
+    node: std::sync::OnceLock<String>,
+    host: String,
     /// The interviews this process is capturing, whose leases it renews.
     live_here: std::sync::Mutex<std::collections::BTreeSet<InterviewId>>,
     /// Set once, when `serve` is asked to stop; the long-running loops watch it.
@@ -208,7 +208,8 @@ impl Kiroku {
             .unwrap_or_else(|_| "localhost".into());
         Ok(Arc::new(Kiroku {
             capture_slots: Arc::new(tokio::sync::Semaphore::new(slots)),
-            node: format!("{host}@{}", config.listen),
+            node: std::sync::OnceLock::new(),
+            host,
             live_here: Default::default(),
             signer,
             audit,
@@ -377,6 +378,30 @@ impl Kiroku {
 }
 
 impl Kiroku {
+    /// This process's name in capture leases and claims. `kiroku serve` is named by its host
+    /// and the address it serves ([`Kiroku::serve_as_address`]): one process at a time holds
+    /// an address, so a server restarted on it knows the captures under that name are dead.
+    /// Any other process (a command-line ingest) has a name of its own, `host/pid-random`,
+    /// that no restart claims.
+    pub fn node(&self) -> &str {
+        self.node.get_or_init(|| {
+            let tag: [u8; 4] = crate::util::secret::random_bytes().unwrap_or([0; 4]);
+            format!("{}/{}-{}", self.host, std::process::id(), hex::encode(tag))
+        })
+    }
+
+    /// Names this process by its host and serving address; called by `serve` before any
+    /// capture or claim.
+    pub fn serve_as_address(&self) {
+        let named = format!("{}@{}", self.host, self.config.listen);
+        if self.node.set(named).is_err() {
+            tracing::warn!(
+                node = self.node(),
+                "this process was named before it served"
+            );
+        }
+    }
+
     /// Until when a lease taken or renewed now holds.
     pub fn lease_until(&self) -> i64 {
         crate::util::now_unix() + self.config.server.capture_lease_seconds as i64
@@ -412,7 +437,7 @@ impl Kiroku {
             .copied()
             .collect();
         self.catalog
-            .renew_leases(&ids, &self.node, self.lease_until())
+            .renew_leases(&ids, self.node(), self.lease_until())
     }
 }
 

@@ -91,6 +91,8 @@ pub fn rotate(app: &Kiroku, h: &RecruiterHandle) -> Result<String, RecruiterErro
     let revoked = app
         .catalog
         .replace_recruiter_keys(h, Some((&key_id, &hash)))?;
+    // A session opened with a key now revoked ends with it.
+    app.catalog.delete_recruiter_sessions(h)?;
     app.audit.record_or_warn(
         Event::RecruiterKeyRotated {
             recruiter: h.clone(),

@@ -109,7 +109,26 @@ async fn a_candidate_link_opens_once_into_a_session_that_grants_for_that_candida
         let html = String::from_utf8(body).unwrap();
         assert!(html.contains(&format!("action=\"{link}\"")), "{html}");
     }
-    let (st, headers, _) = s.raw("POST", &link, As::Nobody, None, &[]).await;
+    // Another site's form cannot open it for the visitor (login CSRF); the link stays.
+    let (st, _, body) = s
+        .raw(
+            "POST",
+            &link,
+            As::Nobody,
+            None,
+            &[("sec-fetch-site", "cross-site")],
+        )
+        .await;
+    assert_eq!(st, 403, "{}", String::from_utf8_lossy(&body));
+    let (st, headers, _) = s
+        .raw(
+            "POST",
+            &link,
+            As::Nobody,
+            None,
+            &[("sec-fetch-site", "same-origin")],
+        )
+        .await;
     assert_eq!(st, 303);
     assert_eq!(headers["location"], "/pages/interview.html");
     let set = headers["set-cookie"].to_str().unwrap();
@@ -146,6 +165,17 @@ async fn a_candidate_link_opens_once_into_a_session_that_grants_for_that_candida
         )
         .await;
     assert_eq!(st, 201, "{v}");
+    // Only with the company the link names: a session cannot share with anyone else.
+    kiroku::recruiter::add(&s.app, &handle("globex"), None).unwrap();
+    let (st, refused) = s
+        .call(
+            "POST",
+            "/v1/me/consents",
+            As::Page(&me),
+            Some(json!({"scope": "share.recording", "recipient": "globex"})),
+        )
+        .await;
+    assert_eq!((st, refused["error"].as_str()), (403, Some("not_offered")));
     assert_eq!(v["event"]["method"], "web_form");
     assert_eq!(v["event"]["origin"], "kiroku-candidate-page");
     // The signed receipt says how and by whom it was given.
@@ -356,6 +386,16 @@ async fn a_recruiter_session_sees_its_own_interviews_and_the_reason_one_is_withh
     // A candidate's session is not a recruiter's.
     let (st, v) = s.call("GET", &status, As::Page(&me), None).await;
     assert_eq!((st, v["error"].as_str()), (403, Some("wrong_session")));
+    // A new key for acme signs out the sessions opened with the old one.
+    kiroku::recruiter::rotate(&s.app, &handle("acme")).unwrap();
+    let (st, _) = s
+        .call("GET", "/v1/recruiter/interviews", As::Page(&viewer), None)
+        .await;
+    assert_eq!(st, 401);
+    let acme = kiroku::recruiter::rotate(&s.app, &handle("acme")).unwrap();
+    let viewer = s
+        .sign_in("/v1/session/recruiter", json!({"api_key": acme}))
+        .await;
     // Revoking acme signs its people out.
     kiroku::recruiter::revoke(&s.app, &handle("acme")).unwrap();
     let (st, _) = s

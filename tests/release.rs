@@ -76,7 +76,8 @@ impl Server {
     async fn grant(&self, c: &str, body: Value) -> Value {
         let scope = body["scope"].as_str().unwrap_or_default();
         let (st, v) = if scope.starts_with("share.") || scope == "transfer" {
-            let me = self.candidate_session(c, None).await;
+            // A candidate's page offers sharing with the company its link names.
+            let me = self.candidate_session(c, body["recipient"].as_str()).await;
             self.call("POST", "/v1/me/consents", As::Page(&me), Some(body))
                 .await
         } else {

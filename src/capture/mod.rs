@@ -357,7 +357,7 @@ fn ingest_token(
 pub fn recover_interrupted(app: &Arc<Kiroku>) {
     let Ok(found) = app
         .catalog
-        .captures_to_recover(&app.node, crate::util::now_unix())
+        .captures_to_recover(app.node(), crate::util::now_unix())
     else {
         return;
     };
@@ -366,13 +366,14 @@ pub fn recover_interrupted(app: &Arc<Kiroku>) {
         if app.holds_lease(&id) {
             continue;
         }
-        let reason = if node.as_deref() == Some(app.node.as_str()) {
+        let reason = if node.as_deref() == Some(app.node()) {
             "kiroku_restarted"
         } else {
             "node_lost"
         };
-        match recover_one(app, &id, reason) {
-            Ok(()) => {
+        match recover_one(app, &id, node.as_deref(), reason) {
+            Ok(false) => {} // its node renewed or concluded it meanwhile
+            Ok(true) => {
                 tracing::warn!(interview = %id, reason, "an interrupted capture was stopped; stored segments kept")
             }
             Err(e) => {
@@ -382,8 +383,20 @@ pub fn recover_interrupted(app: &Arc<Kiroku>) {
     }
 }
 
-/// Writes the final manifest of an interrupted capture and marks it stopped with `reason`.
-fn recover_one(app: &Arc<Kiroku>, id: &InterviewId, reason: &str) -> Result<(), CaptureError> {
+/// Marks an interrupted capture stopped with `reason`, if it still is interrupted (one
+/// conditional statement), then writes its final manifest; false if it was not.
+fn recover_one(
+    app: &Arc<Kiroku>,
+    id: &InterviewId,
+    held_by: Option<&str>,
+    reason: &str,
+) -> Result<bool, CaptureError> {
+    let stopped =
+        app.catalog
+            .stop_interrupted(id, held_by, app.node(), crate::util::now_unix(), reason)?;
+    if !stopped {
+        return Ok(false);
+    }
     let row = interview_row(app, id)?;
     let (region, key) = app
         .interview_key(&row)?
@@ -395,9 +408,7 @@ fn recover_one(app: &Arc<Kiroku>, id: &InterviewId, reason: &str) -> Result<(), 
         .map(ManifestEntry::from_row)
         .collect();
     Manifest::new(&row, entries, Some(reason.into())).store(&key, &row, &region.store)?;
-    app.catalog
-        .end_interview(id, InterviewState::Stopped, Some(reason), row.bytes_in)?;
-    Ok(())
+    Ok(true)
 }
 
 fn new_token() -> Result<String, crate::util::secret::RandomFailed> {

@@ -293,13 +293,15 @@ impl Capture {
                 .take_capture_slot()
                 .ok_or(CaptureError::TooManyCaptures)?,
         };
+        // Held before the lease is written: a recovery pass of this process in between must
+        // see the capture as its own.
+        let lease = app.hold_lease(*interview);
         if !app
             .catalog
-            .start_capturing(interview, &app.node, app.lease_until())?
+            .start_capturing(interview, app.node(), app.lease_until())?
         {
             return Err(CaptureError::AlreadyStreamed);
         }
-        let lease = app.hold_lease(*interview);
         let target = Duration::from_secs_f64(app.config.segment.target_seconds);
         let built = match intake {
             Intake::Bytes(transport) if profile.direct && app.config.segment.direct_remux => {
@@ -846,7 +848,7 @@ impl Worker {
         if let Err(e) =
             self.app
                 .catalog
-                .renew_leases(&[self.row.id], &self.app.node, self.app.lease_until())
+                .renew_leases(&[self.row.id], self.app.node(), self.app.lease_until())
         {
             tracing::warn!(interview = %self.row.id, error = %e, "the capture lease could not be renewed");
         }

@@ -461,6 +461,35 @@ impl Catalog {
         Ok(())
     }
 
+    /// Stops a capture found interrupted, only if it still is: capturing, under the lease
+    /// `held_by` that was found, and that lease is `node`'s own or lapsed at `now`. False if a
+    /// live node renewed it or concluded it meanwhile (nothing is then touched).
+    pub fn stop_interrupted(
+        &self,
+        id: &InterviewId,
+        held_by: Option<&str>,
+        node: &str,
+        now: i64,
+        reason: &str,
+    ) -> Result<bool, CatalogError> {
+        let n = self.db().execute(
+            "UPDATE interviews SET state = ?2, end_reason = ?3, ended_at = ?4
+             WHERE id = ?1 AND state = ?5 AND lease_node IS ?6
+               AND (lease_node = ?7 OR lease_until IS NULL OR lease_until < ?8)",
+            params![
+                id.to_string(),
+                InterviewState::Stopped,
+                reason,
+                crate::util::now_rfc3339(),
+                InterviewState::Capturing,
+                held_by,
+                node,
+                now
+            ],
+        )?;
+        Ok(n == 1)
+    }
+
     /// Asks whichever node holds the capture of `id` to finish it; false if the interview
     /// is not being captured.
     pub fn request_finish(&self, id: &InterviewId) -> Result<bool, CatalogError> {

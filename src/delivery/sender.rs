@@ -96,7 +96,7 @@ async fn send_claimed(app: &Arc<Kiroku>, client: &reqwest::Client, to: &Recruite
         tokio::task::spawn_blocking(move || {
             let now = crate::util::now_unix();
             app.catalog
-                .claim(&format!("deliveries:{to}"), &app.node, now, now + hold)
+                .claim(&format!("deliveries:{to}"), app.node(), now, now + hold)
         })
         .await
     };
@@ -123,7 +123,7 @@ async fn send_claimed(app: &Arc<Kiroku>, client: &reqwest::Client, to: &Recruite
     let (app, to) = (app.clone(), to.clone());
     let released = tokio::task::spawn_blocking(move || {
         app.catalog
-            .release_claim(&format!("deliveries:{to}"), &app.node)
+            .release_claim(&format!("deliveries:{to}"), app.node())
     })
     .await;
     if let Ok(Err(e)) = released {

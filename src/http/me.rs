@@ -124,6 +124,7 @@ async fn grant(
     let StrictJson(b) = body?;
     let scope = Scope::parse(&b.scope, b.recipient.as_deref(), b.country.as_deref())
         .map_err(ConsentError::from)?;
+    let scope = offered_here(me.recruiter.as_ref(), scope)?;
     let request = GrantRequest {
         scope,
         notice: b.notice,
@@ -136,6 +137,25 @@ async fn grant(
     })
     .await?;
     Ok(super::candidates::granted(g))
+}
+
+/// A candidate's page offers sharing only with the company its link named: a session cannot
+/// be used to share with any other. (`transfer` is not limited so: it moves nothing to
+/// anyone by itself, and is also what storage abroad rests on.)
+fn offered_here(
+    recruiter: Option<&crate::ids::RecruiterHandle>,
+    scope: Scope,
+) -> Result<Scope, ApiError> {
+    match &scope {
+        Scope::ShareRecording(to) | Scope::ShareAnalysis(to) if Some(to) != recruiter => {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "not_offered",
+                "this page offers sharing only with the company the interview is for",
+            ))
+        }
+        _ => Ok(scope),
+    }
 }
 
 /// `POST /v1/me/consents/{consent_id}/withdraw`: one click, like granting.

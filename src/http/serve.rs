@@ -34,6 +34,8 @@ pub fn serve_blocking(app: Arc<Kiroku>) -> Result<(), std::io::Error> {
 
 async fn serve(app: Arc<Kiroku>) -> Result<(), std::io::Error> {
     let listener = tokio::net::TcpListener::bind(app.config.listen).await?;
+    // Holding the address, this process is the node of that name (see `Kiroku::node`).
+    app.serve_as_address();
     let addr = listener.local_addr()?;
     {
         let app = app.clone();
@@ -219,7 +221,7 @@ async fn sweep_hourly(app: Arc<Kiroku>) {
         let a = app.clone();
         let mine = tokio::task::spawn_blocking(move || {
             let now = crate::util::now_unix();
-            a.catalog.claim("sweeps:hourly", &a.node, now, now + 3500)
+            a.catalog.claim("sweeps:hourly", a.node(), now, now + 3500)
         })
         .await;
         if !matches!(mine, Ok(Ok(true))) {
@@ -243,6 +245,13 @@ async fn sweep_hourly(app: Arc<Kiroku>) {
                 )
             }
             Ok(Err(e)) => tracing::error!(error = %e, "retention sweep failed"),
+            _ => {}
+        }
+        let a = app.clone();
+        match tokio::task::spawn_blocking(move || a.catalog.sweep_sessions(crate::util::now_unix()))
+            .await
+        {
+            Ok(Err(e)) => tracing::error!(error = %e, "expired sessions could not be swept"),
             _ => {}
         }
         let a = app.clone();

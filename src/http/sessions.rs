@@ -143,6 +143,10 @@ async fn link_page(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     Ok(r)
 }
 
@@ -159,7 +163,20 @@ async fn open_link(
     State(s): State<AppState>,
     Path(token): Path<String>,
     axum::extract::RawQuery(query): axum::extract::RawQuery,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
+    // Only the link's own page may press its button: a form on another site must not swap
+    // a visitor into someone else's session (browsers say where a request came from).
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() != b"same-origin")
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cross_site",
+            "open the link itself; another site cannot open it for you",
+        ));
+    }
     if !plausible(&token) {
         return Err(crate::sessions::SessionError::LinkSpent.into());
     }

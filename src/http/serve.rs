@@ -248,11 +248,11 @@ async fn sweep_hourly(app: Arc<Kiroku>) {
             _ => {}
         }
         let a = app.clone();
-        match tokio::task::spawn_blocking(move || a.catalog.sweep_sessions(crate::util::now_unix()))
-            .await
-        {
-            Ok(Err(e)) => tracing::error!(error = %e, "expired sessions could not be swept"),
-            _ => {}
+        let swept =
+            tokio::task::spawn_blocking(move || a.catalog.sweep_sessions(crate::util::now_unix()))
+                .await;
+        if let Ok(Err(e)) = swept {
+            tracing::error!(error = %e, "expired sessions could not be swept");
         }
         let a = app.clone();
         match tokio::task::spawn_blocking(move || crate::subject::keys::rotate_due(&a)).await {

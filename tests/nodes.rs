@@ -38,6 +38,35 @@ async fn get(node: &Served, path: &str) -> Value {
         .unwrap()
 }
 
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// An interview for `candidate` created on node `created_on` and streamed to the node on
+/// port `streamed_to`: its id and the open socket.
+async fn stream_between(
+    candidate: &str,
+    created_on: &Served,
+    streamed_to: u16,
+) -> (String, Socket) {
+    let created: Value = reqwest::Client::new()
+        .post(format!("{}/v1/interviews", created_on.base()))
+        .bearer_auth(SERVICE)
+        .json(&serde_json::json!({"candidate": candidate, "recruiter": "acme"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["interview_id"].as_str().unwrap().to_string();
+    let url = format!(
+        "ws://127.0.0.1:{streamed_to}/v1/interviews/{id}/stream?token={}",
+        created["ingest_token"].as_str().unwrap()
+    );
+    let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    (id, ws)
+}
+
 /// Sends `chunks` on the socket, collecting the indexes of the segments acknowledged.
 async fn send<S>(
     ws: &mut S,
@@ -74,22 +103,7 @@ async fn a_node_killed_mid_stream_leaves_its_capture_to_the_other_node_after_the
     let mut b = node(data, b_port);
 
     // Created on node A, streamed to node B.
-    let created: Value = reqwest::Client::new()
-        .post(format!("{}/v1/interviews", a.base()))
-        .bearer_auth(SERVICE)
-        .json(&serde_json::json!({"candidate": candidate, "recruiter": "acme"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["interview_id"].as_str().unwrap().to_string();
-    let url = format!(
-        "ws://127.0.0.1:{b_port}/v1/interviews/{id}/stream?token={}",
-        created["ingest_token"].as_str().unwrap()
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let (id, mut ws) = stream_between(&candidate, &a, b_port).await;
     let media = common::fixtures::read("interview-vp8-opus.webm");
     let mut chunks = media.chunks(4_096);
     let mut acked = Vec::new();
@@ -146,22 +160,7 @@ async fn finish_sent_to_one_node_ends_the_stream_the_other_node_holds() {
     let b_port = free_port();
     let b = node(data, b_port);
     let http = reqwest::Client::new();
-    let created: Value = http
-        .post(format!("{}/v1/interviews", b.base()))
-        .bearer_auth(SERVICE)
-        .json(&serde_json::json!({"candidate": candidate, "recruiter": "acme"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["interview_id"].as_str().unwrap().to_string();
-    let url = format!(
-        "ws://127.0.0.1:{b_port}/v1/interviews/{id}/stream?token={}",
-        created["ingest_token"].as_str().unwrap()
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let (id, mut ws) = stream_between(&candidate, &b, b_port).await;
     let media = common::fixtures::read("interview-vp8-opus.webm");
     let mut chunks = media.chunks(4_096);
     let mut acked = Vec::new();
@@ -316,22 +315,7 @@ async fn a_withdrawal_sent_to_one_node_stops_the_stream_the_other_node_holds() {
     let b_port = free_port();
     let b = node(data, b_port);
     let http = reqwest::Client::new();
-    let created: Value = http
-        .post(format!("{}/v1/interviews", a.base()))
-        .bearer_auth(SERVICE)
-        .json(&serde_json::json!({"candidate": candidate, "recruiter": "acme"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["interview_id"].as_str().unwrap().to_string();
-    let url = format!(
-        "ws://127.0.0.1:{b_port}/v1/interviews/{id}/stream?token={}",
-        created["ingest_token"].as_str().unwrap()
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let (id, mut ws) = stream_between(&candidate, &a, b_port).await;
     let media = common::fixtures::read("interview-vp8-opus.webm");
     let mut chunks = media.chunks(4_096);
     let mut acked = Vec::new();

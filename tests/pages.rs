@@ -501,3 +501,54 @@ async fn every_page_is_served_under_a_strict_content_security_policy_with_no_inl
         .await;
     assert_eq!(st, 404, "{}", String::from_utf8_lossy(&body));
 }
+
+/// The candidate's own interview and requests refuse what their page cannot mean: an
+/// interview when the link named no company (409 `no_recruiter`), a request of a kind that
+/// does not exist (400), neither recording anything.
+#[tokio::test]
+async fn a_candidate_session_refuses_an_interview_without_a_company_and_an_unknown_request() {
+    let (s, c) = ready().await;
+    common::candidates::grant(
+        &s.app,
+        &kiroku::ids::CandidateId::parse(&c).unwrap(),
+        Scope::Record,
+    );
+    let alone = s.candidate_session(&c, None).await;
+    let (st, v) = s
+        .call(
+            "POST",
+            "/v1/me/interviews",
+            As::Page(&alone),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (409, Some("no_recruiter")),
+        "{v}"
+    );
+    let (st, _) = s
+        .call(
+            "POST",
+            "/v1/me/requests",
+            As::Page(&alone),
+            Some(json!({"kind": "everything"})),
+        )
+        .await;
+    assert_eq!(st, 400);
+    let (_, me) = s.call("GET", "/v1/me", As::Page(&alone), None).await;
+    assert_eq!(me["interviews"], json!([]));
+    assert_eq!(me["requests"], json!([]));
+    // With the company named, the page gets an interview and its tokens.
+    let with_acme = s.candidate_session(&c, Some("acme")).await;
+    let (st, v) = s
+        .call(
+            "POST",
+            "/v1/me/interviews",
+            As::Page(&with_acme),
+            Some(json!({"content_type": "video/webm"})),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    assert!(v["ingest_token"].is_string() && v["resume_token"].is_string());
+}

@@ -380,6 +380,7 @@ impl Capture {
                 origin_ns: None,
             }),
             transfer,
+            lease_renewed: std::cell::Cell::new(std::time::Instant::now()),
         };
         let span = tracing::info_span!("interview", interview = %interview);
         let thread = std::thread::Builder::new()
@@ -651,6 +652,8 @@ struct Worker {
     /// The region's country when it is not the candidate's home: the `transfer` scope for it
     /// must stand at every segment boundary, as `record` must.
     transfer: Option<Scope>,
+    /// When this capture last renewed its lease (set with it at the start).
+    lease_renewed: std::cell::Cell<std::time::Instant>,
 }
 
 /// The `transfer` scope an interview's storage rests on: `transfer:<region's country>` when
@@ -688,6 +691,25 @@ impl LiveClock {
 }
 
 impl Worker {
+    /// Renews this capture's lease once a third of it has passed, at a segment boundary: a
+    /// command-line ingest runs no heartbeat of its own, and a renewal on every segment would
+    /// add a synced write to each.
+    fn renew_lease_when_due(&self) {
+        let third =
+            std::time::Duration::from_secs(self.app.config.server.capture_lease_seconds) / 3;
+        if self.lease_renewed.get().elapsed() < third {
+            return;
+        }
+        self.lease_renewed.set(std::time::Instant::now());
+        if let Err(e) =
+            self.app
+                .catalog
+                .renew_leases(&[self.row.id], self.app.node(), self.app.lease_until())
+        {
+            tracing::warn!(interview = %self.row.id, error = %e, "the capture lease could not be renewed");
+        }
+    }
+
     /// Notes the recording's codecs in the catalog, once, as its first media segment comes:
     /// the demuxer has offered every stream by then. The interview's status tells from them
     /// which browsers may not play the recording.
@@ -843,15 +865,7 @@ impl Worker {
             stored_at: crate::util::now_rfc3339(),
         };
         self.app.catalog.insert_segment(&row)?;
-        // Each stored segment renews the node's claim (a command-line ingest runs no
-        // heartbeat of its own).
-        if let Err(e) =
-            self.app
-                .catalog
-                .renew_leases(&[self.row.id], self.app.node(), self.app.lease_until())
-        {
-            tracing::warn!(interview = %self.row.id, error = %e, "the capture lease could not be renewed");
-        }
+        self.renew_lease_when_due();
         // The segment is stored and catalogued: an audit failure is logged, never a reason to
         // withhold its acknowledgement.
         self.app.audit.record_or_warn(

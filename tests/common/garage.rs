@@ -190,18 +190,7 @@ impl Garage {
     }
 
     fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("server.log"))
-            .unwrap();
-        self.child = Some(
-            self.command(&["server"])
-                .stdout(Stdio::from(log.try_clone().unwrap()))
-                .stderr(Stdio::from(log))
-                .spawn()
-                .expect("garage starts"),
-        );
+        self.child = Some(spawn_server(&self.config(), self.dir.path()));
     }
 
     fn wait_for_s3(&self) {
@@ -230,6 +219,23 @@ impl Garage {
             spool_limit_bytes: 512 * 1024 * 1024,
         }
     }
+}
+
+/// `garage -c <config> server`, its output appended to `<dir>/server.log`.
+pub fn spawn_server(config: &Path, dir: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("server.log"))
+        .unwrap();
+    Command::new(binary())
+        .arg("-c")
+        .arg(config)
+        .arg("server")
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("garage starts")
 }
 
 impl Drop for Garage {

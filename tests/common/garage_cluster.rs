@@ -3,10 +3,10 @@
 //! stopped and started again to play losing a machine.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use super::garage::{KEY_ID, SECRET, binary, stable_port};
+use super::garage::{KEY_ID, SECRET, binary, spawn_server, stable_port};
 
 /// One node of the cluster.
 pub struct Node {
@@ -56,21 +56,7 @@ impl Node {
     /// Starts the node's server on its data.
     pub fn start(&mut self) {
         assert!(self.child.is_none(), "already running");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("server.log"))
-            .unwrap();
-        self.child = Some(
-            Command::new(binary())
-                .arg("-c")
-                .arg(self.config())
-                .arg("server")
-                .stdout(Stdio::from(log.try_clone().unwrap()))
-                .stderr(Stdio::from(log))
-                .spawn()
-                .expect("garage starts"),
-        );
+        self.child = Some(spawn_server(&self.config(), self.dir.path()));
         self.retry(&["status"]);
     }
 

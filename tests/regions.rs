@@ -1196,8 +1196,9 @@ fn a_region_on_a_three_node_garage_cluster_keeps_recording_with_one_node_down() 
 
 /// A machine lost for good with acknowledged segments still in its spool: its `spool` folder,
 /// read back from its disk, is uploaded by `kiroku regions drain --from DIR` on another
-/// machine. Every object reaches the bucket, the folder empties, the interview exports; run
-/// again on a second copy of the folder, everything is found already in the bucket and kept.
+/// machine. Tried while the bucket is down, it takes nothing and fails; once the bucket is
+/// back every object reaches it, the folder empties, the interview exports; run again on a
+/// second copy of the folder, everything is found already in the bucket and kept.
 #[test]
 fn a_lost_machines_spool_is_uploaded_from_its_folder_by_regions_drain_from() {
     let mut jp = Garage::start("kiroku-jp");
@@ -1226,7 +1227,6 @@ fn a_lost_machines_spool_is_uploaded_from_its_folder_by_regions_drain_from() {
     copy_tree(&lost.join("spool"), &recovered);
     copy_tree(&lost.join("spool"), &second_copy);
     std::fs::remove_dir_all(lost.join("spool")).unwrap();
-    jp.resume();
 
     let other = root.path().join("other-machine");
     let cfg = config_file(
@@ -1242,6 +1242,20 @@ fn a_lost_machines_spool_is_uploaded_from_its_folder_by_regions_drain_from() {
             .output()
             .unwrap()
     };
+    // While the bucket is down, nothing is taken from the folder and the command says so.
+    let o = drain(&recovered);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("still to upload"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        common::files::walk(&recovered).len(),
+        common::files::walk(&second_copy).len(),
+        "the folder is whole"
+    );
+    jp.resume();
     // Before the recovery, the interview does not export: its objects are nowhere.
     let app = open();
     let err = kiroku::recording::rebuild(&app, &id).err().unwrap();

@@ -30,6 +30,16 @@ if ! command -v garage >/dev/null 2>&1; then
   echo "test: installing garage (cargo install garage --locked); this takes a while, once"
   cargo install garage --locked --quiet
 fi
+# The PostgreSQL catalog's tests run on a throwaway cluster on loopback (Debian's postgresql,
+# installed when missing), removed when this script ends.
+pg_dir=/tmp/kiroku-test-postgres
+pg_port=5439
+bash scripts/pg-cluster.sh start "$pg_dir" "$pg_port"
+trap 'bash scripts/pg-cluster.sh stop "$pg_dir"' EXIT
+export TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/postgres"
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
 cargo test --quiet 2>&1
+# The whole suite again, every test's catalog (and wrapped keys, and audit log) on PostgreSQL.
+echo "test: the whole suite again on the PostgreSQL catalog"
+TEST_CATALOG=postgres cargo test --quiet 2>&1

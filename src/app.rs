@@ -143,7 +143,10 @@ impl Kiroku {
             }
             .into());
         }
-        let catalog = Catalog::open(&data.join("catalog.db"))?;
+        let catalog = Catalog::open_at(&match &config.catalog {
+            Some(url) => crate::sqldb::Location::Postgres(url.clone()),
+            None => crate::sqldb::Location::Sqlite(data.join("catalog.db")),
+        })?;
         let mut regions = BTreeMap::new();
         for region in plan.regions.clone() {
             let store = match region.backend() {
@@ -161,8 +164,9 @@ impl Kiroku {
             };
             regions.insert(region.id.clone(), RegionRuntime { region, store });
         }
-        let keyring = crate::keyring::Keyring::open(
+        let keyring = crate::keyring::Keyring::open_in(
             &keys_dir(&config)?,
+            config.catalog.as_deref(),
             config.keys.pkcs11.as_ref(),
             &regions.keys().cloned().collect::<Vec<_>>(),
         )?;
@@ -185,20 +189,27 @@ impl Kiroku {
                     .into(),
             }));
         }
-        let anchor = crate::anchor::Anchor::start(&config.audit, &data.join("audit"))?;
-        let audit = Audit::open(
+        let policy = CheckpointPolicy {
+            every_entries: config.audit.checkpoint_every_entries,
+            every_seconds: config.audit.checkpoint_every_seconds,
+            publish_dir: config.audit.publish_dir.clone(),
+            sinks: Vec::new(),
+        };
+        // With the catalog on PostgreSQL, the audit log is there too: one chain for every node.
+        let mut audit = match &config.catalog {
+            Some(url) => Audit::open_shared(&data.join("audit"), url, signer.clone(), policy)?,
+            None => Audit::open(&data.join("audit"), signer.clone(), policy)?,
+        };
+        let anchor = crate::anchor::Anchor::start(
+            &config.audit,
             &data.join("audit"),
-            signer.clone(),
-            CheckpointPolicy {
-                every_entries: config.audit.checkpoint_every_entries,
-                every_seconds: config.audit.checkpoint_every_seconds,
-                publish_dir: config.audit.publish_dir.clone(),
-                sinks: anchor
-                    .iter()
-                    .map(|a| a.clone() as Arc<dyn crate::audit::CheckpointSink>)
-                    .collect(),
-            },
+            &audit.checkpoints_text()?,
         )?;
+        audit.add_sinks(
+            anchor
+                .iter()
+                .map(|a| a.clone() as Arc<dyn crate::audit::CheckpointSink>),
+        );
         let slots = config
             .limits
             .max_concurrent_interviews

@@ -34,12 +34,12 @@
 //! consent, anchor                   ledger, consent-state replay, decision point; audit
 //!                                   checkpoints published outside the data dir
 //! events, audit                     announcements; the audit log
-//! catalog                           SQLite: the typed rows
+//! catalog                           the typed rows (SQLite or PostgreSQL)
 //! store, segment, keyring           object stores; GStreamer; candidates' wrapped keys and
 //!                                   the epoch keys, outside the data dir
 //! seal, signing, config             AEAD; Ed25519; the operator's config
 //! vocab                             the records' words (scopes, items, outbox states…)
-//! ids, util                         identifiers; files, clock, secrets
+//! ids, util, sqldb                  identifiers; files, clock, secrets; SQLite or PostgreSQL
 //! metrics                           counters every module records into (as it logs)
 //! ```
 //!
@@ -61,7 +61,9 @@
 //! - [`store`]: object stores; accepts only sealed objects.
 //! - [`keyring`]: candidates' wrapped keys under rotating epoch keys, kept outside the data
 //!   dir, and the erasure ledger.
-//! - [`catalog`]: the SQLite database: candidates, interviews, segments, wrapped keys, consents.
+//! - [`catalog`]: the database of candidates, interviews, segments, consents, the outbox.
+//! - [`sqldb`]: one connection type over SQLite or PostgreSQL; statements and schema steps
+//!   written once.
 //! - [`consent`]: the consent ledger, receipts, and the release decision point.
 //! - [`placement`]: which region an interview's data lives in (home country, `transfer`).
 //! - [`recruiter`]: recruiting companies, their API keys and webhook endpoints.
@@ -119,6 +121,7 @@ pub mod seal;
 pub mod segment;
 pub mod sessions;
 pub mod signing;
+pub mod sqldb;
 pub mod store;
 pub mod subject;
 pub mod util;

@@ -277,11 +277,7 @@ fn a_withdrawal_of_analyze_stops_analysis_and_keeps_what_was_made_sealed() {
     // The capture itself went on to the end.
     assert_eq!(row.state, kiroku::catalog::InterviewState::Finished);
     let start = Instant::now();
-    let log = dir.path().join("audit/log.jsonl");
-    while !std::fs::read_to_string(&log)
-        .unwrap()
-        .contains("analysis.stopped")
-    {
+    while !common::audit::log(dir.path()).contains("analysis.stopped") {
         // Generous: on a loaded two-core machine a debug build analyses slowly.
         assert!(
             start.elapsed() < Duration::from_secs(120),
@@ -491,7 +487,7 @@ fn a_retention_sweep_deletes_expired_reports_and_renditions_and_keeps_the_rest()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap()
     };
-    let db = rusqlite::Connection::open(dir.path().join("catalog.db")).unwrap();
+    let db = common::postgres::catalog_db(dir.path());
     // Renditions ten days old (past 7), the whole report forty (past 30), the per-segment
     // reports ten (within 30).
     db.execute(

@@ -61,7 +61,7 @@ fn a_whole_interview_from_the_command_line_prints_ids_on_the_last_line_and_expor
         v["bytes"].as_u64().unwrap()
     );
     // Plaintext written out is recorded like a release.
-    let audit = std::fs::read_to_string(d.join("audit/log.jsonl")).unwrap();
+    let audit = common::audit::log(d);
     assert!(
         audit
             .lines()

@@ -183,7 +183,7 @@ async fn a_candidate_link_opens_once_into_a_session_that_grants_for_that_candida
     assert_eq!(receipt["kiroku"]["scope"], "share.recording:acme");
     assert_eq!(receipt["collectionMethod"], "web_form");
     assert_eq!(receipt["kiroku"]["origin"], "kiroku-candidate-page");
-    let audit = std::fs::read_to_string(s.data().join("audit/log.jsonl")).unwrap();
+    let audit = common::audit::log(s.data());
     assert!(
         audit
             .lines()
@@ -448,7 +448,7 @@ async fn the_operator_console_session_sees_the_candidates_rights_requests() {
         .call("GET", "/v1/admin/requests", As::Page(&me), None)
         .await;
     assert_eq!(st, 403);
-    let audit = std::fs::read_to_string(s.data().join("audit/log.jsonl")).unwrap();
+    let audit = common::audit::log(s.data());
     assert!(audit.contains("\"candidate.rights_requested\""));
 }
 

@@ -357,7 +357,7 @@ async fn a_connection_dropped_mid_recording_loses_nothing_and_leaves_no_gap() {
         (exported - recorded).abs() <= 0.5,
         "export {exported:.2} s against {recorded:.2} s recorded"
     );
-    let audit = std::fs::read_to_string(s.data().join("audit/log.jsonl")).unwrap();
+    let audit = common::audit::log(s.data());
     assert!(audit.contains("\"capture.started\""));
 }
 

@@ -4,16 +4,14 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::cli::last_line;
 
 /// `kiroku` run from `cwd` (not the checkout) on the data dir `data`.
 fn kiroku_in(cwd: &Path, data: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kiroku"))
-        .current_dir(cwd)
-        .arg("--data-dir")
-        .arg(data)
+    let mut cmd = common::cli::kiroku_cmd(data);
+    cmd.current_dir(cwd)
         .args(args)
         .envs(env.iter().copied())
         .output()

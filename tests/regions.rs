@@ -565,7 +565,7 @@ fn a_log_cut_back_with_its_checkpoints_fails_against_the_checkpoint_bucket() {
     for _ in 0..3 {
         candidates::add(&app, "JP", &[Scope::Record, Scope::Analyze]);
     }
-    let local = std::fs::read_to_string(data.join("audit/checkpoints.jsonl")).unwrap();
+    let local = common::audit::checkpoints(&data);
     assert!(
         local.lines().count() >= 6,
         "every consent change is checkpointed"
@@ -629,15 +629,16 @@ fn a_log_cut_back_with_its_checkpoints_fails_against_the_checkpoint_bucket() {
     // data dir (and the signing key) could: the two files still agree with each other.
     let first = *published.first().unwrap();
     let last = *published.last().unwrap();
-    let log = std::fs::read_to_string(data.join("audit/log.jsonl")).unwrap();
+    let log = common::audit::log(&data);
     let kept: Vec<&str> = log.lines().take(first as usize).collect();
-    std::fs::write(data.join("audit/log.jsonl"), kept.join("\n") + "\n").unwrap();
-    std::fs::write(
-        data.join("audit/checkpoints.jsonl"),
-        local.lines().next().unwrap().to_string() + "\n",
-    )
-    .unwrap();
-    let alone = kiroku::audit::verify(&data.join("audit"), &signer_key(&data), &[]);
+    common::audit::rewrite_log(&data, &(kept.join("\n") + "\n"));
+    common::audit::rewrite_checkpoints(&data, &(local.lines().next().unwrap().to_string() + "\n"));
+    let alone = kiroku::audit::verify_text(
+        common::audit::log(&data).as_bytes(),
+        &common::audit::checkpoints(&data),
+        &signer_key(&data),
+        &[],
+    );
     assert!(
         alone.is_ok(),
         "the local files alone cannot tell: {alone:?}"
@@ -836,14 +837,14 @@ fn erasure_leaves_no_object_and_no_key(pkcs11: Option<Pkcs11Config>) -> tempfile
             );
         }
     }
-    let audit = std::fs::read_to_string(dir.path().join("audit/log.jsonl")).unwrap();
+    let audit = common::audit::log(dir.path());
     assert!(!audit.contains(REFERENCE));
     assert!(audit.contains("\"candidate.erased\""));
-    kiroku::audit::verify(&dir.path().join("audit"), &app.signer.public_key_hex(), &[]).unwrap();
+    app.audit.verify(&app.signer.public_key_hex(), &[]).unwrap();
     // Another candidate's recording is untouched.
     assert!(kiroku::recording::rebuild(&app, &other).is_ok());
     // The tombstone is not what protects the media: with its mark undone, still no key.
-    let db = rusqlite::Connection::open(dir.path().join("catalog.db")).unwrap();
+    let db = common::postgres::catalog_db(dir.path());
     db.execute(
         "UPDATE candidates SET erased_at = NULL WHERE id = ?1",
         [taro.to_string()],

@@ -140,8 +140,7 @@ impl Server {
     }
 
     fn audit_events(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.data().join("audit/log.jsonl"))
-            .unwrap()
+        common::audit::log(self.data())
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
@@ -444,7 +443,7 @@ async fn a_recruiter_receives_a_recording_only_while_the_candidates_share_consen
             "{expected} missing from {kinds:?}"
         );
     }
-    let text = std::fs::read_to_string(s.data().join("audit/log.jsonl")).unwrap();
+    let text = common::audit::log(s.data());
     assert!(
         !text.contains("applicant-8841"),
         "no external reference in the audit log"
@@ -463,8 +462,7 @@ async fn a_recruiter_receives_a_recording_only_while_the_candidates_share_consen
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    let log_path = s.data().join("audit/log.jsonl");
-    let mut bytes = std::fs::read(&log_path).unwrap();
+    let mut bytes = common::audit::log(s.data()).into_bytes();
     let line_starts: Vec<usize> = std::iter::once(0)
         .chain(
             bytes
@@ -476,7 +474,7 @@ async fn a_recruiter_receives_a_recording_only_while_the_candidates_share_consen
         .collect();
     let at = line_starts[6] + 40; // inside entry 7
     bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
-    std::fs::write(&log_path, &bytes).unwrap();
+    common::audit::rewrite_log(s.data(), &String::from_utf8(bytes).unwrap());
     let bad = verify();
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr);
@@ -1448,7 +1446,7 @@ async fn webhook_changes_are_audited_with_the_old_and_new_urls_hashes() {
         of("recruiter.webhook_removed")[0]["url_sha256"],
         hash(second)
     );
-    let text = std::fs::read_to_string(s.data().join("audit/log.jsonl")).unwrap();
+    let text = common::audit::log(s.data());
     assert!(
         !text.contains("hook-secret-path"),
         "no URL in the audit log"
@@ -1618,12 +1616,10 @@ async fn every_audit_checkpoint_reaches_the_witness_even_those_written_while_it_
     })
     .await
     .unwrap();
-    let local: std::collections::BTreeSet<String> =
-        std::fs::read_to_string(data.join("audit/checkpoints.jsonl"))
-            .unwrap()
-            .lines()
-            .map(str::to_owned)
-            .collect();
+    let local: std::collections::BTreeSet<String> = common::audit::checkpoints(&data)
+        .lines()
+        .map(str::to_owned)
+        .collect();
     assert!(local.len() >= 3, "{local:?}");
     eventually("every checkpoint at the witness", || {
         let kept: std::collections::BTreeSet<String> =
@@ -1929,7 +1925,7 @@ async fn a_correction_is_audited_without_values_and_names_interviews_left_abroad
         corrected["data"]["fields"],
         json!(["external_ref", "home_country", "language"])
     );
-    let log = std::fs::read_to_string(s.data().join("audit/log.jsonl")).unwrap();
+    let log = common::audit::log(s.data());
     assert!(!log.contains("applicant-8841"), "no value, old or new");
     assert!(!log.contains("\"DE\""), "{log}");
 
@@ -2087,7 +2083,7 @@ async fn a_retention_sweep_deletes_exactly_the_expired_recordings_and_a_dry_run_
         .await;
     let old = s.interview(&c, "acme").await;
     let new = s.interview(&c, "acme").await;
-    let db = rusqlite::Connection::open(s.data().join("catalog.db")).unwrap();
+    let db = common::postgres::catalog_db(s.data());
     db.execute(
         "UPDATE interviews SET ended_at = '2026-01-05T09:00:00+09:00' WHERE id = ?1",
         [&old],

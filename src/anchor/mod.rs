@@ -96,6 +96,7 @@ impl Anchor {
     pub fn start(
         config: &AuditConfig,
         audit_dir: &Path,
+        checkpoints: &str,
     ) -> Result<Option<Arc<Anchor>>, AnchorError> {
         if config.s3.is_none() && config.witness.is_none() {
             return Ok(None);
@@ -121,7 +122,7 @@ impl Anchor {
         for sink in sinks {
             let (tx, rx) = unbounded_channel();
             let marker = audit_dir.join(format!("anchor-{}.seq", sink.name()));
-            let backlog = unpublished(&audit_dir.join("checkpoints.jsonl"), read_marker(&marker));
+            let backlog = unpublished(checkpoints, read_marker(&marker));
             pending.fetch_add(backlog.len(), Ordering::SeqCst);
             rt.spawn(publish_loop(sink, rx, backlog, marker, pending.clone()));
             queues.push(tx);
@@ -282,11 +283,9 @@ fn read_marker(marker: &Path) -> Option<u64> {
 }
 
 /// The local checkpoints after `taken`, in order.
-fn unpublished(checkpoints: &Path, taken: Option<u64>) -> VecDeque<(u64, String)> {
-    let Ok(text) = std::fs::read_to_string(checkpoints) else {
-        return VecDeque::new();
-    };
-    text.lines()
+fn unpublished(checkpoints: &str, taken: Option<u64>) -> VecDeque<(u64, String)> {
+    checkpoints
+        .lines()
         .filter_map(|l| {
             let seq = serde_json::from_str::<serde_json::Value>(l).ok()?["seq"].as_u64()?;
             (taken.is_none_or(|t| seq > t)).then(|| (seq, format!("{l}\n")))
@@ -300,15 +299,13 @@ mod tests {
 
     #[test]
     fn at_start_only_the_checkpoints_after_what_a_sink_took_are_published() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("checkpoints.jsonl");
-        std::fs::write(&path, "{\"seq\":1}\n{\"seq\":4}\n{\"seq\":9}\n").unwrap();
-        let all: Vec<u64> = unpublished(&path, None).iter().map(|c| c.0).collect();
+        let path = "{\"seq\":1}\n{\"seq\":4}\n{\"seq\":9}\n";
+        let all: Vec<u64> = unpublished(path, None).iter().map(|c| c.0).collect();
         assert_eq!(all, [1, 4, 9]);
-        let after: Vec<u64> = unpublished(&path, Some(4)).iter().map(|c| c.0).collect();
+        let after: Vec<u64> = unpublished(path, Some(4)).iter().map(|c| c.0).collect();
         assert_eq!(after, [9]);
-        assert!(unpublished(&path, Some(9)).is_empty());
-        assert_eq!(unpublished(&path, Some(4))[0].1, "{\"seq\":9}\n");
+        assert!(unpublished(path, Some(9)).is_empty());
+        assert_eq!(unpublished(path, Some(4))[0].1, "{\"seq\":9}\n");
     }
 
     #[test]

@@ -24,6 +24,7 @@
 //! file and re-reads the tail when another process wrote since.
 
 mod event;
+mod shared;
 mod verify;
 
 use std::fs::{File, OpenOptions};
@@ -34,7 +35,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 
 pub use event::{AnalysisStop, ConsentChange, DeliveryAttempt, Event};
-pub use verify::{AuditReport, VerifyError, verify};
+pub use verify::{AuditReport, VerifyError, verify, verify_text};
 
 use crate::signing::{OperatorKey, canonical_json};
 
@@ -53,6 +54,8 @@ pub enum AuditError {
     },
     #[error("audit log {path} ends in an entry that cannot be read: {why}")]
     Tail { path: String, why: String },
+    #[error("audit log in the shared database: {0}")]
+    Database(#[from] crate::sqldb::Error),
 }
 
 /// Who did what an entry records.
@@ -148,6 +151,9 @@ pub struct Audit {
     signer: Arc<OperatorKey>,
     policy: CheckpointPolicy,
     state: Mutex<Tail>,
+    /// The log in the shared PostgreSQL database (kiroku on several nodes) instead of the
+    /// files in `dir`.
+    shared: Option<shared::SharedLog>,
 }
 
 /// What this process knows of the end of the log.
@@ -177,8 +183,32 @@ impl Audit {
                 seq: 0,
                 hash: GENESIS,
             }),
+            shared: None,
         };
         Ok(audit)
+    }
+
+    /// Opens the log kept in the PostgreSQL database at `url` (the catalog's): every node
+    /// appends to the one chain there. `dir` still holds the anchor sinks' markers.
+    pub fn open_shared(
+        dir: &Path,
+        url: &str,
+        signer: Arc<OperatorKey>,
+        policy: CheckpointPolicy,
+    ) -> Result<Audit, AuditError> {
+        let mut audit = Audit::open(dir, signer, policy)?;
+        audit.shared = Some(shared::SharedLog::open(url)?);
+        Ok(audit)
+    }
+
+    /// Adds checkpoint sinks (the anchor's, started once the log could tell what they missed).
+    pub fn add_sinks(&mut self, sinks: impl IntoIterator<Item = Arc<dyn CheckpointSink>>) {
+        self.policy.sinks.extend(sinks);
+    }
+
+    /// Whether the log is in the shared database rather than the audit folder's files.
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
     }
 
     pub fn log_path(&self) -> PathBuf {
@@ -204,8 +234,22 @@ impl Audit {
         }
     }
 
-    /// Appends one entry: the chain's next link, fsynced, checkpointed when due.
+    /// Appends one entry: the chain's next link, durable, checkpointed when due.
     fn append(&self, event: &str, actor: &Actor, data: Value) -> Result<u64, AuditError> {
+        if let Some(log) = &self.shared {
+            let (seq, checkpoint) = log.append(|tail_seq, tail_hash, last_checkpoint| {
+                let (seq, hash, at, line) =
+                    self.next_entry(tail_seq, tail_hash, event, actor, data);
+                let checkpoint = self
+                    .checkpoint_due(seq, event, last_checkpoint)
+                    .then(|| self.checkpoint_text(seq, &hash, &at, last_checkpoint));
+                (seq, line, checkpoint)
+            })?;
+            if let Some(text) = checkpoint {
+                self.publish(seq, &text);
+            }
+            return Ok(seq);
+        }
         let path = self.log_path();
         let io = |source| AuditError::Io {
             path: path.display().to_string(),
@@ -223,19 +267,7 @@ impl Audit {
         if len != tail.len {
             *tail = read_tail(&mut file, len, &path)?;
         }
-        let at = crate::util::now_rfc3339();
-        let seq = tail.seq + 1;
-        let mut entry = json!({
-            "seq": seq,
-            "at": at,
-            "event": event,
-            "actor": actor.as_value(),
-            "data": data,
-            "prev": hex::encode(tail.hash),
-        });
-        let hash = entry_hash(&entry);
-        entry["hash"] = json!(hex::encode(hash));
-        let mut line = canonical_json(&entry);
+        let (seq, hash, at, mut line) = self.next_entry(tail.seq, tail.hash, event, actor, data);
         line.push('\n');
         file.write_all(line.as_bytes()).map_err(io)?;
         file.sync_data().map_err(io)?;
@@ -244,14 +276,40 @@ impl Audit {
             seq,
             hash,
         };
-        if self.checkpoint_due(seq, event) {
+        let last_checkpoint = last_line(&self.checkpoints_path());
+        if self.checkpoint_due(seq, event, last_checkpoint.as_deref()) {
             self.checkpoint(seq, &hash, &at)?;
         }
         // The lock on the log is released when `file` closes, after any checkpoint.
         Ok(seq)
     }
 
-    fn checkpoint_due(&self, seq: u64, event: &str) -> bool {
+    /// The entry after (`seq`, `prev`): its number, hash, time and line (no newline).
+    fn next_entry(
+        &self,
+        seq: u64,
+        prev: [u8; 32],
+        event: &str,
+        actor: &Actor,
+        data: Value,
+    ) -> (u64, [u8; 32], String, String) {
+        let at = crate::util::now_rfc3339();
+        let seq = seq + 1;
+        let mut entry = json!({
+            "seq": seq,
+            "at": at,
+            "event": event,
+            "actor": actor.as_value(),
+            "data": data,
+            "prev": hex::encode(prev),
+        });
+        let hash = entry_hash(&entry);
+        entry["hash"] = json!(hex::encode(hash));
+        (seq, hash, at, canonical_json(&entry))
+    }
+
+    /// Whether entry `seq` (of `event`) gets a checkpoint, given the last one written.
+    fn checkpoint_due(&self, seq: u64, event: &str, last_checkpoint: Option<&str>) -> bool {
         if event.starts_with("release.")
             || event.starts_with("consent.")
             || event == "candidate.erased"
@@ -261,10 +319,10 @@ impl Audit {
         if self.policy.every_entries > 0 && seq.is_multiple_of(self.policy.every_entries) {
             return true;
         }
-        let Some(last) = last_line(&self.checkpoints_path()) else {
+        let Some(last) = last_checkpoint else {
             return true;
         };
-        let Ok(v) = serde_json::from_str::<Value>(&last) else {
+        let Ok(v) = serde_json::from_str::<Value>(last) else {
             return true;
         };
         let last_at = v["at"]
@@ -277,16 +335,18 @@ impl Audit {
         crate::util::now_unix() - last_at >= self.policy.every_seconds as i64
     }
 
-    /// Signs and appends a checkpoint over the chain up to `seq`.
-    fn checkpoint(&self, seq: u64, hash: &[u8; 32], at: &str) -> Result<(), AuditError> {
-        let path = self.checkpoints_path();
-        let io = |source| AuditError::Io {
-            path: path.display().to_string(),
-            source,
-        };
+    /// A checkpoint over the chain up to `seq`, signed, chained to `last_checkpoint`; its
+    /// line, newline included.
+    fn checkpoint_text(
+        &self,
+        seq: u64,
+        hash: &[u8; 32],
+        at: &str,
+        last_checkpoint: Option<&str>,
+    ) -> String {
         // Chained: the previous checkpoint's signature is part of what this one signs.
-        let prev_sig = last_line(&path)
-            .and_then(|l| serde_json::from_str::<Value>(&l).ok())
+        let prev_sig = last_checkpoint
+            .and_then(|l| serde_json::from_str::<Value>(l).ok())
             .and_then(|v| v["sig"].as_str().map(str::to_owned))
             .unwrap_or_default();
         let body = json!({"seq": seq, "hash": hex::encode(hash), "at": at, "prev_sig": prev_sig});
@@ -296,6 +356,17 @@ impl Audit {
         line["sig"] = json!(sig);
         let mut text = canonical_json(&line);
         text.push('\n');
+        text
+    }
+
+    /// Signs and appends a checkpoint over the chain up to `seq` to the checkpoints file.
+    fn checkpoint(&self, seq: u64, hash: &[u8; 32], at: &str) -> Result<(), AuditError> {
+        let path = self.checkpoints_path();
+        let io = |source| AuditError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let text = self.checkpoint_text(seq, hash, at, last_line(&path).as_deref());
         let mut f = OpenOptions::new()
             .create(true)
             .append(true)
@@ -303,20 +374,33 @@ impl Audit {
             .map_err(io)?;
         f.write_all(text.as_bytes()).map_err(io)?;
         f.sync_data().map_err(io)?;
+        self.publish(seq, &text);
+        Ok(())
+    }
+
+    /// Hands a durable checkpoint to `publish_dir` and the sinks.
+    fn publish(&self, seq: u64, text: &str) {
         if let Some(dir) = &self.policy.publish_dir
-            && let Err(e) = publish(dir, seq, &text)
+            && let Err(e) = publish(dir, seq, text)
         {
             // The local checkpoint stands; `verify` shows the published copy missing.
             tracing::error!(dir = %dir.display(), error = %e, "an audit checkpoint could not be published");
         }
         for sink in &self.policy.sinks {
-            sink.checkpointed(seq, &text);
+            sink.checkpointed(seq, text);
         }
-        Ok(())
     }
 
     /// Writes a checkpoint now over whatever the log holds (at shutdown, say).
     pub fn checkpoint_now(&self) -> Result<(), AuditError> {
+        if let Some(log) = &self.shared {
+            if let Some((seq, text)) = log.checkpoint_tail(|seq, hash, last| {
+                self.checkpoint_text(seq, &hash, &crate::util::now_rfc3339(), last)
+            })? {
+                self.publish(seq, &text);
+            }
+            return Ok(());
+        }
         let path = self.log_path();
         let io = |source| AuditError::Io {
             path: path.display().to_string(),
@@ -334,6 +418,53 @@ impl Audit {
             return Ok(());
         }
         self.checkpoint(tail.seq, &tail.hash, &crate::util::now_rfc3339())
+    }
+
+    /// Verifies the whole log (`verify`), read where it lives: the files, or the database.
+    pub fn verify(
+        &self,
+        public_key_hex: &str,
+        published: &[Published],
+    ) -> Result<AuditReport, VerifyError> {
+        match &self.shared {
+            Some(log) => {
+                let (entries, checkpoints) = log
+                    .texts()
+                    .map_err(|e| VerifyError::Unreadable(e.to_string()))?;
+                verify::verify_text(entries.as_bytes(), &checkpoints, public_key_hex, published)
+            }
+            None => verify(&self.dir, public_key_hex, published),
+        }
+    }
+
+    /// Every checkpoint line written so far (what the anchor sinks catch up on at start).
+    pub fn checkpoints_text(&self) -> Result<String, AuditError> {
+        match &self.shared {
+            Some(log) => Ok(log.texts()?.1),
+            None => match std::fs::read_to_string(self.checkpoints_path()) {
+                Ok(t) => Ok(t),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+                Err(source) => Err(AuditError::Io {
+                    path: self.checkpoints_path().display().to_string(),
+                    source,
+                }),
+            },
+        }
+    }
+
+    /// The log's entries, oldest first, as their lines (tests, the console's audit view).
+    pub fn entry_lines(&self) -> Result<Vec<String>, AuditError> {
+        match &self.shared {
+            Some(log) => Ok(log.texts()?.0.lines().map(str::to_owned).collect()),
+            None => match std::fs::read_to_string(self.log_path()) {
+                Ok(t) => Ok(t.lines().map(str::to_owned).collect()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+                Err(source) => Err(AuditError::Io {
+                    path: self.log_path().display().to_string(),
+                    source,
+                }),
+            },
+        }
     }
 }
 
@@ -389,14 +520,20 @@ fn read_tail(file: &mut File, len: u64, path: &Path) -> Result<Tail, AuditError>
     }
     let text = String::from_utf8_lossy(&buf[..buf.len() - 1]);
     let last = text.rsplit('\n').next().unwrap_or_default();
-    let v: Value = serde_json::from_str(last).map_err(|e| fail(e.to_string()))?;
-    let seq = v["seq"].as_u64().ok_or_else(|| fail("no seq".into()))?;
+    let (seq, hash) = entry_seq_hash(last).map_err(fail)?;
+    Ok(Tail { len, seq, hash })
+}
+
+/// An entry line's sequence number and hash.
+fn entry_seq_hash(line: &str) -> Result<(u64, [u8; 32]), String> {
+    let v: Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    let seq = v["seq"].as_u64().ok_or("no seq")?;
     let hash = v["hash"]
         .as_str()
         .and_then(|h| hex::decode(h).ok())
         .and_then(|h| <[u8; 32]>::try_from(h).ok())
-        .ok_or_else(|| fail("no hash".into()))?;
-    Ok(Tail { len, seq, hash })
+        .ok_or("no hash")?;
+    Ok((seq, hash))
 }
 
 /// The last line of a small-lined file, reading only its end.

@@ -89,6 +89,23 @@ pub fn verify(
         Err(e) => return Err(VerifyError::Unreadable(e.to_string())),
     };
     let log = read(&dir.join("log.jsonl"))?;
+    let checkpoints = match std::fs::read_to_string(dir.join("checkpoints.jsonl")) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(VerifyError::Unreadable(e.to_string())),
+    };
+    drop(lock);
+    verify_text(&log, &checkpoints, public_key_hex, published)
+}
+
+/// Verifies a log and its checkpoints given as their text (one entry, one checkpoint per
+/// line), wherever they were read from: the files, or the shared database.
+pub fn verify_text(
+    log: &[u8],
+    checkpoints: &str,
+    public_key_hex: &str,
+    published: &[Published],
+) -> Result<AuditReport, VerifyError> {
     let mut hashes: Vec<[u8; 32]> = Vec::new();
     let mut prev = GENESIS;
     let mut lines: Vec<&[u8]> = log.split(|b| *b == b'\n').collect();
@@ -147,11 +164,6 @@ pub fn verify(
         hashes.push(prev);
     }
     let last = hashes.len() as u64;
-    let checkpoints = match std::fs::read_to_string(dir.join("checkpoints.jsonl")) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(VerifyError::Unreadable(e.to_string())),
-    };
     let kid = key_id(&hex::decode(public_key_hex.trim()).unwrap_or_default());
     let mut signed_up_to = 0;
     let mut count = 0;
@@ -190,7 +202,6 @@ pub fn verify(
         signed_up_to = signed_up_to.max(seq);
         count += 1;
     }
-    drop(lock);
     // The first entry always writes a checkpoint, so a log without one had them removed.
     if last > 0 && count == 0 {
         return Err(VerifyError::NoCheckpoint { entries: last });

@@ -71,8 +71,8 @@ pub fn run(
 }
 
 /// The capture's hot path in the catalog: a segment's row and its audit entry, `n` times,
-/// against the same row inserted into a bare SQLite table with the catalog's settings (WAL,
-/// `synchronous=FULL`) and nothing else. The figure issue 15 compares with PostgreSQL.
+/// against the same row inserted into a bare table of the catalog's database (SQLite with the
+/// catalog's settings, or PostgreSQL) and nothing else.
 fn catalog_hot_path(
     app: &Arc<Kiroku>,
     c: &CandidateId,
@@ -112,22 +112,42 @@ fn catalog_hot_path(
         )?;
     }
     let ours = f64::from(n) / t.elapsed().as_secs_f64();
+    let (name, raw) = match &app.config.catalog {
+        Some(url) => ("PostgreSQL", bare_postgres(url, &row, n)?),
+        None => ("SQLite", bare_sqlite(app, &row, n)?),
+    };
+    println!(
+        "catalog hot path ({name}): {n} segment rows with their audit entries at {ours:.0}/s; bare {name} insert {raw:.0}/s; ratio {:.3}",
+        ours / raw
+    );
+    Ok(())
+}
+
+/// The bare table both baselines insert into: the segment row's columns and nothing else.
+const BARE_TABLE: &str =
+    "CREATE TABLE bench_segments (interview_id TEXT, idx INTEGER, object_key TEXT,
+    media_kind TEXT, plain_len INTEGER, sealed_len INTEGER, start_ns INTEGER, end_ns INTEGER,
+    keyframe INTEGER, is_final INTEGER, commitment BLOB, tags TEXT, stored_at TEXT,
+    PRIMARY KEY (interview_id, idx))";
+
+/// `n` segment rows into a bare SQLite table with the catalog's settings (WAL,
+/// `synchronous=FULL`): rows per second.
+fn bare_sqlite(
+    app: &Kiroku,
+    row: &dyn Fn(u32) -> crate::catalog::SegmentRow,
+    n: u32,
+) -> Result<f64, Box<dyn std::error::Error>> {
     let path = app.data_dir().join("bench-bare.db");
     let _ = std::fs::remove_file(&path);
     let bare = rusqlite::Connection::open(&path)?;
     bare.pragma_update(None, "journal_mode", "WAL")?;
     bare.pragma_update(None, "synchronous", "FULL")?;
-    bare.execute_batch(
-        "CREATE TABLE segments (interview_id TEXT, idx INTEGER, object_key TEXT, media_kind TEXT,
-            plain_len INTEGER, sealed_len INTEGER, start_ns INTEGER, end_ns INTEGER,
-            keyframe INTEGER, is_final INTEGER, commitment BLOB, tags TEXT, stored_at TEXT,
-            PRIMARY KEY (interview_id, idx))",
-    )?;
+    bare.execute_batch(BARE_TABLE)?;
     let t = Instant::now();
     for index in 0..n {
         let r = row(index);
         bare.execute(
-            "INSERT INTO segments VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            "INSERT INTO bench_segments VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             rusqlite::params![
                 r.interview.to_string(),
                 r.index,
@@ -150,11 +170,55 @@ fn catalog_hot_path(
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
-    println!(
-        "catalog hot path (SQLite): {n} segment rows with their audit entries at {ours:.0}/s; bare SQLite insert (WAL, synchronous=FULL) {raw:.0}/s; ratio {:.3}",
-        ours / raw
-    );
-    Ok(())
+    Ok(raw)
+}
+
+/// `n` segment rows into a bare PostgreSQL table (a prepared insert, each its own
+/// transaction, committed with the server's default `synchronous_commit`): rows per second.
+fn bare_postgres(
+    url: &str,
+    row: &dyn Fn(u32) -> crate::catalog::SegmentRow,
+    n: u32,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    let mut config: postgres::Config = url.parse()?;
+    if let Ok(p) = std::env::var("PGPASSWORD") {
+        config.password(p);
+    }
+    let mut client = config.connect(postgres::NoTls)?;
+    client.batch_execute("DROP TABLE IF EXISTS bench_segments")?;
+    client.batch_execute(
+        &BARE_TABLE
+            .replace("INTEGER", "BIGINT")
+            .replace("BLOB", "BYTEA"),
+    )?;
+    let insert = client.prepare(
+        "INSERT INTO bench_segments VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )?;
+    let t = Instant::now();
+    for index in 0..n {
+        let r = row(index);
+        client.execute(
+            &insert,
+            &[
+                &r.interview.to_string(),
+                &i64::from(r.index),
+                &r.object_key.as_str(),
+                &r.media_kind.as_str(),
+                &(r.plain_len as i64),
+                &(r.sealed_len as i64),
+                &(r.start_ns as i64),
+                &(r.end_ns as i64),
+                &i64::from(r.starts_on_keyframe),
+                &i64::from(r.is_final),
+                &&r.commitment[..],
+                &r.tags.to_string(),
+                &r.stored_at,
+            ],
+        )?;
+    }
+    let raw = f64::from(n) / t.elapsed().as_secs_f64();
+    client.batch_execute("DROP TABLE bench_segments")?;
+    Ok(raw)
 }
 
 /// Rotates a scratch keyring of `n` candidate keys and compares its rate with raw AES-GCM

@@ -2,7 +2,7 @@
 //! deliveries, the hourly sweeps), each held by a node until a time and taken over by another
 //! only once that has passed. One statement each, so two nodes cannot both win.
 
-use rusqlite::params;
+use crate::sqldb::params;
 
 use super::{Catalog, CatalogError};
 

@@ -1,7 +1,7 @@
 //! The catalog's side of the consent ledger: privacy-notice versions and the append-only
 //! consent events. Nothing here updates or deletes an event.
 
-use rusqlite::{OptionalExtension, params};
+use crate::sqldb::{OptionalExtension, params};
 
 use super::{Catalog, CatalogError, ConsentEventRow, NoticeRow};
 use crate::ids::CandidateId;
@@ -9,14 +9,13 @@ use crate::vocab::{ConsentAction, Scope};
 
 const EVENT_COLUMNS: &str = "id, candidate_id, action, scope, recipient, country, at, notice_id, method, origin, language, withdraws, receipt";
 
-fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConsentEventRow> {
+fn event_from_row(r: &crate::sqldb::Row) -> crate::sqldb::Result<ConsentEventRow> {
     let (name, recipient, country): (String, Option<String>, Option<String>) =
         (r.get(3)?, r.get(4)?, r.get(5)?);
     let scope = Scope::parse(&name, recipient.as_deref(), country.as_deref()).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(
+        crate::sqldb::Error::FromSqlConversionFailure(
             3,
-            rusqlite::types::Type::Text,
-            format!("consent scope: {e}").into(),
+            crate::sqldb::FromSqlError::Other(format!("consent scope: {e}").into()),
         )
     })?;
     Ok(ConsentEventRow {
@@ -38,8 +37,8 @@ impl Catalog {
     /// Registers a notice version; false if the id is taken.
     pub fn insert_notice(&self, n: &NoticeRow) -> Result<bool, CatalogError> {
         let count = self.db().execute(
-            "INSERT OR IGNORE INTO notices (id, language, url, text_sha256, registered_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO notices (id, language, url, text_sha256, registered_at)
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
             params![n.id, n.language, n.url, n.text_sha256, n.registered_at],
         )?;
         Ok(count == 1)
@@ -62,7 +61,7 @@ impl Catalog {
         let mut st = db.prepare(
             "SELECT id, language, url, text_sha256, registered_at FROM notices ORDER BY seq",
         )?;
-        let rows = st.query_map([], notice_from_row)?;
+        let rows = st.query_map(params![], notice_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -96,11 +95,7 @@ impl Catalog {
     pub fn append_withdrawal(&self, e: &ConsentEventRow) -> Result<bool, CatalogError> {
         match self.append_consent_event(e) {
             Ok(()) => Ok(true),
-            Err(CatalogError::Db(rusqlite::Error::SqliteFailure(f, _)))
-                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                Ok(false)
-            }
+            Err(CatalogError::Db(e)) if e.is_constraint_violation() => Ok(false),
             Err(e) => Err(e),
         }
     }
@@ -139,7 +134,7 @@ impl Catalog {
     }
 }
 
-fn notice_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<NoticeRow> {
+fn notice_from_row(r: &crate::sqldb::Row) -> crate::sqldb::Result<NoticeRow> {
     Ok(NoticeRow {
         id: r.get(0)?,
         language: r.get(1)?,

@@ -1,7 +1,8 @@
-//! Schema migrations: an ordered list, applied once each, recorded in `schema_version`.
-//! Append new steps; never edit a step that has shipped.
+//! Schema migrations: an ordered list in SQLite's words (put in PostgreSQL's by
+//! [`crate::sqldb`]), applied once each, recorded in `schema_version`. Append new steps;
+//! never edit a step that has shipped.
 
-use rusqlite::Connection;
+use crate::sqldb::Connection;
 
 use super::CatalogError;
 
@@ -211,30 +212,11 @@ pub(super) const STEPS: &[&str] = &[
         node TEXT NOT NULL,
         until INTEGER NOT NULL
      );",
+    // The order analysis outputs were made in, in a column both databases keep (SQLite's
+    // rowid, which gave it before, is not PostgreSQL's).
+    "ALTER TABLE analysis_outputs ADD COLUMN seq INTEGER;",
 ];
 
 pub fn run(conn: &Connection) -> Result<(), CatalogError> {
-    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
-    let current: i64 = conn.query_row(
-        "SELECT COALESCE(MAX(version), 0) FROM schema_version",
-        [],
-        |r| r.get(0),
-    )?;
-    let known = STEPS.len() as i64;
-    if current > known {
-        return Err(CatalogError::TooNew {
-            found: current,
-            known,
-        });
-    }
-    for (i, step) in STEPS.iter().enumerate().skip(current as usize) {
-        let tx = conn.unchecked_transaction()?;
-        tx.execute_batch(step)?;
-        tx.execute(
-            "INSERT INTO schema_version (version) VALUES (?1)",
-            [i as i64 + 1],
-        )?;
-        tx.commit()?;
-    }
-    Ok(())
+    Ok(conn.migrate("schema_version", STEPS)?)
 }

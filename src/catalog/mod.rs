@@ -1,8 +1,11 @@
-//! The catalog: kiroku's SQLite database of candidates, their wrapped keys, consent events,
-//! interviews, ingest tokens and segments. It never holds media bytes or an unwrapped key.
+//! The catalog: kiroku's database of candidates, consent events, interviews, ingest tokens,
+//! segments, recruiters, provisions and the outbox. It never holds media bytes or an
+//! unwrapped key.
 //!
-//! One connection behind a mutex: every statement is short, and writes use `synchronous=FULL`
-//! so that a segment row is durable before the segment is acknowledged.
+//! SQLite in the data dir by default, or PostgreSQL (`catalog = "postgres://…"`) shared by
+//! several nodes: the same statements on both, through [`crate::sqldb`]. One connection
+//! behind a mutex per process: every statement is short, and a write is durable when it
+//! returns, so a segment row is on disk before the segment is acknowledged.
 
 mod claims;
 mod ledger;
@@ -17,7 +20,7 @@ mod sql;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::sqldb::{Connection, Location, OptionalExtension, params};
 
 /// A word of the vocabulary, named here too, beside the interview rows that carry it.
 pub use crate::vocab::InterviewState;
@@ -36,7 +39,7 @@ use crate::vocab::Codec;
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
     #[error("catalog database: {0}")]
-    Db(rusqlite::Error),
+    Db(crate::sqldb::Error),
     #[error("catalog holds a value it cannot read back: {0}")]
     Corrupt(String),
     #[error("catalog schema version {found} is newer than this kiroku knows ({known})")]
@@ -45,12 +48,13 @@ pub enum CatalogError {
 
 /// A column whose value does not read back as its type (see `sql.rs`) is a corrupt catalog,
 /// named as such; every other SQLite failure is the database's.
-impl From<rusqlite::Error> for CatalogError {
-    fn from(e: rusqlite::Error) -> CatalogError {
+impl From<crate::sqldb::Error> for CatalogError {
+    fn from(e: crate::sqldb::Error) -> CatalogError {
         match e {
-            rusqlite::Error::FromSqlConversionFailure(_, _, why) => {
+            crate::sqldb::Error::FromSqlConversionFailure(_, why) => {
                 CatalogError::Corrupt(why.to_string())
             }
+            crate::sqldb::Error::TooNew { found, known } => CatalogError::TooNew { found, known },
             other => CatalogError::Db(other),
         }
     }
@@ -78,23 +82,23 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// Opens (creating if needed) the database and brings its schema up to date.
+    /// Opens (creating if needed) the SQLite catalog at `path`.
     pub fn open(path: &Path) -> Result<Catalog, CatalogError> {
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        // Deleted rows are overwritten, not left in free pages: an erased candidate's wrapped
-        // keys must not linger in the database file.
-        conn.pragma_update(None, "secure_delete", "ON")?;
+        Catalog::open_at(&Location::Sqlite(path.to_path_buf()))
+    }
+
+    /// Opens the catalog where it lives and brings its schema up to date.
+    pub fn open_at(location: &Location) -> Result<Catalog, CatalogError> {
+        let conn = Connection::open(location)?;
         migrations::run(&conn)?;
         Ok(Catalog {
             conn: Mutex::new(conn),
         })
+    }
+
+    /// Whether the catalog is on PostgreSQL (shared by nodes) rather than SQLite.
+    pub fn is_shared(&self) -> bool {
+        self.db().is_postgres()
     }
 
     pub(crate) fn db(&self) -> MutexGuard<'_, Connection> {
@@ -137,7 +141,9 @@ impl Catalog {
         let db = self.db();
         let mut st =
             db.prepare("SELECT candidate_id, region, version, wrapped FROM candidate_keys")?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        let rows = st.query_map(params![], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -149,7 +155,7 @@ impl Catalog {
             "DELETE FROM candidate_keys WHERE region = ?1",
             params![region.as_str()],
         )?;
-        db.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+        db.scrub_deleted("candidate_keys")?;
         Ok(())
     }
 
@@ -474,7 +480,7 @@ impl Catalog {
     ) -> Result<bool, CatalogError> {
         let n = self.db().execute(
             "UPDATE interviews SET state = ?2, end_reason = ?3, ended_at = ?4
-             WHERE id = ?1 AND state = ?5 AND lease_node IS ?6
+             WHERE id = ?1 AND state = ?5 AND lease_node IS NOT DISTINCT FROM ?6
                AND (lease_node = ?7 OR lease_until IS NULL OR lease_until < ?8)",
             params![
                 id.to_string(),
@@ -543,7 +549,7 @@ impl Catalog {
 
 /// An ingest token's standing: known, this interview's, unused, unexpired.
 fn ingest_token_standing(
-    db: &rusqlite::Connection,
+    db: &crate::sqldb::Connection,
     hash: &[u8],
     interview: &InterviewId,
     now: i64,

@@ -1,7 +1,7 @@
 //! The catalog's side of recruiting companies: their handles, hashed API keys, webhook
 //! endpoints and the short-lived download links deliveries carry.
 
-use rusqlite::{OptionalExtension, params};
+use crate::sqldb::{OptionalExtension, params};
 
 use super::{Catalog, CatalogError};
 use crate::ids::{CountryCode, InterviewId, RecruiterHandle};
@@ -43,11 +43,11 @@ impl Catalog {
         key_id: &str,
         hash: &[u8],
     ) -> Result<bool, CatalogError> {
-        let mut db = self.db();
+        let db = self.db();
         let tx = db.transaction()?;
         let now = crate::util::now_rfc3339();
         let n = tx.execute(
-            "INSERT OR IGNORE INTO recruiters (handle, created_at, country) VALUES (?1, ?2, ?3)",
+            "INSERT INTO recruiters (handle, created_at, country) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
             params![h.as_str(), now, country.as_str()],
         )?;
         if n == 0 {
@@ -81,7 +81,7 @@ impl Catalog {
              LEFT JOIN recruiter_keys k ON k.handle = r.handle AND k.revoked_at IS NULL
              GROUP BY r.handle ORDER BY r.handle",
         )?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let rows = st.query_map(params![], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -92,7 +92,7 @@ impl Catalog {
         &self,
         h: &RecruiterHandle,
     ) -> Result<(usize, Vec<String>), CatalogError> {
-        let mut db = self.db();
+        let db = self.db();
         let tx = db.transaction()?;
         let now = crate::util::now_rfc3339();
         let who = h.as_str();
@@ -151,7 +151,7 @@ impl Catalog {
         h: &RecruiterHandle,
         new_key: Option<(&str, &[u8])>,
     ) -> Result<usize, CatalogError> {
-        let mut db = self.db();
+        let db = self.db();
         let tx = db.transaction()?;
         let now = crate::util::now_rfc3339();
         let n = tx.execute(

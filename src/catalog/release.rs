@@ -1,7 +1,7 @@
 //! The catalog's side of release: provision records, the push-delivery outbox, and the
 //! lookups release needs (a recruiter's interviews).
 
-use rusqlite::{OptionalExtension, params};
+use crate::sqldb::{OptionalExtension, params};
 
 use super::{Catalog, CatalogError, InterviewRow, OutboxRow, ProvisionRow, rows};
 use crate::ids::{CandidateId, InterviewId, RecruiterHandle};
@@ -94,7 +94,7 @@ impl Catalog {
     /// Queues a delivery unless one of the same kind for the same interview and scope is
     /// already pending or delivered; returns whether it was queued.
     pub fn enqueue(&self, o: &OutboxRow) -> Result<bool, CatalogError> {
-        let mut db = self.db();
+        let db = self.db();
         let tx = db.transaction()?;
         let dup: bool = tx.query_row(
             "SELECT EXISTS (SELECT 1 FROM outbox WHERE handle = ?1 AND kind = ?2 AND candidate_id = ?3
@@ -168,7 +168,7 @@ impl Catalog {
         let db = self.db();
         let mut st =
             db.prepare("SELECT state, COUNT(*) FROM outbox GROUP BY state ORDER BY state")?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let rows = st.query_map(params![], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -176,7 +176,7 @@ impl Catalog {
     fn outbox_where(
         &self,
         cond: &str,
-        args: &[&dyn rusqlite::ToSql],
+        args: &[&dyn crate::sqldb::ToSql],
     ) -> Result<Vec<OutboxRow>, CatalogError> {
         let db = self.db();
         let mut st = db.prepare(&format!(
@@ -198,7 +198,7 @@ impl Catalog {
         error: Option<&str>,
     ) -> Result<Option<OutboxState>, CatalogError> {
         let done_at = (state != OutboxState::Pending).then(crate::util::now_rfc3339);
-        let mut db = self.db();
+        let db = self.db();
         let tx = db.transaction()?;
         let before: Option<OutboxState> = tx
             .query_row("SELECT state FROM outbox WHERE id = ?1", params![id], |r| {
@@ -228,7 +228,7 @@ impl Catalog {
         scope: &Scope,
         why: &str,
     ) -> Result<Vec<String>, CatalogError> {
-        let mut db = self.db();
+        let db = self.db();
         let tx = db.transaction()?;
         let ids = cancel_pending_ready(&tx, c, Some(scope), why)?;
         tx.commit()?;
@@ -279,8 +279,9 @@ impl Catalog {
     pub fn insert_analysis(&self, a: &AnalysisRow) -> Result<(), CatalogError> {
         self.db().execute(
             "INSERT INTO analysis_outputs (interview_id, analyzer, segment, kind, object_key, plain_len,
-                                           commitment, status, error, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                                           commitment, status, error, created_at, seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
+                     (SELECT COALESCE(MAX(seq), 0) + 1 FROM analysis_outputs))",
             params![
                 a.interview.to_string(),
                 a.analyzer,
@@ -302,7 +303,7 @@ impl Catalog {
         let db = self.db();
         let mut st = db.prepare(
             "SELECT analyzer, segment, kind, object_key, plain_len, commitment, status, error, created_at
-             FROM analysis_outputs WHERE interview_id = ?1 ORDER BY rowid",
+             FROM analysis_outputs WHERE interview_id = ?1 ORDER BY COALESCE(seq, 0), created_at",
         )?;
         let rows = st.query_map(params![i.to_string()], |r| {
             Ok(AnalysisRow {
@@ -326,13 +327,12 @@ impl Catalog {
 /// the caller's transaction; notices (of a withdrawal, an erasure) are never cancelled.
 /// Returns the ids cancelled.
 pub(super) fn cancel_pending_ready(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &crate::sqldb::Transaction<'_>,
     c: &CandidateId,
     scope: Option<&Scope>,
     why: &str,
 ) -> Result<Vec<String>, CatalogError> {
-    let ready =
-        "candidate_id = ?1 AND (?2 IS NULL OR scope = ?2) AND state = ?3 AND kind IN (?4, ?5)";
+    let ready = "candidate_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR scope = ?2) AND state = ?3 AND kind IN (?4, ?5)";
     let ids: Vec<String> = {
         let mut st = tx.prepare(&format!("SELECT id FROM outbox WHERE {ready}"))?;
         st.query_map(
@@ -439,7 +439,7 @@ mod tests {
                      VALUES ('d1', 'acme', 'recording.ready', 'not-a-candidate', NULL,
                              'share.recording:acme', 'pending', 0, 0, NULL, 'now', NULL)"
                 ),
-                [],
+                params![],
             )
             .unwrap();
         for got in [cat.deliveries(), cat.due_deliveries(1)] {

@@ -2,7 +2,7 @@
 //! kept, what expired), and erasure (the tombstone, and every row that held their keys,
 //! segments, analysis or links, removed in one transaction).
 
-use rusqlite::{OptionalExtension, params};
+use crate::sqldb::{OptionalExtension, params};
 
 use super::{Catalog, CatalogError};
 use crate::ids::{CandidateId, CountryCode, InterviewId};
@@ -127,7 +127,7 @@ impl Catalog {
                AND c.erased_at IS NULL
                AND EXISTS (SELECT 1 FROM segments s WHERE s.interview_id = i.id)",
         )?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let rows = st.query_map(params![], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -141,7 +141,8 @@ impl Catalog {
                  JOIN candidates c ON c.id = i.candidate_id
                  WHERE c.erased_at IS NULL AND a.object_key IS NOT NULL",
             )?;
-            st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
+            st.query_map(params![], |r| r.get(0))?
+                .collect::<Result<_, _>>()?
         };
         let mut out = Vec::new();
         for i in ids {
@@ -158,7 +159,7 @@ impl Catalog {
     pub fn delete_analysis_output(&self, o: &super::AnalysisRow) -> Result<(), CatalogError> {
         self.db().execute(
             "DELETE FROM analysis_outputs WHERE interview_id = ?1 AND analyzer = ?2
-               AND segment IS ?3 AND kind = ?4",
+               AND segment IS NOT DISTINCT FROM ?3 AND kind = ?4",
             params![o.interview.to_string(), o.analyzer, o.segment, o.kind],
         )?;
         Ok(())
@@ -166,7 +167,7 @@ impl Catalog {
 
     /// Marks an interview's recording expired and removes its segment rows and links.
     pub fn expire_recording(&self, i: &InterviewId, at: &str) -> Result<(), CatalogError> {
-        let mut db = self.db();
+        let db = self.db();
         let tx = db.transaction()?;
         tx.execute(
             "UPDATE interviews SET recording_expired_at = COALESCE(recording_expired_at, ?2)
@@ -204,7 +205,7 @@ impl Catalog {
     /// their pending `*.ready` deliveries. One transaction; the WAL is truncated after it, so no
     /// copy of a removed row stays in the database's files.
     pub fn erase_candidate_rows(&self, c: &CandidateId) -> Result<Erased, CatalogError> {
-        let mut db = self.db();
+        let db = self.db();
         let tx = db.transaction()?;
         let cid = c.to_string();
         let interviews: Vec<InterviewId> = {
@@ -254,7 +255,7 @@ impl Catalog {
             params![cid],
         )?;
         tx.commit()?;
-        db.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+        db.scrub_deleted("candidates")?;
         Ok(erased)
     }
 

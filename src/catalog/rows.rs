@@ -153,16 +153,15 @@ fn scope_tag<S: serde::Serializer>(scope: &Scope, s: S) -> Result<S::Ok, S::Erro
     s.collect_str(scope)
 }
 
-/// A column that holds text it cannot be read back from, as rusqlite reports a bad value.
-fn corrupt_column(index: usize, what: String) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
+/// A column that holds text it cannot be read back from, as a bad value is reported.
+fn corrupt_column(index: usize, what: String) -> crate::sqldb::Error {
+    crate::sqldb::Error::FromSqlConversionFailure(
         index,
-        rusqlite::types::Type::Text,
-        format!("not a {what}").into(),
+        crate::sqldb::FromSqlError::Other(format!("not a {what}").into()),
     )
 }
 
-pub(super) fn interview_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<InterviewRow> {
+pub(super) fn interview_from_row(r: &crate::sqldb::Row) -> crate::sqldb::Result<InterviewRow> {
     Ok(InterviewRow {
         id: r.get(0)?,
         candidate: r.get(1)?,
@@ -180,7 +179,7 @@ pub(super) fn interview_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Inte
     })
 }
 
-pub(super) fn segment_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SegmentRow> {
+pub(super) fn segment_from_row(r: &crate::sqldb::Row) -> crate::sqldb::Result<SegmentRow> {
     let commitment: String = r.get(10)?;
     let tags: String = r.get(11)?;
     Ok(SegmentRow {
@@ -205,7 +204,7 @@ pub(super) fn segment_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Segmen
 }
 
 /// A provision record from `SELECT {PROVISION_COLUMNS}` (release.rs's column order).
-pub(super) fn provision_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProvisionRow> {
+pub(super) fn provision_from_row(r: &crate::sqldb::Row) -> crate::sqldb::Result<ProvisionRow> {
     Ok(ProvisionRow {
         id: r.get(0)?,
         at: r.get(1)?,
@@ -225,7 +224,7 @@ pub(super) fn provision_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Prov
 }
 
 /// A delivery from `SELECT {OUTBOX_COLUMNS}` (release.rs's column order).
-pub(super) fn outbox_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
+pub(super) fn outbox_from_row(r: &crate::sqldb::Row) -> crate::sqldb::Result<OutboxRow> {
     Ok(OutboxRow {
         id: r.get(0)?,
         recruiter: r.get(1)?,

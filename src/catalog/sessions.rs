@@ -2,7 +2,7 @@
 //! SHA-256 (the token itself lives only in the cookie or link); a candidate link is spent in
 //! one statement, so two tabs opening it cannot both get a session.
 
-use rusqlite::{OptionalExtension, params};
+use crate::sqldb::{OptionalExtension, params};
 
 use super::{Catalog, CatalogError};
 use crate::ids::{CandidateId, RecruiterHandle};
@@ -131,7 +131,7 @@ impl Catalog {
         let db = self.db();
         let mut st = db.prepare(
             "SELECT id, candidate_id, kind, created_at, closed_at FROM rights_requests
-             WHERE ?1 IS NULL OR candidate_id = ?1 ORDER BY created_at DESC, id",
+             WHERE CAST(?1 AS TEXT) IS NULL OR candidate_id = ?1 ORDER BY created_at DESC, id",
         )?;
         let rows = st.query_map(params![of.map(|c| c.to_string())], |r| {
             Ok(RightsRequestRow {

@@ -2,7 +2,7 @@
 //! written as their text and read back through their parser, so a row read from the catalog
 //! is typed or is an error naming the column's bad value, never a string passed on.
 
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+use crate::sqldb::{FromSql, FromSqlError, FromSqlResult, ToSql, Value};
 
 use crate::ids::{CandidateId, CountryCode, InterviewId, RecruiterHandle, RegionId};
 use crate::store::ObjectKey;
@@ -25,12 +25,12 @@ fn bad(what: &str, value: &str) -> FromSqlError {
 macro_rules! text_column {
     ($($ty:ty => $what:literal),+ $(,)?) => {$(
         impl ToSql for $ty {
-            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-                Ok(ToSqlOutput::from(self.as_str()))
-            }
+            fn to_sql(&self) -> Value {
+        Value::Text(self.as_str().to_string())
+    }
         }
         impl FromSql for $ty {
-            fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
+            fn column_result(v: &Value) -> FromSqlResult<Self> {
                 let text = v.as_str()?;
                 <$ty>::parse(text).ok_or_else(|| bad($what, text))
             }
@@ -60,7 +60,7 @@ text_column! {
 macro_rules! id_column {
     ($($ty:ty => $what:literal),+ $(,)?) => {$(
         impl FromSql for $ty {
-            fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
+            fn column_result(v: &Value) -> FromSqlResult<Self> {
                 let text = v.as_str()?;
                 <$ty>::parse(text).map_err(|_| bad($what, text))
             }
@@ -78,26 +78,26 @@ id_column! {
 
 /// A scope in one column (the outbox's): its tag form, `share.recording:acme`.
 impl ToSql for Scope {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.to_string()))
+    fn to_sql(&self) -> Value {
+        Value::Text(self.to_string().to_string())
     }
 }
 
 impl FromSql for Scope {
-    fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
+    fn column_result(v: &Value) -> FromSqlResult<Self> {
         let text = v.as_str()?;
         Scope::parse_tag(text).map_err(|_| bad("consent scope", text))
     }
 }
 
 impl ToSql for ObjectKey {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.as_str()))
+    fn to_sql(&self) -> Value {
+        Value::Text(self.as_str().to_string())
     }
 }
 
 impl FromSql for ObjectKey {
-    fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
+    fn column_result(v: &Value) -> FromSqlResult<Self> {
         let text = v.as_str()?;
         ObjectKey::parse(text).map_err(|_| bad("object key", text))
     }
@@ -108,7 +108,7 @@ mod tests {
     use super::*;
 
     fn round_trip<T: ToSql + FromSql>(v: &T) -> T {
-        let db = rusqlite::Connection::open_in_memory().unwrap();
+        let db = crate::sqldb::Connection::open_in_memory().unwrap();
         db.query_row("SELECT ?1", [v], |r| r.get(0)).unwrap()
     }
 
@@ -132,13 +132,17 @@ mod tests {
 
     #[test]
     fn an_unknown_word_in_a_column_is_an_error_naming_it() {
-        let db = rusqlite::Connection::open_in_memory().unwrap();
+        let db = crate::sqldb::Connection::open_in_memory().unwrap();
         let err = db
-            .query_row("SELECT 'shipped'", [], |r| r.get::<_, OutboxState>(0))
+            .query_row("SELECT 'shipped'", crate::sqldb::params![], |r| {
+                r.get::<_, OutboxState>(0)
+            })
             .unwrap_err();
         assert!(err.to_string().contains("`shipped`"), "{err}");
         let err = db
-            .query_row("SELECT 'mp3'", [], |r| r.get::<_, OutputFormat>(0))
+            .query_row("SELECT 'mp3'", crate::sqldb::params![], |r| {
+                r.get::<_, OutputFormat>(0)
+            })
             .unwrap_err();
         assert!(err.to_string().contains("`mp3`"), "{err}");
     }

@@ -33,6 +33,11 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where the catalog, the local stores, key files and generated secrets live.
     pub data_dir: PathBuf,
+    /// The catalog on PostgreSQL, shared by every node: `postgres://user@host:port/db`
+    /// (`KIROKU_CATALOG`; the password in `PGPASSWORD`, never in the URL). The candidates'
+    /// wrapped keys and the audit log live there too. Unset: SQLite in the data dir, one node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<String>,
     /// Folder of GStreamer pipeline descriptions (one `*.toml` per ingest profile, and
     /// `analysis/audio-tap.toml`), read instead of the descriptions shipped in the binary.
     /// Unset: the built-in ones.
@@ -579,6 +584,7 @@ impl Default for Config {
             },
             retention: RetentionConfig::default(),
             keys: KeysConfig::default(),
+            catalog: None,
             webhooks: WebhookConfig {
                 timeout_seconds: 10,
                 max_attempts: 8,
@@ -751,6 +757,23 @@ impl Config {
         };
         if !(self.segment.target_seconds >= 1.0 && self.segment.target_seconds <= 60.0) {
             return invalid("segment.target_seconds", "must be between 1 and 60");
+        }
+        if let Some(url) = &self.catalog {
+            if !crate::sqldb::Location::is_postgres_url(url) {
+                return invalid(
+                    "catalog",
+                    "must be a postgres:// URL (unset: SQLite in the data dir)",
+                );
+            }
+            if url
+                .parse::<postgres::Config>()
+                .is_ok_and(|c| c.get_password().is_some())
+            {
+                return invalid(
+                    "catalog",
+                    "carries a password: give it in PGPASSWORD instead",
+                );
+            }
         }
         match (self.whip.ice_port_min, self.whip.ice_port_max) {
             (None, None) => {}

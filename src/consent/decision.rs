@@ -523,9 +523,10 @@ mod tests {
 
         /// The audit log's entries, oldest first.
         fn audited(&self) -> Vec<serde_json::Value> {
-            std::fs::read_to_string(self.audit.log_path())
-                .unwrap_or_default()
-                .lines()
+            self.audit
+                .entry_lines()
+                .unwrap()
+                .iter()
                 .map(|l| serde_json::from_str(l).unwrap())
                 .collect()
         }

@@ -447,9 +447,7 @@ async fn audit(_: Operator, State(s): State<AppState>) -> Result<Response, ApiEr
                 )
             })?);
         }
-        Ok::<_, ApiError>(
-            copies.and_then(|c| crate::audit::verify(&app.data_dir().join("audit"), &key, &c)),
-        )
+        Ok::<_, ApiError>(copies.and_then(|c| app.audit.verify(&key, &c)))
     })
     .await?;
     match result {

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::params;
+use crate::sqldb::params;
 
 use super::provider::EpochKey;
 use super::{Keyring, KeyringError};
@@ -50,8 +50,8 @@ impl Keyring {
                 let check = key_check(key.wrapping(), region)?;
                 self.db()
                     .execute(
-                        "INSERT OR IGNORE INTO epochs (region, epoch, created_at, key_check)
-                         VALUES (?1, 1, ?2, ?3)",
+                        "INSERT INTO epochs (region, epoch, created_at, key_check)
+                         VALUES (?1, 1, ?2, ?3) ON CONFLICT DO NOTHING",
                         params![region.as_str(), crate::util::now_unix(), check],
                     )
                     .map_err(|e| self.db_err(e))?;
@@ -100,13 +100,11 @@ impl Keyring {
     /// under it (one transaction), and the epoch keys older than `keep` epochs destroyed.
     pub fn rotate(&self, region: &RegionId, keep: u32) -> Result<Rotation, KeyringError> {
         let (from, to, rewrapped) = {
-            let mut db = self.db();
+            let db = self.db();
             // One immediate transaction from reading the epoch to the last rewrap: no key can
             // be kept under the old epoch meanwhile (in this process or another) and be lost
             // when its key is destroyed.
-            let tx = db
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(|e| self.db_err(e))?;
+            let tx = db.transaction().map_err(|e| self.db_err(e))?;
             let from = current_in(&tx, region).map_err(|e| self.db_err(e))?;
             let to = from + 1;
             let new_key = self.create_epoch_key(region, to)?;
@@ -126,7 +124,7 @@ impl Keyring {
             };
             for (c, v, epoch, w) in &rows {
                 let candidate = crate::ids::CandidateId::parse(c).map_err(|_| {
-                    self.db_err(rusqlite::Error::InvalidColumnName(format!("candidate {c}")))
+                    self.db_err(crate::sqldb::Error::Config(format!("candidate {c}")))
                 })?;
                 if !old_keys.contains_key(epoch) {
                     old_keys.insert(*epoch, self.epoch_key(region, *epoch)?);
@@ -157,8 +155,7 @@ impl Keyring {
             )
             .map_err(|e| self.db_err(e))?;
             tx.commit().map_err(|e| self.db_err(e))?;
-            db.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
-                .map_err(|e| self.db_err(e))?;
+            db.scrub_deleted("wrapped").map_err(|e| self.db_err(e))?;
             (from, to, rows.len())
         };
         let destroyed_epochs = self.destroy_older(region, to.saturating_sub(keep))?;
@@ -279,7 +276,10 @@ fn key_check(key: &dyn WrappingKey, region: &RegionId) -> Result<Vec<u8>, Keyrin
 }
 
 /// The region's newest epoch, read on `db` (a connection or a transaction).
-fn current_opt_in(db: &rusqlite::Connection, region: &RegionId) -> rusqlite::Result<Option<u32>> {
+fn current_opt_in(
+    db: &crate::sqldb::Connection,
+    region: &RegionId,
+) -> crate::sqldb::Result<Option<u32>> {
     db.query_row(
         "SELECT MAX(epoch) FROM epochs WHERE region = ?1",
         params![region.as_str()],
@@ -288,6 +288,9 @@ fn current_opt_in(db: &rusqlite::Connection, region: &RegionId) -> rusqlite::Res
 }
 
 /// The epoch new keys of the region are wrapped under, read inside `db`'s transaction.
-pub(super) fn current_in(db: &rusqlite::Connection, region: &RegionId) -> rusqlite::Result<u32> {
+pub(super) fn current_in(
+    db: &crate::sqldb::Connection,
+    region: &RegionId,
+) -> crate::sqldb::Result<u32> {
     Ok(current_opt_in(db, region)?.unwrap_or(1))
 }

@@ -27,7 +27,30 @@ mod provider;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::sqldb::{Connection, Location, OptionalExtension, params};
+
+/// The keyring's schema, in steps applied once each (see [`crate::sqldb`]). The first step's
+/// `IF NOT EXISTS` adopts keyrings made before steps were counted.
+const STEPS: &[&str] = &["CREATE TABLE IF NOT EXISTS epochs (
+        region TEXT NOT NULL,
+        epoch INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        destroyed_at INTEGER,
+        -- A known value wrapped under the epoch key: proves at start that the key
+        -- file is the one the epoch's candidate keys were wrapped under.
+        key_check BLOB,
+        PRIMARY KEY (region, epoch)
+     );
+     CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+     CREATE TABLE IF NOT EXISTS wrapped (
+        candidate TEXT NOT NULL,
+        region TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        epoch INTEGER NOT NULL,
+        wrapped BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (candidate, region, version)
+     );"];
 
 pub use epochs::{EpochStatus, Rotation};
 pub use pkcs11::TokenError;
@@ -43,7 +66,7 @@ pub enum KeyringError {
     #[error("keyring {path}: {source}")]
     Db {
         path: String,
-        source: rusqlite::Error,
+        source: crate::sqldb::Error,
     },
     #[error("keyring {path}: {source}")]
     Io {
@@ -93,6 +116,18 @@ impl Keyring {
         pkcs11: Option<&Pkcs11Config>,
         regions: &[RegionId],
     ) -> Result<Keyring, KeyringError> {
+        Keyring::open_in(dir, None, pkcs11, regions)
+    }
+
+    /// [`Keyring::open`], with the wrapped keys in the PostgreSQL database at `database` when
+    /// given (the catalog's, so that every node reads the keys another node made) instead of
+    /// `keyring.db` in `dir`. The erasure ledger and epoch key files stay in `dir`.
+    pub fn open_in(
+        dir: &Path,
+        database: Option<&str>,
+        pkcs11: Option<&Pkcs11Config>,
+        regions: &[RegionId],
+    ) -> Result<Keyring, KeyringError> {
         let io = |source| KeyringError::Io {
             path: dir.display().to_string(),
             source,
@@ -107,45 +142,21 @@ impl Keyring {
             path: path.display().to_string(),
             source,
         };
-        let conn = Connection::open(&path).map_err(db_err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(db_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(db_err)?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(db_err)?;
-        conn.pragma_update(None, "secure_delete", "ON")
-            .map_err(db_err)?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS epochs (
-                region TEXT NOT NULL,
-                epoch INTEGER NOT NULL,
-                created_at INTEGER NOT NULL,
-                destroyed_at INTEGER,
-                -- A known value wrapped under the epoch key: proves at start that the key
-                -- file is the one the epoch's candidate keys were wrapped under.
-                key_check BLOB,
-                PRIMARY KEY (region, epoch)
-             );
-             CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS wrapped (
-                candidate TEXT NOT NULL,
-                region TEXT NOT NULL,
-                version INTEGER NOT NULL,
-                epoch INTEGER NOT NULL,
-                wrapped BLOB NOT NULL,
-                created_at INTEGER NOT NULL,
-                PRIMARY KEY (candidate, region, version)
-             );",
-        )
-        .map_err(db_err)?;
+        let location = match database {
+            Some(url) => Location::Postgres(url.to_string()),
+            None => Location::Sqlite(path.clone()),
+        };
+        let conn = Connection::open(&location).map_err(db_err)?;
+        conn.migrate("keyring_version", STEPS).map_err(db_err)?;
         conn.execute(
-            "INSERT OR IGNORE INTO meta (name, value) VALUES ('id', ?1)",
+            "INSERT INTO meta (name, value) VALUES ('id', ?1) ON CONFLICT DO NOTHING",
             params![uuid::Uuid::new_v4().simple().to_string()],
         )
         .map_err(db_err)?;
         let id: String = conn
-            .query_row("SELECT value FROM meta WHERE name = 'id'", [], |r| r.get(0))
+            .query_row("SELECT value FROM meta WHERE name = 'id'", params![], |r| {
+                r.get(0)
+            })
             .map_err(db_err)?;
         let provider = match pkcs11 {
             Some(cfg) => Provider::Token(pkcs11::Token::open(cfg)?),
@@ -171,7 +182,7 @@ impl Keyring {
         self.db.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn db_err(&self, source: rusqlite::Error) -> KeyringError {
+    fn db_err(&self, source: crate::sqldb::Error) -> KeyringError {
         KeyringError::Db {
             path: self.dir.join("keyring.db").display().to_string(),
             source,
@@ -248,21 +259,19 @@ impl Keyring {
         keys: impl IntoIterator<Item = (&'k CandidateId, &'k CandidateKey)>,
     ) -> Result<usize, KeyringError> {
         let now = crate::util::now_unix();
-        let mut db = self.db();
+        let db = self.db();
         // Immediate: a rotation (in this process or another) cannot slip in between reading
         // the current epoch and keeping keys wrapped under it, and leave them under an epoch
         // whose key it then destroys.
-        let tx = db
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| self.db_err(e))?;
+        let tx = db.transaction().map_err(|e| self.db_err(e))?;
         let epoch = epochs::current_in(&tx, region).map_err(|e| self.db_err(e))?;
         let wrapping = self.epoch_key(region, epoch)?;
         let mut added = 0;
         for (c, key) in keys {
             added += tx
                 .execute(
-                    "INSERT OR IGNORE INTO wrapped (candidate, region, version, epoch, wrapped, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "INSERT INTO wrapped (candidate, region, version, epoch, wrapped, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
                     params![
                         c.to_string(),
                         region.as_str(),
@@ -289,8 +298,7 @@ impl Keyring {
                     params![c.to_string()],
                 )
                 .map_err(|e| self.db_err(e))?;
-            db.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
-                .map_err(|e| self.db_err(e))?;
+            db.scrub_deleted("wrapped").map_err(|e| self.db_err(e))?;
             n
         };
         self.note_erased(c, at)?;

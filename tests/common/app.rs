@@ -20,6 +20,7 @@ pub fn config(dir: &Path) -> Config {
             dir: Some(dir.join("keyring")),
             ..Default::default()
         },
+        catalog: super::postgres::whole_suite().then(|| super::postgres::catalog_url_for(dir)),
         ..Config::default()
     }
 }

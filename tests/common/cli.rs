@@ -10,6 +10,9 @@ pub fn kiroku_cmd(data: &Path) -> Command {
         .env("KIROKU_KEYS__DIR", data.join("keyring"))
         .arg("--data-dir")
         .arg(data);
+    if super::postgres::whole_suite() {
+        cmd.env("KIROKU_CATALOG", super::postgres::catalog_url_for(data));
+    }
     cmd
 }
 

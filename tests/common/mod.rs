@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod app;
+pub mod audit;
 pub mod browser;
 pub mod candidates;
 pub mod cdp;
@@ -13,6 +14,7 @@ pub mod garage;
 pub mod garage_cluster;
 pub mod interviews;
 pub mod media;
+pub mod postgres;
 pub mod proxy;
 pub mod serve;
 pub mod server;

@@ -41,7 +41,7 @@ pub fn audit(app: &Arc<Kiroku>, json: bool, cmd: &AuditCmd) -> Res {
     if let Some(anchor) = &app.anchor {
         copies.extend(anchor.read_published()?);
     }
-    let report = crate::audit::verify(&app.data_dir().join("audit"), &pk, &copies)?;
+    let report = app.audit.verify(&pk, &copies)?;
     emit(
         json,
         serde_json::to_value(&report)?,

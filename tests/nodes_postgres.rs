@@ -41,9 +41,10 @@ impl Shared {
         std::fs::write(
             shared.config(),
             format!(
-                "default_region = \"jp\"\n[regions.jp]\ncountry = \"JP\"\nbackend = \"s3\"\n\
+                "default_region = \"jp\"\n[regions.jp]\ncountry = \"JP\"\nbackend = \"s3\"\nmaster_key_file = \"keys/jp.key\"\n\
                  [regions.jp.s3]\nbucket = \"{}\"\nregion = \"garage\"\nendpoint = \"{}\"\n\
-                 path_style = true\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\n",
+                 path_style = true\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\n\
+                 upload_timeout_seconds = 2\n",
                 s3.bucket,
                 s3.endpoint.unwrap(),
                 s3.access_key_id.unwrap(),
@@ -133,7 +134,7 @@ async fn call(node: &Served, method: reqwest::Method, path: &str, body: Option<V
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_mid_stream_on_postgres_leaves_every_acknowledged_segment_to_export() {
-    let shared = Shared::new("kiroku-nodes-pg");
+    let mut shared = Shared::new("kiroku-nodes-pg");
     let candidate = shared.run(
         "a",
         &[
@@ -184,14 +185,29 @@ async fn a_node_killed_mid_stream_on_postgres_leaves_every_acknowledged_segment_
         {
             let v: Value = serde_json::from_str(t.as_str()).unwrap();
             acked.push(v["segment"]["index"].as_u64().unwrap());
+            if acked.len() == 1 {
+                // The bucket goes away: node B acknowledges what it keeps in its spool.
+                shared.garage.stop();
+            }
             if acked.len() == 3 {
                 break 'feed;
             }
         }
     }
+    // With the bucket away each segment waits out its upload before it is spooled.
+    while acked.len() < 3 {
+        match tokio::time::timeout(Duration::from_secs(30), ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => {
+                let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                acked.push(v["segment"]["index"].as_u64().unwrap());
+            }
+            other => panic!("no acknowledgement: {other:?}"),
+        }
+    }
     assert_eq!(acked, [0, 1, 2]);
 
-    // Node B dies with SIGKILL; after the lease node A stops the capture as `node_lost`.
+    // Node B dies with SIGKILL, two acknowledged segments in its spool; after the lease node
+    // A stops the capture as `node_lost`.
     b.kill();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(LEASE * 6);
     let shown = loop {
@@ -219,13 +235,21 @@ async fn a_node_killed_mid_stream_on_postgres_leaves_every_acknowledged_segment_
     assert!(indexes.starts_with(&acked), "{indexes:?}");
     drop(a);
 
-    // Node B is lost for good: its spool is drained from node A's side (whatever B had not
-    // uploaded yet), then the recording exports from node A, each segment opened and proven.
-    let b_spool = shared.data("b").join("spool").join("jp");
-    shared.run(
+    // Node B is lost for good with segments in its spool: once the bucket is back they are
+    // drained from node A's side, then the recording exports from node A, each segment
+    // opened and proven.
+    shared.garage.resume();
+    let b_spool = shared.data("b").join("spool");
+    let drained = shared.run(
         "a",
         &["regions", "drain", "--from", b_spool.to_str().unwrap()],
     );
+    assert!(drained.starts_with("jp: uploaded "), "{drained}");
+    assert!(
+        !drained.starts_with("jp: uploaded 0,"),
+        "B's spool held segments: {drained}"
+    );
+    assert!(drained.contains(", 0 left in"), "{drained}");
     let out = shared.root.path().join("exported.webm");
     shared.run(
         "a",

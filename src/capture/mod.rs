@@ -384,30 +384,38 @@ pub fn recover_interrupted(app: &Arc<Kiroku>) {
 }
 
 /// Marks an interrupted capture stopped with `reason`, if it still is interrupted (one
-/// conditional statement), then writes its final manifest; false if it was not.
+/// conditional statement), with its final manifest; false if it was not.
+///
+/// The manifest is written first: a node that dies between the two leaves the capture still
+/// interrupted, to be recovered again, never one marked stopped without its manifest (which
+/// would leave the recording unexportable). If segments were added between the manifest and
+/// the stop, the manifest is written again with them.
 fn recover_one(
     app: &Arc<Kiroku>,
     id: &InterviewId,
     held_by: Option<&str>,
     reason: &str,
 ) -> Result<bool, CaptureError> {
+    let row = interview_row(app, id)?;
+    let (region, key) = app
+        .interview_key(&row)?
+        .ok_or(CaptureError::UnknownInterview)?;
+    let seal = |segments: &[crate::catalog::SegmentRow]| {
+        let entries = segments.iter().map(ManifestEntry::from_row).collect();
+        Manifest::new(&row, entries, Some(reason.into())).store(&key, &row, &region.store)
+    };
+    let before = app.catalog.segments(id)?;
+    seal(&before)?;
     let stopped =
         app.catalog
             .stop_interrupted(id, held_by, app.node(), crate::util::now_unix(), reason)?;
     if !stopped {
         return Ok(false);
     }
-    let row = interview_row(app, id)?;
-    let (region, key) = app
-        .interview_key(&row)?
-        .ok_or(CaptureError::UnknownInterview)?;
-    let entries = app
-        .catalog
-        .segments(id)?
-        .iter()
-        .map(ManifestEntry::from_row)
-        .collect();
-    Manifest::new(&row, entries, Some(reason.into())).store(&key, &row, &region.store)?;
+    let after = app.catalog.segments(id)?;
+    if after.len() != before.len() {
+        seal(&after)?;
+    }
     Ok(true)
 }
 

@@ -13,7 +13,7 @@ use crate::store::{ObjectKey, Spool};
 pub struct Recovered {
     /// Objects uploaded from the other spool.
     pub uploaded: usize,
-    /// Objects the bucket already held: kept as they are there.
+    /// Objects the bucket, or this node's own spool, already held: kept as they are there.
     pub already_in_bucket: usize,
     /// Objects that could not be read or uploaded; they stay in the other spool for a retry.
     pub left: usize,
@@ -24,12 +24,19 @@ impl S3Store {
     /// hold yet, with its tags, and removes each from `other` once the bucket has it. A key
     /// the bucket already holds is left as it is there: the same sealed bytes, or a newer copy
     /// written since (a manifest rewritten when another node stopped the interview), never an
-    /// older one. Stops at the first failure of the store itself.
+    /// older one. A key this node's own spool holds counts as held too: that copy is the newer
+    /// one (this node wrote it while the bucket was away, after the lost machine's), and its
+    /// uploader takes it to the bucket (it uploads before it deletes, so the key is always in
+    /// one of the two). Stops at the first failure of the store itself.
     pub fn drain_from(&self, other: &Spool) -> Recovered {
         let mut done = Recovered::default();
         let keys = other.keys();
         for (i, key) in keys.iter().enumerate() {
-            match self.in_bucket(key) {
+            let held = match self.spool.contains(key) {
+                true => Ok(true),
+                false => self.in_bucket(key),
+            };
+            match held {
                 Ok(true) => {
                     done.already_in_bucket += 1;
                     if let Err(e) = other.delete(key) {

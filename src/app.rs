@@ -166,7 +166,7 @@ impl Kiroku {
         }
         let keyring = crate::keyring::Keyring::open_in(
             &keys_dir(&config)?,
-            config.catalog.as_deref(),
+            config.keys.database.as_deref(),
             config.keys.pkcs11.as_ref(),
             &regions.keys().cloned().collect::<Vec<_>>(),
         )?;

@@ -24,6 +24,7 @@ const LEASE: u64 = 3;
 struct Shared {
     root: tempfile::TempDir,
     catalog: String,
+    keyring: String,
     garage: Garage,
 }
 
@@ -31,10 +32,12 @@ impl Shared {
     fn new(bucket: &str) -> Shared {
         let root = tempfile::tempdir().unwrap();
         let catalog = common::postgres::catalog_url_for(&root.path().join("cluster"));
+        let keyring = common::postgres::keyring_url_for(&root.path().join("cluster"));
         let garage = Garage::start(bucket);
         let shared = Shared {
             root,
             catalog,
+            keyring,
             garage,
         };
         let s3 = shared.garage.s3_config();
@@ -80,6 +83,7 @@ impl Shared {
         cmd.arg("--config")
             .arg(self.config())
             .env("KIROKU_CATALOG", &self.catalog)
+            .env("KIROKU_KEYS__DATABASE", &self.keyring)
             .env("KIROKU_KEYS__DIR", self.root.path().join("keys"))
             .env("KIROKU_SERVICE_TOKEN", SERVICE)
             .env("KIROKU_SERVER__CAPTURE_LEASE_SECONDS", LEASE.to_string());

@@ -1006,9 +1006,23 @@ fn restored_backup_and_old_keyring_open_nothing_of_the_erased(pkcs11: Option<Pkc
         root.path().join("keyring.db"),
     );
     copy_tree(&data, &data_backup);
-    std::fs::copy(keys.join("keyring.db"), &keyring_backup).unwrap();
+    // On PostgreSQL the catalog's backup is a copy of its schema, and the keyring's (kept
+    // apart, backed up apart) a copy of the keyring's schema.
+    let on_postgres = common::postgres::whole_suite();
+    let copies = (
+        format!("{}_restored", common::postgres::schema_for(&data)),
+        format!("{}_old_keyring", common::postgres::schema_for(&data)),
+    );
+    let old_keyring_db = on_postgres.then(|| {
+        let schema = common::postgres::schema_for(&data);
+        common::postgres::copy_schema(&schema, &copies.0);
+        common::postgres::copy_schema(&format!("{schema}_keys"), &copies.1)
+    });
     let wal_backup = root.path().join("keyring.db-wal");
-    let _ = std::fs::copy(keys.join("keyring.db-wal"), &wal_backup);
+    if !on_postgres {
+        std::fs::copy(keys.join("keyring.db"), &keyring_backup).unwrap();
+        let _ = std::fs::copy(keys.join("keyring.db-wal"), &wal_backup);
+    }
     let key_files: Vec<_> = common::files::walk(&data_backup)
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "key"))
@@ -1034,6 +1048,9 @@ fn restored_backup_and_old_keyring_open_nothing_of_the_erased(pkcs11: Option<Pkc
     // The data dir is restored from the copy taken before the erasure.
     std::fs::remove_dir_all(&data).unwrap();
     copy_tree(&data_backup, &data);
+    if on_postgres {
+        common::postgres::restore_schema(&data, &copies.0);
+    }
     let app = open();
     assert!(
         app.catalog.erased_at(&taro).unwrap().is_some(),
@@ -1059,17 +1076,25 @@ fn restored_backup_and_old_keyring_open_nothing_of_the_erased(pkcs11: Option<Pkc
     // The keyring from before the erasure still lists taro's key, wrapped under epoch 1,
     // whose key the rotation destroyed.
     let old_dir = root.path().join("old-keyring");
-    drop(kiroku::keyring::Keyring::open(&old_dir, None, &[]).unwrap());
-    std::fs::copy(&keyring_backup, old_dir.join("keyring.db")).unwrap();
-    if wal_backup.exists() {
-        std::fs::copy(&wal_backup, old_dir.join("keyring.db-wal")).unwrap();
+    if !on_postgres {
+        drop(kiroku::keyring::Keyring::open(&old_dir, None, &[]).unwrap());
+        std::fs::copy(&keyring_backup, old_dir.join("keyring.db")).unwrap();
+        if wal_backup.exists() {
+            std::fs::copy(&wal_backup, old_dir.join("keyring.db-wal")).unwrap();
+        }
     }
     if pkcs11.is_none() {
         // The file provider's epoch keys as they are now: the token's are in the token.
         std::fs::create_dir_all(old_dir.join("epochs")).unwrap();
         copy_tree(&keys.join("epochs"), &old_dir.join("epochs"));
     }
-    let old = kiroku::keyring::Keyring::open(&old_dir, pkcs11.as_ref(), &[]).unwrap();
+    let old = kiroku::keyring::Keyring::open_in(
+        &old_dir,
+        old_keyring_db.as_deref(),
+        pkcs11.as_ref(),
+        &[],
+    )
+    .unwrap();
     let jp = RegionId::parse("jp").unwrap();
     let opened = old.version(&taro, &jp, 1);
     assert!(

@@ -211,6 +211,13 @@ pub struct KeysConfig {
     /// the token, never extractable, used there to wrap and unwrap candidate keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pkcs11: Option<Pkcs11Config>,
+    /// The wrapped candidate keys on PostgreSQL (`postgres://…`, `KIROKU_KEYS__DATABASE`),
+    /// shared by every node; required with a PostgreSQL `catalog`. A database (or a schema,
+    /// by `options=-csearch_path=…`) apart from the catalog's and backed up apart, as the keys
+    /// folder is: restoring the catalog from a backup must not roll the keyring back to an
+    /// epoch whose key was destroyed since. Unset: `keyring.db` in the keys folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
 }
 
 /// A PKCS#11 token that keeps the epoch keys (`[keys.pkcs11]`).
@@ -241,6 +248,7 @@ impl Default for KeysConfig {
             epoch_days: default_epoch_days(),
             keep_epochs: 0,
             pkcs11: None,
+            database: None,
         }
     }
 }
@@ -774,6 +782,27 @@ impl Config {
                     "carries a password: give it in PGPASSWORD instead",
                 );
             }
+            if self.keys.database.is_none() {
+                return invalid(
+                    "keys.database",
+                    "must be set with a PostgreSQL catalog: the keyring's database, apart from \
+                     the catalog's and backed up apart (so every node reads the wrapped keys)",
+                );
+            }
+        }
+        if let Some(url) = &self.keys.database {
+            if !crate::sqldb::Location::is_postgres_url(url) {
+                return invalid("keys.database", "must be a postgres:// URL");
+            }
+            if url
+                .parse::<postgres::Config>()
+                .is_ok_and(|c| c.get_password().is_some())
+            {
+                return invalid(
+                    "keys.database",
+                    "carries a password: give it in PGPASSWORD instead",
+                );
+            }
         }
         match (self.whip.ice_port_min, self.whip.ice_port_max) {
             (None, None) => {}
@@ -1071,6 +1100,34 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("regions.jp.country"), "{err}");
+    }
+
+    #[test]
+    fn a_postgres_catalog_needs_the_keyrings_database_and_no_password_in_either_url() {
+        let catalog = "catalog = \"postgres://kiroku@db:5432/kiroku\"\n";
+        let err = load_text(&format!("{catalog}{MINIMAL}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("keys.database"), "{err}");
+        let keys = "[keys]\ndatabase = \"postgres://kiroku@keys:5432/keyring\"\n";
+        let cfg = load_text(&format!("{catalog}{MINIMAL}{keys}")).unwrap();
+        assert!(cfg.keys.database.is_some());
+        let err = load_text(&format!(
+            "catalog = \"postgres://kiroku:hunter2@db/kiroku\"\n{MINIMAL}{keys}"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("catalog") && err.contains("PGPASSWORD"),
+            "{err}"
+        );
+        let err = load_text(&format!("catalog = \"mysql://db/kiroku\"\n{MINIMAL}{keys}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("catalog") && err.contains("postgres://"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub fn config(dir: &Path) -> Config {
         // sibling `<data_dir>.keys`).
         keys: kiroku::config::KeysConfig {
             dir: Some(dir.join("keyring")),
+            database: super::postgres::whole_suite().then(|| super::postgres::keyring_url_for(dir)),
             ..Default::default()
         },
         catalog: super::postgres::whole_suite().then(|| super::postgres::catalog_url_for(dir)),

@@ -11,7 +11,11 @@ pub fn kiroku_cmd(data: &Path) -> Command {
         .arg("--data-dir")
         .arg(data);
     if super::postgres::whole_suite() {
-        cmd.env("KIROKU_CATALOG", super::postgres::catalog_url_for(data));
+        cmd.env("KIROKU_CATALOG", super::postgres::catalog_url_for(data))
+            .env(
+                "KIROKU_KEYS__DATABASE",
+                super::postgres::keyring_url_for(data),
+            );
     }
     cmd
 }

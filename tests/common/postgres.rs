@@ -46,7 +46,17 @@ pub fn schema_for(dir: &Path) -> String {
 
 /// The catalog URL for `dir`: its own schema (made if missing) on the test cluster.
 pub fn catalog_url_for(dir: &Path) -> String {
-    let schema = schema_for(dir);
+    url_for_schema(&schema_for(dir))
+}
+
+/// The keyring's URL for `dir`: a schema of its own beside the catalog's (`<schema>_keys`), as
+/// an operator keeps the keyring's database apart from the catalog's.
+pub fn keyring_url_for(dir: &Path) -> String {
+    url_for_schema(&format!("{}_keys", schema_for(dir)))
+}
+
+/// The URL of `schema` (made if missing) on the test cluster.
+pub fn url_for_schema(schema: &str) -> String {
     admin(|c| {
         c.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
             .unwrap()
@@ -78,4 +88,60 @@ pub fn catalog_db(dir: &Path) -> kiroku::sqldb::Connection {
     } else {
         kiroku::sqldb::Connection::open_sqlite(&dir.join("catalog.db")).unwrap()
     }
+}
+
+/// A copy of schema `from` (a catalog with its audit log, or a keyring) under the name `copy`,
+/// as a backup of the database holds it: the URL that opens the copy.
+pub fn copy_schema(from: &str, copy: &str) -> String {
+    let (from, copy) = (from.to_string(), copy.to_string());
+    admin(|c| {
+        let mut tx = c.transaction().unwrap();
+        tx.batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {copy} CASCADE; CREATE SCHEMA {copy}"
+        ))
+        .unwrap();
+        let tables: Vec<String> = tx
+            .query(
+                "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1",
+                &[&from],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        for t in &tables {
+            tx.batch_execute(&format!(
+                "CREATE TABLE {copy}.{t} (LIKE {from}.{t} INCLUDING ALL);
+                 INSERT INTO {copy}.{t} SELECT * FROM {from}.{t};"
+            ))
+            .unwrap();
+        }
+        // Identity columns go on after the rows copied, as in the original.
+        let identities: Vec<(String, String)> = tx
+            .query(
+                "SELECT table_name::text, column_name::text FROM information_schema.columns
+                 WHERE table_schema = $1 AND is_identity = 'YES'",
+                &[&copy],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        for (t, col) in identities {
+            tx.batch_execute(&format!(
+                "SELECT setval(pg_get_serial_sequence('{copy}.{t}', '{col}'), \
+                 (SELECT COALESCE(MAX({col}), 0) + 1 FROM {copy}.{t}), false)"
+            ))
+            .unwrap();
+        }
+        tx.commit().unwrap();
+    });
+    format!("{}?options=-csearch_path%3D{copy}", admin_url())
+}
+
+/// Puts the copy named `copy` back as `dir`'s schema, as restoring the database's backup.
+pub fn restore_schema(dir: &Path, copy: &str) {
+    let schema = schema_for(dir);
+    let sql = format!("DROP SCHEMA {schema} CASCADE; ALTER SCHEMA {copy} RENAME TO {schema}");
+    admin(|c| c.batch_execute(&sql).unwrap());
 }

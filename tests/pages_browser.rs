@@ -90,12 +90,28 @@ async fn record(b: &Browser, seconds: u32, during: impl AsyncFnOnce()) -> Value 
     )
     .await;
     b.click("#stop").await;
-    b.wait_for(
-        "the final confirmation",
-        "!document.getElementById('done').classList.contains('hidden')",
-        Duration::from_secs(30),
-    )
-    .await;
+    // Bounded generously (a first Chromium run on a loaded machine is slow), and when it does
+    // not come, the recorder's own state says where it stopped.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    while b
+        .eval("!document.getElementById('done').classList.contains('hidden')")
+        .await
+        != true
+    {
+        if tokio::time::Instant::now() > deadline {
+            let state = b
+                .eval(
+                    "JSON.stringify({ended: kirokuRecorder.ended, acked: kirokuRecorder.acked, \
+                     total: kirokuRecorder.total, sentTo: kirokuRecorder.sentTo, \
+                     ready: kirokuRecorder.ready, stopped: kirokuRecorder.stopped, \
+                     socket: kirokuRecorder.socket && kirokuRecorder.socket.readyState, \
+                     page: document.body.innerText.slice(0, 600)})",
+                )
+                .await;
+            panic!("no final confirmation within 90 s; the recorder: {state}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     b.eval(
         "({total: kirokuRecorder.total, recordedMs: kirokuRecorder.recordedMs, \
           interview: kirokuRecorder.interviewId, ended: kirokuRecorder.ended, \

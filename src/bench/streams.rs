@@ -22,7 +22,8 @@ use tokio_tungstenite::tungstenite::Message;
 pub struct Load {
     pub streams: usize,
     pub media: PathBuf,
-    /// A server already running (`http://host:port`), with its tokens; none: start one.
+    /// A server already running (`http://host:port`), or several nodes on one catalog
+    /// (comma-separated: the streams go to each in turn), with its tokens; none: start one.
     pub url: Option<String>,
     pub service_token: Option<String>,
     pub operator_token: Option<String>,
@@ -41,7 +42,10 @@ pub fn run(load: Load) -> BenchResult<()> {
     let (server, base, service, operator) = match &load.url {
         Some(url) => (
             None,
-            url.trim_end_matches('/').to_string(),
+            url.split(',')
+                .map(|u| u.trim().trim_end_matches('/'))
+                .collect::<Vec<_>>()
+                .join(","),
             load.service_token
                 .clone()
                 .ok_or("--url needs --service-token")?,
@@ -176,18 +180,21 @@ async fn drive(
     server: Option<&Server>,
 ) -> BenchResult<()> {
     let http = reqwest::Client::new();
-    let interviews = prepare(&http, base, service, operator, load.streams).await?;
+    let first = base.split(',').next().unwrap_or(base);
+    let interviews = prepare(&http, first, service, operator, load.streams).await?;
     let chunks = Arc::new(media.chunks());
     let cpu_before = server.map(Server::cpu_seconds).transpose()?;
     let rss_before = server.map(Server::rss_bytes).transpose()?;
     let client_cpu = super::cpu_seconds();
     let started = Instant::now();
     let mut tasks = Vec::new();
+    // Several nodes (`--url a,b`, one catalog): stream n goes to node n mod count.
+    let nodes: Vec<&str> = base.split(',').collect();
     for (n, (id, token)) in interviews.into_iter().enumerate() {
         let delay = load.ramp.mul_f64(n as f64 / load.streams.max(1) as f64);
         let url = format!(
             "{}/v1/interviews/{id}/stream?token={token}&content_type={}",
-            base.replacen("http", "ws", 1),
+            nodes[n % nodes.len()].replacen("http", "ws", 1),
             media.content_type.replace('/', "%2F")
         );
         let (bytes, chunks) = (media.bytes.clone(), chunks.clone());

@@ -159,7 +159,8 @@ enum BenchLoad {
         /// The recording each stream sends (a browser's WebM or fragmented MP4).
         #[arg(long, default_value = "fixtures/chromium-mediarecorder.webm")]
         media: PathBuf,
-        /// A server already running (its CPU and memory are then not measured).
+        /// A server already running (its CPU and memory are then not measured), or several
+        /// nodes on one catalog, comma-separated: streams go to each in turn.
         #[arg(long)]
         url: Option<String>,
         #[arg(long)]

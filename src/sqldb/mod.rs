@@ -210,8 +210,8 @@ impl Connection {
                     if in_tx {
                         return c.execute(sql, &values);
                     }
-                    c.batch("BEGIN")?;
-                    let done = c.lock_writers().and_then(|_| c.execute(sql, &values));
+                    c.begin_locked()?;
+                    let done = c.execute(sql, &values);
                     match done {
                         Ok(n) => c.batch("COMMIT").map(|_| n),
                         Err(e) => {
@@ -250,8 +250,8 @@ impl Connection {
                     if !write || in_tx {
                         return c.rows(sql, &values);
                     }
-                    c.batch("BEGIN")?;
-                    let done = c.lock_writers().and_then(|_| c.rows(sql, &values));
+                    c.begin_locked()?;
+                    let done = c.rows(sql, &values);
                     match done {
                         Ok(rows) => c.batch("COMMIT").map(|_| rows),
                         Err(e) => {
@@ -299,8 +299,7 @@ impl Connection {
             Backend::Sqlite(c) => c.execute_batch("BEGIN IMMEDIATE")?,
             Backend::Postgres { .. } => {
                 self.with_pg(|c| {
-                    c.batch("BEGIN")?;
-                    c.lock_writers().inspect_err(|_| {
+                    c.begin_locked().inspect_err(|_| {
                         let _ = c.batch("ROLLBACK");
                     })
                 })?;

@@ -76,11 +76,11 @@ impl Client {
         self.client.batch_execute(sql)
     }
 
-    pub(super) fn lock_writers(&mut self) -> Result<(), postgres::Error> {
-        let key = self.write_lock;
-        self.client
-            .execute("SELECT pg_advisory_xact_lock($1)", &[&key])
-            .map(|_| ())
+    /// Opens a transaction holding the writers' lock: one round trip (the simple protocol,
+    /// the key written into the text), as this is paid by every write.
+    pub(super) fn begin_locked(&mut self) -> Result<(), postgres::Error> {
+        let sql = format!("BEGIN; SELECT pg_advisory_xact_lock({})", self.write_lock);
+        self.client.batch_execute(&sql)
     }
 }
 

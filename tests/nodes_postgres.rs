@@ -95,26 +95,9 @@ impl Shared {
         common::cli::last_line(&self.cmd(name).args(args).output().unwrap())
     }
 
-    /// The notice and the recruiter `acme` every capture needs (as `common::cli` registers
-    /// them), through node A.
+    /// The notice and the recruiter `acme` every capture needs, through node A.
     fn privacy_basics(&self) {
-        let sha = "ab".repeat(32);
-        self.run(
-            "a",
-            &[
-                "notice",
-                "add",
-                "--id",
-                "notice-2026-04",
-                "--language",
-                "ja",
-                "--url",
-                "https://example.invalid/privacy/2026-04",
-                "--sha256",
-                &sha,
-            ],
-        );
-        self.run("a", &["recruiter", "add", "acme"]);
+        common::cli::privacy_basics_by(|args| self.run("a", args));
     }
 
     fn serve(&self, name: &str) -> Served {

@@ -96,22 +96,24 @@ pub fn privacy_basics(data: &Path) {
 
 /// [`privacy_basics`] with extra environment variables.
 pub fn privacy_basics_with(data: &Path, env: &[(&str, &str)]) {
-    run_with(
-        data,
-        &[
-            "notice",
-            "add",
-            "--id",
-            "notice-2026-04",
-            "--language",
-            "ja",
-            "--url",
-            "https://example.invalid/privacy/2026-04",
-            "--sha256",
-            &"ab".repeat(32),
-        ],
-        env,
-    );
-    let key = run_with(data, &["recruiter", "add", "acme"], env);
+    privacy_basics_by(|args| run_with(data, args, env));
+}
+
+/// The privacy setup through `run` (a command line that returns its last line): for tests
+/// that run kiroku their own way (another config, another node).
+pub fn privacy_basics_by(run: impl Fn(&[&str]) -> String) {
+    run(&[
+        "notice",
+        "add",
+        "--id",
+        "notice-2026-04",
+        "--language",
+        "ja",
+        "--url",
+        "https://example.invalid/privacy/2026-04",
+        "--sha256",
+        &"ab".repeat(32),
+    ]);
+    let key = run(&["recruiter", "add", "acme"]);
     assert!(key.starts_with("krk_"), "{key}");
 }

@@ -241,8 +241,8 @@ impl Audit {
                 let (seq, hash, at, line) =
                     self.next_entry(tail_seq, tail_hash, event, actor, data);
                 let checkpoint = self
-                    .checkpoint_due(seq, event, last_checkpoint)
-                    .then(|| self.checkpoint_text(seq, &hash, &at, last_checkpoint));
+                    .checkpoint_due(seq, event, &mut *last_checkpoint)
+                    .then(|| self.checkpoint_text(seq, &hash, &at, last_checkpoint().as_deref()));
                 (seq, line, checkpoint)
             })?;
             if let Some(text) = checkpoint {
@@ -276,8 +276,7 @@ impl Audit {
             seq,
             hash,
         };
-        let last_checkpoint = last_line(&self.checkpoints_path());
-        if self.checkpoint_due(seq, event, last_checkpoint.as_deref()) {
+        if self.checkpoint_due(seq, event, &mut || last_line(&self.checkpoints_path())) {
             self.checkpoint(seq, &hash, &at)?;
         }
         // The lock on the log is released when `file` closes, after any checkpoint.
@@ -308,8 +307,14 @@ impl Audit {
         (seq, hash, at, canonical_json(&entry))
     }
 
-    /// Whether entry `seq` (of `event`) gets a checkpoint, given the last one written.
-    fn checkpoint_due(&self, seq: u64, event: &str, last_checkpoint: Option<&str>) -> bool {
+    /// Whether entry `seq` (of `event`) gets a checkpoint. The last checkpoint written is read
+    /// (`last_checkpoint`) only when its age decides, not on every append.
+    fn checkpoint_due(
+        &self,
+        seq: u64,
+        event: &str,
+        last_checkpoint: &mut dyn FnMut() -> Option<String>,
+    ) -> bool {
         if event.starts_with("release.")
             || event.starts_with("consent.")
             || event == "candidate.erased"
@@ -319,10 +324,10 @@ impl Audit {
         if self.policy.every_entries > 0 && seq.is_multiple_of(self.policy.every_entries) {
             return true;
         }
-        let Some(last) = last_checkpoint else {
+        let Some(last) = last_checkpoint() else {
             return true;
         };
-        let Ok(v) = serde_json::from_str::<Value>(last) else {
+        let Ok(v) = serde_json::from_str::<Value>(&last) else {
             return true;
         };
         let last_at = v["at"]

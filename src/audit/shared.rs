@@ -34,17 +34,28 @@ impl SharedLog {
     }
 
     /// Appends the entry `make` builds from the chain's end (its seq and hash, and the last
-    /// checkpoint), and the checkpoint it returns, in one transaction; the entry's seq and
-    /// the checkpoint.
+    /// checkpoint, read only if `make` asks), and the checkpoint it returns, in one
+    /// transaction; the entry's seq and the checkpoint.
     pub(super) fn append(
         &self,
-        make: impl FnOnce(u64, [u8; 32], Option<&str>) -> (u64, String, Option<String>),
+        make: impl FnOnce(
+            u64,
+            [u8; 32],
+            &mut dyn FnMut() -> Option<String>,
+        ) -> (u64, String, Option<String>),
     ) -> Result<(u64, Option<String>), AuditError> {
         let db = self.db();
         let tx = db.transaction()?;
         let (tail_seq, tail_hash) = tail(&tx)?;
-        let last_checkpoint = last_checkpoint(&tx)?;
-        let (seq, line, checkpoint) = make(tail_seq, tail_hash, last_checkpoint.as_deref());
+        let mut read: Option<Result<Option<String>, AuditError>> = None;
+        let mut last = || match read.get_or_insert_with(|| last_checkpoint(&tx)) {
+            Ok(line) => line.clone(),
+            Err(_) => None,
+        };
+        let (seq, line, checkpoint) = make(tail_seq, tail_hash, &mut last);
+        if let Some(Err(e)) = read {
+            return Err(e);
+        }
         tx.execute(
             "INSERT INTO audit_entries (seq, line) VALUES (?1, ?2)",
             params![seq, line],

@@ -220,6 +220,21 @@ pub struct KeysConfig {
     pub database: Option<String>,
 }
 
+/// A PostgreSQL URL at `field` must not carry a password: URLs sit in config files, so the
+/// password comes from `PGPASSWORD`.
+fn passwordless(field: &str, url: &str) -> Result<(), ConfigError> {
+    if url
+        .parse::<postgres::Config>()
+        .is_ok_and(|c| c.get_password().is_some())
+    {
+        return Err(ConfigError::Invalid {
+            field: field.into(),
+            why: "carries a password: give it in PGPASSWORD instead".into(),
+        });
+    }
+    Ok(())
+}
+
 /// A PKCS#11 token that keeps the epoch keys (`[keys.pkcs11]`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -773,15 +788,7 @@ impl Config {
                     "must be a postgres:// URL (unset: SQLite in the data dir)",
                 );
             }
-            if url
-                .parse::<postgres::Config>()
-                .is_ok_and(|c| c.get_password().is_some())
-            {
-                return invalid(
-                    "catalog",
-                    "carries a password: give it in PGPASSWORD instead",
-                );
-            }
+            passwordless("catalog", url)?;
             if self.keys.database.is_none() {
                 return invalid(
                     "keys.database",
@@ -794,15 +801,7 @@ impl Config {
             if !crate::sqldb::Location::is_postgres_url(url) {
                 return invalid("keys.database", "must be a postgres:// URL");
             }
-            if url
-                .parse::<postgres::Config>()
-                .is_ok_and(|c| c.get_password().is_some())
-            {
-                return invalid(
-                    "keys.database",
-                    "carries a password: give it in PGPASSWORD instead",
-                );
-            }
+            passwordless("keys.database", url)?;
         }
         match (self.whip.ice_port_min, self.whip.ice_port_max) {
             (None, None) => {}
@@ -1119,6 +1118,14 @@ mod tests {
         .to_string();
         assert!(
             err.contains("catalog") && err.contains("PGPASSWORD"),
+            "{err}"
+        );
+        let secret_keys = "[keys]\ndatabase = \"postgres://kiroku:hunter2@keys/keyring\"\n";
+        let err = load_text(&format!("{catalog}{MINIMAL}{secret_keys}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("keys.database") && err.contains("PGPASSWORD"),
             "{err}"
         );
         let err = load_text(&format!("catalog = \"mysql://db/kiroku\"\n{MINIMAL}{keys}"))

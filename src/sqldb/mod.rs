@@ -210,15 +210,7 @@ impl Connection {
                     if in_tx {
                         return c.execute(sql, &values);
                     }
-                    c.begin_locked()?;
-                    let done = c.execute(sql, &values);
-                    match done {
-                        Ok(n) => c.batch("COMMIT").map(|_| n),
-                        Err(e) => {
-                            let _ = c.batch("ROLLBACK");
-                            Err(e)
-                        }
-                    }
+                    c.locked(|c| c.execute(sql, &values))
                 })
                 .map(|n| n as usize)
             }
@@ -250,15 +242,7 @@ impl Connection {
                     if !write || in_tx {
                         return c.rows(sql, &values);
                     }
-                    c.begin_locked()?;
-                    let done = c.rows(sql, &values);
-                    match done {
-                        Ok(rows) => c.batch("COMMIT").map(|_| rows),
-                        Err(e) => {
-                            let _ = c.batch("ROLLBACK");
-                            Err(e)
-                        }
-                    }
+                    c.locked(|c| c.rows(sql, &values))
                 })?;
                 Ok(rows.into_iter().map(|values| Row { values }).collect())
             }

@@ -82,6 +82,22 @@ impl Client {
         let sql = format!("BEGIN; SELECT pg_advisory_xact_lock({})", self.write_lock);
         self.client.batch_execute(&sql)
     }
+
+    /// Runs one write in a transaction of its own under the writers' lock: committed, or
+    /// rolled back when it fails.
+    pub(super) fn locked<T>(
+        &mut self,
+        write: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
+    ) -> Result<T, postgres::Error> {
+        self.begin_locked()?;
+        match write(self) {
+            Ok(v) => self.batch("COMMIT").map(|_| v),
+            Err(e) => {
+                let _ = self.batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
 }
 
 /// `?1` → `$1`, and a bare `?` → the next number; text in quotes is left alone.

@@ -2,6 +2,7 @@
 # A throwaway PostgreSQL cluster on loopback for kiroku's tests, from Debian's postgresql
 # binaries: `pg-cluster.sh start DIR PORT` makes and starts it (trust auth, loopback only),
 # `pg-cluster.sh stop DIR` stops it and removes DIR. Installs postgresql when missing.
+# PG_CLUSTER_OPTS adds server options (`-c name=value …`).
 set -euo pipefail
 cmd=${1:?start DIR PORT | stop DIR}
 dir=${2:?the folder of the cluster}
@@ -26,7 +27,7 @@ start)
   [ "$(id -u)" = 0 ] && chown postgres "$dir"
   as_owner "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C --no-sync >/dev/null
   as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400" start >/dev/null
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 ${PG_CLUSTER_OPTS:-}" start >/dev/null
   echo "pg-cluster: PostgreSQL on 127.0.0.1:$port ($dir)"
   ;;
 stop)

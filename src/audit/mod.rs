@@ -56,6 +56,9 @@ pub enum AuditError {
     Tail { path: String, why: String },
     #[error("audit log in the shared database: {0}")]
     Database(#[from] crate::sqldb::Error),
+    /// The batch this entry was written in failed (the error of the thread that wrote it).
+    #[error("audit log in the shared database: {0}")]
+    Batch(String),
 }
 
 /// Who did what an entry records.
@@ -237,18 +240,25 @@ impl Audit {
     /// Appends one entry: the chain's next link, durable, checkpointed when due.
     fn append(&self, event: &str, actor: &Actor, data: Value) -> Result<u64, AuditError> {
         if let Some(log) = &self.shared {
-            let (seq, checkpoint) = log.append(|tail_seq, tail_hash, last_checkpoint| {
-                let (seq, hash, at, line) =
-                    self.next_entry(tail_seq, tail_hash, event, actor, data);
-                let checkpoint = self
-                    .checkpoint_due(seq, event, &mut *last_checkpoint)
-                    .then(|| self.checkpoint_text(seq, &hash, &at, last_checkpoint().as_deref()));
-                (seq, line, checkpoint)
-            })?;
-            if let Some(text) = checkpoint {
-                self.publish(seq, &text);
-            }
-            return Ok(seq);
+            let entry = shared::Pending {
+                event: event.to_string(),
+                actor: actor.as_value(),
+                data,
+            };
+            return log.append(
+                entry,
+                |tail_seq, tail_hash, entry, last_checkpoint| {
+                    let (seq, hash, at, line) =
+                        self.next_entry(tail_seq, tail_hash, &entry.event, entry.actor, entry.data);
+                    let checkpoint = self
+                        .checkpoint_due(seq, &entry.event, &mut *last_checkpoint)
+                        .then(|| {
+                            self.checkpoint_text(seq, &hash, &at, last_checkpoint().as_deref())
+                        });
+                    (seq, hash, line, checkpoint)
+                },
+                |seq, text| self.publish(seq, text),
+            );
         }
         let path = self.log_path();
         let io = |source| AuditError::Io {
@@ -267,7 +277,8 @@ impl Audit {
         if len != tail.len {
             *tail = read_tail(&mut file, len, &path)?;
         }
-        let (seq, hash, at, mut line) = self.next_entry(tail.seq, tail.hash, event, actor, data);
+        let (seq, hash, at, mut line) =
+            self.next_entry(tail.seq, tail.hash, event, actor.as_value(), data);
         line.push('\n');
         file.write_all(line.as_bytes()).map_err(io)?;
         file.sync_data().map_err(io)?;
@@ -289,7 +300,7 @@ impl Audit {
         seq: u64,
         prev: [u8; 32],
         event: &str,
-        actor: &Actor,
+        actor: Value,
         data: Value,
     ) -> (u64, [u8; 32], String, String) {
         let at = crate::util::now_rfc3339();
@@ -298,7 +309,7 @@ impl Audit {
             "seq": seq,
             "at": at,
             "event": event,
-            "actor": actor.as_value(),
+            "actor": actor,
             "data": data,
             "prev": hex::encode(prev),
         });

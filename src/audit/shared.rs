@@ -1,11 +1,15 @@
 //! The audit log in the shared PostgreSQL database, for kiroku on more than one node: the
 //! same lines as `log.jsonl` and `checkpoints.jsonl`, one row each. Appends take the
-//! database's writers' lock (see [`crate::sqldb`]) and read the chain's end inside it, so the
-//! entries of every node form one line.
+//! log's own advisory lock (see [`crate::sqldb`]; not the catalog writers': no transaction
+//! writes both) and read the chain's end inside it, so the entries of every node form one
+//! line. A process's appends are batched, one transaction for all its threads' entries
+//! waiting at the time (a group commit), so the one line does not make every segment of
+//! every node wait for a commit of its own.
 
+use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
-use crate::sqldb::{Connection, Location, OptionalExtension, params};
+use crate::sqldb::{Connection, Location, OptionalExtension, Value, params};
 
 use super::{AuditError, GENESIS, entry_seq_hash};
 
@@ -18,56 +22,97 @@ const STEPS: &[&str] = &["CREATE TABLE audit_entries (
         line TEXT NOT NULL
      );"];
 
+/// An entry waiting for its turn to be appended: what [`super::Audit`] builds its line from.
+pub(super) struct Pending {
+    pub(super) event: String,
+    pub(super) actor: serde_json::Value,
+    pub(super) data: serde_json::Value,
+}
+
+/// What an entry became: its seq and hash, its line, and the checkpoint over it if one is due.
+pub(super) type Made = (u64, [u8; 32], String, Option<String>);
+
 pub(super) struct SharedLog {
     db: Mutex<Connection>,
+    queue: Mutex<Queue>,
+}
+
+/// Entries handed to the log and not yet written, and what became of those another thread
+/// wrote for them.
+#[derive(Default)]
+struct Queue {
+    next_ticket: u64,
+    waiting: Vec<(u64, Pending)>,
+    done: HashMap<u64, Result<u64, String>>,
 }
 
 impl SharedLog {
     pub(super) fn open(url: &str) -> Result<SharedLog, AuditError> {
-        let db = Connection::open(&Location::Postgres(url.to_string()))?;
+        let db = Connection::open_with_lock(&Location::Postgres(url.to_string()), "audit")?;
         db.migrate("audit_version", STEPS)?;
-        Ok(SharedLog { db: Mutex::new(db) })
+        Ok(SharedLog {
+            db: Mutex::new(db),
+            queue: Mutex::new(Queue::default()),
+        })
     }
 
     fn db(&self) -> MutexGuard<'_, Connection> {
         self.db.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Appends the entry `make` builds from the chain's end (its seq and hash, and the last
-    /// checkpoint, read only if `make` asks), and the checkpoint it returns, in one
-    /// transaction; the entry's seq and the checkpoint.
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends `entry` durably; its seq. Entries from this process's threads are written in
+    /// batches, a group commit: each waits for the connection, and whoever gets it writes
+    /// every entry waiting then (its own among them) in one transaction, so one commit's
+    /// flush and one turn of the lock carry them all. `make` builds an entry from the chain's
+    /// end (reading the last checkpoint only if it asks); `publish` is told of each checkpoint
+    /// once it is committed, in order.
     pub(super) fn append(
         &self,
-        make: impl FnOnce(
-            u64,
-            [u8; 32],
-            &mut dyn FnMut() -> Option<String>,
-        ) -> (u64, String, Option<String>),
-    ) -> Result<(u64, Option<String>), AuditError> {
-        let db = self.db();
-        let tx = db.transaction()?;
-        let (tail_seq, tail_hash) = tail(&tx)?;
-        let mut read: Option<Result<Option<String>, AuditError>> = None;
-        let mut last = || match read.get_or_insert_with(|| last_checkpoint(&tx)) {
-            Ok(line) => line.clone(),
-            Err(_) => None,
+        entry: Pending,
+        make: impl FnMut(u64, [u8; 32], Pending, &mut dyn FnMut() -> Option<String>) -> Made,
+        publish: impl Fn(u64, &str),
+    ) -> Result<u64, AuditError> {
+        let ticket = {
+            let mut q = self.queue();
+            let ticket = q.next_ticket;
+            q.next_ticket += 1;
+            q.waiting.push((ticket, entry));
+            ticket
         };
-        let (seq, line, checkpoint) = make(tail_seq, tail_hash, &mut last);
-        if let Some(Err(e)) = read {
-            return Err(e);
+        let db = self.db();
+        if let Some(done) = self.queue().done.remove(&ticket) {
+            return done.map_err(AuditError::Batch);
         }
-        tx.execute(
-            "INSERT INTO audit_entries (seq, line) VALUES (?1, ?2)",
-            params![seq, line],
-        )?;
-        if let Some(text) = &checkpoint {
-            tx.execute(
-                "INSERT INTO audit_checkpoints (line) VALUES (?1)",
-                params![text.trim_end()],
-            )?;
+        let batch = std::mem::take(&mut self.queue().waiting);
+        let tickets: Vec<u64> = batch.iter().map(|(t, _)| *t).collect();
+        match write_batch(&db, batch, make) {
+            Ok((seqs, checkpoints)) => {
+                for (seq, text) in &checkpoints {
+                    publish(*seq, text);
+                }
+                let mut q = self.queue();
+                let mut own = None;
+                for (t, seq) in tickets.into_iter().zip(seqs) {
+                    if t == ticket {
+                        own = Some(seq);
+                    } else {
+                        q.done.insert(t, Ok(seq));
+                    }
+                }
+                Ok(own.expect("the writer's own entry is in its batch"))
+            }
+            Err(e) => {
+                let mut q = self.queue();
+                for t in tickets.into_iter().filter(|t| *t != ticket) {
+                    q.done.insert(t, Err(e.to_string()));
+                }
+                Err(e)
+            }
         }
-        tx.commit()?;
-        Ok((seq, checkpoint))
     }
 
     /// Writes the checkpoint `make` signs over the chain's end (none when the log is empty).
@@ -113,6 +158,49 @@ impl SharedLog {
     }
 }
 
+/// Writes `batch` after the chain's end in one transaction: each entry's seq, in order, and
+/// the checkpoints written with them.
+#[allow(clippy::type_complexity)]
+fn write_batch(
+    db: &Connection,
+    batch: Vec<(u64, Pending)>,
+    mut make: impl FnMut(u64, [u8; 32], Pending, &mut dyn FnMut() -> Option<String>) -> Made,
+) -> Result<(Vec<u64>, Vec<(u64, String)>), AuditError> {
+    // The chain's end and the last checkpoint, read in the round trip that takes the lock.
+    let (tx, ends) = db.transaction_reading(&[
+        "SELECT line FROM audit_entries ORDER BY seq DESC LIMIT 1",
+        "SELECT line FROM audit_checkpoints ORDER BY n DESC LIMIT 1",
+    ])?;
+    let (mut seq, mut hash) = tail_of(ends[0].as_deref())?;
+    let mut last = ends[1].clone();
+    let mut seqs = Vec::with_capacity(batch.len());
+    let mut checkpoints = Vec::new();
+    let mut writes = Vec::new();
+    for (_, entry) in batch {
+        let mut last_checkpoint = || last.clone();
+        let (s, h, line, checkpoint) = make(seq, hash, entry, &mut last_checkpoint);
+        writes.push((
+            "INSERT INTO audit_entries (seq, line) VALUES (?1, ?2)",
+            vec![Value::Integer(s as i64), Value::Text(line)],
+        ));
+        if let Some(text) = checkpoint {
+            let line = text.trim_end().to_string();
+            writes.push((
+                "INSERT INTO audit_checkpoints (line) VALUES (?1)",
+                vec![Value::Text(line.clone())],
+            ));
+            last = Some(line);
+            checkpoints.push((s, text));
+        }
+        (seq, hash) = (s, h);
+        seqs.push(s);
+    }
+    // The entries and the commit in one round trip: the log's lock is held for the
+    // tail's read and the server's writing, not for a round trip per entry.
+    tx.commit_with(&writes)?;
+    Ok((seqs, checkpoints))
+}
+
 fn tail(db: &Connection) -> Result<(u64, [u8; 32]), AuditError> {
     let last: Option<String> = db
         .query_row(
@@ -121,9 +209,14 @@ fn tail(db: &Connection) -> Result<(u64, [u8; 32]), AuditError> {
             |r| r.get(0),
         )
         .optional()?;
+    tail_of(last.as_deref())
+}
+
+/// The seq and hash of the chain whose last line is `last` (none: the genesis).
+fn tail_of(last: Option<&str>) -> Result<(u64, [u8; 32]), AuditError> {
     match last {
         None => Ok((0, GENESIS)),
-        Some(line) => entry_seq_hash(&line).map_err(|why| AuditError::Tail {
+        Some(line) => entry_seq_hash(line).map_err(|why| AuditError::Tail {
             path: "audit_entries".into(),
             why,
         }),

@@ -215,6 +215,16 @@ pub(super) const STEPS: &[&str] = &[
     // The order analysis outputs were made in, in a column both databases keep (SQLite's
     // rowid, which gave it before, is not PostgreSQL's).
     "ALTER TABLE analysis_outputs ADD COLUMN seq INTEGER;",
+    // What the hot paths look up by something other than a key: a candidate's consent
+    // events (read at every segment boundary of every capture), a candidate's interviews and
+    // outbox rows (rights, erasure), interviews by state (sweeps, recovery), a recipient's
+    // pending deliveries. Without them each lookup reads the whole table, and a capture's
+    // boundary check grows with the number of candidates ever seen.
+    "CREATE INDEX consent_events_by_candidate ON consent_events (candidate_id, seq);
+     CREATE INDEX interviews_by_candidate ON interviews (candidate_id);
+     CREATE INDEX interviews_by_state ON interviews (state);
+     CREATE INDEX outbox_by_candidate ON outbox (candidate_id);
+     CREATE INDEX outbox_by_recipient ON outbox (handle, state, seq);",
 ];
 
 pub fn run(conn: &Connection) -> Result<(), CatalogError> {

@@ -3,8 +3,9 @@
 //! unwrapped key.
 //!
 //! SQLite in the data dir by default, or PostgreSQL (`catalog = "postgres://…"`) shared by
-//! several nodes: the same statements on both, through [`crate::sqldb`]. One connection
-//! behind a mutex per process: every statement is short, and a write is durable when it
+//! several nodes: the same statements on both, through [`crate::sqldb`]. One connection per
+//! process on SQLite (its single writer), a few on PostgreSQL ([`crate::sqldb::Pool`]), each
+//! lent to one thread at a time: every statement is short, and a write is durable when it
 //! returns, so a segment row is on disk before the segment is acknowledged.
 
 mod claims;
@@ -18,9 +19,8 @@ mod sessions;
 mod sql;
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
 
-use crate::sqldb::{Connection, Location, OptionalExtension, params};
+use crate::sqldb::{Connection, Location, OptionalExtension, Pool, Pooled, params};
 
 /// A word of the vocabulary, named here too, beside the interview rows that carry it.
 pub use crate::vocab::InterviewState;
@@ -78,7 +78,7 @@ pub enum TokenError {
 pub type LegacyKey = (CandidateId, RegionId, u32, Vec<u8>);
 
 pub struct Catalog {
-    conn: Mutex<Connection>,
+    pool: Pool,
 }
 
 impl Catalog {
@@ -92,17 +92,17 @@ impl Catalog {
         let conn = Connection::open(location)?;
         migrations::run(&conn)?;
         Ok(Catalog {
-            conn: Mutex::new(conn),
+            pool: Pool::new(location.clone(), conn),
         })
     }
 
     /// Whether the catalog is on PostgreSQL (shared by nodes) rather than SQLite.
     pub fn is_shared(&self) -> bool {
-        self.db().is_postgres()
+        self.pool.is_postgres()
     }
 
-    pub(crate) fn db(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    pub(crate) fn db(&self) -> Pooled<'_> {
+        self.pool.get()
     }
 
     pub fn add_candidate(

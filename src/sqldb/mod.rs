@@ -9,17 +9,21 @@
 //! - Schema steps are SQLite DDL; [`Connection::migrate`] puts them in PostgreSQL's words and
 //!   runs them under an advisory lock, so nodes starting together migrate once.
 //! - Writes are serialised on both. SQLite has one writer by design (`BEGIN IMMEDIATE`); on
-//!   PostgreSQL every transaction, and every write outside one, first takes one advisory lock.
+//!   PostgreSQL every transaction, and every write outside one, first takes one advisory lock
+//!   (the catalog's and the keyring's; the audit log's tables, which no catalog transaction
+//!   touches, have one of their own).
 //!   Code that reads then writes in a transaction keeps the guarantee SQLite gave it.
 //! - Durable on return: SQLite runs with `synchronous=FULL`, PostgreSQL commits with its
 //!   default `synchronous_commit=on`. A segment row is on disk before its acknowledgement.
 
 mod pg;
+mod pool;
 mod value;
 
 use std::cell::RefCell;
 use std::path::Path;
 
+pub use pool::{Pool, Pooled};
 pub use value::{FromSql, FromSqlError, FromSqlResult, ToSql, Value};
 
 /// Why a database call failed.
@@ -79,7 +83,9 @@ pub struct Connection {
 enum Backend {
     Sqlite(rusqlite::Connection),
     Postgres {
-        config: Box<postgres::Config>,
+        config: Box<tokio_postgres::Config>,
+        /// Whose writers' lock this connection's writes take (see [`Connection::open_with_lock`]).
+        lock_name: &'static str,
         client: Box<RefCell<Option<pg::Client>>>,
         /// Inside [`Connection::transaction`]: a lost connection is then an error, never a
         /// silent reconnect that would run the rest of the transaction's writes on their own.
@@ -117,7 +123,11 @@ impl Connection {
     /// taken from the URL, which sits in config files: it comes from `PGPASSWORD`, as for
     /// PostgreSQL's own tools.
     pub fn open_postgres(url: &str) -> Result<Connection> {
-        let mut config: postgres::Config = url
+        Connection::open_postgres_with_lock(url, "writer")
+    }
+
+    fn open_postgres_with_lock(url: &str, lock_name: &'static str) -> Result<Connection> {
+        let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| Error::Config(format!("the catalog URL does not parse: {e}")))?;
         if config.get_password().is_some() {
@@ -132,10 +142,11 @@ impl Connection {
             config.application_name("kiroku");
         }
         config.connect_timeout(std::time::Duration::from_secs(10));
-        let client = off_runtime(|| pg::Client::connect(&config))?;
+        let client = off_runtime(|| pg::Client::connect(&config, lock_name))?;
         Ok(Connection {
             backend: Backend::Postgres {
                 config: Box::new(config),
+                lock_name,
                 client: Box::new(RefCell::new(Some(client))),
                 in_transaction: std::cell::Cell::new(false),
             },
@@ -144,9 +155,17 @@ impl Connection {
 
     /// Opens the database at `location`.
     pub fn open(location: &Location) -> Result<Connection> {
+        Connection::open_with_lock(location, "writer")
+    }
+
+    /// Opens the database at `location`, its writes serialised on PostgreSQL by the lock
+    /// named `lock_name` instead of the catalog writers': for tables no catalog transaction
+    /// touches (the audit log's), whose writes then need not wait for the catalog's. SQLite
+    /// has one writer per file whatever the name.
+    pub fn open_with_lock(location: &Location, lock_name: &'static str) -> Result<Connection> {
         match location {
             Location::Sqlite(path) => Connection::open_sqlite(path),
-            Location::Postgres(url) => Connection::open_postgres(url),
+            Location::Postgres(url) => Connection::open_postgres_with_lock(url, lock_name),
         }
     }
 
@@ -175,6 +194,7 @@ impl Connection {
     ) -> Result<T> {
         let Backend::Postgres {
             config,
+            lock_name,
             client,
             in_transaction,
         } = &self.backend
@@ -182,14 +202,14 @@ impl Connection {
             unreachable!("with_pg on SQLite")
         };
         let mut slot = client.borrow_mut();
-        if slot.as_ref().is_none_or(|c| c.client.is_closed()) {
+        if slot.as_ref().is_none_or(|c| c.is_closed()) {
             if in_transaction.get() {
                 *slot = None;
                 return Err(Error::Config(
                     "the connection to PostgreSQL was lost inside a transaction".into(),
                 ));
             }
-            *slot = Some(off_runtime(|| pg::Client::connect(config))?);
+            *slot = Some(off_runtime(|| pg::Client::connect(config, lock_name))?);
         }
         let c = slot.as_mut().expect("just connected");
         Ok(off_runtime(|| f(c))?)
@@ -206,13 +226,8 @@ impl Connection {
             }
             Backend::Postgres { .. } => {
                 let in_tx = self.in_transaction();
-                self.with_pg(|c| {
-                    if in_tx {
-                        return c.execute(sql, &values);
-                    }
-                    c.locked(|c| c.execute(sql, &values))
-                })
-                .map(|n| n as usize)
+                self.with_pg(|c| c.execute(sql, &values, !in_tx))
+                    .map(|n| n as usize)
             }
         }
     }
@@ -238,12 +253,7 @@ impl Connection {
             Backend::Postgres { .. } => {
                 let write = !is_read(sql);
                 let in_tx = self.in_transaction();
-                let rows = self.with_pg(|c| {
-                    if !write || in_tx {
-                        return c.rows(sql, &values);
-                    }
-                    c.locked(|c| c.rows(sql, &values))
-                })?;
+                let rows = self.with_pg(|c| c.rows(sql, &values, write && !in_tx))?;
                 Ok(rows.into_iter().map(|values| Row { values }).collect())
             }
         }
@@ -296,15 +306,47 @@ impl Connection {
         })
     }
 
+    /// A [`Connection::transaction`] that starts by reading `queries` (no parameters, one
+    /// text column, at most one row each): on PostgreSQL in the round trip that takes the
+    /// lock, so a transaction that reads a little and then writes with
+    /// [`Transaction::commit_with`] holds its lock for one round trip, not one per statement.
+    pub fn transaction_reading(
+        &self,
+        queries: &[&str],
+    ) -> Result<(Transaction<'_>, Vec<Option<String>>)> {
+        match &self.backend {
+            Backend::Sqlite(_) => {
+                let tx = self.transaction()?;
+                let values = queries
+                    .iter()
+                    .map(|q| tx.query_row(q, params![], |r| r.get(0)).optional())
+                    .collect::<Result<Vec<Option<String>>>>()?;
+                Ok((tx, values))
+            }
+            Backend::Postgres { .. } => {
+                let values = self.with_pg(|c| {
+                    c.begin_locked_reading(queries).inspect_err(|_| {
+                        let _ = c.batch("ROLLBACK");
+                    })
+                })?;
+                self.set_in_transaction(true);
+                Ok((
+                    Transaction {
+                        conn: self,
+                        done: false,
+                    },
+                    values,
+                ))
+            }
+        }
+    }
+
     fn end_transaction(&self, sql: &str) -> Result<()> {
         match &self.backend {
             Backend::Sqlite(c) => Ok(c.execute_batch(sql)?),
             Backend::Postgres { client, .. } => {
                 self.set_in_transaction(false);
-                let lost = client
-                    .borrow()
-                    .as_ref()
-                    .is_none_or(|c| c.client.is_closed());
+                let lost = client.borrow().as_ref().is_none_or(|c| c.is_closed());
                 if lost {
                     // The server rolled the transaction back when the connection went.
                     return Err(Error::Config(
@@ -442,6 +484,26 @@ impl Transaction<'_> {
     pub fn commit(mut self) -> Result<()> {
         self.done = true;
         self.conn.end_transaction("COMMIT")
+    }
+
+    /// Runs `writes` (statements and their values) and commits. On PostgreSQL they and the
+    /// commit go out in one round trip, so a transaction whose last steps only write (an
+    /// audit batch's entries) holds its lock no longer than the server takes for them.
+    pub fn commit_with(mut self, writes: &[(&str, Vec<Value>)]) -> Result<()> {
+        match &self.conn.backend {
+            Backend::Sqlite(_) => {
+                for (sql, values) in writes {
+                    self.conn.execute(sql, values.clone())?;
+                }
+                self.commit()
+            }
+            Backend::Postgres { .. } => {
+                self.done = true;
+                let sent = self.conn.with_pg(|c| c.execute_all_and_commit(writes));
+                self.conn.set_in_transaction(false);
+                sent
+            }
+        }
     }
 }
 

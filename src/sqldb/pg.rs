@@ -5,56 +5,94 @@
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
+use std::future::Future;
+use std::task::Poll;
+
+use futures_util::future::{maybe_done, poll_fn};
 
 use bytes::BytesMut;
-use postgres::types::{FromSql as PgFromSql, IsNull, ToSql as PgToSql, Type, to_sql_checked};
+use tokio_postgres::types::{FromSql as PgFromSql, IsNull, ToSql as PgToSql, Type, to_sql_checked};
 
 use super::Value;
 
-/// One client, its prepared statements and the advisory lock its writers take.
+/// One connection, its prepared statements and the advisory lock its writers take. The
+/// asynchronous client runs on a runtime of its own (one thread: the caller's), so the
+/// requests of one write, its lock, statement and commit, go out together and come back in
+/// one round trip: the lock is then held only as long as the server takes, never across a
+/// round trip to a node that may be slow or paused.
 pub(super) struct Client {
-    pub(super) client: postgres::Client,
-    pub(super) statements: HashMap<String, postgres::Statement>,
-    /// The key of the advisory lock every write takes: one per schema, so two kiroku
-    /// deployments sharing a database (in schemas of their own) do not wait for each other.
-    pub(super) write_lock: i64,
+    runtime: tokio::runtime::Runtime,
+    pub(super) client: tokio_postgres::Client,
+    statements: HashMap<String, tokio_postgres::Statement>,
+    /// The key of the advisory lock every write takes: one per schema and lock name, so two
+    /// kiroku deployments sharing a database (in schemas of their own) do not wait for each
+    /// other, nor the audit log's appends for the catalog's writes.
+    write_lock: i64,
 }
 
+type PgResult<T> = Result<T, tokio_postgres::Error>;
+
 impl Client {
-    pub(super) fn connect(config: &postgres::Config) -> Result<Client, postgres::Error> {
-        let mut client = config.connect(postgres::NoTls)?;
-        let write_lock: i64 = client
-            .query_one(
-                "SELECT hashtextextended('kiroku-writer:' || current_schema(), 0)",
-                &[],
-            )?
+    pub(super) fn connect(
+        config: &tokio_postgres::Config,
+        lock_name: &str,
+    ) -> Result<Client, super::Error> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| super::Error::Config(format!("the PostgreSQL client's runtime: {e}")))?;
+        let (client, connection) = runtime.block_on(config.connect(tokio_postgres::NoTls))?;
+        // Driven whenever a request of this client is (each runs `block_on` on this runtime).
+        runtime.spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection to PostgreSQL closed");
+            }
+        });
+        let write_lock: i64 = runtime
+            .block_on(client.query_one(
+                "SELECT hashtextextended('kiroku-' || $1 || ':' || current_schema(), 0)",
+                &[&lock_name],
+            ))?
             .get(0);
         Ok(Client {
+            runtime,
             client,
             statements: HashMap::new(),
             write_lock,
         })
     }
 
-    fn statement(&mut self, sql: &str) -> Result<postgres::Statement, postgres::Error> {
+    pub(super) fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    fn statement(&mut self, sql: &str) -> PgResult<tokio_postgres::Statement> {
         if let Some(st) = self.statements.get(sql) {
             return Ok(st.clone());
         }
-        let st = self.client.prepare(&renumber(sql))?;
+        let st = self.runtime.block_on(self.client.prepare(&renumber(sql)))?;
         self.statements.insert(sql.to_string(), st.clone());
         Ok(st)
     }
 
+    /// Runs `sql` and reads every row; under the writers' lock, in a transaction of its own
+    /// sent in one round trip with it, when `locked`.
     pub(super) fn rows(
         &mut self,
         sql: &str,
         values: &[Value],
-    ) -> Result<Vec<Vec<Value>>, postgres::Error> {
+        locked: bool,
+    ) -> PgResult<Vec<Vec<Value>>> {
         let st = self.statement(sql)?;
         let binds: Vec<Bind<'_>> = values.iter().map(Bind).collect();
         let params: Vec<&(dyn PgToSql + Sync)> =
             binds.iter().map(|b| b as &(dyn PgToSql + Sync)).collect();
-        let rows = self.client.query(&st, &params)?;
+        let query = self.client.query(&st, &params);
+        let rows = if locked {
+            self.in_locked_transaction(query)?
+        } else {
+            self.runtime.block_on(query)?
+        };
         rows.iter()
             .map(|row| {
                 (0..row.len())
@@ -64,39 +102,145 @@ impl Client {
             .collect()
     }
 
-    pub(super) fn execute(&mut self, sql: &str, values: &[Value]) -> Result<u64, postgres::Error> {
+    /// Runs `sql`; how many rows it changed. Locked as [`Client::rows`].
+    pub(super) fn execute(&mut self, sql: &str, values: &[Value], locked: bool) -> PgResult<u64> {
         let st = self.statement(sql)?;
         let binds: Vec<Bind<'_>> = values.iter().map(Bind).collect();
         let params: Vec<&(dyn PgToSql + Sync)> =
             binds.iter().map(|b| b as &(dyn PgToSql + Sync)).collect();
-        self.client.execute(&st, &params)
+        let execute = self.client.execute(&st, &params);
+        if locked {
+            self.in_locked_transaction(execute)
+        } else {
+            self.runtime.block_on(execute)
+        }
     }
 
-    pub(super) fn batch(&mut self, sql: &str) -> Result<(), postgres::Error> {
-        self.client.batch_execute(sql)
+    /// `request` in a transaction of its own under the writers' lock: `BEGIN`, the lock, the
+    /// request and `COMMIT` sent together. A failed request aborts the transaction, and the
+    /// server then answers `COMMIT` by rolling it back.
+    fn in_locked_transaction<T>(
+        &self,
+        request: impl std::future::Future<Output = PgResult<T>>,
+    ) -> PgResult<T> {
+        let begin = format!("BEGIN; SELECT pg_advisory_xact_lock({})", self.write_lock);
+        let mut began = Box::pin(maybe_done(self.client.batch_execute(&begin)));
+        let mut done = Box::pin(maybe_done(request));
+        let mut committed = Box::pin(maybe_done(self.client.batch_execute("COMMIT")));
+        self.runtime.block_on(poll_fn(|cx| {
+            // Always polled in this order, so sent in it (a request goes out on its first poll).
+            let pending = [
+                began.as_mut().poll(cx).is_pending(),
+                done.as_mut().poll(cx).is_pending(),
+                committed.as_mut().poll(cx).is_pending(),
+            ];
+            if pending.contains(&true) {
+                Poll::Pending
+            } else {
+                Poll::Ready(())
+            }
+        }));
+        const DONE: &str = "polled to completion";
+        began.as_mut().take_output().expect(DONE)?;
+        let value = done.as_mut().take_output().expect(DONE)?;
+        committed.as_mut().take_output().expect(DONE)?;
+        Ok(value)
+    }
+
+    pub(super) fn batch(&mut self, sql: &str) -> PgResult<()> {
+        self.runtime.block_on(self.client.batch_execute(sql))
     }
 
     /// Opens a transaction holding the writers' lock: one round trip (the simple protocol,
-    /// the key written into the text), as this is paid by every write.
-    pub(super) fn begin_locked(&mut self) -> Result<(), postgres::Error> {
+    /// the key written into the text), as this is paid by every transaction.
+    pub(super) fn begin_locked(&mut self) -> PgResult<()> {
         let sql = format!("BEGIN; SELECT pg_advisory_xact_lock({})", self.write_lock);
-        self.client.batch_execute(&sql)
+        self.batch(&sql)
     }
 
-    /// Runs one write in a transaction of its own under the writers' lock: committed, or
-    /// rolled back when it fails.
-    pub(super) fn locked<T>(
+    /// Opens a transaction holding the writers' lock and runs `queries` (no parameters, one
+    /// text column, at most one row each) in the same round trip: each one's value.
+    pub(super) fn begin_locked_reading(
         &mut self,
-        write: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
-    ) -> Result<T, postgres::Error> {
-        self.begin_locked()?;
-        match write(self) {
-            Ok(v) => self.batch("COMMIT").map(|_| v),
-            Err(e) => {
-                let _ = self.batch("ROLLBACK");
-                Err(e)
+        queries: &[&str],
+    ) -> PgResult<Vec<Option<String>>> {
+        let mut sql = format!("BEGIN; SELECT pg_advisory_xact_lock({})", self.write_lock);
+        for q in queries {
+            sql.push_str("; ");
+            sql.push_str(q);
+        }
+        let messages = self.runtime.block_on(self.client.simple_query(&sql))?;
+        // Statement 0 is BEGIN and 1 the lock; each ends with its CommandComplete.
+        let mut values = vec![None; queries.len()];
+        let mut statement = 0;
+        for m in messages {
+            match m {
+                tokio_postgres::SimpleQueryMessage::CommandComplete(_) => statement += 1,
+                tokio_postgres::SimpleQueryMessage::Row(row) if statement >= 2 => {
+                    if let Some(slot) = values.get_mut(statement - 2) {
+                        *slot = row.get(0).map(str::to_owned);
+                    }
+                }
+                _ => {}
             }
         }
+        Ok(values)
+    }
+
+    /// Runs `writes` and commits, all sent in one round trip: a transaction's last writes.
+    /// The first that fails aborts the transaction (the server then rolls it back at
+    /// `COMMIT`) and is the error.
+    pub(super) fn execute_all_and_commit(&mut self, writes: &[(&str, Vec<Value>)]) -> PgResult<()> {
+        let statements = match writes
+            .iter()
+            .map(|(sql, _)| self.statement(sql))
+            .collect::<PgResult<Vec<_>>>()
+        {
+            Ok(statements) => statements,
+            Err(e) => {
+                // Nothing was sent to end the transaction: end it here.
+                let _ = self.batch("ROLLBACK");
+                return Err(e);
+            }
+        };
+        let binds: Vec<Vec<Bind<'_>>> = writes
+            .iter()
+            .map(|(_, values)| values.iter().map(Bind).collect())
+            .collect();
+        let params: Vec<Vec<&(dyn PgToSql + Sync)>> = binds
+            .iter()
+            .map(|b| b.iter().map(|b| b as &(dyn PgToSql + Sync)).collect())
+            .collect();
+        let client = &self.client;
+        let mut sent: Vec<_> = statements
+            .iter()
+            .zip(&params)
+            .map(|(st, p)| Box::pin(maybe_done(client.execute(st, p))))
+            .collect();
+        let mut committed = Box::pin(maybe_done(client.batch_execute("COMMIT")));
+        self.runtime.block_on(poll_fn(|cx| {
+            // In order, as in `in_locked_transaction`: the writes, then the commit.
+            let mut pending = false;
+            for write in &mut sent {
+                pending |= write.as_mut().poll(cx).is_pending();
+            }
+            pending |= committed.as_mut().poll(cx).is_pending();
+            if pending {
+                Poll::Pending
+            } else {
+                Poll::Ready(())
+            }
+        }));
+        for write in &mut sent {
+            write
+                .as_mut()
+                .take_output()
+                .expect("polled to completion")?;
+        }
+        committed
+            .as_mut()
+            .take_output()
+            .expect("polled to completion")
     }
 }
 

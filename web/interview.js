@@ -102,8 +102,8 @@ async function start() {
       onSaved: ms => { saved = ms; render(); },
       onConnection: up => {
         $('connection').textContent = up ? t('interview.reconnected') : t('interview.offline');
-        $('connection').classList.toggle('hidden', false);
-        if (up) setTimeout(() => $('connection').classList.add('hidden'), 3000);
+        $('connection').classList.remove('quiet');
+        if (up) setTimeout(() => $('connection').classList.add('quiet'), 3000);
       },
       onEnded: info => {
         ended = info;

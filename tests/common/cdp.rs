@@ -235,17 +235,26 @@ impl Browser {
 
     /// Waits until `expr` is truthy in the page, at most `within`.
     pub async fn wait_for(&self, what: &str, expr: &str, within: Duration) -> Value {
+        match self.truthy_within(expr, within).await {
+            Some(v) => v,
+            None => panic!(
+                "waited {within:?} for {what} ({expr}); problems so far: {:?}",
+                self.problems.lock().unwrap()
+            ),
+        }
+    }
+
+    /// `expr`'s value once it is truthy in the page; none if it is not within `within`.
+    pub async fn truthy_within(&self, expr: &str, within: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let v = self.eval(expr).await;
             if !(v.is_null() || v == false || v == 0 || v == "") {
-                return v;
+                return Some(v);
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "waited {within:?} for {what} ({expr}); problems so far: {:?}",
-                self.problems.lock().unwrap()
-            );
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
             tokio::time::sleep(Duration::from_millis(150)).await;
         }
     }

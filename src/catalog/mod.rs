@@ -357,7 +357,7 @@ impl Catalog {
     }
 
     /// Whether an ingest token would be accepted now, without spending it (a WebSocket is
-    /// checked before its upgrade and spends the token once the upgrade has completed).
+    /// checked before its upgrade and spends the token with its first message after it).
     pub fn check_ingest_token(
         &self,
         hash: &[u8],

@@ -209,5 +209,5 @@ async fn resumed(
         return;
     }
     tracing::info!(interview = %id, received_bytes = held, "stream resumed");
-    serve_socket(s, socket, parked.cap, parked.events, open).await;
+    serve_socket(s, socket, None, parked.cap, parked.events, open).await;
 }

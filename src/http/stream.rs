@@ -108,7 +108,8 @@ fn admit(
 }
 
 /// Spends the ingest token and starts capture (blocking). For a WebSocket this runs only once
-/// the upgrade has completed: a client that goes away before that spends nothing.
+/// the upgrade has completed and the client's first message has come: a client that goes
+/// away before that spends nothing.
 fn start(s: &AppState, a: Admitted, transport: Transport) -> Result<Capture, ApiError> {
     capture::spend_ingest_token(&s.app, &a.id, &a.token)?;
     if let Some(ct) = &a.declared {
@@ -205,12 +206,22 @@ pub async fn websocket(
     .await?;
     Ok(ws
         .max_message_size(max_message_bytes(&s.app))
-        .on_upgrade(move |socket| async move {
+        .on_upgrade(move |mut socket| async move {
+            // The token is spent and capture starts with the client's first message, not
+            // with the upgrade: a client that left before its answer, or as it came (the
+            // server may write the 101 before it sees the connection close), starts nothing,
+            // and its token stays unspent for the real connection. A client that sends
+            // nothing for the listener's idle timeout is let go the same way.
+            let idle = Duration::from_secs(s.app.config.server.idle_timeout_seconds);
+            let first = match tokio::time::timeout(idle, socket.recv()).await {
+                Ok(Some(Ok(Message::Close(_)) | Err(_)) | None) | Err(_) => return,
+                Ok(Some(Ok(m))) => Some(m),
+            };
             let s2 = s.clone();
             match blocking(move || start(&s2, admitted, Transport::Live)).await {
                 Ok(mut cap) => {
                     let events = cap.take_events();
-                    serve_socket(s, socket, cap, events, open).await;
+                    serve_socket(s, socket, first, cap, events, open).await;
                 }
                 Err(e) => refuse_on_socket(socket, e).await,
             }
@@ -267,6 +278,7 @@ pub(super) fn text(v: &serde_json::Value) -> Message {
 pub(super) async fn serve_socket(
     s: AppState,
     mut socket: WebSocket,
+    mut first: Option<Message>,
     cap: Capture,
     mut events: tokio::sync::mpsc::UnboundedReceiver<CaptureEvent>,
     open: OpenStream,
@@ -277,7 +289,7 @@ pub(super) async fn serve_socket(
     let mut tick = tokio::time::interval(TICK);
     let ending = loop {
         tokio::select! {
-            msg = socket.recv() => match msg {
+            msg = next_message(&mut socket, &mut first) => match msg {
                 Some(Ok(Message::Binary(b))) => {
                     if push(&feeder, b.to_vec()).await == Pushed::CaptureOver { break End::Over; }
                 }
@@ -332,6 +344,17 @@ pub(super) async fn serve_socket(
             reason: reason.into(),
         })))
         .await;
+}
+
+/// `first` (a message read before the stream started) if there is one, else the socket's next.
+async fn next_message(
+    socket: &mut WebSocket,
+    first: &mut Option<Message>,
+) -> Option<Result<Message, axum::Error>> {
+    match first.take() {
+        Some(m) => Some(Ok(m)),
+        None => socket.recv().await,
+    }
 }
 
 fn ended_json(o: &CaptureOutcome) -> serde_json::Value {

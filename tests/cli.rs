@@ -512,17 +512,7 @@ fn with_epoch_keys_in_a_pkcs11_token_the_cli_names_the_token_and_rotates_there()
 
     let env = env(&token.token, common::softhsm::PIN);
     let ok = |args: &[&str]| last_line(&run(args, &env));
-    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let candidate = ok(&add);
-    cli::privacy_basics_with(d, &pairs);
-    ok(&[
-        "consent",
-        "grant",
-        "--candidate",
-        &candidate,
-        "--scope",
-        "record",
-    ]);
+    let candidate = cli::recorded_candidate_by(ok, "cand-1");
     let interview = ok(&[
         "ingest",
         "--candidate",

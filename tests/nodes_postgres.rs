@@ -105,9 +105,10 @@ impl Shared {
     }
 }
 
-async fn call(node: &Served, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+/// A service call to the node at `base`, which must succeed; its JSON answer.
+async fn call(base: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
     let mut r = reqwest::Client::new()
-        .request(method, format!("{}{path}", node.base()))
+        .request(method, format!("{base}{path}"))
         .bearer_auth(SERVICE);
     if let Some(b) = body {
         r = r.json(&b);
@@ -122,35 +123,14 @@ async fn call(node: &Served, method: reqwest::Method, path: &str, body: Option<V
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_mid_stream_on_postgres_leaves_every_acknowledged_segment_to_export() {
     let mut shared = Shared::new("kiroku-nodes-pg");
-    let candidate = shared.run(
-        "a",
-        &[
-            "candidate",
-            "add",
-            "--ref",
-            "applicant-pg",
-            "--home-country",
-            "JP",
-        ],
-    );
-    shared.privacy_basics();
-    shared.run(
-        "a",
-        &[
-            "consent",
-            "grant",
-            "--candidate",
-            &candidate,
-            "--scope",
-            "record",
-        ],
-    );
+    let candidate =
+        common::cli::recorded_candidate_by(|args| shared.run("a", args), "applicant-pg");
     let a = shared.serve("a");
     let mut b = shared.serve("b");
 
     // Created on node A, streamed to node B.
     let created = call(
-        &a,
+        &a.base(),
         reqwest::Method::POST,
         "/v1/interviews",
         Some(json!({"candidate": candidate, "recruiter": "acme"})),
@@ -196,30 +176,15 @@ async fn a_node_killed_mid_stream_on_postgres_leaves_every_acknowledged_segment_
     // Node B dies with SIGKILL, two acknowledged segments in its spool; after the lease node
     // A stops the capture as `node_lost`.
     b.kill();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(LEASE * 6);
-    let shown = loop {
-        let v = call(
-            &a,
-            reqwest::Method::GET,
-            &format!("/v1/interviews/{id}"),
-            None,
-        )
+    let path = format!("/v1/interviews/{id}");
+    let shown =
+        common::interviews::once_not_capturing(Duration::from_secs(LEASE * 6), async || {
+            call(&a.base(), reqwest::Method::GET, &path, None).await
+        })
         .await;
-        if v["state"] != "capturing" {
-            break v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "never stopped: {v}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    };
     assert_eq!(shown["state"], "stopped", "{shown}");
     assert_eq!(shown["end_reason"], "node_lost");
-    let indexes: Vec<u64> = shown["segments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["index"].as_u64().unwrap())
-        .collect();
-    assert!(indexes.starts_with(&acked), "{indexes:?}");
+    common::interviews::assert_keeps_acknowledged(&shown, &acked);
     drop(a);
 
     // Node B is lost for good with segments in its spool: once the bucket is back they are
@@ -258,29 +223,18 @@ async fn two_nodes_appending_at_once_leave_one_audit_chain_that_verifies() {
     for i in 0..40 {
         let node = if i % 2 == 0 { a.base() } else { b.base() };
         work.push(tokio::spawn(async move {
-            let http = reqwest::Client::new();
-            let c: Value = http
-                .post(format!("{node}/v1/candidates"))
-                .bearer_auth(SERVICE)
-                .json(&json!({"external_ref": format!("applicant-{i}"), "home_country": "JP"}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let id = c["candidate_id"]
-                .as_str()
-                .expect("a candidate id")
-                .to_string();
-            let r = http
-                .post(format!("{node}/v1/candidates/{id}/consents"))
-                .bearer_auth(SERVICE)
-                .json(&json!({"scope": "analyze", "notice": "notice-2026-04"}))
-                .send()
-                .await
-                .unwrap();
-            assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+            let post = reqwest::Method::POST;
+            let candidate = json!({"external_ref": format!("applicant-{i}"), "home_country": "JP"});
+            let c = call(&node, post.clone(), "/v1/candidates", Some(candidate)).await;
+            let id = c["candidate_id"].as_str().expect("a candidate id");
+            let grant = json!({"scope": "analyze", "notice": "notice-2026-04"});
+            call(
+                &node,
+                post,
+                &format!("/v1/candidates/{id}/consents"),
+                Some(grant),
+            )
+            .await;
         }));
     }
     for w in work {

@@ -24,33 +24,10 @@ fn ingest_works_from_a_folder_without_pipelines() {
     let (cwd, data) = (dir.path().join("elsewhere"), dir.path().join("data"));
     std::fs::create_dir_all(&cwd).unwrap();
     assert!(!cwd.join("pipelines").exists());
-    let candidate = last_line(&kiroku_in(
-        &cwd,
-        &data,
-        &[
-            "candidate",
-            "add",
-            "--ref",
-            "cand-1",
-            "--home-country",
-            "JP",
-        ],
-        &[],
-    ));
-    common::cli::privacy_basics(&data);
-    last_line(&kiroku_in(
-        &cwd,
-        &data,
-        &[
-            "consent",
-            "grant",
-            "--candidate",
-            &candidate,
-            "--scope",
-            "record",
-        ],
-        &[],
-    ));
+    let candidate = common::cli::recorded_candidate_by(
+        |args| last_line(&kiroku_in(&cwd, &data, args, &[])),
+        "cand-1",
+    );
     let media = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/audio-opus.ogg");
     let interview = last_line(&kiroku_in(
         &cwd,

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
-use crate::sqldb::{Connection, Location, OptionalExtension, Value, params};
+use crate::sqldb::{Connection, Location, Transaction, Value, params};
 
 use super::{AuditError, GENESIS, entry_seq_hash};
 
@@ -121,17 +121,12 @@ impl SharedLog {
         make: impl FnOnce(u64, [u8; 32], Option<&str>) -> String,
     ) -> Result<Option<(u64, String)>, AuditError> {
         let db = self.db();
-        let tx = db.transaction()?;
-        let (seq, hash) = tail(&tx)?;
+        let (tx, (seq, hash), last) = open_at_end(&db)?;
         if seq == 0 {
             return Ok(None);
         }
-        let text = make(seq, hash, last_checkpoint(&tx)?.as_deref());
-        tx.execute(
-            "INSERT INTO audit_checkpoints (line) VALUES (?1)",
-            params![text.trim_end()],
-        )?;
-        tx.commit()?;
+        let text = make(seq, hash, last.as_deref());
+        tx.commit_with(&[(INSERT_CHECKPOINT, vec![Value::Text(text.trim_end().into())])])?;
         Ok(Some((seq, text)))
     }
 
@@ -166,13 +161,7 @@ fn write_batch(
     batch: Vec<(u64, Pending)>,
     mut make: impl FnMut(u64, [u8; 32], Pending, &mut dyn FnMut() -> Option<String>) -> Made,
 ) -> Result<(Vec<u64>, Vec<(u64, String)>), AuditError> {
-    // The chain's end and the last checkpoint, read in the round trip that takes the lock.
-    let (tx, ends) = db.transaction_reading(&[
-        "SELECT line FROM audit_entries ORDER BY seq DESC LIMIT 1",
-        "SELECT line FROM audit_checkpoints ORDER BY n DESC LIMIT 1",
-    ])?;
-    let (mut seq, mut hash) = tail_of(ends[0].as_deref())?;
-    let mut last = ends[1].clone();
+    let (tx, (mut seq, mut hash), mut last) = open_at_end(db)?;
     let mut seqs = Vec::with_capacity(batch.len());
     let mut checkpoints = Vec::new();
     let mut writes = Vec::new();
@@ -180,15 +169,12 @@ fn write_batch(
         let mut last_checkpoint = || last.clone();
         let (s, h, line, checkpoint) = make(seq, hash, entry, &mut last_checkpoint);
         writes.push((
-            "INSERT INTO audit_entries (seq, line) VALUES (?1, ?2)",
+            INSERT_ENTRY,
             vec![Value::Integer(s as i64), Value::Text(line)],
         ));
         if let Some(text) = checkpoint {
             let line = text.trim_end().to_string();
-            writes.push((
-                "INSERT INTO audit_checkpoints (line) VALUES (?1)",
-                vec![Value::Text(line.clone())],
-            ));
+            writes.push((INSERT_CHECKPOINT, vec![Value::Text(line.clone())]));
             last = Some(line);
             checkpoints.push((s, text));
         }
@@ -201,15 +187,22 @@ fn write_batch(
     Ok((seqs, checkpoints))
 }
 
-fn tail(db: &Connection) -> Result<(u64, [u8; 32]), AuditError> {
-    let last: Option<String> = db
-        .query_row(
-            "SELECT line FROM audit_entries ORDER BY seq DESC LIMIT 1",
-            params![],
-            |r| r.get(0),
-        )
-        .optional()?;
-    tail_of(last.as_deref())
+const INSERT_ENTRY: &str = "INSERT INTO audit_entries (seq, line) VALUES (?1, ?2)";
+const INSERT_CHECKPOINT: &str = "INSERT INTO audit_checkpoints (line) VALUES (?1)";
+
+/// A transaction holding the log's lock, opened with the chain's end (seq and hash) and the
+/// last checkpoint, read in the round trip that takes the lock.
+#[allow(clippy::type_complexity)]
+fn open_at_end(
+    db: &Connection,
+) -> Result<(Transaction<'_>, (u64, [u8; 32]), Option<String>), AuditError> {
+    let (tx, mut ends) = db.transaction_reading(&[
+        "SELECT line FROM audit_entries ORDER BY seq DESC LIMIT 1",
+        "SELECT line FROM audit_checkpoints ORDER BY n DESC LIMIT 1",
+    ])?;
+    let last_checkpoint = ends.pop().flatten();
+    let tail = tail_of(ends.pop().flatten().as_deref())?;
+    Ok((tx, tail, last_checkpoint))
 }
 
 /// The seq and hash of the chain whose last line is `last` (none: the genesis).
@@ -221,14 +214,4 @@ fn tail_of(last: Option<&str>) -> Result<(u64, [u8; 32]), AuditError> {
             why,
         }),
     }
-}
-
-fn last_checkpoint(db: &Connection) -> Result<Option<String>, AuditError> {
-    Ok(db
-        .query_row(
-            "SELECT line FROM audit_checkpoints ORDER BY n DESC LIMIT 1",
-            params![],
-            |r| r.get(0),
-        )
-        .optional()?)
 }

@@ -1103,38 +1103,35 @@ mod tests {
 
     #[test]
     fn a_postgres_catalog_needs_the_keyrings_database_and_no_password_in_either_url() {
+        let refusal = |text: String| load_text(&text).unwrap_err().to_string();
         let catalog = "catalog = \"postgres://kiroku@db:5432/kiroku\"\n";
-        let err = load_text(&format!("{catalog}{MINIMAL}"))
-            .unwrap_err()
-            .to_string();
+        let err = refusal(format!("{catalog}{MINIMAL}"));
         assert!(err.contains("keys.database"), "{err}");
         let keys = "[keys]\ndatabase = \"postgres://kiroku@keys:5432/keyring\"\n";
         let cfg = load_text(&format!("{catalog}{MINIMAL}{keys}")).unwrap();
         assert!(cfg.keys.database.is_some());
-        let err = load_text(&format!(
-            "catalog = \"postgres://kiroku:hunter2@db/kiroku\"\n{MINIMAL}{keys}"
-        ))
-        .unwrap_err()
-        .to_string();
-        assert!(
-            err.contains("catalog") && err.contains("PGPASSWORD"),
-            "{err}"
-        );
-        let secret_keys = "[keys]\ndatabase = \"postgres://kiroku:hunter2@keys/keyring\"\n";
-        let err = load_text(&format!("{catalog}{MINIMAL}{secret_keys}"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("keys.database") && err.contains("PGPASSWORD"),
-            "{err}"
-        );
-        let err = load_text(&format!("catalog = \"mysql://db/kiroku\"\n{MINIMAL}{keys}"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("catalog") && err.contains("postgres://"),
-            "{err}"
-        );
+        for (text, field, says) in [
+            (
+                format!("catalog = \"postgres://kiroku:hunter2@db/kiroku\"\n{MINIMAL}{keys}"),
+                "catalog",
+                "PGPASSWORD",
+            ),
+            (
+                format!(
+                    "{catalog}{MINIMAL}[keys]\ndatabase = \"postgres://kiroku:hunter2@keys/keyring\"\n"
+                ),
+                "keys.database",
+                "PGPASSWORD",
+            ),
+            (
+                format!("catalog = \"mysql://db/kiroku\"\n{MINIMAL}{keys}"),
+                "catalog",
+                "postgres://",
+            ),
+        ] {
+            let err = refusal(text);
+            assert!(err.contains(field) && err.contains(says), "{err}");
+        }
     }
 
     #[test]

@@ -289,21 +289,7 @@ impl Connection {
     /// A transaction that holds the writers' lock from its start (SQLite's `BEGIN
     /// IMMEDIATE`); rolled back unless committed.
     pub fn transaction(&self) -> Result<Transaction<'_>> {
-        match &self.backend {
-            Backend::Sqlite(c) => c.execute_batch("BEGIN IMMEDIATE")?,
-            Backend::Postgres { .. } => {
-                self.with_pg(|c| {
-                    c.begin_locked().inspect_err(|_| {
-                        let _ = c.batch("ROLLBACK");
-                    })
-                })?;
-                self.set_in_transaction(true);
-            }
-        }
-        Ok(Transaction {
-            conn: self,
-            done: false,
-        })
+        Ok(self.transaction_reading(&[])?.0)
     }
 
     /// A [`Connection::transaction`] that starts by reading `queries` (no parameters, one
@@ -314,14 +300,20 @@ impl Connection {
         &self,
         queries: &[&str],
     ) -> Result<(Transaction<'_>, Vec<Option<String>>)> {
-        match &self.backend {
-            Backend::Sqlite(_) => {
-                let tx = self.transaction()?;
-                let values = queries
+        let values = match &self.backend {
+            Backend::Sqlite(c) => {
+                c.execute_batch("BEGIN IMMEDIATE")?;
+                let read = queries
                     .iter()
-                    .map(|q| tx.query_row(q, params![], |r| r.get(0)).optional())
-                    .collect::<Result<Vec<Option<String>>>>()?;
-                Ok((tx, values))
+                    .map(|q| self.query_row(q, params![], |r| r.get(0)).optional())
+                    .collect::<Result<Vec<Option<String>>>>();
+                match read {
+                    Ok(values) => values,
+                    Err(e) => {
+                        let _ = c.execute_batch("ROLLBACK");
+                        return Err(e);
+                    }
+                }
             }
             Backend::Postgres { .. } => {
                 let values = self.with_pg(|c| {
@@ -330,15 +322,14 @@ impl Connection {
                     })
                 })?;
                 self.set_in_transaction(true);
-                Ok((
-                    Transaction {
-                        conn: self,
-                        done: false,
-                    },
-                    values,
-                ))
+                values
             }
-        }
+        };
+        let tx = Transaction {
+            conn: self,
+            done: false,
+        };
+        Ok((tx, values))
     }
 
     fn end_transaction(&self, sql: &str) -> Result<()> {
@@ -621,5 +612,65 @@ impl<T> OptionalExtension<T> for Result<T> {
             Err(Error::QueryReturnedNoRows) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> Connection {
+        let db = Connection::open_in_memory().unwrap();
+        db.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY)")
+            .unwrap();
+        db.execute("INSERT INTO t (k) VALUES (?1)", params!["taken"])
+            .unwrap();
+        db
+    }
+
+    fn count(db: &Connection) -> i64 {
+        db.query_row("SELECT COUNT(*) FROM t", params![], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_transaction_opened_reading_gets_each_querys_value_or_none() {
+        let db = table();
+        let (tx, read) = db
+            .transaction_reading(&["SELECT k FROM t", "SELECT k FROM t WHERE k = 'absent'"])
+            .unwrap();
+        assert_eq!(read, [Some("taken".to_string()), None]);
+        tx.commit().unwrap();
+    }
+
+    #[test]
+    fn a_transactions_last_writes_are_all_or_nothing_on_sqlite_too() {
+        let db = table();
+        let insert = "INSERT INTO t (k) VALUES (?1)";
+        let (tx, _) = db.transaction_reading(&[]).unwrap();
+        let err = tx
+            .commit_with(&[
+                (insert, vec![Value::Text("fresh".into())]),
+                (insert, vec![Value::Text("taken".into())]),
+            ])
+            .unwrap_err();
+        assert!(err.is_constraint_violation(), "{err}");
+        assert_eq!(
+            count(&db),
+            1,
+            "the first write was rolled back with the second"
+        );
+        let (tx, _) = db.transaction_reading(&[]).unwrap();
+        tx.commit_with(&[(insert, vec![Value::Text("fresh".into())])])
+            .unwrap();
+        assert_eq!(count(&db), 2);
+    }
+
+    #[test]
+    fn a_failed_read_at_the_start_leaves_no_transaction_open() {
+        let db = table();
+        assert!(db.transaction_reading(&["SELECT nope FROM t"]).is_err());
+        // A transaction left open would make this BEGIN fail.
+        db.transaction().unwrap().commit().unwrap();
     }
 }

@@ -6,9 +6,10 @@
 use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::future::Future;
+use std::pin::Pin;
 use std::task::Poll;
 
-use futures_util::future::{maybe_done, poll_fn};
+use futures_util::future::poll_fn;
 
 use bytes::BytesMut;
 use tokio_postgres::types::{FromSql as PgFromSql, IsNull, ToSql as PgToSql, Type, to_sql_checked};
@@ -84,9 +85,7 @@ impl Client {
         locked: bool,
     ) -> PgResult<Vec<Vec<Value>>> {
         let st = self.statement(sql)?;
-        let binds: Vec<Bind<'_>> = values.iter().map(Bind).collect();
-        let params: Vec<&(dyn PgToSql + Sync)> =
-            binds.iter().map(|b| b as &(dyn PgToSql + Sync)).collect();
+        let params = as_params(values);
         let query = self.client.query(&st, &params);
         let rows = if locked {
             self.in_locked_transaction(query)?
@@ -105,9 +104,7 @@ impl Client {
     /// Runs `sql`; how many rows it changed. Locked as [`Client::rows`].
     pub(super) fn execute(&mut self, sql: &str, values: &[Value], locked: bool) -> PgResult<u64> {
         let st = self.statement(sql)?;
-        let binds: Vec<Bind<'_>> = values.iter().map(Bind).collect();
-        let params: Vec<&(dyn PgToSql + Sync)> =
-            binds.iter().map(|b| b as &(dyn PgToSql + Sync)).collect();
+        let params = as_params(values);
         let execute = self.client.execute(&st, &params);
         if locked {
             self.in_locked_transaction(execute)
@@ -123,39 +120,49 @@ impl Client {
         &self,
         request: impl std::future::Future<Output = PgResult<T>>,
     ) -> PgResult<T> {
-        let begin = format!("BEGIN; SELECT pg_advisory_xact_lock({})", self.write_lock);
-        let mut began = Box::pin(maybe_done(self.client.batch_execute(&begin)));
-        let mut done = Box::pin(maybe_done(request));
-        let mut committed = Box::pin(maybe_done(self.client.batch_execute("COMMIT")));
+        let begin = self.begin_sql();
+        let (mut began, mut done, mut committed) = (None, None, None);
+        self.in_order(vec![
+            Box::pin(async { began = Some(self.client.batch_execute(&begin).await) }),
+            Box::pin(async { done = Some(request.await) }),
+            Box::pin(async { committed = Some(self.client.batch_execute("COMMIT").await) }),
+        ]);
+        began.expect(DRIVEN)?;
+        let value = done.expect(DRIVEN)?;
+        committed.expect(DRIVEN)?;
+        Ok(value)
+    }
+
+    /// Drives `requests` to completion on this connection's runtime, polling them always in
+    /// the order given: tokio-postgres sends a request on its first poll, so they reach the
+    /// server in this order, and all of them take one round trip.
+    fn in_order(&self, requests: Vec<Pin<Box<dyn Future<Output = ()> + '_>>>) {
+        let mut requests: Vec<_> = requests.into_iter().map(Some).collect();
         self.runtime.block_on(poll_fn(|cx| {
-            // Always polled in this order, so sent in it (a request goes out on its first poll).
-            let pending = [
-                began.as_mut().poll(cx).is_pending(),
-                done.as_mut().poll(cx).is_pending(),
-                committed.as_mut().poll(cx).is_pending(),
-            ];
-            if pending.contains(&true) {
-                Poll::Pending
-            } else {
+            for slot in &mut requests {
+                if slot
+                    .as_mut()
+                    .is_some_and(|r| r.as_mut().poll(cx).is_ready())
+                {
+                    *slot = None;
+                }
+            }
+            if requests.iter().all(Option::is_none) {
                 Poll::Ready(())
+            } else {
+                Poll::Pending
             }
         }));
-        const DONE: &str = "polled to completion";
-        began.as_mut().take_output().expect(DONE)?;
-        let value = done.as_mut().take_output().expect(DONE)?;
-        committed.as_mut().take_output().expect(DONE)?;
-        Ok(value)
+    }
+
+    /// `BEGIN` and the writers' lock, in the simple protocol (the key written into the text)
+    /// so that both take one message.
+    fn begin_sql(&self) -> String {
+        format!("BEGIN; SELECT pg_advisory_xact_lock({})", self.write_lock)
     }
 
     pub(super) fn batch(&mut self, sql: &str) -> PgResult<()> {
         self.runtime.block_on(self.client.batch_execute(sql))
-    }
-
-    /// Opens a transaction holding the writers' lock: one round trip (the simple protocol,
-    /// the key written into the text), as this is paid by every transaction.
-    pub(super) fn begin_locked(&mut self) -> PgResult<()> {
-        let sql = format!("BEGIN; SELECT pg_advisory_xact_lock({})", self.write_lock);
-        self.batch(&sql)
     }
 
     /// Opens a transaction holding the writers' lock and runs `queries` (no parameters, one
@@ -164,7 +171,7 @@ impl Client {
         &mut self,
         queries: &[&str],
     ) -> PgResult<Vec<Option<String>>> {
-        let mut sql = format!("BEGIN; SELECT pg_advisory_xact_lock({})", self.write_lock);
+        let mut sql = self.begin_sql();
         for q in queries {
             sql.push_str("; ");
             sql.push_str(q);
@@ -203,45 +210,34 @@ impl Client {
                 return Err(e);
             }
         };
-        let binds: Vec<Vec<Bind<'_>>> = writes
-            .iter()
-            .map(|(_, values)| values.iter().map(Bind).collect())
-            .collect();
-        let params: Vec<Vec<&(dyn PgToSql + Sync)>> = binds
-            .iter()
-            .map(|b| b.iter().map(|b| b as &(dyn PgToSql + Sync)).collect())
-            .collect();
+        let params: Vec<_> = writes.iter().map(|(_, values)| as_params(values)).collect();
+        let mut written: Vec<Option<PgResult<u64>>> = writes.iter().map(|_| None).collect();
+        let mut committed = None;
         let client = &self.client;
-        let mut sent: Vec<_> = statements
-            .iter()
-            .zip(&params)
-            .map(|(st, p)| Box::pin(maybe_done(client.execute(st, p))))
+        let mut requests: Vec<Pin<Box<dyn Future<Output = ()> + '_>>> = written
+            .iter_mut()
+            .zip(statements.iter().zip(&params))
+            .map(|(slot, (st, p))| {
+                Box::pin(async move { *slot = Some(client.execute(st, p).await) }) as _
+            })
             .collect();
-        let mut committed = Box::pin(maybe_done(client.batch_execute("COMMIT")));
-        self.runtime.block_on(poll_fn(|cx| {
-            // In order, as in `in_locked_transaction`: the writes, then the commit.
-            let mut pending = false;
-            for write in &mut sent {
-                pending |= write.as_mut().poll(cx).is_pending();
-            }
-            pending |= committed.as_mut().poll(cx).is_pending();
-            if pending {
-                Poll::Pending
-            } else {
-                Poll::Ready(())
-            }
+        requests.push(Box::pin(async {
+            committed = Some(client.batch_execute("COMMIT").await);
         }));
-        for write in &mut sent {
-            write
-                .as_mut()
-                .take_output()
-                .expect("polled to completion")?;
+        self.in_order(requests);
+        for w in written {
+            w.expect(DRIVEN)?;
         }
-        committed
-            .as_mut()
-            .take_output()
-            .expect("polled to completion")
+        committed.expect(DRIVEN)
     }
+}
+
+/// Every request handed to [`Client::in_order`] has run when it returns.
+const DRIVEN: &str = "driven to completion";
+
+/// `values` as the parameters of a statement.
+fn as_params(values: &[Value]) -> Vec<&(dyn PgToSql + Sync)> {
+    values.iter().map(|v| v as &(dyn PgToSql + Sync)).collect()
 }
 
 /// `?1` → `$1`, and a bare `?` → the next number; text in quotes is left alone.
@@ -293,15 +289,12 @@ pub(super) fn ddl(step: &str) -> String {
     .replace(" TEXT", " TEXT COLLATE \"C\"")
 }
 
-/// A value bound to a parameter of whatever type PostgreSQL inferred for it.
-#[derive(Debug)]
-struct Bind<'a>(&'a Value);
-
 type BoxError = Box<dyn StdError + Sync + Send>;
 
-impl PgToSql for Bind<'_> {
+/// A value binds to a parameter of whatever type PostgreSQL inferred for it.
+impl PgToSql for Value {
     fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
-        match (self.0, ty) {
+        match (self, ty) {
             (Value::Null, _) => Ok(IsNull::Yes),
             (Value::Integer(n), &Type::INT8) => n.to_sql(ty, out),
             (Value::Integer(n), &Type::INT4) => i32::try_from(*n)?.to_sql(ty, out),

@@ -52,24 +52,39 @@ pub fn run_with(data: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
 
 /// `kiroku candidate add`: a candidate living in Japan; returns its id.
 pub fn add_candidate(data: &Path, external_ref: &str) -> String {
-    run(
-        data,
-        &[
-            "candidate",
-            "add",
-            "--ref",
-            external_ref,
-            "--home-country",
-            "JP",
-        ],
-    )
+    add_candidate_by(|args| run(data, args), external_ref)
+}
+
+/// [`add_candidate`] through `run` (a command line that returns its last line).
+pub fn add_candidate_by(run: impl Fn(&[&str]) -> String, external_ref: &str) -> String {
+    run(&[
+        "candidate",
+        "add",
+        "--ref",
+        external_ref,
+        "--home-country",
+        "JP",
+    ])
 }
 
 /// A candidate in Japan who granted `record`, after the privacy setup: its id.
 pub fn recorded_candidate(data: &Path, external_ref: &str) -> String {
-    let candidate = add_candidate(data, external_ref);
-    privacy_basics(data);
-    grant(data, &candidate, "record", &[]);
+    recorded_candidate_by(|args| run(data, args), external_ref)
+}
+
+/// [`recorded_candidate`] through `run` (a command line that returns its last line): for
+/// tests that run kiroku their own way (another config, another node).
+pub fn recorded_candidate_by(run: impl Fn(&[&str]) -> String, external_ref: &str) -> String {
+    let candidate = add_candidate_by(&run, external_ref);
+    privacy_basics_by(&run);
+    run(&[
+        "consent",
+        "grant",
+        "--candidate",
+        &candidate,
+        "--scope",
+        "record",
+    ]);
     candidate
 }
 
@@ -91,12 +106,7 @@ pub fn grant(data: &Path, candidate: &str, scope: &str, extra: &[&str]) -> Strin
 /// The privacy setup every capture needs (see [`super::app::privacy_basics`]), through the
 /// command line, for tests that drive the binary.
 pub fn privacy_basics(data: &Path) {
-    privacy_basics_with(data, &[]);
-}
-
-/// [`privacy_basics`] with extra environment variables.
-pub fn privacy_basics_with(data: &Path, env: &[(&str, &str)]) {
-    privacy_basics_by(|args| run_with(data, args, env));
+    privacy_basics_by(|args| run(data, args));
 }
 
 /// The privacy setup through `run` (a command line that returns its last line): for tests

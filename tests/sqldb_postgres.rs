@@ -214,3 +214,164 @@ fn every_append_waiting_on_a_batch_that_fails_gets_the_error() {
         );
     }
 }
+
+#[test]
+fn a_last_write_that_does_not_parse_ends_its_transaction_rolled_back() {
+    let (at, _) = fresh("unparsed");
+    let db = Connection::open(&at).unwrap();
+    db.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY)")
+        .unwrap();
+    let (tx, _) = db.transaction_reading(&[]).unwrap();
+    tx.execute(
+        "INSERT INTO t (k) VALUES (?1)",
+        vec![Value::Text("early".into())],
+    )
+    .unwrap();
+    assert!(
+        tx.commit_with(&[("INSERT INTO nowhere VALUES (?1)", vec![Value::Integer(1)])])
+            .is_err()
+    );
+    assert_eq!(
+        count(&db, "t"),
+        0,
+        "the transaction's earlier write went with it"
+    );
+    db.execute(
+        "INSERT INTO t (k) VALUES (?1)",
+        vec![Value::Text("after".into())],
+    )
+    .unwrap();
+    assert_eq!(count(&db, "t"), 1);
+}
+
+/// The server drops idle connections (a restart, a failover, `pg_terminate_backend`): the
+/// next statement of each kind runs on a fresh connection rather than failing, whether the
+/// drop comes to light before the statement is sent or only when its answer does not come.
+#[test]
+fn statements_after_the_server_dropped_the_connection_run_on_a_fresh_one() {
+    let (at, _) = fresh("reconnect");
+    let Location::Postgres(url) = at else {
+        unreachable!()
+    };
+    let at = Location::Postgres(format!("{url}&application_name=kiroku_sqldb_reconnect"));
+    let db = Connection::open(&at).unwrap();
+    db.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY)")
+        .unwrap();
+    let insert = |k: &str| db.execute("INSERT INTO t (k) VALUES (?1)", vec![Value::Text(k.into())]);
+    insert("before").unwrap();
+    let drop_connection = || {
+        common::postgres::admin(|c| {
+            c.batch_execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE application_name = 'kiroku_sqldb_reconnect'",
+            )
+            .unwrap();
+            // Gone for good before the test goes on.
+            while c
+                .query_one(
+                    "SELECT COUNT(*) FROM pg_stat_activity \
+                     WHERE application_name = 'kiroku_sqldb_reconnect'",
+                    &[],
+                )
+                .unwrap()
+                .get::<_, i64>(0)
+                > 0
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        })
+    };
+    drop_connection();
+    insert("a write").unwrap();
+    drop_connection();
+    assert_eq!(count(&db, "t"), 2, "a read");
+    drop_connection();
+    let (tx, read) = db
+        .transaction_reading(&["SELECT k FROM t WHERE k = 'before'"])
+        .unwrap();
+    assert_eq!(read, [Some("before".to_string())], "a transaction's start");
+    tx.commit_with(&[(
+        "INSERT INTO t (k) VALUES (?1)",
+        vec![Value::Text("in a transaction".into())],
+    )])
+    .unwrap();
+    assert_eq!(count(&db, "t"), 3);
+}
+
+/// A transaction whose connection the server dropped fails; nothing of it stays, and the
+/// next statement runs on a fresh connection.
+#[test]
+fn a_transaction_whose_connection_was_dropped_fails_and_leaves_nothing() {
+    let (at, _) = fresh("dropped_tx");
+    let Location::Postgres(url) = at else {
+        unreachable!()
+    };
+    let at = Location::Postgres(format!("{url}&application_name=kiroku_sqldb_dropped_tx"));
+    let db = Connection::open(&at).unwrap();
+    db.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY)")
+        .unwrap();
+    let (tx, _) = db.transaction_reading(&[]).unwrap();
+    tx.execute(
+        "INSERT INTO t (k) VALUES (?1)",
+        vec![Value::Text("lost".into())],
+    )
+    .unwrap();
+    common::postgres::admin(|c| {
+        c.batch_execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE application_name = 'kiroku_sqldb_dropped_tx'",
+        )
+        .unwrap()
+    });
+    assert!(
+        tx.commit_with(&[(
+            "INSERT INTO t (k) VALUES (?1)",
+            vec![Value::Text("also lost".into())],
+        )])
+        .is_err(),
+        "a transaction cut by its connection reported committed"
+    );
+    assert_eq!(count(&db, "t"), 0);
+}
+
+#[test]
+fn a_pool_whose_server_refuses_more_connections_shares_the_ones_it_has() {
+    let (at, schema) = fresh("limited");
+    let role = format!("{schema}_role");
+    common::postgres::admin(|c| {
+        c.batch_execute(&format!(
+            "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN CONNECTION LIMIT 1; \
+             GRANT ALL ON SCHEMA {schema} TO {role}"
+        ))
+        .unwrap()
+    });
+    let Location::Postgres(url) = at else {
+        unreachable!()
+    };
+    let at =
+        Location::Postgres(url.replacen("postgres://postgres@", &format!("postgres://{role}@"), 1));
+    let first = Connection::open(&at).unwrap();
+    first
+        .execute_batch("CREATE TABLE t (n BIGINT NOT NULL)")
+        .unwrap();
+    let pool = Arc::new(Pool::new(at, first));
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let pool = pool.clone();
+            std::thread::spawn(move || {
+                for i in 0..10 {
+                    pool.get()
+                        .execute(
+                            "INSERT INTO t (n) VALUES (?1)",
+                            vec![Value::Integer(t * 10 + i)],
+                        )
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(count(&pool.get(), "t"), 40);
+}

@@ -83,9 +83,7 @@ pub struct Connection {
 enum Backend {
     Sqlite(rusqlite::Connection),
     Postgres {
-        config: Box<tokio_postgres::Config>,
-        /// Whose writers' lock this connection's writes take (see [`Connection::open_with_lock`]).
-        lock_name: &'static str,
+        /// `None` only once dropped (see `Drop`).
         client: Box<RefCell<Option<pg::Client>>>,
         /// Inside [`Connection::transaction`]: a lost connection is then an error, never a
         /// silent reconnect that would run the rest of the transaction's writes on their own.
@@ -142,11 +140,9 @@ impl Connection {
             config.application_name("kiroku");
         }
         config.connect_timeout(std::time::Duration::from_secs(10));
-        let client = off_runtime(|| pg::Client::connect(&config, lock_name))?;
+        let client = off_runtime(|| pg::Client::connect(config, lock_name))?;
         Ok(Connection {
             backend: Backend::Postgres {
-                config: Box::new(config),
-                lock_name,
                 client: Box::new(RefCell::new(Some(client))),
                 in_transaction: std::cell::Cell::new(false),
             },
@@ -187,14 +183,13 @@ impl Connection {
     }
 
     /// The PostgreSQL client, reconnected first if the server dropped it (a restart, a
-    /// failover); its prepared statements go with the old one.
+    /// failover), except inside a transaction, which died with the connection. A drop that
+    /// comes to light only during a call is handled there ([`pg::Mode`]).
     fn with_pg<T: Send>(
         &self,
         f: impl FnOnce(&mut pg::Client) -> std::result::Result<T, postgres::Error> + Send,
     ) -> Result<T> {
         let Backend::Postgres {
-            config,
-            lock_name,
             client,
             in_transaction,
         } = &self.backend
@@ -202,17 +197,26 @@ impl Connection {
             unreachable!("with_pg on SQLite")
         };
         let mut slot = client.borrow_mut();
-        if slot.as_ref().is_none_or(|c| c.is_closed()) {
+        let c = slot.as_mut().expect("a connection in use is not dropped");
+        if c.is_closed() {
             if in_transaction.get() {
-                *slot = None;
                 return Err(Error::Config(
                     "the connection to PostgreSQL was lost inside a transaction".into(),
                 ));
             }
-            *slot = Some(off_runtime(|| pg::Client::connect(config, lock_name))?);
+            off_runtime(|| c.reconnect())?;
         }
-        let c = slot.as_mut().expect("just connected");
         Ok(off_runtime(|| f(c))?)
+    }
+
+    /// How a statement runs on PostgreSQL: inside the caller's transaction, or in one of its
+    /// own (a write, under the lock) or none (a read).
+    fn mode(&self, write: bool) -> pg::Mode {
+        match (self.in_transaction(), write) {
+            (true, _) => pg::Mode::InTransaction,
+            (false, true) => pg::Mode::LockedWrite,
+            (false, false) => pg::Mode::Read,
+        }
     }
 
     /// Runs one statement; how many rows it changed. On PostgreSQL a write outside a
@@ -225,8 +229,8 @@ impl Connection {
                 Ok(st.execute(rusqlite::params_from_iter(values.iter().map(sqlite_value)))?)
             }
             Backend::Postgres { .. } => {
-                let in_tx = self.in_transaction();
-                self.with_pg(|c| c.execute(sql, &values, !in_tx))
+                let mode = self.mode(true);
+                self.with_pg(|c| c.execute(sql, &values, mode))
                     .map(|n| n as usize)
             }
         }
@@ -251,9 +255,8 @@ impl Connection {
                 Ok(out)
             }
             Backend::Postgres { .. } => {
-                let write = !is_read(sql);
-                let in_tx = self.in_transaction();
-                let rows = self.with_pg(|c| c.rows(sql, &values, write && !in_tx))?;
+                let mode = self.mode(!is_read(sql));
+                let rows = self.with_pg(|c| c.rows(sql, &values, mode))?;
                 Ok(rows.into_iter().map(|values| Row { values }).collect())
             }
         }

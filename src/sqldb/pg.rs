@@ -22,8 +22,11 @@ use super::Value;
 /// one round trip: the lock is then held only as long as the server takes, never across a
 /// round trip to a node that may be slow or paused.
 pub(super) struct Client {
+    /// Where it connects, to connect again after the server dropped it.
+    config: tokio_postgres::Config,
+    lock_name: &'static str,
     runtime: tokio::runtime::Runtime,
-    pub(super) client: tokio_postgres::Client,
+    client: tokio_postgres::Client,
     statements: HashMap<String, tokio_postgres::Statement>,
     /// The key of the advisory lock every write takes: one per schema and lock name, so two
     /// kiroku deployments sharing a database (in schemas of their own) do not wait for each
@@ -33,34 +36,60 @@ pub(super) struct Client {
 
 type PgResult<T> = Result<T, tokio_postgres::Error>;
 
+/// How a statement runs, which decides whether it may be tried again on a fresh connection
+/// when it met one the server had dropped (a restart, a failover, an idle connection cut).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    /// A read outside a transaction: it changes nothing, so it is tried again.
+    Read,
+    /// A write outside a transaction, in one of its own under the writers' lock: tried again
+    /// only when its `BEGIN` got no answer, as the server answers in order and so did none
+    /// of it.
+    LockedWrite,
+    /// Inside the caller's transaction, which died with the connection: never tried again.
+    InTransaction,
+}
+
+/// A request's future, made anew for each try.
+type Request<'a, T> = futures_util::future::LocalBoxFuture<'a, PgResult<T>>;
+
 impl Client {
     pub(super) fn connect(
-        config: &tokio_postgres::Config,
-        lock_name: &str,
+        config: tokio_postgres::Config,
+        lock_name: &'static str,
     ) -> Result<Client, super::Error> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| super::Error::Config(format!("the PostgreSQL client's runtime: {e}")))?;
-        let (client, connection) = runtime.block_on(config.connect(tokio_postgres::NoTls))?;
-        // Driven whenever a request of this client is (each runs `block_on` on this runtime).
-        runtime.spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "connection to PostgreSQL closed");
-            }
-        });
-        let write_lock: i64 = runtime
-            .block_on(client.query_one(
-                "SELECT hashtextextended('kiroku-' || $1 || ':' || current_schema(), 0)",
-                &[&lock_name],
-            ))?
-            .get(0);
+        let (runtime, client, write_lock) = open(&config, lock_name)?;
         Ok(Client {
+            config,
+            lock_name,
             runtime,
             client,
             statements: HashMap::new(),
             write_lock,
         })
+    }
+
+    /// Connects again (the server dropped the connection); the prepared statements went
+    /// with the old one.
+    pub(super) fn reconnect(&mut self) -> Result<(), super::Error> {
+        let (runtime, client, write_lock) = open(&self.config, self.lock_name)?;
+        let old = std::mem::replace(&mut self.runtime, runtime);
+        // A runtime is dropped off the calling thread's async context, if it has one.
+        old.shutdown_background();
+        self.client = client;
+        self.write_lock = write_lock;
+        self.statements.clear();
+        Ok(())
+    }
+
+    /// Whether `e` says the server dropped this connection: closed, or a FATAL error (after
+    /// which the server always closes it, though the client may not have read the close yet).
+    fn dropped(&self, e: &tokio_postgres::Error) -> bool {
+        self.is_closed()
+            || e.is_closed()
+            || e.as_db_error().is_some_and(|d| {
+                d.parsed_severity() == Some(tokio_postgres::error::Severity::Fatal)
+            })
     }
 
     pub(super) fn is_closed(&self) -> bool {
@@ -76,22 +105,14 @@ impl Client {
         Ok(st)
     }
 
-    /// Runs `sql` and reads every row; under the writers' lock, in a transaction of its own
-    /// sent in one round trip with it, when `locked`.
+    /// Runs `sql` and reads every row, as `mode` says.
     pub(super) fn rows(
         &mut self,
         sql: &str,
         values: &[Value],
-        locked: bool,
+        mode: Mode,
     ) -> PgResult<Vec<Vec<Value>>> {
-        let st = self.statement(sql)?;
-        let params = as_params(values);
-        let query = self.client.query(&st, &params);
-        let rows = if locked {
-            self.in_locked_transaction(query)?
-        } else {
-            self.runtime.block_on(query)?
-        };
+        let rows = self.run(sql, values, mode, |c, st, p| Box::pin(c.query(st, p)))?;
         rows.iter()
             .map(|row| {
                 (0..row.len())
@@ -101,25 +122,69 @@ impl Client {
             .collect()
     }
 
-    /// Runs `sql`; how many rows it changed. Locked as [`Client::rows`].
-    pub(super) fn execute(&mut self, sql: &str, values: &[Value], locked: bool) -> PgResult<u64> {
-        let st = self.statement(sql)?;
+    /// Runs `sql`, as `mode` says; how many rows it changed.
+    pub(super) fn execute(&mut self, sql: &str, values: &[Value], mode: Mode) -> PgResult<u64> {
+        self.run(sql, values, mode, |c, st, p| Box::pin(c.execute(st, p)))
+    }
+
+    /// Prepares `sql` and runs the request `make` builds of it: in a locked transaction of
+    /// its own for a [`Mode::LockedWrite`], and once more on a fresh connection when the
+    /// first try met a connection the server had dropped and did nothing (see [`Mode`]).
+    fn run<T>(
+        &mut self,
+        sql: &str,
+        values: &[Value],
+        mode: Mode,
+        make: impl for<'a> Fn(
+            &'a tokio_postgres::Client,
+            &'a tokio_postgres::Statement,
+            &'a [&'a (dyn PgToSql + Sync)],
+        ) -> Request<'a, T>,
+    ) -> PgResult<T> {
         let params = as_params(values);
-        let execute = self.client.execute(&st, &params);
-        if locked {
-            self.in_locked_transaction(execute)
-        } else {
-            self.runtime.block_on(execute)
+        let mut tried = false;
+        loop {
+            // Whether a failure left nothing done on the server.
+            let result = match self.statement(sql) {
+                Err(e) => Err((true, e)),
+                Ok(st) => match mode {
+                    Mode::LockedWrite => {
+                        self.in_locked_transaction(make(&self.client, &st, &params))
+                    }
+                    Mode::Read | Mode::InTransaction => self
+                        .runtime
+                        .block_on(make(&self.client, &st, &params))
+                        .map_err(|e| (true, e)),
+                },
+            };
+            match result {
+                Ok(v) => return Ok(v),
+                Err((nothing_done, e)) => {
+                    let again = !tried
+                        && nothing_done
+                        && mode != Mode::InTransaction
+                        && self.dropped(&e)
+                        && self.reconnect().is_ok();
+                    if !again {
+                        return Err(e);
+                    }
+                    tracing::info!(
+                        "the PostgreSQL connection was dropped by the server; reconnected"
+                    );
+                    tried = true;
+                }
+            }
         }
     }
 
     /// `request` in a transaction of its own under the writers' lock: `BEGIN`, the lock, the
     /// request and `COMMIT` sent together. A failed request aborts the transaction, and the
-    /// server then answers `COMMIT` by rolling it back.
+    /// server then answers `COMMIT` by rolling it back. A failure says whether `BEGIN` got no
+    /// answer (so none of it ran).
     fn in_locked_transaction<T>(
         &self,
         request: impl std::future::Future<Output = PgResult<T>>,
-    ) -> PgResult<T> {
+    ) -> Result<T, (bool, tokio_postgres::Error)> {
         let begin = self.begin_sql();
         let (mut began, mut done, mut committed) = (None, None, None);
         self.in_order(vec![
@@ -127,9 +192,9 @@ impl Client {
             Box::pin(async { done = Some(request.await) }),
             Box::pin(async { committed = Some(self.client.batch_execute("COMMIT").await) }),
         ]);
-        began.expect(DRIVEN)?;
-        let value = done.expect(DRIVEN)?;
-        committed.expect(DRIVEN)?;
+        began.expect(DRIVEN).map_err(|e| (true, e))?;
+        let value = done.expect(DRIVEN).map_err(|e| (false, e))?;
+        committed.expect(DRIVEN).map_err(|e| (false, e))?;
         Ok(value)
     }
 
@@ -176,7 +241,13 @@ impl Client {
             sql.push_str("; ");
             sql.push_str(q);
         }
-        let messages = self.runtime.block_on(self.client.simple_query(&sql))?;
+        let messages = match self.runtime.block_on(self.client.simple_query(&sql)) {
+            // No transaction outlives a dropped connection: begin again on a fresh one.
+            Err(e) if self.dropped(&e) && self.reconnect().is_ok() => {
+                self.runtime.block_on(self.client.simple_query(&sql))?
+            }
+            other => other?,
+        };
         // Statement 0 is BEGIN and 1 the lock; each ends with its CommandComplete.
         let mut values = vec![None; queries.len()];
         let mut statement = 0;
@@ -230,6 +301,31 @@ impl Client {
         }
         committed.expect(DRIVEN)
     }
+}
+
+/// A runtime for one connection, the connection (driven by that runtime whenever a request
+/// of it is), and the key of the writers' lock named `lock_name`.
+fn open(
+    config: &tokio_postgres::Config,
+    lock_name: &str,
+) -> Result<(tokio::runtime::Runtime, tokio_postgres::Client, i64), super::Error> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| super::Error::Config(format!("the PostgreSQL client's runtime: {e}")))?;
+    let (client, connection) = runtime.block_on(config.connect(tokio_postgres::NoTls))?;
+    runtime.spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "connection to PostgreSQL closed");
+        }
+    });
+    let write_lock: i64 = runtime
+        .block_on(client.query_one(
+            "SELECT hashtextextended('kiroku-' || $1 || ':' || current_schema(), 0)",
+            &[&lock_name],
+        ))?
+        .get(0);
+    Ok((runtime, client, write_lock))
 }
 
 /// Every request handed to [`Client::in_order`] has run when it returns.

@@ -17,6 +17,17 @@ if [ ${#browser_packages[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${browser_packages[@]}"
 fi
+# The finished-recording tests ask players' own tools what a recording's duration is:
+# ffprobe (Debian's ffmpeg) and gst-discoverer-1.0 (gstreamer1.0-plugins-base-apps).
+probe_packages=()
+command -v ffprobe >/dev/null 2>&1 || probe_packages+=(ffmpeg)
+command -v gst-discoverer-1.0 >/dev/null 2>&1 || probe_packages+=(gstreamer1.0-plugins-base-apps)
+if [ ${#probe_packages[@]} -gt 0 ]; then
+  echo "test: installing ${probe_packages[*]} (for the finished-recording tests)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${probe_packages[@]}"
+fi
 # The PKCS#11 keyring tests keep epoch keys in a SoftHSM2 token (Debian's softhsm2).
 if ! command -v softhsm2-util >/dev/null 2>&1; then
   echo "test: installing softhsm2 (for the PKCS#11 keyring tests)"

@@ -253,6 +253,9 @@ struct Stored {
     app: Arc<Kiroku>,
     interview: kiroku::ids::InterviewId,
     objects: Vec<PathBuf>,
+    /// The sealed finished header and trailer (MP4 has no trailer).
+    finished_header: PathBuf,
+    finished_trailer: PathBuf,
 }
 
 /// The recordings the tamper tests run on: WebM cut at clusters, Safari's MP4 at fragments.
@@ -280,11 +283,17 @@ fn stored_interview(name: &str, ct: &str) -> Stored {
         .iter()
         .map(|s| root.join(s.object_key.as_str()))
         .collect();
+    let finished = root.join(format!(
+        "candidates/{c}/interviews/{}/finished",
+        out.interview
+    ));
     Stored {
         dir,
         app,
         interview: out.interview,
         objects,
+        finished_header: finished.join("header.krk"),
+        finished_trailer: finished.join("trailer.krk"),
     }
 }
 
@@ -346,6 +355,71 @@ fn export_fails_when_a_segment_comes_from_another_interview() {
     });
 }
 
+/// Flips one byte in the middle of the file at `path`.
+fn flip_a_byte(path: &Path) {
+    let mut b = std::fs::read(path).unwrap();
+    let mid = b.len() / 2;
+    b[mid] ^= 0x01;
+    std::fs::write(path, b).unwrap();
+}
+
+#[test]
+fn export_fails_when_the_finished_header_is_tampered() {
+    each_stored(|s| {
+        flip_a_byte(&s.finished_header);
+        let err = s.export_error();
+        assert!(
+            err.starts_with("the finished recording's header fails to open"),
+            "{err}"
+        );
+    });
+}
+
+#[test]
+fn export_fails_when_the_cues_are_tampered() {
+    let s = stored_interview("interview-vp8-opus.webm", "video/webm");
+    flip_a_byte(&s.finished_trailer);
+    let err = s.export_error();
+    assert!(
+        err.starts_with("the finished recording's trailer fails to open"),
+        "{err}"
+    );
+}
+
+#[test]
+fn export_fails_when_the_cues_stand_in_for_the_header_or_a_segment() {
+    let s = stored_interview("interview-vp8-opus.webm", "video/webm");
+    let (header, cues) = (
+        std::fs::read(&s.finished_header).unwrap(),
+        std::fs::read(&s.finished_trailer).unwrap(),
+    );
+    std::fs::write(&s.finished_header, &cues).unwrap();
+    let err = s.export_error();
+    assert!(err.contains("header fails to open"), "{err}");
+    std::fs::write(&s.finished_header, &header).unwrap();
+    std::fs::write(&s.objects[1], &cues).unwrap();
+    let err = s.export_error();
+    assert!(err.starts_with("segment 1 fails to open"), "{err}");
+}
+
+#[test]
+fn export_fails_when_a_finished_header_comes_from_another_interview() {
+    each_stored(|s| {
+        let c = candidates::add(&s.app, "JP", &[Scope::Record]);
+        let other = ingest_webm(&s.app, &c, "interview-vp8-opus.webm", 10_000).unwrap();
+        let theirs = s.dir.path().join(format!(
+            "regions/jp/objects/candidates/{c}/interviews/{}/finished/header.krk",
+            other.interview
+        ));
+        std::fs::copy(theirs, &s.finished_header).unwrap();
+        let err = s.export_error();
+        assert!(
+            err.starts_with("the finished recording's header fails to open"),
+            "{err}"
+        );
+    });
+}
+
 #[test]
 fn tags_beside_each_object_are_readable_with_only_the_store() {
     let s = stored_interview("interview-vp8-opus.webm", "video/webm");
@@ -360,6 +434,17 @@ fn tags_beside_each_object_are_readable_with_only_the_store() {
         assert!(
             tags["media_kind"].is_string() && tags["start_ms"].is_u64() && tags["end_ms"].is_u64()
         );
+        assert_eq!(tags["interview"], s.interview.to_string());
+    }
+    for (obj, kind) in [
+        (&s.finished_header, "finished_header"),
+        (&s.finished_trailer, "finished_trailer"),
+    ] {
+        let path = PathBuf::from(format!("{}.tags.json", obj.display()));
+        let tags: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(tags["kind"], kind);
+        assert_eq!(tags["region"], "jp");
         assert_eq!(tags["interview"], s.interview.to_string());
     }
 }
@@ -443,7 +528,10 @@ fn withdrawing_mid_stream_stops_capture(
             2,
             "{name}: nothing after the withdrawal is kept"
         );
-        assert!(kiroku::recording::rebuild(&app, &out.interview).is_ok());
+        // Cut short, and finished all the same: its duration is what was kept.
+        let export = dir.path().join(format!("{name}.withdrawn"));
+        kiroku::recording::export(&app, &out.interview, &export).unwrap();
+        common::probe::assert_duration(&export, out.media_ms as f64 / 1000.0);
     }
 }
 
@@ -514,6 +602,13 @@ fn exports_decode_to_their_inputs(direct: bool) {
         let export = dir.path().join(format!("{name}.export"));
         kiroku::recording::export(&app, &out.interview, &export).unwrap();
         common::media::assert_same_media(&input, &export);
+        // Finished: players read the duration from the header, not by reading it all.
+        let end = common::media::decode(&export)
+            .iter()
+            .map(|s| s.end_ns)
+            .max()
+            .unwrap();
+        common::probe::assert_duration(&export, end as f64 / 1e9);
     }
 }
 

@@ -86,4 +86,10 @@ async fn acknowledged_segments_survive_a_sigkill_and_rebuild_after_restart() {
         &["recording", "export", &id, "--out", out.to_str().unwrap()],
     );
     assert!(std::fs::metadata(&out).unwrap().len() > 100_000);
+    // Recovery finished the recording: players know how long what was kept lasts.
+    let kept = shown["media_ms"].as_u64().unwrap() as f64 / 1000.0;
+    assert!(kept >= 4.0, "{shown}");
+    common::probe::assert_duration(&out, kept);
+    let decoded = common::media::decode(&out);
+    assert!(decoded.iter().all(|s| s.frames > 0), "{decoded:?}");
 }

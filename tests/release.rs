@@ -2116,7 +2116,11 @@ async fn a_retention_sweep_deletes_exactly_the_expired_recordings_and_a_dry_run_
         .unwrap()
         .unwrap();
     assert_eq!(swept.expired, dry.expired);
-    assert_eq!(swept.objects_deleted, segments + 1, "segments and manifest");
+    assert_eq!(
+        swept.objects_deleted,
+        segments + 3,
+        "segments, manifest, finished header and trailer"
+    );
     let err = kiroku::recording::rebuild(&s.app, &old_id).err().unwrap();
     assert!(
         matches!(err, kiroku::recording::RecordingError::Expired),
@@ -2144,6 +2148,12 @@ async fn a_retention_sweep_deletes_exactly_the_expired_recordings_and_a_dry_run_
         objects, 0,
         "no segment object of the expired recording is left"
     );
+    let finished = std::fs::read_dir(s.data().join(format!(
+        "regions/jp/objects/candidates/{c}/interviews/{old}/finished"
+    )))
+    .map(|d| d.count())
+    .unwrap_or(0);
+    assert_eq!(finished, 0, "nor its finished header or trailer");
     assert!(
         s.audit_events()
             .iter()

@@ -95,6 +95,14 @@ fn catalog_hot_path(
         commitment: [7; 32],
         tags: serde_json::json!({"consent_scopes": ["record"], "region": "jp"}),
         stored_at: crate::util::now_rfc3339(),
+        // A 4 s segment of 1 s clusters, as the muxer cuts them.
+        clusters: (0..4u64)
+            .map(|k| crate::segment::ClusterMark {
+                offset: k * 16_384,
+                time_ns: u64::from(index) * 4_000_000_000 + k * 1_000_000_000,
+                keyframe: k == 0,
+            })
+            .collect(),
     };
     let t = Instant::now();
     for index in 0..n {

@@ -24,13 +24,14 @@ pub enum Transport {
 }
 
 use crate::app::{KeyLookupError, Kiroku};
+use crate::catalog::SegmentRow;
 use crate::catalog::{CatalogError, InterviewRow, InterviewState, TokenError};
 use crate::consent::ConsentError;
 use crate::ids::{CandidateId, InterviewId, RecruiterHandle};
-use crate::recording::{Manifest, ManifestEntry};
-use crate::seal::SealError;
+use crate::recording::{FinishedRecord, Manifest, ManifestEntry, write_finished};
+use crate::seal::{CandidateKey, SealError};
 use crate::segment::SegmentError;
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 
 /// Why an interview could not be created, started or captured to its end.
 #[derive(Debug, thiserror::Error)]
@@ -400,9 +401,11 @@ fn recover_one(
     let (region, key) = app
         .interview_key(&row)?
         .ok_or(CaptureError::UnknownInterview)?;
-    let seal = |segments: &[crate::catalog::SegmentRow]| {
+    let seal = |segments: &[SegmentRow]| {
         let entries = segments.iter().map(ManifestEntry::from_row).collect();
-        Manifest::new(&row, entries, Some(reason.into())).store(&key, &row, &region.store)
+        let mut manifest = Manifest::new(&row, entries, Some(reason.into()));
+        manifest.finished = finish_recording(app, &row, &key, &region.store, segments);
+        manifest.store(&key, &row, &region.store)
     };
     let before = app.catalog.segments(id)?;
     seal(&before)?;
@@ -417,6 +420,26 @@ fn recover_one(
         seal(&after)?;
     }
     Ok(true)
+}
+
+/// Writes the finished header and trailer of an ended interview's recording beside its
+/// segments, for its final manifest to list. `None` when they cannot be written: the recording
+/// is then served as recorded, and the manifest is sealed all the same.
+fn finish_recording(
+    app: &Kiroku,
+    row: &InterviewRow,
+    key: &CandidateKey,
+    store: &Store,
+    segments: &[SegmentRow],
+) -> Option<FinishedRecord> {
+    let content_type = crate::recording::content_type(app, row);
+    match write_finished(store, key, row, segments, &content_type) {
+        Ok(finished) => finished,
+        Err(e) => {
+            tracing::warn!(interview = %row.id, error = %e, "the recording could not be finished; it is served as recorded");
+            None
+        }
+    }
 }
 
 fn new_token() -> Result<String, crate::util::secret::RandomFailed> {

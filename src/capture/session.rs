@@ -550,6 +550,21 @@ impl Ending {
         match self.app.region(&end.row.region) {
             Some(_) if erased => {}
             Some(region) => {
+                manifest.finished = match self.app.catalog.segments(&self.interview) {
+                    Ok(rows) if rows.len() == manifest.segments.len() => {
+                        super::finish_recording(&self.app, &end.row, &end.key, &region.store, &rows)
+                    }
+                    Ok(_) => {
+                        tracing::error!(
+                            "the catalog lists other segments than the capture stored; the recording is not finished"
+                        );
+                        None
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the catalog could not be read; the recording is not finished");
+                        None
+                    }
+                };
                 if let Err(e) = manifest.store(&end.key, &end.row, &region.store) {
                     tracing::error!(error = %e, "final manifest could not be written; segments stay recoverable");
                 }
@@ -863,6 +878,7 @@ impl Worker {
             commitment: *sealed.commitment(),
             tags,
             stored_at: crate::util::now_rfc3339(),
+            clusters: seg.clusters,
         };
         self.app.catalog.insert_segment(&row)?;
         self.renew_lease_when_due();

@@ -225,6 +225,10 @@ pub(super) const STEPS: &[&str] = &[
      CREATE INDEX interviews_by_state ON interviews (state);
      CREATE INDEX outbox_by_candidate ON outbox (candidate_id);
      CREATE INDEX outbox_by_recipient ON outbox (handle, state, seq);",
+    // Where each cluster or fragment starts in its segment, its time and whether it starts
+    // on a keyframe (JSON triples): a finished recording's Cues or `sidx` are written from it
+    // when capture ends, without opening the media again.
+    "ALTER TABLE segments ADD COLUMN clusters TEXT;",
 ];
 
 pub fn run(conn: &Connection) -> Result<(), CatalogError> {

@@ -370,8 +370,8 @@ impl Catalog {
     pub fn insert_segment(&self, s: &SegmentRow) -> Result<(), CatalogError> {
         self.db().execute(
             "INSERT INTO segments (interview_id, idx, object_key, media_kind, plain_len, sealed_len, start_ns, end_ns,
-                                   keyframe, is_final, commitment, tags, stored_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                                   keyframe, is_final, commitment, tags, stored_at, clusters)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             params![
                 s.interview.to_string(),
                 s.index,
@@ -385,7 +385,8 @@ impl Catalog {
                 s.is_final,
                 hex::encode(s.commitment),
                 s.tags.to_string(),
-                s.stored_at
+                s.stored_at,
+                serde_json::to_string(&s.clusters).expect("cluster marks serialise")
             ],
         )?;
         Ok(())
@@ -400,7 +401,7 @@ impl Catalog {
         self.db()
             .query_row(
                 "SELECT interview_id, idx, object_key, media_kind, plain_len, sealed_len, start_ns, end_ns, keyframe,
-                        is_final, commitment, tags, stored_at
+                        is_final, commitment, tags, stored_at, clusters
                  FROM segments WHERE interview_id = ?1 AND idx = ?2",
                 params![interview.to_string(), index],
                 rows::segment_from_row,
@@ -414,7 +415,7 @@ impl Catalog {
         let db = self.db();
         let mut st = db.prepare(
             "SELECT interview_id, idx, object_key, media_kind, plain_len, sealed_len, start_ns, end_ns, keyframe,
-                    is_final, commitment, tags, stored_at
+                    is_final, commitment, tags, stored_at, clusters
              FROM segments WHERE interview_id = ?1 ORDER BY idx",
         )?;
         let rows = st.query_map(params![interview.to_string()], rows::segment_from_row)?;

@@ -1,6 +1,7 @@
 //! Rows of the catalog as typed values.
 
 use crate::ids::{CandidateId, CountryCode, InterviewId, RecruiterHandle, RegionId};
+use crate::segment::ClusterMark;
 use crate::store::ObjectKey;
 use crate::vocab::{
     ConsentAction, InterviewState, Item, LegalBasis, MediaKind, Method, OutboxKind, OutboxState,
@@ -145,6 +146,10 @@ pub struct SegmentRow {
     /// The tags stored beside the object, as JSON.
     pub tags: serde_json::Value,
     pub stored_at: String,
+    /// Where each cluster or fragment starts in the segment: what a finished recording's
+    /// Cues or `sidx` are written from. Empty for the header, and for segments stored before
+    /// kiroku kept it.
+    pub clusters: Vec<ClusterMark>,
 }
 
 /// A scope as its one-string tag form (`share.recording:acme`), as the API has always shown
@@ -200,6 +205,11 @@ pub(super) fn segment_from_row(r: &crate::sqldb::Row) -> crate::sqldb::Result<Se
         tags: serde_json::from_str(&tags)
             .map_err(|e| corrupt_column(11, format!("tags object: {e}")))?,
         stored_at: r.get(12)?,
+        clusters: match r.get::<_, Option<String>>(13)? {
+            Some(text) => serde_json::from_str(&text)
+                .map_err(|e| corrupt_column(13, format!("cluster index: {e}")))?,
+            None => Vec::new(),
+        },
     })
 }
 

@@ -104,7 +104,9 @@ fn describe(app: &Kiroku, id: &InterviewId) -> Result<Value, CaptureError> {
         "interview_id": row.id, "candidate": row.candidate, "recruiter": row.recruiter.as_str(),
         "region": row.region.as_str(), "profile": row.profile, "content_type": row.content_type,
         "state": row.state, "end_reason": row.end_reason, "created_at": row.created_at, "ended_at": row.ended_at,
-        "bytes_in": row.bytes_in, "media_ms": media_ms, "segments": list, "analysis": analysis,
+        // The duration so far while capture runs; once it ended, the finished recording's.
+        "bytes_in": row.bytes_in, "media_ms": media_ms, "duration_ms": media_ms,
+        "segments": list, "analysis": analysis,
         "playback": crate::recording::playback_of(app, &row)?,
     }))
 }

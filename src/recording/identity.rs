@@ -20,6 +20,15 @@ pub fn segment_identity(row: &InterviewRow, index: u32) -> ObjectIdentity {
     }
 }
 
+/// The identity of a finished recording's header or trailer
+/// ([`ObjectKind::FinishedHeader`], [`ObjectKind::FinishedTrailer`]).
+pub fn finished_identity(row: &InterviewRow, kind: ObjectKind) -> ObjectIdentity {
+    ObjectIdentity {
+        kind,
+        ..segment_identity(row, 0)
+    }
+}
+
 /// The identity of an analysis object: its kind (a rendition, or one named analyzer's output)
 /// and its segment, or the whole interview when `segment` is `None`.
 pub fn output_identity(

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::FinishedRecord;
 use crate::catalog::{InterviewRow, SegmentRow};
 use crate::ids::{CandidateId, InterviewId};
 use crate::seal::{self, CandidateKey, ObjectIdentity, ObjectKind, SealError, SealedObject};
@@ -32,6 +33,10 @@ pub struct Manifest {
     /// How capture ended (`finished`, or the reason it stopped), once complete.
     pub end: Option<String>,
     pub segments: Vec<ManifestEntry>,
+    /// The finished recording's header and trailer, when capture has ended and they were
+    /// written: the recording is then served as finished header, media segments, trailer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished: Option<FinishedRecord>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -75,6 +80,7 @@ impl Manifest {
             complete: end.is_some(),
             end,
             segments,
+            finished: None,
         }
     }
 

@@ -10,6 +10,7 @@
 //! [`rebuild`] and [`export`] open every segment before a byte is written, and the first one
 //! that fails is named.
 
+mod finished;
 mod identity;
 mod manifest;
 mod playback;
@@ -18,10 +19,13 @@ mod verify;
 use std::io::Write;
 use std::path::Path;
 
-pub use identity::{output_identity, segment_identity};
+pub use finished::{FinishWriteError, FinishedObject, FinishedRecord, write_finished};
+pub use identity::{finished_identity, output_identity, segment_identity};
 pub use manifest::{Manifest, ManifestEntry, ManifestWriteError};
 pub use playback::{Browser, MayNotPlay, Playback, playback};
-pub use verify::{VerifiedRecording, check_against_manifest, open_output, store_and_key};
+pub use verify::{
+    Part, PartSource, VerifiedRecording, check_against_manifest, open_output, store_and_key,
+};
 
 use crate::app::{KeyLookupError, Kiroku};
 use crate::catalog::{CatalogError, InterviewRow};
@@ -44,6 +48,8 @@ pub enum RecordingError {
     KeyGone,
     #[error("segment {index} fails to open: {why}")]
     Segment { index: u32, why: String },
+    #[error("the finished recording's {object} fails to open: {why}")]
+    Finished { object: &'static str, why: String },
     #[error("the manifest fails to open: {0}")]
     Manifest(String),
     #[error("the manifest and the catalog disagree: {0}")]
@@ -70,6 +76,7 @@ impl RecordingError {
             self,
             RecordingError::KeyGone
                 | RecordingError::Segment { .. }
+                | RecordingError::Finished { .. }
                 | RecordingError::Manifest(_)
                 | RecordingError::Mismatch(_)
                 | RecordingError::AnalysisOutput { .. }
@@ -96,8 +103,8 @@ pub fn rebuild(app: &Kiroku, id: &InterviewId) -> Result<Recording, RecordingErr
     let content_type = content_type(app, &row);
     let (verified, store) = VerifiedRecording::open(app, row)?;
     let mut bytes = Vec::with_capacity(verified.plain_len() as usize);
-    for seg in verified.segments() {
-        bytes.extend_from_slice(&verified.open_segment(store, seg.index)?);
+    for i in 0..verified.parts().len() {
+        bytes.extend_from_slice(&verified.open_part(store, i)?);
     }
     Ok(Recording {
         content_type,

@@ -7,13 +7,19 @@
 //! release). Either way the segment must carry the commitment the manifest lists, and the
 //! final marker exactly where the recording ends. [`open_output`] does the same for one
 //! analysis output against the commitment the catalog holds.
+//!
+//! What is served is the recording's [`Part`]s: its segments as recorded, or, once the
+//! manifest lists a finished record, the finished header in place of segment 0, the media
+//! segments, and the trailer. A finished header or trailer opens only under its own kind and
+//! with the commitment the manifest lists, like a segment.
 
 use crate::app::Kiroku;
 use crate::catalog::{AnalysisRow, InterviewRow, SegmentRow};
-use crate::seal::{self, CandidateKey, ChunkOpener, HEADER_LEN, ObjectKind};
+use crate::seal::{self, CandidateKey, ChunkOpener, HEADER_LEN, ObjectIdentity, ObjectKind};
 use crate::store::{ObjectKey, Store};
 
-use super::{Manifest, RecordingError, output_identity, segment_identity};
+use super::finished::{FinishedObject, FinishedRecord, finished_key};
+use super::{Manifest, RecordingError, finished_identity, output_identity, segment_identity};
 
 /// A recording whose manifest opened, is complete, and agrees with the catalog.
 pub struct VerifiedRecording {
@@ -22,6 +28,40 @@ pub struct VerifiedRecording {
     segments: Vec<SegmentRow>,
     /// Capture ended as `finished`: the last segment must then carry the final marker.
     finished: bool,
+    /// The finished header and trailer the manifest lists, if it lists them.
+    finished_record: Option<FinishedRecord>,
+    parts: Vec<Part>,
+}
+
+/// Where one part of a served recording comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartSource {
+    Segment(u32),
+    FinishedHeader,
+    FinishedTrailer,
+}
+
+/// One part of a served recording, in order: served whole, they are the recording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    pub source: PartSource,
+    pub plain_len: u64,
+}
+
+/// A sealed object of the recording: where it is, what it must prove on opening.
+struct Expected<'a> {
+    object: ObjectKey,
+    identity: ObjectIdentity,
+    plain_len: u64,
+    check: Check<'a>,
+}
+
+/// What an opened object must carry besides its identity.
+enum Check<'a> {
+    /// The manifest's commitment and the final marker rule.
+    Segment(&'a SegmentRow),
+    /// The commitment the manifest's finished record lists; never the final marker.
+    Finished(&'a FinishedObject),
 }
 
 /// The store an interview's objects live in and the key they are sealed under.
@@ -72,12 +112,176 @@ impl VerifiedRecording {
         if segments.is_empty() {
             return Err(RecordingError::Empty);
         }
+        let as_recorded = |s: &SegmentRow| Part {
+            source: PartSource::Segment(s.index),
+            plain_len: s.plain_len,
+        };
+        let parts = match &manifest.finished {
+            Some(f) => std::iter::once(Part {
+                source: PartSource::FinishedHeader,
+                plain_len: f.header.plain_len,
+            })
+            .chain(segments[1..].iter().map(as_recorded))
+            .chain(f.trailer.as_ref().map(|t| Part {
+                source: PartSource::FinishedTrailer,
+                plain_len: t.plain_len,
+            }))
+            .collect(),
+            None => segments.iter().map(as_recorded).collect(),
+        };
         Ok(VerifiedRecording {
             finished: manifest.end.as_deref() == Some("finished"),
+            finished_record: manifest.finished,
+            parts,
             row,
             key,
             segments,
         })
+    }
+
+    /// What is served, in order: the finished header, media segments and trailer, or the
+    /// segments as recorded when the recording was not finished.
+    pub fn parts(&self) -> &[Part] {
+        &self.parts
+    }
+
+    /// The segment part `i` stands for in provision records and audit entries: a finished
+    /// header for segment 0, whose place it takes, a trailer for the last segment.
+    pub fn segment_of(&self, i: usize) -> u32 {
+        match self.parts.get(i).map(|p| p.source) {
+            Some(PartSource::Segment(index)) => index,
+            Some(PartSource::FinishedHeader) => 0,
+            _ => self.segments.len().saturating_sub(1) as u32,
+        }
+    }
+
+    /// The finished record the manifest lists (duration, seek points), if any.
+    pub fn finished_record(&self) -> Option<&FinishedRecord> {
+        self.finished_record.as_ref()
+    }
+
+    /// Opens part `i` whole from `store`.
+    pub fn open_part(&self, store: &Store, i: usize) -> Result<Vec<u8>, RecordingError> {
+        let e = self.expected(i)?;
+        let fail = |why: String| self.failure(i, why);
+        let sealed = store.get(&e.object).map_err(|x| fail(x.to_string()))?;
+        let opened =
+            seal::open(&self.key, &e.identity, &sealed).map_err(|x| fail(x.to_string()))?;
+        self.check(&e.check, &opened.commitment, opened.is_final)
+            .map_err(fail)?;
+        Ok(opened.plaintext)
+    }
+
+    /// Opens `len` bytes from `offset` of part `i`'s plaintext, reading from `store` only the
+    /// header and the chunks the range needs. Returns the plaintext chunk by chunk.
+    pub fn open_part_range(
+        &self,
+        store: &Store,
+        i: usize,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<Vec<u8>>, RecordingError> {
+        let e = self.expected(i)?;
+        let fail = |why: String| self.failure(i, why);
+        let header = store
+            .get_range(&e.object, 0, HEADER_LEN as u64)
+            .map_err(|x| fail(x.to_string()))?;
+        let opener = ChunkOpener::new(&self.key, &e.identity, &header, e.plain_len)
+            .map_err(|x| fail(x.to_string()))?;
+        self.check(&e.check, opener.commitment(), opener.is_final())
+            .map_err(fail)?;
+        let Some(range) = opener.range(offset, len) else {
+            return Ok(Vec::new());
+        };
+        let (at, span) = range.sealed_span();
+        let stored = store
+            .get_range(&e.object, at, span)
+            .map_err(|x| fail(x.to_string()))?;
+        if stored.len() as u64 != span {
+            return Err(fail(
+                "the stored object is shorter than the catalog says".into(),
+            ));
+        }
+        opener
+            .open_range(&range, &stored)
+            .map_err(|x| fail(x.to_string()))
+    }
+
+    /// Where part `i` is and what it must prove.
+    fn expected<'a>(&'a self, i: usize) -> Result<Expected<'a>, RecordingError> {
+        let part = self.parts.get(i).ok_or_else(|| RecordingError::Segment {
+            index: i as u32,
+            why: "the recording has no such part".into(),
+        })?;
+        let record = self.finished_record.as_ref();
+        let finished = |kind: ObjectKind,
+                        object: Option<&'a FinishedObject>|
+         -> Result<Expected<'a>, RecordingError> {
+            let object = object
+                .ok_or_else(|| self.failure(i, "the manifest lists no such object".into()))?;
+            Ok(Expected {
+                object: finished_key(&self.row, &kind),
+                identity: finished_identity(&self.row, kind),
+                plain_len: object.plain_len,
+                check: Check::Finished(object),
+            })
+        };
+        match part.source {
+            PartSource::Segment(index) => {
+                let seg = self.segment(index)?;
+                Ok(Expected {
+                    object: seg.object_key.clone(),
+                    identity: segment_identity(&self.row, index),
+                    plain_len: seg.plain_len,
+                    check: Check::Segment(seg),
+                })
+            }
+            PartSource::FinishedHeader => {
+                finished(ObjectKind::FinishedHeader, record.map(|r| &r.header))
+            }
+            PartSource::FinishedTrailer => finished(
+                ObjectKind::FinishedTrailer,
+                record.and_then(|r| r.trailer.as_ref()),
+            ),
+        }
+    }
+
+    /// The error naming part `i`: its segment, or the finished object it is.
+    fn failure(&self, i: usize, why: String) -> RecordingError {
+        match self.parts.get(i).map(|p| p.source) {
+            Some(PartSource::FinishedHeader) => RecordingError::Finished {
+                object: "header",
+                why,
+            },
+            Some(PartSource::FinishedTrailer) => RecordingError::Finished {
+                object: "trailer",
+                why,
+            },
+            Some(PartSource::Segment(index)) => RecordingError::Segment { index, why },
+            None => RecordingError::Segment {
+                index: i as u32,
+                why,
+            },
+        }
+    }
+
+    fn check(&self, check: &Check, commitment: &[u8; 32], is_final: bool) -> Result<(), String> {
+        match check {
+            Check::Segment(seg) => self.check_marks(seg, commitment, is_final),
+            Check::Finished(object) => {
+                if object.commitment != hex::encode(commitment) {
+                    return Err(
+                        "it is not the object the manifest lists (commitment differs)".into(),
+                    );
+                }
+                if is_final {
+                    return Err(
+                        "it is marked final, which a finished header or trailer never is".into(),
+                    );
+                }
+                Ok(())
+            }
+        }
     }
 
     /// The candidate key the recording opens with (for its analysis outputs).
@@ -94,64 +298,9 @@ impl VerifiedRecording {
         &self.segments
     }
 
-    /// Plaintext length of the whole recording.
+    /// Plaintext length of the whole recording as served (every part).
     pub fn plain_len(&self) -> u64 {
-        self.segments.iter().map(|s| s.plain_len).sum()
-    }
-
-    /// Opens segment `index` whole from `store`.
-    pub fn open_segment(&self, store: &Store, index: u32) -> Result<Vec<u8>, RecordingError> {
-        let seg = self.segment(index)?;
-        let fail = |why: String| RecordingError::Segment { index, why };
-        let sealed = store
-            .get(&seg.object_key)
-            .map_err(|e| fail(e.to_string()))?;
-        let opened = seal::open(&self.key, &segment_identity(&self.row, index), &sealed)
-            .map_err(|e| fail(e.to_string()))?;
-        self.check_marks(seg, &opened.commitment, opened.is_final)
-            .map_err(fail)?;
-        Ok(opened.plaintext)
-    }
-
-    /// Opens `len` bytes from `offset` of segment `index`'s plaintext, reading from `store`
-    /// only the header and the chunks the range needs. Returns the plaintext chunk by chunk.
-    pub fn open_range(
-        &self,
-        store: &Store,
-        index: u32,
-        offset: u64,
-        len: u64,
-    ) -> Result<Vec<Vec<u8>>, RecordingError> {
-        let seg = self.segment(index)?;
-        let fail = |why: String| RecordingError::Segment { index, why };
-        let object = &seg.object_key;
-        let header = store
-            .get_range(object, 0, HEADER_LEN as u64)
-            .map_err(|e| fail(e.to_string()))?;
-        let opener = ChunkOpener::new(
-            &self.key,
-            &segment_identity(&self.row, index),
-            &header,
-            seg.plain_len,
-        )
-        .map_err(|e| fail(e.to_string()))?;
-        self.check_marks(seg, opener.commitment(), opener.is_final())
-            .map_err(fail)?;
-        let Some(range) = opener.range(offset, len) else {
-            return Ok(Vec::new());
-        };
-        let (at, span) = range.sealed_span();
-        let stored = store
-            .get_range(object, at, span)
-            .map_err(|e| fail(e.to_string()))?;
-        if stored.len() as u64 != span {
-            return Err(fail(
-                "the stored object is shorter than the catalog says".into(),
-            ));
-        }
-        opener
-            .open_range(&range, &stored)
-            .map_err(|e| fail(e.to_string()))
+        self.parts.iter().map(|p| p.plain_len).sum()
     }
 
     fn segment(&self, index: u32) -> Result<&SegmentRow, RecordingError> {

@@ -4,11 +4,12 @@
 //! and asks the decision point again before each segment, so a withdrawal stops a download
 //! under way at the next segment.
 //!
-//! A recording is served as the concatenation of its segments (exactly what `kiroku recording
-//! export` writes), through the same verification as export ([`VerifiedRecording`]): the
-//! sealed manifest is checked first, and every opened segment must carry the commitment the
-//! manifest lists. A byte range opens only the segments it touches, and of those only the
-//! 64 KiB chunks it touches ([`crate::seal::ChunkRange`]).
+//! A recording is served as the concatenation of its parts (exactly what `kiroku recording
+//! export` writes): the finished header, the media segments and the trailer, or the segments as
+//! recorded if it was never finished. It goes through the same verification as export
+//! ([`VerifiedRecording`]): the sealed manifest is checked first, and every opened part must
+//! carry the commitment the manifest lists. A byte range opens only the parts it touches, and
+//! of those only the 64 KiB chunks it touches ([`crate::seal::ChunkRange`]).
 
 pub mod range;
 
@@ -82,10 +83,10 @@ impl From<RecordingError> for ReleaseError {
     }
 }
 
-/// One segment's share of a release: `len` bytes from `offset` of its plaintext.
+/// One part's share of a release: `len` bytes from `offset` of its plaintext.
 #[derive(Debug, Clone, Copy)]
 struct Piece {
-    segment: u32,
+    part: usize,
     offset: u64,
     len: u64,
 }
@@ -132,7 +133,11 @@ pub fn prepare_recording(
         None => pieces(&recording, 0, total_len.saturating_sub(1)),
     };
     let seg_list = match (pieces.first(), pieces.last()) {
-        (Some(a), Some(b)) => format!("{}-{}", a.segment, b.segment),
+        (Some(a), Some(b)) => format!(
+            "{}-{}",
+            recording.segment_of(a.part),
+            recording.segment_of(b.part)
+        ),
         _ => String::new(),
     };
     let byte_range = range.map(|r| format!("{}-{}", r.start, r.end));
@@ -150,20 +155,20 @@ pub fn prepare_recording(
     })
 }
 
-/// The segments bytes `from..=to` of the recording fall in, and each one's share.
+/// The parts bytes `from..=to` of the recording fall in, and each one's share.
 fn pieces(recording: &VerifiedRecording, from: u64, to: u64) -> Vec<Piece> {
     let mut pieces = Vec::new();
     let mut at = 0u64;
-    for s in recording.segments() {
-        let (seg_start, seg_end) = (at, at + s.plain_len);
-        at = seg_end;
-        if s.plain_len == 0 || seg_end <= from || seg_start > to {
+    for (i, p) in recording.parts().iter().enumerate() {
+        let (part_start, part_end) = (at, at + p.plain_len);
+        at = part_end;
+        if p.plain_len == 0 || part_end <= from || part_start > to {
             continue;
         }
-        let offset = from.saturating_sub(seg_start);
-        let last = (to + 1).min(seg_end) - seg_start;
+        let offset = from.saturating_sub(part_start);
+        let last = (to + 1).min(part_end) - part_start;
         pieces.push(Piece {
-            segment: s.index,
+            part: i,
             offset,
             len: last - offset,
         });
@@ -208,7 +213,7 @@ impl RecordingRelease {
                     interview: row.id,
                     candidate: row.candidate,
                     recipient: self.proof.recipient().into(),
-                    segment: piece.segment,
+                    segment: self.recording.segment_of(piece.part),
                     bytes_sent: self.sent,
                 },
                 &Actor::System,
@@ -217,7 +222,7 @@ impl RecordingRelease {
         }
         let parts = self
             .recording
-            .open_range(store, piece.segment, piece.offset, piece.len)?;
+            .open_part_range(store, piece.part, piece.offset, piece.len)?;
         self.next += 1;
         self.sent += parts.iter().map(|p| p.len() as u64).sum::<u64>();
         Ok(Some(parts))

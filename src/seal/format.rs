@@ -17,9 +17,10 @@ pub const SUITE_HKDF_SHA256_AES256GCM: u8 = 1;
 pub const CHUNK_SIZE: usize = 64 * 1024;
 pub const TAG_LEN: usize = 16;
 pub const HEADER_LEN: usize = 4 + 1 + 1 + 1 + 1 + 4 + 4 + 4 + 16 + 32 + 32;
-/// The kind bytes a header may carry ([`super::ObjectKind::code`]: segment to analysis).
+/// The kind bytes a header may carry ([`super::ObjectKind::code`]: segment to finished
+/// trailer).
 const FIRST_KIND: u8 = 1;
-const LAST_KIND: u8 = 4;
+const LAST_KIND: u8 = 6;
 /// Flags bit 0: this is the final object of its interview.
 pub const FLAG_FINAL: u8 = 0x01;
 

@@ -34,6 +34,11 @@ pub enum ObjectKind {
     /// An analyzer's output (per segment, or for the whole interview). The analyzer's name is
     /// bound into the derived key, so one analyzer's output never opens as another's.
     Analysis { analyzer: String },
+    /// A finished recording's header (known size and duration, a SeekHead; MP4's `moov` with
+    /// `mehd` and a `sidx`), served in place of segment 0 once capture has ended.
+    FinishedHeader,
+    /// What follows a finished recording's last segment (Matroska's Cues).
+    FinishedTrailer,
 }
 
 impl ObjectKind {
@@ -44,6 +49,8 @@ impl ObjectKind {
             ObjectKind::Manifest => 2,
             ObjectKind::Rendition => 3,
             ObjectKind::Analysis { .. } => 4,
+            ObjectKind::FinishedHeader => 5,
+            ObjectKind::FinishedTrailer => 6,
         }
     }
 }

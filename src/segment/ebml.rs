@@ -268,7 +268,10 @@ impl Cutter {
 
 /// Reads an element id and size at the start of `b`. `None` when `b` is too short yet.
 /// The size is `None` for "unknown size" (all ones).
-fn read_element_header(b: &[u8], at: u64) -> Result<Option<(u32, Option<u64>, usize)>, EbmlError> {
+pub(super) fn read_element_header(
+    b: &[u8],
+    at: u64,
+) -> Result<Option<(u32, Option<u64>, usize)>, EbmlError> {
     let Some(&first) = b.first() else {
         return Ok(None);
     };
@@ -301,9 +304,9 @@ fn read_element_header(b: &[u8], at: u64) -> Result<Option<(u32, Option<u64>, us
 
 /// The children of a master element whose whole body is in `body`.
 /// A child element: id, body, absolute offset of the body.
-type Child<'a> = (u32, &'a [u8], u64);
+pub(super) type Child<'a> = (u32, &'a [u8], u64);
 
-fn children(body: &[u8], at: u64) -> Result<Vec<Child<'_>>, EbmlError> {
+pub(super) fn children(body: &[u8], at: u64) -> Result<Vec<Child<'_>>, EbmlError> {
     let mut out = Vec::new();
     let mut p = 0usize;
     while p < body.len() {
@@ -322,7 +325,7 @@ fn children(body: &[u8], at: u64) -> Result<Vec<Child<'_>>, EbmlError> {
     Ok(out)
 }
 
-fn read_uint(b: &[u8]) -> u64 {
+pub(super) fn read_uint(b: &[u8]) -> u64 {
     b.iter().take(8).fold(0u64, |acc, &x| (acc << 8) | x as u64)
 }
 

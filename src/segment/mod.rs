@@ -8,7 +8,10 @@
 mod cut;
 mod direct;
 mod ebml;
+mod finish;
+mod mkv_finish;
 mod mp4;
+mod mp4_finish;
 mod piece;
 mod pipeline;
 mod profile;
@@ -19,8 +22,9 @@ mod whip_publisher;
 
 pub use cut::{Container, CutError, Cutter, InputScan};
 pub use ebml::EbmlError;
+pub use finish::{FinishError, FinishedEnds, MediaSpan, finish};
 pub use mp4::Mp4Error;
-pub use piece::{Piece, PieceKind, TrackSummary};
+pub use piece::{ClusterMark, Piece, PieceKind, TrackSummary};
 pub use pipeline::{Segmenter, SegmenterEvent, SegmenterInput, remux_only};
 pub use profile::{PipelineSource, Profile, Profiles, bare_content_type, sniff_content_type};
 pub use tap::{AudioTap, TAP_RATE};
@@ -41,6 +45,8 @@ pub struct PlainSegment {
     pub starts_on_keyframe: bool,
     /// The last segment of the recording (the stream ended cleanly or was cut off).
     pub is_last: bool,
+    /// Where each cluster or fragment in it starts (none in the header).
+    pub clusters: Vec<ClusterMark>,
 }
 
 /// Why media could not be segmented.

@@ -27,15 +27,15 @@ pub enum Mp4Error {
 
 /// A box header: its type, total size (header included) and header length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct BoxHeader {
-    kind: [u8; 4],
+pub(super) struct BoxHeader {
+    pub(super) kind: [u8; 4],
     /// `None` for a box that runs to the end of the file (size 0).
-    size: Option<u64>,
-    header: usize,
+    pub(super) size: Option<u64>,
+    pub(super) header: usize,
 }
 
 /// Reads a box header at the start of `b`. `None` when `b` is too short yet.
-fn read_box_header(b: &[u8], at: u64) -> Result<Option<BoxHeader>, Mp4Error> {
+pub(super) fn read_box_header(b: &[u8], at: u64) -> Result<Option<BoxHeader>, Mp4Error> {
     if b.len() < 8 {
         return Ok(None);
     }
@@ -66,10 +66,10 @@ fn be_u64(b: &[u8]) -> u64 {
 }
 
 /// A child box: its type, its body, and the absolute offset of the body.
-type Child<'a> = ([u8; 4], &'a [u8], u64);
+pub(super) type Child<'a> = ([u8; 4], &'a [u8], u64);
 
 /// The child boxes of a box whose whole body is in `body`.
-fn children(body: &[u8], at: u64) -> Result<Vec<Child<'_>>, Mp4Error> {
+pub(super) fn children(body: &[u8], at: u64) -> Result<Vec<Child<'_>>, Mp4Error> {
     let mut out = Vec::new();
     let mut p = 0usize;
     while p < body.len() {
@@ -89,7 +89,7 @@ fn children(body: &[u8], at: u64) -> Result<Vec<Child<'_>>, Mp4Error> {
     Ok(out)
 }
 
-fn child<'a>(boxes: &[Child<'a>], kind: &[u8; 4]) -> Option<(&'a [u8], u64)> {
+pub(super) fn child<'a>(boxes: &[Child<'a>], kind: &[u8; 4]) -> Option<(&'a [u8], u64)> {
     boxes
         .iter()
         .find(|(k, ..)| k == kind)
@@ -97,17 +97,17 @@ fn child<'a>(boxes: &[Child<'a>], kind: &[u8; 4]) -> Option<(&'a [u8], u64)> {
 }
 
 /// A bounds-checked reader over a full box's body.
-struct Reader<'a> {
+pub(super) struct Reader<'a> {
     b: &'a [u8],
     p: usize,
     at: u64,
 }
 
 impl<'a> Reader<'a> {
-    fn new(b: &'a [u8], at: u64) -> Reader<'a> {
+    pub(super) fn new(b: &'a [u8], at: u64) -> Reader<'a> {
         Reader { b, p: 0, at }
     }
-    fn take(&mut self, n: usize) -> Result<&'a [u8], Mp4Error> {
+    pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], Mp4Error> {
         let end = self
             .p
             .checked_add(n)
@@ -117,14 +117,14 @@ impl<'a> Reader<'a> {
         self.p = end;
         Ok(s)
     }
-    fn u32(&mut self) -> Result<u32, Mp4Error> {
+    pub(super) fn u32(&mut self) -> Result<u32, Mp4Error> {
         self.take(4).map(be_u32)
     }
-    fn u64(&mut self) -> Result<u64, Mp4Error> {
+    pub(super) fn u64(&mut self) -> Result<u64, Mp4Error> {
         self.take(8).map(be_u64)
     }
     /// A full box's version and flags.
-    fn version_flags(&mut self) -> Result<(u8, u32), Mp4Error> {
+    pub(super) fn version_flags(&mut self) -> Result<(u8, u32), Mp4Error> {
         let v = self.u32()?;
         Ok(((v >> 24) as u8, v & 0x00FF_FFFF))
     }

@@ -1,6 +1,8 @@
 //! What the cutters hand out: pieces of the muxer's output, each a header or whole clusters or
 //! fragments of media, with the media times and keyframe fact that tags and acknowledgements
-//! need. Shared by the Matroska and MP4 cutters so the pipeline treats both alike.
+//! need, and where each cluster or fragment starts (the index a finished recording's Cues or
+//! `sidx` is written from). Shared by the Matroska and MP4 cutters so the pipeline treats both
+//! alike.
 
 /// What a piece holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +26,45 @@ pub struct Piece {
     /// The first video frame is a keyframe (always true for audio-only media), so the piece
     /// plays alone behind the header.
     pub starts_on_keyframe: bool,
+    /// Every cluster or fragment that starts in the piece, in order (none in the header).
+    pub clusters: Vec<ClusterMark>,
+}
+
+/// Where one cluster (Matroska) or fragment (MP4) starts: its byte offset in its piece, its
+/// media time, and whether its first video frame is a keyframe, so a player can start there
+/// (always true for audio-only media). Kept in the catalog as a `[offset, time_ns, keyframe]`
+/// triple per cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(from = "(u64, u64, bool)", into = "(u64, u64, bool)")]
+pub struct ClusterMark {
+    pub offset: u64,
+    pub time_ns: u64,
+    pub keyframe: bool,
+}
+
+impl From<(u64, u64, bool)> for ClusterMark {
+    fn from((offset, time_ns, keyframe): (u64, u64, bool)) -> ClusterMark {
+        ClusterMark {
+            offset,
+            time_ns,
+            keyframe,
+        }
+    }
+}
+
+impl From<ClusterMark> for (u64, u64, bool) {
+    fn from(m: ClusterMark) -> (u64, u64, bool) {
+        (m.offset, m.time_ns, m.keyframe)
+    }
+}
+
+/// A cluster or fragment of the open piece: its stream offset and time, and whether its first
+/// video frame (once one came) is a keyframe.
+#[derive(Debug)]
+struct OpenCluster {
+    at: u64,
+    time_ns: u64,
+    first_video_key: Option<bool>,
 }
 
 /// Tracks seen in the header: which are video, and their kinds for tags. Matroska track
@@ -53,6 +94,10 @@ pub(super) struct Cuts {
     target_ns: u64,
     header_done: bool,
     open: Option<OpenPiece>,
+    /// The clusters or fragments of the open piece.
+    clusters: Vec<OpenCluster>,
+    /// The header declared a video track (known from the first cluster or fragment on).
+    has_video: bool,
     media_end_ns: u64,
 }
 
@@ -65,6 +110,8 @@ impl Cuts {
             target_ns,
             header_done: false,
             open: None,
+            clusters: Vec::new(),
+            has_video: false,
             media_end_ns: 0,
         }
     }
@@ -91,20 +138,29 @@ impl Cuts {
     /// A cluster or fragment starts at stream offset `at`, at media time `ns`. The first one
     /// ends the header; one at or past the target duration of the open piece ends that piece.
     pub(super) fn boundary(&mut self, at: u64, ns: u64, has_video: bool) {
+        self.has_video = has_video;
         if !self.header_done {
             self.cut(Some(at), PieceKind::Header, 0, 0, false);
             self.header_done = true;
         }
-        match &self.open {
+        let opens_piece = match &self.open {
             Some(p) if ns.saturating_sub(p.start_ns) >= self.target_ns => {
                 let (start, key) = (p.start_ns, Self::plays_alone(p, has_video));
                 self.cut(Some(at), PieceKind::Media, start, ns, key);
+                true
             }
-            Some(_) => return,
-            None => {}
+            Some(_) => false,
+            None => true,
+        };
+        if opens_piece {
+            self.open = Some(OpenPiece {
+                start_ns: ns,
+                first_video_key: None,
+            });
         }
-        self.open = Some(OpenPiece {
-            start_ns: ns,
+        self.clusters.push(OpenCluster {
+            at,
+            time_ns: ns,
             first_video_key: None,
         });
     }
@@ -118,6 +174,11 @@ impl Cuts {
         {
             p.first_video_key = Some(key);
         }
+        if let (Some(c), Some(key)) = (self.clusters.last_mut(), video_key)
+            && c.first_video_key.is_none()
+        {
+            c.first_video_key = Some(key);
+        }
     }
 
     /// The stream ended: whatever remains is the last piece (the header alone, if no cluster
@@ -130,6 +191,7 @@ impl Cuts {
         } else if let Some(p) = self.open.take() {
             let key = Self::plays_alone(&p, has_video);
             let end = self.media_end_ns.max(p.start_ns);
+            self.has_video = has_video;
             self.cut(None, PieceKind::Media, p.start_ns, end, key);
         }
         self.ready
@@ -159,13 +221,25 @@ impl Cuts {
             .map(|u| (u - self.base) as usize)
             .unwrap_or(self.buf.len());
         let bytes: Vec<u8> = self.buf.drain(..len).collect();
+        let piece_at = self.base;
         self.base += len as u64;
+        let has_video = self.has_video;
+        let clusters = self
+            .clusters
+            .drain(..)
+            .map(|c| ClusterMark {
+                offset: c.at - piece_at,
+                time_ns: c.time_ns,
+                keyframe: c.first_video_key.unwrap_or(!has_video),
+            })
+            .collect();
         self.ready.push(Piece {
             kind,
             bytes,
             start_ns,
             end_ns,
             starts_on_keyframe,
+            clusters,
         });
     }
 }

@@ -408,6 +408,7 @@ impl Segmenter {
                 end_ns: piece.end_ns,
                 starts_on_keyframe: piece.starts_on_keyframe,
                 is_last: ending && i + 1 == count,
+                clusters: piece.clusters,
             });
             self.next_index += 1;
         }

@@ -58,6 +58,16 @@ impl ObjectKey {
     pub fn manifest(c: &CandidateId, i: &InterviewId) -> ObjectKey {
         ObjectKey(format!("candidates/{c}/interviews/{i}/manifest.krk"))
     }
+    /// A finished recording's header, served in place of segment 0.
+    pub fn finished_header(c: &CandidateId, i: &InterviewId) -> ObjectKey {
+        ObjectKey(format!("candidates/{c}/interviews/{i}/finished/header.krk"))
+    }
+    /// What follows a finished recording's last segment (Matroska's Cues).
+    pub fn finished_trailer(c: &CandidateId, i: &InterviewId) -> ObjectKey {
+        ObjectKey(format!(
+            "candidates/{c}/interviews/{i}/finished/trailer.krk"
+        ))
+    }
     /// An analysis object: `analysis/<analyzer>/<%08d segment | interview>.<ext>.krk`.
     pub fn analysis(
         c: &CandidateId,

@@ -274,7 +274,7 @@ fn add_interview<W: Write>(
     Ok(())
 }
 
-/// The recording's segments, opened one at a time as the archive reads them.
+/// The recording's parts, opened one at a time as the archive reads them.
 struct SegmentReader<'a> {
     verified: &'a VerifiedRecording,
     store: &'a Store,
@@ -289,12 +289,12 @@ impl Read for SegmentReader<'_> {
             if n > 0 || out.is_empty() {
                 return Ok(n);
             }
-            let Some(seg) = self.verified.segments().get(self.next) else {
+            if self.next == self.verified.parts().len() {
                 return Ok(0);
-            };
+            }
             let plain = self
                 .verified
-                .open_segment(self.store, seg.index)
+                .open_part(self.store, self.next)
                 .map_err(std::io::Error::other)?;
             self.next += 1;
             self.buf = Cursor::new(plain);

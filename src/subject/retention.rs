@@ -126,6 +126,17 @@ fn expire_recording(app: &Kiroku, interview: &InterviewId) -> Result<usize, Subj
         .map(|s| s.object_key)
         .collect();
     keys.push(ObjectKey::manifest(&row.candidate, interview));
+    // A finished header and trailer exist only for recordings finished when capture ended
+    // (their tags say so); counted only when there.
+    let store = app.region(&row.region).map(|r| &r.store);
+    keys.extend(
+        [
+            ObjectKey::finished_header(&row.candidate, interview),
+            ObjectKey::finished_trailer(&row.candidate, interview),
+        ]
+        .into_iter()
+        .filter(|k| store.is_some_and(|s| s.get_tags(k).is_ok())),
+    );
     // Marked first: a release under way stops at its next segment, none starts.
     app.catalog
         .expire_recording(interview, &crate::util::now_rfc3339())?;

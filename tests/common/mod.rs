@@ -15,6 +15,7 @@ pub mod garage_cluster;
 pub mod interviews;
 pub mod media;
 pub mod postgres;
+pub mod probe;
 pub mod proxy;
 pub mod serve;
 pub mod server;

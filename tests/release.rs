@@ -1025,6 +1025,81 @@ async fn a_range_opens_only_the_chunks_it_needs_and_a_damaged_chunk_stops_a_full
     );
 }
 
+/// The finished recording (its header, media segments and Cues) is served as one file: any
+/// range of it, inside one part or across several, is that slice of the export.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_range_anywhere_in_a_finished_recording_equals_that_slice_of_its_export() {
+    let s = server(|_| {}).await;
+    let shared = s.shared_interview().await;
+    let export = s.export(&shared.interview);
+    let total = export.len();
+    let path = format!("/v1/recruiter/interviews/{}/recording", shared.interview);
+    let (st, h, whole) = s.raw("GET", &path, As::Key(&shared.acme), None, &[]).await;
+    assert_eq!(st, 200);
+    assert_eq!(h["content-length"], total.to_string().as_str());
+    assert!(whole == export, "the whole release is the export");
+    // Starts spread over the file, lengths from one byte to past several 64 KiB chunks and
+    // segments, and the ends: the header's first byte, the Cues' last bytes.
+    let mut ranges: Vec<(usize, usize)> = (0..total)
+        .step_by(total / 23)
+        .zip(
+            [1usize, 2, 100, 4_096, 65_536, 65_537, 150_000]
+                .into_iter()
+                .cycle(),
+        )
+        .map(|(start, len)| (start, (start + len).min(total) - 1))
+        .collect();
+    ranges.extend([(0, 0), (total - 1, total - 1), (total - 300, total - 1)]);
+    for (start, end) in ranges {
+        let spec = format!("bytes={start}-{end}");
+        let (st, h, body) = s
+            .raw(
+                "GET",
+                &path,
+                As::Key(&shared.acme),
+                None,
+                &[("range", &spec)],
+            )
+            .await;
+        assert_eq!(st, 206, "{spec}");
+        assert_eq!(
+            h["content-range"],
+            format!("bytes {start}-{end}/{total}").as_str()
+        );
+        assert!(
+            body == export[start..=end],
+            "{spec} is that slice of the export"
+        );
+    }
+    let (st, _, tail) = s
+        .raw(
+            "GET",
+            &path,
+            As::Key(&shared.acme),
+            None,
+            &[("range", "bytes=-10")],
+        )
+        .await;
+    assert_eq!(st, 206);
+    assert!(
+        tail == export[total - 10..],
+        "a suffix range ends in the Cues"
+    );
+    let (_, v) = s.provisions(&shared.candidate).await;
+    let last = s
+        .app
+        .catalog
+        .segments(&kiroku::ids::InterviewId::parse(&shared.interview).unwrap())
+        .unwrap()
+        .len()
+        - 1;
+    assert!(
+        v.to_string()
+            .contains(&format!("\"segments\":\"{last}-{last}\"")),
+        "a range inside the Cues is recorded as the last segment's: {v}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn analysis_is_pushed_and_pulled_only_under_share_analysis() {
     let s = server(|_| {}).await;

@@ -746,3 +746,84 @@ fn a_stream_above_the_bitrate_limit_in_media_time_stops_at_the_first_segment() {
     .unwrap();
     assert!(out.reason.is_none(), "{:?}", out.reason);
 }
+
+/// The boxes at the top level of an MP4 file, or inside one box's body: (type, body, offset).
+fn boxes(b: &[u8], at: usize) -> Vec<([u8; 4], &[u8], usize)> {
+    let mut out = Vec::new();
+    let mut p = 0;
+    while p + 8 <= b.len() {
+        let size = u32::from_be_bytes(b[p..p + 4].try_into().unwrap()) as usize;
+        assert!(
+            size >= 8 && p + size <= b.len(),
+            "a box at {} runs past its parent",
+            at + p
+        );
+        out.push((
+            b[p + 4..p + 8].try_into().unwrap(),
+            &b[p + 8..p + size],
+            at + p,
+        ));
+        p += size;
+    }
+    assert_eq!(p, b.len(), "boxes fill their parent");
+    out
+}
+
+/// A finished MP4 declares its duration in `mehd` and indexes its fragments in a `sidx`
+/// whose references land, one after another, on `moof` boxes and run to the end of the file.
+#[test]
+fn a_finished_mp4_has_its_duration_in_mehd_and_a_sidx_that_lands_on_fragments() {
+    let (dir, app, c) = app::with_candidate(&[Scope::Record], |_| {});
+    for name in [
+        "safari-like-fmp4-h264-aac.mp4",
+        "chromium-mediarecorder-fmp4-h264-opus.mp4",
+    ] {
+        let out = ingest(&app, &c, &fixture(name), "video/mp4", 10_000).unwrap();
+        assert!(out.reason.is_none(), "{name}: {:?}", out.reason);
+        let export = dir.path().join(format!("{name}.finished"));
+        kiroku::recording::export(&app, &out.interview, &export).unwrap();
+        let file = std::fs::read(&export).unwrap();
+        let top = boxes(&file, 0);
+        let kinds: Vec<&[u8; 4]> = top.iter().map(|(k, ..)| k).collect();
+        assert_eq!(&kinds[..2], &[b"ftyp", b"moov"], "{name}");
+        // The sidx is the header's last box, right before the first fragment.
+        let s = kinds.iter().position(|k| *k == b"moof").unwrap() - 1;
+        assert_eq!(kinds[s], b"sidx", "{name}");
+        let moov = boxes(top[1].1, top[1].2 + 8);
+        let mvhd = moov.iter().find(|(k, ..)| k == b"mvhd").unwrap().1;
+        let scale = u32::from_be_bytes(mvhd[12..16].try_into().unwrap()) as f64;
+        let mvex = moov.iter().find(|(k, ..)| k == b"mvex").unwrap();
+        let mehd = boxes(mvex.1, mvex.2 + 8);
+        assert_eq!(&mehd[0].0, b"mehd", "{name}: mehd leads mvex");
+        let declared = u64::from_be_bytes(mehd[0].1[4..12].try_into().unwrap()) as f64 / scale;
+        assert!(
+            (declared - out.media_ms as f64 / 1000.0).abs() <= 0.05,
+            "{name}: mehd says {declared} s, capture stored {} ms",
+            out.media_ms
+        );
+        let sidx = top[s].1;
+        let first_offset = u64::from_be_bytes(sidx[20..28].try_into().unwrap()) as usize;
+        let count = u16::from_be_bytes(sidx[30..32].try_into().unwrap()) as usize;
+        assert!(count >= 2, "{name}: {count} references");
+        let mut at = top[s].2 + 8 + sidx.len() + first_offset;
+        for i in 0..count {
+            let r = &sidx[32 + 12 * i..44 + 12 * i];
+            assert_eq!(
+                &file[at + 4..at + 8],
+                b"moof",
+                "{name}: reference {i} lands on a moof"
+            );
+            assert_eq!(
+                r[8] & 0x80,
+                0x80,
+                "{name}: reference {i} starts on a sync sample"
+            );
+            at += (u32::from_be_bytes(r[0..4].try_into().unwrap()) & 0x7FFF_FFFF) as usize;
+        }
+        assert_eq!(
+            at,
+            file.len(),
+            "{name}: the references cover every fragment"
+        );
+    }
+}

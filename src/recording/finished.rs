@@ -76,6 +76,7 @@ pub fn write_finished(
         .map(|s| MediaSpan {
             len: s.plain_len,
             clusters: &s.clusters,
+            starts_on_keyframe: s.starts_on_keyframe,
         })
         .collect();
     let duration_ns = media.iter().map(|s| s.end_ns).max().unwrap_or(0);

@@ -405,6 +405,30 @@ mod tests {
     }
 
     #[test]
+    fn every_cluster_is_marked_where_it_starts_with_its_time_and_keyframe() {
+        // Ten 1 s clusters, a keyframe every 30 frames: clusters 0, 3, 6 and 9 start on one.
+        for step in [1usize, 333, 100_000] {
+            let pieces = cut_all(&stream(10, 30), step, 4);
+            assert!(pieces[0].clusters.is_empty(), "the header has no cluster");
+            let mut seen = Vec::new();
+            for p in &pieces[1..] {
+                assert_eq!(p.clusters.first().map(|c| c.offset), Some(0));
+                for c in &p.clusters {
+                    let at = c.offset as usize;
+                    assert_eq!(
+                        &p.bytes[at..at + 4],
+                        &[0x1F, 0x43, 0xB6, 0x75],
+                        "step {step}"
+                    );
+                    seen.push((c.time_ns / 1_000_000_000, c.keyframe));
+                }
+            }
+            let expected: Vec<(u64, bool)> = (0..10).map(|c| (c, c % 3 == 0)).collect();
+            assert_eq!(seen, expected, "step {step}");
+        }
+    }
+
+    #[test]
     fn pieces_rejoin_to_the_input_byte_for_byte() {
         let s = stream(10, 30);
         for step in [1, 7, 4096, s.len()] {

@@ -25,6 +25,8 @@ use super::{ebml, mkv_finish, mp4, mp4_finish};
 pub struct MediaSpan<'a> {
     pub len: u64,
     pub clusters: &'a [ClusterMark],
+    /// Its first video frame is a keyframe (or it has no video).
+    pub starts_on_keyframe: bool,
 }
 
 /// The finished recording's ends: a header to serve instead of the live one, and what follows
@@ -82,4 +84,50 @@ pub(super) fn absolute_marks<'a>(
             Some(m.clusters.iter().map(move |c| (base + c.offset, *c)))
         })
         .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recording_without_a_cluster_index_is_not_finished() {
+        // Segments stored before kiroku kept the index: served as recorded.
+        let span = MediaSpan {
+            len: 1_000,
+            clusters: &[],
+            starts_on_keyframe: true,
+        };
+        for container in [Container::Matroska, Container::Mp4] {
+            assert_eq!(
+                finish(container, b"anything", &[span, span], 4_000_000_000),
+                Err(FinishError::NoIndex)
+            );
+        }
+    }
+
+    #[test]
+    fn a_live_header_that_is_not_the_container_is_refused_by_name() {
+        let mark = [ClusterMark {
+            offset: 0,
+            time_ns: 0,
+            keyframe: true,
+        }];
+        let span = MediaSpan {
+            len: 10,
+            clusters: &mark,
+            starts_on_keyframe: true,
+        };
+        let mkv = finish(Container::Matroska, b"GET / HTTP/1.1", &[span], 1);
+        assert!(matches!(mkv, Err(FinishError::Ebml(_))), "{mkv:?}");
+        let mp4 = finish(
+            Container::Mp4,
+            &[0, 0, 0, 8, b'f', b't', b'y', b'p'],
+            &[span],
+            1,
+        );
+        assert_eq!(mp4, Err(FinishError::Missing("a moov")));
+        let empty = finish(Container::Matroska, &[], &[span], 1);
+        assert!(matches!(empty, Err(FinishError::Ebml(_))), "{empty:?}");
+    }
 }

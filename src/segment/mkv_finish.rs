@@ -321,6 +321,7 @@ mod tests {
             .map(|(b, c)| MediaSpan {
                 len: b.len() as u64,
                 clusters: c,
+                starts_on_keyframe: c.first().is_some_and(|c| c.keyframe),
             })
             .collect();
         let ends = finish(&header, &spans, 10_000_000_000).unwrap();

@@ -152,8 +152,15 @@ fn sidx(
     let media_len: u64 = media.iter().map(|m| m.len).sum();
     let mut starts: Vec<(u64, u64, bool)> = Vec::new();
     for (at, mark) in absolute_marks(media) {
-        if starts.is_empty() || mark.keyframe {
-            starts.push((at, mark.time_ns, mark.keyframe));
+        if starts.is_empty() {
+            // The first run starts with the first fragment, which may hold only audio: it
+            // starts on a sync sample if the first video frame after it is one, as its
+            // segment says.
+            let first = media.iter().find(|m| !m.clusters.is_empty());
+            let key = first.is_some_and(|m| m.starts_on_keyframe);
+            starts.push((at, mark.time_ns, key));
+        } else if mark.keyframe {
+            starts.push((at, mark.time_ns, true));
         }
     }
     if starts.len() > MAX_REFERENCES {

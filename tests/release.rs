@@ -1102,6 +1102,19 @@ async fn a_range_anywhere_in_a_finished_recording_equals_that_slice_of_its_expor
             .contains(&format!("\"segments\":\"{last}-{last}\"")),
         "a range inside the Cues is recorded as the last segment's: {v}"
     );
+    let finished: Vec<Value> = s
+        .audit_events()
+        .into_iter()
+        .filter(|e| e["event"] == "recording.finished")
+        .collect();
+    assert_eq!(finished.len(), 1, "finishing leaves its trace");
+    let data = &finished[0]["data"];
+    assert_eq!(data["interview"], shared.interview.as_str());
+    assert!(data["duration_ms"].as_u64().unwrap() > 5_000, "{data}");
+    // Chromium's recording has a keyframe at its start and one inside a cluster at 5.05 s: one
+    // cluster starts on a keyframe, so one cue point.
+    assert_eq!(data["seek_points"], 1, "{data}");
+    assert_eq!(data["header"].as_str().unwrap().len(), 64, "{data}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

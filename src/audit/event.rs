@@ -119,6 +119,18 @@ pub enum Event {
         reason: &'static str,
         segments: usize,
     },
+    /// The finished header and trailer of an ended interview's recording were sealed and
+    /// stored beside its segments.
+    #[serde(rename = "recording.finished")]
+    RecordingFinished {
+        interview: InterviewId,
+        candidate: CandidateId,
+        duration_ms: u64,
+        seek_points: usize,
+        /// Hex commitments of the sealed finished header and trailer.
+        header: String,
+        trailer: Option<String>,
+    },
     #[serde(rename = "segment.stored")]
     SegmentStored {
         interview: InterviewId,

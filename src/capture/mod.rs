@@ -434,7 +434,22 @@ fn finish_recording(
 ) -> Option<FinishedRecord> {
     let content_type = crate::recording::content_type(app, row);
     match write_finished(store, key, row, segments, &content_type) {
-        Ok(finished) => finished,
+        Ok(finished) => {
+            if let Some(f) = &finished {
+                app.audit.record_or_warn(
+                    crate::audit::Event::RecordingFinished {
+                        interview: row.id,
+                        candidate: row.candidate,
+                        duration_ms: f.duration_ns / 1_000_000,
+                        seek_points: f.seek_points,
+                        header: f.header.commitment.clone(),
+                        trailer: f.trailer.as_ref().map(|t| t.commitment.clone()),
+                    },
+                    &crate::audit::Actor::System,
+                );
+            }
+            finished
+        }
         Err(e) => {
             tracing::warn!(interview = %row.id, error = %e, "the recording could not be finished; it is served as recorded");
             None

@@ -1111,9 +1111,8 @@ async fn a_range_anywhere_in_a_finished_recording_equals_that_slice_of_its_expor
     let data = &finished[0]["data"];
     assert_eq!(data["interview"], shared.interview.as_str());
     assert!(data["duration_ms"].as_u64().unwrap() > 5_000, "{data}");
-    // Chromium's recording has a keyframe at its start and one inside a cluster at 5.05 s: one
-    // cluster starts on a keyframe, so one cue point.
-    assert_eq!(data["seek_points"], 1, "{data}");
+    // Chromium's recording has two keyframes (0 s and 5.05 s), each the start of a cluster.
+    assert_eq!(data["seek_points"], 2, "{data}");
     assert_eq!(data["header"].as_str().unwrap().len(), 64, "{data}");
 }
 

@@ -7,7 +7,9 @@
 //! EBML header, Info and Tracks pass through (the Segment becomes of unknown size, as a live
 //! stream's), every block is copied as it is with its 16-bit timecode rewritten against the
 //! cluster it lands in, and clusters are cut as the muxer would cut them, on a video keyframe
-//! at least `MIN_CLUSTER_NS` after the cluster's start and at least every `MAX_CLUSTER_NS`.
+//! at least `MIN_CLUSTER_NS` after the cluster's start and at least every `MAX_CLUSTER_NS`;
+//! and on every keyframe that falls in a cluster that did not start on one, so a finished
+//! recording's Cues (which point at clusters that start on a keyframe) reach every keyframe.
 //! Clusters are of unknown size, as MediaRecorder writes them, so each block goes out as it
 //! comes. SeekHead,
 //! Cues, Tags and Void are dropped (their offsets would be wrong). The output goes into the
@@ -171,6 +173,9 @@ pub struct Remuxer {
     in_cluster: i64,
     /// The timecode, in ticks, of the output cluster being written.
     out_cluster: Option<i64>,
+    /// Whether that cluster's first video frame is a keyframe (`None` before one comes): a
+    /// finished recording's Cues point at clusters whose first video frame is one.
+    out_cluster_key: Option<bool>,
 }
 
 impl Remuxer {
@@ -188,6 +193,7 @@ impl Remuxer {
             seen_tracks: false,
             in_cluster: 0,
             out_cluster: None,
+            out_cluster_key: None,
         }
     }
 
@@ -460,18 +466,27 @@ impl Remuxer {
             None => true,
             Some(start) => {
                 let d = t - start;
-                (video_key && d >= min) || d >= max || d < i16::MIN as i64 || d > i16::MAX as i64
+                // A keyframe in a cluster whose first video frame was not one starts its
+                // own, however soon: players seek to clusters that start on a keyframe.
+                (video_key && (d >= min || self.out_cluster_key == Some(false)))
+                    || d >= max
+                    || d < i16::MIN as i64
+                    || d > i16::MAX as i64
             }
         };
         if start_new {
             let start = t.max(0);
             self.out_cluster = Some(start);
+            self.out_cluster_key = None;
             // Of unknown size, so that it goes out as it fills: the cutter sees a cluster's
             // start (where it may cut) the moment its first block comes, not a cluster later.
             out.extend_from_slice(&ID_CLUSTER.to_be_bytes());
             out.extend_from_slice(&UNKNOWN_SIZE);
             out.extend_from_slice(&[ID_CLUSTER_TIMECODE as u8, 0x88]);
             out.extend_from_slice(&(start as u64).to_be_bytes());
+        }
+        if self.video_tracks.contains(&track) && self.out_cluster_key.is_none() {
+            self.out_cluster_key = Some(keyframe);
         }
         let start = self.out_cluster.expect("a cluster is open");
         let d = t - start;
@@ -667,9 +682,10 @@ mod tests {
         let input = browser_stream(&blocks);
         let mut r = Remuxer::new("webm", &allowed());
         let out = r.push(&input).unwrap();
-        // Every second (audio keyframes do not cut); the keyframe at 1.3 s comes too soon
-        // after the cluster of 1 s, the one at 2.6 s does not.
-        assert_eq!(cluster_starts(&out), vec![0, 1000, 2000, 2600]);
+        // Every second (audio keyframes do not cut), and on each keyframe: the one at 1.3 s
+        // comes soon after the cluster of 1 s, but that one's first video frame is a delta
+        // frame; so is the cluster of 2.3 s's, before the keyframe at 2.6 s.
+        assert_eq!(cluster_starts(&out), vec![0, 1000, 1300, 2300, 2600]);
     }
 
     #[test]

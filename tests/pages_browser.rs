@@ -11,6 +11,7 @@ use std::time::Duration;
 use common::cdp::{Browser, fake_media};
 use common::proxy::Hop;
 use common::server::{self, As, Server};
+use kiroku::consent::Scope;
 use serde_json::{Value, json};
 
 /// Where the pages' screenshots go, beside the test output.
@@ -527,25 +528,10 @@ async fn every_page_loads_in_japanese_and_english_without_an_error_or_a_csp_viol
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_released_recording_plays_with_its_duration_and_a_seek_reads_far_less_than_the_file() {
     let (s, c, key) = ready().await;
-    let (st, v) = s
-        .call(
-            "POST",
-            &format!("/v1/candidates/{c}/consents"),
-            As::Service,
-            Some(json!({"scope": "record"})),
-        )
-        .await;
-    assert_eq!(st, 201, "{v}");
-    let me = s.candidate_session(&c, Some("acme")).await;
-    let (st, v) = s
-        .call(
-            "POST",
-            "/v1/me/consents",
-            As::Page(&me),
-            Some(json!({"scope": "share.recording", "recipient": "acme"})),
-        )
-        .await;
-    assert_eq!(st, 201, "{v}");
+    let candidate = kiroku::ids::CandidateId::parse(&c).unwrap();
+    let acme = kiroku::ids::RecruiterHandle::parse("acme").unwrap();
+    common::candidates::grant(&s.app, &candidate, Scope::Record);
+    common::candidates::grant(&s.app, &candidate, Scope::ShareRecording(acme));
     // 40 s of VP8 at about 2 Mbit/s: 10 MB, far more than a player reads ahead at once.
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("forty-seconds.webm");
@@ -561,25 +547,9 @@ async fn a_released_recording_plays_with_its_duration_and_a_seek_reads_far_less_
     })
     .await
     .unwrap();
-    let (st, v) = s
-        .call(
-            "POST",
-            "/v1/interviews",
-            As::Service,
-            Some(json!({"candidate": c, "recruiter": "acme"})),
-        )
+    let id = s
+        .interview_of(&c, "acme", std::fs::read(&file).unwrap(), "video/webm")
         .await;
-    assert_eq!(st, 201, "{v}");
-    let id = v["interview_id"].as_str().unwrap().to_string();
-    let r = s
-        .put_media(
-            &id,
-            v["ingest_token"].as_str().unwrap(),
-            Some("video/webm"),
-            std::fs::read(&file).unwrap(),
-        )
-        .await;
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let app = s.app.clone();
     let interview = kiroku::ids::InterviewId::parse(&id).unwrap();
     let total = tokio::task::spawn_blocking(move || {

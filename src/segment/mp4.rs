@@ -96,6 +96,40 @@ pub(super) fn child<'a>(boxes: &[Child<'a>], kind: &[u8; 4]) -> Option<(&'a [u8]
         .map(|(_, b, at)| (*b, *at))
 }
 
+/// What a `trak` says of its track: its id (`tkhd`), timescale (`mdhd`) and handler (`hdlr`:
+/// `vide`, `soun`…).
+pub(super) struct TrakInfo {
+    pub(super) id: u32,
+    pub(super) timescale: u32,
+    pub(super) handler: [u8; 4],
+}
+
+pub(super) fn read_trak(trak: &[u8], at: u64) -> Result<TrakInfo, Mp4Error> {
+    let parts = children(trak, at)?;
+    let (tkhd, tkhd_at) = child(&parts, b"tkhd").ok_or(Mp4Error::Malformed(at))?;
+    let mut r = Reader::new(tkhd, tkhd_at);
+    let (version, _) = r.version_flags()?;
+    r.take(if version == 1 { 16 } else { 8 })?; // creation and modification times
+    let id = r.u32()?;
+    let (mdia, mdia_at) = child(&parts, b"mdia").ok_or(Mp4Error::Malformed(at))?;
+    let mdia = children(mdia, mdia_at)?;
+    let (mdhd, mdhd_at) = child(&mdia, b"mdhd").ok_or(Mp4Error::Malformed(mdia_at))?;
+    let mut r = Reader::new(mdhd, mdhd_at);
+    let (version, _) = r.version_flags()?;
+    r.take(if version == 1 { 16 } else { 8 })?;
+    let timescale = r.u32()?.max(1);
+    let (hdlr, hdlr_at) = child(&mdia, b"hdlr").ok_or(Mp4Error::Malformed(mdia_at))?;
+    let mut r = Reader::new(hdlr, hdlr_at);
+    r.version_flags()?;
+    r.take(4)?; // pre_defined
+    let handler = r.take(4)?.try_into().expect("4 bytes");
+    Ok(TrakInfo {
+        id,
+        timescale,
+        handler,
+    })
+}
+
 /// A bounds-checked reader over a full box's body.
 pub(super) struct Reader<'a> {
     b: &'a [u8],
@@ -257,26 +291,13 @@ impl Cutter {
             if kind != b"trak" {
                 continue;
             }
-            let parts = children(trak, *trak_at)?;
-            let (tkhd, tkhd_at) = child(&parts, b"tkhd").ok_or(Mp4Error::Malformed(*trak_at))?;
-            let mut r = Reader::new(tkhd, tkhd_at);
-            let (version, _) = r.version_flags()?;
-            r.take(if version == 1 { 16 } else { 8 })?; // creation and modification times
-            let id = r.u32()?;
-            let (mdia, mdia_at) = child(&parts, b"mdia").ok_or(Mp4Error::Malformed(*trak_at))?;
-            let mdia = children(mdia, mdia_at)?;
-            let (mdhd, mdhd_at) = child(&mdia, b"mdhd").ok_or(Mp4Error::Malformed(mdia_at))?;
-            let mut r = Reader::new(mdhd, mdhd_at);
-            let (version, _) = r.version_flags()?;
-            r.take(if version == 1 { 16 } else { 8 })?;
-            let timescale = r.u32()?.max(1);
-            let (hdlr, hdlr_at) = child(&mdia, b"hdlr").ok_or(Mp4Error::Malformed(mdia_at))?;
-            let mut r = Reader::new(hdlr, hdlr_at);
-            r.version_flags()?;
-            r.take(4)?; // pre_defined
-            let handler = r.take(4)?;
-            let video = handler == b"vide";
-            match handler {
+            let TrakInfo {
+                id,
+                timescale,
+                handler,
+            } = read_trak(trak, *trak_at)?;
+            let video = &handler == b"vide";
+            match &handler {
                 b"vide" => self.summary.video_tracks.push(id as u64),
                 b"soun" => self.summary.audio_tracks.push(id as u64),
                 _ => {}

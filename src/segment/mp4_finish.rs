@@ -8,7 +8,7 @@
 //! no trailer: the `sidx` sits right before the first fragment, where ISO/IEC 14496-12 puts it.
 
 use super::finish::{FinishError, FinishedEnds, MediaSpan, absolute_marks};
-use super::mp4::{Mp4Error, Reader, child, children, read_box_header};
+use super::mp4::{Mp4Error, Reader, child, children, read_box_header, read_trak};
 
 /// Most references one `sidx` holds (its count is 16 bits).
 const MAX_REFERENCES: usize = u16::MAX as usize;
@@ -117,25 +117,12 @@ fn reference_track(parts: &[super::mp4::Child]) -> Result<Reference, FinishError
         if kind != b"trak" {
             continue;
         }
-        let t = children(trak, *trak_at)?;
-        let (tkhd, tkhd_at) = child(&t, b"tkhd").ok_or(Mp4Error::Malformed(*trak_at))?;
-        let mut r = Reader::new(tkhd, tkhd_at);
-        let (version, _) = r.version_flags()?;
-        r.take(if version == 1 { 16 } else { 8 })?;
-        let track = r.u32()?;
-        let (mdia, mdia_at) = child(&t, b"mdia").ok_or(Mp4Error::Malformed(*trak_at))?;
-        let m = children(mdia, mdia_at)?;
-        let (mdhd, mdhd_at) = child(&m, b"mdhd").ok_or(Mp4Error::Malformed(mdia_at))?;
-        let mut r = Reader::new(mdhd, mdhd_at);
-        let (version, _) = r.version_flags()?;
-        r.take(if version == 1 { 16 } else { 8 })?;
-        let timescale = r.u32()?.max(1);
-        let (hdlr, hdlr_at) = child(&m, b"hdlr").ok_or(Mp4Error::Malformed(mdia_at))?;
-        let mut r = Reader::new(hdlr, hdlr_at);
-        r.version_flags()?;
-        r.take(4)?;
-        let found = Reference { track, timescale };
-        if r.take(4)? == b"vide" {
+        let t = read_trak(trak, *trak_at)?;
+        let found = Reference {
+            track: t.id,
+            timescale: t.timescale,
+        };
+        if &t.handler == b"vide" {
             return Ok(found);
         }
         first = first.or(Some(found));

@@ -190,6 +190,19 @@ impl Server {
         fixture: &str,
         content_type: &str,
     ) -> String {
+        let media = super::fixtures::read(fixture);
+        self.interview_of(c, recruiter, media, content_type).await
+    }
+
+    /// An interview of candidate `c` for `recruiter`, created over the API and uploaded whole
+    /// (`media`, sent as `content_type`); returns its id once capture has ended.
+    pub async fn interview_of(
+        &self,
+        c: &str,
+        recruiter: &str,
+        media: Vec<u8>,
+        content_type: &str,
+    ) -> String {
         let (st, v) = self
             .call(
                 "POST",
@@ -200,7 +213,6 @@ impl Server {
             .await;
         assert_eq!(st, 201, "{v}");
         let id = v["interview_id"].as_str().unwrap().to_string();
-        let media = super::fixtures::read(fixture);
         let r = self
             .put_media(
                 &id,

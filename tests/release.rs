@@ -922,7 +922,10 @@ async fn a_withdrawal_stops_an_open_download_at_the_next_segment() {
     let row = s.app.catalog.interview(&interview).unwrap().unwrap();
     let (verified, _) = kiroku::recording::VerifiedRecording::open(&s.app, row).unwrap();
     let first = verified.parts()[0];
-    assert_eq!(first.source, kiroku::recording::PartSource::FinishedHeader);
+    assert_eq!(
+        first.source,
+        kiroku::recording::PartSource::Finished(kiroku::recording::FinishedPart::Header)
+    );
     assert_eq!(
         sent as u64, first.plain_len,
         "the part under way ends, nothing after it"

@@ -389,8 +389,9 @@ pub fn recover_interrupted(app: &Arc<Kiroku>) {
 ///
 /// The manifest is written first: a node that dies between the two leaves the capture still
 /// interrupted, to be recovered again, never one marked stopped without its manifest (which
-/// would leave the recording unexportable). If segments were added between the manifest and
-/// the stop, the manifest is written again with them.
+/// would leave the recording unexportable). Once the stop holds, the recording is finished
+/// (its finished header and trailer, from every segment the catalog then lists) and the
+/// manifest written again with them: a capture another node still holds is never finished.
 fn recover_one(
     app: &Arc<Kiroku>,
     id: &InterviewId,
@@ -401,24 +402,22 @@ fn recover_one(
     let (region, key) = app
         .interview_key(&row)?
         .ok_or(CaptureError::UnknownInterview)?;
-    let seal = |segments: &[SegmentRow]| {
+    let seal = |segments: &[SegmentRow], finish: bool| {
         let entries = segments.iter().map(ManifestEntry::from_row).collect();
         let mut manifest = Manifest::new(&row, entries, Some(reason.into()));
-        manifest.finished = finish_recording(app, &row, &key, &region.store, segments);
+        if finish {
+            manifest.finished = finish_recording(app, &row, &key, &region.store, segments);
+        }
         manifest.store(&key, &row, &region.store)
     };
-    let before = app.catalog.segments(id)?;
-    seal(&before)?;
+    seal(&app.catalog.segments(id)?, false)?;
     let stopped =
         app.catalog
             .stop_interrupted(id, held_by, app.node(), crate::util::now_unix(), reason)?;
     if !stopped {
         return Ok(false);
     }
-    let after = app.catalog.segments(id)?;
-    if after.len() != before.len() {
-        seal(&after)?;
-    }
+    seal(&app.catalog.segments(id)?, true)?;
     Ok(true)
 }
 

@@ -38,6 +38,40 @@ pub struct FinishedObject {
     pub commitment: String,
 }
 
+/// The objects finishing adds to a recording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishedPart {
+    /// Served in place of segment 0.
+    Header,
+    /// Served after the last segment (Matroska's Cues).
+    Trailer,
+}
+
+impl FinishedPart {
+    pub fn kind(self) -> ObjectKind {
+        match self {
+            FinishedPart::Header => ObjectKind::FinishedHeader,
+            FinishedPart::Trailer => ObjectKind::FinishedTrailer,
+        }
+    }
+
+    /// Where it is stored, beside the interview's segments.
+    pub fn key(self, row: &InterviewRow) -> ObjectKey {
+        match self {
+            FinishedPart::Header => ObjectKey::finished_header(&row.candidate, &row.id),
+            FinishedPart::Trailer => ObjectKey::finished_trailer(&row.candidate, &row.id),
+        }
+    }
+
+    /// Its name in errors (`header`, `trailer`).
+    pub fn name(self) -> &'static str {
+        match self {
+            FinishedPart::Header => "header",
+            FinishedPart::Trailer => "trailer",
+        }
+    }
+}
+
 /// Why a recording could not be finished.
 #[derive(Debug, thiserror::Error)]
 pub enum FinishWriteError {
@@ -81,10 +115,10 @@ pub fn write_finished(
         .collect();
     let duration_ns = media.iter().map(|s| s.end_ns).max().unwrap_or(0);
     let ends = crate::segment::finish(container, &live, &spans, duration_ns)?;
-    let header = put(store, key, row, ObjectKind::FinishedHeader, ends.header)?;
+    let header = put(store, key, row, FinishedPart::Header, ends.header)?;
     let trailer = ends
         .trailer
-        .map(|t| put(store, key, row, ObjectKind::FinishedTrailer, t))
+        .map(|t| put(store, key, row, FinishedPart::Trailer, t))
         .transpose()?;
     Ok(Some(FinishedRecord {
         header,
@@ -92,14 +126,6 @@ pub fn write_finished(
         duration_ns,
         seek_points: ends.seek_points,
     }))
-}
-
-/// The object key of a finished recording's header or trailer.
-pub fn finished_key(row: &InterviewRow, kind: &ObjectKind) -> ObjectKey {
-    match kind {
-        ObjectKind::FinishedTrailer => ObjectKey::finished_trailer(&row.candidate, &row.id),
-        _ => ObjectKey::finished_header(&row.candidate, &row.id),
-    }
 }
 
 /// Segment 0, opened and checked against the commitment the catalog holds.
@@ -124,25 +150,20 @@ fn put(
     store: &Store,
     key: &CandidateKey,
     row: &InterviewRow,
-    kind: ObjectKind,
+    part: FinishedPart,
     plain: Vec<u8>,
 ) -> Result<FinishedObject, FinishWriteError> {
-    let name = match kind {
-        ObjectKind::FinishedTrailer => "finished_trailer",
-        _ => "finished_header",
-    };
-    let object_key = finished_key(row, &kind);
-    let sealed = seal::seal(key, &finished_identity(row, kind), false, plain)?;
+    let sealed = seal::seal(key, &finished_identity(row, part.kind()), false, plain)?;
     // Pseudonymous ids and the object's kind only, as beside every other object.
     let tags = serde_json::json!({
         "kiroku": 1,
-        "kind": name,
+        "kind": format!("finished_{}", part.name()),
         "candidate": row.candidate.to_string(),
         "interview": row.id.to_string(),
         "region": row.region.to_string(),
         "key_version": row.key_version,
     });
-    store.put(&object_key, &sealed, &tags)?;
+    store.put(&part.key(row), &sealed, &tags)?;
     Ok(FinishedObject {
         plain_len: sealed.plain_len(),
         sealed_len: sealed.len(),

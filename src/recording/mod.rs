@@ -19,7 +19,9 @@ mod verify;
 use std::io::Write;
 use std::path::Path;
 
-pub use finished::{FinishWriteError, FinishedObject, FinishedRecord, write_finished};
+pub use finished::{
+    FinishWriteError, FinishedObject, FinishedPart, FinishedRecord, write_finished,
+};
 pub use identity::{finished_identity, output_identity, segment_identity};
 pub use manifest::{Manifest, ManifestEntry, ManifestWriteError};
 pub use playback::{Browser, MayNotPlay, Playback, playback};

@@ -18,7 +18,7 @@ use crate::catalog::{AnalysisRow, InterviewRow, SegmentRow};
 use crate::seal::{self, CandidateKey, ChunkOpener, HEADER_LEN, ObjectIdentity, ObjectKind};
 use crate::store::{ObjectKey, Store};
 
-use super::finished::{FinishedObject, FinishedRecord, finished_key};
+use super::finished::{FinishedObject, FinishedPart, FinishedRecord};
 use super::{Manifest, RecordingError, finished_identity, output_identity, segment_identity};
 
 /// A recording whose manifest opened, is complete, and agrees with the catalog.
@@ -37,8 +37,7 @@ pub struct VerifiedRecording {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PartSource {
     Segment(u32),
-    FinishedHeader,
-    FinishedTrailer,
+    Finished(FinishedPart),
 }
 
 /// One part of a served recording, in order: served whole, they are the recording.
@@ -118,12 +117,12 @@ impl VerifiedRecording {
         };
         let parts = match &manifest.finished {
             Some(f) => std::iter::once(Part {
-                source: PartSource::FinishedHeader,
+                source: PartSource::Finished(FinishedPart::Header),
                 plain_len: f.header.plain_len,
             })
             .chain(segments[1..].iter().map(as_recorded))
             .chain(f.trailer.as_ref().map(|t| Part {
-                source: PartSource::FinishedTrailer,
+                source: PartSource::Finished(FinishedPart::Trailer),
                 plain_len: t.plain_len,
             }))
             .collect(),
@@ -150,7 +149,7 @@ impl VerifiedRecording {
     pub fn segment_of(&self, i: usize) -> u32 {
         match self.parts.get(i).map(|p| p.source) {
             Some(PartSource::Segment(index)) => index,
-            Some(PartSource::FinishedHeader) => 0,
+            Some(PartSource::Finished(FinishedPart::Header)) => 0,
             _ => self.segments.len().saturating_sub(1) as u32,
         }
     }
@@ -213,19 +212,6 @@ impl VerifiedRecording {
             index: i as u32,
             why: "the recording has no such part".into(),
         })?;
-        let record = self.finished_record.as_ref();
-        let finished = |kind: ObjectKind,
-                        object: Option<&'a FinishedObject>|
-         -> Result<Expected<'a>, RecordingError> {
-            let object = object
-                .ok_or_else(|| self.failure(i, "the manifest lists no such object".into()))?;
-            Ok(Expected {
-                object: finished_key(&self.row, &kind),
-                identity: finished_identity(&self.row, kind),
-                plain_len: object.plain_len,
-                check: Check::Finished(object),
-            })
-        };
         match part.source {
             PartSource::Segment(index) => {
                 let seg = self.segment(index)?;
@@ -236,25 +222,28 @@ impl VerifiedRecording {
                     check: Check::Segment(seg),
                 })
             }
-            PartSource::FinishedHeader => {
-                finished(ObjectKind::FinishedHeader, record.map(|r| &r.header))
+            PartSource::Finished(which) => {
+                let record = self.finished_record.as_ref();
+                let object = match which {
+                    FinishedPart::Header => record.map(|r| &r.header),
+                    FinishedPart::Trailer => record.and_then(|r| r.trailer.as_ref()),
+                }
+                .ok_or_else(|| self.failure(i, "the manifest lists no such object".into()))?;
+                Ok(Expected {
+                    object: which.key(&self.row),
+                    identity: finished_identity(&self.row, which.kind()),
+                    plain_len: object.plain_len,
+                    check: Check::Finished(object),
+                })
             }
-            PartSource::FinishedTrailer => finished(
-                ObjectKind::FinishedTrailer,
-                record.and_then(|r| r.trailer.as_ref()),
-            ),
         }
     }
 
     /// The error naming part `i`: its segment, or the finished object it is.
     fn failure(&self, i: usize, why: String) -> RecordingError {
         match self.parts.get(i).map(|p| p.source) {
-            Some(PartSource::FinishedHeader) => RecordingError::Finished {
-                object: "header",
-                why,
-            },
-            Some(PartSource::FinishedTrailer) => RecordingError::Finished {
-                object: "trailer",
+            Some(PartSource::Finished(which)) => RecordingError::Finished {
+                object: which.name(),
                 why,
             },
             Some(PartSource::Segment(index)) => RecordingError::Segment { index, why },

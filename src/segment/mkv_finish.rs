@@ -67,9 +67,14 @@ pub(super) fn finish(
     let others: Vec<u8> = live.others.concat();
 
     let media_len: u64 = media.iter().map(|m| m.len).sum();
+    let has_cues = absolute_marks(media).any(|(_, m)| m.keyframe);
+    let mut seeks = vec![(ID_INFO, 0), (ID_TRACKS, 0)];
+    if has_cues {
+        seeks.push((ID_CUES, 0));
+    }
     // The SeekHead's size does not depend on the positions it holds (8 bytes each), so it is
     // sized with zeros first.
-    let seek_head_len = seek_head(&[(ID_INFO, 0), (ID_TRACKS, 0), (ID_CUES, 0)]).len() as u64;
+    let seek_head_len = seek_head(&seeks).len() as u64;
     let info_at = seek_head_len;
     let tracks_at = info_at + info.len() as u64;
     let clusters_at = tracks_at + tracks.len() as u64 + others.len() as u64;
@@ -90,17 +95,12 @@ pub(super) fn finish(
         cue_points.push(element(ID_CUE_POINT, &point));
     }
     let seek_points = cue_points.len();
-    let cues = (!cue_points.is_empty()).then(|| element(ID_CUES, &cue_points.concat()));
-    let mut seeks = vec![(ID_INFO, info_at), (ID_TRACKS, tracks_at)];
-    if cues.is_some() {
-        seeks.push((ID_CUES, cues_at));
+    let cues = has_cues.then(|| element(ID_CUES, &cue_points.concat()));
+    for (seek, at) in seeks.iter_mut().zip([info_at, tracks_at, cues_at]) {
+        seek.1 = at;
     }
-    let mut seek_head = seek_head(&seeks);
-    // Without Cues the SeekHead is one entry shorter: a Void keeps every position above.
-    let short = seek_head_len as usize - seek_head.len();
-    if short > 0 {
-        seek_head.extend(void(short)?);
-    }
+    let seek_head = seek_head(&seeks);
+    debug_assert_eq!(seek_head.len() as u64, seek_head_len);
 
     let segment_len = cues_at + cues.as_ref().map_or(0, |c| c.len() as u64);
     if segment_len > MAX_SIZE {
@@ -216,23 +216,6 @@ fn seek_head(entries: &[(u32, u64)]) -> Vec<u8> {
     element(ID_SEEK_HEAD, &seeks)
 }
 
-/// A Void element of exactly `len` bytes (at least 2: its id and a one-byte size).
-fn void(len: usize) -> Result<Vec<u8>, FinishError> {
-    if len < 2 {
-        return Err(FinishError::TooLarge("a Void shorter than its header"));
-    }
-    let mut v = vec![0u8; len];
-    v[0] = ID_VOID as u8;
-    // A 8-byte size field leaves room for any length from 9 on; below, a 1-byte one.
-    if len >= 9 {
-        v[1] = 0x01;
-        v[2..9].copy_from_slice(&((len - 9) as u64).to_be_bytes()[1..]);
-    } else {
-        v[1] = 0x80 | (len - 2) as u8;
-    }
-    Ok(v)
-}
-
 /// An element: its id, its size (as short a vint as holds it), its body.
 fn element(id: u32, body: &[u8]) -> Vec<u8> {
     let mut out = id_bytes(id);
@@ -266,13 +249,7 @@ mod tests {
     use crate::segment::piece::PieceKind;
 
     #[test]
-    fn elements_and_voids_have_the_lengths_they_claim() {
-        for len in [2usize, 3, 8, 9, 10, 200] {
-            let v = void(len).unwrap();
-            let (id, size, hdr) = read_element_header(&v, 0).unwrap().unwrap();
-            assert_eq!(id, ID_VOID);
-            assert_eq!(hdr as u64 + size.unwrap(), len as u64, "void of {len}");
-        }
+    fn elements_have_the_lengths_they_claim() {
         for len in [0usize, 1, 126, 127, 16_382, 16_383, 70_000] {
             let e = element(ID_CUES, &vec![0; len]);
             let (id, size, hdr) = read_element_header(&e, 0).unwrap().unwrap();

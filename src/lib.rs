@@ -23,7 +23,7 @@
 //!
 //! ```text
 //! cli                               the command line
-//! http, bench                       the edge; `kiroku bench`
+//! http, bench, fuzzing              the edge; `kiroku bench`; the fuzz targets' bodies
 //! node                              open + wire the listeners
 //! capture, delivery                 one interview's capture; push release (listens)
 //! analysis, release, subject, sessions  consent-gated analysis (listens); pull release;
@@ -83,6 +83,8 @@
 //! - [`http`]: the HTTP, WebSocket and WHIP edge; maps each module's error to a status once.
 //! - [`cli`]: the `kiroku` command line.
 //! - [`bench`](mod@bench): `kiroku bench`, ratios measured in one run.
+//! - [`fuzzing`]: the fuzz targets' bodies (`fuzz/`), each a parser of untrusted bytes and its
+//!   invariants; the saved corpora run through them in the normal suite.
 //! - [`vocab`]: the records' words (scopes, items, legal bases, outbox kinds…) as enums.
 //! - [`metrics`]: the process's counters, gauges and histograms, which any module records into
 //!   (as it logs) and `GET /metrics` renders; it imports nothing of kiroku's.
@@ -108,6 +110,7 @@ pub mod config;
 pub mod consent;
 pub mod delivery;
 pub mod events;
+pub mod fuzzing;
 pub mod http;
 pub mod ids;
 pub mod keyring;

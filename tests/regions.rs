@@ -140,10 +140,10 @@ fn each_candidates_interview_leaves_objects_only_in_the_region_of_their_home_cou
     let (in_jp, in_de) = (objects(&app, "jp"), objects(&app, "de"));
     assert_eq!(
         in_jp.len(),
-        n_jp as usize + 1,
-        "segments and manifest: {in_jp:?}"
+        n_jp as usize + 3,
+        "segments, manifest, finished header and trailer: {in_jp:?}"
     );
-    assert_eq!(in_de.len(), n_de as usize + 1, "{in_de:?}");
+    assert_eq!(in_de.len(), n_de as usize + 3, "{in_de:?}");
     assert!(
         in_jp
             .iter()
@@ -295,15 +295,14 @@ fn an_s3_outage_mid_interview_costs_no_acknowledged_segment() {
             s.index
         );
     }
-    // The export equals the undisturbed run's but for the header (segment 0), which carries
-    // the muxer's random segment UID (its encoded length varies too).
+    // The export equals the undisturbed run's but for its finished header, which carries
+    // the muxer's random segment UID (its encoded length varies too), and the Cues, whose
+    // positions count from the end of that header.
     let a = kiroku::recording::rebuild(&app, &calm).unwrap();
     let b = kiroku::recording::rebuild(&app, &stormy).unwrap();
     assert_eq!(a.segments, b.segments);
-    let calm_header = app.catalog.segments(&calm).unwrap()[0].plain_len as usize;
-    let stormy_header = segs[0].plain_len as usize;
     assert!(
-        a.bytes[calm_header..] == b.bytes[stormy_header..],
+        media_of(&app, &calm, &a.bytes) == media_of(&app, &stormy, &b.bytes),
         "every media segment is identical"
     );
     let spool_dir = dir.path().join("spool/jp/objects");
@@ -494,8 +493,8 @@ fn kiroku_killed_while_segments_sit_in_the_spool_uploads_them_after_a_restart() 
     let keys = s3(&app, "good").list("").unwrap();
     assert_eq!(
         keys.len() as u64,
-        acked + 1,
-        "every segment and the manifest: {keys:?}"
+        acked + 3,
+        "every segment, the manifest, the finished header and trailer: {keys:?}"
     );
 }
 
@@ -1311,4 +1310,20 @@ fn a_lost_machines_spool_is_uploaded_from_its_folder_by_regions_drain_from() {
     assert!(s3(&app, "jp").spool().keys().is_empty());
     let rec = kiroku::recording::rebuild(&app, &id).unwrap();
     assert_eq!(rec.segments, acked);
+}
+
+/// The media segments of a served recording: its bytes without the finished header and
+/// trailer.
+fn media_of<'a>(app: &Arc<Kiroku>, id: &InterviewId, bytes: &'a [u8]) -> &'a [u8] {
+    use kiroku::recording::{FinishedPart, PartSource, VerifiedRecording};
+    let row = app.catalog.interview(id).unwrap().unwrap();
+    let (verified, _) = VerifiedRecording::open(app, row).unwrap();
+    let parts = verified.parts();
+    let len = |p: Option<&kiroku::recording::Part>, which| {
+        p.filter(|p| p.source == PartSource::Finished(which))
+            .map_or(0, |p| p.plain_len as usize)
+    };
+    let head = len(parts.first(), FinishedPart::Header);
+    let tail = len(parts.last(), FinishedPart::Trailer);
+    &bytes[head..bytes.len() - tail]
 }

@@ -119,6 +119,13 @@ pub enum Event {
         reason: &'static str,
         segments: usize,
     },
+    /// A request's handler panicked: the request ended with 500, the process served on.
+    #[serde(rename = "request.panicked")]
+    RequestPanicked {
+        method: String,
+        /// The route's template (`/v1/interviews/{id}`), never the path itself.
+        route: String,
+    },
     /// The finished header and trailer of an ended interview's recording were sealed and
     /// stored beside its segments.
     #[serde(rename = "recording.finished")]

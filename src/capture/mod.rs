@@ -406,7 +406,7 @@ fn recover_one(
         let entries = segments.iter().map(ManifestEntry::from_row).collect();
         let mut manifest = Manifest::new(&row, entries, Some(reason.into()));
         if finish {
-            manifest.finished = finish_recording(app, &row, &key, &region.store, segments);
+            manifest.finished = finish_recording(app, &row, &key, &region.store, segments, None);
         }
         manifest.store(&key, &row, &region.store)
     };
@@ -430,9 +430,10 @@ fn finish_recording(
     key: &CandidateKey,
     store: &Store,
     segments: &[SegmentRow],
+    live_header: Option<&[u8]>,
 ) -> Option<FinishedRecord> {
     let content_type = crate::recording::content_type(app, row);
-    match write_finished(store, key, row, segments, &content_type) {
+    match write_finished(store, key, row, segments, &content_type, live_header) {
         Ok(finished) => {
             if let Some(f) = &finished {
                 app.audit.record_or_warn(

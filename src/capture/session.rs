@@ -221,6 +221,9 @@ struct ThreadEnd {
     /// The manifest as written after the last stored segment (not yet complete).
     manifest: Manifest,
     reason: Option<CaptureError>,
+    /// Segment 0's plaintext as it was sealed (in memory only), which the recording is
+    /// finished from without reading it back from a store that may be down.
+    live_header: Option<Vec<u8>>,
 }
 
 impl Capture {
@@ -551,9 +554,14 @@ impl Ending {
             Some(_) if erased => {}
             Some(region) => {
                 manifest.finished = match self.app.catalog.segments(&self.interview) {
-                    Ok(rows) if rows.len() == manifest.segments.len() => {
-                        super::finish_recording(&self.app, &end.row, &end.key, &region.store, &rows)
-                    }
+                    Ok(rows) if rows.len() == manifest.segments.len() => super::finish_recording(
+                        &self.app,
+                        &end.row,
+                        &end.key,
+                        &region.store,
+                        &rows,
+                        end.live_header.as_deref(),
+                    ),
                     Ok(_) => {
                         tracing::error!(
                             "the catalog lists other segments than the capture stored; the recording is not finished"
@@ -737,6 +745,7 @@ impl Worker {
 
     fn run(mut self) -> ThreadEnd {
         let mut manifest = Manifest::new(&self.row, Vec::new(), None);
+        let mut live_header = None;
         // Analysis runs beside capture, never in its way: it is told each stored segment's
         // index and reads it back itself. Nothing starts without `analyze` consent.
         let analysis = match Analysis::start(&self.app, &self.row) {
@@ -755,8 +764,11 @@ impl Worker {
                     {
                         break Some(e);
                     }
+                    let header =
+                        (seg.kind == crate::vocab::MediaKind::Header).then(|| seg.bytes.clone());
                     match self.admit(&seg).and_then(|scopes| self.keep(seg, &scopes)) {
                         Ok(entry) => {
+                            live_header = live_header.or(header);
                             observe(&METRICS.seal_store_seconds, cut_at.elapsed());
                             METRICS.segments_stored.inc();
                             if let Some(clock) = self.live.as_mut().filter(|_| entry.index > 0) {
@@ -799,6 +811,7 @@ impl Worker {
             key: self.key,
             manifest,
             reason,
+            live_header,
         }
     }
 

@@ -36,6 +36,7 @@ mod listener;
 mod me;
 mod openapi;
 mod pages;
+mod panics;
 mod recruiters;
 mod resume;
 mod serve;
@@ -157,6 +158,10 @@ fn routes(state: AppState) -> Router {
         .merge(me::routes())
         .merge(console::routes())
         .merge(pages::routes())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            panics::catch,
+        ))
         .layer(DefaultBodyLimit::max(json_limit))
         .with_state(state)
 }
@@ -211,6 +216,8 @@ where
 {
     match tokio::task::spawn_blocking(f).await {
         Ok(done) => done.map_err(Into::into),
+        // Carried back to the handler, where `panics::catch` answers 500 and audits it.
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(e) => Err(ApiError::internal(&e)),
     }
 }

@@ -86,14 +86,17 @@ pub enum FinishWriteError {
 }
 
 /// Writes the finished header and trailer of `row`'s recording, whose catalogued `segments`
-/// are all stored, in the container of `content_type` (the recording's output type). `None`
-/// when there is nothing to finish: no media segment, or an unknown container.
+/// are all stored, in the container of `content_type` (the recording's output type), from
+/// `live_header` (segment 0's plaintext, which capture keeps in memory) or, when that is not
+/// at hand (crash recovery), from segment 0 read back. `None` when there is nothing to
+/// finish: no media segment, or an unknown container.
 pub fn write_finished(
     store: &Store,
     key: &CandidateKey,
     row: &InterviewRow,
     segments: &[SegmentRow],
     content_type: &str,
+    live_header: Option<&[u8]>,
 ) -> Result<Option<FinishedRecord>, FinishWriteError> {
     let Some(container) = Container::of(content_type) else {
         return Ok(None);
@@ -104,7 +107,10 @@ pub fn write_finished(
     if first.media_kind != MediaKind::Header || media.is_empty() {
         return Ok(None);
     }
-    let live = live_header(store, key, row, first)?;
+    let live = match live_header {
+        Some(h) => h.to_vec(),
+        None => read_live_header(store, key, row, first)?,
+    };
     let spans: Vec<MediaSpan> = media
         .iter()
         .map(|s| MediaSpan {
@@ -129,7 +135,7 @@ pub fn write_finished(
 }
 
 /// Segment 0, opened and checked against the commitment the catalog holds.
-fn live_header(
+fn read_live_header(
     store: &Store,
     key: &CandidateKey,
     row: &InterviewRow,

@@ -266,6 +266,18 @@ impl Cutter {
     }
 }
 
+/// Where the Segment of a Matroska file that starts with `file` ends: its data's offset plus
+/// its size. `None` when the file does not start with an EBML header and a Segment of known
+/// size.
+pub fn segment_end(file: &[u8]) -> Option<u64> {
+    let (id, size, hdr) = read_element_header(file, 0).ok()??;
+    let at = (hdr as u64).checked_add(size?).filter(|_| id == ID_EBML)?;
+    let rest = file.get(usize::try_from(at).ok()?..)?;
+    let (id, size, hdr) = read_element_header(rest, at).ok()??;
+    (id == ID_SEGMENT).then_some(())?;
+    (at + hdr as u64).checked_add(size?)
+}
+
 /// Reads an element id and size at the start of `b`. `None` when `b` is too short yet.
 /// The size is `None` for "unknown size" (all ones).
 pub(super) fn read_element_header(

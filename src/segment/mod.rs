@@ -21,7 +21,8 @@ mod whip;
 mod whip_publisher;
 
 pub use cut::{Container, CutError, Cutter, InputScan};
-pub use ebml::EbmlError;
+pub use direct::Remuxer as DirectRemuxer;
+pub use ebml::{EbmlError, segment_end};
 pub use finish::{FinishError, FinishedEnds, MediaSpan, finish};
 pub use mp4::Mp4Error;
 pub use piece::{ClusterMark, Piece, PieceKind, TrackSummary};

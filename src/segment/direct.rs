@@ -456,7 +456,11 @@ impl Remuxer {
         out: &mut Vec<u8>,
     ) -> Result<(), &'static str> {
         let rel = element.get(tc_at..tc_at + 2).ok_or("a block cut short")?;
-        let t = self.in_cluster + i16::from_be_bytes([rel[0], rel[1]]) as i64;
+        // Saturating: the timecodes are the sender's, and absurd ones are refused below as
+        // out of range, never wrapped.
+        let t = self
+            .in_cluster
+            .saturating_add(i16::from_be_bytes([rel[0], rel[1]]) as i64);
         let (min, max) = (
             (MIN_CLUSTER_NS / self.scale) as i64,
             (MAX_CLUSTER_NS / self.scale).max(1) as i64,
@@ -465,7 +469,7 @@ impl Remuxer {
         let start_new = match self.out_cluster {
             None => true,
             Some(start) => {
-                let d = t - start;
+                let d = t.saturating_sub(start);
                 // A keyframe in a cluster whose first video frame was not one starts its
                 // own, however soon: players seek to clusters that start on a keyframe.
                 (video_key && (d >= min || self.out_cluster_key == Some(false)))
@@ -489,7 +493,7 @@ impl Remuxer {
             self.out_cluster_key = Some(keyframe);
         }
         let start = self.out_cluster.expect("a cluster is open");
-        let d = t - start;
+        let d = t.saturating_sub(start);
         if d < i16::MIN as i64 || d > i16::MAX as i64 {
             return Err("a block timecode before the stream's start");
         }

@@ -169,8 +169,10 @@ impl Cutter {
                 }
                 let body = self.cuts.from(body_at)[..size as usize].to_vec();
                 match id {
+                    // Saturating: a stream's numbers are the sender's, and an absurd timecode
+                    // must end as a time past every limit, not as a wrapped one.
                     ID_CLUSTER_TIMECODE => {
-                        self.on_cluster_time(read_uint(&body) * self.timecode_scale)
+                        self.on_cluster_time(read_uint(&body).saturating_mul(self.timecode_scale))
                     }
                     ID_SIMPLE_BLOCK => {
                         let (track, rel, flags) = block_head(&body, body_at)?;
@@ -199,9 +201,10 @@ impl Cutter {
         duration: Option<u64>,
     ) -> Result<(), EbmlError> {
         let cluster_ns = self.cluster_ns.ok_or(EbmlError::Malformed(self.pos))?;
-        let ts = (cluster_ns as i128 + rel as i128 * self.timecode_scale as i128).max(0) as u64;
+        let ts = (cluster_ns as i128 + rel as i128 * self.timecode_scale as i128)
+            .clamp(0, u64::MAX as i128) as u64;
         let dur = duration
-            .map(|d| d * self.timecode_scale)
+            .map(|d| d.saturating_mul(self.timecode_scale))
             .or_else(|| {
                 self.default_durations
                     .iter()
@@ -210,7 +213,8 @@ impl Cutter {
             })
             .unwrap_or(0);
         let is_video = self.tracks.video_tracks.contains(&track);
-        self.cuts.frame(ts + dur, is_video.then_some(key));
+        self.cuts
+            .frame(ts.saturating_add(dur), is_video.then_some(key));
         Ok(())
     }
 

@@ -438,15 +438,17 @@ impl Cutter {
                         f.unwrap_or(default_flags)
                     });
                 }
-                duration += d as u64;
+                duration = duration.saturating_add(d as u64);
             }
         }
-        let end = start + duration;
+        let end = start.saturating_add(duration);
         match self.track_ends.iter_mut().find(|(t, _)| *t == id) {
             Some(e) => e.1 = end,
             None => self.track_ends.push((id, end)),
         }
-        let ns = |t: u64| (t as u128 * 1_000_000_000 / track.timescale as u128) as u64;
+        let ns = |t: u64| {
+            (t as u128 * 1_000_000_000 / track.timescale as u128).min(u64::MAX as u128) as u64
+        };
         Ok(TrackRun {
             track: id,
             start_ns: ns(start),

@@ -48,14 +48,14 @@ dict() {
   esac
 }
 # Optimised, with debug assertions and overflow checks on: an overflow is a finding too.
-"${fuzz[@]}" build --fuzz-dir fuzz --sanitizer none --debug-assertions
+"${fuzz[@]}" build --fuzz-dir fuzz --sanitizer none --debug-assertions --codegen-units 16
 mkdir -p fuzz/logs
 run() {
   local t=$1
   local log=fuzz/logs/$t.log
   mkdir -p "fuzz/artifacts/$t"
   # shellcheck disable=SC2046
-  "${fuzz[@]}" run --fuzz-dir fuzz --sanitizer none --debug-assertions "$t" "fuzz/corpus/$t" -- \
+  "${fuzz[@]}" run --fuzz-dir fuzz --sanitizer none --debug-assertions --codegen-units 16 "$t" "fuzz/corpus/$t" -- \
     -max_total_time="$seconds" -runs="$max_runs" -max_len="$(max_len "$t")" $(dict "$t") \
     -artifact_prefix="fuzz/artifacts/$t/" -print_final_stats=1 >"$log" 2>&1 || true
   local runs secs crashes corpus

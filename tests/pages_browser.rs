@@ -11,7 +11,6 @@ use std::time::Duration;
 use common::cdp::{Browser, fake_media};
 use common::proxy::Hop;
 use common::server::{self, As, Server};
-use kiroku::consent::Scope;
 use serde_json::{Value, json};
 
 /// Where the pages' screenshots go, beside the test output.
@@ -171,11 +170,7 @@ async fn analysed(s: &Server, id: &str) {
 }
 
 fn no_problems(who: &str, b: &Browser) {
-    let problems = b.problems.lock().unwrap();
-    assert!(
-        problems.is_empty(),
-        "{who}'s pages reported problems: {problems:#?}"
-    );
+    b.assert_no_problems(who);
 }
 
 /// The whole story: a candidate link opens; the candidate grants record, analyze and sharing
@@ -519,113 +514,4 @@ async fn every_page_loads_in_japanese_and_english_without_an_error_or_a_csp_viol
     no_problems("the candidate", &b);
     no_problems("the recruiter", &recruiter);
     no_problems("the operator", &console);
-}
-
-/// A recruiter's browser plays a released recording as a finished file: the player reads its
-/// duration from the header, the whole of it is seekable, and a seek to 75 % plays from there
-/// after asking for the bytes at the cue's cluster, not for the file up to it. The bytes are
-/// counted on a hop between the browser and kiroku, as the recruiter's network would.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_released_recording_plays_with_its_duration_and_a_seek_reads_far_less_than_the_file() {
-    let (s, c, key) = ready().await;
-    let candidate = kiroku::ids::CandidateId::parse(&c).unwrap();
-    let acme = kiroku::ids::RecruiterHandle::parse("acme").unwrap();
-    common::candidates::grant(&s.app, &candidate, Scope::Record);
-    common::candidates::grant(&s.app, &candidate, Scope::ShareRecording(acme));
-    // 40 s of VP8 at about 2 Mbit/s: 10 MB, far more than a player reads ahead at once.
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("forty-seconds.webm");
-    let made = file.clone();
-    let media_seconds = tokio::task::spawn_blocking(move || {
-        common::media::make_webm(&made, 40, 2_000);
-        let end = common::media::decode(&made)
-            .iter()
-            .map(|s| s.end_ns)
-            .max()
-            .unwrap();
-        end as f64 / 1e9
-    })
-    .await
-    .unwrap();
-    let id = s
-        .interview_of(&c, "acme", std::fs::read(&file).unwrap(), "video/webm")
-        .await;
-    let app = s.app.clone();
-    let interview = kiroku::ids::InterviewId::parse(&id).unwrap();
-    let total = tokio::task::spawn_blocking(move || {
-        kiroku::recording::rebuild(&app, &interview)
-            .unwrap()
-            .bytes
-            .len() as f64
-    })
-    .await
-    .unwrap();
-
-    let hop = Hop::start(s.base.trim_start_matches("http://").to_string()).await;
-    let media = fake_media(dir.path());
-    let b = Browser::start(&media).await;
-    b.go(&format!("{}/pages/recruiter.html", hop.base)).await;
-    b.type_into("#api-key", &key).await;
-    b.click("#signin-form button[type=submit]").await;
-    b.click(&format!("[data-open=\"{id}\"]")).await;
-    b.wait_for(
-        "the player's metadata",
-        "document.getElementById('player').readyState >= 1",
-        Duration::from_secs(20),
-    )
-    .await;
-    let duration = b
-        .eval("document.getElementById('player').duration")
-        .await
-        .as_f64()
-        .unwrap_or(f64::INFINITY);
-    assert!(
-        (duration - media_seconds).abs() <= 0.5,
-        "the player says {duration} s, the media lasts {media_seconds} s"
-    );
-    let seekable = b
-        .eval(
-            "(() => { const s = document.getElementById('player').seekable; \
-             return s.length ? s.end(s.length - 1) : 0 })()",
-        )
-        .await
-        .as_f64()
-        .unwrap();
-    assert!(seekable >= duration - 0.5, "seekable to {seekable} s");
-
-    let (sent_before, asked_before) = (hop.bytes_sent(), hop.range_starts().len());
-    let target = duration * 0.75;
-    b.eval(&format!(
-        "(() => {{ const p = document.getElementById('player'); p.currentTime = {target}; \
-         p.play(); return true }})()"
-    ))
-    .await;
-    b.wait_for(
-        "playing on from 75 %",
-        &format!(
-            "(() => {{ const p = document.getElementById('player'); \
-             return !p.seeking && !p.paused && p.currentTime > {} }})()",
-            target + 1.0
-        ),
-        Duration::from_secs(30),
-    )
-    .await;
-    let sent = (hop.bytes_sent() - sent_before) as f64;
-    let asked: Vec<u64> = hop.range_starts()[asked_before..].to_vec();
-    b.eval("document.getElementById('player').pause()").await;
-    assert!(
-        asked
-            .iter()
-            .any(|&a| (0.6 * total..=0.8 * total).contains(&(a as f64))),
-        "the player asked for the cluster at 75 % of {total} bytes: {asked:?}"
-    );
-    assert!(
-        sent < 0.5 * total,
-        "{sent} bytes sent for the seek, of {total} in the recording (ranges {asked:?})"
-    );
-    eprintln!(
-        "seek to 75 %: {sent} bytes of {total} ({:.1} %), ranges asked {asked:?}",
-        100.0 * sent / total
-    );
-    no_problems("the recruiter", &b);
 }

@@ -314,6 +314,15 @@ impl Browser {
     }
 
     /// Saves a PNG of the page.
+    /// Fails naming what `who`'s pages reported: console errors, exceptions, CSP violations.
+    pub fn assert_no_problems(&self, who: &str) {
+        let problems = self.problems.lock().unwrap();
+        assert!(
+            problems.is_empty(),
+            "{who}'s pages reported problems: {problems:#?}"
+        );
+    }
+
     pub async fn screenshot(&self, path: &Path) {
         let r = self
             .send(

@@ -283,9 +283,10 @@ impl Remuxer {
                         };
                         let element = &buf[*pos..body.end];
                         if id == ID_INFO {
-                            self.read_info(&element[head..]);
+                            self.read_info(&element[head..])
+                                .map_err(|why| self.malformed(*pos, why))?;
                         } else {
-                            self.read_tracks(&element[head..])?;
+                            self.read_tracks(&element[head..], *pos)?;
                         }
                         out.extend_from_slice(element);
                         *pos = body.end;
@@ -352,24 +353,26 @@ impl Remuxer {
         Ok(Some(start..start + size))
     }
 
-    fn read_info(&mut self, body: &[u8]) {
-        for (id, value) in children(body) {
+    fn read_info(&mut self, body: &[u8]) -> Result<(), &'static str> {
+        for (id, value) in children(body)? {
             if id == ID_TIMECODE_SCALE && !value.is_empty() {
                 self.scale = uint(value).max(1);
             }
         }
+        Ok(())
     }
 
-    /// Notes each track's codec and refuses a codec the profile does not allow.
-    fn read_tracks(&mut self, body: &[u8]) -> Result<(), SegmentError> {
-        for (id, entry) in children(body) {
+    /// Notes each track's codec and refuses a codec the profile does not allow. `pos` is
+    /// where Tracks starts, for the error.
+    fn read_tracks(&mut self, body: &[u8], pos: usize) -> Result<(), SegmentError> {
+        for (id, entry) in children(body).map_err(|why| self.malformed(pos, why))? {
             if id != ID_TRACK_ENTRY {
                 continue;
             }
             let mut number = None;
             let mut codec_id = String::new();
             let mut audio = false;
-            for (cid, value) in children(entry) {
+            for (cid, value) in children(entry).map_err(|why| self.malformed(pos, why))? {
                 match cid {
                     ID_TRACK_NUMBER => number = Some(uint(value)),
                     ID_CODEC_ID => {
@@ -584,23 +587,25 @@ fn uint(b: &[u8]) -> u64 {
 }
 
 /// The children of a master element's body, as (id, body); stops at anything malformed.
-fn children(body: &[u8]) -> Vec<(u32, &[u8])> {
+/// The children of a master element whose whole body is in `body`, read as strictly as the
+/// cutter reads Info and Tracks: a child cut short, of unknown size or longer than its
+/// parent is an error, so that what the remuxer passes on always cuts.
+fn children(body: &[u8]) -> Result<Vec<(u32, &[u8])>, &'static str> {
     let mut out = Vec::new();
     let mut p = 0;
-    while let Ok(Some(Head {
-        id,
-        size: Some(size),
-        len: head,
-    })) = element_head(&body[p..])
-    {
-        let end = p + head + size as usize;
-        if end > body.len() {
-            break;
-        }
-        out.push((id, &body[p + head..end]));
+    while p < body.len() {
+        let Head { id, size, len } =
+            element_head(&body[p..])?.ok_or("an element header cut short inside its parent")?;
+        let size = size.ok_or("an element of unknown size inside Info or Tracks")?;
+        let end = usize::try_from(size)
+            .ok()
+            .and_then(|s| (p + len).checked_add(s))
+            .filter(|&e| e <= body.len())
+            .ok_or("an element longer than its parent")?;
+        out.push((id, &body[p + len..end]));
         p = end;
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]

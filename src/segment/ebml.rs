@@ -172,6 +172,11 @@ impl Cutter {
                     // Saturating: a stream's numbers are the sender's, and an absurd timecode
                     // must end as a time past every limit, not as a wrapped one.
                     ID_CLUSTER_TIMECODE => {
+                        // One per cluster (Matroska's maxOccurs 1): a second would start the
+                        // same cluster again, and could cut an empty piece at it.
+                        if self.cluster_ns.is_some() {
+                            return Err(EbmlError::Malformed(self.pos));
+                        }
                         self.on_cluster_time(read_uint(&body).saturating_mul(self.timecode_scale))
                     }
                     ID_SIMPLE_BLOCK => {

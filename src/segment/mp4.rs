@@ -416,6 +416,15 @@ impl Cutter {
                 .checked_mul(record)
                 .ok_or(Mp4Error::Malformed(*trun_at))?;
             let samples = r.take(needed)?;
+            if record == 0 {
+                // No per-sample fields: every sample has the defaults, however many the count
+                // claims (up to 2^32 - 1 in a few bytes), so they are counted, not walked.
+                if count > 0 && first_flags.is_none() {
+                    first_flags = Some(first_sample_flags.unwrap_or(default_flags));
+                }
+                duration = duration.saturating_add(u64::from(count) * u64::from(default_duration));
+                continue;
+            }
             for i in 0..count as usize {
                 let mut s = Reader::new(&samples[i * record..(i + 1) * record], *trun_at);
                 let d = if tr_flags & 0x100 != 0 {

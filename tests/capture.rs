@@ -5,6 +5,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::fixtures::{self, read as fixture};
 use common::{app, candidates, interviews};
@@ -490,26 +491,32 @@ fn withdrawing_mid_stream_stops_capture(
         let mut acks = cap.take_events();
         let feeder = cap.feeder();
         let media = fixture(name);
+        // Stream until the first media segment (0-4 s) is acknowledged, then withdraw. Past
+        // media time 5 s (beyond the cut that closes segment 1, short of the one that closes
+        // segment 2) the feed slows to a chunk a second while it waits: fed on at full speed,
+        // a loaded machine could cut segment 2 before the acknowledgement of segment 1
+        // arrived, its consent still standing. (A remuxing pipeline may hold back a fragment
+        // until it sees the next, so the pause cannot be a full stop.)
+        let slow_from = offset_of_media_time(&media, ct, 5_000_000_000);
         let mut chunks = media.chunks(4_096);
-        // Stream until the first media segment (0-4 s) is acknowledged, then withdraw.
+        let mut fed = 0;
         let mut acked = 0;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while acked < 2 {
-            let Some(chunk) = chunks.next() else {
-                // All of it is in and the stream is still open: the acknowledgement is on its
-                // way (a loaded machine seals and fsyncs slowly).
-                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-                while acks.try_recv().is_err() {
-                    assert!(
-                        std::time::Instant::now() < deadline,
-                        "segment 1 acknowledged"
-                    );
-                    std::thread::sleep(std::time::Duration::from_millis(20));
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{name}: segment {acked} acknowledged after {fed} bytes"
+            );
+            if fed < slow_from || wait_for_one(&mut acks, Duration::from_secs(1)) == 0 {
+                if let Some(chunk) = chunks.next() {
+                    fed += chunk.len();
+                    assert_eq!(feeder.push(chunk.to_vec()), Pushed::Accepted, "{name}");
                 }
+                // All of it in and the stream still open: the acknowledgement is on its way
+                // (a loaded machine seals and fsyncs slowly).
+            } else {
                 acked += 1;
-                continue;
-            };
-            assert_eq!(feeder.push(chunk.to_vec()), Pushed::Accepted, "{name}");
-            std::thread::sleep(std::time::Duration::from_millis(5));
+            }
             while acks.try_recv().is_ok() {
                 acked += 1;
             }
@@ -533,6 +540,36 @@ fn withdrawing_mid_stream_stops_capture(
         kiroku::recording::export(&app, &out.interview, &export).unwrap();
         common::probe::assert_duration(&export, out.media_ms as f64 / 1000.0);
     }
+}
+
+/// Waits up to `wait` for one acknowledgement: 1 if it came, 0 if not.
+fn wait_for_one<T>(acks: &mut tokio::sync::mpsc::UnboundedReceiver<T>, wait: Duration) -> usize {
+    let until = std::time::Instant::now() + wait;
+    while std::time::Instant::now() < until {
+        if acks.try_recv().is_ok() {
+            return 1;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    0
+}
+
+/// The byte offset in `media` of its first cluster or fragment at or after `ns` of media
+/// time (the length of `media` if none is), as kiroku's own cutter reads it.
+fn offset_of_media_time(media: &[u8], content_type: &str, ns: u64) -> usize {
+    use kiroku::segment::{Container, Cutter};
+    let container = Container::of(content_type).expect("a container kiroku cuts");
+    let mut cutter = Cutter::new(container, 1_000_000_000);
+    let mut pieces = cutter.push(media).expect("the fixture cuts");
+    pieces.extend(cutter.finish().expect("the fixture ends cleanly"));
+    let mut start = 0;
+    for piece in pieces {
+        if let Some(mark) = piece.clusters.iter().find(|m| m.time_ns >= ns) {
+            return start + mark.offset as usize;
+        }
+        start += piece.bytes.len();
+    }
+    media.len()
 }
 
 #[test]

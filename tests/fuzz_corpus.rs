@@ -71,12 +71,17 @@ fn every_input_of(target: &str, body: fn(&[u8])) {
 }
 
 macro_rules! targets {
-    ($($test:ident: $target:ident,)*) => {$(
-        #[test]
-        fn $test() {
-            every_input_of(stringify!($target), kiroku::fuzzing::$target);
-        }
-    )*};
+    ($($test:ident: $target:ident,)*) => {
+        $(
+            #[test]
+            fn $test() {
+                every_input_of(stringify!($target), kiroku::fuzzing::$target);
+            }
+        )*
+        /// Every target's name, each a `fn(&[u8])` in `kiroku::fuzzing` (the tests above
+        /// would not build otherwise).
+        const TARGETS: &[&str] = &[$(stringify!($target)),*];
+    };
 }
 
 targets! {
@@ -91,4 +96,74 @@ targets! {
     every_saved_whip_offer_is_answered_or_refused: whip_offer,
     every_saved_receipt_fails_under_a_key_that_never_signed: receipt,
     every_saved_audit_log_fails_or_verifies_without_checkpoints: audit_log,
+}
+
+/// CI builds the suite, not the libFuzzer binaries (README: Fuzzing), so what keeps them
+/// building is this: each is the one line that calls its body, whose name and `fn(&[u8])`
+/// type the tests above check at compile time, and `fuzz/Cargo.toml`, `fuzz/fuzz_targets/`,
+/// `scripts/fuzz.sh` and this file name the same targets.
+#[test]
+fn every_fuzz_target_is_the_one_line_calling_a_body_the_suite_runs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut expected: Vec<&str> = TARGETS.to_vec();
+    expected.sort();
+
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(root.join("fuzz/fuzz_targets")).unwrap() {
+        let path = e.unwrap().path();
+        let name = path.file_stem().unwrap().to_str().unwrap().to_string();
+        let code: Vec<String> = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with("//"))
+            .map(str::to_string)
+            .collect();
+        assert_eq!(
+            code,
+            [
+                "#![no_main]".to_string(),
+                format!(
+                    "libfuzzer_sys::fuzz_target!(|data: &[u8]| kiroku::fuzzing::{name}(data));"
+                ),
+            ],
+            "{} is the one line calling its body",
+            path.display()
+        );
+        files.push(name);
+    }
+    files.sort();
+    assert_eq!(
+        files, expected,
+        "fuzz/fuzz_targets/ holds a target per body"
+    );
+
+    let manifest = std::fs::read_to_string(root.join("fuzz/Cargo.toml")).unwrap();
+    let mut bins: Vec<String> = manifest
+        .split("[[bin]]")
+        .skip(1)
+        .map(|bin| {
+            let name = bin
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("name = "))
+                .expect("a [[bin]] has a name");
+            let name = name.trim_matches('"').to_string();
+            assert!(
+                bin.contains(&format!("path = \"fuzz_targets/{name}.rs\"")),
+                "fuzz/Cargo.toml builds {name} from its own file"
+            );
+            name
+        })
+        .collect();
+    bins.sort();
+    assert_eq!(bins, expected, "fuzz/Cargo.toml builds every target");
+
+    let script = std::fs::read_to_string(root.join("scripts/fuzz.sh")).unwrap();
+    let list = script
+        .split("targets=(")
+        .nth(2)
+        .and_then(|rest| rest.split(')').next())
+        .expect("scripts/fuzz.sh lists its default targets");
+    let mut listed: Vec<&str> = list.split_whitespace().collect();
+    listed.sort();
+    assert_eq!(listed, expected, "make fuzz runs every target");
 }

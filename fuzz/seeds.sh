@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Seeds each fuzz target's working corpus (fuzz/corpus/<target>/, not kept in git) from
-# kiroku's real fixtures: the Chromium, Firefox-like and Safari-like recordings, the sealed
-# objects of fixtures/sealed/, and hand-written manifests, ranges, WHIP offers, receipts and
-# audit lines. Media seeds are cut to 64 KiB, the media targets' -max_len (`make fuzz`).
+# kiroku's real fixtures: the Chromium MediaRecorder recordings (WebM, Matroska, fragmented
+# MP4), the Safari-like MP4 and the faulty streams beside them, the sealed objects of
+# fixtures/sealed/, and hand-written manifests, ranges, WHIP offers, receipts and audit lines.
+# Media seeds are cut to 64 KiB, the media targets' -max_len (`make fuzz`).
 # Idempotent: seeds are (re)written, whatever fuzzing added stays.
 # `seeds.sh DIR` writes them under DIR instead (tests/fuzz_corpus.rs does, to run them).
 set -euo pipefail

@@ -9,11 +9,11 @@
 //!
 //! | target | parser | invariant beyond "no panic" |
 //! |---|---|---|
-//! | `ebml_cutter`, `mp4_cutter` | [`crate::segment::Cutter`] | pieces rejoin to the input, however it is split; every cluster mark points at a cluster (`moof`) of its piece; a piece ends no earlier than it starts |
+//! | `ebml_cutter`, `mp4_cutter` | [`crate::segment::Cutter`] | pieces do not depend on how the input is split, and rejoin to it; every cluster mark points at a cluster (`moof`) of its piece; a piece ends no earlier than it starts |
 //! | `input_scan` | [`crate::segment::InputScan`] | the verdict does not depend on how the input is split |
 //! | `webm_remuxer` | kiroku's own remuxer ([`crate::segment::DirectRemuxer`]) | its output is the same however the input is split, and always cuts cleanly |
-//! | `sealed_object` | [`crate::seal::open`], [`crate::seal::ChunkOpener`] | a sealed object opens to what was sealed, whole or by range; a changed byte fails with a named error |
-//! | `manifest` | [`crate::recording::Manifest`] | a manifest read back names the interview it was sealed for, and agrees with the catalog rows it lists |
+//! | `sealed_object` | [`crate::seal::open`], [`crate::seal::ChunkOpener`] | a stored object that opens opens alike by range; a sealed object opens to what was sealed, whole or by range; a changed bit fails |
+//! | `manifest` | [`crate::recording::Manifest`] | a manifest read back names the interview it was sealed for, agrees with catalog rows that list its segments in order, and disagrees with rows that differ in one |
 //! | `byte_range` | [`crate::release::range::parse`] | a parsed range lies inside the recording |
 //! | `finished_header` | [`crate::segment::finish`] | a finished Matroska Segment's size runs exactly to the end of the trailer |
 //! | `whip_offer` | [`crate::segment::check_offer`] (GStreamer's SDP parser, then kiroku's plan) | none beyond an answer |
@@ -23,12 +23,18 @@ use crate::catalog::{InterviewRow, SegmentRow};
 use crate::ids::{CandidateId, InterviewId, RegionId};
 use crate::recording::ManifestEntry;
 use crate::seal::{self, CandidateKey, ObjectIdentity, ObjectKind};
-use crate::segment::{ClusterMark, Container, Cutter, InputScan, MediaSpan, PieceKind};
+use crate::segment::{ClusterMark, Container, Cutter, InputScan, MediaSpan, Piece, PieceKind};
 
-/// The split points of an input, from its first byte: the same bytes arrive in pieces of
-/// 1 to 256 bytes, as a network delivers them.
+/// The split points of an input: the same bytes arrive in pieces of 1 to 256 bytes, as a
+/// network delivers them. The size is a hash of the whole input, not one of its bytes: a
+/// stream's first bytes are fixed by its format (an EBML id, an MP4 box size), so a size taken
+/// from them would be the same for every input the parser gets far with.
 fn step_of(data: &[u8]) -> usize {
-    data.first().map_or(1, |b| *b as usize + 1)
+    // FNV-1a: any changed byte changes the split.
+    let hash = data.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (hash % 256) as usize + 1
 }
 
 /// Matroska's cutter: see the module's table.
@@ -41,21 +47,45 @@ pub fn mp4_cutter(data: &[u8]) {
     cutter(Container::Mp4, data, b"moof");
 }
 
-fn cutter(container: Container, data: &[u8], cluster_id: &[u8]) {
+/// What a cutter made of an input fed in pieces of `step` bytes: its pieces, and whether it
+/// refused the input.
+fn cut(container: Container, data: &[u8], step: usize) -> (Vec<Piece>, bool) {
     let mut c = Cutter::new(container, 1_000_000_000);
     let mut pieces = Vec::new();
-    let mut failed = false;
-    for chunk in data.chunks(step_of(data)) {
+    for chunk in data.chunks(step.max(1)) {
         match c.push(chunk) {
             Ok(p) => pieces.extend(p),
-            Err(_) => {
-                failed = true;
-                break;
-            }
+            Err(_) => return (pieces, true),
         }
     }
+    pieces.extend(c.finish().expect("finish after a clean push"));
+    (pieces, false)
+}
+
+/// A piece as the catalog and the finisher see it.
+fn summary(p: &Piece) -> (PieceKind, &[u8], u64, u64, bool, &[ClusterMark]) {
+    (
+        p.kind,
+        &p.bytes,
+        p.start_ns,
+        p.end_ns,
+        p.starts_on_keyframe,
+        &p.clusters,
+    )
+}
+
+fn cutter(container: Container, data: &[u8], cluster_id: &[u8]) {
+    let (pieces, failed) = cut(container, data, step_of(data));
+    let (whole, whole_failed) = cut(container, data, data.len());
+    assert_eq!(
+        failed, whole_failed,
+        "the verdict does not depend on the split"
+    );
     if !failed {
-        pieces.extend(c.finish().expect("finish after a clean push"));
+        assert!(
+            pieces.iter().map(summary).eq(whole.iter().map(summary)),
+            "the pieces do not depend on the split"
+        );
     }
     let joined: Vec<u8> = pieces.iter().flat_map(|p| p.bytes.clone()).collect();
     if failed {
@@ -130,7 +160,7 @@ pub fn webm_remuxer(data: &[u8]) {
     }
 }
 
-/// The identity the sealed-object targets seal under.
+/// The identity the manifest target seals under.
 fn identity(kind: ObjectKind) -> ObjectIdentity {
     ObjectIdentity {
         kind,
@@ -146,38 +176,76 @@ fn key() -> CandidateKey {
     CandidateKey::from_bytes([7; 32], 1)
 }
 
+/// The key and identity `fixtures/sealed/` was sealed under (`examples/make_sealed_fixtures.rs`),
+/// so the sealed seeds open, or fail for the fault each carries, past the header check.
+fn fixtures_key_and_identity() -> (CandidateKey, ObjectIdentity) {
+    let id = ObjectIdentity {
+        kind: ObjectKind::Segment,
+        region: RegionId::parse("jp").expect("a region id"),
+        candidate: CandidateId::parse("11111111-1111-4111-8111-111111111111").expect("an id"),
+        interview: InterviewId::parse("22222222-2222-4222-8222-222222222222").expect("an id"),
+        index: 3,
+        key_version: 1,
+    };
+    (CandidateKey::from_bytes([0x42; 32], 1), id)
+}
+
+/// Opens `plain_len` bytes of `sealed` from `offset` (the rest of it from `word`, at least one
+/// byte) through [`seal::ChunkOpener`] and checks them against `plaintext`, what the whole
+/// object opened to.
+fn range_opens_to_its_slice(
+    key: &CandidateKey,
+    id: &ObjectIdentity,
+    sealed: &[u8],
+    plaintext: &[u8],
+    offset: u64,
+    word: u64,
+) {
+    let plain_len = plaintext.len() as u64;
+    if offset >= plain_len {
+        return;
+    }
+    let len = 1 + word % (plain_len - offset);
+    let opener = seal::ChunkOpener::new(key, id, sealed, plain_len).expect("its header opens");
+    let range = opener
+        .range(offset, len)
+        .expect("a range inside the object");
+    let (at, span) = range.sealed_span();
+    let stored = &sealed[at as usize..(at + span) as usize];
+    let parts = opener.open_range(&range, stored).expect("a range opens");
+    assert_eq!(
+        parts.concat(),
+        &plaintext[offset as usize..(offset + len) as usize],
+        "a range opens to its slice"
+    );
+}
+
 /// Sealed objects: see the module's table. The input is opened as it is (a stored object an
-/// attacker wrote), then sealed as plaintext and opened back whole, by a range the input
-/// names, and with the byte the input names changed.
+/// attacker wrote): if it opens, a range of it opens to the same bytes. Then it is sealed as
+/// plaintext and opened back whole, by a range the input names, and with the bit the input
+/// names flipped. (Sealing draws a random salt, so a finding replays the same path but not
+/// the same sealed bytes.)
 pub fn sealed_object(data: &[u8]) {
-    let (key, id) = (key(), identity(ObjectKind::Segment));
-    let _ = seal::open(&key, &id, data);
+    let (key, id) = fixtures_key_and_identity();
+    let word = |i: usize| {
+        data.get(i..i + 4).map_or(0, |b| {
+            u64::from(u32::from_be_bytes(b.try_into().expect("4 bytes")))
+        })
+    };
+    if let Ok(opened) = seal::open(&key, &id, data) {
+        let offset = word(40) % (opened.plaintext.len() as u64 + 1);
+        range_opens_to_its_slice(&key, &id, data, &opened.plaintext, offset, word(44));
+    }
     let sealed = seal::seal(&key, &id, false, data.to_vec())
         .expect("sealing works")
         .to_vec();
     let opened = seal::open(&key, &id, &sealed).expect("a sealed object opens");
     assert_eq!(opened.plaintext, data, "it opens to what was sealed");
-    let plain_len = data.len() as u64;
-    let word = |i: usize| {
-        data.get(i..i + 4)
-            .map_or(0, |b| u32::from_be_bytes(b.try_into().expect("4 bytes")))
-    };
-    let (offset, len) = (u64::from(word(1)) % (plain_len + 1), u64::from(word(5)));
-    let opener = seal::ChunkOpener::new(&key, &id, &sealed, plain_len).expect("its header opens");
-    if let Some(range) = opener.range(offset, len) {
-        let (at, span) = range.sealed_span();
-        let stored = &sealed[at as usize..(at + span) as usize];
-        let parts = opener.open_range(&range, stored).expect("a range opens");
-        let end = (offset + len).min(plain_len) as usize;
-        assert_eq!(
-            parts.concat(),
-            &data[offset as usize..end],
-            "a range opens to its slice"
-        );
-    }
+    let offset = word(1) % (data.len() as u64 + 1);
+    range_opens_to_its_slice(&key, &id, &sealed, data, offset, word(5));
     let mut tampered = sealed.clone();
     let at = word(9) as usize % tampered.len();
-    tampered[at] ^= 1 << (data.first().copied().unwrap_or(0) % 8);
+    tampered[at] ^= 1 << (word(13) % 8);
     assert!(
         seal::open(&key, &id, &tampered).is_err(),
         "a changed byte at {at} of {} is found",
@@ -251,17 +319,42 @@ pub fn manifest(data: &[u8]) {
         .iter()
         .filter_map(|e| segment_row(&row, e))
         .collect();
-    if rows.len() == m.segments.len() {
-        let in_order = rows.iter().enumerate().all(|(i, r)| r.index == i as u32);
-        let agrees = crate::recording::check_against_manifest(&m, &rows).is_ok();
-        assert_eq!(
-            agrees, in_order,
-            "a manifest agrees with the rows it lists when in order"
-        );
+    if rows.len() != m.segments.len() {
+        return;
     }
+    let in_order = rows.iter().enumerate().all(|(i, r)| r.index == i as u32);
+    let agrees = crate::recording::check_against_manifest(&m, &rows).is_ok();
+    assert_eq!(
+        agrees, in_order,
+        "a manifest agrees with the rows it lists when in order"
+    );
+    if !in_order || rows.is_empty() {
+        return;
+    }
+    // A catalog that differs from the manifest in one row, as the input picks it: a segment
+    // dropped, or one whose commitment or object another.
+    let pick = data.last().copied().unwrap_or(0) as usize;
+    let i = pick / 3 % rows.len();
+    let mut other = rows.clone();
+    match pick % 3 {
+        0 => {
+            other.remove(i);
+        }
+        1 => other[i].commitment[0] ^= 1,
+        _ => {
+            other[i].object_key =
+                crate::store::ObjectKey::parse(&format!("{}x", other[i].object_key.as_str()))
+                    .expect("a longer key is a key");
+        }
+    }
+    assert!(
+        crate::recording::check_against_manifest(&m, &other).is_err(),
+        "a catalog that differs in segment {i} disagrees"
+    );
 }
 
-/// Range headers: see the module's table. The first 8 bytes are the recording's length.
+/// Range headers: see the module's table. The first 8 bytes, less their last, are the
+/// recording's length (up to 2^56, so a range's end plus one never overflows).
 pub fn byte_range(data: &[u8]) {
     let (total, header) = match data.split_at_checked(8) {
         Some((t, h)) => (u64::from_be_bytes(t.try_into().expect("8 bytes")) >> 8, h),
@@ -275,7 +368,6 @@ pub fn byte_range(data: &[u8]) {
             r.start <= r.end && r.end < total,
             "{r:?} inside {total} bytes"
         );
-        assert!(r.len() <= total, "{r:?} no longer than the recording");
     }
 }
 
@@ -327,12 +419,13 @@ pub fn whip_offer(data: &[u8]) {
     let _ = crate::segment::check_offer(&d, offer);
 }
 
-/// The public key the receipt and audit targets verify under: RFC 8032's first test key,
-/// whose signatures of kiroku's domains nobody made.
-const NOBODYS_KEY: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+/// The public key the receipt and audit targets verify under. Its secret was generated with
+/// it (`openssl genpkey -algorithm ed25519`) and destroyed at once, so nothing was ever signed
+/// with it and no signature can verify.
+const NOBODYS_KEY: &str = "63f4a45a7594805f49364569d5cff5a2d9a99fa145359e3576786efe612de7a1";
 
-/// Consent receipts: see the module's table. The receipt's key id is set to the key's, so
-/// every input reaches the signature check.
+/// Consent receipts: see the module's table. A signature's key id is set to the key's, so a
+/// receipt that carries a signature reaches its check.
 pub fn receipt(data: &[u8]) {
     let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(data) else {
         return;
@@ -360,5 +453,44 @@ pub fn audit_log(data: &[u8]) {
             report.checkpoints, 0,
             "no checkpoint verifies under a key that signed none"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sealed_fixture(name: &str) -> Vec<u8> {
+        std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures/sealed")
+                .join(name),
+        )
+        .expect("the sealed fixture is there")
+    }
+
+    /// Were the key or identity other than the fixtures', every sealed seed would fail at the
+    /// header and the fuzzer would never reach a stored object's chunks.
+    #[test]
+    fn the_sealed_seeds_open_past_the_header_under_the_key_the_target_uses() {
+        let (key, id) = fixtures_key_and_identity();
+        let good = seal::open(&key, &id, &sealed_fixture("good-two-chunks.krk"))
+            .expect("the good fixture opens");
+        assert_eq!(good.plaintext.len(), seal::CHUNK_SIZE + 10);
+        assert!(seal::open(&key, &id, &sealed_fixture("chunks-swapped.krk")).is_err());
+    }
+
+    #[test]
+    fn the_split_of_an_input_depends_on_every_byte_not_its_first() {
+        let a = b"\x1a\x45\xdf\xa3 the same start, another end".to_vec();
+        let splits: std::collections::BTreeSet<usize> = (0..64u8)
+            .map(|i| {
+                let mut c = a.clone();
+                c.push(i);
+                step_of(&c)
+            })
+            .collect();
+        assert!(splits.len() > 16, "{splits:?}");
+        assert!(splits.iter().all(|s| (1..=256).contains(s)), "{splits:?}");
     }
 }

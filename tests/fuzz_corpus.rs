@@ -56,15 +56,27 @@ fn inputs(target: &str) -> (Vec<PathBuf>, usize) {
     (files, seeded)
 }
 
+/// libFuzzer's own line for a slow unit is 10 s, optimised; the suite runs unoptimised.
+const SLOW: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn every_input_of(target: &str, body: fn(&[u8])) {
     let (files, seeded) = inputs(target);
     assert!(seeded > 0, "{target} has seeds");
     for f in &files {
         let data = std::fs::read(f).unwrap();
+        let began = std::time::Instant::now();
         let outcome = std::panic::catch_unwind(|| body(&data));
         assert!(
             outcome.is_ok(),
             "{target}: {} breaks an invariant",
+            f.display()
+        );
+        // Some findings are slow units (minutes of CPU from a few bytes); each input takes
+        // milliseconds, even unoptimised, so one that takes seconds has regressed.
+        let took = began.elapsed();
+        assert!(
+            took < SLOW,
+            "{target}: {} took {took:?}, a slow unit",
             f.display()
         );
     }

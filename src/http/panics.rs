@@ -31,8 +31,8 @@ pub(super) async fn catch(
     match AssertUnwindSafe(next.run(req)).catch_unwind().await {
         Ok(response) => response,
         Err(_) => {
-            // The panic's message went to the log through the panic hook already; it is not
-            // repeated in the audit log, where it could carry values of the request.
+            // The panic hook logged where it happened (`cli`), never its message, which could
+            // carry values of the request; the audit log gets the route's template only.
             tracing::error!(
                 method,
                 route,

@@ -79,15 +79,15 @@ run() {
     touch "fuzz/logs/$t.failed"
   fi
 }
-# Two at a time, one per core.
-pids=()
+# Two at a time, one per core: the next target starts as soon as either ends.
+running=0
 for t in "${targets[@]}"; do
-  run "$t" &
-  pids+=($!)
-  if [ ${#pids[@]} -ge 2 ]; then
-    wait "${pids[0]}"
-    pids=("${pids[@]:1}")
+  if [ "$running" -ge 2 ]; then
+    wait -n || true
+    running=$((running - 1))
   fi
+  run "$t" &
+  running=$((running + 1))
 done
 wait
 shopt -s nullglob

@@ -436,12 +436,18 @@ impl Remuxer {
                 })) => (id, size as usize, len),
                 _ => return Err("a malformed BlockGroup"),
             };
+            // A child running past its group is refused here, as the cutter refuses it: the
+            // remuxer's output must always cut.
+            let end = (p + h)
+                .checked_add(size)
+                .filter(|&e| e <= element.len())
+                .ok_or("a BlockGroup child longer than its group")?;
             match id {
                 ID_BLOCK => block_at = Some(p + h),
                 ID_REFERENCE_BLOCK => references = true,
                 _ => {}
             }
-            p += h + size;
+            p = end;
         }
         let body = block_at.ok_or("a BlockGroup without a Block")?;
         let (track, tlen) = vint(&element[body..]).ok_or("a block without a track number")?;
@@ -731,6 +737,29 @@ mod tests {
             r.push(b"hello, this is not a recording at all"),
             Err(SegmentError::Unreadable(_))
         ));
+    }
+
+    #[test]
+    fn a_block_group_whose_block_runs_past_the_group_is_unreadable() {
+        let mut input = browser_stream(&[(0, 1, true)]);
+        // A BlockGroup of 8 bytes whose Block claims 100: the block's head and timecode lie
+        // inside the group, its claimed body past it.
+        let block = [0xA1, 0xE4, 0x81, 0x00, 0x00, 0x80, 0xAB, 0xAB];
+        input.extend(el(ID_BLOCK_GROUP, &block));
+        let mut r = Remuxer::new("webm", &allowed());
+        match r.push(&input) {
+            Err(SegmentError::Unreadable(why)) => assert!(why.contains("longer than its group")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_block_group_whose_block_fits_is_passed_on_and_cuts() {
+        let mut input = browser_stream(&[(0, 1, true)]);
+        let block = [0xA1, 0x86, 0x81, 0x00, 0x28, 0x80, 0xAB, 0xAB];
+        input.extend(el(ID_BLOCK_GROUP, &block));
+        let out = Remuxer::new("webm", &allowed()).push(&input).unwrap();
+        assert_eq!(cluster_starts(&out), vec![0]);
     }
 
     #[test]

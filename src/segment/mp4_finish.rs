@@ -74,6 +74,13 @@ fn finished_moov(
     let (version, _) = r.version_flags()?;
     r.take(if version == 1 { 16 } else { 8 })?;
     let movie_scale = r.u32()?.max(1);
+    // The duration field must be there before it is overwritten: an `mvhd` cut short after
+    // its timescale is malformed, not a slice to index past.
+    if version == 1 {
+        r.u64()?;
+    } else {
+        r.u32()?;
+    }
     let duration = in_scale(duration_ns, movie_scale);
     let mut new_mvhd = mvhd.to_vec();
     if version == 1 {
@@ -198,4 +205,75 @@ fn full_box(kind: &[u8; 4], version: u8, body: &[u8]) -> Vec<u8> {
     let mut b = vec![version, 0, 0, 0];
     b.extend_from_slice(body);
     mp4_box(kind, &b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::segment::ClusterMark;
+
+    /// A live header whose `mvhd` has `mvhd_body` after its version and flags.
+    fn header_with_mvhd(version: u8, mvhd_body: &[u8]) -> Vec<u8> {
+        let mut tkhd = vec![0; 8];
+        tkhd.extend(1u32.to_be_bytes());
+        let mut mdhd = vec![0; 8];
+        mdhd.extend(90_000u32.to_be_bytes());
+        let mdia = [
+            full_box(b"mdhd", 0, &mdhd),
+            full_box(b"hdlr", 0, b"\0\0\0\0vide"),
+        ]
+        .concat();
+        let trak = [full_box(b"tkhd", 0, &tkhd), mp4_box(b"mdia", &mdia)].concat();
+        let mut moov = full_box(b"mvhd", version, mvhd_body);
+        moov.extend(mp4_box(b"trak", &trak));
+        moov.extend(mp4_box(b"mvex", &[]));
+        let mut header = mp4_box(b"ftyp", b"isom");
+        header.extend(mp4_box(b"moov", &moov));
+        header
+    }
+
+    fn finish_one_fragment(header: &[u8]) -> Result<FinishedEnds, FinishError> {
+        let mark = [ClusterMark {
+            offset: 0,
+            time_ns: 0,
+            keyframe: true,
+        }];
+        let span = MediaSpan {
+            len: 100,
+            clusters: &mark,
+            starts_on_keyframe: true,
+        };
+        finish(header, &[span], 2_000_000_000)
+    }
+
+    #[test]
+    fn an_mvhd_cut_short_before_its_duration_is_malformed_in_either_version() {
+        // Creation and modification times (8 bytes each in version 1, 4 in version 0) and
+        // the timescale, but no duration.
+        for (version, times) in [(1u8, 16usize), (0, 8)] {
+            let mut body = vec![0; times];
+            body.extend(1000u32.to_be_bytes());
+            let got = finish_one_fragment(&header_with_mvhd(version, &body));
+            assert!(
+                matches!(got, Err(FinishError::Mp4(Mp4Error::Malformed(_)))),
+                "version {version}: {got:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_mvhd_with_its_duration_gets_the_recordings_length_in_its_timescale() {
+        let mut body = vec![0; 16];
+        body.extend(1000u32.to_be_bytes());
+        body.extend(0u64.to_be_bytes());
+        let ends = finish_one_fragment(&header_with_mvhd(1, &body)).unwrap();
+        let at = ends
+            .header
+            .windows(4)
+            .position(|w| w == b"mvhd")
+            .expect("an mvhd");
+        // Size and kind, version and flags, two times, the timescale: then 2 s at 1000/s.
+        let duration = &ends.header[at + 4 + 4 + 16 + 4..][..8];
+        assert_eq!(duration, 2000u64.to_be_bytes());
+    }
 }

@@ -50,6 +50,11 @@ trap 'bash scripts/pg-cluster.sh stop "$pg_dir"' EXIT
 export TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/postgres"
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
+# The fuzz targets (fuzz/, a workspace of their own, locked to kiroku's Cargo.lock plus
+# libfuzzer-sys) still compile against this kiroku: checked here, not built with libFuzzer's
+# instrumentation, which takes 12 minutes on these machines (README: Fuzzing). Their saved
+# inputs run through the same bodies in the suite (tests/fuzz_corpus.rs).
+cargo check --quiet --manifest-path fuzz/Cargo.toml --target-dir target --bins
 cargo test --quiet 2>&1
 # The whole suite again, every test's catalog (and wrapped keys, and audit log) on PostgreSQL.
 echo "test: the whole suite again on the PostgreSQL catalog"

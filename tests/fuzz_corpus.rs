@@ -110,9 +110,10 @@ targets! {
     every_saved_audit_log_fails_or_verifies_without_checkpoints: audit_log,
 }
 
-/// CI builds the suite, not the libFuzzer binaries (README: Fuzzing), so what keeps them
-/// building is this: each is the one line that calls its body, whose name and `fn(&[u8])`
-/// type the tests above check at compile time, and `fuzz/Cargo.toml`, `fuzz/fuzz_targets/`,
+/// CI checks that the fuzz targets compile (`cargo check` of `fuzz/` in `scripts/test.sh`) but
+/// does not build the libFuzzer binaries (README: Fuzzing). This keeps the rest in line: each
+/// target is the one line that calls its body, so the saved inputs the suite runs through the
+/// bodies are run through what the fuzzer runs, and `fuzz/Cargo.toml`, `fuzz/fuzz_targets/`,
 /// `scripts/fuzz.sh` and this file name the same targets.
 #[test]
 fn every_fuzz_target_is_the_one_line_calling_a_body_the_suite_runs() {
@@ -178,4 +179,46 @@ fn every_fuzz_target_is_the_one_line_calling_a_body_the_suite_runs() {
     let mut listed: Vec<&str> = list.split_whitespace().collect();
     listed.sort();
     assert_eq!(listed, expected, "make fuzz runs every target");
+}
+
+/// The `name = …` and `version = …` of every package in a `Cargo.lock`, sorted.
+fn locked_packages(lock: &str) -> Vec<(String, String)> {
+    let mut packages: Vec<(String, String)> = lock
+        .split("[[package]]")
+        .skip(1)
+        .map(|p| {
+            let field = |key: &str| {
+                p.lines()
+                    .find_map(|l| l.strip_prefix(key))
+                    .map(|v| v.trim_matches('"').to_string())
+                    .expect("a locked package has a name and a version")
+            };
+            (field("name = "), field("version = "))
+        })
+        .collect();
+    packages.sort();
+    packages
+}
+
+/// The fuzzer runs the dependencies kiroku ships with: `fuzz/Cargo.lock` is kiroku's own with
+/// libFuzzer's crates added (and the dev-dependencies' left out), not a lock of its own that
+/// drifts. After `cargo update`, copy `Cargo.lock` to `fuzz/` and check `fuzz/` once.
+#[test]
+fn the_fuzz_lock_holds_the_versions_of_kirokus_lock() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let kiroku = locked_packages(&std::fs::read_to_string(root.join("Cargo.lock")).unwrap());
+    let fuzz = locked_packages(&std::fs::read_to_string(root.join("fuzz/Cargo.lock")).unwrap());
+    let fuzz_only = ["arbitrary", "kiroku-fuzz", "libfuzzer-sys"];
+    let differing: Vec<&(String, String)> = fuzz
+        .iter()
+        .filter(|p| !fuzz_only.contains(&p.0.as_str()) && !kiroku.contains(p))
+        .collect();
+    assert!(
+        differing.is_empty(),
+        "fuzz/Cargo.lock locks what Cargo.lock does not: {differing:?}"
+    );
+    assert!(
+        fuzz.iter().any(|p| p.0 == "libfuzzer-sys"),
+        "fuzz/Cargo.lock locks libfuzzer-sys"
+    );
 }

@@ -354,9 +354,9 @@ impl Remuxer {
     }
 
     fn read_info(&mut self, body: &[u8]) -> Result<(), &'static str> {
-        for (id, value) in children(body)? {
-            if id == ID_TIMECODE_SCALE && !value.is_empty() {
-                self.scale = uint(value).max(1);
+        for child in children(body)? {
+            if child.id == ID_TIMECODE_SCALE && !child.body.is_empty() {
+                self.scale = uint(child.body).max(1);
             }
         }
         Ok(())
@@ -365,15 +365,16 @@ impl Remuxer {
     /// Notes each track's codec and refuses a codec the profile does not allow. `pos` is
     /// where Tracks starts, for the error.
     fn read_tracks(&mut self, body: &[u8], pos: usize) -> Result<(), SegmentError> {
-        for (id, entry) in children(body).map_err(|why| self.malformed(pos, why))? {
-            if id != ID_TRACK_ENTRY {
+        for entry in children(body).map_err(|why| self.malformed(pos, why))? {
+            if entry.id != ID_TRACK_ENTRY {
                 continue;
             }
             let mut number = None;
             let mut codec_id = String::new();
             let mut audio = false;
-            for (cid, value) in children(entry).map_err(|why| self.malformed(pos, why))? {
-                match cid {
+            for field in children(entry.body).map_err(|why| self.malformed(pos, why))? {
+                let value = field.body;
+                match field.id {
                     ID_TRACK_NUMBER => number = Some(uint(value)),
                     ID_CODEC_ID => {
                         codec_id = String::from_utf8_lossy(value).trim_end_matches('\0').into()
@@ -426,28 +427,12 @@ impl Remuxer {
     ) -> Result<(), &'static str> {
         let mut block_at = None;
         let mut references = false;
-        let mut p = head;
-        while p < element.len() {
-            let (id, size, h) = match element_head(&element[p..]) {
-                Ok(Some(Head {
-                    id,
-                    size: Some(size),
-                    len,
-                })) => (id, size as usize, len),
-                _ => return Err("a malformed BlockGroup"),
-            };
-            // A child running past its group is refused here, as the cutter refuses it: the
-            // remuxer's output must always cut.
-            let end = (p + h)
-                .checked_add(size)
-                .filter(|&e| e <= element.len())
-                .ok_or("a BlockGroup child longer than its group")?;
-            match id {
-                ID_BLOCK => block_at = Some(p + h),
+        for child in children(&element[head..])? {
+            match child.id {
+                ID_BLOCK => block_at = Some(head + child.at),
                 ID_REFERENCE_BLOCK => references = true,
                 _ => {}
             }
-            p = end;
         }
         let body = block_at.ok_or("a BlockGroup without a Block")?;
         let (track, tlen) = vint(&element[body..]).ok_or("a block without a track number")?;
@@ -592,23 +577,34 @@ fn uint(b: &[u8]) -> u64 {
     b.iter().take(8).fold(0, |v, &x| (v << 8) | x as u64)
 }
 
-/// The children of a master element's body, as (id, body); stops at anything malformed.
-/// The children of a master element whose whole body is in `body`, read as strictly as the
-/// cutter reads Info and Tracks: a child cut short, of unknown size or longer than its
-/// parent is an error, so that what the remuxer passes on always cuts.
-fn children(body: &[u8]) -> Result<Vec<(u32, &[u8])>, &'static str> {
+/// A child element: its id, where its body starts in its parent's body, and the body.
+struct Child<'a> {
+    id: u32,
+    at: usize,
+    body: &'a [u8],
+}
+
+/// The children of a master element whose whole body is in `body` (Info, Tracks, a
+/// TrackEntry, a BlockGroup), read as strictly as the cutter reads them: a child cut short,
+/// of unknown size or longer than its parent is an error, so that what the remuxer passes on
+/// always cuts.
+fn children(body: &[u8]) -> Result<Vec<Child<'_>>, &'static str> {
     let mut out = Vec::new();
     let mut p = 0;
     while p < body.len() {
         let Head { id, size, len } =
             element_head(&body[p..])?.ok_or("an element header cut short inside its parent")?;
-        let size = size.ok_or("an element of unknown size inside Info or Tracks")?;
+        let size = size.ok_or("an element of unknown size inside its parent")?;
         let end = usize::try_from(size)
             .ok()
             .and_then(|s| (p + len).checked_add(s))
             .filter(|&e| e <= body.len())
             .ok_or("an element longer than its parent")?;
-        out.push((id, &body[p + len..end]));
+        out.push(Child {
+            id,
+            at: p + len,
+            body: &body[p + len..end],
+        });
         p = end;
     }
     Ok(out)
@@ -748,7 +744,7 @@ mod tests {
         input.extend(el(ID_BLOCK_GROUP, &block));
         let mut r = Remuxer::new("webm", &allowed());
         match r.push(&input) {
-            Err(SegmentError::Unreadable(why)) => assert!(why.contains("longer than its group")),
+            Err(SegmentError::Unreadable(why)) => assert!(why.contains("longer than its parent")),
             other => panic!("{other:?}"),
         }
     }

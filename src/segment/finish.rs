@@ -29,6 +29,23 @@ pub struct MediaSpan<'a> {
     pub starts_on_keyframe: bool,
 }
 
+#[cfg(test)]
+impl MediaSpan<'static> {
+    /// A segment of `len` bytes with one cluster, at its start and on a keyframe.
+    pub(super) fn one_keyframe_cluster(len: u64) -> MediaSpan<'static> {
+        const AT_START: &[ClusterMark] = &[ClusterMark {
+            offset: 0,
+            time_ns: 0,
+            keyframe: true,
+        }];
+        MediaSpan {
+            len,
+            clusters: AT_START,
+            starts_on_keyframe: true,
+        }
+    }
+}
+
 /// The finished recording's ends: a header to serve instead of the live one, and what follows
 /// the last segment (Matroska's Cues; nothing for MP4, whose `sidx` is in the header).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,16 +125,7 @@ mod tests {
 
     #[test]
     fn a_live_header_that_is_not_the_container_is_refused_by_name() {
-        let mark = [ClusterMark {
-            offset: 0,
-            time_ns: 0,
-            keyframe: true,
-        }];
-        let span = MediaSpan {
-            len: 10,
-            clusters: &mark,
-            starts_on_keyframe: true,
-        };
+        let span = MediaSpan::one_keyframe_cluster(10);
         let mkv = finish(Container::Matroska, b"GET / HTTP/1.1", &[span], 1);
         assert!(matches!(mkv, Err(FinishError::Ebml(_))), "{mkv:?}");
         let mp4 = finish(

@@ -141,6 +141,10 @@ impl<'a> Reader<'a> {
     pub(super) fn new(b: &'a [u8], at: u64) -> Reader<'a> {
         Reader { b, p: 0, at }
     }
+    /// How far into the body the reader is: where the next field starts.
+    pub(super) fn offset(&self) -> usize {
+        self.p
+    }
     pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], Mp4Error> {
         let end = self
             .p

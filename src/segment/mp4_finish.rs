@@ -74,22 +74,22 @@ fn finished_moov(
     let (version, _) = r.version_flags()?;
     r.take(if version == 1 { 16 } else { 8 })?;
     let movie_scale = r.u32()?.max(1);
-    // The duration field must be there before it is overwritten: an `mvhd` cut short after
-    // its timescale is malformed, not a slice to index past.
-    if version == 1 {
-        r.u64()?;
-    } else {
-        r.u32()?;
-    }
     let duration = in_scale(duration_ns, movie_scale);
-    let mut new_mvhd = mvhd.to_vec();
-    if version == 1 {
-        new_mvhd[24..32].copy_from_slice(&duration.to_be_bytes());
+    // Written where the reader finds the field, so an `mvhd` cut short before it is
+    // malformed rather than indexed past.
+    let field = r.offset();
+    let written = if version == 1 {
+        duration.to_be_bytes().to_vec()
     } else {
         // Version 0 holds 32 bits; all ones says "unknown", and `mehd` still tells.
-        let d = u32::try_from(duration).unwrap_or(u32::MAX);
-        new_mvhd[16..20].copy_from_slice(&d.to_be_bytes());
-    }
+        u32::try_from(duration)
+            .unwrap_or(u32::MAX)
+            .to_be_bytes()
+            .to_vec()
+    };
+    r.take(written.len())?;
+    let mut new_mvhd = mvhd.to_vec();
+    new_mvhd[field..field + written.len()].copy_from_slice(&written);
     let reference = reference_track(&parts)?;
     let mut body = Vec::with_capacity(moov.len() + 20);
     let mut has_mvex = false;
@@ -210,7 +210,6 @@ fn full_box(kind: &[u8; 4], version: u8, body: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::segment::ClusterMark;
 
     /// A live header whose `mvhd` has `mvhd_body` after its version and flags.
     fn header_with_mvhd(version: u8, mvhd_body: &[u8]) -> Vec<u8> {
@@ -233,17 +232,11 @@ mod tests {
     }
 
     fn finish_one_fragment(header: &[u8]) -> Result<FinishedEnds, FinishError> {
-        let mark = [ClusterMark {
-            offset: 0,
-            time_ns: 0,
-            keyframe: true,
-        }];
-        let span = MediaSpan {
-            len: 100,
-            clusters: &mark,
-            starts_on_keyframe: true,
-        };
-        finish(header, &[span], 2_000_000_000)
+        finish(
+            header,
+            &[MediaSpan::one_keyframe_cluster(100)],
+            2_000_000_000,
+        )
     }
 
     #[test]
@@ -263,17 +256,24 @@ mod tests {
 
     #[test]
     fn an_mvhd_with_its_duration_gets_the_recordings_length_in_its_timescale() {
-        let mut body = vec![0; 16];
-        body.extend(1000u32.to_be_bytes());
-        body.extend(0u64.to_be_bytes());
-        let ends = finish_one_fragment(&header_with_mvhd(1, &body)).unwrap();
-        let at = ends
-            .header
-            .windows(4)
-            .position(|w| w == b"mvhd")
-            .expect("an mvhd");
-        // Size and kind, version and flags, two times, the timescale: then 2 s at 1000/s.
-        let duration = &ends.header[at + 4 + 4 + 16 + 4..][..8];
-        assert_eq!(duration, 2000u64.to_be_bytes());
+        // Version 1: 8-byte times and duration; version 0: 4-byte ones.
+        for (version, times, width) in [(1u8, 16usize, 8usize), (0, 8, 4)] {
+            let mut body = vec![0; times];
+            body.extend(1000u32.to_be_bytes());
+            body.extend(vec![0; width]);
+            let ends = finish_one_fragment(&header_with_mvhd(version, &body)).unwrap();
+            let at = ends
+                .header
+                .windows(4)
+                .position(|w| w == b"mvhd")
+                .expect("an mvhd");
+            // Kind, version and flags, the two times, the timescale: then 2 s at 1000/s.
+            let duration = &ends.header[at + 4 + 4 + times + 4..][..width];
+            assert_eq!(
+                duration,
+                &2000u64.to_be_bytes()[8 - width..],
+                "version {version}"
+            );
+        }
     }
 }
